@@ -1,0 +1,180 @@
+"""Configuration from the environment, validated once at start.
+
+Every setting of a service is read from ``CXLOOP_<SERVICE>_<FIELD>`` first and
+then from ``CXLOOP_<FIELD>``, so one variable can configure the whole suite and a
+service-specific one overrides it (``CXLOOP_IDENTITY_DATABASE_URL`` beats
+``CXLOOP_DATABASE_URL``). A bad value stops the process with one line per
+problem naming the variable, instead of a stack trace deep inside a driver.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Ports from DESIGN.md. Metrics ports follow the same order: 9100 + n.
+SERVICE_ORDER: tuple[str, ...] = (
+    "gateway",
+    "identity",
+    "consent",
+    "personalization",
+    "loyalty",
+    "feedback",
+)
+GRPC_PORTS: dict[str, int] = {
+    "identity": 50051,
+    "consent": 50052,
+    "personalization": 50053,
+    "loyalty": 50054,
+    "feedback": 50055,
+}
+METRICS_PORTS: dict[str, int] = {name: 9100 + n for n, name in enumerate(SERVICE_ORDER)}
+GATEWAY_HTTP_PORT = 8080
+EMBEDDED_NATS_PORT = 14222
+EMBEDDED_NATS_MONITOR_PORT = 18222
+
+# Only ever accepted when CXLOOP_ENV=development (docs/adr/0005-dev-mode-secrets.md).
+DEV_PII_HASH_KEY = "cxloop-development-only-hash-key"
+DEV_GRPC_TOKEN = "dev-token"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """Raised when the environment does not describe a valid configuration."""
+
+    def __init__(self, service: str, problems: list[str]) -> None:
+        self.service = service
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration for {service}:\n{lines}")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("CXLOOP_DATA_DIR", ".cxloop"))
+
+
+class ServiceSettings(BaseModel):
+    """Settings every cxloop process has. Services subclass it to add their own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    service_name: ClassVar[str] = "service"
+
+    env: Environment = Environment.PRODUCTION
+    nats_url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+    database_url: str = ""
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Bearer tokens accepted on gRPC, comma separated. Empty: no auth in
+    # development, refused at start otherwise.
+    grpc_tokens: str = ""
+    # Token this process presents when it calls another service.
+    grpc_client_token: str = ""
+    grpc_deadline_s: float = Field(default=5.0, gt=0)
+    pii_hash_key: str = ""
+    log_level: str = "INFO"
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consumer_max_deliver: int = Field(default=5, ge=1)
+    # Where the sub-ms relay wake-up is not enough (another process wrote the
+    # outbox), the relay also polls at this interval.
+    outbox_poll_interval_s: float = Field(default=0.05, gt=0)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_scheme(cls, v: str) -> str:
+        for url in v.split(","):
+            if not url.strip().startswith(("nats://", "tls://", "ws://", "wss://")):
+                raise ValueError("must be a nats:// (or tls://) URL, comma separated for a cluster")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @model_validator(mode="after")
+    def _secrets_outside_dev(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            if not self.pii_hash_key:
+                raise ValueError(
+                    "CXLOOP_PII_HASH_KEY is required outside development mode "
+                    "(set CXLOOP_ENV=development for local use)"
+                )
+            if self.pii_hash_key == DEV_PII_HASH_KEY:
+                raise ValueError("CXLOOP_PII_HASH_KEY must not be the development key in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is not Environment.PRODUCTION
+
+    @property
+    def hash_key(self) -> bytes:
+        return (self.pii_hash_key or DEV_PII_HASH_KEY).encode()
+
+    @property
+    def accepted_grpc_tokens(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.grpc_tokens.split(",") if t.strip())
+
+    @classmethod
+    def defaults_for(cls, service: str) -> dict[str, Any]:
+        data_dir = default_data_dir()
+        return {
+            "database_url": f"sqlite:///{data_dir / (service + '.db')}",
+            "grpc_port": GRPC_PORTS.get(service, 0),
+            "metrics_port": METRICS_PORTS.get(service, 0),
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read, validate and return the settings, or raise ConfigError."""
+        environ = os.environ if environ is None else environ
+        service = cls.service_name
+        values: dict[str, Any] = dict(cls.defaults_for(service))
+        for name in cls.model_fields:
+            generic = f"CXLOOP_{name.upper()}"
+            specific = f"CXLOOP_{service.upper()}_{name.upper()}"
+            if specific in environ:
+                values[name] = environ[specific]
+            elif generic in environ:
+                values[name] = environ[generic]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"])
+                var = f"CXLOOP_{field.upper()}" if field else "environment"
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{var}: {msg}" if field else msg)
+            raise ConfigError(service, problems) from None
+
+    def grpc_target(self, service: str) -> str:
+        """Address of another service's gRPC server (CXLOOP_<SERVICE>_GRPC_TARGET wins)."""
+        override = os.environ.get(f"CXLOOP_{service.upper()}_GRPC_TARGET")
+        if override:
+            return override
+        host = os.environ.get(f"CXLOOP_{service.upper()}_GRPC_HOST", "127.0.0.1")
+        port = os.environ.get(f"CXLOOP_{service.upper()}_GRPC_PORT", str(GRPC_PORTS[service]))
+        return f"{host}:{port}"

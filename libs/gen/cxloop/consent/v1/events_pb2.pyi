@@ -1,0 +1,127 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ConsentDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_DECISION_UNSPECIFIED: _ClassVar[ConsentDecision]
+    CONSENT_DECISION_GRANTED: _ClassVar[ConsentDecision]
+    CONSENT_DECISION_DENIED: _ClassVar[ConsentDecision]
+    CONSENT_DECISION_WITHDRAWN: _ClassVar[ConsentDecision]
+
+class ConsentChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_CHANNEL_UNSPECIFIED: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_WEB_FORM: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_APP: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_CALL_CENTRE: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_GPC_SIGNAL: _ClassVar[ConsentChannel]
+    CONSENT_CHANNEL_IMPORT: _ClassVar[ConsentChannel]
+
+class PrivacyRequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIVACY_REQUEST_KIND_UNSPECIFIED: _ClassVar[PrivacyRequestKind]
+    PRIVACY_REQUEST_KIND_ACCESS: _ClassVar[PrivacyRequestKind]
+    PRIVACY_REQUEST_KIND_ERASURE: _ClassVar[PrivacyRequestKind]
+    PRIVACY_REQUEST_KIND_RECTIFICATION: _ClassVar[PrivacyRequestKind]
+    PRIVACY_REQUEST_KIND_RESTRICTION: _ClassVar[PrivacyRequestKind]
+
+class Jurisdiction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JURISDICTION_UNSPECIFIED: _ClassVar[Jurisdiction]
+    JURISDICTION_GDPR: _ClassVar[Jurisdiction]
+    JURISDICTION_PIPA: _ClassVar[Jurisdiction]
+    JURISDICTION_CCPA: _ClassVar[Jurisdiction]
+CONSENT_DECISION_UNSPECIFIED: ConsentDecision
+CONSENT_DECISION_GRANTED: ConsentDecision
+CONSENT_DECISION_DENIED: ConsentDecision
+CONSENT_DECISION_WITHDRAWN: ConsentDecision
+CONSENT_CHANNEL_UNSPECIFIED: ConsentChannel
+CONSENT_CHANNEL_WEB_FORM: ConsentChannel
+CONSENT_CHANNEL_APP: ConsentChannel
+CONSENT_CHANNEL_CALL_CENTRE: ConsentChannel
+CONSENT_CHANNEL_GPC_SIGNAL: ConsentChannel
+CONSENT_CHANNEL_IMPORT: ConsentChannel
+PRIVACY_REQUEST_KIND_UNSPECIFIED: PrivacyRequestKind
+PRIVACY_REQUEST_KIND_ACCESS: PrivacyRequestKind
+PRIVACY_REQUEST_KIND_ERASURE: PrivacyRequestKind
+PRIVACY_REQUEST_KIND_RECTIFICATION: PrivacyRequestKind
+PRIVACY_REQUEST_KIND_RESTRICTION: PrivacyRequestKind
+JURISDICTION_UNSPECIFIED: Jurisdiction
+JURISDICTION_GDPR: Jurisdiction
+JURISDICTION_PIPA: Jurisdiction
+JURISDICTION_CCPA: Jurisdiction
+
+class PurposeState(_message.Message):
+    __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    decision: ConsentDecision
+    notice_version: str
+    channel: ConsentChannel
+    decided_at: _timestamp_pb2.Timestamp
+    record_id: str
+    def __init__(self, purpose: _Optional[str] = ..., decision: _Optional[_Union[ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_id: _Optional[str] = ...) -> None: ...
+
+class ConsentChanged(_message.Message):
+    __slots__ = ("customer_id", "purposes", "changed_purpose", "record_id", "version")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    purposes: _containers.RepeatedCompositeFieldContainer[PurposeState]
+    changed_purpose: str
+    record_id: str
+    version: int
+    def __init__(self, customer_id: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[PurposeState, _Mapping]]] = ..., changed_purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class PrivacyRequestOpened(_message.Message):
+    __slots__ = ("request_id", "customer_id", "kind", "jurisdiction", "opened_at", "due_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    kind: PrivacyRequestKind
+    jurisdiction: Jurisdiction
+    opened_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[PrivacyRequestKind, str]] = ..., jurisdiction: _Optional[_Union[Jurisdiction, str]] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ErasureRequested(_message.Message):
+    __slots__ = ("request_id", "customer_id", "due_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AccessRequested(_message.Message):
+    __slots__ = ("request_id", "customer_id", "due_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,110 @@
+"""The `cxloop` command: options and exit codes only; the work lives in up.py and status.py."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cxloop_libs.config import (
+    EMBEDDED_NATS_MONITOR_PORT,
+    EMBEDDED_NATS_PORT,
+    GATEWAY_HTTP_PORT,
+    default_data_dir,
+)
+from rich.console import Console
+
+from cxloop_cli.status import collect_status, render_status
+from cxloop_cli.suite import DEFAULT_WRITE_KEY, parse_only
+from cxloop_cli.up import UpOptions, run_up
+
+app = typer.Typer(
+    help="cxloop: run the customer-experience suite locally and check on it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _console() -> Console:
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Piped output (a log file, CI) has no width; do not fold URLs into 80 columns.
+        out.width = 200
+    return out
+
+
+console = _console()
+
+
+@app.command()
+def up(
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated services to start, e.g. identity,gateway."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where SQLite files, NATS storage and logs go. [default: .cxloop]"),
+    ] = None,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(envvar="CXLOOP_NATS_URL", help="Use this NATS instead of the embedded one."),
+    ] = None,
+    nats_port: Annotated[
+        int, typer.Option(envvar="CXLOOP_EMBEDDED_NATS_PORT", help="Embedded NATS client port.")
+    ] = EMBEDDED_NATS_PORT,
+    nats_monitor_port: Annotated[
+        int,
+        typer.Option(envvar="CXLOOP_EMBEDDED_NATS_MONITOR_PORT", help="Embedded NATS monitoring."),
+    ] = EMBEDDED_NATS_MONITOR_PORT,
+    write_key: Annotated[
+        str, typer.Option(envvar="CXLOOP_DEV_WRITE_KEY", help="Gateway write key (dev only).")
+    ] = DEFAULT_WRITE_KEY,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+) -> None:
+    """Start embedded NATS and every service in development mode; Ctrl-C stops all."""
+    try:
+        services = parse_only(only)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from None
+    opts = UpOptions(
+        data_dir=data_dir if data_dir is not None else default_data_dir(),
+        services=services,
+        nats_url=nats_url or None,
+        nats_port=nats_port,
+        nats_monitor_port=nats_monitor_port,
+        write_key=write_key,
+        ready_timeout=timeout,
+    )
+    raise typer.Exit(run_up(opts, console))
+
+
+@app.command()
+def status(
+    gateway_url: Annotated[
+        str, typer.Option(envvar="CXLOOP_GATEWAY_URL", help="Gateway base URL.")
+    ] = f"http://127.0.0.1:{GATEWAY_HTTP_PORT}",
+    nats_monitor_url: Annotated[
+        str, typer.Option(envvar="CXLOOP_NATS_MONITOR_URL", help="NATS monitoring base URL.")
+    ] = f"http://127.0.0.1:{EMBEDDED_NATS_MONITOR_PORT}",
+) -> None:
+    """Health of NATS, each gRPC service and the gateway; exit 1 if any is down."""
+    rows = collect_status(gateway_url, nats_monitor_url)
+    render_status(console, rows)
+    raise typer.Exit(0 if all(r.result.up for r in rows) else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed cxloop version."""
+    try:
+        v = metadata.version("cxloop")
+    except metadata.PackageNotFoundError:
+        v = "unknown (not installed)"
+    console.print(f"cxloop {v}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -120,6 +120,10 @@ def service_env(
             env["CXLOOP_GATEWAY_HTTP_PORT"] = str(p.port)
         else:
             env[prefix + "GRPC_PORT"] = str(p.port)
+    if plan.is_gateway:
+        # With --only, /readyz must not wait for services that were never started.
+        started = [p.name for p in peers if not p.is_gateway]
+        env["CXLOOP_GATEWAY_READINESS_SERVICES"] = ",".join(started)
     prefix = f"CXLOOP_{plan.name.upper()}_"
     env[prefix + "DATABASE_URL"] = plan.database_url
     env[prefix + "METRICS_PORT"] = str(plan.metrics_port)

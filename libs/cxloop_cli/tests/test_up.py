@@ -164,6 +164,7 @@ def test_up_starts_the_suite_and_stops_it_on_sigterm(tmp_path: Path, fake_servic
     assert seen["CXLOOP_IDENTITY_DATABASE_URL"] == f"sqlite:///{data_dir}/identity.db"
     gateway_seen = json.loads((data_dir / "logs" / "gateway.log").read_text().splitlines()[0][4:])
     assert gateway_seen["CXLOOP_IDENTITY_GRPC_PORT"] == str(ports["identity"])
+    assert gateway_seen["CXLOOP_GATEWAY_READINESS_SERVICES"] == "identity"
     assert (data_dir / "nats" / "jetstream").is_dir()
 
 

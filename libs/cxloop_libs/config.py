@@ -122,7 +122,9 @@ class ServiceSettings(BaseModel):
                     "(set CXLOOP_ENV=development for local use)"
                 )
             if self.pii_hash_key == DEV_PII_HASH_KEY:
-                raise ValueError("CXLOOP_PII_HASH_KEY must not be the development key in production")
+                raise ValueError(
+                    "CXLOOP_PII_HASH_KEY must not be the development key in production"
+                )
         return self
 
     @property

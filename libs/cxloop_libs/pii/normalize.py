@@ -31,6 +31,8 @@ from enum import StrEnum
 import phonenumbers
 from cxloop.common.v1 import identifier_pb2
 
+from cxloop_libs.errors import InvalidArgument
+
 MAX_ID_LENGTH = 256
 _NAMESPACE_RE = re.compile(r"[a-z0-9_-]{1,32}")
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
@@ -64,20 +66,9 @@ _TO_PROTO: dict[IdType, int] = {
 _FROM_PROTO: dict[int, IdType] = {v: t for t, v in _TO_PROTO.items()}
 
 
-class InvalidIdentifier(ValueError):
-    """An identifier that cannot be normalised; ``field`` names the input."""
-
-    field: str
-    reason: str
-
-    def __init__(self, field: str, reason: str) -> None:
-        # Both go into args so the exception survives pickling (process pools).
-        super().__init__(field, reason)
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
+class InvalidIdentifier(InvalidArgument):
+    """An identifier that cannot be normalised; ``field`` names the input.
+    An InvalidArgument, so the gRPC and HTTP edges answer it as a 4xx."""
 
 
 def normalize_text(value: str) -> str:

@@ -1,0 +1,108 @@
+"""Engine and session handling shared by every service.
+
+Services are asyncio processes, but the database layer is synchronous
+SQLAlchemy run in worker threads (docs/adr/0003-sync-db-in-threads.md): one
+mechanism for SQLite and PostgreSQL, Alembic stays simple, and a consumer hops
+to a thread once per micro-batch, not once per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, event, exc
+from sqlmodel import Session, create_engine
+
+T = TypeVar("T")
+
+
+def normalize_url(url: str) -> str:
+    """Map the URLs operators write to the driver we ship (psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the relay read while a consumer writes; busy_timeout makes the
+    # few writers of one file wait for each other instead of failing.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        # A database that is down must fail fast so callers can degrade.
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def is_transient_db_error(error: BaseException) -> bool:
+    """True for failures that a retry can fix (database down, lock, failover)."""
+    if isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return False
+
+
+class Database:
+    """A service's datastore: engine plus sessions, usable from asyncio code."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Run blocking database work off the event loop (contextvars, and so
+        the current trace span, are carried into the thread)."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def in_transaction(self, fn: Callable[[Session], T]) -> T:
+        def work() -> T:
+            with self.session() as s:
+                return fn(s)
+
+        return await asyncio.to_thread(work)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,58 @@
+"""Alembic migrations, run by every service at start.
+
+Each service keeps its own revisions in ``adapters/migrations`` with a
+two-line ``env.py`` that calls :func:`run_env`, so the Alembic wiring exists
+once, here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData
+
+
+def alembic_config(script_location: Path, engine: Engine | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("version_path_separator", "os")
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def run_migrations(engine: Engine, script_location: Path) -> None:
+    """Bring the schema to head. Safe to run concurrently with a no-op."""
+    cfg = alembic_config(script_location, engine)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def run_env(target_metadata: MetaData | None = None) -> None:
+    """Body of every service's migrations/env.py."""
+    from alembic import context
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:  # `alembic` CLI use: build an engine from the URL
+        from cxloop_libs.db.engine import make_engine
+
+        url = context.config.get_main_option("sqlalchemy.url") or ""
+        with make_engine(url).begin() as conn:
+            _configure_and_run(context, conn, target_metadata)
+        return
+    _configure_and_run(context, connection, target_metadata)
+
+
+def _configure_and_run(context: object, connection: object, metadata: MetaData | None) -> None:
+    ctx = context  # alembic.context is a proxy module without useful static types
+    ctx.configure(  # type: ignore[attr-defined]
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite needs batch mode for ALTER
+    )
+    with ctx.begin_transaction():  # type: ignore[attr-defined]
+        ctx.run_migrations()  # type: ignore[attr-defined]

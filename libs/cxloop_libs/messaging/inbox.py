@@ -1,0 +1,35 @@
+"""Inbox: ids of events a consumer has processed, written in the same
+transaction as the state change, so a redelivered event is a no-op."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from cxloop_libs.messaging.tables import InboxEvent, utcnow
+
+
+def already_processed(session: Session, consumer: str, event_ids: Iterable[str]) -> set[str]:
+    ids = list(set(event_ids))
+    if not ids:
+        return set()
+    seen: set[str] = set()
+    # Chunked to stay under SQLite's bound-parameter limit.
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        rows = session.execute(
+            sa.select(InboxEvent.event_id).where(
+                InboxEvent.consumer == consumer, col(InboxEvent.event_id).in_(chunk)
+            )
+        )
+        seen.update(r[0] for r in rows)
+    return seen
+
+
+def mark_processed(session: Session, consumer: str, event_ids: Iterable[str]) -> None:
+    now = utcnow()
+    rows = [{"consumer": consumer, "event_id": e, "processed_at": now} for e in set(event_ids)]
+    if rows:
+        session.execute(sa.insert(InboxEvent), rows)

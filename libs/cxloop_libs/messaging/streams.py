@@ -1,0 +1,58 @@
+"""Streams: one per owning service, plus the dead-letter stream."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    name: str
+    subjects: list[str] = field(default_factory=list)
+    # Interactions are personal data: the stream keeps them no longer than the
+    # retention policy allows (docs/adr/0006-stream-retention.md).
+    max_age_s: float = 30 * DAY_S
+    duplicate_window_s: float = 120.0
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=list(self.subjects),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=self.max_age_s,
+            duplicate_window=self.duplicate_window_s,
+        )
+
+
+def stream_for(domain: str) -> StreamSpec:
+    return StreamSpec(name=domain.upper(), subjects=[f"cx.{domain}.>"])
+
+
+DEAD_LETTER = StreamSpec(name="DEADLETTER", subjects=["dlq.>"], max_age_s=90 * DAY_S)
+
+
+def dead_letter_subject(consumer: str, original_subject: str) -> str:
+    return f"dlq.{consumer}.{original_subject}"
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    """Create the stream, or bring an existing one to the spec (idempotent)."""
+    cfg = spec.config()
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(cfg)
+        log.info("stream created", extra={"stream": spec.name})
+        return
+    await js.update_stream(cfg)

@@ -1,0 +1,158 @@
+"""The life of a service process: the one place that starts and stops its parts
+in the right order, so every service behaves the same.
+
+Start: telemetry → gRPC server (health SERVING at once, so orchestrators see a
+live process even while NATS or the database are still down) → NATS connection
+and streams in the background → database migrations with retry → outbox relay
+and consumers. Stop (SIGTERM/SIGINT): health NOT_SERVING → consumers finish
+their batch → relay drains → gRPC drains → connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from cxloop_libs.config import ConfigError, ServiceSettings
+from cxloop_libs.db import Database, is_transient_db_error, run_migrations
+from cxloop_libs.grpcx import GrpcServer
+from cxloop_libs.messaging import BatchConsumer, EventPublisher, NatsBus, OutboxRelay
+from cxloop_libs.telemetry import Telemetry, instrument_sqlalchemy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    telemetry: Telemetry
+    bus: NatsBus
+    publisher: EventPublisher
+    db: Database | None = None
+    migrations: Path | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[BatchConsumer] = field(default_factory=list)
+    grpc_server: GrpcServer | None = None
+    # Extra long-running work (e.g. the gateway's HTTP server).
+    extra_tasks: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    _stop_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    db_ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    @property
+    def name(self) -> str:
+        return self.settings.service_name
+
+    async def start(self) -> None:
+        if self.db is not None:
+            instrument_sqlalchemy(self.db.engine)
+        if self.grpc_server is not None:
+            port = await self.grpc_server.start()
+            log.info("gRPC serving", extra={"port": port})
+        self.bus.start()
+        self._spawn(self._prepare_and_consume(), "prepare")
+        for make in self.extra_tasks:
+            self._spawn(make(), "extra")
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.name}-{name}")
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or self._stop_event.is_set():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("background task %s died: %r", task.get_name(), exc, exc_info=exc)
+            self._stop_event.set()
+
+    async def _prepare_and_consume(self) -> None:
+        if self.db is not None:
+            if self.migrations is not None:
+                await self._migrate()
+            self.db_ready.set()
+        if self.relay is not None:
+            self._spawn(self.relay.run(), "outbox-relay")
+        for c in self.consumers:
+            self._spawn(c.run(), f"consumer-{c.spec.durable}")
+
+    async def _migrate(self) -> None:
+        assert self.db is not None and self.migrations is not None
+        db, path = self.db, self.migrations
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            retry=retry_if_exception(is_transient_db_error),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.warning("database not reachable yet, retrying migrations")
+                await asyncio.to_thread(run_migrations, db.engine, path)
+
+    def request_stop(self) -> None:
+        self._stop_event.set()
+
+    async def wait(self) -> None:
+        await self._stop_event.wait()
+
+    async def stop(self) -> None:
+        self._stop_event.set()
+        if self.grpc_server is not None:
+            self.grpc_server.set_serving(False)
+        for c in self.consumers:
+            c.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for hook in self.on_stop:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=5.0)
+            for t in still:
+                t.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=2.0)
+        await self.bus.close()
+        if self.db is not None:
+            self.db.dispose()
+        # Flush only: the global providers cannot be replaced, so shutting them
+        # down here would silence any later runtime in the same process (tests).
+        self.telemetry.tracer_provider.force_flush()
+
+
+def run_service(build: Callable[[], Awaitable[ServiceRuntime]]) -> None:
+    """Entry point of every service: build, start, run until a signal, stop."""
+
+    async def main() -> None:
+        runtime = await build()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.request_stop)
+        await runtime.start()
+        log.info("%s started", runtime.name)
+        await runtime.wait()
+        log.info("%s stopping", runtime.name)
+        await runtime.stop()
+        runtime.telemetry.shutdown()
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(2)

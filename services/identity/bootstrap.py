@@ -1,0 +1,80 @@
+"""The one place that wires the identity service together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxloop.identity.v1 import identity_service_pb2 as pb
+from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from cxloop_libs.db import Database
+from cxloop_libs.grpcx import grpc_server_from_settings
+from cxloop_libs.messaging import (
+    BatchConsumer,
+    ConsumerSpec,
+    EventPublisher,
+    NatsBus,
+    OutboxRelay,
+    stream_for,
+)
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.pii import IdentifierHasher
+from cxloop_libs.runtime import ServiceRuntime
+from cxloop_libs.telemetry import setup_telemetry
+
+from identity.adapters.grpc_servicer import IdentityServicer
+from identity.config import IdentitySettings
+from identity.service_layer.handlers import IdentityHandlers
+
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+INTERACTIONS_CONSUMER = "identity-interactions"
+
+
+async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
+    settings = settings or IdentitySettings.from_env()
+    telemetry = setup_telemetry(
+        "identity", log_level=settings.log_level, metrics_port=settings.metrics_port
+    )
+    db = Database(settings.database_url)
+    bus = NatsBus(settings.nats_url, name="identity", streams=[stream_for("identity")])
+    publisher = EventPublisher(bus, source="/cxloop/identity")
+    relay = OutboxRelay(
+        db, publisher, batch_size=500, poll_interval_s=settings.outbox_poll_interval_s
+    )
+    handlers = IdentityHandlers()
+    consumer = BatchConsumer(
+        bus,
+        db,
+        ConsumerSpec(
+            stream="GATEWAY",
+            durable=INTERACTIONS_CONSUMER,
+            filter_subject=ev.INTERACTION_RECORDED.subject,
+            batch_size=settings.consumer_batch_size,
+            max_deliver=settings.consumer_max_deliver,
+        ),
+        handlers.on_interactions,
+        on_commit=relay.notify,
+    )
+    runtime = ServiceRuntime(
+        settings=settings,
+        telemetry=telemetry,
+        bus=bus,
+        publisher=publisher,
+        db=db,
+        migrations=MIGRATIONS,
+        relay=relay,
+        consumers=[consumer],
+    )
+    servicer = IdentityServicer(
+        db,
+        handlers,
+        IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region),
+        is_ready=runtime.db_ready.is_set,
+        after_commit=relay.notify,
+        default_region=settings.default_phone_region,
+    )
+    runtime.grpc_server = grpc_server_from_settings(
+        settings,
+        [(pb_grpc.add_IdentityServiceServicer_to_server, servicer)],
+        [pb.DESCRIPTOR.services_by_name["IdentityService"].full_name],
+    )
+    return runtime

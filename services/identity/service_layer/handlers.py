@@ -1,0 +1,236 @@
+"""Identity's use cases: link the identifiers of incoming interactions, resolve
+identifiers on request, read a profile."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cxloop.common.v1 import identifier_pb2
+from cxloop.gateway.v1 import events_pb2 as gateway_events
+from cxloop.identity.v1 import events_pb2 as identity_events
+from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.pii import IdType
+from cxloop_libs.telemetry import current_traceparent
+from opentelemetry import trace
+from sqlmodel import Session
+
+from identity.adapters.repository import GraphRepository, ProfileRecord
+from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("cxloop.identity")
+
+_EVENT_NS = uuid.UUID("6f1d1c4e-5b8a-4c1e-9a51-2f0c3c7d9e10")
+_HEX = frozenset("0123456789abcdef")
+
+
+def derived_event_id(cause: str, what: str) -> str:
+    """Same cause, same id: a replayed handler cannot emit a second copy."""
+    return str(uuid.uuid5(_EVENT_NS, f"{cause}/{what}"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_hashed(h: identifier_pb2.HashedIdentifier) -> HashedId:
+    if h.type == identifier_pb2.IDENTIFIER_TYPE_UNSPECIFIED:
+        raise MalformedEvent("identifier without a type")
+    if len(h.hash) != 64 or not set(h.hash) <= _HEX:
+        raise MalformedEvent("identifier hash is not 64 lower-case hex characters")
+    return HashedId(IdType.from_proto(h.type).value, h.hash, h.namespace)
+
+
+def to_proto(i: HashedId) -> identifier_pb2.HashedIdentifier:
+    return identifier_pb2.HashedIdentifier(
+        type=IdType(i.id_type).to_proto(), hash=i.hash, namespace=i.namespace
+    )
+
+
+@dataclass(slots=True)
+class LinkStats:
+    interactions: int = 0
+    without_identifiers: int = 0
+    customers_created: int = 0
+    merges: int = 0
+
+
+@dataclass(slots=True)
+class GraphWrite:
+    """Changes of one transaction, written in bulk at the end."""
+
+    repo: GraphRepository
+    outbox: OutboxWriter
+    now: datetime
+    customers: list[dict[str, object]] = field(default_factory=list)
+    identifiers: list[dict[str, object]] = field(default_factory=list)
+    links: list[dict[str, object]] = field(default_factory=list)
+    folded: dict[str, str] = field(default_factory=dict)  # merged id -> survivor
+
+    def apply(self, outcome: LinkOutcome, *, cause: str, source: str, rule: str) -> None:
+        cid = outcome.customer_id
+        if outcome.created:
+            self.customers.append(
+                {
+                    "customer_id": cid,
+                    "created_at": outcome.created_at or self.now,
+                    "updated_at": self.now,
+                    "interaction_count": 0,
+                }
+            )
+        if outcome.merged_customer_ids:
+            self.flush_graph()  # the merge UPDATEs must see rows staged so far
+            for loser in outcome.merged_customer_ids:
+                self.repo.merge(loser, cid, self.now)
+                self.folded[loser] = cid
+                for k, v in list(self.folded.items()):
+                    if v == loser:
+                        self.folded[k] = cid
+            self.outbox.stage(
+                ev.PROFILE_MERGED,
+                identity_events.ProfileMerged(
+                    surviving_customer_id=cid,
+                    merged_customer_ids=outcome.merged_customer_ids,
+                    cause_event_id=cause,
+                    reason=rule,
+                ),
+                subject=cid,
+                event_id=derived_event_id(cause, f"merged/{cid}"),
+            )
+        for i in outcome.added:
+            self.identifiers.append(
+                {
+                    "hash": i.hash,
+                    "id_type": i.id_type,
+                    "namespace": i.namespace,
+                    "customer_id": cid,
+                    "first_seen_at": self.now,
+                }
+            )
+            self.links.append(
+                {
+                    "hash": i.hash,
+                    "customer_id": cid,
+                    "event_id": cause,
+                    "source": source[:100],
+                    "rule": rule,
+                    "created_at": self.now,
+                }
+            )
+        added = [to_proto(i) for i in outcome.added]
+        if outcome.created:
+            self.outbox.stage(
+                ev.PROFILE_CREATED,
+                identity_events.ProfileCreated(
+                    customer_id=cid, identifiers=added, cause_event_id=cause
+                ),
+                subject=cid,
+                event_id=derived_event_id(cause, f"created/{cid}"),
+            )
+        elif added:
+            self.outbox.stage(
+                ev.PROFILE_UPDATED,
+                identity_events.ProfileUpdated(
+                    customer_id=cid, added_identifiers=added, cause_event_id=cause
+                ),
+                subject=cid,
+                event_id=derived_event_id(cause, f"updated/{cid}"),
+            )
+
+    def live(self, customer_id: str) -> str:
+        return self.folded.get(customer_id, customer_id)
+
+    def flush_graph(self) -> None:
+        self.repo.insert_customers(self.customers)
+        self.repo.insert_identifiers(self.identifiers)
+        self.repo.insert_links(self.links)
+        self.customers, self.identifiers, self.links = [], [], []
+
+
+class IdentityHandlers:
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.stats = LinkStats()
+
+    # -- events -----------------------------------------------------------
+    def on_interactions(self, session: Session, events: list[ReceivedEvent]) -> None:
+        """BatchHandler for `interaction recorded`: one transaction per batch."""
+        decoded: list[tuple[ReceivedEvent, gateway_events.InteractionRecorded, list[HashedId]]] = []
+        for e in events:
+            m = e.message()
+            decoded.append((e, m, [to_hashed(h) for h in m.identifiers]))
+        now = self.clock()
+        repo = GraphRepository(session)
+        view = repo.load_view(h.hash for _, _, ids in decoded for h in ids)
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        activity: dict[str, tuple[int, datetime]] = {}
+        resolved: list[tuple[ReceivedEvent, gateway_events.InteractionRecorded, str, str]] = []
+        stats = LinkStats()
+        for e, m, ids in decoded:
+            with tracer.start_as_current_span(
+                "identity.link_interaction",
+                context=e.trace_context,
+                attributes={"cxloop.event_id": e.id, "cxloop.identifier_count": len(ids)},
+            ) as span:
+                outcome = view.link(ids, now)
+                if outcome is None:
+                    stats.without_identifiers += 1
+                    continue
+                write.apply(outcome, cause=e.id, source=m.source, rule="seen-together")
+                span.set_attribute("cxloop.customer_id", outcome.customer_id)
+                stats.interactions += 1
+                stats.customers_created += int(outcome.created)
+                stats.merges += len(outcome.merged_customer_ids)
+                seen = m.occurred_at.ToDatetime(UTC) if m.HasField("occurred_at") else now
+                n, last = activity.get(outcome.customer_id, (0, seen))
+                activity[outcome.customer_id] = (n + 1, max(last, seen))
+                resolved.append((e, m, outcome.customer_id, current_traceparent()))
+        write.flush_graph()
+        live_activity: dict[str, tuple[int, datetime]] = {}
+        for cid, (n, seen) in activity.items():
+            live = write.live(cid)
+            pn, pseen = live_activity.get(live, (0, seen))
+            live_activity[live] = (pn + n, max(pseen, seen))
+        repo.touch(live_activity, now)
+        for e, m, cid, traceparent in resolved:
+            live = write.live(cid)
+            write.outbox.stage(
+                ev.INTERACTION_RESOLVED,
+                identity_events.InteractionResolved(customer_id=live, interaction=m),
+                subject=live,
+                event_id=derived_event_id(e.id, "resolved"),
+                traceparent=traceparent,
+            )
+        write.outbox.flush()
+        self._add_stats(stats)
+
+    def _add_stats(self, s: LinkStats) -> None:
+        self.stats.interactions += s.interactions
+        self.stats.without_identifiers += s.without_identifiers
+        self.stats.customers_created += s.customers_created
+        self.stats.merges += s.merges
+
+    # -- commands and queries ------------------------------------------------
+    def resolve(
+        self, session: Session, identifiers: Sequence[HashedId], *, source: str
+    ) -> LinkOutcome:
+        now = self.clock()
+        repo = GraphRepository(session)
+        view: GraphView = repo.load_view(i.hash for i in identifiers)
+        outcome = view.link(identifiers, now, new_customer_id)
+        if outcome is None:
+            raise ValueError("no identifiers")
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        cause = f"resolve:{uuid.uuid4()}"
+        write.apply(outcome, cause=cause, source=source, rule="resolve-request")
+        write.flush_graph()
+        write.outbox.flush()
+        return outcome
+
+    def get_profile(self, session: Session, customer_id: str) -> ProfileRecord | None:
+        return GraphRepository(session).profile(customer_id)

@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
+from cxloop_cli.status import collect_status, render_status
+from cxloop_cli.suite import DEFAULT_WRITE_KEY, parse_only
+from cxloop_cli.up import UpOptions, run_up
 from cxloop_libs.config import (
     EMBEDDED_NATS_MONITOR_PORT,
     EMBEDDED_NATS_PORT,
     GATEWAY_HTTP_PORT,
     default_data_dir,
 )
-from rich.console import Console
-
-from cxloop_cli.status import collect_status, render_status
-from cxloop_cli.suite import DEFAULT_WRITE_KEY, parse_only
-from cxloop_cli.up import UpOptions, run_up
 
 app = typer.Typer(
     help="cxloop: run the customer-experience suite locally and check on it.",

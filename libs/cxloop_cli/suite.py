@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxloop_libs.config import GATEWAY_HTTP_PORT, GRPC_PORTS, METRICS_PORTS, SERVICE_ORDER
-
 from cxloop_cli.probes import grpc_ready, http_ready
 from cxloop_cli.supervisor import ProcessSpec
+from cxloop_libs.config import GATEWAY_HTTP_PORT, GRPC_PORTS, METRICS_PORTS, SERVICE_ORDER
 
 GATEWAY = "gateway"
 HOST = "127.0.0.1"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
 from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import (
@@ -20,7 +21,6 @@ from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import setup_telemetry
-
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.config import IdentitySettings
 from identity.service_layer.handlers import IdentityHandlers

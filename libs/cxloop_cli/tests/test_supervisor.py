@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from cxloop_cli.embedded_nats import EmbeddedNatsError, start_embedded_nats
 from cxloop_cli.probes import free_port, http_ready, port_free
 from cxloop_cli.supervisor import (

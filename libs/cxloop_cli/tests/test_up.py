@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cxloop_cli.probes import free_port, port_free
 from cxloop_cli.suite import START_ORDER
 

@@ -144,7 +144,7 @@ def client_channel(
 
 
 # The timeout is the RPC deadline handed to gRPC, not an asyncio timeout (ASYNC109).
-async def health_check(target: str, *, timeout: float = 1.0, service: str = "") -> bool:  # noqa: ASYNC109
+async def health_check(target: str, *, timeout: float = 1.0, service: str = "") -> bool:
     """True iff ``target`` reports SERVING for ``service`` ("" = the whole server).
 
     Any failure — refused connection, deadline, NOT_FOUND — means "not healthy"

@@ -8,11 +8,11 @@ import grpc
 from cxloop.common.v1 import identifier_pb2
 from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from identity.adapters.repository import ProfileRecord
 from identity.domain.model import HashedId
 from identity.service_layer.handlers import IdentityHandlers, to_proto

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from cxloop_libs.runtime import run_service
-
 from identity.bootstrap import bootstrap
 
 

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from cxloop.common.v1 import identifier_pb2
 from cxloop.gateway.v1 import events_pb2 as gateway_events
 from cxloop.identity.v1 import events_pb2 as identity_events
+from opentelemetry import trace
+from sqlmodel import Session
+
 from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdType
 from cxloop_libs.telemetry import current_traceparent
-from opentelemetry import trace
-from sqlmodel import Session
-
 from identity.adapters.repository import GraphRepository, ProfileRecord
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
 

@@ -21,6 +21,14 @@ from collections.abc import Iterator
 import grpc
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
 from cxloop_libs.telemetry import (
     JsonLogFormatter,
     Telemetry,
@@ -36,13 +44,6 @@ from cxloop_libs.telemetry import (
     safe_attributes,
     setup_telemetry,
 )
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
 
 KNOWN_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

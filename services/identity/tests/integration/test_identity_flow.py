@@ -12,6 +12,7 @@ from cxloop.common.v1 import identifier_pb2 as idpb
 from cxloop.gateway.v1 import events_pb2 as gw
 from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
 from cxloop_libs.messaging import EventPublisher, NatsBus, PendingEvent, stream_for
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher, IdType

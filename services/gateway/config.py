@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from cxloop_libs.config import GATEWAY_HTTP_PORT, GRPC_PORTS, ServiceSettings
+from gateway.domain.write_keys import DEV_SOURCE, WriteKeys, parse_write_keys
+
+# Segment's limits: 32 KB per call and per event, 500 KB per batch.
+MAX_EVENT_BYTES = 32 * 1024
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: ClassVar[str] = "gateway"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=GATEWAY_HTTP_PORT, ge=0, le=65535)
+    # Comma-separated `key=source_name` pairs; a bare `key` is source "default".
+    write_keys: str = ""
+    # CXLOOP_DEV_WRITE_KEY: accepted only in development mode, as source "dev".
+    dev_write_key: str = "dev"
+    max_batch_events: int = Field(default=500, ge=1, le=10_000)
+    max_batch_bytes: int = Field(default=500 * 1024, ge=MAX_EVENT_BYTES, le=16 * 1024 * 1024)
+    # Services whose gRPC health must be SERVING for /readyz to answer 200.
+    readiness_services: str = "identity,consent,personalization,loyalty,feedback"
+
+    @field_validator("write_keys")
+    @classmethod
+    def _write_keys_parse(cls, v: str) -> str:
+        parse_write_keys(v)
+        return v
+
+    @field_validator("readiness_services")
+    @classmethod
+    def _known_services(cls, v: str) -> str:
+        unknown = [s for s in _split(v) if s not in GRPC_PORTS]
+        if unknown:
+            known = ", ".join(GRPC_PORTS)
+            raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {known}")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_outside_dev(self) -> Self:
+        if not self.is_development and not parse_write_keys(self.write_keys):
+            raise ValueError(
+                "CXLOOP_GATEWAY_WRITE_KEYS is required outside development mode "
+                "(comma-separated key=source pairs; set CXLOOP_ENV=development for local use)"
+            )
+        return self
+
+    @property
+    def dev_key_active(self) -> bool:
+        return self.is_development and bool(self.dev_write_key)
+
+    def accepted_write_keys(self) -> WriteKeys:
+        sources = parse_write_keys(self.write_keys)
+        if self.dev_key_active:
+            sources.setdefault(self.dev_write_key, DEV_SOURCE)
+        return WriteKeys(sources)
+
+    @property
+    def readiness_targets(self) -> list[str]:
+        return _split(self.readiness_services)
+
+
+def _split(v: str) -> list[str]:
+    return [s.strip() for s in v.split(",") if s.strip()]

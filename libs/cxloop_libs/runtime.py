@@ -156,3 +156,38 @@ def run_service(build: Callable[[], Awaitable[ServiceRuntime]]) -> None:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(2)
+
+
+def base_runtime(
+    settings: ServiceSettings,
+    *,
+    db: Database | None = None,
+    migrations: Path | None = None,
+    extra_streams: list[str] | None = None,
+) -> ServiceRuntime:
+    """Telemetry, NATS bus (provisioning the service's own stream) and a
+    publisher, plus the outbox relay when the service has a database."""
+    from cxloop_libs.messaging import stream_for
+    from cxloop_libs.telemetry import setup_telemetry
+
+    name = settings.service_name
+    telemetry = setup_telemetry(
+        name, log_level=settings.log_level, metrics_port=settings.metrics_port
+    )
+    streams = [stream_for(name), *(stream_for(d) for d in extra_streams or [])]
+    bus = NatsBus(settings.nats_url, name=name, streams=streams)
+    publisher = EventPublisher(bus, source=f"/cxloop/{name}")
+    relay = (
+        OutboxRelay(db, publisher, poll_interval_s=settings.outbox_poll_interval_s)
+        if db is not None
+        else None
+    )
+    return ServiceRuntime(
+        settings=settings,
+        telemetry=telemetry,
+        bus=bus,
+        publisher=publisher,
+        db=db,
+        migrations=migrations,
+        relay=relay,
+    )

@@ -9,18 +9,10 @@ from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
-from cxloop_libs.messaging import (
-    BatchConsumer,
-    ConsumerSpec,
-    EventPublisher,
-    NatsBus,
-    OutboxRelay,
-    stream_for,
-)
+from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher
-from cxloop_libs.runtime import ServiceRuntime
-from cxloop_libs.telemetry import setup_telemetry
+from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.config import IdentitySettings
 from identity.service_layer.handlers import IdentityHandlers
@@ -31,38 +23,25 @@ INTERACTIONS_CONSUMER = "identity-interactions"
 
 async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     settings = settings or IdentitySettings.from_env()
-    telemetry = setup_telemetry(
-        "identity", log_level=settings.log_level, metrics_port=settings.metrics_port
-    )
     db = Database(settings.database_url)
-    bus = NatsBus(settings.nats_url, name="identity", streams=[stream_for("identity")])
-    publisher = EventPublisher(bus, source="/cxloop/identity")
-    relay = OutboxRelay(
-        db, publisher, batch_size=500, poll_interval_s=settings.outbox_poll_interval_s
-    )
+    runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+    assert runtime.relay is not None
+    relay = runtime.relay
     handlers = IdentityHandlers()
-    consumer = BatchConsumer(
-        bus,
-        db,
-        ConsumerSpec(
-            stream="GATEWAY",
-            durable=INTERACTIONS_CONSUMER,
-            filter_subject=ev.INTERACTION_RECORDED.subject,
-            batch_size=settings.consumer_batch_size,
-            max_deliver=settings.consumer_max_deliver,
-        ),
-        handlers.on_interactions,
-        on_commit=relay.notify,
-    )
-    runtime = ServiceRuntime(
-        settings=settings,
-        telemetry=telemetry,
-        bus=bus,
-        publisher=publisher,
-        db=db,
-        migrations=MIGRATIONS,
-        relay=relay,
-        consumers=[consumer],
+    runtime.consumers.append(
+        BatchConsumer(
+            runtime.bus,
+            db,
+            ConsumerSpec(
+                stream="GATEWAY",
+                durable=INTERACTIONS_CONSUMER,
+                filter_subject=ev.INTERACTION_RECORDED.subject,
+                batch_size=settings.consumer_batch_size,
+                max_deliver=settings.consumer_max_deliver,
+            ),
+            handlers.on_interactions,
+            on_commit=relay.notify,
+        )
     )
     servicer = IdentityServicer(
         db,

@@ -310,6 +310,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     trailing = (("cx-field", exc.field),)
                 await context.abort(code, str(exc), trailing)
                 raise AssertionError("context.abort returned")
+        if isinstance(exc, NotImplementedError):
+            # Generated base servicers raise it for RPCs a service does not offer yet.
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented")
+            raise AssertionError("context.abort returned")
         trace_id = current_trace_id()
         # The message and traceback stay in our logs: they can name tables,
         # hosts or customer data the caller must not see.

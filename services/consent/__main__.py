@@ -1,0 +1,3 @@
+from consent.entrypoints.main import main
+
+main()

@@ -1,0 +1,3 @@
+from feedback.entrypoints.main import main
+
+main()

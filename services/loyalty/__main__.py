@@ -1,0 +1,3 @@
+from loyalty.entrypoints.main import main
+
+main()

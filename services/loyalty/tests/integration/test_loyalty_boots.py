@@ -1,0 +1,50 @@
+"""The loyalty service boots on real NATS: health SERVING, its stream provisioned,
+its RPCs honestly UNIMPLEMENTED, and NOT_SERVING once stopping."""
+
+from __future__ import annotations
+
+import grpc
+import nats
+import pytest
+from cxloop.loyalty.v1 import loyalty_service_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cxloop_testing.infra import eventually
+from loyalty.bootstrap import bootstrap
+from loyalty.config import LoyaltySettings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_boots_serves_health_and_provisions_stream(clean_nats: str) -> None:
+    runtime = await bootstrap(LoyaltySettings(env="test", nats_url=clean_nats, grpc_port=0))
+    await runtime.start()
+    try:
+        assert runtime.grpc_server is not None
+        target = f"127.0.0.1:{runtime.grpc_server.port}"
+        async with grpc.aio.insecure_channel(target) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            name = pb.DESCRIPTOR.services_by_name["LoyaltyService"].full_name
+            r = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert r.status == health_pb2.HealthCheckResponse.SERVING
+            method = next(iter(pb.DESCRIPTOR.services_by_name["LoyaltyService"].methods))
+            call = ch.unary_unary(f"/{name}/{method.name}")
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call(b"", timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            await runtime.bus.ready()
+            nc = await nats.connect(clean_nats)
+            try:
+                info = await nc.jetstream().stream_info("LOYALTY")
+                assert info.config.subjects == ["cx.loyalty.>"]
+            finally:
+                await nc.close()
+            runtime.grpc_server.set_serving(False)
+
+            async def not_serving() -> bool:
+                r = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                return r.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+            await eventually(not_serving, timeout=5)
+    finally:
+        await runtime.stop()

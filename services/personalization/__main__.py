@@ -1,0 +1,3 @@
+from personalization.entrypoints.main import main
+
+main()

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from cxloop_libs.runtime import run_service
+from personalization.bootstrap import bootstrap
+
+
+def main() -> None:
+    run_service(bootstrap)

@@ -64,7 +64,7 @@ test-integration: venv
 test-e2e: venv
 	$(BIN)/pytest -q -m e2e
 
-test: venv lint protos-check buf-lint
+test: venv lint typecheck protos-check buf-lint
 	$(BIN)/pytest -q
 
 bench: venv

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
@@ -112,7 +113,7 @@ class BatchConsumer:
                 log.exception("batch processing failed", extra={"consumer": self.spec.durable})
                 await asyncio.sleep(1.0)
 
-    async def _subscribe_when_stream_exists(self):  # type: ignore[no-untyped-def]
+    async def _subscribe_when_stream_exists(self) -> JetStreamContext.PullSubscription:
         # The stream belongs to the producing service, which may start later.
         delay = 0.1
         while True:
@@ -124,7 +125,7 @@ class BatchConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
         cfg = ConsumerConfig(
             durable_name=self.spec.durable,
             ack_policy=AckPolicy.EXPLICIT,

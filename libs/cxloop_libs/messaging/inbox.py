@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from cxloop_libs.messaging.tables import InboxEvent, utcnow
+
+_INBOX: sa.Table = InboxEvent.__table__  # type: ignore[attr-defined]
 
 
 def already_processed(session: Session, consumer: str, event_ids: Iterable[str]) -> set[str]:
@@ -20,8 +22,9 @@ def already_processed(session: Session, consumer: str, event_ids: Iterable[str])
     for i in range(0, len(ids), 900):
         chunk = ids[i : i + 900]
         rows = session.execute(
-            sa.select(InboxEvent.event_id).where(
-                InboxEvent.consumer == consumer, col(InboxEvent.event_id).in_(chunk)
+            sa.select(_INBOX.c.event_id).where(
+                _INBOX.c.consumer == consumer,
+                _INBOX.c.event_id.in_(chunk),
             )
         )
         seen.update(r[0] for r in rows)

@@ -1,0 +1,92 @@
+"""Shared benchmark plumbing: infrastructure, the suite as subprocesses,
+results files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cxloop_cli.suite import plan_suite, suite_specs
+from cxloop_cli.supervisor import Supervisor
+from cxloop_testing import infra
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = {**data, "machine": machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1]
+
+
+@dataclass
+class RunningSuite:
+    supervisor: Supervisor
+    gateway_url: str
+    identity_target: str
+    nats_url: str
+    database: str
+
+
+@contextlib.contextmanager
+def running_suite(services: list[str], *, extra_env: dict[str, str] | None = None) -> Iterator[RunningSuite]:
+    nats_url = infra.nats_url()
+    asyncio.run(infra.reset_streams(nats_url))
+    data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-"))
+    environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
+    for name in services:
+        environ[f"CXLOOP_{name.upper()}_METRICS_PORT"] = "0"
+        if name != "gateway":
+            environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(infra.free_port())
+    environ["CXLOOP_LOG_LEVEL"] = "WARNING"
+    with contextlib.ExitStack() as stack:
+        admin = infra.postgres_admin_url()
+        database = "sqlite"
+        if admin is not None:
+            environ["CXLOOP_IDENTITY_DATABASE_URL"] = stack.enter_context(
+                infra.fresh_postgres_database(admin)
+            )
+            database = "postgresql"
+        plans = plan_suite(data_dir, services, environ)
+        specs = suite_specs(plans, data_dir, nats_url, extra_env={**environ, **(extra_env or {})})
+        sup = Supervisor(log_dir=data_dir / "logs", output=None)
+        stack.callback(sup.stop_all)
+        for spec in specs:
+            sup.start(spec)
+        sup.wait_ready(timeout=90)
+        by_name = {p.name: p for p in plans}
+        yield RunningSuite(
+            supervisor=sup,
+            gateway_url=by_name["gateway"].address,
+            identity_target=by_name["identity"].address if "identity" in by_name else "",
+            nats_url=nats_url,
+            database=database,
+        )

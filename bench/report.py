@@ -1,0 +1,35 @@
+"""Renders bench/README.md's results table from bench/results/*.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+
+
+def _rows() -> list[str]:
+    rows = []
+    ingest = HERE / "results" / "ingest.json"
+    if ingest.exists():
+        r = json.loads(ingest.read_text())
+        raw = r["raw_jetstream_msgs_per_s"]
+        rows += [
+            f"| ingest | gateway `/v1/batch` accepted | {r['gateway_events_per_s']:,.0f} events/s | — | raw JetStream {raw:,.0f} msgs/s |",
+            f"| ingest | resolved by identity ({r['identity_database']}) | {r['resolved_events_per_s']:,.0f} events/s | ≥ 2,000 | {r['resolved_vs_raw']:.0%} of raw (goal ≥ 30%) |",
+            f"| ingest | accept → resolved p50 / p99 at {r['paced_run']['rate_events_per_s']:,} events/s | {r['p50_ms']} / {r['p99_ms']} ms | — | — |",
+        ]
+    return rows
+
+
+def write_readme() -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    table = "\n".join(
+        ["| bench | what | measured | target | baseline (same run) |", "|---|---|---|---|---|", *_rows()]
+    )
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    readme.write_text(f"{before}{START}\n{table}\n{END}{after}")

@@ -1,0 +1,221 @@
+"""The whole suite as subprocesses, driven like a frontend would: Segment
+calls into the gateway over HTTP, events over real NATS JetStream, identity on
+real PostgreSQL (where available), answers over gRPC, spans to an OTLP
+collector."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from cxloop.common.v1 import identifier_pb2 as idpb
+from cxloop.identity.v1 import identity_service_pb2 as pb
+from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+from cxloop_cli.suite import START_ORDER, plan_suite, suite_specs
+from cxloop_cli.supervisor import ProcessSpec, Supervisor
+from cxloop_libs.pii import IdentifierHasher, IdType
+from cxloop_testing import infra
+from cxloop_testing.infra import eventually
+from cxloop_testing.otlp import OtlpCollectorStub
+
+pytestmark = pytest.mark.e2e
+
+HASHER = IdentifierHasher(b"cxloop-development-only-hash-key")
+AUTH = ("dev", "")
+
+
+@dataclass
+class Suite:
+    supervisor: Supervisor
+    specs: dict[str, ProcessSpec]
+    gateway_url: str
+    identity_target: str
+    collector: OtlpCollectorStub
+
+    def restart(self, name: str) -> None:
+        self.supervisor.start(self.specs[name])
+        check = self.specs[name].ready_check
+        assert check is not None
+        self.supervisor.wait_ready({name: check}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def suite() -> Iterator[Suite]:
+    nats_url = infra.nats_url()
+    asyncio.run(infra.reset_streams(nats_url))
+    data_dir = Path(tempfile.mkdtemp(prefix="cxloop-e2e-"))
+    environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
+    for name in START_ORDER:
+        environ[f"CXLOOP_{name.upper()}_METRICS_PORT"] = "0"
+        if name != "gateway":
+            environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(infra.free_port())
+    collector = OtlpCollectorStub().start()
+    with contextlib.ExitStack() as stack:
+        admin = infra.postgres_admin_url()
+        if admin is not None:
+            environ["CXLOOP_IDENTITY_DATABASE_URL"] = stack.enter_context(
+                infra.fresh_postgres_database(admin)
+            )
+        elif infra.in_ci():
+            pytest.fail("PostgreSQL is required in CI")
+        plans = plan_suite(data_dir, START_ORDER, environ)
+        specs = suite_specs(plans, data_dir, nats_url, extra_env={**environ, **collector.env()})
+        sup = Supervisor(log_dir=data_dir / "logs", output=None)
+        stack.callback(sup.stop_all)
+        for spec in specs:
+            sup.start(spec)
+        sup.wait_ready(timeout=90)
+        by_name = {p.name: p for p in plans}
+        yield Suite(
+            supervisor=sup,
+            specs={s.name: s for s in specs},
+            gateway_url=by_name["gateway"].address,
+            identity_target=by_name["identity"].address,
+            collector=collector,
+        )
+    collector.stop()
+
+
+def post(suite: Suite, path: str, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{suite.gateway_url}{path}", json=body, auth=AUTH, headers=headers, timeout=10)
+
+
+async def profile_of(suite: Suite, id_type: int, value: str) -> pb.Profile:
+    async with grpc.aio.insecure_channel(suite.identity_target) as ch:
+        stub = pb_grpc.IdentityServiceStub(ch)
+        r = await stub.Resolve(
+            pb.ResolveRequest(identifiers=[idpb.Identifier(type=id_type, value=value)], source="e2e"),
+            timeout=5,
+        )
+        p = await stub.GetProfile(pb.GetProfileRequest(customer_id=r.customer_id), timeout=5)
+        return p.profile
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+async def test_readyz_answers_when_the_suite_is_up(suite: Suite) -> None:
+    r = httpx.get(f"{suite.gateway_url}/readyz", timeout=5)
+    assert r.status_code == 200, r.text
+
+
+async def test_anonymous_then_identified_visitor_is_one_profile(suite: Suite) -> None:
+    anon, user, email = f"anon-{uid()}", f"user-{uid()}", f"Visitor.{uid()}@Example.com"
+    r = post(
+        suite,
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "track", "anonymousId": anon, "event": "Product Viewed",
+                 "messageId": uid(), "properties": {"sku": "A-1"}},
+                {"type": "identify", "anonymousId": anon, "userId": user,
+                 "messageId": uid(), "traits": {"email": email}},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    expected = {
+        HASHER.hash(IdType.ANONYMOUS_ID, anon),
+        HASHER.hash(IdType.USER_ID, user),
+        HASHER.hash(IdType.EMAIL, email),
+    }
+
+    async def linked() -> pb.Profile | None:
+        p = await profile_of(suite, idpb.IDENTIFIER_TYPE_USER_ID, user)
+        return p if {i.hash for i in p.identifiers} == expected else None
+
+    profile = await eventually(linked, timeout=30, interval=0.2)
+    assert profile.interaction_count == 2
+
+
+async def test_one_trace_covers_gateway_nats_and_identity(suite: Suite) -> None:
+    trace_id = uuid.uuid4().hex
+    user = f"user-{uid()}"
+    r = post(
+        suite,
+        "/v1/track",
+        {"userId": user, "event": "Order Completed", "messageId": uid()},
+        headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+    )
+    assert r.status_code == 200, r.text
+
+    def spans_of_trace():  # type: ignore[no-untyped-def]
+        spans = [s for s in suite.collector.spans() if s.trace_id == trace_id]
+        names = {(s.service, s.name) for s in spans}
+        wanted = {
+            ("identity", "cx.gateway.interaction.recorded process"),
+            ("identity", "identity.link_interaction"),
+            ("gateway", "cx.gateway.interaction.recorded publish"),
+        }
+        return spans if wanted <= names else None
+
+    spans = await eventually(spans_of_trace, timeout=30, interval=0.2)
+    by_name = {s.name: s for s in spans}
+    server = [s for s in spans if s.service == "gateway" and s.kind == 2]  # SPAN_KIND_SERVER
+    assert server, "the gateway's HTTP server span is in the trace"
+    publish = by_name["cx.gateway.interaction.recorded publish"]
+    consume = by_name["cx.gateway.interaction.recorded process"]
+    handler = by_name["identity.link_interaction"]
+    # Parent links, not just a shared id: HTTP → publish → consume → handler.
+    assert publish.parent_span_id in {s.span_id for s in spans if s.service == "gateway"}
+    assert consume.parent_span_id == publish.span_id
+    assert handler.parent_span_id == consume.span_id
+
+
+async def test_same_message_id_twice_is_one_interaction(suite: Suite) -> None:
+    user, mid = f"user-{uid()}", uid()
+    for _ in range(2):
+        r = post(suite, "/v1/track", {"userId": user, "event": "Clicked", "messageId": mid})
+        assert r.status_code == 200, r.text
+    # A later, different event proves the duplicate is not merely still in flight.
+    r = post(suite, "/v1/track", {"userId": user, "event": "Clicked", "messageId": uid()})
+    assert r.status_code == 200
+
+    async def counted() -> int:
+        return (await profile_of(suite, idpb.IDENTIFIER_TYPE_USER_ID, user)).interaction_count
+
+    assert await eventually(counted, timeout=30, interval=0.2) >= 1
+    await eventually(lambda: _equals(counted, 2), timeout=30, interval=0.2)
+    await asyncio.sleep(1.0)
+    assert await counted() == 2
+
+
+async def _equals(fn, value) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await fn() == value)
+
+
+async def test_event_posted_while_identity_is_down_is_processed_after_restart(suite: Suite) -> None:
+    suite.supervisor.stop("identity")
+    email = f"late.{uid()}@example.com"
+    try:
+        r = post(suite, "/v1/identify", {"userId": f"u-{uid()}", "messageId": uid(),
+                                         "traits": {"email": email}})
+        # Accepted: JetStream stored it even though nobody consumes it right now.
+        assert r.status_code == 200, r.text
+        ready = httpx.get(f"{suite.gateway_url}/readyz", timeout=5)
+        assert ready.status_code == 503
+    finally:
+        suite.restart("identity")
+
+    async def processed() -> bool:
+        p = await profile_of(suite, idpb.IDENTIFIER_TYPE_EMAIL, email)
+        return p.interaction_count == 1 and len(p.identifiers) == 2
+
+    await eventually(processed, timeout=30, interval=0.2)
+
+
+async def test_invalid_event_gets_field_level_400(suite: Suite) -> None:
+    r = post(suite, "/v1/batch", {"batch": [{"type": "track", "userId": "u1"}]})
+    assert r.status_code == 400
+    fields = {f["field"] for f in r.json()["fields"]}
+    assert any(f.startswith("batch[0]") for f in fields), r.json()

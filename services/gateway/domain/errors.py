@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cxloop_libs.errors import InvalidArgument
-
 
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
@@ -20,12 +18,13 @@ class FieldProblem:
         return {"field": self.field, "reason": self.reason}
 
 
-class InvalidRequest(InvalidArgument):
-    """The request breaks the Segment spec or a gateway rule (HTTP 400)."""
+class InvalidRequest(ValueError):
+    """The request breaks the Segment spec or a gateway rule (HTTP 400).
+
+    Like ``cxloop_libs.errors.InvalidArgument`` but for many fields at once."""
 
     def __init__(self, problems: list[FieldProblem]) -> None:
-        first = problems[0] if problems else FieldProblem("", "invalid request")
-        super().__init__(first.field, first.reason)
+        super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
         self.problems = problems
 
     @classmethod

@@ -242,18 +242,13 @@ def batch_item_type(item: JsonObject, prefix: str) -> CallType:
 def with_batch_defaults(item: JsonObject, batch: BatchRequest) -> JsonObject:
     """Apply the batch-level context, integrations and sentAt to one item."""
     merged = dict(item)
-    if batch.context:
-        own = item.get("context")
-        merged["context"] = (
-            {**batch.context, **own}
-            if isinstance(own, dict)
-            else (own if own is not None else dict(batch.context))
-        )
-    if batch.integrations:
-        own = item.get("integrations")
-        merged["integrations"] = (
-            {**batch.integrations, **own} if isinstance(own, dict) else own or batch.integrations
-        )
+    for key, shared in (("context", batch.context), ("integrations", batch.integrations)):
+        own = item.get(key)
+        if shared and own is None:
+            merged[key] = dict(shared)
+        elif shared and isinstance(own, dict):
+            merged[key] = {**shared, **own}
+        # Anything else is the item's own (possibly invalid) value, left for validation.
     if batch.sent_at is not None and "sentAt" not in item:
         merged["sentAt"] = batch.sent_at.isoformat()
     return merged

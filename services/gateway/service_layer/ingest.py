@@ -1,0 +1,201 @@
+"""Ingest of Segment calls: validate, translate, de-duplicate, publish.
+
+An event is acknowledged to the sender only after JetStream has stored it (the
+PubAck came back); if NATS cannot take it the caller gets Unavailable (HTTP
+503) and retries. Retries are safe when the sender sets ``messageId``: the
+event id is derived from source + messageId and JetStream drops the copy
+inside its duplicate window.
+
+A batch is all-or-nothing on validation: one bad item rejects the whole batch
+and nothing is published, so a sender can fix and resend it without creating
+duplicates of the good items. (Publishing itself is per event: after a 503
+some events may be stored; resending the batch with the same messageIds
+stores only the missing ones.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nats.js.api import PubAck
+
+from cxloop_libs.errors import Unavailable
+from cxloop_libs.messaging import PendingEvent
+from cxloop_libs.messaging import catalog as ev
+from gateway.domain.errors import FieldProblem, InvalidRequest, TooLarge
+from gateway.domain.segment import (
+    CallType,
+    batch_item_type,
+    parse_batch,
+    parse_message,
+    with_batch_defaults,
+)
+from gateway.domain.translation import InteractionTranslator, Reception, RecordedInteraction
+from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 32 * 1024
+# Enough to fix a batch in one round trip without echoing a huge error body.
+MAX_REPORTED_PROBLEMS = 100
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class EventSink(Protocol):
+    """What ingest needs of ``cxloop_libs.messaging.EventPublisher``."""
+
+    async def publish(self, event: PendingEvent, *, timeout: float = ...) -> PubAck: ...
+
+    async def publish_many(
+        self, events: Sequence[PendingEvent], *, timeout: float = ...
+    ) -> list[PubAck | BaseException]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int = 0
+    junk_identifiers_dropped: int = 0
+
+
+class SegmentIngest:
+    def __init__(
+        self,
+        translator: InteractionTranslator,
+        sink: EventSink,
+        *,
+        max_batch_events: int = 500,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        is_connected: Callable[[], bool] = lambda: True,
+        publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.translator = translator
+        self.sink = sink
+        self.max_batch_events = max_batch_events
+        self.max_event_bytes = max_event_bytes
+        self._is_connected = is_connected
+        self._timeout = publish_timeout_s
+        self._metrics = metrics or gateway_metrics()
+
+    async def single(self, call_type: CallType, body: object, reception: Reception) -> IngestResult:
+        message = parse_message(call_type, body)
+        recorded = self.translator.translate(message, reception)
+        self._count_dropped([recorded])
+        self._require_bus()
+        try:
+            ack = await self.sink.publish(_pending(recorded), timeout=self._timeout)
+        except Exception as exc:
+            raise self._unavailable([exc]) from exc
+        duplicates = int(bool(ack.duplicate))
+        self._count_accepted({call_type: 1}, {call_type: duplicates})
+        return IngestResult(1, duplicates, recorded.junk_count)
+
+    async def batch(self, body: object, reception: Reception) -> IngestResult:
+        envelope = parse_batch(body)
+        items = envelope.batch
+        if len(items) > self.max_batch_events:
+            raise TooLarge(f"a batch holds at most {self.max_batch_events} events")
+        self._check_item_sizes(items)
+
+        problems: list[FieldProblem] = []
+        recorded: list[tuple[CallType, RecordedInteraction]] = []
+        for i, item in enumerate(items):
+            prefix = f"batch[{i}]"
+            try:
+                call_type = batch_item_type(item, prefix)
+                message = parse_message(call_type, with_batch_defaults(item, envelope), prefix)
+                recorded.append(
+                    (call_type, self.translator.translate(message, reception, prefix=prefix))
+                )
+            except InvalidRequest as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InvalidRequest(problems[:MAX_REPORTED_PROBLEMS])
+        self._count_dropped([r for _, r in recorded])
+
+        # The same messageId twice in one batch is one event; JetStream would
+        # drop the second copy anyway, this just saves the round trip.
+        unique: dict[str, tuple[CallType, RecordedInteraction]] = {}
+        accepted: dict[CallType, int] = {}
+        duplicates: dict[CallType, int] = {}
+        for call_type, r in recorded:
+            accepted[call_type] = accepted.get(call_type, 0) + 1
+            if r.event_id in unique:
+                duplicates[call_type] = duplicates.get(call_type, 0) + 1
+            else:
+                unique[r.event_id] = (call_type, r)
+
+        if unique:
+            self._require_bus()
+            pending = [_pending(r) for _, r in unique.values()]
+            results = await self.sink.publish_many(pending, timeout=self._timeout)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise self._unavailable(failed)
+            for (call_type, _), ack in zip(unique.values(), results, strict=True):
+                if isinstance(ack, PubAck) and ack.duplicate:
+                    duplicates[call_type] = duplicates.get(call_type, 0) + 1
+        self._count_accepted(accepted, duplicates)
+        return IngestResult(
+            accepted=len(recorded),
+            duplicates=sum(duplicates.values()),
+            junk_identifiers_dropped=sum(r.junk_count for _, r in recorded),
+        )
+
+    def _check_item_sizes(self, items: list[dict[str, Any]]) -> None:
+        too_large = [
+            FieldProblem(f"batch[{i}]", f"an event must be at most {self.max_event_bytes} bytes")
+            for i, item in enumerate(items)
+            if _json_size(item) > self.max_event_bytes
+        ]
+        if too_large:
+            raise TooLarge(
+                f"an event must be at most {self.max_event_bytes} bytes",
+                too_large[:MAX_REPORTED_PROBLEMS],
+            )
+
+    def _require_bus(self) -> None:
+        if not self._is_connected():
+            self._metrics.requests_rejected.add(1, {"reason": "unavailable"})
+            raise Unavailable("the event bus is not reachable; retry shortly")
+
+    def _unavailable(self, errors: Sequence[BaseException]) -> Unavailable:
+        self._metrics.requests_rejected.add(1, {"reason": "unavailable"})
+        kinds = sorted({type(e).__name__ for e in errors})
+        log.warning(
+            "events not stored: %d publish(es) failed (%s)",
+            len(errors),
+            ", ".join(kinds),
+        )
+        return Unavailable("the event bus did not store the events; retry shortly")
+
+    def _count_dropped(self, recorded: Sequence[RecordedInteraction]) -> None:
+        for r in recorded:
+            for id_type, n in r.junk_dropped.items():
+                self._metrics.junk_identifiers_dropped.add(n, {"id_type": id_type.value})
+            if r.pii_properties_dropped:
+                self._metrics.pii_properties_dropped.add(r.pii_properties_dropped)
+
+    def _count_accepted(
+        self, accepted: dict[CallType, int], duplicates: dict[CallType, int]
+    ) -> None:
+        for call_type, n in accepted.items():
+            self._metrics.events_accepted.add(n, {"call": call_type.value})
+        for call_type, n in duplicates.items():
+            if n:
+                self._metrics.events_duplicate.add(n, {"call": call_type.value})
+
+
+def _pending(r: RecordedInteraction) -> PendingEvent:
+    return PendingEvent.of(
+        ev.INTERACTION_RECORDED, r.event, event_id=r.event_id, time=r.occurred_at
+    )
+
+
+def _json_size(item: object) -> int:
+    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())

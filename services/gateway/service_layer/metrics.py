@@ -1,0 +1,43 @@
+"""Instruments of the gateway, from the global meter (see cxloop_libs.telemetry)."""
+
+from __future__ import annotations
+
+import functools
+
+from opentelemetry import metrics
+
+
+class GatewayMetrics:
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.events_accepted = meter.create_counter(
+            "cxloop_gateway_events_accepted",
+            unit="{event}",
+            description="Events stored in JetStream (or recognised as duplicates), by call type.",
+        )
+        self.events_duplicate = meter.create_counter(
+            "cxloop_gateway_events_duplicate",
+            unit="{event}",
+            description="Events whose messageId was already stored (retries), by call type.",
+        )
+        self.junk_identifiers_dropped = meter.create_counter(
+            "cxloop_gateway_junk_identifiers_dropped",
+            unit="{identifier}",
+            description="Placeholder identifiers (test@test.com, 010-0000-0000 ...) not "
+            "forwarded, by identifier type.",
+        )
+        self.pii_properties_dropped = meter.create_counter(
+            "cxloop_gateway_pii_properties_dropped",
+            unit="{property}",
+            description="Properties dropped by the PII rule (email, phone, name ...).",
+        )
+        self.requests_rejected = meter.create_counter(
+            "cxloop_gateway_requests_rejected",
+            unit="{request}",
+            description="Requests refused, by reason (unauthorized, invalid, too_large, "
+            "unavailable).",
+        )
+
+
+@functools.cache
+def gateway_metrics() -> GatewayMetrics:
+    return GatewayMetrics(metrics.get_meter("cxloop.gateway"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cxloop.consent.v1 import events_pb2 as consent_events
 from cxloop.gateway.v1 import events_pb2 as gateway_events
 from cxloop.identity.v1 import events_pb2 as identity_events
 from google.protobuf.message import Message
@@ -47,6 +48,8 @@ PROFILE_SPLIT = EventKind("identity", "profile", "split", identity_events.Profil
 INTERACTION_RESOLVED = EventKind(
     "identity", "interaction", "resolved", identity_events.InteractionResolved
 )
+CONSENT_CHANGED = EventKind("consent", "consent", "changed", consent_events.ConsentChanged)
+NOTICE_PUBLISHED = EventKind("consent", "notice", "published", consent_events.NoticePublished)
 
 _ALL: tuple[EventKind, ...] = (
     INTERACTION_RECORDED,
@@ -55,6 +58,8 @@ _ALL: tuple[EventKind, ...] = (
     PROFILE_MERGED,
     PROFILE_SPLIT,
     INTERACTION_RESOLVED,
+    CONSENT_CHANGED,
+    NOTICE_PUBLISHED,
 )
 BY_CE_TYPE: dict[str, EventKind] = {k.ce_type: k for k in _ALL}
 

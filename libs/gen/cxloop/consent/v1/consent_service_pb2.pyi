@@ -22,6 +22,8 @@ class CheckReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHECK_REASON_RESTRICTED: _ClassVar[CheckReason]
     CHECK_REASON_ERASED: _ClassVar[CheckReason]
     CHECK_REASON_UNKNOWN_PURPOSE: _ClassVar[CheckReason]
+    CHECK_REASON_EXPIRED: _ClassVar[CheckReason]
+    CHECK_REASON_LEGAL_BASIS: _ClassVar[CheckReason]
 
 class VerificationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +56,8 @@ CHECK_REASON_NOTICE_OUTDATED: CheckReason
 CHECK_REASON_RESTRICTED: CheckReason
 CHECK_REASON_ERASED: CheckReason
 CHECK_REASON_UNKNOWN_PURPOSE: CheckReason
+CHECK_REASON_EXPIRED: CheckReason
+CHECK_REASON_LEGAL_BASIS: CheckReason
 VERIFICATION_STATUS_UNSPECIFIED: VerificationStatus
 VERIFICATION_STATUS_PENDING: VerificationStatus
 VERIFICATION_STATUS_VERIFIED: VerificationStatus
@@ -116,17 +120,21 @@ class ConsentVerdict(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[_Union[CheckReason, str]] = ..., notice_version: _Optional[str] = ...) -> None: ...
 
 class ConsentProof(_message.Message):
-    __slots__ = ("ip_hash", "user_agent_hash", "actor")
+    __slots__ = ("ip_hash", "user_agent_hash", "actor", "ip_address", "user_agent")
     IP_HASH_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_HASH_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     ip_hash: str
     user_agent_hash: str
     actor: str
-    def __init__(self, ip_hash: _Optional[str] = ..., user_agent_hash: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    ip_address: str
+    user_agent: str
+    def __init__(self, ip_hash: _Optional[str] = ..., user_agent_hash: _Optional[str] = ..., actor: _Optional[str] = ..., ip_address: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class RecordConsentRequest(_message.Message):
-    __slots__ = ("customer_id", "purpose", "decision", "notice_version", "channel", "proof", "decided_at", "idempotency_key")
+    __slots__ = ("customer_id", "purpose", "decision", "notice_version", "channel", "proof", "decided_at", "idempotency_key", "expires_at")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +143,7 @@ class RecordConsentRequest(_message.Message):
     PROOF_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     purpose: str
     decision: _events_pb2.ConsentDecision
@@ -143,7 +152,8 @@ class RecordConsentRequest(_message.Message):
     proof: ConsentProof
     decided_at: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, customer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., decision: _Optional[_Union[_events_pb2.ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[_events_pb2.ConsentChannel, str]] = ..., proof: _Optional[_Union[ConsentProof, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, customer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., decision: _Optional[_Union[_events_pb2.ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[_events_pb2.ConsentChannel, str]] = ..., proof: _Optional[_Union[ConsentProof, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecordConsentResponse(_message.Message):
     __slots__ = ("record_id", "receipt_jws", "recorded_at")
@@ -154,6 +164,70 @@ class RecordConsentResponse(_message.Message):
     receipt_jws: str
     recorded_at: _timestamp_pb2.Timestamp
     def __init__(self, record_id: _Optional[str] = ..., receipt_jws: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListPurposesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPurposesResponse(_message.Message):
+    __slots__ = ("purposes",)
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    purposes: _containers.RepeatedCompositeFieldContainer[Purpose]
+    def __init__(self, purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ...) -> None: ...
+
+class Purpose(_message.Message):
+    __slots__ = ("key", "legal_basis", "mandatory", "notice", "reconsent_from_version", "validity_days")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    MANDATORY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    RECONSENT_FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALIDITY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    legal_basis: _events_pb2.LegalBasis
+    mandatory: bool
+    notice: Notice
+    reconsent_from_version: str
+    validity_days: int
+    def __init__(self, key: _Optional[str] = ..., legal_basis: _Optional[_Union[_events_pb2.LegalBasis, str]] = ..., mandatory: _Optional[bool] = ..., notice: _Optional[_Union[Notice, _Mapping]] = ..., reconsent_from_version: _Optional[str] = ..., validity_days: _Optional[int] = ...) -> None: ...
+
+class Notice(_message.Message):
+    __slots__ = ("version", "text_ko", "text_en", "substantive", "published_at", "third_party")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_KO_FIELD_NUMBER: _ClassVar[int]
+    TEXT_EN_FIELD_NUMBER: _ClassVar[int]
+    SUBSTANTIVE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    THIRD_PARTY_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    text_ko: str
+    text_en: str
+    substantive: bool
+    published_at: _timestamp_pb2.Timestamp
+    third_party: ThirdPartyProvision
+    def __init__(self, version: _Optional[str] = ..., text_ko: _Optional[str] = ..., text_en: _Optional[str] = ..., substantive: _Optional[bool] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., third_party: _Optional[_Union[ThirdPartyProvision, _Mapping]] = ...) -> None: ...
+
+class ThirdPartyProvision(_message.Message):
+    __slots__ = ("recipient", "purpose", "items", "retention")
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    recipient: str
+    purpose: str
+    items: _containers.RepeatedScalarFieldContainer[str]
+    retention: str
+    def __init__(self, recipient: _Optional[str] = ..., purpose: _Optional[str] = ..., items: _Optional[_Iterable[str]] = ..., retention: _Optional[str] = ...) -> None: ...
+
+class GetReceiptKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetReceiptKeysResponse(_message.Message):
+    __slots__ = ("jwks_json",)
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    jwks_json: str
+    def __init__(self, jwks_json: _Optional[str] = ...) -> None: ...
 
 class GetPreferencesRequest(_message.Message):
     __slots__ = ("customer_id",)

@@ -56,6 +56,16 @@ class ConsentServiceStub:
                 request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesRequest.SerializeToString,
                 response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesResponse.FromString,
                 _registered_method=True)
+        self.ListPurposes = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/ListPurposes',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesResponse.FromString,
+                _registered_method=True)
+        self.GetReceiptKeys = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/GetReceiptKeys',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysResponse.FromString,
+                _registered_method=True)
         self.OpenPrivacyRequest = channel.unary_unary(
                 '/cxloop.consent.v1.ConsentService/OpenPrivacyRequest',
                 request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.OpenPrivacyRequestRequest.SerializeToString,
@@ -103,6 +113,21 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPurposes(self, request, context):
+        """The purpose catalogue with the notice in force for each purpose, in Korean
+        and English: what a consent form must show, one item per purpose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceiptKeys(self, request, context):
+        """The public keys that verify consent receipts, as a JSON Web Key Set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def OpenPrivacyRequest(self, request, context):
         """Opens a data-subject request and publishes PrivacyRequestOpened (and
         ErasureRequested or AccessRequested once the requester is verified).
@@ -140,6 +165,16 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetPreferences,
                     request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesRequest.FromString,
                     response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesResponse.SerializeToString,
+            ),
+            'ListPurposes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurposes,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesResponse.SerializeToString,
+            ),
+            'GetReceiptKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceiptKeys,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysResponse.SerializeToString,
             ),
             'OpenPrivacyRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.OpenPrivacyRequest,
@@ -262,6 +297,60 @@ class ConsentService:
             '/cxloop.consent.v1.ConsentService/GetPreferences',
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesRequest.SerializeToString,
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurposes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/ListPurposes',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ListPurposesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceiptKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/GetReceiptKeys',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetReceiptKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,13 @@ class ConsentChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_CHANNEL_GPC_SIGNAL: _ClassVar[ConsentChannel]
     CONSENT_CHANNEL_IMPORT: _ClassVar[ConsentChannel]
 
+class LegalBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LEGAL_BASIS_UNSPECIFIED: _ClassVar[LegalBasis]
+    LEGAL_BASIS_CONSENT: _ClassVar[LegalBasis]
+    LEGAL_BASIS_CONTRACT: _ClassVar[LegalBasis]
+    LEGAL_BASIS_LEGITIMATE_INTEREST: _ClassVar[LegalBasis]
+
 class PrivacyRequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PRIVACY_REQUEST_KIND_UNSPECIFIED: _ClassVar[PrivacyRequestKind]
@@ -50,6 +57,10 @@ CONSENT_CHANNEL_APP: ConsentChannel
 CONSENT_CHANNEL_CALL_CENTRE: ConsentChannel
 CONSENT_CHANNEL_GPC_SIGNAL: ConsentChannel
 CONSENT_CHANNEL_IMPORT: ConsentChannel
+LEGAL_BASIS_UNSPECIFIED: LegalBasis
+LEGAL_BASIS_CONSENT: LegalBasis
+LEGAL_BASIS_CONTRACT: LegalBasis
+LEGAL_BASIS_LEGITIMATE_INTEREST: LegalBasis
 PRIVACY_REQUEST_KIND_UNSPECIFIED: PrivacyRequestKind
 PRIVACY_REQUEST_KIND_ACCESS: PrivacyRequestKind
 PRIVACY_REQUEST_KIND_ERASURE: PrivacyRequestKind
@@ -61,20 +72,24 @@ JURISDICTION_PIPA: Jurisdiction
 JURISDICTION_CCPA: Jurisdiction
 
 class PurposeState(_message.Message):
-    __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id")
+    __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id", "expires_at", "needs_reconsent")
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_RECONSENT_FIELD_NUMBER: _ClassVar[int]
     purpose: str
     decision: ConsentDecision
     notice_version: str
     channel: ConsentChannel
     decided_at: _timestamp_pb2.Timestamp
     record_id: str
-    def __init__(self, purpose: _Optional[str] = ..., decision: _Optional[_Union[ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_id: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    needs_reconsent: bool
+    def __init__(self, purpose: _Optional[str] = ..., decision: _Optional[_Union[ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., needs_reconsent: _Optional[bool] = ...) -> None: ...
 
 class ConsentChanged(_message.Message):
     __slots__ = ("customer_id", "purposes", "changed_purpose", "record_id", "version")
@@ -89,6 +104,24 @@ class ConsentChanged(_message.Message):
     record_id: str
     version: int
     def __init__(self, customer_id: _Optional[str] = ..., purposes: _Optional[_Iterable[_Union[PurposeState, _Mapping]]] = ..., changed_purpose: _Optional[str] = ..., record_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class NoticePublished(_message.Message):
+    __slots__ = ("purpose", "legal_basis", "mandatory", "notice_version", "reconsent_from_version", "substantive", "published_at")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    MANDATORY_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECONSENT_FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUBSTANTIVE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    legal_basis: LegalBasis
+    mandatory: bool
+    notice_version: str
+    reconsent_from_version: str
+    substantive: bool
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, purpose: _Optional[str] = ..., legal_basis: _Optional[_Union[LegalBasis, str]] = ..., mandatory: _Optional[bool] = ..., notice_version: _Optional[str] = ..., reconsent_from_version: _Optional[str] = ..., substantive: _Optional[bool] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PrivacyRequestOpened(_message.Message):
     __slots__ = ("request_id", "customer_id", "kind", "jurisdiction", "opened_at", "due_at")

@@ -46,6 +46,9 @@ class ServiceRuntime:
     on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    # Set when a background task died: the process exits non-zero so a
+    # supervisor (k8s, cxloop up) restarts it instead of it idling broken.
+    failed: bool = field(default=False, init=False)
     _stop_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     db_ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -76,6 +79,7 @@ class ServiceRuntime:
         exc = task.exception()
         if exc is not None:
             log.error("background task %s died: %r", task.get_name(), exc, exc_info=exc)
+            self.failed = True
             self._stop_event.set()
 
     async def _prepare_and_consume(self) -> None:
@@ -150,6 +154,8 @@ def run_service(build: Callable[[], Awaitable[ServiceRuntime]]) -> None:
         log.info("%s stopping", runtime.name)
         await runtime.stop()
         runtime.telemetry.shutdown()
+        if runtime.failed:
+            sys.exit(1)
 
     try:
         asyncio.run(main())

@@ -70,6 +70,12 @@ def is_transient_db_error(error: BaseException) -> bool:
     return False
 
 
+def is_conflict_error(error: BaseException) -> bool:
+    """True when a concurrent writer got there first (unique key taken). The
+    transaction is sound to re-run: it will now read what the other wrote."""
+    return isinstance(error, exc.IntegrityError)
+
+
 class Database:
     """A service's datastore: engine plus sessions, usable from asyncio code."""
 
@@ -97,10 +103,19 @@ class Database:
         the current trace span, are carried into the thread)."""
         return await asyncio.to_thread(fn, *args)
 
-    async def in_transaction(self, fn: Callable[[Session], T]) -> T:
+    async def in_transaction(self, fn: Callable[[Session], T], *, conflict_retries: int = 3) -> T:
+        """Run ``fn`` in one transaction in a worker thread, re-running it when
+        a concurrent writer (another replica, a consumer) took a key first."""
+
         def work() -> T:
-            with self.session() as s:
-                return fn(s)
+            for attempt in range(conflict_retries + 1):
+                try:
+                    with self.session() as s:
+                        return fn(s)
+                except exc.IntegrityError:
+                    if attempt == conflict_retries:
+                        raise
+            raise AssertionError("unreachable")
 
         return await asyncio.to_thread(work)
 

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlmodel import Session
 
-from cxloop_libs.db import Database, is_transient_db_error
+from cxloop_libs.db import Database, is_conflict_error, is_transient_db_error
 from cxloop_libs.messaging.bus import NatsBus
 from cxloop_libs.messaging.cloudevents import MalformedEvent, ReceivedEvent, parse_headers
 from cxloop_libs.messaging.inbox import already_processed, mark_processed
@@ -209,10 +209,16 @@ class BatchConsumer:
 
     async def _apply_with_db_retry(self, events: list[ReceivedEvent], msgs: list[Msg]) -> None:
         delay = 0.2
+        conflicts = 0
         while True:
             try:
                 await self.db.run(self._apply, events)
             except Exception as exc:
+                if is_conflict_error(exc) and conflicts < 3:
+                    # Another writer (a gRPC call, a replica) took a key first;
+                    # re-running reads its row and links to it.
+                    conflicts += 1
+                    continue
                 if not is_transient_db_error(exc) or self._stopping:
                     raise
                 log.warning(

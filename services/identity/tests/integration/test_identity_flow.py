@@ -3,6 +3,7 @@ PostgreSQL): interactions in, profiles and events out."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -220,3 +221,15 @@ async def test_bad_resolve_requests_name_the_field(stub: pb_grpc.IdentityService
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetProfile(pb.GetProfileRequest(customer_id="nobody"), timeout=5)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_concurrent_resolves_of_a_new_identifier_agree(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    # Concurrent writers race to insert the same identifier; the loser's
+    # transaction is re-run and links to the winner's customer.
+    results = await asyncio.gather(
+        *(resolve_one(stub, idpb.IDENTIFIER_TYPE_EMAIL, "race@example.com") for _ in range(8))
+    )
+    assert len({r.customer_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1

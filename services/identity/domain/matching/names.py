@@ -1,0 +1,168 @@
+"""Person names in one comparable form, whatever script or order they came in.
+
+Korean customers appear as 김민준 in the app, "Kim Minjun" on a card, "Minjun
+Kim" in an English CRM and "Gim Min-jun" on a passport. A matcher that compares
+those strings as typed sees four people. So every name becomes a pair
+``(given, family)`` of lower-case Latin keys:
+
+* Hangul is romanised syllable by syllable (Revised Romanisation). Romanising
+  the whole word applies sound-change rules across syllables (석열 → "seogyeol"),
+  but people write their names per syllable ("Seokyeol", "Suk-yeol"), so the
+  per-syllable form is the one that matches what they type elsewhere.
+* Family names map to one canonical key per surname, so Kim/Gim, Lee/Yi/Rhee/I,
+  Park/Pak/Bak … agree exactly. The spellings differ by convention, not by
+  person, and an exact family-name agreement is worth far more than a fuzzy one.
+* Spaces and hyphens inside given names are dropped ("Min-jun", "Min Jun").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from korean_romanizer.romanizer import Romanizer
+
+# Hangul family names, most common first: the order breaks ties when a
+# romanised full name could be split at more than one known surname.
+_HANGUL_FAMILY: dict[str, str] = {
+    "김": "kim", "이": "lee", "박": "park", "최": "choi", "정": "jung", "강": "kang",
+    "조": "cho", "윤": "yoon", "장": "jang", "임": "lim", "한": "han", "오": "oh",
+    "서": "seo", "신": "shin", "권": "kwon", "황": "hwang", "안": "ahn", "송": "song",
+    "전": "jeon", "홍": "hong", "유": "yoo", "류": "yoo", "고": "ko", "문": "moon",
+    "양": "yang", "손": "son", "배": "bae", "백": "baek", "허": "heo", "남": "nam",
+    "심": "shim", "노": "noh", "하": "ha", "곽": "kwak", "성": "sung", "차": "cha",
+    "주": "joo", "우": "woo", "구": "koo", "민": "min", "진": "jin", "지": "ji",
+    "엄": "eom", "채": "chae", "원": "won", "천": "cheon", "방": "bang", "공": "kong",
+    "현": "hyun", "함": "ham", "변": "byun", "염": "yeom", "여": "yeo", "추": "choo",
+    "도": "do", "석": "seok", "선": "sun", "설": "seol", "마": "ma", "길": "gil",
+    "연": "yeon", "위": "wi", "표": "pyo", "명": "myung", "기": "ki", "반": "ban",
+    "왕": "wang", "금": "keum", "옥": "ok", "육": "yook", "인": "in", "맹": "maeng",
+    "제": "je", "모": "mo", "탁": "tak", "국": "kook", "어": "eo", "은": "eun",
+    "리": "lee", "림": "lim", "로": "noh", "나": "na",
+}
+# Two-syllable family names; 남궁민 is 남궁 + 민, not 남 + 궁민.
+_HANGUL_FAMILY_2: dict[str, str] = {
+    "남궁": "namgung", "선우": "sunwoo", "제갈": "jegal", "황보": "hwangbo",
+    "독고": "dokgo", "사공": "sagong", "서문": "seomun", "동방": "dongbang",
+}
+# Romanised spellings of one surname -> its canonical key.
+_FAMILY_VARIANTS: dict[str, tuple[str, ...]] = {
+    "kim": ("gim",), "lee": ("yi", "rhee", "i", "ri", "rhie", "li"),
+    "park": ("pak", "bak", "bahk", "pakk"), "choi": ("choe", "choy", "chey"),
+    "jung": ("jeong", "chung", "joung", "cheong"), "kang": ("gang",),
+    "cho": ("jo", "joe", "choh"), "yoon": ("yun", "youn"), "jang": ("chang",),
+    "lim": ("im", "rim", "yim"), "shin": ("sin", "shinn"), "oh": ("o",),
+    "seo": ("suh", "so"), "kwon": ("gwon",), "ahn": ("an",), "yoo": ("yu", "ryu", "you", "rhyu"),
+    "jeon": ("jun", "chun", "jeun", "chon"), "ko": ("go", "koh"), "moon": ("mun",),
+    "bae": ("pae",), "baek": ("paek", "paik", "baik"), "heo": ("hur", "huh", "her"),
+    "noh": ("roh", "no", "ro"), "kwak": ("gwak",), "sung": ("seong",),
+    "joo": ("ju", "chu"), "woo": ("u",), "shim": ("sim",), "koo": ("gu", "ku"),
+    "hyun": ("hyeon",), "byun": ("byeon", "pyun"), "cheon": ("chun",),
+    "sunwoo": ("seonu", "seonwoo"), "namgung": ("namkung",), "hwangbo": ("hwangpo",),
+    "dokgo": ("dokko",),
+}
+_VARIANT_TO_KEY: dict[str, str] = {
+    v: key for key, variants in _FAMILY_VARIANTS.items() for v in variants
+}
+# "chun" is both Jeon (전) and Cheon (천); Jeon is the more common surname.
+_VARIANT_TO_KEY["chun"] = "jeon"
+_KNOWN_FAMILY_KEYS: dict[str, int] = {}
+for _rank, _key in enumerate([*_HANGUL_FAMILY.values(), *_HANGUL_FAMILY_2.values()]):
+    _KNOWN_FAMILY_KEYS.setdefault(_key, _rank)
+
+_NOT_ALNUM = re.compile(r"[^\w]+|_")
+_HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
+
+
+def has_hangul(text: str) -> bool:
+    return _HANGUL_SYLLABLE.search(text) is not None
+
+
+def clean(text: str) -> str:
+    """NFKC, case-folded, with every run of punctuation or whitespace removed."""
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def tokens(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return [t for t in (clean(p) for p in re.split(r"[\s,]+", folded)) if t]
+
+
+@lru_cache(maxsize=65536)
+def romanise(hangul: str) -> str:
+    """Per-syllable Revised Romanisation; non-Hangul characters pass through."""
+    return "".join(
+        Romanizer(ch).romanize() if _HANGUL_SYLLABLE.fullmatch(ch) else ch for ch in hangul
+    )
+
+
+def family_key(family: str) -> str:
+    """The canonical key of a family name in any script or spelling."""
+    text = clean(family)
+    if not text:
+        return ""
+    if has_hangul(text):
+        if text in _HANGUL_FAMILY_2:
+            return _HANGUL_FAMILY_2[text]
+        if text in _HANGUL_FAMILY:
+            return _HANGUL_FAMILY[text]
+        text = romanise(text)
+    return _VARIANT_TO_KEY.get(text, text)
+
+
+def given_key(given: str) -> str:
+    text = clean(given)
+    return romanise(text) if has_hangul(text) else text
+
+
+def is_korean_family(text: str) -> bool:
+    key = family_key(text)
+    return key in _KNOWN_FAMILY_KEYS
+
+
+def split_hangul_full_name(name: str) -> tuple[str, str]:
+    """Split 김민준 into (given, family) = (민준, 김). Korean writes the family
+    name first; a two-syllable family name is taken only when a given name is
+    left over, so 선우 on its own stays a (given-less) family name."""
+    text = clean(name)
+    if len(text) >= 3 and text[:2] in _HANGUL_FAMILY_2:
+        return text[2:], text[:2]
+    if len(text) >= 2:
+        return text[1:], text[:1]
+    return "", text
+
+
+def split_full_name(name: str) -> tuple[str, str]:
+    """(given, family) of a full name typed in one field, in any order."""
+    if has_hangul(name) and len(tokens(name)) == 1:
+        return split_hangul_full_name(name)
+    parts = tokens(name)
+    if not parts:
+        return "", ""
+    if len(parts) == 1:
+        return parts[0], ""
+    # A known Korean surname at either end is the family name ("Kim Minjun",
+    # "Minjun Kim"); when both ends qualify ("Min Jun Kim") the more common
+    # surname wins. Otherwise assume Western order: family name last.
+    first, last = parts[0], parts[-1]
+    first_rank = _KNOWN_FAMILY_KEYS.get(family_key(first))
+    last_rank = _KNOWN_FAMILY_KEYS.get(family_key(last))
+    if first_rank is not None and (last_rank is None or first_rank < last_rank):
+        return "".join(parts[1:]), first
+    return "".join(parts[:-1]), last
+
+
+def name_keys(given: str, family: str, full_name: str = "") -> tuple[str, str]:
+    """``(given_key, family_key)`` from whichever name fields a source filled."""
+    if not given and not family and full_name:
+        given, family = split_full_name(full_name)
+    elif (
+        has_hangul(family)
+        and not given
+        and len(clean(family)) > 1
+        and clean(family) not in _HANGUL_FAMILY_2
+    ):
+        # Some Korean forms have one name box; the whole name lands in "family".
+        given, family = split_hangul_full_name(family)
+    return given_key(given), family_key(family)

@@ -34,7 +34,11 @@ def machine() -> dict[str, Any]:
 def write_result(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {**data, "machine": machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    data = {
+        **data,
+        "machine": machine(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
@@ -57,7 +61,9 @@ class RunningSuite:
 
 
 @contextlib.contextmanager
-def running_suite(services: list[str], *, extra_env: dict[str, str] | None = None) -> Iterator[RunningSuite]:
+def running_suite(
+    services: list[str], *, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningSuite]:
     nats_url = infra.nats_url()
     asyncio.run(infra.reset_streams(nats_url))
     data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-"))

@@ -55,7 +55,10 @@ async def raw_jetstream(url: str, n: int) -> float:
 
     async def consume() -> None:
         sub = await js.pull_subscribe(
-            subject, durable="raw", stream=name, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+            subject,
+            durable="raw",
+            stream=name,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
         )
         got = 0
         while got < n:
@@ -126,9 +129,7 @@ async def run_suite_benchmark(gateway_url: str, nats_url: str, n: int) -> dict[s
         await asyncio.sleep(0.1)
     await sub.unsubscribe()
     await nc.close()
-    lat = [
-        (resolved_at[m] - accepted_at[m]) * 1000 for m in accepted_at if m in resolved_at
-    ]
+    lat = [(resolved_at[m] - accepted_at[m]) * 1000 for m in accepted_at if m in resolved_at]
     return {
         "events": n,
         "gateway_events_per_s": round(n / (t_accepted - t0), 1),
@@ -139,7 +140,9 @@ async def run_suite_benchmark(gateway_url: str, nats_url: str, n: int) -> dict[s
     }
 
 
-async def paced_latency(gateway_url: str, nats_url: str, rate: int, seconds: float) -> dict[str, Any]:
+async def paced_latency(
+    gateway_url: str, nats_url: str, rate: int, seconds: float
+) -> dict[str, Any]:
     """Latency at a steady load below saturation: what a frontend sees."""
     run = uuid.uuid4().hex[:8]
     nc = await nats.connect(nats_url)

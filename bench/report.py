@@ -28,7 +28,11 @@ def write_readme() -> None:
     readme = HERE / "README.md"
     text = readme.read_text()
     table = "\n".join(
-        ["| bench | what | measured | target | baseline (same run) |", "|---|---|---|---|---|", *_rows()]
+        [
+            "| bench | what | measured | target | baseline (same run) |",
+            "|---|---|---|---|---|",
+            *_rows(),
+        ]
     )
     before, _, rest = text.partition(START)
     _, _, after = rest.partition(END)

@@ -27,7 +27,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, sink: OtlpCollectorStub) -> None:
         self.sink = sink
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Export(self, request: Any, context: Any) -> Any:
         for rs in request.resource_spans:
             service = next(
                 (a.value.string_value for a in rs.resource.attributes if a.key == "service.name"),

@@ -85,15 +85,21 @@ def suite() -> Iterator[Suite]:
     collector.stop()
 
 
-def post(suite: Suite, path: str, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{suite.gateway_url}{path}", json=body, auth=AUTH, headers=headers, timeout=10)
+def post(
+    suite: Suite, path: str, body: object, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.post(
+        f"{suite.gateway_url}{path}", json=body, auth=AUTH, headers=headers, timeout=10
+    )
 
 
 async def profile_of(suite: Suite, id_type: int, value: str) -> pb.Profile:
     async with grpc.aio.insecure_channel(suite.identity_target) as ch:
         stub = pb_grpc.IdentityServiceStub(ch)
         r = await stub.Resolve(
-            pb.ResolveRequest(identifiers=[idpb.Identifier(type=id_type, value=value)], source="e2e"),
+            pb.ResolveRequest(
+                identifiers=[idpb.Identifier(type=id_type, value=value)], source="e2e"
+            ),
             timeout=5,
         )
         p = await stub.GetProfile(pb.GetProfileRequest(customer_id=r.customer_id), timeout=5)
@@ -116,10 +122,20 @@ async def test_anonymous_then_identified_visitor_is_one_profile(suite: Suite) ->
         "/v1/batch",
         {
             "batch": [
-                {"type": "track", "anonymousId": anon, "event": "Product Viewed",
-                 "messageId": uid(), "properties": {"sku": "A-1"}},
-                {"type": "identify", "anonymousId": anon, "userId": user,
-                 "messageId": uid(), "traits": {"email": email}},
+                {
+                    "type": "track",
+                    "anonymousId": anon,
+                    "event": "Product Viewed",
+                    "messageId": uid(),
+                    "properties": {"sku": "A-1"},
+                },
+                {
+                    "type": "identify",
+                    "anonymousId": anon,
+                    "userId": user,
+                    "messageId": uid(),
+                    "traits": {"email": email},
+                },
             ]
         },
     )
@@ -198,8 +214,11 @@ async def test_event_posted_while_identity_is_down_is_processed_after_restart(su
     suite.supervisor.stop("identity")
     email = f"late.{uid()}@example.com"
     try:
-        r = post(suite, "/v1/identify", {"userId": f"u-{uid()}", "messageId": uid(),
-                                         "traits": {"email": email}})
+        r = post(
+            suite,
+            "/v1/identify",
+            {"userId": f"u-{uid()}", "messageId": uid(), "traits": {"email": email}},
+        )
         # Accepted: JetStream stored it even though nobody consumes it right now.
         assert r.status_code == 200, r.text
         ready = httpx.get(f"{suite.gateway_url}/readyz", timeout=5)

@@ -126,11 +126,13 @@ class BlockingIndex:
 
     def candidates(self, record: NormalisedRecord) -> list[str]:
         """Record ids of the candidates for one new record (real-time path)."""
-        return [self._ids[p] for p in self.candidate_positions(record) if self._ids[p] != record.record_id]
+        return [
+            self._ids[p]
+            for p in self.candidate_positions(record)
+            if self._ids[p] != record.record_id
+        ]
 
-    def pairs_with(
-        self, others: Sequence[NormalisedRecord] | None = None
-    ) -> tuple[_Int, _Int]:
+    def pairs_with(self, others: Sequence[NormalisedRecord] | None = None) -> tuple[_Int, _Int]:
         """Candidate pairs ``(positions in others, positions in this index)``,
         each pair once however many rules found it. With ``others`` None the
         index is deduplicated against itself: pairs ``i < j`` of its records."""

@@ -56,9 +56,7 @@ def run_session(
         return SessionResult({}, 0.0, 0)
     patterns, counts = np.unique(levels[:, active], axis=0, return_counts=True)
     weights = counts.astype(np.float64)
-    m = [
-        (m_start[f] if m_start is not None else initial_m(len(u[f]))).copy() for f in active
-    ]
+    m = [(m_start[f] if m_start is not None else initial_m(len(u[f]))).copy() for f in active]
     log_u = np.zeros(len(patterns))
     for k, f in enumerate(active):
         col = patterns[:, k]

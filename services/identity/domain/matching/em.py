@@ -62,6 +62,7 @@ def run_session(
         col = patterns[:, k]
         present = col != NULL_LEVEL
         log_u[present] += np.log(u[f][col[present]])
+    has_data = [bool(np.any(patterns[:, k] != NULL_LEVEL)) for k in range(len(active))]
     rate = match_rate_start
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
@@ -89,4 +90,6 @@ def run_session(
         rate = new_rate
         if change < tolerance:
             break
-    return SessionResult({f: m[k] for k, f in enumerate(active)}, rate, iterations)
+    # A field empty in every pair learnt nothing; its m must come from elsewhere.
+    learnt = {f: m[k] for k, f in enumerate(active) if has_data[k]}
+    return SessionResult(learnt, rate, iterations)

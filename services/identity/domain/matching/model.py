@@ -1,0 +1,277 @@
+"""The Fellegi-Sunter match model: how much each comparison level says about
+two records being one person, and what to do with the answer.
+
+For every field and level the model holds m (the share of true matches in that
+level) and u (the share of non-matches). Their ratio is the level's Bayes
+factor; log2 of it is the match weight. Summed over fields with the prior
+odds λ/(1-λ), the weights give the match probability. A missing value weighs 0.
+
+Exact agreement on a name, city or postcode is worth more when the value is
+rare: two records both "Kim" are weak evidence, both "Namgung" strong. So for
+those fields an exact match uses u = frequency of the agreed value instead of
+the field's average u (term-frequency adjustment).
+
+The same parameters score a whole batch and one new record in real time, and
+serialise to plain JSON so the service loads what the batch trained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from identity.domain.matching.comparisons import (
+    FIELD_INDEX,
+    FIELDS,
+    NULL_LEVEL,
+    ComparedPairs,
+    FieldComparison,
+    Levels,
+    RecordColumns,
+    compare,
+)
+from identity.domain.matching.em import initial_m, run_session
+from identity.domain.matching.record import CustomerRecord, NormalisedRecord, normalise_record
+
+_Float = npt.NDArray[np.float64]
+
+# Auto-link when a pair is at least 95% likely to be one person. A wrong merge
+# shows one customer's history, points and consent to another and spreads to
+# every downstream service before anyone notices; a missed link only delays a
+# merge the review queue or a later record can still make. Weighing a wrong
+# merge as 19 missed links gives the break-even probability 19/20 = 0.95.
+UPPER_THRESHOLD = 0.95
+# Below this a pair is more likely two people than one by 4:1; a queue that
+# is mostly such pairs teaches reviewers to reject without reading.
+LOWER_THRESHOLD = 0.2
+
+MODEL_VERSION = 1
+# Values seen fewer times than this are not stored in the serialised
+# frequency tables: they would put rare (identifying) names into the model
+# file, and "seen once" is what the fallback frequency assumes anyway.
+_TF_MIN_COUNT = 2
+
+
+class LinkDecision(StrEnum):
+    AUTO_LINK = "auto_link"
+    REVIEW = "review"
+    NO_LINK = "no_link"
+
+
+def decide(
+    probability: float, upper: float = UPPER_THRESHOLD, lower: float = LOWER_THRESHOLD
+) -> LinkDecision:
+    if probability >= upper:
+        return LinkDecision.AUTO_LINK
+    if probability >= lower:
+        return LinkDecision.REVIEW
+    return LinkDecision.NO_LINK
+
+
+def probability_of(weight: float) -> float:
+    # Clamped: a 2000-bit disagreement must not overflow, only round to 0.
+    return 1.0 / (1.0 + math.exp2(-max(min(weight, 1000.0), -1000.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchScore:
+    weight: float  # total match weight in bits, prior included
+    probability: float
+    per_field: dict[str, tuple[str, float]]  # field -> (level label, weight in bits)
+
+
+@dataclass(frozen=True, slots=True)
+class TermFrequencies:
+    """How common each value of a field is; u for an exact match on it."""
+
+    counts: Mapping[str, int]
+    total: int
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> TermFrequencies:
+        c = Counter(v for v in values if v)
+        return cls(dict(c), sum(c.values()))
+
+    def frequency(self, values: npt.NDArray[np.object_]) -> _Float:
+        # An unseen value is at least as rare as one seen once.
+        total = max(self.total, 1)
+        return np.asarray(
+            [self.counts.get(v, 1) / total for v in values.tolist()], dtype=np.float64
+        )
+
+
+def _as_normalised(r: CustomerRecord | NormalisedRecord) -> NormalisedRecord:
+    return normalise_record(r) if isinstance(r, CustomerRecord) else r
+
+
+@dataclass(slots=True)
+class MatchModel:
+    m: dict[str, _Float]
+    u: dict[str, _Float]
+    prior: float  # λ: probability that two random records are one person
+    term_frequencies: dict[str, TermFrequencies] = field(default_factory=dict)
+    fields: tuple[FieldComparison, ...] = FIELDS
+
+    # -- training ---------------------------------------------------------
+
+    @staticmethod
+    def u_from_random_pairs(levels: Levels) -> dict[str, _Float]:
+        """u per level from comparisons of random pairs (nearly all non-matches)."""
+        u: dict[str, _Float] = {}
+        for f, spec in enumerate(FIELDS):
+            col = levels[:, f]
+            counts = np.bincount(col[col != NULL_LEVEL], minlength=len(spec.levels)).astype(float)
+            # A level never seen among random pairs is counted once: the
+            # sample says it is rare, not impossible.
+            counts = np.maximum(counts, 1.0)
+            u[spec.name] = counts / counts.sum()
+        return u
+
+    @classmethod
+    def train(
+        cls,
+        random_levels: Levels,
+        sessions: Sequence[tuple[Levels, Sequence[str]]],
+        term_frequencies: Mapping[str, TermFrequencies] | None = None,
+    ) -> MatchModel:
+        """u from ``random_levels``; m and λ by EM over each blocked session
+        ``(levels, fields the blocking rule forced to agree)``.
+
+        m of a field is the mean over the sessions that could estimate it. A
+        session's match rate is inflated by its blocking rule (pairs were
+        chosen for agreeing), so it becomes the prior by taking the rule's
+        agreement back out: prior odds = session odds / Bayes factor of exact
+        agreement on the rule's fields. The prior is the mean of those in
+        log-odds."""
+        u = cls.u_from_random_pairs(random_levels)
+        u_list = [u[s.name] for s in FIELDS]
+        estimates: dict[str, list[_Float]] = {s.name: [] for s in FIELDS}
+        results = []
+        for levels, blocked in sessions:
+            active = [i for i, s in enumerate(FIELDS) if s.name not in blocked]
+            result = run_session(levels, u_list, active)
+            results.append((result, blocked))
+            for f, m_f in result.m.items():
+                estimates[FIELDS[f].name].append(m_f)
+        m = {
+            s.name: (
+                np.mean(estimates[s.name], axis=0)
+                if estimates[s.name]
+                else initial_m(len(s.levels))
+            )
+            for s in FIELDS
+        }
+        log_odds = []
+        for result, blocked in results:
+            if not 0 < result.match_rate < 1:
+                continue
+            odds = math.log(result.match_rate / (1 - result.match_rate))
+            for name in blocked:
+                top = FIELDS[FIELD_INDEX[name]].exact_level
+                odds -= math.log(m[name][top] / u[name][top])
+            log_odds.append(odds)
+        prior = 1 / (1 + math.exp(-float(np.mean(log_odds)))) if log_odds else 1e-4
+        return cls(m=m, u=u, prior=prior, term_frequencies=dict(term_frequencies or {}))
+
+    # -- scoring ------------------------------------------------------------
+
+    def level_weights(self, name: str) -> _Float:
+        return np.asarray(np.log2(self.m[name] / self.u[name]), dtype=np.float64)
+
+    def field_weights(self, pairs: ComparedPairs) -> _Float:
+        """Match weight of every field of every pair, shape (n_pairs, n_fields)."""
+        levels = pairs.levels
+        out = np.zeros(levels.shape, dtype=np.float64)
+        for f, spec in enumerate(self.fields):
+            col = levels[:, f]
+            present = col != NULL_LEVEL
+            out[present, f] = self.level_weights(spec.name)[col[present]]
+            tf = self.term_frequencies.get(spec.name)
+            if spec.term_frequency and tf is not None:
+                exact = np.flatnonzero(col == spec.exact_level)
+                if len(exact):
+                    values = pairs.agreed_values(spec.name)[exact]
+                    freq = tf.frequency(values)
+                    if spec.name == "given_name" and "family_name" in self.term_frequencies:
+                        crossed = pairs.names_crossed[exact]
+                        if crossed.any():
+                            fam = self.term_frequencies["family_name"]
+                            freq[crossed] = fam.frequency(values[crossed])
+                    out[exact, f] = np.log2(self.m[spec.name][spec.exact_level] / freq)
+        return out
+
+    @property
+    def prior_weight(self) -> float:
+        return math.log2(self.prior / (1 - self.prior))
+
+    def probabilities(self, pairs: ComparedPairs) -> tuple[_Float, _Float]:
+        """(total match weight, match probability) of every pair."""
+        weight = self.prior_weight + self.field_weights(pairs).sum(axis=1)
+        return weight, 1.0 / (1.0 + np.exp2(-weight))
+
+    def score(
+        self, a: CustomerRecord | NormalisedRecord, b: CustomerRecord | NormalisedRecord
+    ) -> MatchScore:
+        """Score one pair, with the per-field breakdown ``Explain`` returns."""
+        left = RecordColumns.of([_as_normalised(a)])
+        right = RecordColumns.of([_as_normalised(b)])
+        index = np.zeros(1, dtype=np.int64)
+        pairs = compare(left, index, right, index)
+        weights = self.field_weights(pairs)[0]
+        per_field: dict[str, tuple[str, float]] = {}
+        for f, spec in enumerate(self.fields):
+            level = int(pairs.levels[0, f])
+            label = "null" if level == NULL_LEVEL else spec.levels[level]
+            per_field[spec.name] = (label, float(weights[f]))
+        total = self.prior_weight + float(weights.sum())
+        return MatchScore(total, probability_of(total), per_field)
+
+    # -- persistence ----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": MODEL_VERSION,
+            "prior": self.prior,
+            "fields": {
+                spec.name: {
+                    "levels": list(spec.levels),
+                    "m": [float(x) for x in self.m[spec.name]],
+                    "u": [float(x) for x in self.u[spec.name]],
+                }
+                for spec in self.fields
+            },
+            "term_frequencies": {
+                name: {
+                    "total": tf.total,
+                    "counts": {v: c for v, c in sorted(tf.counts.items()) if c >= _TF_MIN_COUNT},
+                }
+                for name, tf in sorted(self.term_frequencies.items())
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MatchModel:
+        if data.get("version") != MODEL_VERSION:
+            raise ValueError(f"unsupported match model version {data.get('version')!r}")
+        m: dict[str, _Float] = {}
+        u: dict[str, _Float] = {}
+        for spec in FIELDS:
+            stored = data["fields"][spec.name]
+            if tuple(stored["levels"]) != spec.levels:
+                # Weights are per level; a model trained on other levels
+                # would silently weigh the wrong thing.
+                raise ValueError(f"model levels for {spec.name} differ from this code's")
+            m[spec.name] = np.asarray(stored["m"], dtype=np.float64)
+            u[spec.name] = np.asarray(stored["u"], dtype=np.float64)
+        tfs = {
+            name: TermFrequencies(dict(tf["counts"]), int(tf["total"]))
+            for name, tf in data.get("term_frequencies", {}).items()
+        }
+        return cls(m=m, u=u, prior=float(data["prior"]), term_frequencies=tfs)

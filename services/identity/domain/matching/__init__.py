@@ -17,6 +17,7 @@ from identity.domain.matching.model import (
     MatchScore,
     decide,
 )
+from identity.domain.matching.realtime import RealtimeMatcher
 from identity.domain.matching.record import CustomerRecord, NormalisedRecord, normalise_record
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "MatchModel",
     "MatchScore",
     "NormalisedRecord",
+    "RealtimeMatcher",
     "ScoredPair",
     "cluster",
     "decide",

@@ -56,6 +56,17 @@ BY_FAMILY_PREFIX_BIRTH_YEAR = BlockingRule(
 )
 BY_STREET = BlockingRule("street", lambda r: r.street, ("street",))
 BY_GIVEN_CITY = BlockingRule("given_city", lambda r: _both(r.given, r.city))
+BY_FAMILY_CITY = BlockingRule("family_city", lambda r: _both(r.family, r.city))
+
+
+def _house(r: NormalisedRecord) -> str:
+    # House number and street name, whatever follows: the second address
+    # line is the part sources drop or reorder most.
+    words = r.street.split()
+    return " ".join(words[:2]) if len(words) >= 2 else ""
+
+
+BY_HOUSE = BlockingRule("house", _house)
 
 PREDICTION_RULES: tuple[BlockingRule, ...] = (
     BY_POSTCODE,
@@ -66,7 +77,9 @@ PREDICTION_RULES: tuple[BlockingRule, ...] = (
     BY_NATIONAL_ID,
     BY_FAMILY_PREFIX_BIRTH_YEAR,
     BY_STREET,
+    BY_HOUSE,
     BY_GIVEN_CITY,
+    BY_FAMILY_CITY,
 )
 # EM needs blocks where matches are a sizeable share of the pairs, and
 # together the rules must leave every field unblocked in some session.

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from identity.domain.matching.record import NormalisedRecord
 
@@ -63,12 +63,12 @@ FIELDS: tuple[FieldComparison, ...] = (
     FieldComparison("street", _PLACE_LEVELS),
     FieldComparison("city", _PLACE_LEVELS, term_frequency=True),
     FieldComparison(
-        "postcode", ("else", "first_3_chars", "levenshtein<=1", "exact"), term_frequency=True
+        "postcode", ("else", "first_3_chars", "one_edit", "exact"), term_frequency=True
     ),
     FieldComparison("state", ("else", "exact")),
     FieldComparison("phone", ("else", "last_8_digits", "exact")),
     FieldComparison("email_hash", ("else", "exact")),
-    FieldComparison("national_id", ("else", "levenshtein<=1", "exact")),
+    FieldComparison("national_id", ("else", "one_edit", "exact")),
 )
 FIELD_INDEX: dict[str, int] = {f.name: i for i, f in enumerate(FIELDS)}
 
@@ -134,8 +134,10 @@ def jaro_winkler(a: _Str, b: _Str) -> _Float:
     return _pairwise(JaroWinkler.normalized_similarity, a, b)
 
 
-def levenshtein(a: _Str, b: _Str) -> _Float:
-    return _pairwise(Levenshtein.distance, a, b)
+def edits(a: _Str, b: _Str) -> _Float:
+    """Edit distance counting a swap of two neighbours as one edit: typed
+    digits are as often transposed (3169 for 3196) as mistyped."""
+    return _pairwise(OSA.distance, a, b)
 
 
 def _null(a: _Str, b: _Str) -> _Bool:
@@ -204,7 +206,7 @@ def dob_levels(a: _Int, b: _Int) -> Levels:
 def postcode_levels(a: _Str, b: _Str) -> Levels:
     levels = np.zeros(len(a), dtype=np.int8)
     levels[a.astype("U3") == b.astype("U3")] = 1
-    levels[levenshtein(a, b) <= 1] = 2
+    levels[edits(a, b) <= 1] = 2
     levels[a == b] = 3
     levels[_null(a, b)] = NULL_LEVEL
     return levels
@@ -229,7 +231,7 @@ def phone_levels(a: _Str, b: _Str) -> Levels:
 
 def national_id_levels(a: _Str, b: _Str) -> Levels:
     levels = np.zeros(len(a), dtype=np.int8)
-    levels[levenshtein(a, b) <= 1] = 1
+    levels[edits(a, b) <= 1] = 1
     levels[a == b] = 2
     levels[_null(a, b)] = NULL_LEVEL
     return levels

@@ -81,6 +81,7 @@ def train_model(
     records_b: Sequence[CustomerRecord | NormalisedRecord] | None = None,
     *,
     training_rules: Sequence[BlockingRule] = TRAINING_RULES,
+    prediction_rules: Sequence[BlockingRule] = PREDICTION_RULES,
     random_pairs: int = RANDOM_PAIRS,
     seed: int = 0,
 ) -> MatchModel:
@@ -98,8 +99,17 @@ def train_model(
     for rule in training_rules:
         li, ri = rule_pairs(rule, left, right)
         sessions.append((compare(lc, li, rc, ri).levels, rule.fields))
+    index = BlockingIndex(right if right is not None else left, prediction_rules)
+    li, ri = index.pairs_with(left if right is not None else None)
+    n = len(left)
+    all_pairs = n * len(right) if right is not None else n * (n - 1) // 2
     everyone = left + (right or [])
-    return MatchModel.train(random_levels, sessions, term_frequencies(everyone))
+    return MatchModel.train(
+        random_levels,
+        sessions,
+        term_frequencies(everyone),
+        candidates=(compare(lc, li, rc, ri).levels, all_pairs),
+    )
 
 
 def run_linkage(

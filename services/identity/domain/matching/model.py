@@ -107,6 +107,33 @@ class TermFrequencies:
         )
 
 
+def _expected_match_rate(
+    m: Mapping[str, _Float],
+    u: Mapping[str, _Float],
+    levels: Levels,
+    total_pairs: int,
+    start: float,
+) -> float:
+    """Fixed point of prior = sum of candidate posteriors / all pairs."""
+    if len(levels) == 0 or total_pairs <= 0:
+        return start
+    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    log_bf = np.zeros(len(patterns))
+    for f, spec in enumerate(FIELDS):
+        col = patterns[:, f]
+        present = col != NULL_LEVEL
+        log_bf[present] += np.log(m[spec.name][col[present]] / u[spec.name][col[present]])
+    prior = start
+    for _ in range(100):
+        log_odds = math.log(prior / (1 - prior)) + log_bf
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+        new = float(np.clip((posterior * counts).sum() / total_pairs, 1e-12, 0.5))
+        if abs(new - prior) <= 1e-4 * prior:
+            return new
+        prior = new
+    return prior
+
+
 def _as_normalised(r: CustomerRecord | NormalisedRecord) -> NormalisedRecord:
     return normalise_record(r) if isinstance(r, CustomerRecord) else r
 
@@ -122,17 +149,39 @@ class MatchModel:
     # -- training ---------------------------------------------------------
 
     @staticmethod
-    def u_from_random_pairs(levels: Levels) -> dict[str, _Float]:
-        """u per level from comparisons of random pairs (nearly all non-matches)."""
-        u: dict[str, _Float] = {}
+    def _level_counts(levels: Levels) -> dict[str, _Float]:
+        counts: dict[str, _Float] = {}
         for f, spec in enumerate(FIELDS):
             col = levels[:, f]
-            counts = np.bincount(col[col != NULL_LEVEL], minlength=len(spec.levels)).astype(float)
-            # A level never seen among random pairs is counted once: the
-            # sample says it is rare, not impossible.
-            counts = np.maximum(counts, 1.0)
-            u[spec.name] = counts / counts.sum()
+            present = col[col != NULL_LEVEL]
+            counts[spec.name] = np.bincount(present, minlength=len(spec.levels)).astype(float)
+        return counts
+
+    @staticmethod
+    def _u_from_counts(
+        counts: Mapping[str, _Float], m: Mapping[str, _Float] | None = None, prior: float = 0.0
+    ) -> dict[str, _Float]:
+        """u per level from random-pair counts. Random pairs are nearly all
+        non-matches, but "nearly" matters where u is tiny: with one match per
+        person among N x N pairs the matches' exact agreements outnumber the
+        chance ones on a date of birth. Given m and the prior the expected
+        matches are taken back out: u = (observed - prior * m) / (1 - prior)."""
+        u: dict[str, _Float] = {}
+        for name, c in counts.items():
+            total = max(float(c.sum()), 1.0)
+            share = c / total
+            if m is not None:
+                share = (share - prior * m[name]) / (1 - prior)
+            # A level (almost) never seen among random pairs is counted once:
+            # the sample says it is rare, not impossible.
+            share = np.maximum(share, 1.0 / total)
+            u[name] = share / share.sum()
         return u
+
+    @classmethod
+    def u_from_random_pairs(cls, levels: Levels) -> dict[str, _Float]:
+        """u per level from comparisons of random pairs (nearly all non-matches)."""
+        return cls._u_from_counts(cls._level_counts(levels))
 
     @classmethod
     def train(
@@ -140,17 +189,43 @@ class MatchModel:
         random_levels: Levels,
         sessions: Sequence[tuple[Levels, Sequence[str]]],
         term_frequencies: Mapping[str, TermFrequencies] | None = None,
+        *,
+        candidates: tuple[Levels, int] | None = None,
+        rounds: int = 3,
     ) -> MatchModel:
         """u from ``random_levels``; m and λ by EM over each blocked session
-        ``(levels, fields the blocking rule forced to agree)``.
+        ``(levels, fields the blocking rule forced to agree)``; then u is
+        corrected for the matches among the random pairs and EM re-run, a
+        few ``rounds`` (it settles in two or three).
 
         m of a field is the mean over the sessions that could estimate it. A
         session's match rate is inflated by its blocking rule (pairs were
         chosen for agreeing), so it becomes the prior by taking the rule's
         agreement back out: prior odds = session odds / Bayes factor of exact
-        agreement on the rule's fields. The prior is the mean of those in
-        log-odds."""
-        u = cls.u_from_random_pairs(random_levels)
+        agreement on the rule's fields. The prior is the median of those.
+
+        That conversion divides by u of an exact match, which for a precise
+        field (date of birth) is tiny and the noisiest number in the model.
+        So when the prediction ``candidates`` are given as ``(levels, number
+        of all possible pairs)``, the prior is instead the expected number of
+        matches among them over all pairs: blocking misses almost no matches,
+        and the posteriors of candidate pairs are nearly 0 or 1, so this
+        count is robust."""
+        counts = cls._level_counts(random_levels)
+        u = cls._u_from_counts(counts)
+        m: dict[str, _Float] = {}
+        prior = 1e-4
+        for _ in range(rounds):
+            m, prior = cls._em(u, sessions)
+            if candidates is not None:
+                prior = _expected_match_rate(m, u, candidates[0], candidates[1], prior)
+            u = cls._u_from_counts(counts, m, prior)
+        return cls(m=m, u=u, prior=prior, term_frequencies=dict(term_frequencies or {}))
+
+    @staticmethod
+    def _em(
+        u: Mapping[str, _Float], sessions: Sequence[tuple[Levels, Sequence[str]]]
+    ) -> tuple[dict[str, _Float], float]:
         u_list = [u[s.name] for s in FIELDS]
         estimates: dict[str, list[_Float]] = {s.name: [] for s in FIELDS}
         results = []
@@ -177,8 +252,8 @@ class MatchModel:
                 top = FIELDS[FIELD_INDEX[name]].exact_level
                 odds -= math.log(m[name][top] / u[name][top])
             log_odds.append(odds)
-        prior = 1 / (1 + math.exp(-float(np.mean(log_odds)))) if log_odds else 1e-4
-        return cls(m=m, u=u, prior=prior, term_frequencies=dict(term_frequencies or {}))
+        prior = 1 / (1 + math.exp(-float(np.median(log_odds)))) if log_odds else 1e-4
+        return m, prior
 
     # -- scoring ------------------------------------------------------------
 

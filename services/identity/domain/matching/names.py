@@ -168,6 +168,8 @@ _KNOWN_FAMILY_KEYS: dict[str, int] = {}
 for _rank, _key in enumerate([*_HANGUL_FAMILY.values(), *_HANGUL_FAMILY_2.values()]):
     _KNOWN_FAMILY_KEYS.setdefault(_key, _rank)
 
+_TWO_SYLLABLE_KEYS = frozenset(_HANGUL_FAMILY_2.values())
+
 _NOT_ALNUM = re.compile(r"[^\w]+|_")
 _HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
 
@@ -230,6 +232,14 @@ def split_hangul_full_name(name: str) -> tuple[str, str]:
     return "", text
 
 
+def _family_rank(token: str) -> int | None:
+    key = family_key(token)
+    rank = _KNOWN_FAMILY_KEYS.get(key)
+    if rank is not None and key in _TWO_SYLLABLE_KEYS:
+        return -1
+    return rank
+
+
 def split_full_name(name: str) -> tuple[str, str]:
     """(given, family) of a full name typed in one field, in any order."""
     if has_hangul(name) and len(tokens(name)) == 1:
@@ -241,10 +251,11 @@ def split_full_name(name: str) -> tuple[str, str]:
         return parts[0], ""
     # A known Korean surname at either end is the family name ("Kim Minjun",
     # "Minjun Kim"); when both ends qualify ("Min Jun Kim") the more common
-    # surname wins. Otherwise assume Western order: family name last.
+    # surname wins, a two-syllable one first, as it is rarely a given name.
+    # Otherwise assume Western order: family name last.
     first, last = parts[0], parts[-1]
-    first_rank = _KNOWN_FAMILY_KEYS.get(family_key(first))
-    last_rank = _KNOWN_FAMILY_KEYS.get(family_key(last))
+    first_rank = _family_rank(first)
+    last_rank = _family_rank(last)
     if first_rank is not None and (last_rank is None or first_rank < last_rank):
         return "".join(parts[1:]), first
     return "".join(parts[:-1]), last

@@ -1,24 +1,89 @@
-"""Wires the consent service. Its capabilities come with their own issue; until
-then it boots, serves gRPC health and reflection, provisions its stream, and
-answers UNIMPLEMENTED for every ConsentService RPC."""
+"""The one place that wires the consent service together."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
 
 from cxloop.consent.v1 import consent_service_pb2 as pb
 from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
 
+from consent.adapters.grpc_servicer import ConsentServicer
 from consent.config import ConsentSettings
+from consent.domain.receipt import Controller
+from consent.service_layer.handlers import ConsentHandlers
+from cxloop_libs.consent.proof import ProofHasher
+from cxloop_libs.consent.receipts import ReceiptSigner
+from cxloop_libs.consent.state_bucket import StateBucketSpec
+from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+CATALOGUE_REFRESH_S = 30.0
 
 
 async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     settings = settings or ConsentSettings.from_env()
-    runtime = base_runtime(settings)
+    db = Database(settings.database_url)
+    runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+    assert runtime.relay is not None
+    relay = runtime.relay
+    # The latest state per customer and per purpose, kept without age limit,
+    # which every ConsentProjection rebuilds from (docs/adr/0011-consent-model.md).
+    runtime.bus.streams.insert(1, StateBucketSpec())
+    signer = ReceiptSigner(settings.signing_key_pem())
+    handlers = ConsentHandlers(
+        signer,
+        controller=Controller(
+            name=settings.controller_name,
+            contact=settings.controller_contact,
+            email=settings.controller_email,
+            url=settings.controller_url,
+            policy_url=settings.privacy_policy_url,
+        ),
+        jurisdiction=settings.jurisdiction,
+        issuer=settings.receipt_issuer,
+    )
+
+    stopping = asyncio.Event()
+
+    async def load_catalogue() -> None:
+        await runtime.db_ready.wait()
+        staged = await db.in_transaction(handlers.announce_catalogue)
+        relay.notify()
+        log.info("consent catalogue loaded", extra={"purposes": staged})
+        while not stopping.is_set():
+            # Another replica (or an operator's tool) may publish a notice.
+            try:
+                await asyncio.wait_for(stopping.wait(), CATALOGUE_REFRESH_S)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await db.in_transaction(handlers.load_catalogue)
+            except Exception as exc:  # keep the catalogue held; retry next round
+                log.warning("catalogue refresh failed: %s", exc)
+
+    async def stop_refreshing() -> None:
+        stopping.set()
+
+    runtime.extra_tasks.append(load_catalogue)
+    runtime.on_stop.append(stop_refreshing)
+    servicer = ConsentServicer(
+        db,
+        handlers,
+        ProofHasher(settings.hash_key),
+        is_ready=runtime.db_ready.is_set,
+        after_commit=relay.notify,
+    )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
-        # The generated base servicer answers UNIMPLEMENTED: an honest contract.
-        [(pb_grpc.add_ConsentServiceServicer_to_server, pb_grpc.ConsentServiceServicer())],
+        [(pb_grpc.add_ConsentServiceServicer_to_server, servicer)],
         [pb.DESCRIPTOR.services_by_name["ConsentService"].full_name],
     )
+    # Reachable for tests and operator tooling (publish_notice) in-process.
+    runtime.handlers = handlers  # type: ignore[attr-defined]
     return runtime

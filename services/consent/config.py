@@ -1,9 +1,56 @@
 from __future__ import annotations
 
-from typing import ClassVar
+import os
+from typing import ClassVar, Self
 
-from cxloop_libs.config import ServiceSettings
+from pydantic import Field, model_validator
+
+from cxloop_libs.config import Environment, ServiceSettings, default_data_dir
 
 
 class ConsentSettings(ServiceSettings):
     service_name: ClassVar[str] = "consent"
+
+    # PEM private key (Ed25519 or P-256) that signs consent receipts:
+    # CXLOOP_CONSENT_SIGNING_KEY. Required in production; in development a
+    # key is generated once and kept under the data dir, in tests per process.
+    signing_key: str = ""
+    # Who the receipts name as controller (Kantara "piiControllers").
+    controller_name: str = "cxloop"
+    controller_contact: str = ""
+    controller_email: str = ""
+    controller_url: str = ""
+    privacy_policy_url: str = ""
+    receipt_issuer: str = "urn:cxloop:consent"
+    # Jurisdiction stated on receipts (ISO 3166 country or "EU").
+    jurisdiction: str = Field(default="KR", min_length=2, max_length=8)
+
+    @model_validator(mode="after")
+    def _signing_key_outside_dev(self) -> Self:
+        if self.env is Environment.PRODUCTION and not self.signing_key.strip():
+            raise ValueError(
+                "CXLOOP_CONSENT_SIGNING_KEY (a PEM Ed25519 or P-256 private key) is "
+                "required outside development mode"
+            )
+        return self
+
+    def signing_key_pem(self) -> str:
+        """The configured key, or the development key (created on first use)."""
+        if self.signing_key.strip():
+            # One-line env files often carry the PEM with literal "\n".
+            return self.signing_key.replace("\\n", "\n")
+        from cxloop_libs.consent.receipts import generate_signing_key_pem
+
+        if self.env is Environment.TEST:
+            return generate_signing_key_pem()
+        path = default_data_dir() / "consent-receipt-signing-key.pem"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process of the suite was first
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(generate_signing_key_pem())
+        return path.read_text()

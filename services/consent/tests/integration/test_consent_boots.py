@@ -1,7 +1,10 @@
-"""The consent service boots on real NATS: health SERVING, its stream provisioned,
-its RPCs honestly UNIMPLEMENTED, and NOT_SERVING once stopping."""
+"""The consent service boots on real NATS: health SERVING, its stream and state
+bucket provisioned, the privacy-request RPCs not built yet honestly
+UNIMPLEMENTED, and NOT_SERVING once stopping."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import grpc
 import nats
@@ -11,13 +14,24 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from consent.bootstrap import bootstrap
 from consent.config import ConsentSettings
+from cxloop_libs.consent import STATE_BUCKET
 from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
 
-async def test_boots_serves_health_and_provisions_stream(clean_nats: str) -> None:
-    runtime = await bootstrap(ConsentSettings(env="test", nats_url=clean_nats, grpc_port=0))
+async def test_boots_serves_health_and_provisions_stream(
+    clean_consent_nats: str, tmp_path: Path
+) -> None:
+    clean_nats = clean_consent_nats
+    runtime = await bootstrap(
+        ConsentSettings(
+            env="test",
+            nats_url=clean_nats,
+            grpc_port=0,
+            database_url=f"sqlite:///{tmp_path / 'consent.db'}",
+        )
+    )
     await runtime.start()
     try:
         assert runtime.grpc_server is not None
@@ -27,16 +41,18 @@ async def test_boots_serves_health_and_provisions_stream(clean_nats: str) -> Non
             name = pb.DESCRIPTOR.services_by_name["ConsentService"].full_name
             r = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert r.status == health_pb2.HealthCheckResponse.SERVING
-            method = next(iter(pb.DESCRIPTOR.services_by_name["ConsentService"].methods))
-            call = ch.unary_unary(f"/{name}/{method.name}")
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await call(b"", timeout=5)
-            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            for method in ("OpenPrivacyRequest", "GetPrivacyRequestStatus"):
+                call = ch.unary_unary(f"/{name}/{method}")
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call(b"", timeout=5)
+                assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
             await runtime.bus.ready()
             nc = await nats.connect(clean_nats)
             try:
                 info = await nc.jetstream().stream_info("CONSENT")
                 assert info.config.subjects == ["cx.consent.>"]
+                kv = await nc.jetstream().key_value(STATE_BUCKET)
+                assert (await kv.status()).history == 1
             finally:
                 await nc.close()
             runtime.grpc_server.set_serving(False)

@@ -1,0 +1,267 @@
+"""Consent's use cases: record a decision (ledger row, projection, signed
+receipt and events in one transaction), check, read preferences, publish a
+notice version."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from opentelemetry import trace
+from sqlmodel import Session
+
+from consent.adapters.repository import ConsentRepository
+from consent.adapters.tables import RecordRow
+from consent.domain.ledger import (
+    ConsentRecord,
+    PurposeState,
+    RecordRequest,
+    SubjectConsent,
+    decide,
+    require_customer_id,
+)
+from consent.domain.purposes import Catalogue, Notice, ThirdPartyProvision
+from consent.domain.receipt import Controller, receipt_claims
+from consent.service_layer import messages
+from cxloop_libs.consent.receipts import ReceiptSigner
+from cxloop_libs.consent.rules import Reason
+from cxloop_libs.consent.state_bucket import customer_key, purpose_key, state_subject
+from cxloop_libs.errors import FailedPrecondition, InvalidArgument, Unavailable
+from cxloop_libs.messaging import EventKind, OutboxWriter
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.messaging.tables import OutboxEvent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("cxloop.consent")
+
+_EVENT_NS = uuid.UUID("0b6f4f0e-8e55-4b0c-a3c9-5b1f6f1c2d11")
+MAX_BATCH = 1000
+
+
+def derived_event_id(cause: str, what: str) -> str:
+    """Same cause, same id: a replayed write cannot emit a second copy."""
+    return str(uuid.uuid5(_EVENT_NS, f"{cause}/{what}"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsentOutbox(OutboxWriter):
+    """The outbox, plus staging of the latest state into the CONSENT_STATE
+    bucket (a KV put is a publish on ``$KV.<bucket>.<key>``)."""
+
+    def stage_state(self, kind: EventKind, message: Message, *, key: str, event_id: str) -> None:
+        subject = state_subject(key)
+        # Only the newest state of a key matters, and leaving an older one
+        # queued could let it land after the newer one: drop it.
+        self.session.execute(
+            OutboxEvent.__table__.delete().where(  # type: ignore[attr-defined]
+                OutboxEvent.__table__.c.nats_subject == subject  # type: ignore[attr-defined]
+            )
+        )
+        self.stage(kind, message, event_id=event_id)
+        self._rows[-1]["nats_subject"] = subject
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    record_id: str
+    receipt_jws: str
+    recorded_at: datetime
+    version: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    customer_id: str
+    reason: Reason
+    state: PurposeState | None
+
+
+class ConsentHandlers:
+    def __init__(
+        self,
+        signer: ReceiptSigner,
+        *,
+        controller: Controller,
+        jurisdiction: str = "KR",
+        issuer: str = "urn:cxloop:consent",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.signer = signer
+        self.controller = controller
+        self.jurisdiction = jurisdiction
+        self.issuer = issuer
+        self.clock = clock
+        self._catalogue: Catalogue | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            raise Unavailable("consent catalogue is not loaded yet")
+        return self._catalogue
+
+    @property
+    def is_ready(self) -> bool:
+        return self._catalogue is not None
+
+    # -- catalogue --------------------------------------------------------------
+    def load_catalogue(self, session: Session) -> Catalogue:
+        self._catalogue = ConsentRepository(session).load_catalogue()
+        return self._catalogue
+
+    def announce_catalogue(self, session: Session) -> int:
+        """Put every purpose's rule into the state bucket, so a projection
+        that starts before any notice change still knows the legal bases."""
+        catalogue = self.load_catalogue(session)
+        outbox = ConsentOutbox(session)
+        for p in catalogue:
+            msg = messages.notice_published(p)
+            outbox.stage_state(
+                ev.NOTICE_PUBLISHED,
+                msg,
+                key=purpose_key(p.key),
+                event_id=derived_event_id(f"{p.key}/{p.current.version}", "announce"),
+            )
+        return outbox.flush()
+
+    def publish_notice(
+        self,
+        session: Session,
+        purpose_key_: str,
+        *,
+        text_ko: str,
+        text_en: str,
+        substantive: bool,
+        third_party: ThirdPartyProvision | None = None,
+    ) -> Notice:
+        """A new notice version; a substantive one makes earlier grants of the
+        purpose need re-consent, everywhere, through one event."""
+        catalogue = ConsentRepository(session).load_catalogue()
+        purpose = catalogue.require(purpose_key_)
+        revised, notice = purpose.revise(
+            text_ko=text_ko,
+            text_en=text_en,
+            substantive=substantive,
+            now=self.clock(),
+            third_party=third_party,
+        )
+        ConsentRepository(session).insert_notice(notice)
+        outbox = ConsentOutbox(session)
+        msg = messages.notice_published(revised)
+        event_id = derived_event_id(f"{revised.key}/{notice.version}", "published")
+        outbox.stage(ev.NOTICE_PUBLISHED, msg, event_id=event_id)
+        outbox.stage_state(
+            ev.NOTICE_PUBLISHED, msg, key=purpose_key(revised.key), event_id=event_id + "/state"
+        )
+        outbox.flush()
+        session.flush()
+        self._catalogue = catalogue.with_purpose(revised)
+        return notice
+
+    # -- ledger -----------------------------------------------------------------
+    def record(self, session: Session, req: RecordRequest) -> Recorded:
+        """Append one decision; everything or nothing is written."""
+        now = self.clock()
+        catalogue = self.catalogue
+        record = decide(catalogue, req, now=now)  # refuses before any write
+        repo = ConsentRepository(session)
+        if record.idempotency_key:
+            earlier = repo.find_idempotent(record.customer_id, record.idempotency_key)
+            if earlier is not None:
+                return self._replayed(earlier, record)
+        with tracer.start_as_current_span(
+            "consent.record",
+            attributes={"cxloop.customer_id": record.customer_id, "cxloop.purpose": record.purpose},
+        ):
+            version = repo.lock_subject(record.customer_id, now)
+            if record.idempotency_key:
+                # A retry with the same key may have committed while we waited.
+                earlier = repo.find_idempotent(record.customer_id, record.idempotency_key)
+                if earlier is not None:
+                    return self._replayed(earlier, record)
+            subject = repo.subject(record.customer_id)
+            subject = SubjectConsent(subject.customer_id, version - 1, subject.states)
+            subject = subject.record(record)
+            purpose = catalogue.require(record.purpose)
+            receipt = self.signer.sign(
+                receipt_claims(
+                    record,
+                    purpose,
+                    controller=self.controller,
+                    jurisdiction=self.jurisdiction,
+                    issuer=self.issuer,
+                )
+            )
+            repo.insert_record(record, receipt)
+            repo.upsert_state(record.customer_id, subject.states[record.purpose])
+            self._stage_changed(session, subject, catalogue, record)
+        return Recorded(record.record_id, receipt, record.recorded_at, subject.version)
+
+    def _replayed(self, earlier: RecordRow, asked: ConsentRecord) -> Recorded:
+        if earlier.purpose != asked.purpose or earlier.decision != asked.decision.value:
+            raise FailedPrecondition(
+                "idempotency_key was used for a different decision of this customer"
+            )
+        recorded_at = earlier.recorded_at
+        if recorded_at.tzinfo is None:
+            recorded_at = recorded_at.replace(tzinfo=UTC)
+        return Recorded(earlier.record_id, earlier.receipt_jws, recorded_at, 0, replayed=True)
+
+    def _stage_changed(
+        self,
+        session: Session,
+        subject: SubjectConsent,
+        catalogue: Catalogue,
+        record: ConsentRecord,
+    ) -> None:
+        msg = messages.consent_changed(
+            subject, catalogue, changed_purpose=record.purpose, record_id=record.record_id
+        )
+        outbox = ConsentOutbox(session)
+        outbox.stage(
+            ev.CONSENT_CHANGED,
+            msg,
+            subject=subject.customer_id,
+            event_id=derived_event_id(record.record_id, "changed"),
+        )
+        outbox.stage_state(
+            ev.CONSENT_CHANGED,
+            msg,
+            key=customer_key(subject.customer_id),
+            event_id=derived_event_id(record.record_id, "state"),
+        )
+        outbox.flush()
+
+    # -- queries ----------------------------------------------------------------
+    def check(
+        self, session: Session, customer_ids: Sequence[str], purpose: str
+    ) -> list[CheckResult]:
+        catalogue = self.catalogue
+        catalogue.require(purpose)
+        if not customer_ids:
+            raise InvalidArgument("customer_ids", "at least one customer id is required")
+        if len(customer_ids) > MAX_BATCH:
+            raise InvalidArgument("customer_ids", f"at most {MAX_BATCH} per call")
+        for n, cid in enumerate(customer_ids):
+            require_customer_id(cid, field=f"customer_ids[{n}]")
+        subjects = ConsentRepository(session).subjects(customer_ids)
+        now = self.clock()
+        return [
+            CheckResult(
+                cid,
+                subjects[cid].verdict(catalogue, purpose, now),
+                subjects[cid].states.get(purpose),
+            )
+            for cid in customer_ids
+        ]
+
+    def preferences(self, session: Session, customer_id: str) -> SubjectConsent:
+        require_customer_id(customer_id)
+        return ConsentRepository(session).subject(customer_id)

@@ -68,6 +68,7 @@ test: venv lint typecheck protos-check buf-lint
 	$(BIN)/pytest -q
 
 bench: venv
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run
 
 clean:

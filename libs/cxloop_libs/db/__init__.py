@@ -2,18 +2,22 @@
 
 from cxloop_libs.db.engine import (
     Database,
+    bulk_insert,
     is_conflict_error,
     is_transient_db_error,
     make_engine,
     normalize_url,
+    one_of,
 )
 from cxloop_libs.db.migrations import run_migrations
 
 __all__ = [
     "Database",
+    "bulk_insert",
     "is_conflict_error",
     "is_transient_db_error",
     "make_engine",
     "normalize_url",
+    "one_of",
     "run_migrations",
 ]

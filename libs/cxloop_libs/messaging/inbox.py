@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from cxloop_libs.db import bulk_insert, one_of
 from cxloop_libs.messaging.tables import InboxEvent, utcnow
 
 _INBOX: sa.Table = InboxEvent.__table__  # type: ignore[attr-defined]
@@ -24,7 +25,7 @@ def already_processed(session: Session, consumer: str, event_ids: Iterable[str])
         rows = session.execute(
             sa.select(_INBOX.c.event_id).where(
                 _INBOX.c.consumer == consumer,
-                _INBOX.c.event_id.in_(chunk),
+                one_of(_INBOX.c.event_id, chunk, session.get_bind().dialect.name),
             )
         )
         seen.update(r[0] for r in rows)
@@ -35,4 +36,4 @@ def mark_processed(session: Session, consumer: str, event_ids: Iterable[str]) ->
     now = utcnow()
     rows = [{"consumer": consumer, "event_id": e, "processed_at": now} for e in set(event_ids)]
     if rows:
-        session.execute(sa.insert(InboxEvent), rows)
+        bulk_insert(session, _INBOX, rows)

@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from nats.js.api import PubAck
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from cxloop_libs.messaging.bus import NatsBus
 from cxloop_libs.messaging.catalog import EventKind
@@ -58,10 +58,12 @@ class EventPublisher:
         self.bus = bus
         self.source = source
         self._sem = asyncio.Semaphore(concurrency)
+        self._published = messaging_metrics().events_published
 
-    async def publish(self, event: PendingEvent, *, timeout: float = 5.0) -> PubAck:
+    def _prepare(self, event: PendingEvent) -> tuple[str, dict[str, str], Span]:
+        """Headers for one event, inside its producer span (ended by the caller)."""
         nats_subject = event.nats_subject or event.kind.subject
-        with tracer.start_as_current_span(
+        span = tracer.start_span(
             f"{nats_subject} publish",
             context=event.parent,
             kind=SpanKind.PRODUCER,
@@ -69,28 +71,66 @@ class EventPublisher:
                 "messaging.system": "nats",
                 "messaging.destination.name": nats_subject,
                 "messaging.message.id": event.event_id,
-                "cloudevents.event_type": event.kind.ce_type,
             },
-        ):
-            headers = ce_headers(
-                event.kind,
-                event_id=event.event_id,
-                source=self.source,
-                subject=event.subject,
-                time=event.time,
-            )
-            inject_headers(headers)
+        )
+        headers = ce_headers(
+            event.kind,
+            event_id=event.event_id,
+            source=self.source,
+            subject=event.subject,
+            time=event.time,
+        )
+        inject_headers(headers, trace.set_span_in_context(span))
+        return nats_subject, headers, span
+
+    async def publish(self, event: PendingEvent, *, timeout: float = 5.0) -> PubAck:
+        nats_subject, headers, span = self._prepare(event)
+        try:
             async with self._sem:
                 ack = await self.bus.js.publish(
                     nats_subject, event.data, headers=headers, timeout=timeout
                 )
-        messaging_metrics().events_published.add(1, {"subject": nats_subject})
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
+        self._published.add(1, {"subject": nats_subject})
         return ack
 
     async def publish_many(
         self, events: Sequence[PendingEvent], *, timeout: float = 5.0
     ) -> list[PubAck | BaseException]:
-        """Publish concurrently; one result per event, an exception where it failed."""
-        return await asyncio.gather(
-            *(self.publish(e, timeout=timeout) for e in events), return_exceptions=True
-        )
+        """Publish a batch without a round trip per event: every message goes
+        out at once and the acknowledgements are collected afterwards. One
+        result per event, an exception where it was not stored."""
+        futures: list[asyncio.Future[PubAck]] = []
+        spans: list[Span] = []
+        subjects: dict[str, int] = {}
+        js = self.bus.js
+        for event in events:
+            nats_subject, headers, span = self._prepare(event)
+            spans.append(span)
+            futures.append(await js.publish_async(nats_subject, event.data, headers=headers))
+            subjects[nats_subject] = subjects.get(nats_subject, 0) + 1
+        try:
+            results: list[PubAck | BaseException] = list(
+                await asyncio.wait_for(
+                    asyncio.gather(*futures, return_exceptions=True), timeout=timeout
+                )
+            )
+        except TimeoutError:
+            results = [
+                f.result() if f.done() and not f.exception() else TimeoutError("no PubAck")
+                for f in futures
+            ]
+            for f in futures:
+                f.cancel()
+        for span, res in zip(spans, results, strict=True):
+            if isinstance(res, BaseException):
+                span.set_status(Status(StatusCode.ERROR, type(res).__name__))
+            span.end()
+        for subject, n in subjects.items():
+            self._published.add(n, {"subject": subject})
+        return results

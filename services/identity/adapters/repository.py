@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from cxloop_libs.db import bulk_insert, one_of
 from identity.adapters.tables import CustomerRow, IdentifierRow, LinkRow
 from identity.domain.model import GraphView, HashedId
 
@@ -32,12 +33,13 @@ class GraphRepository:
     def load_view(self, hashes: Iterable[str]) -> GraphView:
         view = GraphView()
         wanted = list(set(hashes))
+        dialect = self.s.get_bind().dialect.name
         for i in range(0, len(wanted), 900):
             chunk = wanted[i : i + 900]
             rows = self.s.execute(
                 sa.select(IdentifierRow.hash, IdentifierRow.customer_id, CustomerRow.created_at)
                 .join(CustomerRow, CustomerRow.customer_id == IdentifierRow.customer_id)
-                .where(col(IdentifierRow.hash).in_(chunk))
+                .where(one_of(IdentifierRow.__table__.c.hash, chunk, dialect))  # type: ignore[attr-defined]
             )
             for h, cid, created in rows:
                 view.know(h, cid, _aware(created))
@@ -45,15 +47,15 @@ class GraphRepository:
 
     def insert_customers(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
-            self.s.execute(sa.insert(CustomerRow), list(rows))
+            bulk_insert(self.s, CustomerRow.__table__, rows)  # type: ignore[attr-defined]
 
     def insert_identifiers(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
-            self.s.execute(sa.insert(IdentifierRow), list(rows))
+            bulk_insert(self.s, IdentifierRow.__table__, rows)  # type: ignore[attr-defined]
 
     def insert_links(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
-            self.s.execute(sa.insert(LinkRow), list(rows))
+            bulk_insert(self.s, LinkRow.__table__, rows)  # type: ignore[attr-defined]
 
     def merge(self, loser: str, survivor: str, now: datetime) -> None:
         self.s.execute(
@@ -79,16 +81,37 @@ class GraphRepository:
         )
 
     def touch(self, activity: dict[str, tuple[int, datetime]], now: datetime) -> None:
-        """Add interaction counts and last-seen times, one statement for all."""
+        """Add interaction counts and last-seen times for a batch of customers."""
         if not activity:
             return
-        cust = CustomerRow.__table__
+        cust = CustomerRow.__table__  # type: ignore[attr-defined]
+        if self.s.get_bind().dialect.name == "postgresql":
+            # One UPDATE over unnest()ed arrays: three bind parameters whatever
+            # the batch size, so one round trip and a cached statement.
+            cids, ns, seens = zip(*((c, n, seen) for c, (n, seen) in activity.items()), strict=True)
+            self.s.execute(
+                sa.text(
+                    "UPDATE customer AS c SET"
+                    " interaction_count = c.interaction_count + v.n,"
+                    " last_seen_at = GREATEST(COALESCE(c.last_seen_at, v.seen), v.seen),"
+                    " updated_at = :now"
+                    " FROM unnest(CAST(:cids AS text[]), CAST(:ns AS int[]),"
+                    " CAST(:seens AS timestamptz[])) AS v(cid, n, seen)"
+                    " WHERE c.customer_id = v.cid"
+                ),
+                {"cids": list(cids), "ns": list(ns), "seens": list(seens), "now": now},
+            )
+            return
+        # SQLite is in-process: executemany costs no round trips.
         stmt = (
             sa.update(cust)
             .where(cust.c.customer_id == sa.bindparam("cid"))
             .values(
                 interaction_count=cust.c.interaction_count + sa.bindparam("n"),
-                last_seen_at=sa.bindparam("seen"),
+                last_seen_at=sa.func.max(
+                    sa.func.coalesce(cust.c.last_seen_at, sa.bindparam("seen")),
+                    sa.bindparam("seen"),
+                ),
                 updated_at=now,
             )
         )

@@ -65,7 +65,8 @@ def run_session(
     has_data = [bool(np.any(patterns[:, k] != NULL_LEVEL)) for k in range(len(active))]
     rate = match_rate_start
     iterations = 0
-    for iterations in range(1, max_iterations + 1):  # noqa: B007 - reported below
+    for iteration in range(1, max_iterations + 1):
+        iterations = iteration
         log_m = np.zeros(len(patterns))
         for k in range(len(active)):
             col = patterns[:, k]

@@ -21,6 +21,17 @@ def _rows() -> list[str]:
             f"| ingest | resolved by identity ({r['identity_database']}) | {r['resolved_events_per_s']:,.0f} events/s | ≥ 2,000 | {r['resolved_vs_raw']:.0%} of raw (goal ≥ 30%) |",
             f"| ingest | accept → resolved p50 / p99 at {r['paced_run']['rate_events_per_s']:,} events/s | {r['p50_ms']} / {r['p99_ms']} ms | — | — |",
         ]
+    if (HERE / "results" / "identity_accuracy.json").exists():
+        from bench.identity_accuracy import accuracy_rows
+
+        rows += accuracy_rows()
+    if (HERE / "results" / "consent.json").exists():
+        try:
+            from bench.consent import consent_rows
+        except ImportError:  # the consent benchmark lands with issue #4
+            pass
+        else:
+            rows += consent_rows()
     return rows
 
 

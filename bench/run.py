@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import ingest
+from bench import identity_accuracy, ingest
 from bench.report import write_readme
 
 
@@ -13,6 +13,15 @@ def main() -> None:
     only = set(sys.argv[1:])
     if not only or "ingest" in only:
         print(json.dumps(ingest.main(), indent=2))
+    if not only or "identity_accuracy" in only:
+        identity_accuracy.main()
+    if not only or "consent" in only:
+        try:
+            from bench import consent
+        except ImportError:
+            pass
+        else:
+            consent.main()
     write_readme()
 
 

@@ -59,8 +59,9 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration for {service}:\n{lines}")
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get("CXLOOP_DATA_DIR", ".cxloop"))
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("CXLOOP_DATA_DIR", ".cxloop"))
 
 
 class ServiceSettings(BaseModel):
@@ -140,8 +141,8 @@ class ServiceSettings(BaseModel):
         return frozenset(t.strip() for t in self.grpc_tokens.split(",") if t.strip())
 
     @classmethod
-    def defaults_for(cls, service: str) -> dict[str, Any]:
-        data_dir = default_data_dir()
+    def defaults_for(cls, service: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        data_dir = default_data_dir(environ)
         return {
             "database_url": f"sqlite:///{data_dir / (service + '.db')}",
             "grpc_port": GRPC_PORTS.get(service, 0),
@@ -153,7 +154,7 @@ class ServiceSettings(BaseModel):
         """Read, validate and return the settings, or raise ConfigError."""
         environ = os.environ if environ is None else environ
         service = cls.service_name
-        values: dict[str, Any] = dict(cls.defaults_for(service))
+        values: dict[str, Any] = dict(cls.defaults_for(service, environ))
         for name in cls.model_fields:
             generic = f"CXLOOP_{name.upper()}"
             specific = f"CXLOOP_{service.upper()}_{name.upper()}"

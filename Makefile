@@ -4,7 +4,6 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 BUF_VERSION := 1.75.0
 BUF := .cxloop/tools/node_modules/.bin/buf
@@ -24,7 +23,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -e '.[dev]'
 	@# libs/, libs/gen and services/ are import roots (docs/adr/0002-monorepo-layout.md)
-	@printf '%s\n' "$(CURDIR)/libs" "$(CURDIR)/libs/gen" "$(CURDIR)/services" > "$(SITE)/cxloop-paths.pth"
+	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  printf '%s\n' "$(CURDIR)/libs" "$(CURDIR)/libs/gen" "$(CURDIR)/services" > "$$site/cxloop-paths.pth"
 	@touch $(STAMP)
 
 run: venv

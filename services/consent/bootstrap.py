@@ -13,6 +13,8 @@ from consent.adapters.grpc_servicer import ConsentServicer
 from consent.config import ConsentSettings
 from consent.domain.receipt import Controller
 from consent.service_layer.handlers import ConsentHandlers
+from consent.service_layer.messages import notice_published
+from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.receipts import ReceiptSigner
 from cxloop_libs.consent.state_bucket import StateBucketSpec
@@ -49,12 +51,20 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     )
 
     stopping = asyncio.Event()
+    # The service's own in-memory view for CheckBatch: loaded from the ledger
+    # projection, then kept current by its own writes and the state bucket
+    # (which also carries other replicas' writes).
+    view = ConsentProjection(runtime.bus)
+    view_loaded = asyncio.Event()
 
     async def load_catalogue() -> None:
         await runtime.db_ready.wait()
         staged = await db.in_transaction(handlers.announce_catalogue)
         relay.notify()
         log.info("consent catalogue loaded", extra={"purposes": staged})
+        customers = await db.in_transaction(lambda s: handlers.load_view(s, view))
+        view_loaded.set()
+        log.info("consent view loaded", extra={"customers": customers})
         while not stopping.is_set():
             # Another replica (or an operator's tool) may publish a notice.
             try:
@@ -63,14 +73,24 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
             except TimeoutError:
                 pass
             try:
-                await db.in_transaction(handlers.load_catalogue)
+                for p in await db.in_transaction(handlers.load_catalogue):
+                    view.apply_notice(notice_published(p))
             except Exception as exc:  # keep the catalogue held; retry next round
                 log.warning("catalogue refresh failed: %s", exc)
 
+    async def follow_bucket() -> None:
+        waits = {asyncio.ensure_future(view_loaded.wait()), asyncio.ensure_future(stopping.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        if not stopping.is_set():
+            await view.run()
+
     async def stop_refreshing() -> None:
         stopping.set()
+        await view.stop()
 
-    runtime.extra_tasks.append(load_catalogue)
+    runtime.extra_tasks.extend([load_catalogue, follow_bucket])
     runtime.on_stop.append(stop_refreshing)
     servicer = ConsentServicer(
         db,
@@ -78,6 +98,8 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         ProofHasher(settings.hash_key),
         is_ready=runtime.db_ready.is_set,
         after_commit=relay.notify,
+        view=view,
+        view_ready=view_loaded.is_set,
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,

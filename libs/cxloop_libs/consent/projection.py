@@ -48,13 +48,25 @@ from cxloop_libs.messaging.bus import NatsBus
 
 log = logging.getLogger(__name__)
 
-# Per customer: purpose -> (decision, notice version, expires epoch s or 0).
-# Plain tuples: the hot path unpacks them without attribute lookups.
-_Entry = tuple[Decision, int, float]
-_GRANTED = Decision.GRANTED
-_CONSENT = LegalBasis.CONSENT
-_CONTRACT = LegalBasis.CONTRACT
-_LEGITIMATE_INTEREST = LegalBasis.LEGITIMATE_INTEREST
+# Per customer: purpose -> (granted, notice version, expires epoch s or 0,
+# decision). Plain tuples: the hot path unpacks them without attribute lookups.
+_Entry = tuple[bool, int, float, Decision]
+# Per purpose, precomputed from its rule: (always allowed, allowed without a
+# record, needs a current grant, re-consent baseline, the purpose's entries by
+# customer). One lookup finds both the rule and the entries; entries are kept
+# per purpose, not per customer, because a check then touches one large hash
+# table instead of two (random access into memory is what a check costs).
+_FastRule = tuple[bool, bool, bool, int, dict[str, _Entry]]
+
+
+def _fast(rule: PurposeRule, entries: dict[str, _Entry]) -> _FastRule:
+    return (
+        rule.basis is LegalBasis.CONTRACT,
+        rule.basis is not LegalBasis.CONSENT,
+        rule.basis is LegalBasis.CONSENT,
+        rule.reconsent_from,
+        entries,
+    )
 
 
 class ConsentProjection:
@@ -68,9 +80,12 @@ class ConsentProjection:
         self.bus = bus
         self.bucket = bucket
         self._clock = clock
-        self._subjects: dict[str, dict[str, _Entry]] = {}
+        self._by_purpose: dict[str, dict[str, _Entry]] = {}
+        # Purposes held per customer, to replace them all on a new state.
+        self._held: dict[str, tuple[str, ...]] = {}
         self._versions: dict[str, int] = {}
         self._rules: dict[str, PurposeRule] = {}
+        self._fast_rules: dict[str, _FastRule] = {}
         self._ready = asyncio.Event()
         self._stopping = False
         self._watcher: Any = None
@@ -94,37 +109,44 @@ class ConsentProjection:
         The same outcome as ``evaluate(...).allows`` (a unit test proves it
         for every combination), written out flat because it runs per record.
         """
-        rule = self._rules.get(purpose)
+        rule = self._fast_rules.get(purpose)
         if rule is None:
             return False
-        entries = self._subjects.get(customer_id)
-        entry = entries.get(purpose) if entries is not None else None
-        basis = rule.basis
+        always, by_default, needs_grant, baseline, entries = rule
+        if always:
+            return True
+        entry = entries.get(customer_id)
         if entry is None:
-            return basis is not _CONSENT
-        decision, version, expires = entry
-        if basis is _CONTRACT:
-            return True
-        if decision is not _GRANTED:
+            return by_default
+        granted, version, expires, _ = entry
+        if not granted:
             return False
-        if basis is _LEGITIMATE_INTEREST:
+        if not needs_grant:
             return True
-        if version < rule.reconsent_from:
+        if version < baseline:
             return False
         return not expires or expires > self._clock()
 
+    def _entry(self, customer_id: str, purpose: str) -> _Entry | None:
+        entries = self._by_purpose.get(purpose)
+        return entries.get(customer_id) if entries is not None else None
+
     def verdict(self, customer_id: str, purpose: str) -> Reason:
         """Why :meth:`may_use` answers as it does (slower; for logs and APIs)."""
-        entries = self._subjects.get(customer_id)
-        entry = entries.get(purpose) if entries is not None else None
-        current = CurrentDecision(*entry) if entry is not None else None
+        entry = self._entry(customer_id, purpose)
+        current = CurrentDecision(entry[3], entry[1], entry[2]) if entry is not None else None
         return evaluate(self._rules.get(purpose), current, self._clock())
+
+    def notice_version_of(self, customer_id: str, purpose: str) -> int:
+        """Notice version of the customer's decision for the purpose; 0 if none."""
+        entry = self._entry(customer_id, purpose)
+        return entry[1] if entry is not None else 0
 
     def version_of(self, customer_id: str) -> int:
         return self._versions.get(customer_id, 0)
 
     def __len__(self) -> int:
-        return len(self._subjects)
+        return len(self._versions)
 
     # -- applying ---------------------------------------------------------
     def apply_consent_changed(self, msg: pb.ConsentChanged) -> bool:
@@ -147,8 +169,13 @@ class ConsentProjection:
             expires = (
                 s.expires_at.seconds + s.expires_at.nanos / 1e9 if s.HasField("expires_at") else 0.0
             )
-            entries[s.purpose] = (decision, version, expires)
-        self._subjects[cid] = entries
+            entries[s.purpose] = (decision is Decision.GRANTED, version, expires, decision)
+        for purpose in self._held.get(cid, ()):
+            if purpose not in entries:
+                self._entries_of(purpose).pop(cid, None)
+        for purpose, entry in entries.items():
+            self._entries_of(purpose)[cid] = entry
+        self._held[cid] = tuple(entries)
         self._versions[cid] = msg.version
         self.applied += 1
         for callback in self.on_change:
@@ -171,8 +198,18 @@ class ConsentProjection:
         # older catalogue must not revive outdated grants).
         if held is not None and held.basis is basis and held.reconsent_from > reconsent_from:
             return False
-        self._rules[msg.purpose] = PurposeRule(basis, reconsent_from)
+        self.set_rule(msg.purpose, PurposeRule(basis, reconsent_from))
         return True
+
+    def set_rule(self, purpose: str, rule: PurposeRule) -> None:
+        self._rules[purpose] = rule
+        self._fast_rules[purpose] = _fast(rule, self._entries_of(purpose))
+
+    def _entries_of(self, purpose: str) -> dict[str, _Entry]:
+        entries = self._by_purpose.get(purpose)
+        if entries is None:
+            entries = self._by_purpose[purpose] = {}
+        return entries
 
     def apply_entry(self, key: str, value: bytes) -> bool:
         """Apply one bucket entry (``customer.<id>`` or ``purpose.<key>``)."""

@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from consent.domain.ledger import Proof, RecordRequest
 from consent.service_layer import messages
 from consent.service_layer.handlers import ConsentHandlers, Recorded
+from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.rules import Decision
 from cxloop_libs.db import Database
@@ -34,12 +35,18 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         *,
         is_ready: Callable[[], bool],
         after_commit: Callable[[], None],
+        view: ConsentProjection | None = None,
+        view_ready: Callable[[], bool] = lambda: False,
     ) -> None:
         self.db = db
         self.handlers = handlers
         self.hasher = hasher
         self.is_ready = is_ready
         self.after_commit = after_commit
+        # The service's own in-memory view: CheckBatch answers from it once it
+        # is loaded (a database round trip per batch cannot hold 10 ms p99).
+        self.view = view
+        self.view_ready = view_ready
 
     def _require_ready(self) -> None:
         if not self.is_ready() or not self.handlers.is_ready:
@@ -64,6 +71,19 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
     ) -> pb.CheckBatchResponse:
         self._require_ready()
         ids, purpose = list(request.customer_ids), request.purpose
+        if self.view is not None and self.view_ready():
+            local = self.handlers.check_local(self.view, ids, purpose)
+            return pb.CheckBatchResponse(
+                verdicts=[
+                    pb.ConsentVerdict(
+                        customer_id=cid,
+                        allowed=reason.allows,
+                        reason=int(reason),
+                        notice_version=str(version) if version else "",
+                    )
+                    for cid, reason, version in local
+                ]
+            )
         results = await self.db.in_transaction(lambda s: self.handlers.check(s, ids, purpose))
         return pb.CheckBatchResponse(
             verdicts=[
@@ -111,6 +131,8 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         recorded: Recorded = await self.db.in_transaction(lambda s: self.handlers.record(s, req))
         if not recorded.replayed:
             self.after_commit()
+            if self.view is not None and recorded.changed is not None:
+                self.view.apply_consent_changed(recorded.changed)
         return pb.RecordConsentResponse(
             record_id=recorded.record_id,
             receipt_jws=recorded.receipt_jws,

@@ -188,6 +188,18 @@ class ConsentRepository:
                 out[cid].version = version
         return out
 
+    def customer_ids_after(self, after: str, limit: int) -> list[str]:
+        """Customers with a state, in id order (keyset paging)."""
+        return [
+            r[0]
+            for r in self.s.execute(
+                sa.select(_SUBJECT.c.customer_id)
+                .where(_SUBJECT.c.customer_id > after)
+                .order_by(_SUBJECT.c.customer_id)
+                .limit(limit)
+            )
+        ]
+
     def subject(self, customer_id: str) -> SubjectConsent:
         return self.subjects([customer_id])[customer_id]
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cxloop.consent.v1 import events_pb2 as epb
 from google.protobuf.message import Message
 from opentelemetry import trace
 from sqlmodel import Session
@@ -27,13 +28,13 @@ from consent.domain.ledger import (
 from consent.domain.purposes import Catalogue, Notice, ThirdPartyProvision
 from consent.domain.receipt import Controller, receipt_claims
 from consent.service_layer import messages
+from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.receipts import ReceiptSigner
 from cxloop_libs.consent.rules import Reason
 from cxloop_libs.consent.state_bucket import customer_key, purpose_key, state_subject
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, Unavailable
 from cxloop_libs.messaging import EventKind, OutboxWriter
 from cxloop_libs.messaging import catalog as ev
-from cxloop_libs.messaging.tables import OutboxEvent
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("cxloop.consent")
@@ -56,16 +57,11 @@ class ConsentOutbox(OutboxWriter):
     bucket (a KV put is a publish on ``$KV.<bucket>.<key>``)."""
 
     def stage_state(self, kind: EventKind, message: Message, *, key: str, event_id: str) -> None:
-        subject = state_subject(key)
-        # Only the newest state of a key matters, and leaving an older one
-        # queued could let it land after the newer one: drop it.
-        self.session.execute(
-            OutboxEvent.__table__.delete().where(  # type: ignore[attr-defined]
-                OutboxEvent.__table__.c.nats_subject == subject  # type: ignore[attr-defined]
-            )
-        )
+        # The relay publishes rows in id order on one connection, so the
+        # bucket's last value for a key is the newest staged; the version in
+        # the message guards live consumers against anything else.
         self.stage(kind, message, event_id=event_id)
-        self._rows[-1]["nats_subject"] = subject
+        self._rows[-1]["nats_subject"] = state_subject(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +71,8 @@ class Recorded:
     recorded_at: datetime
     version: int
     replayed: bool = False
+    # The event published for the change, for the service's own view.
+    changed: epb.ConsentChanged | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +199,10 @@ class ConsentHandlers:
             )
             repo.insert_record(record, receipt)
             repo.upsert_state(record.customer_id, subject.states[record.purpose])
-            self._stage_changed(session, subject, catalogue, record)
-        return Recorded(record.record_id, receipt, record.recorded_at, subject.version)
+            changed = self._stage_changed(session, subject, catalogue, record)
+        return Recorded(
+            record.record_id, receipt, record.recorded_at, subject.version, changed=changed
+        )
 
     def _replayed(self, earlier: RecordRow, asked: ConsentRecord) -> Recorded:
         if earlier.purpose != asked.purpose or earlier.decision != asked.decision.value:
@@ -220,7 +220,7 @@ class ConsentHandlers:
         subject: SubjectConsent,
         catalogue: Catalogue,
         record: ConsentRecord,
-    ) -> None:
+    ) -> epb.ConsentChanged:
         msg = messages.consent_changed(
             subject, catalogue, changed_purpose=record.purpose, record_id=record.record_id
         )
@@ -238,19 +238,14 @@ class ConsentHandlers:
             event_id=derived_event_id(record.record_id, "state"),
         )
         outbox.flush()
+        return msg
 
     # -- queries ----------------------------------------------------------------
     def check(
         self, session: Session, customer_ids: Sequence[str], purpose: str
     ) -> list[CheckResult]:
         catalogue = self.catalogue
-        catalogue.require(purpose)
-        if not customer_ids:
-            raise InvalidArgument("customer_ids", "at least one customer id is required")
-        if len(customer_ids) > MAX_BATCH:
-            raise InvalidArgument("customer_ids", f"at most {MAX_BATCH} per call")
-        for n, cid in enumerate(customer_ids):
-            require_customer_id(cid, field=f"customer_ids[{n}]")
+        self._validate_check(customer_ids, purpose)
         subjects = ConsentRepository(session).subjects(customer_ids)
         now = self.clock()
         return [
@@ -262,6 +257,44 @@ class ConsentHandlers:
             for cid in customer_ids
         ]
 
+    def check_local(
+        self, view: ConsentProjection, customer_ids: Sequence[str], purpose: str
+    ) -> list[tuple[str, Reason, int]]:
+        """CheckBatch from the in-memory view: (customer, reason, notice version)."""
+        self._validate_check(customer_ids, purpose)
+        return [
+            (cid, view.verdict(cid, purpose), view.notice_version_of(cid, purpose))
+            for cid in customer_ids
+        ]
+
+    def _validate_check(self, customer_ids: Sequence[str], purpose: str) -> None:
+        self.catalogue.require(purpose)
+        if not customer_ids:
+            raise InvalidArgument("customer_ids", "at least one customer id is required")
+        if len(customer_ids) > MAX_BATCH:
+            raise InvalidArgument("customer_ids", f"at most {MAX_BATCH} per call")
+        for n, cid in enumerate(customer_ids):
+            require_customer_id(cid, field=f"customer_ids[{n}]")
+
     def preferences(self, session: Session, customer_id: str) -> SubjectConsent:
         require_customer_id(customer_id)
         return ConsentRepository(session).subject(customer_id)
+
+    def load_view(self, session: Session, view: ConsentProjection, *, page: int = 2000) -> int:
+        """Fill the service's own view from the ledger projection (the
+        authority), so CheckBatch is right even before NATS answers."""
+        catalogue = self.catalogue
+        for p in catalogue:
+            view.apply_notice(messages.notice_published(p))
+        repo = ConsentRepository(session)
+        n, after = 0, ""
+        while True:
+            ids = repo.customer_ids_after(after, page)
+            if not ids:
+                return n
+            for subject in repo.subjects(ids).values():
+                view.apply_consent_changed(
+                    messages.consent_changed(subject, catalogue, changed_purpose="", record_id="")
+                )
+            n += len(ids)
+            after = ids[-1]

@@ -144,11 +144,42 @@ def test_flat_may_use_agrees_with_evaluate_for_every_combination() -> None:
         bases, decisions, versions, expiries, [1, 2]
     ):
         p = ConsentProjection(clock=lambda: NOW)
-        p._rules["x"] = PurposeRule(basis, baseline)
+        p.set_rule("x", PurposeRule(basis, baseline))
         current = None
         if decision is not None:
-            p._subjects["c"] = {"x": (decision, version, expires)}
+            p.apply_consent_changed(
+                pb.ConsentChanged(
+                    customer_id="c",
+                    version=1,
+                    purposes=[
+                        pb.PurposeState(
+                            purpose="x",
+                            decision=decision.to_proto(),
+                            notice_version=str(version),
+                            expires_at=Timestamp(seconds=int(expires)) if expires else None,
+                        )
+                    ],
+                )
+            )
             current = CurrentDecision(decision, version, expires)
         expected = evaluate(PurposeRule(basis, baseline), current, NOW)
         assert p.may_use("c", "x") is expected.allows, (basis, decision, version, expires)
         assert p.verdict("c", "x") is expected
+
+
+def test_a_new_state_replaces_the_whole_customer() -> None:
+    p = projection()
+    p.apply_consent_changed(
+        changed(
+            "c1",
+            1,
+            marketing_email=pb.CONSENT_DECISION_GRANTED,
+            analytics=pb.CONSENT_DECISION_DENIED,
+        )
+    )
+    # Full state without analytics (e.g. after a later erasure of that record):
+    # the objection must not linger.
+    p.apply_consent_changed(changed("c1", 2, marketing_email=pb.CONSENT_DECISION_GRANTED))
+    assert p.may_use("c1", "analytics")
+    assert p.may_use("c1", "marketing_email")
+    assert len(p) == 1

@@ -1,0 +1,302 @@
+"""Consent benchmarks (issue #4): local ``may_use`` checks per second in one
+process, gRPC ``CheckBatch`` of 100 customers at a paced 200 requests/s
+against the consent service running as its own process, and how long a
+withdrawal takes to reach a ConsentProjection in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+from cxloop.consent.v1 import consent_service_pb2 as pb
+from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
+from cxloop.consent.v1 import events_pb2 as epb
+
+from bench.common import RESULTS, percentile, write_result
+from cxloop_libs.consent import ConsentProjection
+from cxloop_libs.messaging import NatsBus
+from cxloop_testing import infra
+
+ROOT = Path(__file__).resolve().parent.parent
+PURPOSES = ("marketing_email", "marketing_sms", "personalization", "analytics", "profiling")
+
+
+# -- in-process may_use ---------------------------------------------------------
+def local_checks(customers: int = 100_000, checks: int = 3_000_000) -> dict[str, Any]:
+    """may_use over a projection holding ``customers`` customers with mixed
+    decisions; a third of the lookups are customers it never heard of."""
+    p = ConsentProjection()
+    for key, basis in [
+        ("essential_service", epb.LEGAL_BASIS_CONTRACT),
+        ("analytics", epb.LEGAL_BASIS_LEGITIMATE_INTEREST),
+        *((k, epb.LEGAL_BASIS_CONSENT) for k in PURPOSES if k != "analytics"),
+    ]:
+        p.apply_notice(
+            epb.NoticePublished(
+                purpose=key, legal_basis=basis, notice_version="1", reconsent_from_version="1"
+            )
+        )
+    rng = random.Random(7)
+    ids = [str(uuid.uuid4()) for _ in range(customers)]
+    decisions = [
+        epb.CONSENT_DECISION_GRANTED,
+        epb.CONSENT_DECISION_DENIED,
+        epb.CONSENT_DECISION_WITHDRAWN,
+    ]
+    for cid in ids:
+        p.apply_consent_changed(
+            epb.ConsentChanged(
+                customer_id=cid,
+                version=1,
+                purposes=[
+                    epb.PurposeState(purpose=k, decision=rng.choice(decisions), notice_version="1")
+                    for k in PURPOSES
+                ],
+            )
+        )
+    probe_ids = ids + [str(uuid.uuid4()) for _ in range(customers // 2)]
+    probes = [(rng.choice(probe_ids), rng.choice(PURPOSES)) for _ in range(100_000)]
+    may_use = p.may_use
+    rounds = max(1, checks // len(probes))
+    allowed = 0
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for cid, purpose in probes:
+            if may_use(cid, purpose):
+                allowed += 1
+    elapsed = time.perf_counter() - started
+    n = rounds * len(probes)
+    return {
+        "customers_held": customers,
+        "checks": n,
+        "checks_per_s": round(n / elapsed),
+        "ns_per_check": round(elapsed / n * 1e9, 1),
+        "allowed_share": round(allowed / n, 3),
+    }
+
+
+# -- the service as its own process --------------------------------------------
+@contextlib.contextmanager
+def consent_process(nats_url: str) -> Iterator[tuple[str, str]]:
+    """``python -m consent`` in development mode; yields (gRPC target, database)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-consent-"))
+    port = infra.free_port()
+    env = {
+        **os.environ,
+        "CXLOOP_ENV": "development",
+        "CXLOOP_DATA_DIR": str(data_dir),
+        "CXLOOP_NATS_URL": nats_url,
+        "CXLOOP_CONSENT_GRPC_PORT": str(port),
+        "CXLOOP_CONSENT_METRICS_PORT": "0",
+        "CXLOOP_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "libs"), str(ROOT / "libs" / "gen"), str(ROOT / "services")]
+        ),
+    }
+    with contextlib.ExitStack() as stack:
+        database = "sqlite"
+        admin = infra.postgres_admin_url()
+        if admin is not None:
+            env["CXLOOP_CONSENT_DATABASE_URL"] = stack.enter_context(
+                infra.fresh_postgres_database(admin)
+            )
+            database = "postgresql"
+        log = (data_dir / "consent.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "consent"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+        def stop() -> None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+        stack.callback(stop)
+        yield f"127.0.0.1:{port}", database
+
+
+async def _wait_ready(stub: pb_grpc.ConsentServiceStub) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await stub.ListPurposes(pb.ListPurposesRequest(), timeout=1)
+            return
+        except grpc.aio.AioRpcError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def _seed(stub: pb_grpc.ConsentServiceStub, n: int) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    sem = asyncio.Semaphore(32)
+
+    async def one(i: int, cid: str) -> None:
+        async with sem:
+            await stub.RecordConsent(
+                pb.RecordConsentRequest(
+                    customer_id=cid,
+                    purpose="marketing_email",
+                    decision=epb.CONSENT_DECISION_GRANTED if i % 3 else epb.CONSENT_DECISION_DENIED,
+                    notice_version="1",
+                    channel=epb.CONSENT_CHANNEL_WEB_FORM,
+                ),
+                timeout=10,
+            )
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(ids)))
+    return ids
+
+
+async def check_batch_paced(
+    stub: pb_grpc.ConsentServiceStub, ids: list[str], *, rate: int, seconds: float, batch: int
+) -> dict[str, Any]:
+    """Open loop: a request is due every 1/rate s whatever the answers do, and
+    latency counts from when it was due (no coordinated omission)."""
+    rng = random.Random(11)
+    unknown = [str(uuid.uuid4()) for _ in range(len(ids) // 4)]
+    pool = ids + unknown
+    latencies: list[float] = []
+    errors = 0
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.1
+
+    async def one(due: float, req: pb.CheckBatchRequest) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        try:
+            r = await stub.CheckBatch(req, timeout=5)
+            assert len(r.verdicts) == batch
+        except Exception:
+            errors += 1
+            return
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    reqs = [
+        pb.CheckBatchRequest(customer_ids=rng.sample(pool, batch), purpose="marketing_email")
+        for _ in range(total)
+    ]
+    await asyncio.gather(*(one(start + i / rate, r) for i, r in enumerate(reqs)))
+    elapsed = time.perf_counter() - start
+    return {
+        "rate_requests_per_s": rate,
+        "batch": batch,
+        "requests": total,
+        "achieved_requests_per_s": round(total / elapsed, 1),
+        "errors": errors,
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2) if latencies else None,
+    }
+
+
+async def withdrawal_propagation(
+    stub: pb_grpc.ConsentServiceStub, nats_url: str, trials: int = 50
+) -> dict[str, Any]:
+    """RecordConsent(withdrawn) answered → may_use false in a projection of
+    another process (this one), over NATS."""
+    bus = NatsBus(nats_url, name="bench-consent-projection")
+    projection = ConsentProjection(bus)
+    task = asyncio.create_task(projection.run())
+    await projection.wait_ready(timeout=30)
+    times: list[float] = []
+    try:
+        for _ in range(trials):
+            cid = str(uuid.uuid4())
+            for decision in (epb.CONSENT_DECISION_GRANTED, epb.CONSENT_DECISION_WITHDRAWN):
+                await stub.RecordConsent(
+                    pb.RecordConsentRequest(
+                        customer_id=cid,
+                        purpose="marketing_sms",
+                        decision=decision,
+                        notice_version="1",
+                        channel=epb.CONSENT_CHANNEL_APP,
+                    ),
+                    timeout=5,
+                )
+                t0 = time.perf_counter()
+                want = decision == epb.CONSENT_DECISION_GRANTED
+                while projection.may_use(cid, "marketing_sms") is not want:
+                    if time.perf_counter() - t0 > 5:
+                        raise TimeoutError("projection did not follow within 5 s")
+                    await asyncio.sleep(0.0005)
+                if not want:
+                    times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await projection.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.close()
+    return {
+        "trials": trials,
+        "p50_ms": round(percentile(times, 50), 2),
+        "p99_ms": round(percentile(times, 99), 2),
+        "max_ms": round(max(times), 2),
+    }
+
+
+async def _service_benchmarks(seed: int, rate: int, seconds: float) -> dict[str, Any]:
+    nats_url = infra.nats_url()
+    with consent_process(nats_url) as (target, database):
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.ConsentServiceStub(ch)
+            await _wait_ready(stub)
+            t0 = time.perf_counter()
+            ids = await _seed(stub, seed)
+            seed_s = time.perf_counter() - t0
+            # Warm the connection pool and code paths before measuring.
+            await check_batch_paced(stub, ids, rate=rate, seconds=1, batch=100)
+            paced = await check_batch_paced(stub, ids, rate=rate, seconds=seconds, batch=100)
+            propagation = await withdrawal_propagation(stub, nats_url)
+    return {
+        "database": database,
+        "seeded_customers": seed,
+        "record_consent_per_s_at_32_in_flight": round(seed / seed_s, 1),
+        "check_batch": paced,
+        "withdrawal_to_projection": propagation,
+    }
+
+
+def main(seed: int = 2_000, rate: int = 200, seconds: float = 15.0) -> dict[str, Any]:
+    result: dict[str, Any] = {"local_may_use": local_checks()}
+    result.update(asyncio.run(_service_benchmarks(seed, rate, seconds)))
+    result["targets"] = {
+        "local_checks_per_s": 1_000_000,
+        "check_batch_100_p99_ms_at_200_rps": 10,
+        "withdrawal_to_projection_ms": 1000,
+    }
+    write_result("consent", result)
+    return result
+
+
+def consent_rows() -> list[str]:
+    """Rows for bench/README.md's results table (bench/report.py)."""
+    path = RESULTS / "consent.json"
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    local, cb, wd = r["local_may_use"], r["check_batch"], r["withdrawal_to_projection"]
+    return [
+        f"| consent | local `may_use` (ConsentProjection, {local['customers_held']:,} customers) | {local['checks_per_s']:,} checks/s | ≥ 1,000,000 | {local['ns_per_check']} ns/check |",
+        f"| consent | gRPC `CheckBatch` of {cb['batch']} p50 / p99 at {cb['rate_requests_per_s']} req/s ({r['database']}) | {cb['p50_ms']} / {cb['p99_ms']} ms | p99 ≤ 10 ms | {cb['errors']} errors, {cb['achieved_requests_per_s']} req/s achieved |",
+        f"| consent | withdrawal → another process's projection p50 / p99 | {wd['p50_ms']} / {wd['p99_ms']} ms | ≤ 1,000 ms | max {wd['max_ms']} ms over {wd['trials']} |",
+    ]
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cxloop.consent.v1 import consent_service_pb2 as pb
 from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
 from cxloop.consent.v1 import events_pb2 as epb
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from consent.adapters.tables import RecordRow, StateRow
 from consent.bootstrap import bootstrap
@@ -351,3 +352,74 @@ async def test_preferences_list_every_purpose_and_the_catalogue_has_both_languag
         assert p.notice.text_ko and p.notice.text_en
     tp = next(p for p in catalogue.purposes if p.key == "third_party_provision")
     assert tp.notice.third_party.recipient and tp.notice.third_party.retention
+
+
+async def test_check_batch_from_the_view_agrees_with_the_ledger(
+    consent: ServiceRuntime, stub: pb_grpc.ConsentServiceStub
+) -> None:
+    # CheckBatch answers from memory once loaded, from the database before:
+    # both must say the same for every kind of state.
+    ids = [customer() for _ in range(6)]
+    await record(stub, ids[0], "marketing_email", GRANTED)
+    await record(stub, ids[1], "marketing_email", DENIED)
+    await record(stub, ids[2], "marketing_email", GRANTED)
+    await record(stub, ids[2], "marketing_email", WITHDRAWN)
+    await record(stub, ids[3], "analytics", DENIED)
+    now = int(time.time())
+    await record(
+        stub,
+        ids[4],
+        "marketing_email",
+        GRANTED,
+        decided_at=Timestamp(seconds=now - 7200),
+        expires_at=Timestamp(seconds=now - 3600),
+    )
+    handlers = consent.handlers  # type: ignore[attr-defined]
+    expired = await stub.Check(
+        pb.CheckRequest(customer_id=ids[4], purpose="marketing_email"), timeout=5
+    )
+    assert expired.reason == pb.CHECK_REASON_EXPIRED
+    assert consent.db is not None
+    servicer_view = consent.grpc_server._servicers[0][1].view  # type: ignore[union-attr]
+    for purpose in ("marketing_email", "analytics", "essential_service"):
+        from_db = await consent.db.in_transaction(lambda s, p=purpose: handlers.check(s, ids, p))
+        local = handlers.check_local(servicer_view, ids, purpose)
+        assert [(r.customer_id, r.reason) for r in from_db] == [(c, r) for c, r, _ in local]
+        assert [r.state.notice_version if r.state else 0 for r in from_db] == [
+            v for _, _, v in local
+        ]
+
+
+async def test_projection_started_before_consent_waits_denies_then_follows(
+    clean_consent_nats: str, database_url: str
+) -> None:
+    import asyncio
+
+    bus = NatsBus(clean_consent_nats, name="test-early-starter")
+    early = ConsentProjection(bus)
+    task = asyncio.create_task(early.run())
+    await asyncio.sleep(0.5)  # no bucket yet: consent has never run
+    assert not early.is_ready
+    assert not early.may_use("anyone", "essential_service")  # not ready: deny everything
+    runtime = await bootstrap(
+        ConsentSettings(
+            env="test", nats_url=clean_consent_nats, database_url=database_url, grpc_port=0
+        )
+    )
+    await runtime.start()
+    try:
+        await early.wait_ready(timeout=15)
+        await eventually(lambda: early.may_use("anyone", "essential_service"), timeout=5)
+        assert runtime.grpc_server is not None
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_server.port}") as ch:
+            stub = pb_grpc.ConsentServiceStub(ch)
+            await eventually(lambda: runtime.handlers.is_ready)  # type: ignore[attr-defined]
+            cid = customer()
+            await record(stub, cid, "personalization", GRANTED)
+            await eventually(lambda: early.may_use(cid, "personalization"), timeout=2)
+    finally:
+        await early.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.close()
+        await runtime.stop()

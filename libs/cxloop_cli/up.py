@@ -30,6 +30,7 @@ from cxloop_cli.supervisor import (
     Supervisor,
     SupervisorError,
 )
+from cxloop_libs.config import SERVICES_WITH_DATABASE
 
 STYLES = ("cyan", "green", "magenta", "yellow", "blue", "bright_red", "bright_cyan")
 
@@ -127,7 +128,13 @@ def _summary(
         )
     for p in plans:
         metrics = str(p.metrics_port) if p.metrics_port else "-"
-        table.add_row(p.name, str(sup.get(p.name).pid), p.address_label, metrics, p.database_url)
+        table.add_row(
+            p.name,
+            str(sup.get(p.name).pid),
+            p.address_label,
+            metrics,
+            p.database_url if p.name in SERVICES_WITH_DATABASE else "—",
+        )
     console.print(table)
 
 

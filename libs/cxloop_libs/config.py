@@ -33,6 +33,8 @@ GRPC_PORTS: dict[str, int] = {
     "loyalty": 50054,
     "feedback": 50055,
 }
+# Services that own a database today (the others have nothing to store yet).
+SERVICES_WITH_DATABASE: frozenset[str] = frozenset({"identity", "consent"})
 METRICS_PORTS: dict[str, int] = {name: 9100 + n for n, name in enumerate(SERVICE_ORDER)}
 GATEWAY_HTTP_PORT = 8080
 EMBEDDED_NATS_PORT = 14222

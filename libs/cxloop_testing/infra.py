@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-STREAMS = ("GATEWAY", "IDENTITY", "CONSENT", "PERSONALIZATION", "LOYALTY", "FEEDBACK", "DEADLETTER")
+STREAMS = (
+    "GATEWAY",
+    "IDENTITY",
+    "CONSENT",
+    "KV_CONSENT_STATE",
+    "PERSONALIZATION",
+    "LOYALTY",
+    "FEEDBACK",
+    "DEADLETTER",
+)
 
 
 def free_port() -> int:

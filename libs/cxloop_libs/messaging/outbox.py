@@ -45,13 +45,16 @@ class OutboxWriter:
         subject: str = "",
         event_id: str | None = None,
         traceparent: str | None = None,
+        nats_subject: str | None = None,
     ) -> str:
+        """Stage one event. ``nats_subject`` overrides the kind's subject, for
+        events that must land elsewhere (e.g. a key-value bucket's ``$KV.…``)."""
         event_id = event_id or new_event_id()
         self._rows.append(
             {
                 "event_id": event_id,
                 "ce_type": kind.ce_type,
-                "nats_subject": kind.subject,
+                "nats_subject": nats_subject or kind.subject,
                 "ce_subject": subject,
                 "data": message.SerializeToString(),
                 "traceparent": current_traceparent() if traceparent is None else traceparent,

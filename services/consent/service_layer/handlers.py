@@ -60,8 +60,7 @@ class ConsentOutbox(OutboxWriter):
         # The relay publishes rows in id order on one connection, so the
         # bucket's last value for a key is the newest staged; the version in
         # the message guards live consumers against anything else.
-        self.stage(kind, message, event_id=event_id)
-        self._rows[-1]["nats_subject"] = state_subject(key)
+        self.stage(kind, message, event_id=event_id, nats_subject=state_subject(key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
     assert runtime.relay is not None
     relay = runtime.relay
-    handlers = IdentityHandlers()
+    handlers = IdentityHandlers(policy=settings.merge_policy())
     runtime.consumers.append(
         BatchConsumer(
             runtime.bus,

@@ -32,11 +32,14 @@ class IdentifierRow(SQLModel, table=True):
     namespace: str = Field(default="", max_length=32)
     customer_id: str = Field(max_length=64, index=True)
     first_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    # Set on an anonymous id found to be a shared device: it stops linking.
+    shared_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
 
 
 class LinkRow(SQLModel, table=True):
     """Provenance of a graph change: which event linked an identifier to a
-    customer, by which rule. Written only when the graph changes."""
+    customer, by which rule. Written only when the graph changes. A link merge
+    protection refused is kept too, with rule `blocked:<reason>`."""
 
     __tablename__ = "identity_link"
 
@@ -47,3 +50,33 @@ class LinkRow(SQLModel, table=True):
     source: str = Field(default="", max_length=100)
     rule: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+
+
+class HistoryRow(SQLModel, table=True):
+    """Append-only audit of every graph change (create, link, merge, split,
+    block, shared), written in the transaction that makes the change."""
+
+    __tablename__ = "identity_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    action: str = Field(max_length=16, index=True)
+    customer_id: str = Field(max_length=64, index=True)
+    # Other customers involved (merged away, split off), comma separated.
+    related_customer_ids: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    # Identifier hashes involved, comma separated.
+    identifier_hashes: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    event_id: str = Field(max_length=64)
+    source: str = Field(default="", max_length=100)
+    reason: str = Field(default="", max_length=200)
+    actor: str = Field(default="", max_length=100)
+
+
+class CounterRow(SQLModel, table=True):
+    """Running totals no row of the graph records (events that carried no
+    usable identifier)."""
+
+    __tablename__ = "identity_counter"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))

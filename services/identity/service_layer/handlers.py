@@ -19,8 +19,13 @@ from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdType
 from cxloop_libs.telemetry import current_traceparent
-from identity.adapters.repository import GraphRepository, ProfileRecord
+from identity.adapters.repository import (
+    EVENTS_WITHOUT_IDENTIFIERS,
+    GraphRepository,
+    ProfileRecord,
+)
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
+from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("cxloop.identity")
@@ -58,6 +63,8 @@ class LinkStats:
     without_identifiers: int = 0
     customers_created: int = 0
     merges: int = 0
+    blocked_links: int = 0
+    shared_devices: int = 0
 
 
 @dataclass(slots=True)
@@ -70,10 +77,67 @@ class GraphWrite:
     customers: list[dict[str, object]] = field(default_factory=list)
     identifiers: list[dict[str, object]] = field(default_factory=list)
     links: list[dict[str, object]] = field(default_factory=list)
+    history: list[dict[str, object]] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)
     folded: dict[str, str] = field(default_factory=dict)  # merged id -> survivor
 
-    def apply(self, outcome: LinkOutcome, *, cause: str, source: str, rule: str) -> None:
+    def record(
+        self,
+        action: str,
+        customer_id: str,
+        *,
+        cause: str,
+        source: str = "",
+        reason: str = "",
+        actor: str = "system",
+        related: Sequence[str] = (),
+        hashes: Sequence[str] = (),
+    ) -> None:
+        """Stage one row of the append-only history."""
+        self.history.append(
+            {
+                "at": self.now,
+                "action": action,
+                "customer_id": customer_id,
+                "related_customer_ids": ",".join(related),
+                "identifier_hashes": ",".join(hashes),
+                "event_id": cause[:64],
+                "source": source[:100],
+                "reason": reason[:200],
+                "actor": actor[:100],
+            }
+        )
+
+    def link_row(self, hash_: str, customer_id: str, *, cause: str, source: str, rule: str) -> None:
+        self.links.append(
+            {
+                "hash": hash_,
+                "customer_id": customer_id,
+                "event_id": cause[:64],
+                "source": source[:100],
+                "rule": rule[:64],
+                "created_at": self.now,
+            }
+        )
+
+    def apply(
+        self, outcome: LinkOutcome, *, cause: str, source: str, rule: str, actor: str = "system"
+    ) -> None:
         cid = outcome.customer_id
+        for b in outcome.blocked:
+            hashes = [i.hash for i in b.identifiers]
+            for h in hashes:
+                self.link_row(h, cid, cause=cause, source=source, rule=f"blocked:{b.reason}")
+            self.record(
+                "block",
+                cid,
+                cause=cause,
+                source=source,
+                reason=b.reason,
+                actor=actor,
+                related=[b.kept_by] if b.kept_by else [],
+                hashes=hashes,
+            )
         if outcome.created:
             self.customers.append(
                 {
@@ -87,6 +151,15 @@ class GraphWrite:
             self.flush_graph()  # the merge UPDATEs must see rows staged so far
             for loser in outcome.merged_customer_ids:
                 self.repo.merge(loser, cid, self.now)
+                self.record(
+                    "merge",
+                    cid,
+                    cause=cause,
+                    source=source,
+                    reason=rule,
+                    actor=actor,
+                    related=[loser],
+                )
                 self.folded[loser] = cid
                 for k, v in list(self.folded.items()):
                     if v == loser:
@@ -112,15 +185,29 @@ class GraphWrite:
                     "first_seen_at": self.now,
                 }
             )
-            self.links.append(
-                {
-                    "hash": i.hash,
-                    "customer_id": cid,
-                    "event_id": cause,
-                    "source": source[:100],
-                    "rule": rule,
-                    "created_at": self.now,
-                }
+            self.link_row(i.hash, cid, cause=cause, source=source, rule=rule)
+        # After the identifiers are staged: a device first seen already shared
+        # is inserted by this outcome and marked in the same flush.
+        for i in outcome.newly_shared:
+            self.shared.append(i.hash)
+            self.record(
+                "shared",
+                cid,
+                cause=cause,
+                source=source,
+                reason="shared-device",
+                actor=actor,
+                hashes=[i.hash],
+            )
+        if outcome.created or outcome.added:
+            self.record(
+                "create" if outcome.created else "link",
+                cid,
+                cause=cause,
+                source=source,
+                reason=rule,
+                actor=actor,
+                hashes=[i.hash for i in outcome.added],
             )
         added = [to_proto(i) for i in outcome.added]
         if outcome.created:
@@ -149,12 +236,18 @@ class GraphWrite:
         self.repo.insert_customers(self.customers)
         self.repo.insert_identifiers(self.identifiers)
         self.repo.insert_links(self.links)
+        self.repo.insert_history(self.history)
+        self.repo.mark_shared(self.shared, self.now)
         self.customers, self.identifiers, self.links = [], [], []
+        self.history, self.shared = [], []
 
 
 class IdentityHandlers:
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, *, clock: Callable[[], datetime] = utcnow, policy: MergePolicy = DEFAULT_POLICY
+    ) -> None:
         self.clock = clock
+        self.policy = policy
         self.stats = LinkStats()
 
     # -- events -----------------------------------------------------------
@@ -167,6 +260,9 @@ class IdentityHandlers:
         now = self.clock()
         repo = GraphRepository(session)
         view = repo.load_view(h.hash for _, _, ids in decoded for h in ids)
+        repo.load_counts(
+            view, view.customers_at_stake([h.hash for h in ids] for _, _, ids in decoded)
+        )
         write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
         activity: dict[str, tuple[int, datetime]] = {}
         resolved: list[tuple[ReceivedEvent, gateway_events.InteractionRecorded, str, str]] = []
@@ -177,7 +273,7 @@ class IdentityHandlers:
                 context=e.trace_context,
                 attributes={"cxloop.event_id": e.id, "cxloop.identifier_count": len(ids)},
             ) as span:
-                outcome = view.link(ids, now)
+                outcome = view.link(ids, now, policy=self.policy)
                 if outcome is None:
                     stats.without_identifiers += 1
                     continue
@@ -186,6 +282,10 @@ class IdentityHandlers:
                 stats.interactions += 1
                 stats.customers_created += int(outcome.created)
                 stats.merges += len(outcome.merged_customer_ids)
+                stats.blocked_links += len(outcome.blocked)
+                stats.shared_devices += len(outcome.newly_shared)
+                if outcome.blocked:
+                    span.set_attribute("cxloop.blocked_links", len(outcome.blocked))
                 seen = m.occurred_at.ToDatetime(UTC) if m.HasField("occurred_at") else now
                 n, last = activity.get(outcome.customer_id, (0, seen))
                 activity[outcome.customer_id] = (n + 1, max(last, seen))
@@ -197,6 +297,7 @@ class IdentityHandlers:
             pn, pseen = live_activity.get(live, (0, seen))
             live_activity[live] = (pn + n, max(pseen, seen))
         repo.touch(live_activity, now)
+        repo.add_to_counter(EVENTS_WITHOUT_IDENTIFIERS, stats.without_identifiers)
         for e, m, cid, traceparent in resolved:
             live = write.live(cid)
             write.outbox.stage(
@@ -214,6 +315,8 @@ class IdentityHandlers:
         self.stats.without_identifiers += s.without_identifiers
         self.stats.customers_created += s.customers_created
         self.stats.merges += s.merges
+        self.stats.blocked_links += s.blocked_links
+        self.stats.shared_devices += s.shared_devices
 
     # -- commands and queries ------------------------------------------------
     def resolve(
@@ -222,7 +325,8 @@ class IdentityHandlers:
         now = self.clock()
         repo = GraphRepository(session)
         view: GraphView = repo.load_view(i.hash for i in identifiers)
-        outcome = view.link(identifiers, now, new_customer_id)
+        repo.load_counts(view, view.customers_at_stake([[i.hash for i in identifiers]]))
+        outcome = view.link(identifiers, now, new_customer_id, self.policy)
         if outcome is None:
             raise ValueError("no identifiers")
         write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)

@@ -9,7 +9,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def ids(*hashes: str) -> list[HashedId]:
-    return [HashedId("user_id", h) for h in hashes]
+    return [HashedId("email", h) for h in hashes]
 
 
 def seq_ids():  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.config import IdentitySettings
 from identity.service_layer.handlers import IdentityHandlers
+from identity.service_layer.operations import GraphOperations
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 INTERACTIONS_CONSUMER = "identity-interactions"
@@ -50,6 +51,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         is_ready=runtime.db_ready.is_set,
         after_commit=relay.notify,
         default_region=settings.default_phone_region,
+        operations=GraphOperations(),
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,

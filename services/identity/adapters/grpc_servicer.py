@@ -12,10 +12,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
+from cxloop_libs.messaging import MalformedEvent
 from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
 from identity.adapters.repository import ProfileRecord
 from identity.domain.model import HashedId
-from identity.service_layer.handlers import IdentityHandlers, to_proto
+from identity.service_layer.handlers import IdentityHandlers, to_hashed, to_proto
+from identity.service_layer.operations import GraphOperations, Step
 
 MAX_IDENTIFIERS = 50
 
@@ -25,6 +27,20 @@ def _ts(dt: object) -> Timestamp:
     if dt is not None:
         t.FromDatetime(dt)  # type: ignore[arg-type]
     return t
+
+
+def step_to_proto(step: Step) -> pb.ExplainStep:
+    kinds = {"link": pb.ExplainStep.KIND_LINK, "merge": pb.ExplainStep.KIND_MERGE}
+    return pb.ExplainStep(
+        kind=kinds[step.kind],
+        identifier=to_proto(step.identifier) if step.identifier else None,
+        customer_id=step.customer_id,
+        from_customer_id=step.from_customer_id,
+        event_id=step.event_id,
+        source=step.source,
+        rule=step.rule,
+        at=_ts(step.at),
+    )
 
 
 def profile_to_proto(p: ProfileRecord) -> pb.Profile:
@@ -50,9 +66,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         is_ready: Callable[[], bool],
         after_commit: Callable[[], None],
         default_region: str = "KR",
+        operations: GraphOperations | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
+        self.operations = operations or GraphOperations()
         self.hasher = hasher
         self.is_ready = is_ready
         self.after_commit = after_commit
@@ -88,6 +106,24 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             )
         return out
 
+    def _hash_one(self, ident: identifier_pb2.Identifier, field: str) -> HashedId:
+        try:
+            id_type = IdType.from_proto(ident.type)
+        except InvalidArgument:
+            raise InvalidArgument(
+                f"{field}.type", "unknown or unspecified identifier type"
+            ) from None
+        value, ns = normalize_identifier(
+            id_type,
+            ident.value,
+            ident.namespace,
+            field=f"{field}.value",
+            default_region=self.default_region,
+        )
+        if is_junk(id_type, value):
+            raise InvalidArgument(f"{field}.value", "a placeholder value never names a customer")
+        return HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
+
     def _require_db(self) -> None:
         if not self.is_ready():
             raise Unavailable("identity database is not ready yet")
@@ -115,3 +151,99 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if record is None:
             raise NotFound(f"no customer {cid}")
         return pb.GetProfileResponse(profile=profile_to_proto(record))
+
+    async def LookupByIdentifier(
+        self, request: pb.LookupByIdentifierRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LookupByIdentifierResponse:
+        if not request.HasField("identifier"):
+            raise InvalidArgument("identifier", "is required")
+        ident = self._hash_one(request.identifier, "identifier")
+        self._require_db()
+        record = await self.db.in_transaction(lambda s: self.operations.lookup(s, ident))
+        if record is None:
+            raise NotFound("identifier is not known")
+        return pb.LookupByIdentifierResponse(
+            customer_id=record.customer.customer_id, profile=profile_to_proto(record)
+        )
+
+    async def Explain(
+        self, request: pb.ExplainRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExplainResponse:
+        for name in ("identifier_a", "identifier_b"):
+            if not request.HasField(name):
+                raise InvalidArgument(name, "is required")
+        a = self._hash_one(request.identifier_a, "identifier_a")
+        b = self._hash_one(request.identifier_b, "identifier_b")
+        self._require_db()
+        out = await self.db.in_transaction(lambda s: self.operations.explain(s, a, b))
+        return pb.ExplainResponse(
+            same_customer=out.same_customer,
+            customer_id_a=out.customer_id_a,
+            customer_id_b=out.customer_id_b,
+            path=[step_to_proto(step) for step in out.path],
+        )
+
+    async def Merge(
+        self, request: pb.MergeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MergeResponse:
+        ids = list(request.customer_ids)
+        if len(ids) > MAX_IDENTIFIERS:
+            raise InvalidArgument("customer_ids", f"at most {MAX_IDENTIFIERS} customers per call")
+        for n, cid in enumerate(ids):
+            if not cid or len(cid) > 64:
+                raise InvalidArgument(f"customer_ids[{n}]", "must be a customer id")
+        if not request.actor:
+            raise InvalidArgument("actor", "name who decided the merge")
+        self._require_db()
+        survivor, merged = await self.db.in_transaction(
+            lambda s: self.operations.merge(
+                s, ids, reason=request.reason[:200], actor=request.actor[:100]
+            )
+        )
+        self.after_commit()
+        return pb.MergeResponse(surviving_customer_id=survivor, merged_customer_ids=merged)
+
+    async def Split(
+        self, request: pb.SplitRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SplitResponse:
+        if not request.customer_id:
+            raise InvalidArgument("customer_id", "must not be empty")
+        if not request.actor:
+            raise InvalidArgument("actor", "name who decided the split")
+        if len(request.identifiers) + len(request.hashed_identifiers) > MAX_IDENTIFIERS:
+            raise InvalidArgument("identifiers", f"at most {MAX_IDENTIFIERS} identifiers per call")
+        moves: list[tuple[str, str]] = []
+        for n, ident in enumerate(request.identifiers):
+            moves.append((f"identifiers[{n}]", self._hash_one(ident, f"identifiers[{n}]").hash))
+        for n, hashed in enumerate(request.hashed_identifiers):
+            field = f"hashed_identifiers[{n}]"
+            try:
+                moves.append((field, to_hashed(hashed).hash))
+            except (MalformedEvent, ValueError):
+                raise InvalidArgument(field, "not a hashed identifier (type and 64 hex)") from None
+        self._require_db()
+        cid = request.customer_id
+        result = await self.db.in_transaction(
+            lambda s: self.operations.split(
+                s, cid, moves, reason=request.reason[:200], actor=request.actor[:100]
+            )
+        )
+        self.after_commit()
+        return pb.SplitResponse(
+            customer_id=result.customer_id, new_customer_id=result.new_customer_id
+        )
+
+    async def GetStats(
+        self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatsResponse:
+        self._require_db()
+        c = await self.db.in_transaction(self.operations.stats)
+        return pb.GetStatsResponse(
+            customers=c.customers,
+            identifiers_by_type=c.identifiers_by_type,
+            merges=c.merged,
+            blocked_links=c.blocked_links,
+            shared_devices=c.shared_devices,
+            events_without_identifiers=c.events_without_identifiers,
+            splits=c.splits,
+        )

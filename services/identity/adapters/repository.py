@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -227,3 +228,96 @@ class GraphRepository:
             )
         )
         return [HashedId(t, h, n) for t, h, n in rows]
+
+    # -- graph operations (operator calls, not the hot path) ------------------
+    def identifier(self, hash_: str) -> IdentifierRow | None:
+        return self.s.get(IdentifierRow, hash_)
+
+    def customers(self, customer_ids: Iterable[str]) -> dict[str, CustomerRow]:
+        ids = list(set(customer_ids))
+        if not ids:
+            return {}
+        found = self.s.exec(
+            sa.select(CustomerRow).where(col(CustomerRow.customer_id).in_(ids))  # type: ignore[call-overload]
+        ).scalars()
+        return {c.customer_id: c for c in found}
+
+    def move_identifiers(self, hashes: Sequence[str], to_customer: str) -> None:
+        self.s.execute(
+            sa.update(IdentifierRow)
+            .where(col(IdentifierRow.hash).in_(list(hashes)))
+            .values(customer_id=to_customer)
+        )
+
+    def last_link(self, hash_: str) -> LinkRow | None:
+        """The provenance row that put the identifier where it is now (refused
+        links are skipped)."""
+        return self.s.exec(
+            sa.select(LinkRow)  # type: ignore[call-overload]
+            .where(LinkRow.hash == hash_, ~col(LinkRow.rule).startswith("blocked:"))
+            .order_by(col(LinkRow.id).desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def merge_of(self, customer_id: str) -> HistoryRow | None:
+        """The history row of the merge that retired `customer_id`."""
+        return self.s.exec(
+            sa.select(HistoryRow)  # type: ignore[call-overload]
+            .where(
+                col(HistoryRow.action) == "merge",
+                col(HistoryRow.related_customer_ids) == customer_id,
+            )
+            .order_by(col(HistoryRow.id).desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def stats(self) -> GraphCounts:
+        cust = CustomerRow.__table__  # type: ignore[attr-defined]
+        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        hist = HistoryRow.__table__  # type: ignore[attr-defined]
+        counter = CounterRow.__table__  # type: ignore[attr-defined]
+
+        def scalar(q: Any) -> int:
+            return int(self.s.execute(q).scalar_one_or_none() or 0)
+
+        count = sa.func.count()
+        by_action = dict(
+            self.s.execute(
+                sa.select(hist.c.action, count)
+                .where(hist.c.action.in_(["block", "split"]))
+                .group_by(hist.c.action)
+            ).all()
+        )
+        return GraphCounts(
+            customers=scalar(
+                sa.select(count).select_from(cust).where(cust.c.merged_into.is_(None))
+            ),
+            merged=scalar(
+                sa.select(count).select_from(cust).where(cust.c.merged_into.is_not(None))
+            ),
+            identifiers_by_type={
+                t: int(n)
+                for t, n in self.s.execute(
+                    sa.select(ident.c.id_type, count).group_by(ident.c.id_type)
+                )
+            },
+            shared_devices=scalar(
+                sa.select(count).select_from(ident).where(ident.c.shared_at.is_not(None))
+            ),
+            blocked_links=int(by_action.get("block", 0)),
+            splits=int(by_action.get("split", 0)),
+            events_without_identifiers=scalar(
+                sa.select(counter.c.value).where(counter.c.name == EVENTS_WITHOUT_IDENTIFIERS)
+            ),
+        )
+
+
+@dataclass(slots=True)
+class GraphCounts:
+    customers: int
+    merged: int
+    identifiers_by_type: dict[str, int]
+    shared_devices: int
+    blocked_links: int
+    splits: int
+    events_without_identifiers: int

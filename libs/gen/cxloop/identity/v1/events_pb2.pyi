@@ -19,14 +19,16 @@ class ProfileCreated(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
 
 class ProfileUpdated(_message.Message):
-    __slots__ = ("customer_id", "added_identifiers", "cause_event_id")
+    __slots__ = ("customer_id", "added_identifiers", "cause_event_id", "removed_identifiers")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     added_identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
     cause_event_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., added_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+    removed_identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
+    def __init__(self, customer_id: _Optional[str] = ..., added_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ..., removed_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ...) -> None: ...
 
 class ProfileMerged(_message.Message):
     __slots__ = ("surviving_customer_id", "merged_customer_ids", "cause_event_id", "reason")
@@ -41,14 +43,18 @@ class ProfileMerged(_message.Message):
     def __init__(self, surviving_customer_id: _Optional[str] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ..., cause_event_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ProfileSplit(_message.Message):
-    __slots__ = ("original_customer_id", "resulting_customer_ids", "reason")
+    __slots__ = ("original_customer_id", "resulting_customer_ids", "reason", "moved_identifiers", "cause_event_id")
     ORIGINAL_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     RESULTING_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    MOVED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     original_customer_id: str
     resulting_customer_ids: _containers.RepeatedScalarFieldContainer[str]
     reason: str
-    def __init__(self, original_customer_id: _Optional[str] = ..., resulting_customer_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ...) -> None: ...
+    moved_identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
+    cause_event_id: str
+    def __init__(self, original_customer_id: _Optional[str] = ..., resulting_customer_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., moved_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
 
 class InteractionResolved(_message.Message):
     __slots__ = ("customer_id", "interaction")

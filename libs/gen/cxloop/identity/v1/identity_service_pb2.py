@@ -26,13 +26,15 @@ from cxloop.common.v1 import identifier_pb2 as cxloop_dot_common_dot_v1_dot_iden
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)cxloop/identity/v1/identity_service.proto\x12\x12\x63xloop.identity.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0eResolveRequest\x12\x31\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1c.cxloop.common.v1.Identifier\x12\x0e\n\x06source\x18\x02 \x01(\t\"7\n\x0fResolveResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"(\n\x11GetProfileRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"B\n\x12GetProfileResponse\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.cxloop.identity.v1.Profile\"\xa1\x02\n\x07Profile\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x1b\n\x13merged_customer_ids\x18\x03 \x03(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11interaction_count\x18\x06 \x01(\x04\x12\x30\n\x0clast_seen_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc2\x01\n\x0fIdentityService\x12R\n\x07Resolve\x12\".cxloop.identity.v1.ResolveRequest\x1a#.cxloop.identity.v1.ResolveResponse\x12[\n\nGetProfile\x12%.cxloop.identity.v1.GetProfileRequest\x1a&.cxloop.identity.v1.GetProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)cxloop/identity/v1/identity_service.proto\x12\x12\x63xloop.identity.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0eResolveRequest\x12\x31\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1c.cxloop.common.v1.Identifier\x12\x0e\n\x06source\x18\x02 \x01(\t\"7\n\x0fResolveResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"(\n\x11GetProfileRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"B\n\x12GetProfileResponse\x12,\n\x07profile\x18\x01 \x01(\x0b\x32\x1b.cxloop.identity.v1.Profile\"\xa1\x02\n\x07Profile\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x1b\n\x13merged_customer_ids\x18\x03 \x03(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11interaction_count\x18\x06 \x01(\x04\x12\x30\n\x0clast_seen_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x19LookupByIdentifierRequest\x12\x30\n\nidentifier\x18\x01 \x01(\x0b\x32\x1c.cxloop.common.v1.Identifier\"_\n\x1aLookupByIdentifierResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12,\n\x07profile\x18\x02 \x01(\x0b\x32\x1b.cxloop.identity.v1.Profile\"x\n\x0e\x45xplainRequest\x12\x32\n\x0cidentifier_a\x18\x01 \x01(\x0b\x32\x1c.cxloop.common.v1.Identifier\x12\x32\n\x0cidentifier_b\x18\x02 \x01(\x0b\x32\x1c.cxloop.common.v1.Identifier\"\x85\x01\n\x0f\x45xplainResponse\x12\x15\n\rsame_customer\x18\x01 \x01(\x08\x12\x15\n\rcustomer_id_a\x18\x02 \x01(\t\x12\x15\n\rcustomer_id_b\x18\x03 \x01(\t\x12-\n\x04path\x18\x04 \x03(\x0b\x32\x1f.cxloop.identity.v1.ExplainStep\"\xbd\x02\n\x0b\x45xplainStep\x12\x32\n\x04kind\x18\x01 \x01(\x0e\x32$.cxloop.identity.v1.ExplainStep.Kind\x12\x36\n\nidentifier\x18\x02 \x01(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x18\n\x10\x66rom_customer_id\x18\x04 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x0c\n\x04rule\x18\x07 \x01(\t\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\r\n\tKIND_LINK\x10\x01\x12\x0e\n\nKIND_MERGE\x10\x02\"C\n\x0cMergeRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\"K\n\rMergeResponse\x12\x1d\n\x15surviving_customer_id\x18\x01 \x01(\t\x12\x1b\n\x13merged_customer_ids\x18\x02 \x03(\t\"\xb5\x01\n\x0cSplitRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\x1c.cxloop.common.v1.Identifier\x12>\n\x12hashed_identifiers\x18\x03 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\"=\n\rSplitResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x17\n\x0fnew_customer_id\x18\x02 \x01(\t\"\x11\n\x0fGetStatsRequest\"\xac\x02\n\x10GetStatsResponse\x12\x11\n\tcustomers\x18\x01 \x01(\x04\x12X\n\x13identifiers_by_type\x18\x02 \x03(\x0b\x32;.cxloop.identity.v1.GetStatsResponse.IdentifiersByTypeEntry\x12\x0e\n\x06merges\x18\x03 \x01(\x04\x12\x15\n\rblocked_links\x18\x04 \x01(\x04\x12\x16\n\x0eshared_devices\x18\x05 \x01(\x04\x12\"\n\x1a\x65vents_without_identifiers\x18\x06 \x01(\x04\x12\x0e\n\x06splits\x18\x07 \x01(\x04\x1a\x38\n\x16IdentifiersByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xfe\x04\n\x0fIdentityService\x12R\n\x07Resolve\x12\".cxloop.identity.v1.ResolveRequest\x1a#.cxloop.identity.v1.ResolveResponse\x12[\n\nGetProfile\x12%.cxloop.identity.v1.GetProfileRequest\x1a&.cxloop.identity.v1.GetProfileResponse\x12s\n\x12LookupByIdentifier\x12-.cxloop.identity.v1.LookupByIdentifierRequest\x1a..cxloop.identity.v1.LookupByIdentifierResponse\x12R\n\x07\x45xplain\x12\".cxloop.identity.v1.ExplainRequest\x1a#.cxloop.identity.v1.ExplainResponse\x12L\n\x05Merge\x12 .cxloop.identity.v1.MergeRequest\x1a!.cxloop.identity.v1.MergeResponse\x12L\n\x05Split\x12 .cxloop.identity.v1.SplitRequest\x1a!.cxloop.identity.v1.SplitResponse\x12U\n\x08GetStats\x12#.cxloop.identity.v1.GetStatsRequest\x1a$.cxloop.identity.v1.GetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.identity.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GETSTATSRESPONSE_IDENTIFIERSBYTYPEENTRY']._loaded_options = None
+  _globals['_GETSTATSRESPONSE_IDENTIFIERSBYTYPEENTRY']._serialized_options = b'8\001'
   _globals['_RESOLVEREQUEST']._serialized_start=133
   _globals['_RESOLVEREQUEST']._serialized_end=216
   _globals['_RESOLVERESPONSE']._serialized_start=218
@@ -43,6 +45,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPROFILERESPONSE']._serialized_end=383
   _globals['_PROFILE']._serialized_start=386
   _globals['_PROFILE']._serialized_end=675
-  _globals['_IDENTITYSERVICE']._serialized_start=678
-  _globals['_IDENTITYSERVICE']._serialized_end=872
+  _globals['_LOOKUPBYIDENTIFIERREQUEST']._serialized_start=677
+  _globals['_LOOKUPBYIDENTIFIERREQUEST']._serialized_end=754
+  _globals['_LOOKUPBYIDENTIFIERRESPONSE']._serialized_start=756
+  _globals['_LOOKUPBYIDENTIFIERRESPONSE']._serialized_end=851
+  _globals['_EXPLAINREQUEST']._serialized_start=853
+  _globals['_EXPLAINREQUEST']._serialized_end=973
+  _globals['_EXPLAINRESPONSE']._serialized_start=976
+  _globals['_EXPLAINRESPONSE']._serialized_end=1109
+  _globals['_EXPLAINSTEP']._serialized_start=1112
+  _globals['_EXPLAINSTEP']._serialized_end=1429
+  _globals['_EXPLAINSTEP_KIND']._serialized_start=1370
+  _globals['_EXPLAINSTEP_KIND']._serialized_end=1429
+  _globals['_MERGEREQUEST']._serialized_start=1431
+  _globals['_MERGEREQUEST']._serialized_end=1498
+  _globals['_MERGERESPONSE']._serialized_start=1500
+  _globals['_MERGERESPONSE']._serialized_end=1575
+  _globals['_SPLITREQUEST']._serialized_start=1578
+  _globals['_SPLITREQUEST']._serialized_end=1759
+  _globals['_SPLITRESPONSE']._serialized_start=1761
+  _globals['_SPLITRESPONSE']._serialized_end=1822
+  _globals['_GETSTATSREQUEST']._serialized_start=1824
+  _globals['_GETSTATSREQUEST']._serialized_end=1841
+  _globals['_GETSTATSRESPONSE']._serialized_start=1844
+  _globals['_GETSTATSRESPONSE']._serialized_end=2144
+  _globals['_GETSTATSRESPONSE_IDENTIFIERSBYTYPEENTRY']._serialized_start=2088
+  _globals['_GETSTATSRESPONSE_IDENTIFIERSBYTYPEENTRY']._serialized_end=2144
+  _globals['_IDENTITYSERVICE']._serialized_start=2147
+  _globals['_IDENTITYSERVICE']._serialized_end=2785
 # @@protoc_insertion_point(module_scope)

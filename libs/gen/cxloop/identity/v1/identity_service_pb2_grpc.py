@@ -45,6 +45,31 @@ class IdentityServiceStub:
                 request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
                 _registered_method=True)
+        self.LookupByIdentifier = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/LookupByIdentifier',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierResponse.FromString,
+                _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/Explain',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainResponse.FromString,
+                _registered_method=True)
+        self.Merge = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/Merge',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeResponse.FromString,
+                _registered_method=True)
+        self.Split = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/Split',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitResponse.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/GetStats',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -67,6 +92,48 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LookupByIdentifier(self, request, context):
+        """Finds the customer an identifier belongs to, without linking or
+        creating anything. NOT_FOUND when the identifier is unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Explain(self, request, context):
+        """Tells whether two identifiers belong to the same customer and why: the
+        path of links and merges that joined them, with their provenance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Merge(self, request, context):
+        """Merges customers an operator found to be one person. The oldest survives;
+        merge protection does not apply (a person decided). Publishes
+        profile.merged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Split(self, request, context):
+        """Moves identifiers out of a customer into a new one (unmerge). Publishes
+        profile.split, profile.updated for the original and profile.created for
+        the new customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """Counts of the graph: customers, identifiers by type, merges, refused
+        links, events without usable identifiers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +146,31 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetProfile,
                     request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.FromString,
                     response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'LookupByIdentifier': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupByIdentifier,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainResponse.SerializeToString,
+            ),
+            'Merge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Merge,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeResponse.SerializeToString,
+            ),
+            'Split': grpc.unary_unary_rpc_method_handler(
+                    servicer.Split,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +228,141 @@ class IdentityService:
             '/cxloop.identity.v1.IdentityService/GetProfile',
             cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
             cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupByIdentifier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/LookupByIdentifier',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.LookupByIdentifierResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/Explain',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Merge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/Merge',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.MergeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Split(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/Split',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.SplitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/GetStats',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

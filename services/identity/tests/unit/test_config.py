@@ -1,0 +1,48 @@
+"""Merge protection settings come from CXLOOP_IDENTITY_* and become one
+MergePolicy; a bad value stops the process naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxloop_libs.config import ConfigError
+from identity.config import IdentitySettings
+from identity.domain.policy import DEFAULT_POLICY
+
+DEV = {"CXLOOP_ENV": "development"}
+
+
+def test_defaults_are_the_documented_policy() -> None:
+    assert IdentitySettings.from_env(DEV).merge_policy() == DEFAULT_POLICY
+
+
+def test_limits_threshold_and_priority_from_the_environment() -> None:
+    policy = IdentitySettings.from_env(
+        {
+            **DEV,
+            "CXLOOP_IDENTITY_MAX_EMAILS_PER_CUSTOMER": "2",
+            "CXLOOP_IDENTITY_MAX_USER_IDS_PER_CUSTOMER": "0",
+            "CXLOOP_IDENTITY_MAX_LOYALTY_CARDS_PER_CUSTOMER": "1",
+            "CXLOOP_IDENTITY_SHARED_DEVICE_MAX_USER_IDS": "0",
+            "CXLOOP_IDENTITY_IDENTIFIER_PRIORITY": "loyalty_card, user_id,email",
+        }
+    ).merge_policy()
+    assert policy.limits == {"email": 2, "phone": 5, "loyalty_card": 1}
+    assert policy.shared_device_max_user_ids is None
+    assert policy.priority == ("loyalty_card", "user_id", "email")
+    assert policy.rank("phone") == 3  # unlisted types rank last
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("CXLOOP_IDENTITY_IDENTIFIER_PRIORITY", "user_id,fax"),
+        ("CXLOOP_IDENTITY_IDENTIFIER_PRIORITY", "email,email"),
+        ("CXLOOP_IDENTITY_MAX_PHONES_PER_CUSTOMER", "-1"),
+    ],
+)
+def test_bad_values_name_the_variable(var: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        IdentitySettings.from_env({**DEV, var: value})
+    field = var.removeprefix("CXLOOP_IDENTITY_")
+    assert f"CXLOOP_{field}" in str(err.value)

@@ -12,6 +12,7 @@ from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
 from consent.adapters.grpc_servicer import ConsentServicer
 from consent.config import ConsentSettings
 from consent.domain.receipt import Controller
+from consent.service_layer.following import GPC_CONSUMER, PROFILES_CONSUMER, ConsentFollower
 from consent.service_layer.handlers import ConsentHandlers
 from consent.service_layer.messages import notice_published
 from cxloop_libs.consent.projection import ConsentProjection
@@ -20,6 +21,8 @@ from cxloop_libs.consent.receipts import ReceiptSigner
 from cxloop_libs.consent.state_bucket import StateBucketSpec
 from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
+from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
+from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,30 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         ),
         jurisdiction=settings.jurisdiction,
         issuer=settings.receipt_issuer,
+        gpc_purposes=settings.gpc_purpose_list,
     )
+    # Consent follows identity: GPC on resolved interactions, merges, splits
+    # (docs/adr/0013-consent-signals-merge-split.md).
+    follower = ConsentFollower(handlers)
+    for durable, subject, handler in (
+        (GPC_CONSUMER, ev.INTERACTION_RESOLVED.subject, follower.on_resolved_interactions),
+        (PROFILES_CONSUMER, "cx.identity.profile.>", follower.on_profile_changes),
+    ):
+        runtime.consumers.append(
+            BatchConsumer(
+                runtime.bus,
+                db,
+                ConsumerSpec(
+                    stream="IDENTITY",
+                    durable=durable,
+                    filter_subject=subject,
+                    batch_size=settings.consumer_batch_size,
+                    max_deliver=settings.consumer_max_deliver,
+                ),
+                handler,
+                on_commit=relay.notify,
+            )
+        )
 
     stopping = asyncio.Event()
     # The service's own in-memory view for CheckBatch: loaded from the ledger

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cxloop_libs.config import Environment, ServiceSettings, default_data_dir
 
@@ -24,6 +24,23 @@ class ConsentSettings(ServiceSettings):
     receipt_issuer: str = "urn:cxloop:consent"
     # Jurisdiction stated on receipts (ISO 3166 country or "EU").
     jurisdiction: str = Field(default="KR", min_length=2, max_length=8)
+    # Purposes a Global Privacy Control signal opts out of (sale/share and
+    # targeted marketing): CXLOOP_CONSENT_GPC_PURPOSES, comma separated.
+    gpc_purposes: str = (
+        "third_party_provision,marketing_email,marketing_sms,marketing_push,marketing_app"
+    )
+
+    @field_validator("gpc_purposes")
+    @classmethod
+    def _purpose_list(cls, v: str) -> str:
+        names = [n.strip() for n in v.split(",") if n.strip()]
+        if "essential_service" in names:
+            raise ValueError("essential_service rests on the contract; GPC cannot refuse it")
+        return ",".join(names)
+
+    @property
+    def gpc_purpose_list(self) -> list[str]:
+        return [n for n in self.gpc_purposes.split(",") if n]
 
     @model_validator(mode="after")
     def _signing_key_outside_dev(self) -> Self:

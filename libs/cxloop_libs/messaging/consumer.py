@@ -11,6 +11,7 @@ A database outage is not the messages' fault: the batch is retried in place
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -78,6 +79,8 @@ class BatchConsumer:
         self.handler = handler
         self.on_commit = on_commit
         self._stopping = False
+        # Wakes a consumer still waiting for its stream, so stopping is prompt.
+        self._stopped = asyncio.Event()
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -85,13 +88,42 @@ class BatchConsumer:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
 
     async def run(self) -> None:
         await self.bus.ready()
         psub = await self._subscribe_when_stream_exists()
+        if psub is None:
+            return
+        self._psub = psub
+        try:
+            await self._consume()
+        finally:
+            # A pull request left open would hold the connection's drain.
+            with contextlib.suppress(Exception):
+                await self._psub.unsubscribe()
+
+    async def _fetch(self, psub: JetStreamContext.PullSubscription) -> list[Msg] | None:
+        """One fetch, cut short by stop(); None once stopping."""
+        fetch = asyncio.ensure_future(
+            psub.fetch(self.spec.batch_size, timeout=self.spec.fetch_timeout_s)
+        )
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        done, _ = await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await fetch
+            return None
+        return fetch.result()
+
+    async def _consume(self) -> None:
         while not self._stopping:
             try:
-                msgs = await psub.fetch(self.spec.batch_size, timeout=self.spec.fetch_timeout_s)
+                msgs = await self._fetch(self._psub)
+                if msgs is None:
+                    return
             except NatsTimeoutError:
                 continue
             except Exception as exc:  # NATS away: the subscription survives reconnects
@@ -100,7 +132,7 @@ class BatchConsumer:
                 if not self.bus.is_connected:
                     continue
                 try:
-                    psub = await self._subscribe()
+                    self._psub = await self._subscribe()
                 except Exception:
                     await asyncio.sleep(1.0)
                 continue
@@ -113,17 +145,22 @@ class BatchConsumer:
                 log.exception("batch processing failed", extra={"consumer": self.spec.durable})
                 await asyncio.sleep(1.0)
 
-    async def _subscribe_when_stream_exists(self) -> JetStreamContext.PullSubscription:
-        # The stream belongs to the producing service, which may start later.
+    async def _subscribe_when_stream_exists(self) -> JetStreamContext.PullSubscription | None:
+        # The stream belongs to the producing service, which may start later
+        # (or never, in a partial deployment): None once stopped while waiting.
         delay = 0.1
-        while True:
+        while not self._stopping:
             try:
                 return await self._subscribe()
             except NotFoundError:
                 if delay >= 1.0:
                     log.info("waiting for stream %s", self.spec.stream)
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                except TimeoutError:
+                    pass
                 delay = min(delay * 2, 2.0)
+        return None
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         cfg = ConsumerConfig(

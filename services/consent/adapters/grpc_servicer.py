@@ -137,6 +137,7 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
             record_id=recorded.record_id,
             receipt_jws=recorded.receipt_jws,
             recorded_at=messages.ts(recorded.recorded_at),
+            conflicts_with_gpc=recorded.gpc_conflict,
         )
 
     async def GetPreferences(

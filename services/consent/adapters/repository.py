@@ -11,13 +11,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from consent.adapters.tables import NoticeRow, PurposeRow, RecordRow, StateRow, SubjectRow
-from consent.domain.ledger import Channel, ConsentRecord, PurposeState, SubjectConsent
+from consent.adapters.tables import (
+    GpcSignalRow,
+    NoticeRow,
+    PurposeRow,
+    RecordRow,
+    StateRow,
+    SubjectRow,
+)
+from consent.domain.ledger import Channel, ConsentRecord, Proof, PurposeState, SubjectConsent
 from consent.domain.purposes import Catalogue, Notice, Purpose, ThirdPartyProvision
 from cxloop_libs.consent.rules import Decision, LegalBasis
 
 _SUBJECT: sa.Table = SubjectRow.__table__  # type: ignore[attr-defined]
 _STATE: sa.Table = StateRow.__table__  # type: ignore[attr-defined]
+_RECORD: sa.Table = RecordRow.__table__  # type: ignore[attr-defined]
+_GPC: sa.Table = GpcSignalRow.__table__  # type: ignore[attr-defined]
 
 
 def _aware(ts: datetime | None) -> datetime | None:
@@ -66,6 +75,27 @@ def _state(row: Any) -> PurposeState:
         decided_at=decided,
         expires_at=_aware(row.expires_at),
         record_id=row.record_id,
+        gpc_conflict=bool(row.gpc_conflict),
+    )
+
+
+def _record(row: Any) -> ConsentRecord:
+    decided, recorded = _aware(row.decided_at), _aware(row.recorded_at)
+    assert decided is not None and recorded is not None
+    return ConsentRecord(
+        record_id=row.record_id,
+        customer_id=row.customer_id,
+        purpose=row.purpose,
+        notice_version=row.notice_version,
+        decision=Decision(row.decision),
+        channel=Channel(row.channel),
+        decided_at=decided,
+        recorded_at=recorded,
+        expires_at=_aware(row.expires_at),
+        proof=Proof(row.ip_hash, row.user_agent_hash, row.actor),
+        idempotency_key=row.idempotency_key or "",
+        gpc_conflict=bool(row.gpc_conflict),
+        derived_from=row.derived_from or "",
     )
 
 
@@ -137,6 +167,17 @@ class ConsentRepository:
         ).scalar_one()
         return version
 
+    def lock_subject_row(self, customer_id: str, now: datetime) -> None:
+        """Take the customer's row lock without a version step."""
+        self.s.execute(
+            _insert(self.s, _SUBJECT)
+            .values(customer_id=customer_id, version=0, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["customer_id"])
+        )
+        self.s.execute(
+            sa.update(_SUBJECT).where(_SUBJECT.c.customer_id == customer_id).values(updated_at=now)
+        )
+
     def insert_record(self, r: ConsentRecord, receipt_jws: str) -> None:
         self.s.execute(
             sa.insert(RecordRow).values(
@@ -154,6 +195,8 @@ class ConsentRepository:
                 actor=r.proof.actor,
                 idempotency_key=r.idempotency_key or None,
                 receipt_jws=receipt_jws,
+                gpc_conflict=r.gpc_conflict,
+                derived_from=r.derived_from,
             )
         )
 
@@ -165,12 +208,44 @@ class ConsentRepository:
             "decided_at": st.decided_at,
             "expires_at": st.expires_at,
             "record_id": st.record_id,
+            "gpc_conflict": st.gpc_conflict,
         }
         self.s.execute(
             _insert(self.s, _STATE)
             .values(customer_id=customer_id, purpose=st.purpose, **values)
             .on_conflict_do_update(index_elements=["customer_id", "purpose"], set_=values)
         )
+
+    def delete_state(self, customer_id: str, purpose: str) -> None:
+        self.s.execute(
+            sa.delete(_STATE).where(
+                _STATE.c.customer_id == customer_id, _STATE.c.purpose == purpose
+            )
+        )
+
+    def history(self, customer_id: str) -> list[ConsentRecord]:
+        """The customer's ledger, oldest first."""
+        rows = self.s.execute(
+            sa.select(_RECORD)
+            .where(_RECORD.c.customer_id == customer_id)
+            .order_by(_RECORD.c.recorded_at, _RECORD.c.record_id)
+        )
+        return [_record(r) for r in rows]
+
+    # -- GPC signals ---------------------------------------------------------
+    def mark_gpc(self, customer_id: str, now: datetime, event_id: str) -> None:
+        self.s.execute(
+            _insert(self.s, _GPC)
+            .values(customer_id=customer_id, first_seen_at=now, last_seen_at=now, event_id=event_id)
+            .on_conflict_do_update(
+                index_elements=["customer_id"], set_={"last_seen_at": now, "event_id": event_id}
+            )
+        )
+
+    def has_gpc(self, customer_id: str) -> bool:
+        return (
+            self.s.execute(sa.select(_GPC.c.customer_id).where(_GPC.c.customer_id == customer_id))
+        ).first() is not None
 
     # -- projection reads -------------------------------------------------------
     def subjects(self, customer_ids: Sequence[str]) -> dict[str, SubjectConsent]:

@@ -62,6 +62,11 @@ class RecordRow(SQLModel, table=True):
     actor: str = Field(default="", max_length=100)
     idempotency_key: str | None = Field(default=None, max_length=128)
     receipt_jws: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # A grant given while a GPC signal is on record for the customer.
+    gpc_conflict: bool = False
+    # "merge:<id>" / "split:<id>": written by consent following identity, not
+    # by the customer's own action.
+    derived_from: str = Field(default="", max_length=80)
 
 
 class StateRow(SQLModel, table=True):
@@ -75,6 +80,7 @@ class StateRow(SQLModel, table=True):
     decided_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
     expires_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
     record_id: str = Field(max_length=36)
+    gpc_conflict: bool = False
 
 
 class SubjectRow(SQLModel, table=True):
@@ -83,3 +89,14 @@ class SubjectRow(SQLModel, table=True):
     customer_id: str = Field(primary_key=True, max_length=64)
     version: int = 0
     updated_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+
+
+class GpcSignalRow(SQLModel, table=True):
+    """A customer whose browser sent Global Privacy Control (``Sec-GPC: 1``)."""
+
+    __tablename__ = "consent_gpc_signal"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    first_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    last_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    event_id: str = Field(max_length=128)

@@ -61,6 +61,11 @@ class ConsentRecord:
     expires_at: datetime | None
     proof: Proof
     idempotency_key: str = ""
+    # A grant given while a GPC signal is on record (it stands, flagged).
+    gpc_conflict: bool = False
+    # "merge:<customer>" / "split:<customer>" when consent wrote it following
+    # identity; empty for the customer's own decisions.
+    derived_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ class PurposeState:
     decided_at: datetime
     expires_at: datetime | None
     record_id: str
+    gpc_conflict: bool = False
 
     @classmethod
     def of(cls, r: ConsentRecord) -> PurposeState:
@@ -83,7 +89,12 @@ class PurposeState:
             r.decided_at,
             r.expires_at,
             r.record_id,
+            r.gpc_conflict,
         )
+
+    @property
+    def refuses(self) -> bool:
+        return self.decision is not Decision.GRANTED
 
     def current(self) -> CurrentDecision:
         return CurrentDecision(

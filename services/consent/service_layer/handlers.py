@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cxloop.consent.v1 import events_pb2 as epb
@@ -27,10 +27,11 @@ from consent.domain.ledger import (
 )
 from consent.domain.purposes import Catalogue, Notice, ThirdPartyProvision
 from consent.domain.receipt import Controller, receipt_claims
+from consent.domain.signals import GPC_PURPOSES
 from consent.service_layer import messages
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.receipts import ReceiptSigner
-from cxloop_libs.consent.rules import Reason
+from cxloop_libs.consent.rules import Decision, Reason
 from cxloop_libs.consent.state_bucket import customer_key, purpose_key, state_subject
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, Unavailable
 from cxloop_libs.messaging import EventKind, OutboxWriter
@@ -72,6 +73,13 @@ class Recorded:
     replayed: bool = False
     # The event published for the change, for the service's own view.
     changed: epb.ConsentChanged | None = None
+    gpc_conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: epb.ConsentChanged
+    receipts: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +98,10 @@ class ConsentHandlers:
         jurisdiction: str = "KR",
         issuer: str = "urn:cxloop:consent",
         clock: Callable[[], datetime] = utcnow,
+        gpc_purposes: Sequence[str] = GPC_PURPOSES,
     ) -> None:
         self.signer = signer
+        self.gpc_purposes = tuple(gpc_purposes)
         self.controller = controller
         self.jurisdiction = jurisdiction
         self.issuer = issuer
@@ -107,6 +117,11 @@ class ConsentHandlers:
     @property
     def is_ready(self) -> bool:
         return self._catalogue is not None
+
+    def catalogue_in(self, session: Session) -> Catalogue:
+        """The catalogue, loaded through ``session`` if it is not yet (event
+        consumers may start before the loader has run)."""
+        return self._catalogue or self.load_catalogue(session)
 
     # -- catalogue --------------------------------------------------------------
     def load_catalogue(self, session: Session) -> Catalogue:
@@ -173,35 +188,78 @@ class ConsentHandlers:
             earlier = repo.find_idempotent(record.customer_id, record.idempotency_key)
             if earlier is not None:
                 return self._replayed(earlier, record)
+        if (
+            record.decision is Decision.GRANTED
+            and record.purpose in self.gpc_purposes
+            and repo.has_gpc(record.customer_id)
+        ):
+            # An explicit choice against a GPC signal stands, flagged as such.
+            record = replace(record, gpc_conflict=True)
         with tracer.start_as_current_span(
             "consent.record",
             attributes={"cxloop.customer_id": record.customer_id, "cxloop.purpose": record.purpose},
         ):
-            version = repo.lock_subject(record.customer_id, now)
             if record.idempotency_key:
-                # A retry with the same key may have committed while we waited.
+                # A retry with the same key may have committed while we waited
+                # for the customer's lock (taken first thing in append).
+                repo.lock_subject_row(record.customer_id, now)
                 earlier = repo.find_idempotent(record.customer_id, record.idempotency_key)
                 if earlier is not None:
                     return self._replayed(earlier, record)
-            subject = repo.subject(record.customer_id)
-            subject = SubjectConsent(subject.customer_id, version - 1, subject.states)
-            subject = subject.record(record)
-            purpose = catalogue.require(record.purpose)
+            subject, changed = self.append(session, record.customer_id, [record], now=now)
+        return Recorded(
+            record.record_id,
+            changed.receipts[record.record_id],
+            record.recorded_at,
+            subject.version,
+            changed=changed.message,
+            gpc_conflict=record.gpc_conflict,
+        )
+
+    def append(
+        self,
+        session: Session,
+        customer_id: str,
+        records: Sequence[ConsentRecord],
+        *,
+        now: datetime,
+        clear: Sequence[str] = (),
+    ) -> tuple[SubjectConsent, Appended]:
+        """Append records of one customer (and clear purposes) as one change:
+        one version step, one receipt per record, one ``consent changed``."""
+        catalogue = self.catalogue_in(session)
+        repo = ConsentRepository(session)
+        version = repo.lock_subject(customer_id, now)
+        states = dict(repo.subject(customer_id).states)
+        receipts: dict[str, str] = {}
+        for record in records:
             receipt = self.signer.sign(
                 receipt_claims(
                     record,
-                    purpose,
+                    catalogue.require(record.purpose),
                     controller=self.controller,
                     jurisdiction=self.jurisdiction,
                     issuer=self.issuer,
                 )
             )
+            receipts[record.record_id] = receipt
             repo.insert_record(record, receipt)
-            repo.upsert_state(record.customer_id, subject.states[record.purpose])
-            changed = self._stage_changed(session, subject, catalogue, record)
-        return Recorded(
-            record.record_id, receipt, record.recorded_at, subject.version, changed=changed
+            states[record.purpose] = PurposeState.of(record)
+            repo.upsert_state(customer_id, states[record.purpose])
+        for purpose in clear:
+            states.pop(purpose, None)
+            repo.delete_state(customer_id, purpose)
+        subject = SubjectConsent(customer_id, version, states)
+        changed = [r.purpose for r in records] + list(clear)
+        cause = (
+            records[-1].record_id
+            if records
+            else derived_event_id(f"{customer_id}/{version}", "cleared")
         )
+        msg = self._stage_changed(
+            session, subject, catalogue, changed_purpose=",".join(changed), cause=cause
+        )
+        return subject, Appended(msg, receipts)
 
     def _replayed(self, earlier: RecordRow, asked: ConsentRecord) -> Recorded:
         if earlier.purpose != asked.purpose or earlier.decision != asked.decision.value:
@@ -211,30 +269,39 @@ class ConsentHandlers:
         recorded_at = earlier.recorded_at
         if recorded_at.tzinfo is None:
             recorded_at = recorded_at.replace(tzinfo=UTC)
-        return Recorded(earlier.record_id, earlier.receipt_jws, recorded_at, 0, replayed=True)
+        return Recorded(
+            earlier.record_id,
+            earlier.receipt_jws,
+            recorded_at,
+            0,
+            replayed=True,
+            gpc_conflict=earlier.gpc_conflict,
+        )
 
     def _stage_changed(
         self,
         session: Session,
         subject: SubjectConsent,
         catalogue: Catalogue,
-        record: ConsentRecord,
+        *,
+        changed_purpose: str,
+        cause: str,
     ) -> epb.ConsentChanged:
         msg = messages.consent_changed(
-            subject, catalogue, changed_purpose=record.purpose, record_id=record.record_id
+            subject, catalogue, changed_purpose=changed_purpose, record_id=cause
         )
         outbox = ConsentOutbox(session)
         outbox.stage(
             ev.CONSENT_CHANGED,
             msg,
             subject=subject.customer_id,
-            event_id=derived_event_id(record.record_id, "changed"),
+            event_id=derived_event_id(cause, "changed"),
         )
         outbox.stage_state(
             ev.CONSENT_CHANGED,
             msg,
             key=customer_key(subject.customer_id),
-            event_id=derived_event_id(record.record_id, "state"),
+            event_id=derived_event_id(cause, "state"),
         )
         outbox.flush()
         return msg

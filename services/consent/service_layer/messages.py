@@ -36,6 +36,7 @@ def purpose_state(st: PurposeState, *, needs_reconsent: bool = False) -> pb.Purp
         decided_at=ts(st.decided_at),
         record_id=st.record_id,
         needs_reconsent=needs_reconsent,
+        conflicts_with_gpc=st.gpc_conflict,
     )
     if st.expires_at is not None:
         msg.expires_at.CopyFrom(ts(st.expires_at))

@@ -156,14 +156,16 @@ class RecordConsentRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., purpose: _Optional[str] = ..., decision: _Optional[_Union[_events_pb2.ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[_events_pb2.ConsentChannel, str]] = ..., proof: _Optional[_Union[ConsentProof, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecordConsentResponse(_message.Message):
-    __slots__ = ("record_id", "receipt_jws", "recorded_at")
+    __slots__ = ("record_id", "receipt_jws", "recorded_at", "conflicts_with_gpc")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_JWS_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTS_WITH_GPC_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     receipt_jws: str
     recorded_at: _timestamp_pb2.Timestamp
-    def __init__(self, record_id: _Optional[str] = ..., receipt_jws: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    conflicts_with_gpc: bool
+    def __init__(self, record_id: _Optional[str] = ..., receipt_jws: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conflicts_with_gpc: _Optional[bool] = ...) -> None: ...
 
 class ListPurposesRequest(_message.Message):
     __slots__ = ()

@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63xloop/consent/v1/events.proto\x12\x11\x63xloop.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x0cPurposeState\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x34\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\".cxloop.consent.v1.ConsentDecision\x12\x16\n\x0enotice_version\x18\x03 \x01(\t\x12\x32\n\x07\x63hannel\x18\x04 \x01(\x0e\x32!.cxloop.consent.v1.ConsentChannel\x12.\n\ndecided_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trecord_id\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fneeds_reconsent\x18\x08 \x01(\x08\"\x95\x01\n\x0e\x43onsentChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x08purposes\x18\x02 \x03(\x0b\x32\x1f.cxloop.consent.v1.PurposeState\x12\x17\n\x0f\x63hanged_purpose\x18\x03 \x01(\t\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\"\xe8\x01\n\x0fNoticePublished\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x32\n\x0blegal_basis\x18\x02 \x01(\x0e\x32\x1d.cxloop.consent.v1.LegalBasis\x12\x11\n\tmandatory\x18\x03 \x01(\x08\x12\x16\n\x0enotice_version\x18\x04 \x01(\t\x12\x1e\n\x16reconsent_from_version\x18\x05 \x01(\t\x12\x13\n\x0bsubstantive\x18\x06 \x01(\x08\x12\x30\n\x0cpublished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x02\n\x14PrivacyRequestOpened\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x33\n\x04kind\x18\x03 \x01(\x0e\x32%.cxloop.consent.v1.PrivacyRequestKind\x12\x35\n\x0cjurisdiction\x18\x04 \x01(\x0e\x32\x1f.cxloop.consent.v1.Jurisdiction\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x10\x45rasureRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0f\x41\x63\x63\x65ssRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8e\x01\n\x0f\x43onsentDecision\x12 \n\x1c\x43ONSENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_DECISION_GRANTED\x10\x01\x12\x1b\n\x17\x43ONSENT_DECISION_DENIED\x10\x02\x12\x1e\n\x1a\x43ONSENT_DECISION_WITHDRAWN\x10\x03*\xc5\x01\n\x0e\x43onsentChannel\x12\x1f\n\x1b\x43ONSENT_CHANNEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_CHANNEL_WEB_FORM\x10\x01\x12\x17\n\x13\x43ONSENT_CHANNEL_APP\x10\x02\x12\x1f\n\x1b\x43ONSENT_CHANNEL_CALL_CENTRE\x10\x03\x12\x1e\n\x1a\x43ONSENT_CHANNEL_GPC_SIGNAL\x10\x04\x12\x1a\n\x16\x43ONSENT_CHANNEL_IMPORT\x10\x05*\x81\x01\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12\x18\n\x14LEGAL_BASIS_CONTRACT\x10\x02\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x03*\xcb\x01\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_ACCESS\x10\x01\x12 \n\x1cPRIVACY_REQUEST_KIND_ERASURE\x10\x02\x12&\n\"PRIVACY_REQUEST_KIND_RECTIFICATION\x10\x03\x12$\n PRIVACY_REQUEST_KIND_RESTRICTION\x10\x04*q\n\x0cJurisdiction\x12\x1c\n\x18JURISDICTION_UNSPECIFIED\x10\x00\x12\x15\n\x11JURISDICTION_GDPR\x10\x01\x12\x15\n\x11JURISDICTION_PIPA\x10\x02\x12\x15\n\x11JURISDICTION_CCPA\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63xloop/consent/v1/events.proto\x12\x11\x63xloop.consent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n\x0cPurposeState\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x34\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\".cxloop.consent.v1.ConsentDecision\x12\x16\n\x0enotice_version\x18\x03 \x01(\t\x12\x32\n\x07\x63hannel\x18\x04 \x01(\x0e\x32!.cxloop.consent.v1.ConsentChannel\x12.\n\ndecided_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trecord_id\x18\x06 \x01(\t\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fneeds_reconsent\x18\x08 \x01(\x08\x12\x1a\n\x12\x63onflicts_with_gpc\x18\t \x01(\x08\"\x95\x01\n\x0e\x43onsentChanged\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x31\n\x08purposes\x18\x02 \x03(\x0b\x32\x1f.cxloop.consent.v1.PurposeState\x12\x17\n\x0f\x63hanged_purpose\x18\x03 \x01(\t\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x04\"\xe8\x01\n\x0fNoticePublished\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\x32\n\x0blegal_basis\x18\x02 \x01(\x0e\x32\x1d.cxloop.consent.v1.LegalBasis\x12\x11\n\tmandatory\x18\x03 \x01(\x08\x12\x16\n\x0enotice_version\x18\x04 \x01(\t\x12\x1e\n\x16reconsent_from_version\x18\x05 \x01(\t\x12\x13\n\x0bsubstantive\x18\x06 \x01(\x08\x12\x30\n\x0cpublished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x02\n\x14PrivacyRequestOpened\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x33\n\x04kind\x18\x03 \x01(\x0e\x32%.cxloop.consent.v1.PrivacyRequestKind\x12\x35\n\x0cjurisdiction\x18\x04 \x01(\x0e\x32\x1f.cxloop.consent.v1.Jurisdiction\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x10\x45rasureRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0f\x41\x63\x63\x65ssRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x8e\x01\n\x0f\x43onsentDecision\x12 \n\x1c\x43ONSENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_DECISION_GRANTED\x10\x01\x12\x1b\n\x17\x43ONSENT_DECISION_DENIED\x10\x02\x12\x1e\n\x1a\x43ONSENT_DECISION_WITHDRAWN\x10\x03*\xc5\x01\n\x0e\x43onsentChannel\x12\x1f\n\x1b\x43ONSENT_CHANNEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSENT_CHANNEL_WEB_FORM\x10\x01\x12\x17\n\x13\x43ONSENT_CHANNEL_APP\x10\x02\x12\x1f\n\x1b\x43ONSENT_CHANNEL_CALL_CENTRE\x10\x03\x12\x1e\n\x1a\x43ONSENT_CHANNEL_GPC_SIGNAL\x10\x04\x12\x1a\n\x16\x43ONSENT_CHANNEL_IMPORT\x10\x05*\x81\x01\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12\x17\n\x13LEGAL_BASIS_CONSENT\x10\x01\x12\x18\n\x14LEGAL_BASIS_CONTRACT\x10\x02\x12#\n\x1fLEGAL_BASIS_LEGITIMATE_INTEREST\x10\x03*\xcb\x01\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_ACCESS\x10\x01\x12 \n\x1cPRIVACY_REQUEST_KIND_ERASURE\x10\x02\x12&\n\"PRIVACY_REQUEST_KIND_RECTIFICATION\x10\x03\x12$\n PRIVACY_REQUEST_KIND_RESTRICTION\x10\x04*q\n\x0cJurisdiction\x12\x1c\n\x18JURISDICTION_UNSPECIFIED\x10\x00\x12\x15\n\x11JURISDICTION_GDPR\x10\x01\x12\x15\n\x11JURISDICTION_PIPA\x10\x02\x12\x15\n\x11JURISDICTION_CCPA\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.consent.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSENTDECISION']._serialized_start=1252
-  _globals['_CONSENTDECISION']._serialized_end=1394
-  _globals['_CONSENTCHANNEL']._serialized_start=1397
-  _globals['_CONSENTCHANNEL']._serialized_end=1594
-  _globals['_LEGALBASIS']._serialized_start=1597
-  _globals['_LEGALBASIS']._serialized_end=1726
-  _globals['_PRIVACYREQUESTKIND']._serialized_start=1729
-  _globals['_PRIVACYREQUESTKIND']._serialized_end=1932
-  _globals['_JURISDICTION']._serialized_start=1934
-  _globals['_JURISDICTION']._serialized_end=2047
+  _globals['_CONSENTDECISION']._serialized_start=1280
+  _globals['_CONSENTDECISION']._serialized_end=1422
+  _globals['_CONSENTCHANNEL']._serialized_start=1425
+  _globals['_CONSENTCHANNEL']._serialized_end=1622
+  _globals['_LEGALBASIS']._serialized_start=1625
+  _globals['_LEGALBASIS']._serialized_end=1754
+  _globals['_PRIVACYREQUESTKIND']._serialized_start=1757
+  _globals['_PRIVACYREQUESTKIND']._serialized_end=1960
+  _globals['_JURISDICTION']._serialized_start=1962
+  _globals['_JURISDICTION']._serialized_end=2075
   _globals['_PURPOSESTATE']._serialized_start=87
-  _globals['_PURPOSESTATE']._serialized_end=388
-  _globals['_CONSENTCHANGED']._serialized_start=391
-  _globals['_CONSENTCHANGED']._serialized_end=540
-  _globals['_NOTICEPUBLISHED']._serialized_start=543
-  _globals['_NOTICEPUBLISHED']._serialized_end=775
-  _globals['_PRIVACYREQUESTOPENED']._serialized_start=778
-  _globals['_PRIVACYREQUESTOPENED']._serialized_end=1040
-  _globals['_ERASUREREQUESTED']._serialized_start=1042
-  _globals['_ERASUREREQUESTED']._serialized_end=1145
-  _globals['_ACCESSREQUESTED']._serialized_start=1147
-  _globals['_ACCESSREQUESTED']._serialized_end=1249
+  _globals['_PURPOSESTATE']._serialized_end=416
+  _globals['_CONSENTCHANGED']._serialized_start=419
+  _globals['_CONSENTCHANGED']._serialized_end=568
+  _globals['_NOTICEPUBLISHED']._serialized_start=571
+  _globals['_NOTICEPUBLISHED']._serialized_end=803
+  _globals['_PRIVACYREQUESTOPENED']._serialized_start=806
+  _globals['_PRIVACYREQUESTOPENED']._serialized_end=1068
+  _globals['_ERASUREREQUESTED']._serialized_start=1070
+  _globals['_ERASUREREQUESTED']._serialized_end=1173
+  _globals['_ACCESSREQUESTED']._serialized_start=1175
+  _globals['_ACCESSREQUESTED']._serialized_end=1277
 # @@protoc_insertion_point(module_scope)

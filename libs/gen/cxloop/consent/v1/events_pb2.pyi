@@ -72,7 +72,7 @@ JURISDICTION_PIPA: Jurisdiction
 JURISDICTION_CCPA: Jurisdiction
 
 class PurposeState(_message.Message):
-    __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id", "expires_at", "needs_reconsent")
+    __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id", "expires_at", "needs_reconsent", "conflicts_with_gpc")
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class PurposeState(_message.Message):
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     NEEDS_RECONSENT_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTS_WITH_GPC_FIELD_NUMBER: _ClassVar[int]
     purpose: str
     decision: ConsentDecision
     notice_version: str
@@ -89,7 +90,8 @@ class PurposeState(_message.Message):
     record_id: str
     expires_at: _timestamp_pb2.Timestamp
     needs_reconsent: bool
-    def __init__(self, purpose: _Optional[str] = ..., decision: _Optional[_Union[ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., needs_reconsent: _Optional[bool] = ...) -> None: ...
+    conflicts_with_gpc: bool
+    def __init__(self, purpose: _Optional[str] = ..., decision: _Optional[_Union[ConsentDecision, str]] = ..., notice_version: _Optional[str] = ..., channel: _Optional[_Union[ConsentChannel, str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., needs_reconsent: _Optional[bool] = ..., conflicts_with_gpc: _Optional[bool] = ...) -> None: ...
 
 class ConsentChanged(_message.Message):
     __slots__ = ("customer_id", "purposes", "changed_purpose", "record_id", "version")

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from cxloop_libs.db import bulk_insert, one_of
-from identity.adapters.tables import CounterRow, CustomerRow, HistoryRow, IdentifierRow, LinkRow
+from identity.adapters.tables import (
+    CannotLinkRow,
+    CounterRow,
+    CustomerRow,
+    HistoryRow,
+    IdentifierRow,
+    LinkRow,
+)
 from identity.domain.model import GraphView, HashedId
 
 EVENTS_WITHOUT_IDENTIFIERS = "events_without_identifiers"
@@ -68,19 +75,32 @@ class GraphRepository:
         return view
 
     def load_counts(self, view: GraphView, customers: Iterable[str]) -> None:
-        """Every identifier per type of the given customers, for merge
-        protection: one query, none when no customer is at stake."""
+        """For merge protection, about the given customers: every identifier
+        count per type, and the customers each was split from. One query
+        (the two reads share a UNION ALL), none when no customer is at stake."""
         wanted = list(customers)
         dialect = self.s.get_bind().dialect.name
         ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
         for i in range(0, len(wanted), 900):
-            rows = self.s.execute(
-                sa.select(ident.c.customer_id, ident.c.id_type, sa.func.count())
-                .where(one_of(ident.c.customer_id, wanted[i : i + 900], dialect))
+            chunk = wanted[i : i + 900]
+            counts = (
+                sa.select(ident.c.customer_id, ident.c.id_type.label("key"), sa.func.count())
+                .where(one_of(ident.c.customer_id, chunk, dialect))
                 .group_by(ident.c.customer_id, ident.c.id_type)
             )
-            for cid, id_type, n in rows:
-                view.counts(cid)[id_type] = n
+            # Constraint rows come back as (customer, "!" + other, 0): no id
+            # type starts with "!".
+            constraints = sa.select(
+                apart.c.customer_id,
+                (sa.literal("!") + apart.c.other_customer_id).label("key"),
+                sa.literal(0),
+            ).where(one_of(apart.c.customer_id, chunk, dialect))
+            for cid, key, n in self.s.execute(sa.union_all(counts, constraints)):
+                if key.startswith("!"):
+                    view.forbid(cid, key[1:])
+                else:
+                    view.counts(cid)[key] = n
 
     def insert_customers(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
@@ -140,6 +160,18 @@ class GraphRepository:
             sa.update(CustomerRow)
             .where(col(CustomerRow.merged_into).in_([loser]) | (CustomerRow.customer_id == loser))
             .values(merged_into=survivor, updated_at=now)
+        )
+        # Split-apart constraints follow the customer into its survivor.
+        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+        self.s.execute(
+            sa.update(apart)
+            .where((apart.c.customer_id == loser) | (apart.c.other_customer_id == loser))
+            .values(
+                {
+                    c: sa.case((c == loser, survivor), else_=c)
+                    for c in (apart.c.customer_id, apart.c.other_customer_id)
+                }
+            )
         )
         cust = CustomerRow.__table__
         loser_count = (
@@ -241,6 +273,23 @@ class GraphRepository:
             sa.select(CustomerRow).where(col(CustomerRow.customer_id).in_(ids))  # type: ignore[call-overload]
         ).scalars()
         return {c.customer_id: c for c in found}
+
+    def forbid_link(self, a: str, b: str, *, cause: str, now: datetime) -> None:
+        rows = [
+            {"customer_id": x, "other_customer_id": y, "event_id": cause[:64], "created_at": now}
+            for x, y in ((a, b), (b, a))
+        ]
+        bulk_insert(self.s, CannotLinkRow.__table__, rows)  # type: ignore[attr-defined]
+
+    def allow_link(self, customers: Sequence[str]) -> None:
+        """An operator merged these: constraints among them no longer hold."""
+        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+        self.s.execute(
+            sa.delete(apart).where(
+                apart.c.customer_id.in_(list(customers)),
+                apart.c.other_customer_id.in_(list(customers)),
+            )
+        )
 
     def move_identifiers(self, hashes: Sequence[str], to_customer: str) -> None:
         self.s.execute(

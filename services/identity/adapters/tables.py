@@ -80,3 +80,16 @@ class CounterRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class CannotLinkRow(SQLModel, table=True):
+    """Two customers an operator split apart: automatic linking must not join
+    them again. Stored in both directions; follows merges to the survivor."""
+
+    __tablename__ = "identity_cannot_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(max_length=64, index=True)
+    other_customer_id: str = Field(max_length=64, index=True)
+    event_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))

@@ -70,6 +70,8 @@ class GraphView:
     # customer id -> identifiers per type, all of them (not only those in view)
     type_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     shared: set[str] = field(default_factory=set)  # anonymous ids known to be shared devices
+    # customer id -> customers it must never merge with automatically (split apart)
+    cannot_link: dict[str, set[str]] = field(default_factory=dict)
     _created_in_view: int = 0
 
     def know(
@@ -94,6 +96,12 @@ class GraphView:
 
     def set_counts(self, customer_id: str, counts: dict[str, int]) -> None:
         self.type_counts[customer_id] = counts
+
+    def forbid(self, customer_id: str, other: str) -> None:
+        """Record that two customers were split apart: no automatic link may
+        join them again (an operator's Merge still can)."""
+        self.cannot_link.setdefault(customer_id, set()).add(other)
+        self.cannot_link.setdefault(other, set()).add(customer_id)
 
     def counts(self, customer_id: str) -> dict[str, int]:
         return self.type_counts.setdefault(customer_id, {})
@@ -136,12 +144,19 @@ class GraphView:
         else:
             accepted = []
             held: dict[str, int] = {}
+            apart: set[str] = set()  # customers an accepted side was split from
             for side in self._sides(ids, policy):
-                reason = policy.exceeded(held, side.counts) if accepted else None
+                reason = None
+                if accepted and side.customer_id in apart:
+                    reason = "cannot-link"
+                elif accepted:
+                    reason = policy.exceeded(held, side.counts)
                 if reason is None:
                     accepted.append(side)
                     for t, n in side.counts.items():
                         held[t] = held.get(t, 0) + n
+                    if side.customer_id is not None:
+                        apart |= self.cannot_link.get(side.customer_id, set())
                 else:
                     blocked.append(BlockedLink(tuple(side.ids), reason, side.customer_id))
         owners = [s.customer_id for s in accepted if s.customer_id is not None]
@@ -238,6 +253,9 @@ class GraphView:
         counts = self.counts(into)
         for t, n in self.type_counts.pop(loser, {}).items():
             counts[t] = counts.get(t, 0) + n
+        for other in self.cannot_link.pop(loser, set()):
+            self.cannot_link.get(other, set()).discard(loser)
+            self.forbid(into, other)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -163,6 +163,7 @@ class GraphOperations:
         now = self.clock()
         cause = f"merge:{uuid.uuid4()}"
         write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        repo.allow_link(ordered)
         for loser in losers:
             repo.merge(loser, survivor, now)
             write.record(
@@ -226,6 +227,9 @@ class GraphOperations:
         )
         write.flush_graph()
         repo.move_identifiers(list(moved), new_cid)
+        # Retract the edge for good: the events that joined them must not
+        # join them again (ADR 0012).
+        repo.forbid_link(live, new_cid, cause=cause, now=now)
         hashes = list(moved)
         for h in hashes:
             write.link_row(h, new_cid, cause=cause, source="manual-split", rule="split")

@@ -390,3 +390,38 @@ async def test_stats_count_blocked_links_and_events_without_identifiers(
     assert stats.events_without_identifiers == 1
     assert stats.merges == 0
     assert dict(stats.identifiers_by_type) == {"anonymous_id": 1, "user_id": 2, "email": 1}
+
+
+async def test_split_is_not_undone_by_the_events_that_joined_them(
+    identity: ServiceRuntime,
+    gateway_publisher: EventPublisher,
+    stub: pb_grpc.IdentityServiceStub,
+    database_url: str,
+) -> None:
+    await gateway_publisher.publish(interaction("j1", email="a@example.com", phone="010-1111-2222"))
+    consumer = identity.consumers[0]
+    await eventually(lambda: consumer.processed == 1)
+    joined = await resolve_one(stub, idpb.IDENTIFIER_TYPE_EMAIL, "a@example.com")
+    split = await stub.Split(
+        pb.SplitRequest(
+            customer_id=joined.customer_id,
+            identifiers=[ident(idpb.IDENTIFIER_TYPE_PHONE, "010-1111-2222")],
+            reason="the phone is the shop's",
+            actor="agent-1",
+        ),
+        timeout=5,
+    )
+    # The same pair arrives again: the split holds, and the refusal is recorded.
+    await gateway_publisher.publish(interaction("j2", email="a@example.com", phone="010-1111-2222"))
+    await eventually(lambda: consumer.processed == 2)
+    phone = await resolve_one(stub, idpb.IDENTIFIER_TYPE_PHONE, "01011112222")
+    assert phone.customer_id == split.new_customer_id != joined.customer_id
+    assert rows(
+        database_url, "SELECT event_id, rule FROM identity_link WHERE rule LIKE 'blocked:%'"
+    ) == [("j2", "blocked:cannot-link")]
+    # An operator may still merge them by hand; that lifts the constraint.
+    await stub.Merge(
+        pb.MergeRequest(customer_ids=[split.new_customer_id, joined.customer_id], actor="agent-2"),
+        timeout=5,
+    )
+    assert rows(database_url, "SELECT count(*) FROM identity_cannot_link") == [(0,)]

@@ -184,3 +184,27 @@ def test_event_with_only_shared_devices_resolves_to_the_first_ones_customer() ->
     out = view.link([anon("d1"), anon("d2")], LATER, seq_ids())
     assert out is not None and out.customer_id == "a"
     assert out.added == [] and out.merged_customer_ids == []
+
+
+def test_customers_split_apart_do_not_merge_again() -> None:
+    view = GraphView()
+    view.know("e1", "a", T0, id_type="email")
+    view.know("p1", "b", LATER, id_type="phone")
+    view.forbid("a", "b")
+    out = view.link([email("e1"), phone("p1")], LATER, seq_ids())
+    assert out is not None and out.customer_id == "a" and out.merged_customer_ids == []
+    assert [(b.kept_by, b.reason) for b in out.blocked] == [("b", "cannot-link")]
+
+
+def test_split_apart_constraint_follows_a_merge() -> None:
+    view = GraphView()
+    view.know("e1", "a", T0, id_type="email")
+    view.know("p1", "b", LATER, id_type="phone")
+    view.know("x1", "c", LATER + timedelta(days=1), id_type="email")
+    view.forbid("b", "c")
+    # c merges into a (oldest), so a now may not join b.
+    merged = view.link([email("e1"), email("x1")], LATER, seq_ids())
+    assert merged is not None and merged.merged_customer_ids == ["c"]
+    out = view.link([email("e1"), phone("p1")], LATER, seq_ids())
+    assert out is not None and out.merged_customer_ids == []
+    assert out.blocked[0].reason == "cannot-link"

@@ -28,7 +28,9 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
     assert runtime.relay is not None
     relay = runtime.relay
-    handlers = IdentityHandlers(policy=settings.merge_policy())
+    hasher = IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region)
+    policy = settings.merge_policy(hasher)
+    handlers = IdentityHandlers(policy=policy)
     runtime.consumers.append(
         BatchConsumer(
             runtime.bus,
@@ -47,11 +49,12 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     servicer = IdentityServicer(
         db,
         handlers,
-        IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region),
+        hasher,
         is_ready=runtime.db_ready.is_set,
         after_commit=relay.notify,
         default_region=settings.default_phone_region,
         operations=GraphOperations(),
+        ignored_hashes=policy.ignored_hashes,
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cxloop_libs.config import ServiceSettings
-from cxloop_libs.pii import IdType
+from cxloop_libs.pii import IdentifierHasher, IdType, normalize_identifier
 from identity.domain.policy import DEFAULT_PRIORITY, MergePolicy
 
 
@@ -28,6 +28,10 @@ class IdentitySettings(ServiceSettings):
     shared_device_max_user_ids: int = Field(default=1, ge=0)
     # Which side of a conflicting link wins, highest first (comma separated).
     identifier_priority: str = ",".join(DEFAULT_PRIORITY)
+    # Values that must never link anyone, beyond the built-in placeholders:
+    # comma-separated `type:value` (`phone:02-555-0100,email:front@shop.kr`;
+    # external ids as `external:<namespace>:<value>`).
+    blocked_identifiers: str = ""
 
     @field_validator("identifier_priority")
     @classmethod
@@ -41,7 +45,35 @@ class IdentitySettings(ServiceSettings):
             raise ValueError("a type is listed twice")
         return ",".join(names)
 
-    def merge_policy(self) -> MergePolicy:
+    @model_validator(mode="after")
+    def _blocked_parse(self) -> Self:
+        self.blocked_values()  # raises ValueError naming the bad entry
+        return self
+
+    def blocked_values(self) -> list[tuple[IdType, str, str]]:
+        """`blocked_identifiers` normalised: (type, value, namespace)."""
+        out = []
+        for n, entry in enumerate(e.strip() for e in self.blocked_identifiers.split(",")):
+            if not entry:
+                continue
+            type_name, _, rest = entry.partition(":")
+            try:
+                id_type = IdType(type_name.strip())
+            except ValueError:
+                raise ValueError(f"entry {n}: unknown identifier type {type_name!r}") from None
+            namespace = ""
+            if id_type is IdType.EXTERNAL:
+                namespace, _, rest = rest.partition(":")
+            try:
+                value, ns = normalize_identifier(
+                    id_type, rest, namespace, default_region=self.default_phone_region
+                )
+            except ValueError:
+                raise ValueError(f"entry {n}: not a valid {id_type.value}") from None
+            out.append((id_type, value, ns))
+        return out
+
+    def merge_policy(self, hasher: IdentifierHasher | None = None) -> MergePolicy:
         limits = {
             IdType.USER_ID.value: self.max_user_ids_per_customer,
             IdType.EMAIL.value: self.max_emails_per_customer,
@@ -54,4 +86,9 @@ class IdentitySettings(ServiceSettings):
             limits={t: n for t, n in limits.items() if n > 0},
             shared_device_max_user_ids=self.shared_device_max_user_ids or None,
             priority=tuple(self.identifier_priority.split(",")),
+            ignored_hashes=frozenset(
+                hasher.hash_normalized(t, v, ns) for t, v, ns in self.blocked_values()
+            )
+            if hasher
+            else frozenset(),
         )

@@ -67,7 +67,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         after_commit: Callable[[], None],
         default_region: str = "KR",
         operations: GraphOperations | None = None,
+        ignored_hashes: frozenset[str] = frozenset(),
     ) -> None:
+        self.ignored_hashes = ignored_hashes
         self.db = db
         self.handlers = handlers
         self.operations = operations or GraphOperations()
@@ -99,7 +101,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             )
             if is_junk(id_type, value):
                 continue  # placeholder values never link anyone
-            out.append(HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns))
+            hashed = HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
+            if hashed.hash in self.ignored_hashes:
+                continue  # junk by configuration
+            out.append(hashed)
         if not out:
             raise InvalidArgument(
                 "identifiers", "only placeholder values (e.g. 'null', 'test@test.com')"
@@ -120,9 +125,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             field=f"{field}.value",
             default_region=self.default_region,
         )
-        if is_junk(id_type, value):
+        hashed = HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
+        if is_junk(id_type, value) or hashed.hash in self.ignored_hashes:
             raise InvalidArgument(f"{field}.value", "a placeholder value never names a customer")
-        return HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
+        return hashed
 
     def _require_db(self) -> None:
         if not self.is_ready():

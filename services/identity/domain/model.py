@@ -127,6 +127,8 @@ class GraphView:
         """Link identifiers seen together, as far as `policy` allows. None
         when there is nothing to link."""
         ids = list({i.hash: i for i in identifiers}.values())
+        if policy.ignored_hashes:
+            ids = [i for i in ids if i.hash not in policy.ignored_hashes]
         if not ids:
             return None
         seen = ids

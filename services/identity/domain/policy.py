@@ -37,6 +37,10 @@ class MergePolicy:
     # device and stops linking; None turns detection off.
     shared_device_max_user_ids: int | None = 1
     priority: tuple[str, ...] = DEFAULT_PRIORITY
+    # Hashes of values an operator declared junk on top of the built-in
+    # placeholders (a shop's own phone typed in for walk-ins ...): they are
+    # dropped before linking, so they never join or create anyone.
+    ignored_hashes: frozenset[str] = frozenset()
 
     def rank(self, id_type: str) -> int:
         try:

@@ -425,3 +425,42 @@ async def test_split_is_not_undone_by_the_events_that_joined_them(
         timeout=5,
     )
     assert rows(database_url, "SELECT count(*) FROM identity_cannot_link") == [(0,)]
+
+
+async def test_configured_junk_values_link_nobody(
+    clean_nats: str,
+    database_url: str,
+    gateway_publisher: EventPublisher,
+) -> None:
+    settings = IdentitySettings(
+        env="test",
+        nats_url=clean_nats,
+        database_url=database_url,
+        grpc_port=0,
+        metrics_port=0,
+        blocked_identifiers="phone:02-555-0100",
+    )
+    runtime = await bootstrap(settings)
+    await runtime.start()
+    try:
+        await runtime.db_ready.wait()
+        assert runtime.grpc_server is not None
+        # Walk-ins at the till all get the shop's number typed in.
+        await gateway_publisher.publish(interaction("w1", phone="02-555-0100"))
+        await gateway_publisher.publish(interaction("w2", phone="02-555-0100", user_id="w-a"))
+        await gateway_publisher.publish(interaction("w3", phone="02-555-0100", user_id="w-b"))
+        consumer = runtime.consumers[0]
+        await eventually(lambda: consumer.processed == 3)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_server.port}") as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            a = await resolve_one(stub, idpb.IDENTIFIER_TYPE_USER_ID, "w-a")
+            b = await resolve_one(stub, idpb.IDENTIFIER_TYPE_USER_ID, "w-b")
+            assert a.customer_id != b.customer_id
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await resolve_one(stub, idpb.IDENTIFIER_TYPE_PHONE, "025550100")
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            stats = await stub.GetStats(pb.GetStatsRequest(), timeout=5)
+            assert stats.events_without_identifiers == 1
+            assert dict(stats.identifiers_by_type) == {"user_id": 2}
+    finally:
+        await runtime.stop()

@@ -46,3 +46,30 @@ def test_bad_values_name_the_variable(var: str, value: str) -> None:
         IdentitySettings.from_env({**DEV, var: value})
     field = var.removeprefix("CXLOOP_IDENTITY_")
     assert f"CXLOOP_{field}" in str(err.value)
+
+
+def test_blocked_identifiers_are_normalised_and_hashed() -> None:
+    from cxloop_libs.pii import IdentifierHasher, IdType
+
+    hasher = IdentifierHasher(b"k" * 32)
+    settings = IdentitySettings.from_env(
+        {
+            **DEV,
+            "CXLOOP_IDENTITY_BLOCKED_IDENTIFIERS": (
+                "phone:02-555-0100, email:Front@Shop.kr,external:pos:walk-in"
+            ),
+        }
+    )
+    policy = settings.merge_policy(hasher)
+    assert policy.ignored_hashes == {
+        hasher.hash(IdType.PHONE, "+8225550100"),
+        hasher.hash(IdType.EMAIL, "front@shop.kr"),
+        hasher.hash(IdType.EXTERNAL, "walk-in", "pos"),
+    }
+    assert settings.merge_policy().ignored_hashes == frozenset()
+
+
+@pytest.mark.parametrize("value", ["fax:123", "email:not-an-email", "phone"])
+def test_bad_blocked_identifiers_stop_the_start(value: str) -> None:
+    with pytest.raises(ConfigError):
+        IdentitySettings.from_env({**DEV, "CXLOOP_IDENTITY_BLOCKED_IDENTIFIERS": value})

@@ -208,3 +208,12 @@ def test_split_apart_constraint_follows_a_merge() -> None:
     out = view.link([email("e1"), phone("p1")], LATER, seq_ids())
     assert out is not None and out.merged_customer_ids == []
     assert out.blocked[0].reason == "cannot-link"
+
+
+def test_ignored_values_never_link_or_create() -> None:
+    policy = MergePolicy(ignored_hashes=frozenset({"shop-phone"}))
+    view = GraphView()
+    assert view.link([phone("shop-phone")], T0, seq_ids(), policy) is None
+    out = view.link([phone("shop-phone"), user("u1")], T0, seq_ids(), policy)
+    assert out is not None and [i.hash for i in out.added] == ["u1"]
+    assert "shop-phone" not in view.owner_of

@@ -25,6 +25,10 @@ def _rows() -> list[str]:
         from bench.identity_accuracy import accuracy_rows
 
         rows += accuracy_rows()
+    if (HERE / "results" / "identity_scale.json").exists():
+        from bench.identity_scale import scale_rows
+
+        rows += scale_rows()
     if (HERE / "results" / "consent.json").exists():
         try:
             from bench.consent import consent_rows

@@ -62,10 +62,11 @@ class RunningSuite:
 
 @contextlib.contextmanager
 def running_suite(
-    services: list[str], *, extra_env: dict[str, str] | None = None
+    services: list[str], *, extra_env: dict[str, str] | None = None, reset: bool = True
 ) -> Iterator[RunningSuite]:
     nats_url = infra.nats_url()
-    asyncio.run(infra.reset_streams(nats_url))
+    if reset:
+        asyncio.run(infra.reset_streams(nats_url))
     data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-"))
     environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
     for name in services:
@@ -91,7 +92,7 @@ def running_suite(
         by_name = {p.name: p for p in plans}
         yield RunningSuite(
             supervisor=sup,
-            gateway_url=by_name["gateway"].address,
+            gateway_url=by_name["gateway"].address if "gateway" in by_name else "",
             identity_target=by_name["identity"].address if "identity" in by_name else "",
             nats_url=nats_url,
             database=database,

@@ -29,6 +29,10 @@ def _rows() -> list[str]:
         from bench.identity_scale import scale_rows
 
         rows += scale_rows()
+    if (HERE / "results" / "identity_realtime.json").exists():
+        from bench.identity_realtime import realtime_rows
+
+        rows += realtime_rows()
     if (HERE / "results" / "consent.json").exists():
         try:
             from bench.consent import consent_rows

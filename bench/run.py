@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import identity_accuracy, identity_scale, ingest
+from bench import identity_accuracy, identity_realtime, identity_scale, ingest
 from bench.report import write_readme
 
 
@@ -15,6 +15,8 @@ def main() -> None:
         print(json.dumps(ingest.main(), indent=2))
     if not only or "identity_accuracy" in only:
         identity_accuracy.main()
+    if not only or "identity_realtime" in only:
+        identity_realtime.main()
     if not only or "identity_scale" in only:
         identity_scale.main()
     if not only or "consent" in only:

@@ -1,0 +1,179 @@
+"""Identity's real-time path (issue #3): Resolve latency over gRPC at a paced
+1,000 requests/s from another process, and events/s through the
+`interaction recorded` consumer on PostgreSQL (identity alone in its process,
+the backlog published beforehand, so the number is the consumer's own)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+import uuid
+from typing import Any
+
+import grpc
+import nats
+
+from bench.common import percentile, running_suite, write_result
+from cxloop_libs.messaging import EventPublisher, NatsBus, PendingEvent, stream_for
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.pii import IdentifierHasher, IdType
+
+NAME = "identity_realtime"
+HASHER = IdentifierHasher(b"cxloop-development-only-hash-key")
+
+
+def _resolve_client(target: str, rate: int, seconds: float, out: Any) -> None:
+    """Runs in its own process: paced Resolve calls, latencies back via a queue."""
+    from cxloop.common.v1 import identifier_pb2 as idpb
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+    from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+    async def run() -> list[float]:
+        lat: list[float] = []
+        errors = 0
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            start = time.perf_counter()
+            total = int(rate * seconds)
+            tasks = []
+
+            async def one(i: int) -> None:
+                nonlocal errors
+                # A known-customer mix: returning emails, some new ones.
+                value = f"user{i % 5000}@example.com" if i % 4 else f"new{i}@example.com"
+                req = pb.ResolveRequest(
+                    identifiers=[idpb.Identifier(type=idpb.IDENTIFIER_TYPE_EMAIL, value=value)],
+                    source="bench",
+                )
+                t = time.perf_counter()
+                try:
+                    await stub.Resolve(req, timeout=5)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    return
+                lat.append((time.perf_counter() - t) * 1000)
+
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.ensure_future(one(i)))
+            await asyncio.gather(*tasks)
+            out.put({"latencies": lat, "errors": errors, "elapsed": time.perf_counter() - start})
+        return lat
+
+    asyncio.run(run())
+
+
+def resolve_latency(target: str, rate: int = 1000, seconds: float = 10.0) -> dict[str, Any]:
+    q: mp.Queue[Any] = mp.get_context("spawn").Queue()
+    p = mp.get_context("spawn").Process(target=_resolve_client, args=(target, rate, seconds, q))
+    p.start()
+    res = q.get(timeout=seconds * 10 + 60)
+    p.join(30)
+    lat = res["latencies"]
+    return {
+        "rate_requests_per_s": rate,
+        "achieved_requests_per_s": round(len(lat) / res["elapsed"], 1),
+        "p50_ms": round(percentile(lat, 50), 2),
+        "p99_ms": round(percentile(lat, 99), 2),
+        "errors": res["errors"],
+        "requests": len(lat),
+    }
+
+
+async def publish_backlog(url: str, n: int) -> None:
+    bus = NatsBus(url, name="bench-backlog", streams=[stream_for("gateway")])
+    await bus.connect(10)
+    pub = EventPublisher(bus, source="/bench")
+    run = uuid.uuid4().hex[:6]
+    from cxloop.gateway.v1 import events_pb2 as gw
+
+    batch: list[PendingEvent] = []
+    for i in range(n):
+        u = i % (n // 4)
+        ids = [
+            HASHER.hashed(IdType.USER_ID, f"{run}-u{u}"),
+            HASHER.hashed(IdType.ANONYMOUS_ID, f"{run}-a{i % (n // 2)}"),
+        ]
+        if i % 5 == 0:
+            ids.append(HASHER.hashed(IdType.EMAIL, f"{run}-u{u}@example.com"))
+        msg = gw.InteractionRecorded(
+            message_id=f"{run}-{i}",
+            kind=gw.INTERACTION_KIND_TRACK,
+            name="Product Viewed",
+            identifiers=ids,
+            source="web",
+        )
+        batch.append(PendingEvent.of(ev.INTERACTION_RECORDED, msg, event_id=f"{run}-{i}"))
+        if len(batch) == 1000:
+            await pub.publish_many(batch)
+            batch = []
+    if batch:
+        await pub.publish_many(batch)
+    await bus.close()
+
+
+async def consumer_throughput(url: str, n: int) -> float:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    last = (await js.stream_info("GATEWAY")).state.last_seq
+    t0 = time.perf_counter()
+    while True:
+        try:
+            info = await js.consumer_info("GATEWAY", "identity-interactions")
+        except Exception:
+            await asyncio.sleep(0.05)
+            continue
+        if info.ack_floor.stream_seq >= last and info.num_ack_pending == 0:
+            break
+        if time.perf_counter() - t0 > 600:
+            raise RuntimeError("identity did not drain the backlog in 10 minutes")
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - t0
+    await nc.close()
+    return n / elapsed
+
+
+def main(n: int = 50_000) -> dict[str, Any]:
+    from cxloop_testing import infra
+
+    url = infra.nats_url()
+    asyncio.run(infra.reset_streams(url))
+    asyncio.run(publish_backlog(url, n))
+    # Identity starts with the backlog waiting: it measures the consumer alone.
+    with running_suite(["identity"], reset=False) as suite:
+        rate = asyncio.run(consumer_throughput(suite.nats_url, n))
+        latency = resolve_latency(suite.identity_target)
+        database = suite.database
+    result = {
+        "consumer_events_per_s": round(rate, 1),
+        "consumer_backlog": n,
+        "resolve": latency,
+        "identity_database": database,
+        "targets": {"resolve_p99_ms": 20, "consumer_events_per_s": 3000},
+    }
+    write_result(NAME, result)
+    return result
+
+
+def realtime_rows() -> list[str]:
+    import json
+
+    from bench.common import RESULTS
+
+    path = RESULTS / f"{NAME}.json"
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    res = r["resolve"]
+    return [
+        f"| identity realtime | `Resolve` p50 / p99 at {res['rate_requests_per_s']:,} req/s from another process "
+        f"({res['achieved_requests_per_s']:,} achieved, {res['errors']} errors) | "
+        f"{res['p50_ms']} / {res['p99_ms']} ms | p99 ≤ 20 ms | — |",
+        f"| identity realtime | `interaction recorded` consumer alone ({r['identity_database']}, "
+        f"{r['consumer_backlog']:,} backlog) | {r['consumer_events_per_s']:,.0f} events/s | ≥ 3,000 | — |",
+    ]
+
+
+if __name__ == "__main__":
+    print(main())

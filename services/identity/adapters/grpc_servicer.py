@@ -30,7 +30,11 @@ def _ts(dt: object) -> Timestamp:
 
 
 def step_to_proto(step: Step) -> pb.ExplainStep:
-    kinds = {"link": pb.ExplainStep.KIND_LINK, "merge": pb.ExplainStep.KIND_MERGE}
+    kinds = {
+        "link": pb.ExplainStep.KIND_LINK,
+        "merge": pb.ExplainStep.KIND_MERGE,
+        "blocked": pb.ExplainStep.KIND_BLOCKED,
+    }
     return pb.ExplainStep(
         kind=kinds[step.kind],
         identifier=to_proto(step.identifier) if step.identifier else None,

@@ -308,6 +308,25 @@ class GraphRepository:
             .limit(1)
         ).scalar_one_or_none()
 
+    def blocked_between(self, a: str, b: str) -> list[tuple[LinkRow, str]]:
+        """Refused links from an identifier of one of the two (live) customers
+        into the other, oldest first, with the customer the identifier is in."""
+        rows = self.s.execute(
+            sa.select(LinkRow, IdentifierRow.customer_id)
+            .join(IdentifierRow, IdentifierRow.hash == LinkRow.hash)
+            .where(
+                col(IdentifierRow.customer_id).in_([a, b]),
+                col(LinkRow.rule).startswith("blocked:"),
+            )
+            .order_by(col(LinkRow.id))
+        ).all()
+        out = []
+        for link, holder in rows:
+            into = self.live_customer_id(link.customer_id)
+            if into in (a, b) and into != holder:
+                out.append((link, holder))
+        return out
+
     def merge_of(self, customer_id: str) -> HistoryRow | None:
         """The history row of the merge that retired `customer_id`."""
         return self.s.exec(

@@ -27,7 +27,9 @@ MAX_HOPS = 100
 @dataclass(frozen=True, slots=True)
 class Step:
     """One edge of an explanation: an identifier linked to a customer
-    (`kind="link"`), or a customer merged into another (`kind="merge"`)."""
+    (`kind="link"`), a customer merged into another (`kind="merge"`), or a
+    link merge protection refused (`kind="blocked"`: `identifier`, held by
+    `from_customer_id`, was not joined to `customer_id`)."""
 
     kind: str
     customer_id: str
@@ -84,7 +86,20 @@ class GraphOperations:
             customer_id_b=into_b[-1],
         )
         if not out.same_customer:
-            out.path = steps_a + steps_b
+            refused = [
+                Step(
+                    "blocked",
+                    out.customer_id_b if holder == out.customer_id_a else out.customer_id_a,
+                    _aware(link.created_at),
+                    event_id=link.event_id,
+                    source=link.source,
+                    rule=link.rule,
+                    identifier=self._hashed(repo, link.hash),
+                    from_customer_id=holder,
+                )
+                for link, holder in repo.blocked_between(out.customer_id_a, out.customer_id_b)
+            ]
+            out.path = steps_a + steps_b + refused
             return out
         # Walk from a up to the first customer b's chain also reaches, then
         # down b's chain: the shortest story of how they became one.
@@ -92,6 +107,11 @@ class GraphOperations:
         meet_b = into_b.index(into_a[meet_a])
         out.path = steps_a[: meet_a + 1] + list(reversed(steps_b[: meet_b + 1]))
         return out
+
+    @staticmethod
+    def _hashed(repo: GraphRepository, hash_: str) -> HashedId | None:
+        row = repo.identifier(hash_)
+        return None if row is None else HashedId(row.id_type, row.hash, row.namespace)
 
     def _chain(
         self, repo: GraphRepository, ident: HashedId, live: str
@@ -101,7 +121,9 @@ class GraphOperations:
         customer each step leads into."""
         link = repo.last_link(ident.hash)
         if link is None:  # stored before provenance existed
-            return [Step("link", live, self.clock(), identifier=ident)], [live]
+            row = repo.identifier(ident.hash)
+            seen = _aware(row.first_seen_at) if row else self.clock()
+            return [Step("link", live, seen, identifier=ident)], [live]
         steps = [
             Step(
                 "link",

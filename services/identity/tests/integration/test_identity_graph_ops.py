@@ -126,6 +126,19 @@ async def test_conflicting_user_ids_are_blocked_and_recorded(
         )
     ]
     assert identity.consumers[0].handler.__self__.stats.blocked_links == 1  # type: ignore[attr-defined]
+    # Explain says why they are apart: the email was refused into lee's customer.
+    why = await stub.Explain(
+        pb.ExplainRequest(
+            identifier_a=ident(idpb.IDENTIFIER_TYPE_USER_ID, "kim"),
+            identifier_b=ident(idpb.IDENTIFIER_TYPE_USER_ID, "lee"),
+        ),
+        timeout=5,
+    )
+    assert not why.same_customer
+    (refused,) = [s for s in why.path if s.kind == pb.ExplainStep.KIND_BLOCKED]
+    assert (refused.customer_id, refused.from_customer_id) == (lee.customer_id, kim.customer_id)
+    assert (refused.event_id, refused.rule) == ("b2", "blocked:limit:user_id")
+    assert refused.identifier.hash == HASHER.hash(IdType.EMAIL, "kim@example.com")
 
 
 def ident(t: int, v: str) -> idpb.Identifier:

@@ -98,9 +98,11 @@ class ExplainStep(_message.Message):
         KIND_UNSPECIFIED: _ClassVar[ExplainStep.Kind]
         KIND_LINK: _ClassVar[ExplainStep.Kind]
         KIND_MERGE: _ClassVar[ExplainStep.Kind]
+        KIND_BLOCKED: _ClassVar[ExplainStep.Kind]
     KIND_UNSPECIFIED: ExplainStep.Kind
     KIND_LINK: ExplainStep.Kind
     KIND_MERGE: ExplainStep.Kind
+    KIND_BLOCKED: ExplainStep.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

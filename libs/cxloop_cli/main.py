@@ -96,6 +96,38 @@ def status(
     raise typer.Exit(0 if all(r.result.up for r in rows) else 1)
 
 
+dlq_app = typer.Typer(help="Dead letters: events a consumer gave up on, kept byte for byte.")
+app.add_typer(dlq_app, name="dlq")
+NATS_URL_OPTION = typer.Option(envvar="CXLOOP_NATS_URL", help="NATS with JetStream.")
+
+
+@dlq_app.command("ls")
+def dlq_ls(
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    consumer: Annotated[
+        str | None, typer.Option(help="Only this consumer's, e.g. identity-interactions.")
+    ] = None,
+) -> None:
+    """List dead letters with the consumer, original subject, tries and reason."""
+    from cxloop_cli import deadletters
+
+    raise typer.Exit(deadletters.show(console, nats_url, consumer))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    seq: Annotated[
+        list[int] | None, typer.Argument(help="Sequences to replay (default: all).")
+    ] = None,
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+) -> None:
+    """Put dead letters back on their original subject (after fixing the cause)."""
+    from cxloop_cli import deadletters
+
+    raise typer.Exit(deadletters.replay(console, nats_url, consumer, list(seq or [])))
+
+
 @app.command()
 def version() -> None:
     """Print the installed cxloop version."""

@@ -139,7 +139,8 @@ class GraphView:
         blocked: list[BlockedLink] = []
         if len(owners_seen) == 1:
             (only,) = owners_seen
-            if only is not None:  # hot path: a returning customer, nothing new
+            # Hot path: a returning customer, nothing new to store.
+            if only is not None and all(i.hash in self.owner_of for i in newly_shared):
                 return LinkOutcome(customer_id=only, newly_shared=newly_shared)
         if owners_seen == {None} and policy.exceeded({}, _type_counts(ids)) is None:
             accepted = [_Side(ids, {})]  # all new and within limits

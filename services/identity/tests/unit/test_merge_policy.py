@@ -217,3 +217,16 @@ def test_ignored_values_never_link_or_create() -> None:
     out = view.link([phone("shop-phone"), user("u1")], T0, seq_ids(), policy)
     assert out is not None and [i.hash for i in out.added] == ["u1"]
     assert "shop-phone" not in view.owner_of
+
+
+def test_new_device_shared_at_once_among_one_customers_user_ids_is_stored() -> None:
+    # Limits that allow two user ids: the device is still shared (threshold
+    # 1) and must be kept with the customer, not lost.
+    policy = MergePolicy(limits={"user_id": 2}, shared_device_max_user_ids=1)
+    view = GraphView()
+    view.know("u1", "c", T0, id_type="user_id")
+    view.know("u2", "c", T0, id_type="user_id")
+    out = view.link([anon("new-dev"), user("u1"), user("u2")], LATER, seq_ids(), policy)
+    assert out is not None and out.customer_id == "c"
+    assert [i.hash for i in out.added] == ["new-dev"]
+    assert [i.hash for i in out.newly_shared] == ["new-dev"]

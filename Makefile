@@ -14,7 +14,7 @@ help:
 	@echo "make run     start the whole suite on embedded defaults (NATS + SQLite under ./.cxloop/)"
 	@echo "make test    lint, proto freshness, unit, integration and e2e tests"
 	@echo "make bench   benchmarks; writes bench/results/*.json and bench/README.md"
-	@echo "make protos  regenerate libs/gen from protos/"
+	@echo "make protos  regenerate libs/gen and docs/api from protos/"
 
 venv: $(STAMP)
 
@@ -35,11 +35,12 @@ protos: venv
 	mkdir -p libs/gen
 	$(BIN)/python -m grpc_tools.protoc -Iprotos \
 	  --python_out=libs/gen --pyi_out=libs/gen --grpc_python_out=libs/gen $(PROTO_FILES)
+	$(BIN)/python -m cxloop_libs.apidoc protos docs/api
 
 # CI proves the committed generated code is current.
 protos-check: protos
-	@git diff --exit-code --stat -- libs/gen || (echo "libs/gen is stale: run 'make protos' and commit" && exit 1)
-	@test -z "$$(git status --porcelain -- libs/gen)" || (git status --porcelain -- libs/gen; echo "libs/gen has untracked generated files: run 'make protos' and commit"; exit 1)
+	@git diff --exit-code --stat -- libs/gen docs/api || (echo "libs/gen or docs/api is stale: run 'make protos' and commit both" && exit 1)
+	@test -z "$$(git status --porcelain -- libs/gen docs/api)" || (git status --porcelain -- libs/gen docs/api; echo "untracked generated files: run 'make protos' and commit"; exit 1)
 
 $(BUF):
 	mkdir -p .cxloop/tools

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cxloop_libs.config import ConfigError, Environment, ServiceSettings
 from cxloop_libs.errors import InvalidArgument, NotFound
 from cxloop_libs.grpcx import GrpcServer, client_channel, grpc_server_from_settings, health_check
+from cxloop_testing.infra import eventually
 
 TOKEN = "s3cret-token"
 IDENTITY = "cxloop.identity.v1.IdentityService"
@@ -233,8 +234,14 @@ async def test_unexpected_error_is_internal_and_hides_the_message(
     # The operator finds the traceback by the id the caller was given.
     logged = [r for r in caplog.records if r.exc_info and trace_ref in r.getMessage()]
     assert logged and "secret detail" in str(logged[0].exc_info[1])  # type: ignore[index]
-    call_lines = [r for r in caplog.records if getattr(r, "code", None) == "INTERNAL"]
-    assert call_lines and call_lines[0].levelno == logging.WARNING
+
+    # The server writes its call line after the status reached the client.
+    def internal_lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "code", None) == "INTERNAL"]
+
+    with caplog.at_level(logging.DEBUG, logger="cxloop.grpc"):
+        call_lines = await eventually(internal_lines, timeout=5, interval=0.01)
+    assert call_lines[0].levelno == logging.WARNING
     assert call_lines[0].method == f"/{IDENTITY}/Resolve"  # type: ignore[attr-defined]
     assert call_lines[0].duration_ms >= 0  # type: ignore[attr-defined]
 

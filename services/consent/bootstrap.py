@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from cxloop.consent.v1 import consent_service_pb2 as pb
@@ -15,6 +16,7 @@ from consent.domain.receipt import Controller
 from consent.service_layer.following import GPC_CONSUMER, PROFILES_CONSUMER, ConsentFollower
 from consent.service_layer.handlers import ConsentHandlers
 from consent.service_layer.messages import notice_published
+from consent.service_layer.privacy import ANSWERS_CONSUMER, PARTICIPANT, PrivacyRequests
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.receipts import ReceiptSigner
@@ -23,6 +25,7 @@ from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.privacy import join_privacy_requests
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,33 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
             )
         )
 
+    # Privacy requests as a saga (docs/adr/0014-privacy-request-saga.md):
+    # consent answers as a participant like every other service, collects
+    # the answers from each participant's stream and sweeps for silence.
+    privacy = PrivacyRequests(
+        handlers,
+        settings.privacy_participant_list,
+        answer_timeout=timedelta(seconds=settings.privacy_answer_timeout_s),
+        default_jurisdiction=settings.jurisdiction,
+    )
+    join_privacy_requests(runtime, PARTICIPANT, privacy.answer_as_participant)
+    for name in settings.privacy_participant_list:
+        runtime.consumers.append(
+            BatchConsumer(
+                runtime.bus,
+                db,
+                ConsumerSpec(
+                    stream=name.upper(),
+                    durable=ANSWERS_CONSUMER,
+                    filter_subject=ev.PRIVACY_REQUEST_ANSWERED[name].subject,
+                    batch_size=settings.consumer_batch_size,
+                    max_deliver=settings.consumer_max_deliver,
+                ),
+                privacy.on_answers,
+                on_commit=relay.notify,
+            )
+        )
+
     stopping = asyncio.Event()
     # The service's own in-memory view for CheckBatch: loaded from the ledger
     # projection, then kept current by its own writes and the state bucket
@@ -112,11 +142,25 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         if not stopping.is_set():
             await view.run()
 
+    async def sweep_privacy_requests() -> None:
+        await runtime.db_ready.wait()
+        while not stopping.is_set():
+            try:
+                await asyncio.wait_for(stopping.wait(), settings.privacy_check_interval_s)
+                return
+            except TimeoutError:
+                pass
+            try:
+                if await db.in_transaction(privacy.sweep):
+                    relay.notify()
+            except Exception as exc:  # the next round tries again
+                log.warning("privacy request sweep failed: %s", exc)
+
     async def stop_refreshing() -> None:
         stopping.set()
         await view.stop()
 
-    runtime.extra_tasks.extend([load_catalogue, follow_bucket])
+    runtime.extra_tasks.extend([load_catalogue, follow_bucket, sweep_privacy_requests])
     runtime.on_stop.append(stop_refreshing)
     servicer = ConsentServicer(
         db,
@@ -126,6 +170,7 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         after_commit=relay.notify,
         view=view,
         view_ready=view_loaded.is_set,
+        privacy=privacy,
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
@@ -134,4 +179,5 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     )
     # Reachable for tests and operator tooling (publish_notice) in-process.
     runtime.handlers = handlers  # type: ignore[attr-defined]
+    runtime.privacy = privacy  # type: ignore[attr-defined]
     return runtime

@@ -30,6 +30,34 @@ class ConsentSettings(ServiceSettings):
         "third_party_provision,marketing_email,marketing_sms,marketing_push,marketing_app"
     )
 
+    # Services that must answer every privacy request before it completes:
+    # CXLOOP_CONSENT_PRIVACY_PARTICIPANTS, comma separated (docs/adr/0014).
+    privacy_participants: str = "consent,identity,gateway"
+    # A participant silent this long after a request was sent escalates it.
+    privacy_answer_timeout_s: float = Field(default=3600.0, gt=0)
+    # How often open requests are checked for silence and overdue due dates.
+    privacy_check_interval_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("privacy_participants")
+    @classmethod
+    def _known_participants(cls, v: str) -> str:
+        from cxloop_libs.messaging.catalog import PRIVACY_PARTICIPANT_DOMAINS
+
+        names = [n.strip() for n in v.split(",") if n.strip()]
+        unknown = [n for n in names if n not in PRIVACY_PARTICIPANT_DOMAINS]
+        if unknown:
+            raise ValueError(
+                f"unknown participant(s) {', '.join(unknown)}; "
+                f"known: {', '.join(PRIVACY_PARTICIPANT_DOMAINS)}"
+            )
+        if not names:
+            raise ValueError("at least one participant (consent itself) is required")
+        return ",".join(names)
+
+    @property
+    def privacy_participant_list(self) -> list[str]:
+        return [n for n in self.privacy_participants.split(",") if n]
+
     @field_validator("gpc_purposes")
     @classmethod
     def _purpose_list(cls, v: str) -> str:

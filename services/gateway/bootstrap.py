@@ -19,6 +19,7 @@ from cxloop_libs.messaging import EventPublisher, NatsBus, stream_for
 from cxloop_libs.pii import IdentifierHasher
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
+from gateway.adapters import privacy
 from gateway.adapters.http import create_app
 from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
@@ -117,5 +118,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         extra_tasks=[lambda: serve_http(server)],
         on_stop=[stop_http],
     )
+    # Answers privacy requests (it holds no customer data: zero rows).
+    privacy.join(runtime)
     log.info("gateway HTTP on %s:%d", settings.http_host, settings.http_port)
     return runtime

@@ -51,6 +51,47 @@ INTERACTION_RESOLVED = EventKind(
 CONSENT_CHANGED = EventKind("consent", "consent", "changed", consent_events.ConsentChanged)
 NOTICE_PUBLISHED = EventKind("consent", "notice", "published", consent_events.NoticePublished)
 
+# Privacy requests (data-subject requests as a saga, docs/adr/0014-privacy-request-saga.md).
+PRIVACY_REQUEST_OPENED = EventKind(
+    "consent", "privacy_request", "opened", consent_events.PrivacyRequestOpened
+)
+ERASURE_REQUESTED = EventKind("consent", "erasure", "requested", consent_events.ErasureRequested)
+ACCESS_REQUESTED = EventKind("consent", "access", "requested", consent_events.AccessRequested)
+RECTIFICATION_REQUESTED = EventKind(
+    "consent", "rectification", "requested", consent_events.RectificationRequested
+)
+RESTRICTION_REQUESTED = EventKind(
+    "consent", "restriction", "requested", consent_events.RestrictionRequested
+)
+PRIVACY_REQUEST_COMPLETED = EventKind(
+    "consent", "privacy_request", "completed", consent_events.PrivacyRequestCompleted
+)
+PRIVACY_REQUEST_ESCALATED = EventKind(
+    "consent", "privacy_request", "escalated", consent_events.PrivacyRequestEscalated
+)
+# What participants consume: every ``<kind>.requested`` of the consent domain.
+PRIVACY_WORK_SUBJECTS = "cx.consent.*.requested"
+PRIVACY_WORK: tuple[EventKind, ...] = (
+    ERASURE_REQUESTED,
+    ACCESS_REQUESTED,
+    RECTIFICATION_REQUESTED,
+    RESTRICTION_REQUESTED,
+)
+# Each participant answers on its own domain's stream. Every service of the
+# suite is listed, so a service built later only registers its participant.
+PRIVACY_PARTICIPANT_DOMAINS = (
+    "consent",
+    "identity",
+    "gateway",
+    "personalization",
+    "loyalty",
+    "feedback",
+)
+PRIVACY_REQUEST_ANSWERED: dict[str, EventKind] = {
+    d: EventKind(d, "privacy_request", "answered", consent_events.PrivacyRequestAnswered)
+    for d in PRIVACY_PARTICIPANT_DOMAINS
+}
+
 _ALL: tuple[EventKind, ...] = (
     INTERACTION_RECORDED,
     PROFILE_CREATED,
@@ -60,6 +101,11 @@ _ALL: tuple[EventKind, ...] = (
     INTERACTION_RESOLVED,
     CONSENT_CHANGED,
     NOTICE_PUBLISHED,
+    PRIVACY_REQUEST_OPENED,
+    *PRIVACY_WORK,
+    PRIVACY_REQUEST_COMPLETED,
+    PRIVACY_REQUEST_ESCALATED,
+    *PRIVACY_REQUEST_ANSWERED.values(),
 )
 BY_CE_TYPE: dict[str, EventKind] = {k.ce_type: k for k in _ALL}
 

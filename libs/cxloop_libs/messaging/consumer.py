@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -124,14 +123,20 @@ class BatchConsumer:
                 msgs = await self._fetch(self._psub)
                 if msgs is None:
                     return
-            except NatsTimeoutError:
+            except TimeoutError:
+                # nats-py raises its TimeoutError or, on some paths of a
+                # batch fetch, asyncio's: both only mean "nothing arrived".
                 continue
             except Exception as exc:  # NATS away: the subscription survives reconnects
-                log.warning("fetch failed: %s", exc, extra={"consumer": self.spec.durable})
+                log.warning("fetch failed: %r", exc, extra={"consumer": self.spec.durable})
                 await asyncio.sleep(0.5)
                 if not self.bus.is_connected:
                     continue
                 try:
+                    # The old subscription's pending pull would capture
+                    # messages nobody reads; drop it before pulling anew.
+                    with contextlib.suppress(Exception):
+                        await self._psub.unsubscribe()
                     self._psub = await self._subscribe()
                 except Exception:
                     await asyncio.sleep(1.0)

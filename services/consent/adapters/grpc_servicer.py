@@ -13,13 +13,74 @@ from cxloop.consent.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consent.domain.ledger import Proof, RecordRequest
+from consent.domain.privacy import AnswerState, PrivacyRequest, RequestStatus, Verification
 from consent.service_layer import messages
 from consent.service_layer.handlers import ConsentHandlers, Recorded
+from consent.service_layer.privacy import (
+    ESCALATION_TO_PROTO,
+    JURISDICTION_FROM_PROTO,
+    JURISDICTION_TO_PROTO,
+    PrivacyRequests,
+)
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.rules import Decision
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, Unavailable
+from cxloop_libs.privacy import RequestKind
+
+STATUS_TO_PROTO = {
+    RequestStatus.AWAITING_VERIFICATION: pb.PRIVACY_REQUEST_STATUS_AWAITING_VERIFICATION,
+    RequestStatus.IN_PROGRESS: pb.PRIVACY_REQUEST_STATUS_IN_PROGRESS,
+    RequestStatus.COMPLETED: pb.PRIVACY_REQUEST_STATUS_COMPLETED,
+    RequestStatus.REJECTED: pb.PRIVACY_REQUEST_STATUS_REJECTED,
+    RequestStatus.ESCALATED: pb.PRIVACY_REQUEST_STATUS_ESCALATED,
+}
+VERIFICATION_TO_PROTO = {
+    Verification.PENDING: pb.VERIFICATION_STATUS_PENDING,
+    Verification.VERIFIED: pb.VERIFICATION_STATUS_VERIFIED,
+    Verification.FAILED: pb.VERIFICATION_STATUS_FAILED,
+}
+VERIFICATION_FROM_PROTO = {int(v): k for k, v in VERIFICATION_TO_PROTO.items()}
+ANSWER_TO_PROTO = {
+    AnswerState.PENDING: pb.PARTICIPANT_STATE_PENDING,
+    AnswerState.DONE: pb.PARTICIPANT_STATE_DONE,
+    AnswerState.FAILED: pb.PARTICIPANT_STATE_FAILED,
+    AnswerState.NOT_APPLICABLE: pb.PARTICIPANT_STATE_NOT_APPLICABLE,
+}
+
+
+def privacy_status(r: PrivacyRequest) -> pb.GetPrivacyRequestStatusResponse:
+    resp = pb.GetPrivacyRequestStatusResponse(
+        request_id=r.request_id,
+        customer_id=r.customer_id,
+        kind=r.kind.to_proto(),
+        jurisdiction=JURISDICTION_TO_PROTO[r.jurisdiction],
+        status=STATUS_TO_PROTO[r.status],
+        verification_status=VERIFICATION_TO_PROTO[r.verification],
+        opened_at=messages.ts(r.opened_at),
+        due_at=messages.ts(r.due_at),
+        access_bundle_json=r.bundle_json,
+        overdue=r.overdue_at is not None,
+        extended=r.extended,
+        extension_reason=r.extension_reason,
+        escalation_reason=ESCALATION_TO_PROTO[r.escalation] if r.escalation else 0,
+    )
+    if r.closed_at is not None:
+        resp.closed_at.CopyFrom(messages.ts(r.closed_at))
+    for name, a in sorted(r.answers.items()):
+        answer = pb.ParticipantAnswer(
+            participant=name,
+            state=ANSWER_TO_PROTO[a.state],
+            records_affected=a.records_affected,
+            detail=a.detail,
+            categories=list(a.categories),
+            row_counts=a.row_counts,
+        )
+        if a.answered_at is not None:
+            answer.answered_at.CopyFrom(messages.ts(a.answered_at))
+        resp.participants.append(answer)
+    return resp
 
 
 def _when(t: Timestamp, has: bool) -> datetime | None:
@@ -37,7 +98,9 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         after_commit: Callable[[], None],
         view: ConsentProjection | None = None,
         view_ready: Callable[[], bool] = lambda: False,
+        privacy: PrivacyRequests | None = None,
     ) -> None:
+        self.privacy = privacy
         self.db = db
         self.handlers = handlers
         self.hasher = hasher
@@ -167,3 +230,70 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         self, request: pb.GetReceiptKeysRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetReceiptKeysResponse:
         return pb.GetReceiptKeysResponse(jwks_json=json.dumps(self.handlers.signer.jwks()))
+
+    # -- privacy requests -------------------------------------------------------
+    def _privacy(self) -> PrivacyRequests:
+        self._require_ready()
+        if self.privacy is None:
+            raise Unavailable("privacy requests are not configured")
+        return self.privacy
+
+    async def OpenPrivacyRequest(
+        self, request: pb.OpenPrivacyRequestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.OpenPrivacyRequestResponse:
+        kind = RequestKind.from_proto(request.kind)
+        jurisdiction = JURISDICTION_FROM_PROTO.get(request.jurisdiction)
+        if request.jurisdiction and jurisdiction is None:
+            raise InvalidArgument("jurisdiction", "must be GDPR, PIPA or CCPA")
+        verification = VERIFICATION_FROM_PROTO.get(
+            request.verification_status, Verification.PENDING
+        )
+        privacy = self._privacy()
+        opened, created = await self.db.in_transaction(
+            lambda s: privacy.open(
+                s,
+                customer_id=request.customer_id,
+                kind=kind,
+                jurisdiction=jurisdiction,
+                verification=verification,
+                verification_method=request.verification_method,
+                actor=request.actor,
+            )
+        )
+        if created:
+            self.after_commit()
+        return pb.OpenPrivacyRequestResponse(
+            request_id=opened.request_id,
+            status=STATUS_TO_PROTO[opened.status],
+            opened_at=messages.ts(opened.opened_at),
+            due_at=messages.ts(opened.due_at),
+        )
+
+    async def GetPrivacyRequestStatus(
+        self, request: pb.GetPrivacyRequestStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetPrivacyRequestStatusResponse:
+        privacy = self._privacy()
+        found = await self.db.in_transaction(lambda s: privacy.status(s, request.request_id))
+        return privacy_status(found)
+
+    async def VerifyPrivacyRequest(
+        self, request: pb.VerifyPrivacyRequestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.VerifyPrivacyRequestResponse:
+        privacy = self._privacy()
+        verification = VERIFICATION_FROM_PROTO.get(request.verification_status)
+        verified = await self.db.in_transaction(
+            lambda s: privacy.verify(
+                s, request.request_id, verification, request.verification_method
+            )
+        )
+        self.after_commit()
+        return pb.VerifyPrivacyRequestResponse(status=STATUS_TO_PROTO[verified.status])
+
+    async def ExtendPrivacyRequest(
+        self, request: pb.ExtendPrivacyRequestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExtendPrivacyRequestResponse:
+        privacy = self._privacy()
+        extended = await self.db.in_transaction(
+            lambda s: privacy.extend(s, request.request_id, request.reason)
+        )
+        return pb.ExtendPrivacyRequestResponse(due_at=messages.ts(extended.due_at))

@@ -100,3 +100,44 @@ class GpcSignalRow(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
     last_seen_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
     event_id: str = Field(max_length=128)
+
+
+class PrivacyRequestRow(SQLModel, table=True):
+    """A data-subject request. Kept after the subject is erased, as the
+    controller's proof that the request was honoured (GDPR Art. 5(2)); it
+    holds the customer id and counts, never the subject's data (an access
+    bundle is dropped when the subject is later erased)."""
+
+    __tablename__ = "privacy_request"
+
+    request_id: str = Field(primary_key=True, max_length=36)
+    customer_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=16)
+    jurisdiction: str = Field(max_length=8)
+    status: str = Field(max_length=24, index=True)
+    verification: str = Field(max_length=16)
+    verification_method: str = Field(default="", max_length=64)
+    actor: str = Field(default="", max_length=100)
+    opened_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    due_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    extended: bool = False
+    extension_reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    escalation: str | None = Field(default=None, max_length=32)
+    escalated_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    overdue_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    bundle_json: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+
+
+class PrivacyAnswerRow(SQLModel, table=True):
+    __tablename__ = "privacy_answer"
+
+    request_id: str = Field(primary_key=True, max_length=36)
+    participant: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    answered_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    categories: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
+    row_counts: str = Field(default="{}", sa_column=sa.Column(sa.Text, nullable=False))
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    export_json: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))

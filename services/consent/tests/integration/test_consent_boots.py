@@ -1,6 +1,6 @@
 """The consent service boots on real NATS: health SERVING, its stream and state
-bucket provisioned, the privacy-request RPCs not built yet honestly
-UNIMPLEMENTED, and NOT_SERVING once stopping."""
+bucket provisioned, every RPC implemented (an empty privacy request is
+refused, not UNIMPLEMENTED), and NOT_SERVING once stopping."""
 
 from __future__ import annotations
 
@@ -41,11 +41,22 @@ async def test_boots_serves_health_and_provisions_stream(
             name = pb.DESCRIPTOR.services_by_name["ConsentService"].full_name
             r = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
             assert r.status == health_pb2.HealthCheckResponse.SERVING
-            for method in ("OpenPrivacyRequest", "GetPrivacyRequestStatus"):
+            await runtime.db_ready.wait()
+            for method in (
+                "OpenPrivacyRequest",
+                "GetPrivacyRequestStatus",
+                "VerifyPrivacyRequest",
+                "ExtendPrivacyRequest",
+            ):
                 call = ch.unary_unary(f"/{name}/{method}")
-                with pytest.raises(grpc.aio.AioRpcError) as err:
-                    await call(b"", timeout=5)
-                assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+                async def refused(call: grpc.aio.UnaryUnaryMultiCallable = call) -> bool:
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await call(b"", timeout=5)
+                    assert err.value.code() != grpc.StatusCode.UNIMPLEMENTED
+                    return err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+                await eventually(refused, timeout=5)
             await runtime.bus.ready()
             nc = await nats.connect(clean_nats)
             try:

@@ -93,6 +93,7 @@ async def test_bootstrap_in_development_logs_the_dev_key(
         runtime = await bootstrap(settings)
     assert "gateway accepting write key 'dev' (development mode only)" in caplog.messages
     assert runtime.db is None and runtime.relay is None and runtime.consumers == []
-    assert len(runtime.extra_tasks) == 1 and len(runtime.on_stop) == 1
+    # The HTTP server, and the privacy-request participant (adapters/privacy.py).
+    assert len(runtime.extra_tasks) == 2 and len(runtime.on_stop) == 2
     # Never started, so nothing to stop but the (idle) bus.
     await runtime.bus.close()

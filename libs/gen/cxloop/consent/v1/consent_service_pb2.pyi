@@ -39,6 +39,7 @@ class PrivacyRequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIVACY_REQUEST_STATUS_IN_PROGRESS: _ClassVar[PrivacyRequestStatus]
     PRIVACY_REQUEST_STATUS_COMPLETED: _ClassVar[PrivacyRequestStatus]
     PRIVACY_REQUEST_STATUS_REJECTED: _ClassVar[PrivacyRequestStatus]
+    PRIVACY_REQUEST_STATUS_ESCALATED: _ClassVar[PrivacyRequestStatus]
 
 class ParticipantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -67,6 +68,7 @@ PRIVACY_REQUEST_STATUS_AWAITING_VERIFICATION: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_IN_PROGRESS: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_COMPLETED: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_REJECTED: PrivacyRequestStatus
+PRIVACY_REQUEST_STATUS_ESCALATED: PrivacyRequestStatus
 PARTICIPANT_STATE_UNSPECIFIED: ParticipantState
 PARTICIPANT_STATE_PENDING: ParticipantState
 PARTICIPANT_STATE_DONE: ParticipantState
@@ -280,7 +282,7 @@ class GetPrivacyRequestStatusRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class GetPrivacyRequestStatusResponse(_message.Message):
-    __slots__ = ("request_id", "customer_id", "kind", "jurisdiction", "status", "verification_status", "opened_at", "due_at", "closed_at", "participants")
+    __slots__ = ("request_id", "customer_id", "kind", "jurisdiction", "status", "verification_status", "opened_at", "due_at", "closed_at", "participants", "access_bundle_json", "overdue", "extended", "extension_reason", "escalation_reason")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +293,11 @@ class GetPrivacyRequestStatusResponse(_message.Message):
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
     CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_BUNDLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_FIELD_NUMBER: _ClassVar[int]
+    EXTENSION_REASON_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_REASON_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_id: str
     kind: _events_pb2.PrivacyRequestKind
@@ -301,18 +308,64 @@ class GetPrivacyRequestStatusResponse(_message.Message):
     due_at: _timestamp_pb2.Timestamp
     closed_at: _timestamp_pb2.Timestamp
     participants: _containers.RepeatedCompositeFieldContainer[ParticipantAnswer]
-    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[_events_pb2.PrivacyRequestKind, str]] = ..., jurisdiction: _Optional[_Union[_events_pb2.Jurisdiction, str]] = ..., status: _Optional[_Union[PrivacyRequestStatus, str]] = ..., verification_status: _Optional[_Union[VerificationStatus, str]] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[ParticipantAnswer, _Mapping]]] = ...) -> None: ...
+    access_bundle_json: str
+    overdue: bool
+    extended: bool
+    extension_reason: str
+    escalation_reason: _events_pb2.PrivacyEscalationReason
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[_events_pb2.PrivacyRequestKind, str]] = ..., jurisdiction: _Optional[_Union[_events_pb2.Jurisdiction, str]] = ..., status: _Optional[_Union[PrivacyRequestStatus, str]] = ..., verification_status: _Optional[_Union[VerificationStatus, str]] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[ParticipantAnswer, _Mapping]]] = ..., access_bundle_json: _Optional[str] = ..., overdue: _Optional[bool] = ..., extended: _Optional[bool] = ..., extension_reason: _Optional[str] = ..., escalation_reason: _Optional[_Union[_events_pb2.PrivacyEscalationReason, str]] = ...) -> None: ...
 
 class ParticipantAnswer(_message.Message):
-    __slots__ = ("participant", "state", "answered_at", "records_affected", "detail")
+    __slots__ = ("participant", "state", "answered_at", "records_affected", "detail", "categories", "row_counts")
+    class RowCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
     RECORDS_AFFECTED_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNTS_FIELD_NUMBER: _ClassVar[int]
     participant: str
     state: ParticipantState
     answered_at: _timestamp_pb2.Timestamp
     records_affected: int
     detail: str
-    def __init__(self, participant: _Optional[str] = ..., state: _Optional[_Union[ParticipantState, str]] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., records_affected: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    row_counts: _containers.ScalarMap[str, int]
+    def __init__(self, participant: _Optional[str] = ..., state: _Optional[_Union[ParticipantState, str]] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., records_affected: _Optional[int] = ..., detail: _Optional[str] = ..., categories: _Optional[_Iterable[str]] = ..., row_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class VerifyPrivacyRequestRequest(_message.Message):
+    __slots__ = ("request_id", "verification_status", "verification_method")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_METHOD_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    verification_status: VerificationStatus
+    verification_method: str
+    def __init__(self, request_id: _Optional[str] = ..., verification_status: _Optional[_Union[VerificationStatus, str]] = ..., verification_method: _Optional[str] = ...) -> None: ...
+
+class VerifyPrivacyRequestResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: PrivacyRequestStatus
+    def __init__(self, status: _Optional[_Union[PrivacyRequestStatus, str]] = ...) -> None: ...
+
+class ExtendPrivacyRequestRequest(_message.Message):
+    __slots__ = ("request_id", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExtendPrivacyRequestResponse(_message.Message):
+    __slots__ = ("due_at",)
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -76,6 +76,16 @@ class ConsentServiceStub:
                 request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusRequest.SerializeToString,
                 response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusResponse.FromString,
                 _registered_method=True)
+        self.VerifyPrivacyRequest = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/VerifyPrivacyRequest',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestResponse.FromString,
+                _registered_method=True)
+        self.ExtendPrivacyRequest = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/ExtendPrivacyRequest',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -143,6 +153,22 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyPrivacyRequest(self, request, context):
+        """Records the outcome of verifying the requester of a request awaiting it:
+        VERIFIED sends it to the participants, FAILED rejects it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendPrivacyRequest(self, request, context):
+        """Extends the deadline once, where the law allows it (GDPR: two more
+        months; CCPA: 45 more days), with the reason told to the customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +211,16 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.GetPrivacyRequestStatus,
                     request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusRequest.FromString,
                     response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusResponse.SerializeToString,
+            ),
+            'VerifyPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyPrivacyRequest,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestResponse.SerializeToString,
+            ),
+            'ExtendPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendPrivacyRequest,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +441,60 @@ class ConsentService:
             '/cxloop.consent.v1.ConsentService/GetPrivacyRequestStatus',
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusRequest.SerializeToString,
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.GetPrivacyRequestStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/VerifyPrivacyRequest',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.VerifyPrivacyRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/ExtendPrivacyRequest',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
             options,
             channel_credentials,
             insecure,

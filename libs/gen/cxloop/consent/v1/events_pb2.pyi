@@ -47,6 +47,20 @@ class Jurisdiction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JURISDICTION_GDPR: _ClassVar[Jurisdiction]
     JURISDICTION_PIPA: _ClassVar[Jurisdiction]
     JURISDICTION_CCPA: _ClassVar[Jurisdiction]
+
+class PrivacyAnswerOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIVACY_ANSWER_OUTCOME_UNSPECIFIED: _ClassVar[PrivacyAnswerOutcome]
+    PRIVACY_ANSWER_OUTCOME_DONE: _ClassVar[PrivacyAnswerOutcome]
+    PRIVACY_ANSWER_OUTCOME_FAILED: _ClassVar[PrivacyAnswerOutcome]
+    PRIVACY_ANSWER_OUTCOME_NOT_APPLICABLE: _ClassVar[PrivacyAnswerOutcome]
+
+class PrivacyEscalationReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIVACY_ESCALATION_REASON_UNSPECIFIED: _ClassVar[PrivacyEscalationReason]
+    PRIVACY_ESCALATION_REASON_PARTICIPANTS_SILENT: _ClassVar[PrivacyEscalationReason]
+    PRIVACY_ESCALATION_REASON_OVERDUE: _ClassVar[PrivacyEscalationReason]
+    PRIVACY_ESCALATION_REASON_PARTICIPANT_FAILED: _ClassVar[PrivacyEscalationReason]
 CONSENT_DECISION_UNSPECIFIED: ConsentDecision
 CONSENT_DECISION_GRANTED: ConsentDecision
 CONSENT_DECISION_DENIED: ConsentDecision
@@ -70,6 +84,14 @@ JURISDICTION_UNSPECIFIED: Jurisdiction
 JURISDICTION_GDPR: Jurisdiction
 JURISDICTION_PIPA: Jurisdiction
 JURISDICTION_CCPA: Jurisdiction
+PRIVACY_ANSWER_OUTCOME_UNSPECIFIED: PrivacyAnswerOutcome
+PRIVACY_ANSWER_OUTCOME_DONE: PrivacyAnswerOutcome
+PRIVACY_ANSWER_OUTCOME_FAILED: PrivacyAnswerOutcome
+PRIVACY_ANSWER_OUTCOME_NOT_APPLICABLE: PrivacyAnswerOutcome
+PRIVACY_ESCALATION_REASON_UNSPECIFIED: PrivacyEscalationReason
+PRIVACY_ESCALATION_REASON_PARTICIPANTS_SILENT: PrivacyEscalationReason
+PRIVACY_ESCALATION_REASON_OVERDUE: PrivacyEscalationReason
+PRIVACY_ESCALATION_REASON_PARTICIPANT_FAILED: PrivacyEscalationReason
 
 class PurposeState(_message.Message):
     __slots__ = ("purpose", "decision", "notice_version", "channel", "decided_at", "record_id", "expires_at", "needs_reconsent", "conflicts_with_gpc")
@@ -160,3 +182,88 @@ class AccessRequested(_message.Message):
     customer_id: str
     due_at: _timestamp_pb2.Timestamp
     def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RectificationRequested(_message.Message):
+    __slots__ = ("request_id", "customer_id", "due_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RestrictionRequested(_message.Message):
+    __slots__ = ("request_id", "customer_id", "due_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PrivacyRequestAnswered(_message.Message):
+    __slots__ = ("request_id", "customer_id", "participant", "kind", "outcome", "categories", "row_counts", "export_json", "detail", "answered_at")
+    class RowCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    participant: str
+    kind: PrivacyRequestKind
+    outcome: PrivacyAnswerOutcome
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    row_counts: _containers.ScalarMap[str, int]
+    export_json: str
+    detail: str
+    answered_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., participant: _Optional[str] = ..., kind: _Optional[_Union[PrivacyRequestKind, str]] = ..., outcome: _Optional[_Union[PrivacyAnswerOutcome, str]] = ..., categories: _Optional[_Iterable[str]] = ..., row_counts: _Optional[_Mapping[str, int]] = ..., export_json: _Optional[str] = ..., detail: _Optional[str] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PrivacyRequestCompleted(_message.Message):
+    __slots__ = ("request_id", "customer_id", "kind", "closed_at", "participants", "records_affected")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_AFFECTED_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    kind: PrivacyRequestKind
+    closed_at: _timestamp_pb2.Timestamp
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    records_affected: int
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[PrivacyRequestKind, str]] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participants: _Optional[_Iterable[str]] = ..., records_affected: _Optional[int] = ...) -> None: ...
+
+class PrivacyRequestEscalated(_message.Message):
+    __slots__ = ("request_id", "customer_id", "kind", "reason", "missing_participants", "due_at", "escalated_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MISSING_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    kind: PrivacyRequestKind
+    reason: PrivacyEscalationReason
+    missing_participants: _containers.RepeatedScalarFieldContainer[str]
+    due_at: _timestamp_pb2.Timestamp
+    escalated_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[PrivacyRequestKind, str]] = ..., reason: _Optional[_Union[PrivacyEscalationReason, str]] = ..., missing_participants: _Optional[_Iterable[str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

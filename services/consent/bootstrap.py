@@ -25,6 +25,7 @@ from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.pii.envelope import SubjectKeyring, master_key_from_settings
 from cxloop_libs.privacy import join_privacy_requests
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 
@@ -88,7 +89,10 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         answer_timeout=timedelta(seconds=settings.privacy_answer_timeout_s),
         default_jurisdiction=settings.jurisdiction,
     )
-    join_privacy_requests(runtime, PARTICIPANT, privacy.answer_as_participant)
+    # Consent's subject keys (envelope encryption): erasure shreds them
+    # (docs/adr/0015-per-service-subject-keyrings.md).
+    keyring = SubjectKeyring(master_key_from_settings(settings))
+    join_privacy_requests(runtime, PARTICIPANT, privacy.answer_as_participant, keyring=keyring)
     for name in settings.privacy_participant_list:
         runtime.consumers.append(
             BatchConsumer(
@@ -180,4 +184,5 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     # Reachable for tests and operator tooling (publish_notice) in-process.
     runtime.handlers = handlers  # type: ignore[attr-defined]
     runtime.privacy = privacy  # type: ignore[attr-defined]
+    runtime.keyring = keyring  # type: ignore[attr-defined]
     return runtime

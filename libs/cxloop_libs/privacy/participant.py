@@ -51,6 +51,7 @@ from cxloop_libs.messaging import (
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging.cloudevents import parse_headers
 from cxloop_libs.messaging.consumer import retry_delay
+from cxloop_libs.pii.envelope import SubjectKeyring
 from cxloop_libs.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -156,9 +157,14 @@ def work_of(event: ReceivedEvent) -> tuple[str, str, RequestKind] | None:
 class PrivacyParticipant:
     """A service's registration for privacy requests."""
 
-    def __init__(self, name: str, handler: PrivacyHandler) -> None:
+    def __init__(
+        self, name: str, handler: PrivacyHandler, *, keyring: SubjectKeyring | None = None
+    ) -> None:
         self.name = name
         self.handler = handler
+        # Erasure also shreds the subject's key here, in the same transaction:
+        # whatever was sealed under it, anywhere, becomes unreadable.
+        self.keyring = keyring
         self.kind = answer_kind(name)
         self.answered = 0
 
@@ -184,6 +190,14 @@ class PrivacyParticipant:
                 continue
             request_id, customer_id, kind = work
             answer = self.handler(session, customer_id, kind)
+            if self.keyring is not None and kind is RequestKind.ERASURE:
+                shredded = self.keyring.shred(session, customer_id)
+                answer = PrivacyAnswer(
+                    sorted({*answer.categories, "subject_key"} - {"none"}),
+                    {**answer.row_counts, "subject_key": shredded},
+                    answer.export_json,
+                    answer.detail,
+                )
             outbox.stage(
                 self.kind,
                 answer_message(self.name, request_id, customer_id, kind, answer),
@@ -286,10 +300,18 @@ class StatelessParticipant:
 
 
 def join_privacy_requests(
-    runtime: ServiceRuntime, name: str, handler: PrivacyHandler
+    runtime: ServiceRuntime,
+    name: str,
+    handler: PrivacyHandler,
+    *,
+    keyring: SubjectKeyring | None = None,
 ) -> PrivacyParticipant:
-    """Register the service as privacy participant ``name`` (its domain)."""
-    participant = PrivacyParticipant(name, handler)
+    """Register the service as privacy participant ``name`` (its domain);
+    with a ``keyring`` (services with a database) erasure also shreds the
+    subject's key (cxloop_libs.pii.envelope)."""
+    if keyring is not None and runtime.db is None:
+        raise ValueError("a keyring lives in the service's database; this one has none")
+    participant = PrivacyParticipant(name, handler, keyring=keyring)
     settings = runtime.settings
     spec = participant.spec(max_deliver=settings.consumer_max_deliver)
     if runtime.db is not None:

@@ -23,6 +23,7 @@ from consent.adapters.tables import RecordRow, StateRow
 from consent.tests.conftest import start_consent
 from cxloop_libs.messaging import EventPublisher, NatsBus, PendingEvent, stream_for
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.pii.envelope import KeyShredded
 from cxloop_libs.privacy import answer_event_id
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_testing.infra import eventually
@@ -309,3 +310,34 @@ async def test_bad_privacy_requests_are_refused_naming_the_field(suite: Starter)
             pb.GetPrivacyRequestStatusRequest(request_id=str(uuid.uuid4())), timeout=5
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_erasure_shreds_the_subject_key_so_an_old_stream_message_stays_unreadable(
+    suite: Starter, clean_consent_nats: str
+) -> None:
+    consent = await suite(privacy_participants="consent,gateway")
+    stub = await stub_of(consent)
+    keyring = consent.keyring  # type: ignore[attr-defined]
+    assert consent.db is not None
+    cid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    with consent.db.session() as s:
+        sealed = keyring.seal(s, cid, b"hong@example.com", context=b"email")
+        kept = keyring.seal(s, other, b"kim@example.com", context=b"email")
+    # The raw value travels in an event body, sealed with the subject's key.
+    nc = await nats.connect(clean_consent_nats)
+    try:
+        js = nc.jetstream()
+        ack = await js.publish("cx.consent.test.sealed", sealed)
+        opened = await open_request(stub, cid, ERASURE)
+        done = await status_when(stub, opened.request_id, COMPLETED)
+        answers = {p.participant: p for p in done.participants}
+        assert answers["consent"].row_counts["subject_key"] == 1
+        assert "subject_key" in answers["consent"].categories
+        old = await js.get_msg("CONSENT", ack.seq)
+        assert old.data == sealed  # the stream still holds the message ...
+        with consent.db.session() as s, pytest.raises(KeyShredded):
+            keyring.open(s, cid, old.data, context=b"email")  # ... but nobody can read it
+        with consent.db.session() as s:
+            assert keyring.open(s, other, kept, context=b"email") == b"kim@example.com"
+    finally:
+        await nc.close()

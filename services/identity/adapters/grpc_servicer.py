@@ -16,8 +16,14 @@ from cxloop_libs.messaging import MalformedEvent
 from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
 from identity.adapters.repository import ProfileRecord
 from identity.domain.model import HashedId
-from identity.service_layer.handlers import IdentityHandlers, to_hashed, to_proto
+from identity.service_layer.handlers import (
+    IdentityHandlers,
+    ResolveCommand,
+    to_hashed,
+    to_proto,
+)
 from identity.service_layer.operations import GraphOperations, Step
+from identity.service_layer.resolver import BatchedResolver
 
 MAX_IDENTIFIERS = 50
 
@@ -72,6 +78,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         default_region: str = "KR",
         operations: GraphOperations | None = None,
         ignored_hashes: frozenset[str] = frozenset(),
+        resolver: BatchedResolver | None = None,
     ) -> None:
         self.ignored_hashes = ignored_hashes
         self.db = db
@@ -81,6 +88,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self.is_ready = is_ready
         self.after_commit = after_commit
         self.default_region = default_region
+        self.resolver = resolver or BatchedResolver(db, handlers, after_commit=after_commit)
 
     def _hash_request(self, idents: list[identifier_pb2.Identifier]) -> list[HashedId]:
         if not idents:
@@ -143,11 +151,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.ResolveResponse:
         ids = self._hash_request(list(request.identifiers))
         self._require_db()
-        source = request.source[:100]
-        outcome = await self.db.in_transaction(
-            lambda s: self.handlers.resolve(s, ids, source=source)
-        )
-        self.after_commit()
+        command = ResolveCommand(tuple(ids), request.source[:100])
+        try:
+            outcome = await self.resolver.resolve(command)
+        except ValueError:
+            raise InvalidArgument("identifiers", "nothing left to link") from None
         return pb.ResolveResponse(customer_id=outcome.customer_id, created=outcome.created)
 
     async def GetProfile(

@@ -1,0 +1,102 @@
+"""Batched `Resolve` against a real database (SQLite and PostgreSQL): calls
+that arrive together share one transaction, yet each caller gets its own
+answer, and replicas racing on the same new identifier agree."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from cxloop_libs.db import Database, run_migrations
+from cxloop_libs.pii import IdentifierHasher, IdType
+from identity.bootstrap import MIGRATIONS
+from identity.domain.model import HashedId
+from identity.domain.policy import MergePolicy
+from identity.service_layer.handlers import IdentityHandlers, ResolveCommand
+from identity.service_layer.resolver import BatchedResolver
+
+pytestmark = pytest.mark.integration
+
+HASHER = IdentifierHasher(b"cxloop-development-only-hash-key")
+JUNK = HASHER.hash(IdType.PHONE, "02-555-0100")
+
+
+def ident(id_type: IdType, value: str) -> HashedId:
+    return HashedId(id_type.value, HASHER.hash(id_type, value))
+
+
+def call(*ids: HashedId) -> ResolveCommand:
+    return ResolveCommand(tuple(ids), "test")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    run_migrations(database.engine, MIGRATIONS)
+    yield database
+    database.dispose()
+
+
+def count(db: Database, table: str) -> int:
+    with db.session() as s:
+        return int(s.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+async def test_calls_batched_together_each_get_their_own_answer(db: Database) -> None:
+    handlers = IdentityHandlers(policy=MergePolicy(ignored_hashes=frozenset({JUNK})))
+    resolver = BatchedResolver(db, handlers, max_wait_s=0.05)
+    kim, lee, park = (ident(IdType.EMAIL, f"{n}@example.com") for n in ("kim", "lee", "park"))
+    phone = ident(IdType.PHONE, "010-1234-5678")
+    known = await resolver.resolve(call(kim))
+    assert known.created
+    before = resolver.links.batches
+
+    results = await asyncio.gather(
+        resolver.resolve(call(kim)),
+        resolver.resolve(call(lee)),
+        resolver.resolve(call(park)),
+        resolver.resolve(call(lee)),
+        resolver.resolve(call(kim, phone)),
+        resolver.resolve(call(HashedId("phone", JUNK))),
+        return_exceptions=True,
+    )
+
+    assert resolver.links.batches == before + 1  # one transaction for all six
+    again_kim, new_lee, new_park, lee_again, kim_phone, junk = results
+    assert isinstance(junk, ValueError)  # only its own call fails
+    for r in (again_kim, new_lee, new_park, lee_again, kim_phone):
+        assert not isinstance(r, BaseException)
+    assert again_kim.customer_id == known.customer_id and not again_kim.created
+    assert new_lee.created and not lee_again.created
+    assert lee_again.customer_id == new_lee.customer_id
+    assert new_park.created and new_park.customer_id not in {known.customer_id, new_lee.customer_id}
+    assert kim_phone.customer_id == known.customer_id and [i.hash for i in kim_phone.added] == [
+        phone.hash
+    ]
+
+
+async def test_a_returning_customer_is_answered_without_writing(db: Database) -> None:
+    resolver = BatchedResolver(db, IdentityHandlers())
+    email, phone = ident(IdType.EMAIL, "back@example.com"), ident(IdType.PHONE, "010-2222-3333")
+    first = await resolver.resolve(call(email, phone))
+    written = {t: count(db, t) for t in ("identity_history", "identity_link", "outbox_event")}
+
+    again = await asyncio.gather(*(resolver.resolve(call(phone, email)) for _ in range(20)))
+
+    assert {r.customer_id for r in again} == {first.customer_id}
+    assert not any(r.created or r.added for r in again)
+    assert {t: count(db, t) for t in written} == written
+
+
+async def test_replicas_resolving_the_same_new_identifier_agree(db: Database) -> None:
+    # Two service replicas (two batchers, one database) race to insert the
+    # same identifier: the loser's batch is re-run and finds the winner's.
+    replicas = [BatchedResolver(db, IdentityHandlers()) for _ in range(2)]
+    email = ident(IdType.EMAIL, "race@example.com")
+    results = await asyncio.gather(*(replicas[n % 2].resolve(call(email)) for n in range(8)))
+    assert len({r.customer_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert count(db, "customer") == 1

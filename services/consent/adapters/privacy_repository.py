@@ -99,14 +99,21 @@ class PrivacyRepository:
         self.s.execute(sa.insert(_REQ).values(request_id=r.request_id, **_request_values(r)))
         self._save_answers(r)
 
-    def save(self, r: PrivacyRequest) -> None:
-        self.s.execute(
-            sa.update(_REQ).where(_REQ.c.request_id == r.request_id).values(**_request_values(r))
-        )
-        self._save_answers(r)
+    def save(self, r: PrivacyRequest, *, only_answer: str | None = None) -> None:
+        """Write the request row and its answers; ``only_answer``: just that
+        participant's answer (the request row is left as it is)."""
+        if only_answer is None:
+            self.s.execute(
+                sa.update(_REQ)
+                .where(_REQ.c.request_id == r.request_id)
+                .values(**_request_values(r))
+            )
+        self._save_answers(r, only_answer)
 
-    def _save_answers(self, r: PrivacyRequest) -> None:
+    def _save_answers(self, r: PrivacyRequest, only: str | None = None) -> None:
         for a in r.answers.values():
+            if only is not None and a.participant != only:
+                continue
             values = {
                 "state": a.state.value,
                 "answered_at": a.answered_at,

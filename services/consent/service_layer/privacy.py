@@ -218,7 +218,10 @@ class PrivacyRequests:
                 detail=msg.detail[:500],
                 export_json=msg.export_json,
             )
+            before = request
             request = request.answered(answer)
+            if request is before:
+                continue  # answered already
             if request.completes():
                 request = request.completed(now)
                 done = epb.PrivacyRequestCompleted(
@@ -232,7 +235,8 @@ class PrivacyRequests:
                 self._stage(outbox, ev.PRIVACY_REQUEST_COMPLETED, done, request, "completed")
             elif answer.state is AnswerState.FAILED and request.status.is_open:
                 request = self._escalate(outbox, request, Escalation.PARTICIPANT_FAILED, now)
-            repo.save(request)
+            unchanged = request.status is before.status
+            repo.save(request, only_answer=msg.participant if unchanged else None)
         outbox.flush()
 
     def _escalate(

@@ -14,8 +14,10 @@ from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters.grpc_servicer import IdentityServicer
+from identity.adapters.match_model import load_match_model
 from identity.config import IdentitySettings
 from identity.service_layer.handlers import IdentityHandlers
+from identity.service_layer.imports import RecordImporter
 from identity.service_layer.operations import GraphOperations
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -55,6 +57,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         default_region=settings.default_phone_region,
         operations=GraphOperations(),
         ignored_hashes=policy.ignored_hashes,
+        importer=RecordImporter(model=load_match_model(settings.match_model), policy=policy),
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,

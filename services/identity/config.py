@@ -32,6 +32,10 @@ class IdentitySettings(ServiceSettings):
     # comma-separated `type:value` (`phone:02-555-0100,email:front@shop.kr`;
     # external ids as `external:<namespace>:<value>`).
     blocked_identifiers: str = ""
+    # Probabilistic matching (ADR 0010, 0015): a model file written by
+    # `MatchModel.to_dict()`; empty means ImportRecords trains one by EM on
+    # each import (of at least 1,000 records).
+    match_model: str = ""
 
     @field_validator("identifier_priority")
     @classmethod

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from cxloop.common.v1 import identifier_pb2
@@ -15,6 +16,7 @@ from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 from cxloop_libs.messaging import MalformedEvent
 from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
 from identity.adapters.repository import ProfileRecord
+from identity.domain.matching import CustomerRecord
 from identity.domain.model import HashedId
 from identity.service_layer.handlers import (
     IdentityHandlers,
@@ -22,10 +24,21 @@ from identity.service_layer.handlers import (
     to_hashed,
     to_proto,
 )
+from identity.service_layer.imports import ImportRecord, RecordImporter
 from identity.service_layer.operations import GraphOperations, Step
 from identity.service_layer.resolver import BatchedResolver
+from identity.service_layer.review import APPROVE, REJECT, ReviewQueue, ReviewView
 
 MAX_IDENTIFIERS = 50
+# One import holds its records' raw values in memory for scoring.
+MAX_IMPORT_RECORDS = 200_000
+_REVIEW_STATUS = {
+    pb.REVIEW_STATUS_UNSPECIFIED: "open",
+    pb.REVIEW_STATUS_OPEN: "open",
+    pb.REVIEW_STATUS_APPROVED: "approved",
+    pb.REVIEW_STATUS_REJECTED: "rejected",
+}
+_REVIEW_STATUS_PB = {v: k for k, v in _REVIEW_STATUS.items() if k}
 
 
 def _ts(dt: object) -> Timestamp:
@@ -50,6 +63,36 @@ def step_to_proto(step: Step) -> pb.ExplainStep:
         source=step.source,
         rule=step.rule,
         at=_ts(step.at),
+        match_probability=step.match_probability,
+        match_weights=[
+            pb.FieldWeight(field=f, level=lvl, weight=w) for f, lvl, w in step.match_weights
+        ],
+    )
+
+
+def weights_to_proto(weights_json: str) -> list[pb.FieldWeight]:
+    return [
+        pb.FieldWeight(field=name, level=level, weight=weight)
+        for name, (level, weight) in json.loads(weights_json).items()
+    ]
+
+
+def review_to_proto(v: ReviewView) -> pb.ReviewItem:
+    i = v.item
+    return pb.ReviewItem(
+        item_id=i.item_id,
+        status=_REVIEW_STATUS_PB.get(i.status, pb.REVIEW_STATUS_UNSPECIFIED),
+        match_probability=i.probability,
+        match_weights=weights_to_proto(i.weights),
+        source_a=i.source_a,
+        record_id_a=i.record_id_a,
+        source_b=i.source_b,
+        record_id_b=i.record_id_b,
+        customer_id_a=v.customer_id_a,
+        customer_id_b=v.customer_id_b,
+        created_at=_ts(i.created_at),
+        decided_at=_ts(i.decided_at) if i.decided_at else None,
+        decided_by=i.decided_by,
     )
 
 
@@ -79,6 +122,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         operations: GraphOperations | None = None,
         ignored_hashes: frozenset[str] = frozenset(),
         resolver: BatchedResolver | None = None,
+        importer: RecordImporter | None = None,
+        review: ReviewQueue | None = None,
     ) -> None:
         self.ignored_hashes = ignored_hashes
         self.db = db
@@ -89,6 +134,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self.after_commit = after_commit
         self.default_region = default_region
         self.resolver = resolver or BatchedResolver(db, handlers, after_commit=after_commit)
+        self.importer = importer or RecordImporter(policy=handlers.policy)
+        self.review = review or ReviewQueue(self.operations)
 
     def _hash_request(self, idents: list[identifier_pb2.Identifier]) -> list[HashedId]:
         if not idents:
@@ -265,3 +312,141 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             events_without_identifiers=c.events_without_identifiers,
             splits=c.splits,
         )
+
+    # -- batch import and review ------------------------------------------------
+    def _import_record(
+        self, r: pb.ImportedRecord, issues: list[pb.ImportIssue]
+    ) -> ImportRecord | None:
+        """Normalise and hash one record's identifiers; keep the values the
+        matcher compares in memory. A bad email or phone drops that field
+        (listed in `issues`); a record without a usable id is skipped."""
+        rid = " ".join(r.record_id.split())
+        try:
+            external = self._hash_one(
+                identifier_pb2.Identifier(
+                    type=identifier_pb2.IDENTIFIER_TYPE_EXTERNAL,
+                    value=rid,
+                    namespace=r.source,
+                ),
+                "record",
+            )
+        except InvalidArgument as exc:
+            issues.append(pb.ImportIssue(record_id=rid[:200], field=exc.field, message=str(exc)))
+            return None
+        ids = [external]
+        phone = ""
+        email_hash = ""
+        for field_name, id_type, raw in (
+            ("email", identifier_pb2.IDENTIFIER_TYPE_EMAIL, r.email),
+            ("phone", identifier_pb2.IDENTIFIER_TYPE_PHONE, r.phone),
+        ):
+            if not raw.strip():
+                continue
+            try:
+                hashed = self._hash_one(
+                    identifier_pb2.Identifier(type=id_type, value=raw), field_name
+                )
+            except InvalidArgument as exc:
+                issues.append(pb.ImportIssue(record_id=rid, field=field_name, message=str(exc)))
+                continue
+            ids.append(hashed)
+            if field_name == "email":
+                email_hash = hashed.hash
+            else:
+                phone = normalize_identifier(IdType.PHONE, raw, default_region=self.default_region)[
+                    0
+                ]
+        features = CustomerRecord(
+            record_id=f"{external.namespace}:{rid}",
+            given_name=r.given_name,
+            family_name=r.family_name,
+            full_name=r.full_name,
+            date_of_birth=r.date_of_birth,
+            street=r.street,
+            city=r.city,
+            postcode=r.postcode,
+            state=r.state,
+            phone=phone,
+            email_hash=email_hash,
+            national_id=r.national_id,
+        )
+        return ImportRecord(rid, external.namespace, external, tuple(ids), features)
+
+    async def ImportRecords(
+        self,
+        request_iterator: AsyncIterator[pb.ImportRecordsRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ImportRecordsResponse:
+        issues: list[pb.ImportIssue] = []
+        records: list[ImportRecord] = []
+        seen: set[str] = set()
+        skipped = 0
+        async for chunk in request_iterator:
+            for r in chunk.records:
+                record = self._import_record(r, issues)
+                if record is None or record.key in seen:
+                    if record is not None:
+                        issues.append(
+                            pb.ImportIssue(
+                                record_id=record.record_id,
+                                field="record_id",
+                                message="repeated in this import",
+                            )
+                        )
+                    skipped += 1
+                    continue
+                seen.add(record.key)
+                records.append(record)
+                if len(records) > MAX_IMPORT_RECORDS:
+                    raise InvalidArgument(
+                        "records", f"at most {MAX_IMPORT_RECORDS:,} records per import"
+                    )
+        self._require_db()
+        scoring = await self.db.run(self.importer.score, records)
+        summary = await self.db.in_transaction(lambda s: self.importer.apply(s, records, scoring))
+        self.after_commit()
+        return pb.ImportRecordsResponse(
+            records=summary.records,
+            records_skipped=skipped,
+            customers_created=summary.customers_created,
+            linked_exact=summary.linked_exact,
+            linked_probabilistic=summary.linked_probabilistic,
+            review_items=summary.review_items,
+            links_refused=summary.links_refused,
+            comparisons=summary.comparisons,
+            model=summary.model,
+            issues=issues[:1000],
+        )
+
+    async def ListReviewItems(
+        self, request: pb.ListReviewItemsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListReviewItemsResponse:
+        status = _REVIEW_STATUS.get(request.status)
+        if status is None:
+            raise InvalidArgument("status", "unknown review status")
+        self._require_db()
+        size = request.page_size
+        views = await self.db.in_transaction(lambda s: self.review.list(s, status, size))
+        return pb.ListReviewItemsResponse(items=[review_to_proto(v) for v in views])
+
+    async def DecideReview(
+        self, request: pb.DecideReviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DecideReviewResponse:
+        if not request.item_id:
+            raise InvalidArgument("item_id", "must not be empty")
+        decision = {
+            pb.REVIEW_DECISION_APPROVE: APPROVE,
+            pb.REVIEW_DECISION_REJECT: REJECT,
+        }.get(request.decision)
+        if decision is None:
+            raise InvalidArgument("decision", "must be APPROVE or REJECT")
+        if not request.actor:
+            raise InvalidArgument("actor", "name who decided")
+        self._require_db()
+        view = await self.db.in_transaction(
+            lambda s: self.review.decide(
+                s, request.item_id, decision, actor=request.actor[:100], reason=request.reason
+            )
+        )
+        self.after_commit()
+        return pb.DecideReviewResponse(item=review_to_proto(view))

@@ -20,6 +20,8 @@ from identity.adapters.tables import (
     HistoryRow,
     IdentifierRow,
     LinkRow,
+    MatchRow,
+    ReviewItemRow,
 )
 from identity.domain.model import GraphView, HashedId
 
@@ -378,6 +380,64 @@ class GraphRepository:
                 sa.select(counter.c.value).where(counter.c.name == EVENTS_WITHOUT_IDENTIFIERS)
             ),
         )
+
+    # -- probabilistic links and the review queue ------------------------------
+    def insert_matches(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            bulk_insert(self.s, MatchRow.__table__, rows)  # type: ignore[attr-defined]
+
+    def matches_for(self, event_ids: Sequence[str]) -> dict[str, MatchRow]:
+        """Evidence of probabilistic links by the event id that made them."""
+        if not event_ids:
+            return {}
+        found = self.s.exec(
+            sa.select(MatchRow).where(col(MatchRow.event_id).in_(list(set(event_ids))))  # type: ignore[call-overload]
+        ).scalars()
+        return {m.event_id: m for m in found}
+
+    def insert_review_items(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.s.execute(ReviewItemRow.__table__.insert(), list(rows))  # type: ignore[attr-defined]
+
+    def open_review_pairs(self, hashes: Iterable[str]) -> set[frozenset[str]]:
+        """Record pairs (external identifier hashes) already waiting for a decision."""
+        wanted = list(set(hashes))
+        out: set[frozenset[str]] = set()
+        items = ReviewItemRow.__table__  # type: ignore[attr-defined]
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            rows = self.s.execute(
+                sa.select(items.c.hash_a, items.c.hash_b).where(
+                    items.c.status == "open",
+                    items.c.hash_a.in_(chunk) | items.c.hash_b.in_(chunk),
+                )
+            )
+            out.update(frozenset((a, b)) for a, b in rows)
+        return out
+
+    def review_items(self, status: str, limit: int) -> list[ReviewItemRow]:
+        return list(
+            self.s.exec(
+                sa.select(ReviewItemRow)  # type: ignore[call-overload]
+                .where(col(ReviewItemRow.status) == status)
+                .order_by(col(ReviewItemRow.probability).desc(), col(ReviewItemRow.created_at))
+                .limit(limit)
+            ).scalars()
+        )
+
+    def review_item(self, item_id: str) -> ReviewItemRow | None:
+        return self.s.get(ReviewItemRow, item_id)
+
+    def owner_of(self, hash_: str) -> str | None:
+        row = self.s.get(IdentifierRow, hash_)
+        return None if row is None else row.customer_id
+
+    def is_forbidden(self, a: str, b: str) -> bool:
+        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+        q = sa.select(sa.func.count()).where(
+            apart.c.customer_id == a, apart.c.other_customer_id == b
+        )
+        return bool(self.s.execute(q).scalar_one())
 
 
 @dataclass(slots=True)

@@ -93,3 +93,45 @@ class CannotLinkRow(SQLModel, table=True):
     other_customer_id: str = Field(max_length=64, index=True)
     event_id: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+
+
+class ReviewItemRow(SQLModel, table=True):
+    """A record pair the matcher was unsure about (between the thresholds),
+    waiting for a person. The records are named by source and record id (no
+    names, addresses or birth dates) so a reviewer opens them where they live;
+    `hash_a`/`hash_b` are their external identifiers in the graph."""
+
+    __tablename__ = "identity_review_item"
+
+    item_id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=16, index=True)  # open, approved, rejected
+    probability: float
+    # JSON: field -> [level, weight in bits]
+    weights: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    source_a: str = Field(max_length=32)
+    record_id_a: str = Field(max_length=200)
+    hash_a: str = Field(max_length=64)
+    source_b: str = Field(max_length=32)
+    record_id_b: str = Field(max_length=200)
+    hash_b: str = Field(max_length=64)
+    event_id: str = Field(max_length=64)  # the import that found the pair
+    created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=sa.Column(TS, nullable=True))
+    decided_by: str = Field(default="", max_length=100)
+    reason: str = Field(default="", max_length=200)
+
+
+class MatchRow(SQLModel, table=True):
+    """The evidence of a probabilistic link: which two records (external
+    identifier hashes), with what probability and per-field weights. Keyed by
+    the link's event id, so `Explain` can show why."""
+
+    __tablename__ = "identity_match"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, index=True)
+    hash_a: str = Field(max_length=64)
+    hash_b: str = Field(max_length=64)
+    probability: float
+    weights: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))

@@ -4,9 +4,10 @@ append-only history and its events in the outbox of that transaction."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cxloop.identity.v1 import events_pb2 as identity_events
@@ -39,6 +40,9 @@ class Step:
     rule: str = ""
     identifier: HashedId | None = None
     from_customer_id: str = ""
+    # A probabilistic link: its probability and field -> (level, weight in bits).
+    match_probability: float = 0.0
+    match_weights: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(slots=True)
@@ -54,6 +58,22 @@ class SplitResult:
     customer_id: str
     new_customer_id: str
     moved: list[HashedId]
+
+
+def _with_match_evidence(repo: GraphRepository, steps: list[Step]) -> list[Step]:
+    """Attach the per-field weights to the steps a probabilistic match made."""
+    causes = [s.event_id for s in steps if s.rule == "probabilistic" and s.event_id]
+    found = repo.matches_for(causes)
+    out = []
+    for s in steps:
+        m = found.get(s.event_id) if s.rule == "probabilistic" else None
+        if m is not None:
+            weights = tuple(
+                (name, str(level), float(w)) for name, (level, w) in json.loads(m.weights).items()
+            )
+            s = replace(s, match_probability=m.probability, match_weights=weights)
+        out.append(s)
+    return out
 
 
 def _aware(ts: datetime) -> datetime:
@@ -99,13 +119,15 @@ class GraphOperations:
                 )
                 for link, holder in repo.blocked_between(out.customer_id_a, out.customer_id_b)
             ]
-            out.path = steps_a + steps_b + refused
+            out.path = _with_match_evidence(repo, steps_a + steps_b + refused)
             return out
         # Walk from a up to the first customer b's chain also reaches, then
         # down b's chain: the shortest story of how they became one.
         meet_a = next(n for n, c in enumerate(into_a) if c in into_b)
         meet_b = into_b.index(into_a[meet_a])
-        out.path = steps_a[: meet_a + 1] + list(reversed(steps_b[: meet_b + 1]))
+        out.path = _with_match_evidence(
+            repo, steps_a[: meet_a + 1] + list(reversed(steps_b[: meet_b + 1]))
+        )
         return out
 
     @staticmethod

@@ -70,6 +70,21 @@ class IdentityServiceStub:
                 request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.ImportRecords = channel.stream_unary(
+                '/cxloop.identity.v1.IdentityService/ImportRecords',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsResponse.FromString,
+                _registered_method=True)
+        self.ListReviewItems = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/ListReviewItems',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsResponse.FromString,
+                _registered_method=True)
+        self.DecideReview = channel.unary_unary(
+                '/cxloop.identity.v1.IdentityService/DecideReview',
+                request_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewRequest.SerializeToString,
+                response_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -134,6 +149,34 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportRecords(self, request_iterator, context):
+        """Batch import of customer records (CRM, POS, store sign-ups). Exact
+        identifiers (email, phone, `source:record_id`) link deterministically;
+        records sharing none are scored by the probabilistic matcher: at or above
+        the upper threshold they are linked (rule `probabilistic`), between the
+        thresholds the pair goes to the review queue. Raw values are normalised
+        and hashed; names, address and birth date are used for scoring in memory
+        and not stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReviewItems(self, request, context):
+        """Pairs of records the matcher was unsure about, most likely first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideReview(self, request, context):
+        """Approve (merge the two customers) or reject (they must never be linked
+        automatically: a cannot-link constraint) a review item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +214,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.FromString,
                     response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'ImportRecords': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportRecords,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsResponse.SerializeToString,
+            ),
+            'ListReviewItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewItems,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsResponse.SerializeToString,
+            ),
+            'DecideReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideReview,
+                    request_deserializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewRequest.FromString,
+                    response_serializer=cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -363,6 +421,87 @@ class IdentityService:
             '/cxloop.identity.v1.IdentityService/GetStats',
             cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsRequest.SerializeToString,
             cxloop_dot_identity_dot_v1_dot_identity__service__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportRecords(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/cxloop.identity.v1.IdentityService/ImportRecords',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ImportRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/ListReviewItems',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.ListReviewItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.identity.v1.IdentityService/DecideReview',
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewRequest.SerializeToString,
+            cxloop_dot_identity_dot_v1_dot_identity__service__pb2.DecideReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,251 @@
+"""ImportRecords and the review queue against real NATS JetStream and a real
+database (SQLite and PostgreSQL): exact identifiers link, records without one
+are scored by the matcher, unsure pairs wait for a person, and a rejection
+holds against later imports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cxloop.common.v1 import identifier_pb2 as idpb
+from cxloop.identity.v1 import identity_service_pb2 as pb
+from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+from cxloop_libs.runtime import ServiceRuntime
+from identity.bootstrap import bootstrap
+from identity.config import IdentitySettings
+from identity.tests.unit.test_matching_korean_names import typical_model
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def identity(
+    clean_nats: str, database_url: str, tmp_path: Path
+) -> AsyncIterator[ServiceRuntime]:
+    model = tmp_path / "match-model.json"
+    model.write_text(json.dumps(typical_model().to_dict()))
+    settings = IdentitySettings(
+        env="test",
+        nats_url=clean_nats,
+        database_url=database_url,
+        grpc_port=0,
+        metrics_port=0,
+        match_model=str(model),
+    )
+    runtime = await bootstrap(settings)
+    await runtime.start()
+    await runtime.db_ready.wait()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def stub(identity: ServiceRuntime) -> AsyncIterator[pb_grpc.IdentityServiceStub]:
+    assert identity.grpc_server is not None
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{identity.grpc_server.port}") as ch:
+        yield pb_grpc.IdentityServiceStub(ch)
+
+
+async def import_records(
+    stub: pb_grpc.IdentityServiceStub, *records: pb.ImportedRecord
+) -> pb.ImportRecordsResponse:
+    # Two chunks, as a client streaming a file would send them.
+    half = len(records) // 2
+    chunks = [pb.ImportRecordsRequest(records=records[:half])]
+    chunks.append(pb.ImportRecordsRequest(records=records[half:]))
+    response: pb.ImportRecordsResponse = await stub.ImportRecords(iter(chunks), timeout=30)
+    return response
+
+
+def external(source: str, record_id: str) -> idpb.Identifier:
+    return idpb.Identifier(type=idpb.IDENTIFIER_TYPE_EXTERNAL, value=record_id, namespace=source)
+
+
+async def customer_of(stub: pb_grpc.IdentityServiceStub, source: str, record_id: str) -> str:
+    r = await stub.LookupByIdentifier(
+        pb.LookupByIdentifierRequest(identifier=external(source, record_id)), timeout=5
+    )
+    return str(r.customer_id)
+
+
+async def test_records_without_a_shared_identifier_link_above_the_threshold(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(
+            record_id="c-1",
+            source="crm",
+            given_name="Olivia",
+            family_name="Bennett",
+            date_of_birth="1984-03-09",
+            street="12 Harbour Road",
+            postcode="2040",
+            email="olivia.b@example.com",
+        ),
+        pb.ImportedRecord(
+            record_id="p-77",
+            source="pos",
+            full_name="Olivia Bennet",
+            date_of_birth="19840309",
+            street="12 Harbor Rd",
+            postcode="2040",
+            phone="010-3333-4444",
+        ),
+        pb.ImportedRecord(
+            record_id="p-78",
+            source="pos",
+            full_name="Marcus Hale",
+            date_of_birth="1962-11-30",
+            postcode="3000",
+        ),
+    )
+    assert resp.model == "configured"
+    assert (resp.records, resp.linked_probabilistic, resp.review_items) == (3, 1, 0)
+    assert resp.customers_created == 2
+    crm, pos = await customer_of(stub, "crm", "c-1"), await customer_of(stub, "pos", "p-77")
+    assert crm == pos
+    assert await customer_of(stub, "pos", "p-78") != crm
+    # Explain shows the per-field evidence of the probabilistic link.
+    why = await stub.Explain(
+        pb.ExplainRequest(
+            identifier_a=external("crm", "c-1"), identifier_b=external("pos", "p-77")
+        ),
+        timeout=5,
+    )
+    assert why.same_customer
+    matched = [s for s in why.path if s.rule == "probabilistic"]
+    assert matched and matched[0].match_probability >= 0.95
+    weights = {w.field: (w.level, w.weight) for w in matched[0].match_weights}
+    assert weights["date_of_birth"][0] == "exact" and weights["date_of_birth"][1] > 0
+    assert weights["phone"][0] == "null"
+
+
+async def test_an_unsure_pair_waits_for_review_and_a_rejection_blocks_later_auto_links(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    minjun = pb.ImportedRecord(
+        record_id="m-1", source="shop", full_name="김민준", date_of_birth="1990-05-17"
+    )
+    seoyeon = pb.ImportedRecord(
+        record_id="s-1", source="crm", full_name="김서연", date_of_birth="1990-05-17"
+    )
+    resp = await import_records(stub, minjun, seoyeon)
+    assert (resp.linked_probabilistic, resp.review_items) == (0, 1)
+    (item,) = (await stub.ListReviewItems(pb.ListReviewItemsRequest(), timeout=5)).items
+    assert 0.2 <= item.match_probability < 0.95
+    assert {(item.source_a, item.record_id_a), (item.source_b, item.record_id_b)} == {
+        ("shop", "m-1"),
+        ("crm", "s-1"),
+    }
+    assert item.customer_id_a != item.customer_id_b
+    assert {w.field for w in item.match_weights} >= {"given_name", "family_name"}
+    # Nothing in the queue names a person: only record references and weights.
+    assert "김" not in str(item) and "1990" not in str(item)
+
+    decided = await stub.DecideReview(
+        pb.DecideReviewRequest(
+            item_id=item.item_id, decision=pb.REVIEW_DECISION_REJECT, actor="agent-7"
+        ),
+        timeout=5,
+    )
+    assert decided.item.status == pb.REVIEW_STATUS_REJECTED
+    assert decided.item.decided_by == "agent-7"
+    assert not (await stub.ListReviewItems(pb.ListReviewItemsRequest(), timeout=5)).items
+
+    # The CRM record is corrected to read like the shop's: now a sure match,
+    # but the rejection holds, and the pair is not queued again.
+    corrected = pb.ImportedRecord(
+        record_id="s-1", source="crm", full_name="Kim Minjun", date_of_birth="1990-05-17"
+    )
+    again = await import_records(stub, minjun, corrected)
+    assert (again.linked_probabilistic, again.links_refused, again.review_items) == (0, 1, 0)
+    assert await customer_of(stub, "shop", "m-1") != await customer_of(stub, "crm", "s-1")
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.DecideReview(
+            pb.DecideReviewRequest(
+                item_id=item.item_id, decision=pb.REVIEW_DECISION_APPROVE, actor="agent-8"
+            ),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_approving_a_review_item_merges_the_two_customers(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(
+            record_id="1", source="crm", full_name="박지훈", date_of_birth="1975-02-01"
+        ),
+        pb.ImportedRecord(
+            record_id="2", source="pos", full_name="박하은", date_of_birth="1975-02-01"
+        ),
+    )
+    assert resp.review_items == 1
+    (item,) = (await stub.ListReviewItems(pb.ListReviewItemsRequest(), timeout=5)).items
+    decided = await stub.DecideReview(
+        pb.DecideReviewRequest(
+            item_id=item.item_id, decision=pb.REVIEW_DECISION_APPROVE, actor="agent-7"
+        ),
+        timeout=5,
+    )
+    assert decided.item.status == pb.REVIEW_STATUS_APPROVED
+    assert decided.item.customer_id_a == decided.item.customer_id_b
+    assert await customer_of(stub, "crm", "1") == await customer_of(stub, "pos", "2")
+
+
+async def test_korean_and_romanised_records_with_the_same_birth_date_and_phone_are_one(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(
+            record_id="app-1",
+            source="app",
+            full_name="김민준",
+            date_of_birth="1990-05-17",
+            phone="010-1234-5678",
+        ),
+        pb.ImportedRecord(
+            record_id="card-9",
+            source="pos",
+            given_name="Minjun",
+            family_name="Kim",
+            date_of_birth="19900517",
+            phone="+82 10 1234 5678",
+        ),
+        pb.ImportedRecord(
+            record_id="web-3",
+            source="shop",
+            full_name="Kim Seoyeon",
+            date_of_birth="1990-05-17",
+        ),
+    )
+    assert (resp.customers_created, resp.linked_exact) == (2, 1)
+    app, pos = await customer_of(stub, "app", "app-1"), await customer_of(stub, "pos", "card-9")
+    assert app == pos  # the phone, written two ways, is one exact identifier
+    # Seoyeon shares surname and birth date: never merged without a person.
+    assert await customer_of(stub, "shop", "web-3") != app
+    assert resp.review_items == 1
+
+
+async def test_bad_fields_are_reported_and_the_rest_of_the_record_is_used(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(record_id="x-1", source="crm", email="not-an-email", full_name="A B"),
+        pb.ImportedRecord(record_id="", source="crm", full_name="No Id"),
+        pb.ImportedRecord(record_id="x-1", source="crm", full_name="Twice"),
+    )
+    assert resp.records == 1 and resp.records_skipped == 2
+    assert (resp.issues[0].record_id, resp.issues[0].field) == ("x-1", "email")
+    assert await customer_of(stub, "crm", "x-1")

@@ -10,6 +10,7 @@ without ``soc_sec_id``, because customer data rarely carries a national id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -90,6 +91,136 @@ def run_cxloop(
         "at_lower_threshold": {"threshold": LOWER_THRESHOLD, **at(LOWER_THRESHOLD)},
         "at_0_5": {"threshold": 0.5, **at(0.5)},
         "prior": linkage.model.prior,
+    }
+
+
+def _imported(df: pd.DataFrame, source: str, *, with_ssn: bool) -> list[Any]:
+    """FEBRL rows as the ImportRecords messages a CRM export would send."""
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+
+    out = []
+    for rec_id, r in df.fillna("").iterrows():
+        street = " ".join(x for x in (r.street_number, r.address_1, r.address_2) if x)
+        out.append(
+            pb.ImportedRecord(
+                record_id=str(rec_id),
+                source=source,
+                given_name=r.given_name,
+                family_name=r.surname,
+                date_of_birth=r.date_of_birth,
+                street=street,
+                city=r.suburb,
+                postcode=r.postcode,
+                state=r.state,
+                national_id=r.soc_sec_id if with_ssn else "",
+            )
+        )
+    return out
+
+
+async def _through_service(
+    a: pd.DataFrame, b: pd.DataFrame, *, with_ssn: bool, database_url: str, nats_url: str
+) -> tuple[dict[str, str], dict[str, Any], float]:
+    """Start identity in this process on a fresh database, stream both files
+    through ImportRecords, and read back each record's customer with
+    LookupByIdentifier. Returns (record id -> customer id, the import's
+    response, seconds the import took)."""
+    import grpc
+    from cxloop.common.v1 import identifier_pb2 as idpb
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+    from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from identity.bootstrap import bootstrap
+    from identity.config import IdentitySettings
+
+    settings = IdentitySettings(
+        env="test",
+        nats_url=nats_url,
+        database_url=database_url,
+        grpc_port=0,
+        metrics_port=0,
+        log_level="WARNING",
+    )
+    runtime = await bootstrap(settings)
+    await runtime.start()
+    await runtime.db_ready.wait()
+    try:
+        assert runtime.grpc_server is not None
+        records = _imported(a, "febrl4a", with_ssn=with_ssn)
+        records += _imported(b, "febrl4b", with_ssn=with_ssn)
+        chunks = [
+            pb.ImportRecordsRequest(records=records[i : i + 1000])
+            for i in range(0, len(records), 1000)
+        ]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_server.port}") as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            started = time.perf_counter()
+            response = await stub.ImportRecords(iter(chunks), timeout=900)
+            seconds = time.perf_counter() - started
+
+            async def customer(r: Any) -> tuple[str, str]:
+                found = await stub.LookupByIdentifier(
+                    pb.LookupByIdentifierRequest(
+                        identifier=idpb.Identifier(
+                            type=idpb.IDENTIFIER_TYPE_EXTERNAL,
+                            value=r.record_id,
+                            namespace=r.source,
+                        )
+                    ),
+                    timeout=30,
+                )
+                return r.record_id, found.customer_id
+
+            owners: dict[str, str] = {}
+            for i in range(0, len(records), 200):
+                owners.update(await asyncio.gather(*map(customer, records[i : i + 200])))
+        summary = {
+            k: int(v) if isinstance(v, str) and v.isdigit() else v
+            for k, v in MessageToDict(response, preserving_proto_field_name=True).items()
+            if k != "issues"
+        }
+        return owners, summary, seconds
+    finally:
+        await runtime.stop()
+
+
+def run_cxloop_service(
+    a: pd.DataFrame, b: pd.DataFrame, truth: set[tuple[str, str]], *, with_ssn: bool
+) -> dict[str, Any]:
+    """Pairwise P/R/F1 of what the running service made of the import: two
+    records are predicted one person when they ended in one customer. Pairs
+    within one file count too (FEBRL4 has none, so each is a false positive)."""
+    import contextlib
+    import tempfile
+
+    from cxloop_testing import infra
+
+    with contextlib.ExitStack() as stack:
+        admin = infra.postgres_admin_url()
+        if admin is not None:
+            url, database = stack.enter_context(infra.fresh_postgres_database(admin)), "postgresql"
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxloop-accuracy-"))
+            url, database = f"sqlite:///{tmp}/identity.db", "sqlite"
+        owners, summary, seconds = asyncio.run(
+            _through_service(a, b, with_ssn=with_ssn, database_url=url, nats_url=infra.nats_url())
+        )
+    members: dict[str, list[str]] = {}
+    for rec, cid in owners.items():
+        members.setdefault(cid, []).append(rec)
+    predicted: set[tuple[str, str]] = set()
+    for recs in members.values():
+        for i, x in enumerate(sorted(recs)):
+            for y in sorted(recs)[i + 1 :]:
+                predicted.add((x, y) if x in a.index else (y, x))
+    return {
+        **pairwise(predicted, truth),
+        "seconds": round(seconds, 2),
+        "comparisons": int(summary.get("comparisons", 0)),
+        "threshold": UPPER_THRESHOLD,
+        "database": database,
+        "import": summary,
     }
 
 
@@ -190,6 +321,8 @@ def main() -> None:
         suffix = "with_ssn" if with_ssn else "without_ssn"
         results[f"cxloop_{suffix}"] = run_cxloop(a, b, truth, with_ssn=with_ssn)
         print(f"cxloop {suffix}: {results[f'cxloop_{suffix}']}", flush=True)
+        results[f"cxloop_service_{suffix}"] = run_cxloop_service(a, b, truth, with_ssn=with_ssn)
+        print(f"cxloop service {suffix}: {results[f'cxloop_service_{suffix}']}", flush=True)
         results[f"splink_{suffix}"] = run_splink(a, b, truth, with_ssn=with_ssn)
         print(f"splink {suffix}: {results[f'splink_{suffix}']}", flush=True)
     import splink
@@ -229,10 +362,25 @@ def accuracy_rows() -> list[str]:
     if not path.exists():
         return []
     r = json.loads(path.read_text())
-    return [
+    rows = [
         _row("with soc_sec_id", r["cxloop_with_ssn"], r["splink_with_ssn"], 0.998),
         _row("without soc_sec_id", r["cxloop_without_ssn"], r["splink_without_ssn"], 0.995),
     ]
+    for suffix, label, target in (
+        ("with_ssn", "with soc_sec_id", 0.998),
+        ("without_ssn", "without soc_sec_id", 0.995),
+    ):
+        if f"cxloop_service_{suffix}" in r:
+            rows.append(
+                _row(
+                    f"{label}, through the service (`ImportRecords`, "
+                    f"{r[f'cxloop_service_{suffix}']['database']})",
+                    r[f"cxloop_service_{suffix}"],
+                    r[f"splink_{suffix}"],
+                    target,
+                )
+            )
+    return rows
 
 
 if __name__ == "__main__":

@@ -249,3 +249,48 @@ async def test_bad_fields_are_reported_and_the_rest_of_the_record_is_used(
     assert resp.records == 1 and resp.records_skipped == 2
     assert (resp.issues[0].record_id, resp.issues[0].field) == ("x-1", "email")
     assert await customer_of(stub, "crm", "x-1")
+
+
+async def test_a_match_between_known_customers_merges_them_with_its_evidence(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    # The email is already a customer (from the web shop); the CRM record with
+    # that email joins it exactly, and the POS record that matches the CRM
+    # record by name, birth date and address merges into it by probability.
+    email = idpb.Identifier(type=idpb.IDENTIFIER_TYPE_EMAIL, value="j.ortiz@example.com")
+    web = await stub.Resolve(pb.ResolveRequest(identifiers=[email], source="web"), timeout=5)
+    pos_first = pb.ImportedRecord(
+        record_id="p-1",
+        source="pos",
+        given_name="Julia",
+        family_name="Ortiz",
+        date_of_birth="1979-08-21",
+        street="4 Mill Lane",
+        postcode="6000",
+    )
+    await import_records(stub, pos_first)  # on its own: a customer of its own
+    pos_customer = await customer_of(stub, "pos", "p-1")
+    assert pos_customer != web.customer_id
+    resp = await import_records(
+        stub,
+        pos_first,
+        pb.ImportedRecord(
+            record_id="c-1",
+            source="crm",
+            given_name="Julia",
+            family_name="Ortiz",
+            date_of_birth="1979-08-21",
+            street="4 Mill Ln",
+            postcode="6000",
+            email="J.Ortiz@example.com",
+        ),
+    )
+    assert (resp.linked_exact, resp.linked_probabilistic, resp.customers_created) == (2, 1, 0)
+    assert await customer_of(stub, "crm", "c-1") == await customer_of(stub, "pos", "p-1")
+    why = await stub.Explain(
+        pb.ExplainRequest(identifier_a=external("pos", "p-1"), identifier_b=email), timeout=5
+    )
+    assert why.same_customer
+    (merge,) = [s for s in why.path if s.kind == pb.ExplainStep.KIND_MERGE]
+    assert merge.rule == "probabilistic" and merge.match_probability >= 0.95
+    assert {w.field for w in merge.match_weights} >= {"street", "postcode", "date_of_birth"}

@@ -7,6 +7,7 @@ once, here.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -24,10 +25,16 @@ def alembic_config(script_location: Path, engine: Engine | None = None) -> Confi
     return cfg
 
 
+# Alembic's ``context`` and ``op`` are module-global proxies: two services
+# migrating in one process at once (in-process suites in tests) would swap
+# each other's context mid-run. Other processes are unaffected.
+_ALEMBIC_IN_PROCESS = threading.Lock()
+
+
 def run_migrations(engine: Engine, script_location: Path) -> None:
     """Bring the schema to head. Safe to run concurrently with a no-op."""
     cfg = alembic_config(script_location, engine)
-    with engine.begin() as connection:
+    with _ALEMBIC_IN_PROCESS, engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -13,6 +14,7 @@ from consent.config import ConsentSettings
 from cxloop_libs.consent.state_bucket import STATE_STREAM
 from cxloop_libs.messaging import EventPublisher, NatsBus, stream_for
 from cxloop_libs.runtime import ServiceRuntime
+from cxloop_testing import infra
 from cxloop_testing.infra import eventually
 
 
@@ -51,3 +53,15 @@ async def start_consent(nats_url: str, database_url: str, **overrides: Any) -> S
     await runtime.db_ready.wait()
     await eventually(lambda: runtime.handlers.is_ready)  # type: ignore[attr-defined]
     return runtime
+
+
+@pytest.fixture
+def identity_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second database of the same kind, for the identity service."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'identity.db'}"
+        return
+    admin = infra.postgres_admin_url()
+    assert admin is not None
+    with infra.fresh_postgres_database(admin) as url:
+        yield url

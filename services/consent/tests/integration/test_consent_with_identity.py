@@ -35,6 +35,7 @@ REFUSED = (epb.CONSENT_DECISION_DENIED, epb.CONSENT_DECISION_WITHDRAWN)
 class Suite:
     def __init__(self, consent: ServiceRuntime, identity: ServiceRuntime, gateway_url: str) -> None:
         assert consent.grpc_server is not None and identity.grpc_server is not None
+        self.consent_runtime, self.identity_runtime = consent, identity
         self.consent = pb_grpc.ConsentServiceStub(
             grpc.aio.insecure_channel(f"127.0.0.1:{consent.grpc_server.port}")
         )

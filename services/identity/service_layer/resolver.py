@@ -65,7 +65,8 @@ class BatchedResolver:
                 # that happened to arrive with it.
                 log.warning("resolve batch failed, applying its calls one by one: %r", exc)
                 results = [await self._link_alone(c) for c in commands]
-        self.after_commit()
+        if any(isinstance(r, LinkOutcome) and _wrote(r) for r in results):
+            self.after_commit()  # events staged: wake the relay
         return results
 
     async def _link_alone(self, command: ResolveCommand) -> LinkOutcome | BaseException:
@@ -76,3 +77,7 @@ class BatchedResolver:
         except Exception as exc:
             return exc
         return result
+
+
+def _wrote(o: LinkOutcome) -> bool:
+    return bool(o.created or o.added or o.merged_customer_ids or o.blocked or o.newly_shared)

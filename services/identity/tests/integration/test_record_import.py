@@ -44,13 +44,6 @@ async def identity(
     await runtime.stop()
 
 
-@pytest.fixture
-async def stub(identity: ServiceRuntime) -> AsyncIterator[pb_grpc.IdentityServiceStub]:
-    assert identity.grpc_server is not None
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{identity.grpc_server.port}") as ch:
-        yield pb_grpc.IdentityServiceStub(ch)
-
-
 async def import_records(
     stub: pb_grpc.IdentityServiceStub, *records: pb.ImportedRecord
 ) -> pb.ImportRecordsResponse:

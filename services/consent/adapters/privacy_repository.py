@@ -91,13 +91,31 @@ def _request_values(r: PrivacyRequest) -> dict[str, Any]:
     }
 
 
+def _answer_values(a: Answer) -> dict[str, Any]:
+    return {
+        "state": a.state.value,
+        "answered_at": a.answered_at,
+        "categories": json.dumps(list(a.categories)),
+        "row_counts": json.dumps(a.row_counts, sort_keys=True),
+        "detail": a.detail,
+        "export_json": a.export_json or None,
+    }
+
+
 class PrivacyRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
     def insert(self, r: PrivacyRequest) -> None:
         self.s.execute(sa.insert(_REQ).values(request_id=r.request_id, **_request_values(r)))
-        self._save_answers(r)
+        # A new request's answers are all PENDING: one multi-row insert.
+        self.s.execute(
+            sa.insert(_ANS),
+            [
+                {"request_id": r.request_id, "participant": a.participant, **_answer_values(a)}
+                for a in r.answers.values()
+            ],
+        )
 
     def save(self, r: PrivacyRequest, *, only_answer: str | None = None) -> None:
         """Write the request row and its answers; ``only_answer``: just that
@@ -114,14 +132,7 @@ class PrivacyRepository:
         for a in r.answers.values():
             if only is not None and a.participant != only:
                 continue
-            values = {
-                "state": a.state.value,
-                "answered_at": a.answered_at,
-                "categories": json.dumps(list(a.categories)),
-                "row_counts": json.dumps(a.row_counts, sort_keys=True),
-                "detail": a.detail,
-                "export_json": a.export_json or None,
-            }
+            values = _answer_values(a)
             self.s.execute(
                 _insert(self.s, _ANS)
                 .values(request_id=r.request_id, participant=a.participant, **values)

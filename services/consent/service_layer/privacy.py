@@ -306,7 +306,9 @@ class PrivacyRequests:
     def _erase(self, session: Session, customer_id: str) -> PrivacyAnswer:
         repo = ConsentRepository(session)
         now = self.clock()
-        version = repo.lock_subject(customer_id, now)
+        known = repo.subjects([customer_id])[customer_id].version > 0
+        # An unknown subject gets no version row (nothing to forget either).
+        version = repo.lock_subject(customer_id, now) if known else 0
         counts: dict[str, int] = {}
         for name, row in (
             ("consent_records", RecordRow),
@@ -319,6 +321,8 @@ class PrivacyRequests:
             )
             counts[name] = int(result.rowcount)
         counts["access_bundles"] = PrivacyRepository(session).drop_bundles_of(customer_id)
+        if not known:
+            return PrivacyAnswer(sorted(counts), counts)
         # Every projection forgets the customer: an empty state one version up.
         # The version counter row stays (no personal data beyond the id), so a
         # later event for the same id can never be taken for an older one.

@@ -13,6 +13,7 @@ from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
+from identity.adapters import privacy
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.match_model import load_match_model
 from identity.config import IdentitySettings
@@ -64,4 +65,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         [(pb_grpc.add_IdentityServiceServicer_to_server, servicer)],
         [pb.DESCRIPTOR.services_by_name["IdentityService"].full_name],
     )
+    # Answers privacy requests: erasure deletes the customer's graph rows
+    # (docs/adr/0014-privacy-request-saga.md).
+    privacy.join(runtime)
     return runtime

@@ -1,16 +1,20 @@
 """Consent with the real gateway and identity services (in-process, real NATS
 and databases): ``Sec-GPC: 1`` on a frontend's call becomes a GPC opt-out of
-the customer identity resolved it to, and a merge identity makes when one
-call joins two profiles gives the survivor the stricter consent."""
+the customer identity resolved it to; a merge identity makes when one call
+joins two profiles gives the survivor the stricter consent; and access and
+erasure requests run as a saga across consent, identity and the gateway, with
+each service's row counts and proof in its own database."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
 import grpc
 import httpx
 import pytest
+import sqlalchemy as sa
 from cxloop.common.v1 import identifier_pb2 as idpb
 from cxloop.consent.v1 import consent_service_pb2 as pb
 from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
@@ -164,3 +168,108 @@ async def test_identitys_merge_gives_the_survivor_every_refusal(suite: Suite) ->
         return p if ok else None
 
     await eventually(stricter, timeout=10)
+
+
+async def test_erasure_saga_across_consent_identity_and_gateway_with_proof(
+    suite: Suite,
+) -> None:
+    identity_runtime, consent_runtime = suite.identity_runtime, suite.consent_runtime
+    anon, user, other = f"a-{uuid.uuid4()}", f"u-{uuid.uuid4()}", f"o-{uuid.uuid4()}"
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    await suite.call("/v1/identify", {"anonymousId": anon, "traits": {"email": email}})
+    await suite.call("/v1/track", {"userId": user, "event": "Viewed"})
+    await suite.call("/v1/track", {"userId": other, "event": "Viewed"})
+    merged_away = await suite.customer_of(anon, idpb.IDENTIFIER_TYPE_ANONYMOUS_ID)
+    await suite.customer_of(user)
+    # One call joins the two profiles: the subject is the survivor of a merge.
+    await suite.call("/v1/identify", {"userId": user, "traits": {"email": email}})
+
+    async def merged() -> str | None:
+        s = await suite.customer_of(anon, idpb.IDENTIFIER_TYPE_ANONYMOUS_ID)
+        return s if s == await suite.customer_of(user) else None
+
+    subject = await eventually(merged, timeout=10)
+    keep = await suite.customer_of(other)
+    await suite.decide(subject, "marketing_email", epb.CONSENT_DECISION_GRANTED)
+    await suite.decide(keep, "marketing_email", epb.CONSENT_DECISION_GRANTED)
+    customers = sorted({subject, merged_away})
+    assert identity_rows(identity_runtime, "identifier", customers) == 3
+
+    async def run(kind: int) -> pb.GetPrivacyRequestStatusResponse:
+        opened = await suite.consent.OpenPrivacyRequest(
+            pb.OpenPrivacyRequestRequest(
+                customer_id=subject,
+                kind=kind,
+                jurisdiction=epb.JURISDICTION_GDPR,
+                verification_status=pb.VERIFICATION_STATUS_VERIFIED,
+            ),
+            timeout=5,
+        )
+
+        async def completed() -> pb.GetPrivacyRequestStatusResponse:
+            r = await suite.consent.GetPrivacyRequestStatus(
+                pb.GetPrivacyRequestStatusRequest(request_id=opened.request_id), timeout=5
+            )
+            assert r.status == pb.PRIVACY_REQUEST_STATUS_COMPLETED, str(r)
+            return r
+
+        result: pb.GetPrivacyRequestStatusResponse = await eventually(completed, timeout=15)
+        return result
+
+    # Access first: one bundle with what every service holds (hashes, no raw PII).
+    access = await run(epb.PRIVACY_REQUEST_KIND_ACCESS)
+    bundle = json.loads(access.access_bundle_json)
+    services = {s["service"]: s for s in bundle["services"]}
+    assert len(services["identity"]["data"]["identifiers"]) == 3
+    assert email not in json.dumps(bundle) and user not in json.dumps(bundle)
+    assert len(services["consent"]["data"]["consent_records"]) == 1
+
+    done = await run(epb.PRIVACY_REQUEST_KIND_ERASURE)
+    answers = {p.participant: p for p in done.participants}
+    assert set(answers) == {"consent", "identity", "gateway"}
+    ident = answers["identity"].row_counts
+    assert ident["identifiers"] == 3 and ident["customers"] == 2 and ident["identity_links"] >= 3
+    assert answers["consent"].row_counts["consent_records"] == 1
+    assert answers["gateway"].state == pb.PARTICIPANT_STATE_NOT_APPLICABLE
+    # Per-service proof in each service's own database.
+    assert identity_rows(identity_runtime, "identifier", customers) == 0
+    assert identity_rows(identity_runtime, "customer", customers) == 0
+    assert identity_rows(identity_runtime, "identity_link", customers) == 0
+    assert identity_rows(identity_runtime, "identifier", [keep]) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await suite.identity.LookupByIdentifier(
+            ipb.LookupByIdentifierRequest(
+                identifier=idpb.Identifier(type=idpb.IDENTIFIER_TYPE_USER_ID, value=user)
+            ),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert consent_records(consent_runtime, subject) == 0
+    # The earlier access bundle went with the subject.
+    earlier = await suite.consent.GetPrivacyRequestStatus(
+        pb.GetPrivacyRequestStatusRequest(request_id=access.request_id), timeout=5
+    )
+    assert earlier.access_bundle_json == ""
+    assert consent_records(consent_runtime, keep) == 1
+
+
+def identity_rows(runtime: ServiceRuntime, table: str, customers: list[str]) -> int:
+    assert runtime.db is not None
+    t = sa.table(table, sa.column("customer_id"))
+    with runtime.db.session() as s:
+        return int(
+            s.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c.customer_id.in_(customers))
+            ).scalar_one()
+        )
+
+
+def consent_records(runtime: ServiceRuntime, customer_id: str) -> int:
+    assert runtime.db is not None
+    t = sa.table("consent_record", sa.column("customer_id"))
+    with runtime.db.session() as s:
+        return int(
+            s.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c.customer_id == customer_id)
+            ).scalar_one()
+        )

@@ -41,11 +41,22 @@ _SUBJECT_TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] =
 )
 
 
+# Columns per table, per database: read once (migrations run before the
+# participant starts consuming, so the schema does not change under it).
+_SCHEMA: dict[str, dict[str, set[str]]] = {}
+
+
 def _columns(session: Session, table: str) -> set[str]:
-    inspector = sa.inspect(session.connection())
-    if not inspector.has_table(table):
-        return set()
-    return {c["name"] for c in inspector.get_columns(table)}
+    key = session.get_bind().url.render_as_string(hide_password=True)
+    known = _SCHEMA.setdefault(key, {})
+    if table not in known:
+        inspector = sa.inspect(session.connection())
+        known[table] = (
+            {c["name"] for c in inspector.get_columns(table)}
+            if inspector.has_table(table)
+            else set()
+        )
+    return known[table]
 
 
 def _customers(session: Session, customer_id: str) -> list[str]:

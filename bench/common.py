@@ -58,6 +58,7 @@ class RunningSuite:
     identity_target: str
     nats_url: str
     database: str
+    consent_target: str = ""
 
 
 @contextlib.contextmanager
@@ -96,4 +97,5 @@ def running_suite(
             identity_target=by_name["identity"].address if "identity" in by_name else "",
             nats_url=nats_url,
             database=database,
+            consent_target=by_name["consent"].address if "consent" in by_name else "",
         )

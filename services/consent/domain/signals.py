@@ -9,7 +9,9 @@
   Grants never travel: the survivor is not given a consent it did not give.
 * **Split**: each profile keeps its own history: what the survivor took from
   a profile now split off is replaced by the survivor's own latest decision
-  for that purpose, or removed when it had none.
+  for that purpose, or removed when it had none. A profile the split creates
+  (a customer id consent has never seen, as identity's Split mints) has no
+  history to keep: it starts with the original's refusals, never its grants.
 
 docs/adr/0013-consent-signals-merge-split.md has the reasoning.
 """
@@ -154,3 +156,14 @@ def split_restores(
             )
         )
     return restores, clears
+
+
+def split_inheritance(
+    new: SubjectConsent, original: SubjectConsent, *, now: datetime
+) -> list[ConsentRecord]:
+    """Records giving a profile new from a split the original's refusals."""
+    tag = SPLIT + original.customer_id
+    return [
+        replace(r, proof=Proof(actor=tag), derived_from=tag)
+        for r in merge_refusals(new, [original], now=now)
+    ]

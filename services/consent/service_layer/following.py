@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from consent.adapters.repository import ConsentRepository
-from consent.domain.signals import gpc_opt_outs, merge_refusals, split_restores
+from consent.domain.signals import (
+    gpc_opt_outs,
+    merge_refusals,
+    split_inheritance,
+    split_restores,
+)
 from consent.service_layer.handlers import ConsentHandlers
 from cxloop_libs.consent.state_bucket import KEY_TOKEN
 from cxloop_libs.messaging import ReceivedEvent
@@ -107,8 +112,14 @@ class ConsentFollower:
         repo = ConsentRepository(session)
         now = self.handlers.clock()
         repo.lock_subject_row(original, now)
-        restores, clears = split_restores(
-            repo.subject(original), split_off, repo.history(original), now=now
-        )
+        before = repo.subject(original)
+        restores, clears = split_restores(before, split_off, repo.history(original), now=now)
+        # A profile consent has never seen (identity minted it for the moved
+        # identifiers) takes the original's refusals, as it was part of it.
+        for cid, subject in repo.subjects(split_off).items():
+            if subject.version == 0:
+                inherited = split_inheritance(subject, before, now=now)
+                if inherited:
+                    self.handlers.append(session, cid, inherited, now=now)
         if restores or clears:
             self.handlers.append(session, original, restores, now=now, clear=clears)

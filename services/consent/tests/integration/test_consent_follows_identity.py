@@ -226,3 +226,30 @@ async def test_merge_stricter_wins_and_split_restores_each_history(
             ).scalars()  # type: ignore[arg-type]
         }
     assert tags == {"", f"merge:{merged}", f"split:{merged}"}
+
+
+async def test_a_profile_new_from_a_split_starts_with_the_originals_refusals(
+    consent: ServiceRuntime,
+    stub: pb_grpc.ConsentServiceStub,
+    identity_events: EventPublisher,
+) -> None:
+    # identity's Split moves identifiers to a customer id it mints there.
+    original, minted = customer(), customer()
+    await decide(stub, original, "analytics", DENIED)
+    await decide(stub, original, "marketing_email", GRANTED)
+    await publish(
+        identity_events,
+        ev.PROFILE_SPLIT,
+        idp.ProfileSplit(
+            original_customer_id=original, resulting_customer_ids=[original, minted], reason="x"
+        ),
+        original,
+    )
+
+    async def inherited() -> dict[str, epb.PurposeState] | None:
+        p = await prefs(stub, minted)
+        return p if p["analytics"].decision == DENIED else None
+
+    p = await eventually(inherited, timeout=10)
+    assert p["marketing_email"].decision == epb.CONSENT_DECISION_UNSPECIFIED  # no grant
+    assert (await prefs(stub, original))["marketing_email"].decision == GRANTED

@@ -6,7 +6,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from consent.domain.ledger import Channel, SubjectConsent, decide
-from consent.domain.signals import GPC_PURPOSES, gpc_opt_outs, merge_refusals, split_restores
+from consent.domain.signals import (
+    GPC_PURPOSES,
+    gpc_opt_outs,
+    merge_refusals,
+    split_inheritance,
+    split_restores,
+)
 from consent.tests.unit.test_ledger import NOW, catalogue, req
 from cxloop_libs.consent.rules import Decision
 
@@ -73,3 +79,15 @@ def test_split_restores_own_decision_or_clears() -> None:
     assert back.record_id != own.record_id and back.idempotency_key == ""
     # Splitting off someone it never took from changes nothing.
     assert split_restores(s, ["x"], [own, *merged], now=NOW) == ([], [])
+
+
+def test_a_profile_new_from_a_split_takes_the_originals_refusals_only() -> None:
+    cat = catalogue()
+    original = subject(
+        "s",
+        decide(cat, req(customer_id="s"), now=NOW),
+        decide(cat, req(customer_id="s", purpose="analytics", decision=Decision.DENIED), now=NOW),
+    )
+    (r,) = split_inheritance(SubjectConsent("n"), original, now=NOW)
+    assert (r.customer_id, r.purpose, r.decision) == ("n", "analytics", Decision.DENIED)
+    assert r.derived_from == "split:s" and r.proof.actor == "split:s"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,16 +95,28 @@ def post(
 
 
 async def profile_of(suite: Suite, id_type: int, value: str) -> pb.Profile:
-    async with grpc.aio.insecure_channel(suite.identity_target) as ch:
-        stub = pb_grpc.IdentityServiceStub(ch)
-        r = await stub.Resolve(
-            pb.ResolveRequest(
-                identifiers=[idpb.Identifier(type=id_type, value=value)], source="e2e"
-            ),
-            timeout=5,
-        )
-        p = await stub.GetProfile(pb.GetProfileRequest(customer_id=r.customer_id), timeout=5)
-        return p.profile
+    """Resolve then read the profile. Health turns SERVING before identity's
+    database is migrated; until then it answers UNAVAILABLE, and a client
+    retries, as this does."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            async with grpc.aio.insecure_channel(suite.identity_target) as ch:
+                stub = pb_grpc.IdentityServiceStub(ch)
+                r = await stub.Resolve(
+                    pb.ResolveRequest(
+                        identifiers=[idpb.Identifier(type=id_type, value=value)], source="e2e"
+                    ),
+                    timeout=5,
+                )
+                p = await stub.GetProfile(
+                    pb.GetProfileRequest(customer_id=r.customer_id), timeout=5
+                )
+                return p.profile
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def uid() -> str:
@@ -227,14 +240,7 @@ async def test_event_posted_while_identity_is_down_is_processed_after_restart(su
         suite.restart("identity")
 
     async def processed() -> bool:
-        try:
-            p = await profile_of(suite, idpb.IDENTIFIER_TYPE_EMAIL, email)
-        except grpc.aio.AioRpcError as exc:
-            # Serving health comes before the database is migrated and ready;
-            # until then identity answers UNAVAILABLE, as a client would see.
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                return False
-            raise
+        p = await profile_of(suite, idpb.IDENTIFIER_TYPE_EMAIL, email)
         return p.interaction_count == 1 and len(p.identifiers) == 2
 
     await eventually(processed, timeout=30, interval=0.2)

@@ -1,5 +1,6 @@
 import datetime
 
+from cxloop.audit.v1 import audit_pb2 as _audit_pb2
 from cxloop.consent.v1 import events_pb2 as _events_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -84,16 +85,18 @@ class CheckRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("allowed", "reason", "notice_version", "decided_at")
+    __slots__ = ("allowed", "reason", "notice_version", "decided_at", "known")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reason: CheckReason
     notice_version: str
     decided_at: _timestamp_pb2.Timestamp
-    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[CheckReason, str]] = ..., notice_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    known: bool
+    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[CheckReason, str]] = ..., notice_version: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., known: _Optional[bool] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
     __slots__ = ("customer_ids", "purpose")
@@ -110,16 +113,18 @@ class CheckBatchResponse(_message.Message):
     def __init__(self, verdicts: _Optional[_Iterable[_Union[ConsentVerdict, _Mapping]]] = ...) -> None: ...
 
 class ConsentVerdict(_message.Message):
-    __slots__ = ("customer_id", "allowed", "reason", "notice_version")
+    __slots__ = ("customer_id", "allowed", "reason", "notice_version", "known")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     allowed: bool
     reason: CheckReason
     notice_version: str
-    def __init__(self, customer_id: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[_Union[CheckReason, str]] = ..., notice_version: _Optional[str] = ...) -> None: ...
+    known: bool
+    def __init__(self, customer_id: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[_Union[CheckReason, str]] = ..., notice_version: _Optional[str] = ..., known: _Optional[bool] = ...) -> None: ...
 
 class ConsentProof(_message.Message):
     __slots__ = ("ip_hash", "user_agent_hash", "actor", "ip_address", "user_agent")
@@ -369,3 +374,65 @@ class ExtendPrivacyRequestResponse(_message.Message):
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
     due_at: _timestamp_pb2.Timestamp
     def __init__(self, due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExportAuditLogRequest(_message.Message):
+    __slots__ = ("subject", "actor", "since", "until", "action", "page_size", "page_token")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    actor: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    action: _audit_pb2.AuditAction
+    page_size: int
+    page_token: str
+    def __init__(self, subject: _Optional[str] = ..., actor: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., action: _Optional[_Union[_audit_pb2.AuditAction, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ExportAuditLogResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_audit_pb2.AuditEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PublishNoticeRequest(_message.Message):
+    __slots__ = ("purpose", "text_ko", "text_en", "substantive", "third_party")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_KO_FIELD_NUMBER: _ClassVar[int]
+    TEXT_EN_FIELD_NUMBER: _ClassVar[int]
+    SUBSTANTIVE_FIELD_NUMBER: _ClassVar[int]
+    THIRD_PARTY_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    text_ko: str
+    text_en: str
+    substantive: bool
+    third_party: ThirdPartyProvision
+    def __init__(self, purpose: _Optional[str] = ..., text_ko: _Optional[str] = ..., text_en: _Optional[str] = ..., substantive: _Optional[bool] = ..., third_party: _Optional[_Union[ThirdPartyProvision, _Mapping]] = ...) -> None: ...
+
+class PublishNoticeResponse(_message.Message):
+    __slots__ = ("notice", "reconsent_from_version")
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    RECONSENT_FROM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    notice: Notice
+    reconsent_from_version: str
+    def __init__(self, notice: _Optional[_Union[Notice, _Mapping]] = ..., reconsent_from_version: _Optional[str] = ...) -> None: ...
+
+class RotateReceiptKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateReceiptKeyResponse(_message.Message):
+    __slots__ = ("kid", "alg", "jwks_json")
+    KID_FIELD_NUMBER: _ClassVar[int]
+    ALG_FIELD_NUMBER: _ClassVar[int]
+    JWKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    kid: str
+    alg: str
+    jwks_json: str
+    def __init__(self, kid: _Optional[str] = ..., alg: _Optional[str] = ..., jwks_json: _Optional[str] = ...) -> None: ...

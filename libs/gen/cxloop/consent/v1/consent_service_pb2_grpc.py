@@ -86,6 +86,21 @@ class ConsentServiceStub:
                 request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
                 response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
                 _registered_method=True)
+        self.ExportAuditLog = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/ExportAuditLog',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogResponse.FromString,
+                _registered_method=True)
+        self.PublishNotice = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/PublishNotice',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeResponse.FromString,
+                _registered_method=True)
+        self.RotateReceiptKey = channel.unary_unary(
+                '/cxloop.consent.v1.ConsentService/RotateReceiptKey',
+                request_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyRequest.SerializeToString,
+                response_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -169,6 +184,30 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAuditLog(self, request, context):
+        """Consent's own audit log (who read or changed consent data, when and
+        why), oldest first, a page at a time. Admin callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishNotice(self, request, context):
+        """Publishes a new notice version of a purpose; a substantive one makes
+        earlier grants of it need re-consent everywhere. Admin callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateReceiptKey(self, request, context):
+        """Makes a new receipt signing key current. Earlier public keys stay in
+        GetReceiptKeys, so receipts signed before still verify. Admin callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +260,21 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.ExtendPrivacyRequest,
                     request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.FromString,
                     response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.SerializeToString,
+            ),
+            'ExportAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAuditLog,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogResponse.SerializeToString,
+            ),
+            'PublishNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishNotice,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeResponse.SerializeToString,
+            ),
+            'RotateReceiptKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateReceiptKey,
+                    request_deserializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyRequest.FromString,
+                    response_serializer=cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -495,6 +549,87 @@ class ConsentService:
             '/cxloop.consent.v1.ConsentService/ExtendPrivacyRequest',
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
             cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/ExportAuditLog',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.ExportAuditLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/PublishNotice',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.PublishNoticeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateReceiptKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.consent.v1.ConsentService/RotateReceiptKey',
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyRequest.SerializeToString,
+            cxloop_dot_consent_dot_v1_dot_consent__service__pb2.RotateReceiptKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -267,3 +267,71 @@ class PrivacyRequestEscalated(_message.Message):
     due_at: _timestamp_pb2.Timestamp
     escalated_at: _timestamp_pb2.Timestamp
     def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[PrivacyRequestKind, str]] = ..., reason: _Optional[_Union[PrivacyEscalationReason, str]] = ..., missing_participants: _Optional[_Iterable[str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., escalated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RetentionPolicy(_message.Message):
+    __slots__ = ("version", "category_days", "purpose_days", "changed_at", "changed_by")
+    class CategoryDaysEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class PurposeDaysEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_BY_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    category_days: _containers.ScalarMap[str, int]
+    purpose_days: _containers.ScalarMap[str, int]
+    changed_at: _timestamp_pb2.Timestamp
+    changed_by: str
+    def __init__(self, version: _Optional[int] = ..., category_days: _Optional[_Mapping[str, int]] = ..., purpose_days: _Optional[_Mapping[str, int]] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., changed_by: _Optional[str] = ...) -> None: ...
+
+class RetentionPolicyChanged(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: RetentionPolicy
+    def __init__(self, policy: _Optional[_Union[RetentionPolicy, _Mapping]] = ...) -> None: ...
+
+class RetentionPurgeCompleted(_message.Message):
+    __slots__ = ("service", "policy_version", "rows_purged", "batches", "failed_categories", "stream_max_age_seconds", "started_at", "completed_at")
+    class RowsPurgedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class BatchesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_PURGED_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    policy_version: int
+    rows_purged: _containers.ScalarMap[str, int]
+    batches: _containers.ScalarMap[str, int]
+    failed_categories: _containers.RepeatedScalarFieldContainer[str]
+    stream_max_age_seconds: int
+    started_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    def __init__(self, service: _Optional[str] = ..., policy_version: _Optional[int] = ..., rows_purged: _Optional[_Mapping[str, int]] = ..., batches: _Optional[_Mapping[str, int]] = ..., failed_categories: _Optional[_Iterable[str]] = ..., stream_max_age_seconds: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

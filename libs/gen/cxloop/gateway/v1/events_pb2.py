@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63xloop/gateway/v1/events.proto\x12\x11\x63xloop.gateway.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x02\n\x13InteractionRecorded\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".cxloop.gateway.v1.InteractionKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x37\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12+\n\nproperties\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0f\n\x07\x63hannel\x18\t \x01(\t\x12\x1e\n\x16global_privacy_control\x18\n \x01(\x08*\xde\x01\n\x0fInteractionKind\x12 \n\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16INTERACTION_KIND_TRACK\x10\x01\x12\x1d\n\x19INTERACTION_KIND_IDENTIFY\x10\x02\x12\x19\n\x15INTERACTION_KIND_PAGE\x10\x03\x12\x1b\n\x17INTERACTION_KIND_SCREEN\x10\x04\x12\x1a\n\x16INTERACTION_KIND_ALIAS\x10\x05\x12\x1a\n\x16INTERACTION_KIND_GROUP\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63xloop/gateway/v1/events.proto\x12\x11\x63xloop.gateway.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf2\x02\n\x13InteractionRecorded\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".cxloop.gateway.v1.InteractionKind\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x37\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12+\n\nproperties\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breceived_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\x0f\n\x07\x63hannel\x18\t \x01(\t\x12\x1e\n\x16global_privacy_control\x18\n \x01(\x08*\x83\x02\n\x0fInteractionKind\x12 \n\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16INTERACTION_KIND_TRACK\x10\x01\x12\x1d\n\x19INTERACTION_KIND_IDENTIFY\x10\x02\x12\x19\n\x15INTERACTION_KIND_PAGE\x10\x03\x12\x1b\n\x17INTERACTION_KIND_SCREEN\x10\x04\x12\x1a\n\x16INTERACTION_KIND_ALIAS\x10\x05\x12\x1a\n\x16INTERACTION_KIND_GROUP\x10\x06\x12#\n\x1fINTERACTION_KIND_PRIVACY_SIGNAL\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.gateway.v1.events_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INTERACTIONKIND']._serialized_start=525
-  _globals['_INTERACTIONKIND']._serialized_end=747
+  _globals['_INTERACTIONKIND']._serialized_end=784
   _globals['_INTERACTIONRECORDED']._serialized_start=152
   _globals['_INTERACTIONRECORDED']._serialized_end=522
 # @@protoc_insertion_point(module_scope)

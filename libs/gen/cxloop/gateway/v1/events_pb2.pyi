@@ -21,6 +21,7 @@ class InteractionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERACTION_KIND_SCREEN: _ClassVar[InteractionKind]
     INTERACTION_KIND_ALIAS: _ClassVar[InteractionKind]
     INTERACTION_KIND_GROUP: _ClassVar[InteractionKind]
+    INTERACTION_KIND_PRIVACY_SIGNAL: _ClassVar[InteractionKind]
 INTERACTION_KIND_UNSPECIFIED: InteractionKind
 INTERACTION_KIND_TRACK: InteractionKind
 INTERACTION_KIND_IDENTIFY: InteractionKind
@@ -28,6 +29,7 @@ INTERACTION_KIND_PAGE: InteractionKind
 INTERACTION_KIND_SCREEN: InteractionKind
 INTERACTION_KIND_ALIAS: InteractionKind
 INTERACTION_KIND_GROUP: InteractionKind
+INTERACTION_KIND_PRIVACY_SIGNAL: InteractionKind
 
 class InteractionRecorded(_message.Message):
     __slots__ = ("message_id", "kind", "name", "identifiers", "properties", "occurred_at", "received_at", "source", "channel", "global_privacy_control")

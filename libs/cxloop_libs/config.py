@@ -9,7 +9,9 @@ problem naming the variable, instead of a stack trace deep inside a driver.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -66,6 +68,27 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(environ.get("CXLOOP_DATA_DIR", ".cxloop"))
 
 
+_CALLER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+def parse_grpc_tokens(value: str) -> dict[str, str]:
+    """``"crm:s3cret,x9y8"`` -> ``{"s3cret": "crm", "x9y8": "token-<8 hex>"}``.
+
+    A name is what an audit log records about the caller, so a token without
+    one still gets a stable, non-secret name (a prefix of its SHA-256).
+    """
+    names: dict[str, str] = {}
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        name, sep, token = entry.partition(":")
+        if sep and _CALLER_NAME.fullmatch(name) and token.strip():
+            names[token.strip()] = name
+        else:
+            names[entry] = "token-" + hashlib.sha256(entry.encode()).hexdigest()[:8]
+    return names
+
+
 class ServiceSettings(BaseModel):
     """Settings every cxloop process has. Services subclass it to add their own."""
 
@@ -80,7 +103,9 @@ class ServiceSettings(BaseModel):
     grpc_port: int = Field(default=0, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # Bearer tokens accepted on gRPC, comma separated. Empty: no auth in
-    # development, refused at start otherwise.
+    # development, refused at start otherwise. An entry may name its caller,
+    # ``crm:<token>``; the name is what audit logs record (the client sends
+    # only the token). Unnamed tokens are logged as ``token-<hash prefix>``.
     grpc_tokens: str = ""
     # Token this process presents when it calls another service.
     grpc_client_token: str = ""
@@ -92,6 +117,11 @@ class ServiceSettings(BaseModel):
     # Where the sub-ms relay wake-up is not enough (another process wrote the
     # outbox), the relay also polls at this interval.
     outbox_poll_interval_s: float = Field(default=0.05, gt=0)
+    # Scheduled purges of the retention policy (cxloop_libs.privacy.retention):
+    # every this many seconds, and at most this many rows per delete
+    # transaction (docs/adr/0019-retention-policy.md).
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
 
     @field_validator("nats_url")
     @classmethod
@@ -140,7 +170,12 @@ class ServiceSettings(BaseModel):
 
     @property
     def accepted_grpc_tokens(self) -> frozenset[str]:
-        return frozenset(t.strip() for t in self.grpc_tokens.split(",") if t.strip())
+        return frozenset(self.grpc_token_names)
+
+    @property
+    def grpc_token_names(self) -> dict[str, str]:
+        """Accepted token -> the caller's name (``name:token`` entries)."""
+        return parse_grpc_tokens(self.grpc_tokens)
 
     @classmethod
     def defaults_for(cls, service: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -56,3 +56,15 @@ def test_production_has_no_default_hash_key() -> None:
         DemoSettings.from_env({"CXLOOP_PII_HASH_KEY": DEV_PII_HASH_KEY})
     s = DemoSettings.from_env({"CXLOOP_PII_HASH_KEY": "a-real-secret-of-some-length"})
     assert not s.is_development
+
+
+def test_grpc_tokens_may_name_their_caller() -> None:
+    s = DemoSettings.from_env(
+        {"CXLOOP_ENV": "development", "CXLOOP_GRPC_TOKENS": "crm:s3cret, x9y8z7 ,callcentre:abc"}
+    )
+    # Clients present only the token; the name is for audit logs.
+    assert s.accepted_grpc_tokens == frozenset({"s3cret", "x9y8z7", "abc"})
+    names = s.grpc_token_names
+    assert names["s3cret"] == "crm"
+    assert names["abc"] == "callcentre"
+    assert names["x9y8z7"].startswith("token-") and "x9y8z7" not in names["x9y8z7"]

@@ -78,3 +78,26 @@ def test_master_key_from_configuration() -> None:
     assert (
         master_key_from_settings(prod, {"CXLOOP_MASTER_KEY": base64.b64encode(key).decode()}) == key
     )
+
+
+def test_batch_keys_interoperate_with_seal_and_open_and_shred_many(session: Session) -> None:
+    ring = SubjectKeyring(b"k" * 32)
+    earlier = ring.seal(session, "c1", b"one", context=b"given_name")
+    keys = ring.keys(session, ["c1", "c2", "c3"], create=False)
+    assert set(keys) == {"c1"}  # only subjects with a key, unless asked to create
+    keys = ring.keys(session, ["c1", "c2", "c3"], create=True)
+    assert set(keys) == {"c1", "c2", "c3"}
+    assert keys["c1"].open(earlier, context=b"given_name") == b"one"
+    sealed = keys["c2"].seal(b"two", context=b"city")
+    assert ring.open(session, "c2", sealed, context=b"city") == b"two"
+    with pytest.raises(InvalidCiphertext):
+        keys["c2"].open(sealed, context=b"street")
+    with pytest.raises(KeyShredded):
+        keys["c3"].open(sealed, context=b"city")  # another subject's value
+    assert ring.shred_many(session, ["c1", "c2", "nobody"]) == 2
+    with pytest.raises(KeyShredded):
+        ring.open(session, "c2", sealed, context=b"city")
+    # A new key for a returning subject does not open the old value.
+    fresh = ring.keys(session, ["c2"], create=True)["c2"]
+    with pytest.raises(KeyShredded):
+        fresh.open(sealed, context=b"city")

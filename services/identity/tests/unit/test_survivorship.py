@@ -168,6 +168,5 @@ def test_bad_configuration_names_the_entry(
 
 def test_value_keys() -> None:
     assert value_key("phone", "+82 10-1111-2222") == value_key("phone", "+821011112222")
-    assert value_key(
-        "given_name", "\uff2f\uff4c\uff49\uff56\uff49\uff41"
-    )  # full-width == value_key("given_name", "olivia")
+    full_width = "\uff2f\uff4c\uff49\uff56\uff49\uff41"
+    assert value_key("given_name", full_width) == value_key("given_name", "olivia")

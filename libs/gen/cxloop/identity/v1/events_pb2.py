@@ -26,21 +26,21 @@ from cxloop.common.v1 import identifier_pb2 as cxloop_dot_common_dot_v1_dot_iden
 from cxloop.gateway.v1 import events_pb2 as cxloop_dot_gateway_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xloop/identity/v1/events.proto\x12\x12\x63xloop.identity.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1e\x63xloop/gateway/v1/events.proto\"v\n\x0eProfileCreated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\"\xbd\x01\n\x0eProfileUpdated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12=\n\x11\x61\x64\x64\x65\x64_identifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\x12?\n\x13removed_identifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\"s\n\rProfileMerged\x12\x1d\n\x15surviving_customer_id\x18\x01 \x01(\t\x12\x1b\n\x13merged_customer_ids\x18\x02 \x03(\t\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb3\x01\n\x0cProfileSplit\x12\x1c\n\x14original_customer_id\x18\x01 \x01(\t\x12\x1e\n\x16resulting_customer_ids\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12=\n\x11moved_identifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\"g\n\x13InteractionResolved\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12;\n\x0binteraction\x18\x02 \x01(\x0b\x32&.cxloop.gateway.v1.InteractionRecordedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xloop/identity/v1/events.proto\x12\x12\x63xloop.identity.v1\x1a!cxloop/common/v1/identifier.proto\x1a\x1e\x63xloop/gateway/v1/events.proto\"\x8f\x01\n\x0eProfileCreated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x37\n\x0bidentifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\x12\x17\n\x0fobserved_traits\x18\x04 \x03(\t\"\xd6\x01\n\x0eProfileUpdated\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12=\n\x11\x61\x64\x64\x65\x64_identifiers\x18\x02 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\x12?\n\x13removed_identifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x17\n\x0fobserved_traits\x18\x05 \x03(\t\"s\n\rProfileMerged\x12\x1d\n\x15surviving_customer_id\x18\x01 \x01(\t\x12\x1b\n\x13merged_customer_ids\x18\x02 \x03(\t\x12\x16\n\x0e\x63\x61use_event_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb3\x01\n\x0cProfileSplit\x12\x1c\n\x14original_customer_id\x18\x01 \x01(\t\x12\x1e\n\x16resulting_customer_ids\x18\x02 \x03(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12=\n\x11moved_identifiers\x18\x04 \x03(\x0b\x32\".cxloop.common.v1.HashedIdentifier\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\"g\n\x13InteractionResolved\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12;\n\x0binteraction\x18\x02 \x01(\x0b\x32&.cxloop.gateway.v1.InteractionRecordedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.identity.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROFILECREATED']._serialized_start=122
-  _globals['_PROFILECREATED']._serialized_end=240
-  _globals['_PROFILEUPDATED']._serialized_start=243
-  _globals['_PROFILEUPDATED']._serialized_end=432
-  _globals['_PROFILEMERGED']._serialized_start=434
-  _globals['_PROFILEMERGED']._serialized_end=549
-  _globals['_PROFILESPLIT']._serialized_start=552
-  _globals['_PROFILESPLIT']._serialized_end=731
-  _globals['_INTERACTIONRESOLVED']._serialized_start=733
-  _globals['_INTERACTIONRESOLVED']._serialized_end=836
+  _globals['_PROFILECREATED']._serialized_start=123
+  _globals['_PROFILECREATED']._serialized_end=266
+  _globals['_PROFILEUPDATED']._serialized_start=269
+  _globals['_PROFILEUPDATED']._serialized_end=483
+  _globals['_PROFILEMERGED']._serialized_start=485
+  _globals['_PROFILEMERGED']._serialized_end=600
+  _globals['_PROFILESPLIT']._serialized_start=603
+  _globals['_PROFILESPLIT']._serialized_end=782
+  _globals['_INTERACTIONRESOLVED']._serialized_start=784
+  _globals['_INTERACTIONRESOLVED']._serialized_end=887
 # @@protoc_insertion_point(module_scope)

@@ -9,26 +9,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProfileCreated(_message.Message):
-    __slots__ = ("customer_id", "identifiers", "cause_event_id")
+    __slots__ = ("customer_id", "identifiers", "cause_event_id", "observed_traits")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_TRAITS_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
     cause_event_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+    observed_traits: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ..., observed_traits: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProfileUpdated(_message.Message):
-    __slots__ = ("customer_id", "added_identifiers", "cause_event_id", "removed_identifiers")
+    __slots__ = ("customer_id", "added_identifiers", "cause_event_id", "removed_identifiers", "observed_traits")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REMOVED_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_TRAITS_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     added_identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
     cause_event_id: str
     removed_identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
-    def __init__(self, customer_id: _Optional[str] = ..., added_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ..., removed_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ...) -> None: ...
+    observed_traits: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., added_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., cause_event_id: _Optional[str] = ..., removed_identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., observed_traits: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProfileMerged(_message.Message):
     __slots__ = ("surviving_customer_id", "merged_customer_ids", "cause_event_id", "reason")

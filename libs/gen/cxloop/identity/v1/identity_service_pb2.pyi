@@ -32,12 +32,23 @@ REVIEW_DECISION_APPROVE: ReviewDecision
 REVIEW_DECISION_REJECT: ReviewDecision
 
 class ResolveRequest(_message.Message):
-    __slots__ = ("identifiers", "source")
+    __slots__ = ("identifiers", "source", "traits", "observed_at")
+    class TraitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRAITS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
     identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.Identifier]
     source: str
-    def __init__(self, identifiers: _Optional[_Iterable[_Union[_identifier_pb2.Identifier, _Mapping]]] = ..., source: _Optional[str] = ...) -> None: ...
+    traits: _containers.ScalarMap[str, str]
+    observed_at: _timestamp_pb2.Timestamp
+    def __init__(self, identifiers: _Optional[_Iterable[_Union[_identifier_pb2.Identifier, _Mapping]]] = ..., source: _Optional[str] = ..., traits: _Optional[_Mapping[str, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
     __slots__ = ("customer_id", "created")
@@ -60,7 +71,7 @@ class GetProfileResponse(_message.Message):
     def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("customer_id", "identifiers", "merged_customer_ids", "created_at", "updated_at", "interaction_count", "last_seen_at")
+    __slots__ = ("customer_id", "identifiers", "merged_customer_ids", "created_at", "updated_at", "interaction_count", "last_seen_at", "golden_record")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     MERGED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +79,7 @@ class Profile(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     INTERACTION_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    GOLDEN_RECORD_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     identifiers: _containers.RepeatedCompositeFieldContainer[_identifier_pb2.HashedIdentifier]
     merged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -75,7 +87,24 @@ class Profile(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     interaction_count: int
     last_seen_at: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interaction_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    golden_record: _containers.RepeatedCompositeFieldContainer[ProfileTrait]
+    def __init__(self, customer_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_identifier_pb2.HashedIdentifier, _Mapping]]] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interaction_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., golden_record: _Optional[_Iterable[_Union[ProfileTrait, _Mapping]]] = ...) -> None: ...
+
+class ProfileTrait(_message.Message):
+    __slots__ = ("name", "value", "rule", "source", "observed_at", "observations")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    rule: str
+    source: str
+    observed_at: _timestamp_pb2.Timestamp
+    observations: int
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., rule: _Optional[str] = ..., source: _Optional[str] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., observations: _Optional[int] = ...) -> None: ...
 
 class LookupByIdentifierRequest(_message.Message):
     __slots__ = ("identifier",)
@@ -225,7 +254,7 @@ class GetStatsResponse(_message.Message):
     def __init__(self, customers: _Optional[int] = ..., identifiers_by_type: _Optional[_Mapping[str, int]] = ..., merges: _Optional[int] = ..., blocked_links: _Optional[int] = ..., shared_devices: _Optional[int] = ..., events_without_identifiers: _Optional[int] = ..., splits: _Optional[int] = ...) -> None: ...
 
 class ImportedRecord(_message.Message):
-    __slots__ = ("record_id", "source", "given_name", "family_name", "full_name", "date_of_birth", "street", "city", "postcode", "state", "phone", "email", "national_id")
+    __slots__ = ("record_id", "source", "given_name", "family_name", "full_name", "date_of_birth", "street", "city", "postcode", "state", "phone", "email", "national_id", "observed_at")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +268,7 @@ class ImportedRecord(_message.Message):
     PHONE_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NATIONAL_ID_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_AT_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     source: str
     given_name: str
@@ -252,7 +282,8 @@ class ImportedRecord(_message.Message):
     phone: str
     email: str
     national_id: str
-    def __init__(self, record_id: _Optional[str] = ..., source: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., full_name: _Optional[str] = ..., date_of_birth: _Optional[str] = ..., street: _Optional[str] = ..., city: _Optional[str] = ..., postcode: _Optional[str] = ..., state: _Optional[str] = ..., phone: _Optional[str] = ..., email: _Optional[str] = ..., national_id: _Optional[str] = ...) -> None: ...
+    observed_at: _timestamp_pb2.Timestamp
+    def __init__(self, record_id: _Optional[str] = ..., source: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., full_name: _Optional[str] = ..., date_of_birth: _Optional[str] = ..., street: _Optional[str] = ..., city: _Optional[str] = ..., postcode: _Optional[str] = ..., state: _Optional[str] = ..., phone: _Optional[str] = ..., email: _Optional[str] = ..., national_id: _Optional[str] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ImportRecordsRequest(_message.Message):
     __slots__ = ("records",)
@@ -271,7 +302,7 @@ class ImportIssue(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportRecordsResponse(_message.Message):
-    __slots__ = ("records", "records_skipped", "customers_created", "linked_exact", "linked_probabilistic", "review_items", "links_refused", "comparisons", "model", "issues")
+    __slots__ = ("records", "records_skipped", "customers_created", "linked_exact", "linked_probabilistic", "review_items", "links_refused", "comparisons", "model", "issues", "comparisons_with_earlier")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +313,7 @@ class ImportRecordsResponse(_message.Message):
     COMPARISONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ISSUES_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_WITH_EARLIER_FIELD_NUMBER: _ClassVar[int]
     records: int
     records_skipped: int
     customers_created: int
@@ -292,7 +324,8 @@ class ImportRecordsResponse(_message.Message):
     comparisons: int
     model: str
     issues: _containers.RepeatedCompositeFieldContainer[ImportIssue]
-    def __init__(self, records: _Optional[int] = ..., records_skipped: _Optional[int] = ..., customers_created: _Optional[int] = ..., linked_exact: _Optional[int] = ..., linked_probabilistic: _Optional[int] = ..., review_items: _Optional[int] = ..., links_refused: _Optional[int] = ..., comparisons: _Optional[int] = ..., model: _Optional[str] = ..., issues: _Optional[_Iterable[_Union[ImportIssue, _Mapping]]] = ...) -> None: ...
+    comparisons_with_earlier: int
+    def __init__(self, records: _Optional[int] = ..., records_skipped: _Optional[int] = ..., customers_created: _Optional[int] = ..., linked_exact: _Optional[int] = ..., linked_probabilistic: _Optional[int] = ..., review_items: _Optional[int] = ..., links_refused: _Optional[int] = ..., comparisons: _Optional[int] = ..., model: _Optional[str] = ..., issues: _Optional[_Iterable[_Union[ImportIssue, _Mapping]]] = ..., comparisons_with_earlier: _Optional[int] = ...) -> None: ...
 
 class ListReviewItemsRequest(_message.Message):
     __slots__ = ("status", "page_size")

@@ -152,11 +152,13 @@ class IdentityServiceServicer:
     def ImportRecords(self, request_iterator, context):
         """Batch import of customer records (CRM, POS, store sign-ups). Exact
         identifiers (email, phone, `source:record_id`) link deterministically;
-        records sharing none are scored by the probabilistic matcher: at or above
-        the upper threshold they are linked (rule `probabilistic`), between the
-        thresholds the pair goes to the review queue. Raw values are normalised
-        and hashed; names, address and birth date are used for scoring in memory
-        and not stored.
+        records sharing none are scored by the probabilistic matcher, against the
+        import's other records and earlier records (imports and Resolve calls
+        with traits): at or above the upper threshold they are linked (rule
+        `probabilistic`), between the thresholds the pair goes to the review
+        queue. Identifiers are normalised and hashed; names, address, birth date,
+        phone and email are kept as trait observations sealed with the
+        customer's key (the golden record).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cxloop.audit.v1 import events_pb2 as audit_events
 from cxloop.consent.v1 import events_pb2 as consent_events
 from cxloop.gateway.v1 import events_pb2 as gateway_events
 from cxloop.identity.v1 import events_pb2 as identity_events
@@ -91,6 +92,12 @@ PRIVACY_REQUEST_ANSWERED: dict[str, EventKind] = {
     d: EventKind(d, "privacy_request", "answered", consent_events.PrivacyRequestAnswered)
     for d in PRIVACY_PARTICIPANT_DOMAINS
 }
+# Audit log entries (cxloop_libs.audit, docs/adr/0020-audit-log.md): each
+# service publishes its own on its own stream, ``cx.<service>.audit.recorded``.
+AUDIT_RECORDED: dict[str, EventKind] = {
+    d: EventKind(d, "audit", "recorded", audit_events.AuditRecorded)
+    for d in PRIVACY_PARTICIPANT_DOMAINS
+}
 
 _ALL: tuple[EventKind, ...] = (
     INTERACTION_RECORDED,
@@ -106,6 +113,7 @@ _ALL: tuple[EventKind, ...] = (
     PRIVACY_REQUEST_COMPLETED,
     PRIVACY_REQUEST_ESCALATED,
     *PRIVACY_REQUEST_ANSWERED.values(),
+    *AUDIT_RECORDED.values(),
 )
 BY_CE_TYPE: dict[str, EventKind] = {k.ce_type: k for k in _ALL}
 

@@ -51,6 +51,15 @@ INTERACTION_RESOLVED = EventKind(
 )
 CONSENT_CHANGED = EventKind("consent", "consent", "changed", consent_events.ConsentChanged)
 NOTICE_PUBLISHED = EventKind("consent", "notice", "published", consent_events.NoticePublished)
+# Retention (docs/adr/0019-retention-policy.md): consent publishes the policy;
+# every service reports its scheduled purge on its own stream.
+RETENTION_POLICY_CHANGED = EventKind(
+    "consent", "retention_policy", "changed", consent_events.RetentionPolicyChanged
+)
+RETENTION_PURGE_COMPLETED: dict[str, EventKind] = {
+    d: EventKind(d, "retention_purge", "completed", consent_events.RetentionPurgeCompleted)
+    for d in ("consent", "identity", "gateway", "personalization", "loyalty", "feedback")
+}
 
 # Privacy requests (data-subject requests as a saga, docs/adr/0014-privacy-request-saga.md).
 PRIVACY_REQUEST_OPENED = EventKind(
@@ -108,6 +117,8 @@ _ALL: tuple[EventKind, ...] = (
     INTERACTION_RESOLVED,
     CONSENT_CHANGED,
     NOTICE_PUBLISHED,
+    RETENTION_POLICY_CHANGED,
+    *RETENTION_PURGE_COMPLETED.values(),
     PRIVACY_REQUEST_OPENED,
     *PRIVACY_WORK,
     PRIVACY_REQUEST_COMPLETED,

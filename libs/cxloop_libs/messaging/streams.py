@@ -22,6 +22,10 @@ class StreamSpec:
     # retention policy allows (docs/adr/0006-stream-retention.md).
     max_age_s: float = 30 * DAY_S
     duplicate_window_s: float = 120.0
+    # Set when the retention policy manages the age (cxloop_libs.privacy.
+    # retention): an existing stream keeps the age the policy gave it instead
+    # of being reset to ``max_age_s`` on every start (docs/adr/0019).
+    keep_existing_max_age: bool = False
 
     def config(self) -> StreamConfig:
         return StreamConfig(
@@ -50,9 +54,24 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
     """Create the stream, or bring an existing one to the spec (idempotent)."""
     cfg = spec.config()
     try:
-        await js.stream_info(spec.name)
+        info = await js.stream_info(spec.name)
     except NotFoundError:
         await js.add_stream(cfg)
         log.info("stream created", extra={"stream": spec.name})
         return
+    if spec.keep_existing_max_age and info.config.max_age is not None:
+        cfg.max_age = info.config.max_age
     await js.update_stream(cfg)
+
+
+async def set_stream_max_age(js: JetStreamContext, name: str, max_age_s: float) -> bool:
+    """Give an existing stream a new ``max_age`` (messages older than it are
+    removed by the server at once); False if it already had that age."""
+    info = await js.stream_info(name)
+    cfg = info.config
+    if cfg.max_age is not None and abs(cfg.max_age - max_age_s) < 1e-3:
+        return False
+    cfg.max_age = max_age_s
+    await js.update_stream(cfg)
+    log.info("stream max age set", extra={"stream": name, "max_age_s": max_age_s})
+    return True

@@ -24,6 +24,16 @@ class GatewaySettings(ServiceSettings):
     max_batch_bytes: int = Field(default=500 * 1024, ge=MAX_EVENT_BYTES, le=16 * 1024 * 1024)
     # Services whose gRPC health must be SERVING for /readyz to answer 200.
     readiness_services: str = "identity,consent,personalization,loyalty,feedback"
+    # Consent enforcement (docs/adr/0021): track/page/screen calls of a
+    # customer who objected to analytics are answered 200 but not published.
+    enforce_analytics: bool = True
+    # Most identifiers of objecting customers held in memory (~200 B each).
+    enforce_max_identifiers: int = Field(default=1_000_000, ge=1)
+    # Bearer tokens of the privacy-request API (/v1/privacy), comma separated.
+    # Not write keys: those ship inside web pages.
+    privacy_tokens: str = ""
+    # CXLOOP_DEV_PRIVACY_TOKEN: accepted only in development mode.
+    dev_privacy_token: str = "dev-privacy"
 
     @field_validator("write_keys")
     @classmethod
@@ -58,6 +68,12 @@ class GatewaySettings(ServiceSettings):
         if self.dev_key_active:
             sources.setdefault(self.dev_write_key, DEV_SOURCE)
         return WriteKeys(sources)
+
+    def accepted_privacy_tokens(self) -> frozenset[str]:
+        tokens = set(_split(self.privacy_tokens))
+        if self.is_development and self.dev_privacy_token:
+            tokens.add(self.dev_privacy_token)
+        return frozenset(tokens)
 
     @property
     def readiness_targets(self) -> list[str]:

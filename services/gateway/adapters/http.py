@@ -24,6 +24,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop_libs.errors import Unavailable
 from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.privacy_api import (
+    OpenPrivacyRequestBody,
+    PrivacyUnauthorized,
+    add_privacy_routes,
+)
 from gateway.adapters.readiness import Readiness
 from gateway.domain.errors import InvalidRequest, TooLarge
 from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType
@@ -31,6 +36,7 @@ from gateway.domain.translation import Reception
 from gateway.domain.write_keys import WriteKeys
 from gateway.service_layer.ingest import MAX_EVENT_BYTES, IngestResult, SegmentIngest
 from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
+from gateway.service_layer.privacy_desk import PrivacyDesk
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,11 @@ class Accepted(BaseModel):
         0,
         alias="droppedIdentifiers",
         description="Placeholder identifiers (test@test.com, 010-0000-0000 ...) left out.",
+    )
+    withheld: int = Field(
+        0,
+        description="Of the accepted events, track/page/screen calls not stored because "
+        "the customer objected to analytics.",
     )
 
 
@@ -149,6 +160,8 @@ def create_app(
     max_call_bytes: int = MAX_EVENT_BYTES,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     metrics: GatewayMetrics | None = None,
+    privacy_desk: PrivacyDesk | None = None,
+    privacy_tokens: frozenset[str] = frozenset(),
 ) -> FastAPI:
     metrics = metrics or gateway_metrics()
     app = FastAPI(
@@ -203,6 +216,7 @@ def create_app(
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
                 "droppedIdentifiers": result.junk_identifiers_dropped,
+                "withheld": result.withheld,
             }
         )
 
@@ -270,6 +284,9 @@ def create_app(
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
+    if privacy_desk is not None:
+        add_privacy_routes(app, privacy_desk, privacy_tokens, metrics=metrics)
+
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -287,9 +304,12 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
         return _error(413, exc.message, [p.as_dict() for p in exc.problems])
 
     async def unauthorized(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Unauthorized)
+        assert isinstance(exc, Unauthorized | PrivacyUnauthorized)
         metrics.requests_rejected.add(1, {"reason": "unauthorized"})
-        return _error(401, exc.message)
+        response = _error(401, exc.message)
+        if isinstance(exc, PrivacyUnauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         response = _error(503, str(exc) or "service unavailable")
@@ -309,6 +329,7 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
     app.add_exception_handler(InvalidRequest, invalid)
     app.add_exception_handler(TooLarge, too_large)
     app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(PrivacyUnauthorized, unauthorized)
     app.add_exception_handler(Unavailable, unavailable)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
@@ -331,6 +352,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         f"/v1/{t.value}": model for t, model in MESSAGE_MODELS.items()
     }
     bodies["/v1/batch"] = BatchRequest
+    bodies["/v1/privacy/requests"] = OpenPrivacyRequestBody
     for path, model in bodies.items():
         operation = schema.get("paths", {}).get(path, {}).get("post")
         if operation is None:

@@ -30,10 +30,14 @@ class SuiteReadiness:
         targets: Mapping[str, str],
         *,
         check: HealthCheck = _grpc_serving,
+        local: Mapping[str, Callable[[], bool]] | None = None,
     ) -> None:
         self._bus_connected = bus_connected
         self._targets = dict(targets)
         self._check = check
+        # In-process conditions, e.g. "consent_view": the consent state and
+        # the objectors' identifiers are loaded (docs/adr/0021).
+        self._local = dict(local or {})
 
     async def checks(self) -> dict[str, bool]:
         names = list(self._targets)
@@ -43,4 +47,6 @@ class SuiteReadiness:
         checks = {"nats": self._bus_connected()}
         for name, ok in zip(names, results, strict=True):
             checks[name] = ok is True
+        for name, ready in self._local.items():
+            checks[name] = bool(ready())
         return checks

@@ -11,6 +11,12 @@ and nothing is published, so a sender can fix and resend it without creating
 duplicates of the good items. (Publishing itself is per event: after a 503
 some events may be stored; resending the batch with the same messageIds
 stores only the missing ones.)
+
+Consent (docs/adr/0021): with an ``enforcement`` given, a track/page/screen
+call of a customer who objected to analytics is withheld: answered like any
+other (Segment SDKs retry anything else) and counted, but not published. If
+it carried ``Sec-GPC: 1``, a privacy-signal event (identifiers and the signal
+only) is published in its place so the opt-out is still recorded.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Protocol
 
+from cxloop.gateway.v1 import events_pb2
 from nats.js.api import PubAck
 
 from cxloop_libs.errors import Unavailable
 from cxloop_libs.messaging import PendingEvent
 from cxloop_libs.messaging import catalog as ev
+from gateway.domain.enforcement import ANALYTICS, ANALYTICS_CALLS, signal_only
 from gateway.domain.errors import FieldProblem, InvalidRequest, TooLarge
 from gateway.domain.segment import (
     CallType,
@@ -55,11 +64,19 @@ class EventSink(Protocol):
     ) -> list[PubAck | BaseException]: ...
 
 
+class Withholding(Protocol):
+    """What ingest needs of ``service_layer.enforcement.AnalyticsEnforcement``."""
+
+    def withholding(self, event: events_pb2.InteractionRecorded) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int
     duplicates: int = 0
     junk_identifiers_dropped: int = 0
+    # Of `accepted`: not published for consent (the customer objected).
+    withheld: int = 0
 
 
 class SegmentIngest:
@@ -73,8 +90,10 @@ class SegmentIngest:
         is_connected: Callable[[], bool] = lambda: True,
         publish_timeout_s: float = PUBLISH_TIMEOUT_S,
         metrics: GatewayMetrics | None = None,
+        enforcement: Withholding | None = None,
     ) -> None:
         self.translator = translator
+        self.enforcement = enforcement
         self.sink = sink
         self.max_batch_events = max_batch_events
         self.max_event_bytes = max_event_bytes
@@ -86,14 +105,18 @@ class SegmentIngest:
         message = parse_message(call_type, body)
         recorded = self.translator.translate(message, reception)
         self._count_dropped([recorded])
+        pending, withheld = self._to_publish(call_type, recorded)
+        if pending is None:
+            self._count_accepted({call_type: 1}, {})
+            return IngestResult(1, 0, recorded.junk_count, withheld=1)
         self._require_bus()
         try:
-            ack = await self.sink.publish(_pending(recorded), timeout=self._timeout)
+            ack = await self.sink.publish(pending, timeout=self._timeout)
         except Exception as exc:
             raise self._unavailable([exc]) from exc
         duplicates = int(bool(ack.duplicate))
         self._count_accepted({call_type: 1}, {call_type: duplicates})
-        return IngestResult(1, duplicates, recorded.junk_count)
+        return IngestResult(1, duplicates, recorded.junk_count, withheld=withheld)
 
     async def batch(self, body: object, reception: Reception) -> IngestResult:
         envelope = parse_batch(body)
@@ -120,20 +143,25 @@ class SegmentIngest:
 
         # The same messageId twice in one batch is one event; JetStream would
         # drop the second copy anyway, this just saves the round trip.
-        unique: dict[str, tuple[CallType, RecordedInteraction]] = {}
+        unique: dict[str, tuple[CallType, PendingEvent]] = {}
         accepted: dict[CallType, int] = {}
         duplicates: dict[CallType, int] = {}
+        withheld = 0
         for call_type, r in recorded:
             accepted[call_type] = accepted.get(call_type, 0) + 1
+            pending, held = self._to_publish(call_type, r)
+            withheld += held
+            if pending is None:
+                continue
             if r.event_id in unique:
                 duplicates[call_type] = duplicates.get(call_type, 0) + 1
             else:
-                unique[r.event_id] = (call_type, r)
+                unique[r.event_id] = (call_type, pending)
 
         if unique:
             self._require_bus()
-            pending = [_pending(r) for _, r in unique.values()]
-            results = await self.sink.publish_many(pending, timeout=self._timeout)
+            pending_events = [p for _, p in unique.values()]
+            results = await self.sink.publish_many(pending_events, timeout=self._timeout)
             failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
                 raise self._unavailable(failed)
@@ -145,7 +173,25 @@ class SegmentIngest:
             accepted=len(recorded),
             duplicates=sum(duplicates.values()),
             junk_identifiers_dropped=sum(r.junk_count for _, r in recorded),
+            withheld=withheld,
         )
+
+    def _to_publish(
+        self, call_type: CallType, r: RecordedInteraction
+    ) -> tuple[PendingEvent | None, int]:
+        """The event to publish for a call (None: nothing) and 1 if withheld."""
+        if self.enforcement is None or call_type not in ANALYTICS_CALLS:
+            return _pending(r), 0
+        if self.enforcement.withholding(r.event) is None:
+            return _pending(r), 0
+        self._metrics.events_withheld.add(1, {"purpose": ANALYTICS})
+        if not r.event.global_privacy_control:
+            return None, 1
+        signal = signal_only(r.event)
+        received = signal.received_at.ToDatetime(tzinfo=UTC)
+        return PendingEvent.of(
+            ev.INTERACTION_RECORDED, signal, event_id=r.event_id, time=received
+        ), 1
 
     def _check_item_sizes(self, items: list[dict[str, Any]]) -> None:
         too_large = [

@@ -36,6 +36,24 @@ class GatewayMetrics:
             description="Requests refused, by reason (unauthorized, invalid, too_large, "
             "unavailable).",
         )
+        # Prometheus: cxloop_gateway_events_withheld_total{purpose="analytics"}.
+        self.events_withheld = meter.create_counter(
+            "cxloop_gateway_events_withheld",
+            unit="{event}",
+            description="Calls answered 200 but not published because their customer "
+            "objected to the purpose, by purpose (docs/adr/0021).",
+        )
+        self.enforcement_overflow = meter.create_counter(
+            "cxloop_gateway_enforcement_overflow",
+            unit="{customer}",
+            description="Objecting customers whose identifiers could not be held "
+            "(CXLOOP_GATEWAY_ENFORCE_MAX_IDENTIFIERS reached); their calls flow.",
+        )
+        self.privacy_requests = meter.create_counter(
+            "cxloop_gateway_privacy_requests",
+            unit="{request}",
+            description="Privacy-request API calls, by operation and HTTP status.",
+        )
 
 
 @functools.cache

@@ -53,7 +53,13 @@ async def test_malformed_basic_header_is_401(client: httpx.AsyncClient) -> None:
 async def test_write_key_in_basic_auth_or_body(client: httpx.AsyncClient, sink: FakeSink) -> None:
     r = await client.post("/v1/track", json=track(), headers=AUTH)
     assert r.status_code == 200, r.text
-    assert r.json() == {"success": True, "accepted": 1, "duplicates": 0, "droppedIdentifiers": 0}
+    assert r.json() == {
+        "success": True,
+        "accepted": 1,
+        "duplicates": 0,
+        "droppedIdentifiers": 0,
+        "withheld": 0,
+    }
     r = await client.post("/v1/track", json=track(messageId="m-2", writeKey=WRITE_KEY))
     assert r.status_code == 200
     assert [m.source for m in sink.messages()] == ["web", "web"]
@@ -201,7 +207,13 @@ async def test_batch_publishes_every_item(client: httpx.AsyncClient, sink: FakeS
 
 async def test_same_message_id_is_one_event(client: httpx.AsyncClient, sink: FakeSink) -> None:
     r = await client.post("/v1/batch", json={"batch": [item(0), item(0)]}, headers=AUTH)
-    assert r.json() == {"success": True, "accepted": 2, "duplicates": 1, "droppedIdentifiers": 0}
+    assert r.json() == {
+        "success": True,
+        "accepted": 2,
+        "duplicates": 1,
+        "droppedIdentifiers": 0,
+        "withheld": 0,
+    }
     assert len(sink.events) == 1
     # A retry of the same call: same event id, JetStream reports the duplicate.
     r = await client.post("/v1/track", json=track(messageId="m-0"), headers=AUTH)

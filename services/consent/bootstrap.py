@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
 
 from cxloop.consent.v1 import consent_service_pb2 as pb
 from cxloop.consent.v1 import consent_service_pb2_grpc as pb_grpc
+from cxloop.consent.v1 import retention_service_pb2 as retention_pb
+from cxloop.consent.v1 import retention_service_pb2_grpc as retention_grpc
 
+from consent.adapters import retention as retention_store
 from consent.adapters.grpc_servicer import ConsentServicer
+from consent.adapters.retention_grpc import RetentionServicer
 from consent.config import ConsentSettings
 from consent.domain.receipt import Controller
 from consent.service_layer.following import GPC_CONSUMER, PROFILES_CONSUMER, ConsentFollower
 from consent.service_layer.handlers import ConsentHandlers
 from consent.service_layer.messages import notice_published
 from consent.service_layer.privacy import ANSWERS_CONSUMER, PARTICIPANT, PrivacyRequests
+from consent.service_layer.retention import RetentionPolicies
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.receipts import ReceiptSigner
@@ -27,6 +33,12 @@ from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii.envelope import SubjectKeyring, master_key_from_settings
 from cxloop_libs.privacy import join_privacy_requests
+from cxloop_libs.privacy.retention import (
+    CONSENT_LEDGER,
+    PRIVACY_REQUESTS,
+    PolicyBucketSpec,
+    join_retention,
+)
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 
 log = logging.getLogger(__name__)
@@ -165,6 +177,32 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         await view.stop()
 
     runtime.extra_tasks.extend([load_catalogue, follow_bucket, sweep_privacy_requests])
+
+    # Retention (docs/adr/0019-retention-policy.md): consent owns the policy,
+    # puts it into the RETENTION_POLICY bucket, and purges its own data by it.
+    runtime.bus.streams.insert(1, PolicyBucketSpec())
+    policies = RetentionPolicies()
+    join_retention(
+        runtime,
+        {
+            CONSENT_LEDGER: retention_store.purge_superseded_records,
+            PRIVACY_REQUESTS: retention_store.purge_closed_privacy_requests,
+        },
+    )
+
+    async def announce_retention_policy() -> None:
+        await runtime.db_ready.wait()
+        while not stopping.is_set():
+            try:
+                await db.in_transaction(policies.announce)
+                relay.notify()
+                return
+            except Exception as exc:  # database away: try again shortly
+                log.warning("retention policy not announced yet: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 2.0)
+
+    runtime.extra_tasks.append(announce_retention_policy)
     runtime.on_stop.append(stop_refreshing)
     servicer = ConsentServicer(
         db,
@@ -178,8 +216,24 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
-        [(pb_grpc.add_ConsentServiceServicer_to_server, servicer)],
-        [pb.DESCRIPTOR.services_by_name["ConsentService"].full_name],
+        [
+            (pb_grpc.add_ConsentServiceServicer_to_server, servicer),
+            (
+                retention_grpc.add_RetentionServiceServicer_to_server,
+                RetentionServicer(
+                    db,
+                    policies,
+                    handlers,
+                    is_ready=runtime.db_ready.is_set,
+                    after_commit=relay.notify,
+                    token_names=settings.grpc_token_names,
+                ),
+            ),
+        ],
+        [
+            pb.DESCRIPTOR.services_by_name["ConsentService"].full_name,
+            retention_pb.DESCRIPTOR.services_by_name["RetentionService"].full_name,
+        ],
     )
     # Reachable for tests and operator tooling (publish_notice) in-process.
     runtime.handlers = handlers  # type: ignore[attr-defined]

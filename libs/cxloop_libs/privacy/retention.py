@@ -232,6 +232,41 @@ def purge_inbox(session: Session | None, cutoff: datetime, limit: int) -> int:
     return deleted
 
 
+# Tables a purge addresses by name, per database: whether they exist (read
+# once; migrations run before the schedule starts).
+_HAS_TABLE: dict[tuple[str, str], bool] = {}
+
+
+def _has_table(session: Session, name: str) -> bool:
+    key = (session.get_bind().engine.url.render_as_string(hide_password=True), name)
+    if key not in _HAS_TABLE:
+        _HAS_TABLE[key] = sa.inspect(session.connection()).has_table(name)
+    return _HAS_TABLE[key]
+
+
+_AUDIT = sa.table("audit_event", sa.column("id"), sa.column("occurred_at"))
+
+
+def purge_audit_log(session: Session | None, cutoff: datetime, limit: int) -> int:
+    """Audit entries (cxloop_libs.audit's ``audit_event``) written before the
+    cutoff; nothing where the service has no audit table."""
+    assert session is not None
+    if not _has_table(session, "audit_event"):
+        return 0
+    ids = list(
+        session.execute(
+            sa.select(_AUDIT.c.id)
+            .where(_AUDIT.c.occurred_at < cutoff)
+            .order_by(_AUDIT.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    result: Any = session.execute(sa.delete(_AUDIT).where(_AUDIT.c.id.in_(ids)))
+    return int(result.rowcount)
+
+
 @dataclass
 class PurgeReport:
     policy_version: int
@@ -558,7 +593,11 @@ def join_retention(
         interval_s=settings.retention_interval_s,
         batch_size=settings.retention_batch_size,
     )
-    table: dict[str, PurgeFn] = {INTERACTIONS: purge_inbox} if runtime.db is not None else {}
+    # Every service with a database has an inbox, and the audit log where it
+    # keeps one (cxloop_libs.audit).
+    table: dict[str, PurgeFn] = (
+        {INTERACTIONS: purge_inbox, AUDIT_LOG: purge_audit_log} if runtime.db is not None else {}
+    )
     for key, purge in (purges or {}).items():
         table[key] = _both(table[key], purge) if key in table else purge
     for key, purge in table.items():
@@ -571,6 +610,8 @@ def join_retention(
 
     runtime.extra_tasks.append(run)
     runtime.on_stop.append(schedule.stop)
+    # Reachable for tests and operator tooling (``runtime.retention.purge_now()``).
+    runtime.retention = schedule  # type: ignore[attr-defined]
     return schedule
 
 
@@ -603,6 +644,7 @@ __all__ = [
     "RetentionSchedule",
     "join_retention",
     "policy_subject",
+    "purge_audit_log",
     "purge_inbox",
     "purpose_key",
     "validate_periods",

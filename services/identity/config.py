@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import ClassVar, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -7,6 +8,26 @@ from pydantic import Field, field_validator, model_validator
 from cxloop_libs.config import ServiceSettings
 from cxloop_libs.pii import IdentifierHasher, IdType, normalize_identifier
 from identity.domain.policy import DEFAULT_PRIORITY, MergePolicy
+from identity.domain.survivorship import SurvivorshipPolicy
+
+
+def _parse_survivorship(text: str) -> SurvivorshipPolicy:
+    if not text.strip():
+        return SurvivorshipPolicy()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(doc, dict) or set(doc) - {"rules", "source_trust"}:
+        raise ValueError('a JSON object with "rules" and/or "source_trust"')
+    rules, trust = doc.get("rules", {}), doc.get("source_trust", [])
+    if not isinstance(rules, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in rules.values()
+    ):
+        raise ValueError('"rules" maps a trait to a list of rule names')
+    if not isinstance(trust, list) or not all(isinstance(x, str) for x in trust):
+        raise ValueError('"source_trust" is a list of source names, most trusted first')
+    return SurvivorshipPolicy.from_config(rules, trust)
 
 
 class IdentitySettings(ServiceSettings):
@@ -36,6 +57,16 @@ class IdentitySettings(ServiceSettings):
     # `MatchModel.to_dict()`; empty means ImportRecords trains one by EM on
     # each import (of at least 1,000 records).
     match_model: str = ""
+    # docs/adr/0021: refuse new emails/phones of a customer who refused that channel.
+    link_requires_marketing_consent: bool = False
+    # Golden record (ADR 0017): JSON `{"source_trust": ["crm", "pos", "web"],
+    # "rules": {"given_name": ["most_trusted_source", "most_recent"], ...}}`;
+    # traits not named keep their defaults (domain/survivorship.py).
+    survivorship: str = ""
+    # Real-time scoring against earlier records: a blocking key shared by
+    # more earlier records than this gives no candidates (bounds the work
+    # per new record).
+    realtime_max_block_size: int = Field(default=1000, ge=10)
 
     @field_validator("identifier_priority")
     @classmethod
@@ -53,6 +84,15 @@ class IdentitySettings(ServiceSettings):
     def _blocked_parse(self) -> Self:
         self.blocked_values()  # raises ValueError naming the bad entry
         return self
+
+    @field_validator("survivorship")
+    @classmethod
+    def _survivorship_parses(cls, v: str) -> str:
+        _parse_survivorship(v)  # raises ValueError naming the bad entry
+        return v
+
+    def survivorship_policy(self) -> SurvivorshipPolicy:
+        return _parse_survivorship(self.survivorship)
 
     def blocked_values(self) -> list[tuple[IdType, str, str]]:
         """`blocked_identifiers` normalised: (type, value, namespace)."""

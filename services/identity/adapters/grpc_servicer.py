@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC
 
 import grpc
 from cxloop.common.v1 import identifier_pb2
 from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlmodel import Session
 
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
@@ -18,6 +22,7 @@ from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identif
 from identity.adapters.repository import ProfileRecord
 from identity.domain.matching import CustomerRecord
 from identity.domain.model import HashedId
+from identity.domain.survivorship import TRAITS, GoldenTrait
 from identity.service_layer.handlers import (
     IdentityHandlers,
     ResolveCommand,
@@ -30,6 +35,8 @@ from identity.service_layer.resolver import BatchedResolver
 from identity.service_layer.review import APPROVE, REJECT, ReviewQueue, ReviewView
 
 MAX_IDENTIFIERS = 50
+# A trait value longer than this is not a name, date, address or phone.
+MAX_TRAIT_CHARS = 500
 # One import holds its records' raw values in memory for scoring.
 MAX_IMPORT_RECORDS = 200_000
 _REVIEW_STATUS = {
@@ -38,6 +45,7 @@ _REVIEW_STATUS = {
     pb.REVIEW_STATUS_APPROVED: "approved",
     pb.REVIEW_STATUS_REJECTED: "rejected",
 }
+_SOURCE_RE = re.compile(r"[a-z0-9_-]{1,32}")
 _REVIEW_STATUS_PB = {v: k for k, v in _REVIEW_STATUS.items() if k}
 
 
@@ -96,9 +104,21 @@ def review_to_proto(v: ReviewView) -> pb.ReviewItem:
     )
 
 
+def golden_to_proto(g: GoldenTrait) -> pb.ProfileTrait:
+    return pb.ProfileTrait(
+        name=g.trait,
+        value=g.value,
+        rule=g.rule,
+        source=g.source,
+        observed_at=_ts(g.observed_at),
+        observations=g.observations,
+    )
+
+
 def profile_to_proto(p: ProfileRecord) -> pb.Profile:
     c = p.customer
     return pb.Profile(
+        golden_record=[golden_to_proto(g) for g in p.golden],
         customer_id=c.customer_id,
         identifiers=[to_proto(HashedId(i.id_type, i.hash, i.namespace)) for i in p.identifiers],
         merged_customer_ids=p.merged_ids,
@@ -197,13 +217,59 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveResponse:
         ids = self._hash_request(list(request.identifiers))
+        traits, email_hash = self._resolve_traits(request)
         self._require_db()
-        command = ResolveCommand(tuple(ids), request.source[:100])
+        command = ResolveCommand(
+            tuple(ids),
+            request.source[:100],
+            traits=traits,
+            observed_at=(
+                request.observed_at.ToDatetime(UTC) if request.HasField("observed_at") else None
+            ),
+            email_hash=email_hash,
+        )
         try:
             outcome = await self.resolver.resolve(command)
         except ValueError:
             raise InvalidArgument("identifiers", "nothing left to link") from None
         return pb.ResolveResponse(customer_id=outcome.customer_id, created=outcome.created)
+
+    def _trait_value(self, name: str, raw: str, field: str) -> tuple[str, str]:
+        """(value to keep, email hash). Phones are kept in E.164; a malformed
+        email or phone, or a value too long, is INVALID_ARGUMENT."""
+        value = " ".join(raw.split())
+        if len(value) > MAX_TRAIT_CHARS:
+            raise InvalidArgument(field, f"at most {MAX_TRAIT_CHARS} characters")
+        if name == "phone" and value:
+            value = normalize_identifier(
+                IdType.PHONE, value, field=field, default_region=self.default_region
+            )[0]
+        if name == "email" and value:
+            norm = normalize_identifier(IdType.EMAIL, value, field=field)[0]
+            return value, self.hasher.hash_normalized(IdType.EMAIL, norm)
+        return value, ""
+
+    def _resolve_traits(
+        self, request: pb.ResolveRequest
+    ) -> tuple[tuple[tuple[str, str], ...], str]:
+        if not request.traits:
+            return (), ""
+        source = request.source.strip().lower()
+        if not _SOURCE_RE.fullmatch(source):
+            raise InvalidArgument(
+                "source", "required with traits: 1-32 characters of a-z, 0-9, _ or -"
+            )
+        out: list[tuple[str, str]] = []
+        email_hash = ""
+        for name in sorted(request.traits):
+            field = f"traits[{name}]"
+            if name not in TRAITS:
+                raise InvalidArgument(field, f"unknown trait; use one of {', '.join(TRAITS)}")
+            value, hashed = self._trait_value(name, request.traits[name], field)
+            if value:
+                out.append((name, value))
+                email_hash = hashed or email_hash
+        return tuple(out), email_hash
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: grpc.aio.ServicerContext
@@ -224,7 +290,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("identifier", "is required")
         ident = self._hash_one(request.identifier, "identifier")
         self._require_db()
-        record = await self.db.in_transaction(lambda s: self.operations.lookup(s, ident))
+
+        def lookup(s: Session) -> ProfileRecord | None:
+            found = self.operations.lookup(s, ident)
+            if found is not None:
+                found.golden = self.handlers.golden_record(s, found.customer.customer_id)
+            return found
+
+        record = await self.db.in_transaction(lookup)
         if record is None:
             raise NotFound("identifier is not known")
         return pb.LookupByIdentifierResponse(
@@ -336,6 +409,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         ids = [external]
         phone = ""
         email_hash = ""
+        email = ""
         for field_name, id_type, raw in (
             ("email", identifier_pb2.IDENTIFIER_TYPE_EMAIL, r.email),
             ("phone", identifier_pb2.IDENTIFIER_TYPE_PHONE, r.phone),
@@ -352,10 +426,27 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             ids.append(hashed)
             if field_name == "email":
                 email_hash = hashed.hash
+                email = " ".join(raw.split())
             else:
                 phone = normalize_identifier(IdType.PHONE, raw, default_region=self.default_region)[
                     0
                 ]
+        traits = [
+            (name, " ".join(raw.split())[:MAX_TRAIT_CHARS])
+            for name, raw in (
+                ("given_name", r.given_name),
+                ("family_name", r.family_name),
+                ("full_name", r.full_name),
+                ("date_of_birth", r.date_of_birth),
+                ("street", r.street),
+                ("city", r.city),
+                ("postcode", r.postcode),
+                ("state", r.state),
+                ("phone", phone),
+                ("email", email),
+            )
+            if raw.strip()
+        ]
         features = CustomerRecord(
             record_id=f"{external.namespace}:{rid}",
             given_name=r.given_name,
@@ -370,7 +461,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             email_hash=email_hash,
             national_id=r.national_id,
         )
-        return ImportRecord(rid, external.namespace, external, tuple(ids), features)
+        return ImportRecord(
+            rid,
+            external.namespace,
+            external,
+            tuple(ids),
+            features,
+            traits=tuple(traits),
+            observed_at=r.observed_at.ToDatetime(UTC) if r.HasField("observed_at") else None,
+        )
 
     async def ImportRecords(
         self,
@@ -402,8 +501,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                         "records", f"at most {MAX_IMPORT_RECORDS:,} records per import"
                     )
         self._require_db()
+        index = self.importer.index
+        if index is not None and not index.loaded.is_set():
+            # Earlier records must be candidates before this import is scored.
+            await asyncio.to_thread(index.loaded.wait, 60.0)
+            if not index.loaded.is_set():
+                raise Unavailable("identity is still loading earlier records; retry")
         scoring = await self.db.run(self.importer.score, records)
         summary = await self.db.in_transaction(lambda s: self.importer.apply(s, records, scoring))
+        self.importer.index_committed(summary)
         self.after_commit()
         return pb.ImportRecordsResponse(
             records=summary.records,
@@ -414,6 +520,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             review_items=summary.review_items,
             links_refused=summary.links_refused,
             comparisons=summary.comparisons,
+            comparisons_with_earlier=summary.comparisons_with_earlier,
             model=summary.model,
             issues=issues[:1000],
         )

@@ -3,9 +3,12 @@
 Erasure deletes everything the graph holds about the customer and the
 profiles merged into it: its identifiers (hashes), customer rows, the links
 and history that name them, and — where this database has them — match
-evidence, review items and cannot-link pairs. Access exports the same rows as
-one JSON document. Both run in the participant's transaction, which also
-stages the answer, so "answered" proves "deleted".
+evidence, review items, cannot-link pairs and trait observations (the golden
+record), shreds the customer's subject key (so a sealed value copied anywhere
+can no longer be opened) and takes its records out of the real-time
+candidate index. Access exports the same rows as one JSON document (trait
+observations without their sealed values). Both run in the participant's
+transaction, which also stages the answer, so "answered" proves "deleted".
 
 Tables are addressed by name and skipped when this database does not have
 them yet, so the participant keeps working while identity's schema grows.
@@ -21,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from cxloop_libs.pii.envelope import SubjectKeyring
 from cxloop_libs.privacy import (
     PrivacyAnswer,
     PrivacyParticipant,
@@ -28,6 +32,7 @@ from cxloop_libs.privacy import (
     join_privacy_requests,
 )
 from cxloop_libs.runtime import ServiceRuntime
+from identity.service_layer.realtime import CandidateIndex
 
 PARTICIPANT = "identity"
 
@@ -38,7 +43,10 @@ _SUBJECT_TABLES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] =
     ("match_evidence", "identity_match", (), ("hash_a", "hash_b")),
     ("review_items", "identity_review_item", (), ("hash_a", "hash_b")),
     ("cannot_link_pairs", "identity_cannot_link", ("customer_id", "other_customer_id"), ()),
+    ("trait_observations", "identity_trait_observation", ("customer_id",), ("record_ref",)),
 )
+# Never exported: ciphertext says nothing to the subject.
+_NOT_EXPORTED = frozenset({"sealed"})
 
 
 # Columns per table, per database: read once (migrations run before the
@@ -97,7 +105,13 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def answer(session: Session | None, customer_id: str, kind: RequestKind) -> PrivacyAnswer:
+def answer(
+    session: Session | None,
+    customer_id: str,
+    kind: RequestKind,
+    *,
+    index: CandidateIndex | None = None,
+) -> PrivacyAnswer:
     assert session is not None
     if kind not in (RequestKind.ERASURE, RequestKind.ACCESS):
         # Identity keeps only hashes of identifiers: nothing to rectify, and
@@ -127,12 +141,15 @@ def answer(session: Session | None, customer_id: str, kind: RequestKind) -> Priv
             n = int(result.rowcount)
         else:
             rows = [
-                {k: _plain(v) for k, v in r._mapping.items()}
+                {k: _plain(v) for k, v in r._mapping.items() if k not in _NOT_EXPORTED}
                 for r in session.execute(sa.select(t).where(cond))
             ]
             export[category] = rows
             n = len(rows)
         counts[category] = n
+    if erase and index is not None:
+        # Raw values held in memory for real-time matching go too.
+        counts["realtime_index_entries"] = index.remove(hashes)
     return PrivacyAnswer(
         sorted(counts),
         counts,
@@ -140,5 +157,16 @@ def answer(session: Session | None, customer_id: str, kind: RequestKind) -> Priv
     )
 
 
-def join(runtime: ServiceRuntime) -> PrivacyParticipant:
-    return join_privacy_requests(runtime, PARTICIPANT, answer)
+def join(
+    runtime: ServiceRuntime,
+    *,
+    keyring: SubjectKeyring | None = None,
+    index: CandidateIndex | None = None,
+) -> PrivacyParticipant:
+    """With the keyring, erasure also shreds the customer's subject key;
+    with the index, takes the customer's records out of it."""
+
+    def handle(session: Session | None, customer_id: str, kind: RequestKind) -> PrivacyAnswer:
+        return answer(session, customer_id, kind, index=index)
+
+    return join_privacy_requests(runtime, PARTICIPANT, handle, keyring=keyring)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from identity.adapters.tables import (
     ReviewItemRow,
 )
 from identity.domain.model import GraphView, HashedId
+from identity.domain.survivorship import GoldenTrait
 
 EVENTS_WITHOUT_IDENTIFIERS = "events_without_identifiers"
 
@@ -49,6 +50,7 @@ class ProfileRecord:
     customer: CustomerRow
     identifiers: list[IdentifierRow]
     merged_ids: list[str]
+    golden: list[GoldenTrait] = field(default_factory=list)
 
 
 class GraphRepository:

@@ -135,3 +135,31 @@ class MatchRow(SQLModel, table=True):
     probability: float
     weights: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+
+
+class TraitObservationRow(SQLModel, table=True):
+    """What one record (an import row, or a Resolve call's traits) said about
+    one trait of a customer: the value SEALED with the customer's subject key
+    (context = trait name), never in clear. One row per record, source and
+    trait: a newer statement of the same record replaces the older one.
+    `record_ref` is the record's identifier hash in the graph (its external
+    id `source:record_id`, or the Resolve call's highest-priority
+    identifier), so observations follow their record on a split and the
+    real-time matcher can find the record's customer."""
+
+    __tablename__ = "identity_trait_observation"
+    __table_args__ = (
+        sa.UniqueConstraint("record_ref", "source", "trait", name="uq_trait_observation_record"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(max_length=64, index=True)
+    trait: str = Field(max_length=32)
+    sealed: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    source: str = Field(max_length=32)
+    observed_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    received_at: datetime = Field(sa_column=sa.Column(TS, nullable=False))
+    record_ref: str = Field(max_length=64)
+    # The record's id in its source (pseudonymous, for a reviewer), or the
+    # identifier hash for a Resolve call.
+    record_id: str = Field(default="", max_length=200)

@@ -24,8 +24,19 @@ from identity.adapters.repository import (
     GraphRepository,
     ProfileRecord,
 )
+from identity.adapters.trait_store import NewObservation, TraitStore
+from identity.domain.matching import LOWER_THRESHOLD, UPPER_THRESHOLD, MatchModel
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
 from identity.domain.policy import DEFAULT_POLICY, MergePolicy
+from identity.domain.survivorship import GoldenTrait, SurvivorshipPolicy, golden_record
+from identity.service_layer.realtime import (
+    CandidateIndex,
+    PairScore,
+    RecordRef,
+    evidence_row,
+    features_of,
+    review_item_rows,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("cxloop.identity")
@@ -59,10 +70,14 @@ def to_proto(i: HashedId) -> identifier_pb2.HashedIdentifier:
 
 @dataclass(frozen=True, slots=True)
 class ResolveCommand:
-    """One `Resolve` call: identifiers seen together, already hashed."""
+    """One `Resolve` call: identifiers seen together, already hashed, and
+    what the caller said about the customer (raw trait values, validated)."""
 
     identifiers: tuple[HashedId, ...]
     source: str
+    traits: tuple[tuple[str, str], ...] = ()
+    observed_at: datetime | None = None
+    email_hash: str = ""  # of the `email` trait, for the matcher
 
 
 def answered_without_writing(command: ResolveCommand, owners: Mapping[str, str]) -> str | None:
@@ -99,6 +114,9 @@ class GraphWrite:
     history: list[dict[str, object]] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
     folded: dict[str, str] = field(default_factory=dict)  # merged id -> survivor
+    # Trait observations follow merges into the survivor (re-sealed).
+    traits: TraitStore | None = None
+    _followed: set[str] = field(default_factory=set)
 
     def record(
         self,
@@ -140,7 +158,14 @@ class GraphWrite:
         )
 
     def apply(
-        self, outcome: LinkOutcome, *, cause: str, source: str, rule: str, actor: str = "system"
+        self,
+        outcome: LinkOutcome,
+        *,
+        cause: str,
+        source: str,
+        rule: str,
+        actor: str = "system",
+        observed_traits: Sequence[str] = (),
     ) -> None:
         cid = outcome.customer_id
         for b in outcome.blocked:
@@ -233,16 +258,22 @@ class GraphWrite:
             self.outbox.stage(
                 ev.PROFILE_CREATED,
                 identity_events.ProfileCreated(
-                    customer_id=cid, identifiers=added, cause_event_id=cause
+                    customer_id=cid,
+                    identifiers=added,
+                    cause_event_id=cause,
+                    observed_traits=observed_traits,
                 ),
                 subject=cid,
                 event_id=derived_event_id(cause, f"created/{cid}"),
             )
-        elif added:
+        elif added or observed_traits:
             self.outbox.stage(
                 ev.PROFILE_UPDATED,
                 identity_events.ProfileUpdated(
-                    customer_id=cid, added_identifiers=added, cause_event_id=cause
+                    customer_id=cid,
+                    added_identifiers=added,
+                    cause_event_id=cause,
+                    observed_traits=observed_traits,
                 ),
                 subject=cid,
                 event_id=derived_event_id(cause, f"updated/{cid}"),
@@ -259,15 +290,36 @@ class GraphWrite:
         self.repo.mark_shared(self.shared, self.now)
         self.customers, self.identifiers, self.links = [], [], []
         self.history, self.shared = [], []
+        if self.traits is not None:
+            merged = {k: self.live(k) for k in self.folded if k not in self._followed}
+            if merged:
+                self.traits.follow_merges(self.repo.s, merged)
+                self._followed.update(merged)
 
 
 class IdentityHandlers:
     def __init__(
-        self, *, clock: Callable[[], datetime] = utcnow, policy: MergePolicy = DEFAULT_POLICY
+        self,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        policy: MergePolicy = DEFAULT_POLICY,
+        traits: TraitStore | None = None,
+        survivorship: SurvivorshipPolicy | None = None,
+        index: CandidateIndex | None = None,
+        model: MatchModel | None = None,
+        upper: float = UPPER_THRESHOLD,
+        lower: float = LOWER_THRESHOLD,
     ) -> None:
         self.clock = clock
         self.policy = policy
         self.stats = LinkStats()
+        self.traits = traits
+        self.survivorship = survivorship or SurvivorshipPolicy()
+        # Real-time scoring of Resolve calls with traits (ADR 0017).
+        self.index = index
+        self.model = model
+        self.upper = upper
+        self.lower = lower
 
     # -- events -----------------------------------------------------------
     def on_interactions(self, session: Session, events: list[ReceivedEvent]) -> None:
@@ -282,7 +334,7 @@ class IdentityHandlers:
         repo.load_counts(
             view, view.customers_at_stake([h.hash for h in ids] for _, _, ids in decoded)
         )
-        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
         activity: dict[str, tuple[int, datetime]] = {}
         resolved: list[tuple[ReceivedEvent, gateway_events.InteractionRecorded, str, str]] = []
         stats = LinkStats()
@@ -353,26 +405,38 @@ class IdentityHandlers:
         of the graph for all of them (one indexed SELECT), linked in arrival
         order (so two calls naming the same new identifier agree: the first
         creates, the second finds it), written in bulk. When every call is a
-        returning customer (all identifiers known, one owner) nothing more is
-        read and nothing written: the transaction stays read-only. A call
-        with nothing to link gets its own ValueError; the others go on."""
+        returning customer (all identifiers known, one owner) without traits
+        nothing more is read and nothing written: the transaction stays
+        read-only. A call with nothing to link gets its own ValueError; the
+        others go on. A call with traits stores them as sealed observations
+        and is scored against earlier records (ADR 0017)."""
         now = self.clock()
         repo = GraphRepository(session)
-        view: GraphView = repo.load_view(i.hash for c in commands for i in c.identifiers)
-        out: list[LinkOutcome | BaseException | None] = [
-            None
-            if (cid := answered_without_writing(c, view.owner_of)) is None
-            else LinkOutcome(customer_id=cid)
-            for c in commands
-        ]
+        refs: dict[int, RecordRef] = {}
+        scored: dict[int, list[PairScore]] = {}
+        for n, c in enumerate(commands):
+            if c.traits:
+                refs[n] = self._record_ref(c)
+                scored[n] = self._score(refs[n], c)
+        partner_hashes = [m.partner.identifier.hash for ms in scored.values() for m in ms]
+        view: GraphView = repo.load_view(
+            [i.hash for c in commands for i in c.identifiers] + partner_hashes
+        )
+        out: list[LinkOutcome | BaseException | None] = []
+        for c in commands:
+            cid = None if c.traits else answered_without_writing(c, view.owner_of)
+            out.append(None if cid is None else LinkOutcome(customer_id=cid))
         pending = [n for n, o in enumerate(out) if o is None]
         if not pending:
             return [o for o in out if o is not None]
-        repo.load_counts(
-            view,
-            view.customers_at_stake([i.hash for i in commands[n].identifiers] for n in pending),
-        )
-        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        stake = view.customers_at_stake([i.hash for i in commands[n].identifiers] for n in pending)
+        if refs:
+            hashes = partner_hashes + [i.hash for n in refs for i in commands[n].identifiers]
+            stake |= {view.owner_of[h] for h in hashes if h in view.owner_of}
+        repo.load_counts(view, stake)
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
+        evidence: list[dict[str, object]] = []
+        unsure: list[PairScore] = []
         for n in pending:
             c = commands[n]
             outcome = view.link(c.identifiers, now, new_customer_id, self.policy)
@@ -380,13 +444,31 @@ class IdentityHandlers:
                 out[n] = ValueError("no identifiers")
                 continue
             cause = f"resolve:{uuid.uuid4()}"
-            write.apply(outcome, cause=cause, source=c.source, rule="resolve-request")
+            write.apply(
+                outcome,
+                cause=cause,
+                source=c.source,
+                rule="resolve-request",
+                observed_traits=sorted({t for t, _ in c.traits}),
+            )
             out[n] = outcome
+            if n in refs:
+                refs[n] = self._anchor(refs[n], c, view, outcome.customer_id)
+                self._link_scored(view, write, refs[n], scored[n], cause, c, now, evidence, unsure)
         write.flush_graph()
+        if refs:
+            repo.insert_matches(evidence)
+            self._queue(repo, view, unsure, now)
+            self._observe(session, view, commands, refs, now)
         write.outbox.flush()
         # A returning customer merged away by another call of the batch
-        # answers with the survivor, as it would a moment later.
+        # answers with the survivor, as it would a moment later; so does a
+        # call whose record matched an older customer.
         linked = set(pending)
+        for n in refs:
+            o = out[n]
+            if isinstance(o, LinkOutcome):
+                o.customer_id = write.live(o.customer_id)
         return [
             LinkOutcome(customer_id=write.live(o.customer_id))
             if isinstance(o, LinkOutcome) and n not in linked
@@ -395,5 +477,119 @@ class IdentityHandlers:
             if o is not None
         ]
 
+    # -- traits on Resolve ----------------------------------------------------
+    def _record_ref(self, c: ResolveCommand) -> RecordRef:
+        """A Resolve call's record is named by its highest-priority identifier."""
+        top = min(c.identifiers, key=lambda i: (self.policy.rank(i.id_type), i.hash))
+        return RecordRef(c.source, top.hash, top)
+
+    @staticmethod
+    def _anchor(ref: RecordRef, c: ResolveCommand, view: GraphView, customer: str) -> RecordRef:
+        """Merge protection may have kept the named identifier elsewhere: the
+        record is then named by one the customer did get."""
+        if view.owner_of.get(ref.identifier.hash) == customer:
+            return ref
+        for i in c.identifiers:
+            if view.owner_of.get(i.hash) == customer:
+                return RecordRef(c.source, i.hash, i)
+        return ref
+
+    def _score(self, ref: RecordRef, c: ResolveCommand) -> list[PairScore]:
+        if self.model is None or self.index is None or not self.index.loaded.is_set():
+            return []
+        features = features_of(ref.key, dict(c.traits), email_hash=c.email_hash)
+        pairs, _ = self.index.score(self.model, [(ref, features)], min_probability=self.lower)
+        return pairs
+
+    def _link_scored(
+        self,
+        view: GraphView,
+        write: GraphWrite,
+        ref: RecordRef,
+        pairs: Sequence[PairScore],
+        cause: str,
+        c: ResolveCommand,
+        now: datetime,
+        evidence: list[dict[str, object]],
+        unsure: list[PairScore],
+    ) -> None:
+        """Link the call's customer with earlier records' customers the model
+        is sure of (merge protection and cannot-link apply); queue the rest."""
+        for k, m in enumerate(sorted(pairs, key=lambda m: -m.probability)):
+            m = PairScore(m.partner, ref, m.probability, m.weights)
+            a, b = m.partner.identifier.hash, ref.identifier.hash
+            if a not in view.owner_of or b not in view.owner_of:
+                continue
+            if view.owner_of[a] == view.owner_of[b]:
+                continue
+            if m.probability < self.upper:
+                unsure.append(m)
+                continue
+            pair_cause = f"{cause}:p{k}"
+            outcome = view.link((m.partner.identifier, ref.identifier), now, policy=self.policy)
+            if outcome is None:
+                continue
+            write.apply(outcome, cause=pair_cause, source=c.source, rule="probabilistic")
+            if outcome.merged_customer_ids:
+                evidence.append(evidence_row(m, pair_cause, now))
+            if outcome.blocked and all(x.reason != "cannot-link" for x in outcome.blocked):
+                unsure.append(m)  # over a limit: a person may still decide
+
+    @staticmethod
+    def _queue(
+        repo: GraphRepository, view: GraphView, unsure: Sequence[PairScore], now: datetime
+    ) -> None:
+        if not unsure:
+            return
+        pending = repo.open_review_pairs(
+            {m.partner.identifier.hash for m in unsure} | {m.record.identifier.hash for m in unsure}
+        )
+        repo.insert_review_items(
+            review_item_rows(pending, view, unsure, event_id=f"resolve:{uuid.uuid4()}", now=now)
+        )
+
+    def _observe(
+        self,
+        session: Session,
+        view: GraphView,
+        commands: Sequence[ResolveCommand],
+        refs: Mapping[int, RecordRef],
+        now: datetime,
+    ) -> None:
+        observations = []
+        indexable = []
+        for n, ref in refs.items():
+            c = commands[n]
+            customer = view.owner_of.get(ref.identifier.hash)
+            if customer is None:
+                continue
+            observations += [
+                NewObservation(
+                    customer_id=customer,
+                    trait=trait,
+                    value=value,
+                    source=c.source,
+                    observed_at=c.observed_at or now,
+                    record_ref=ref.identifier.hash,
+                    record_id=ref.record_id,
+                )
+                for trait, value in c.traits
+            ]
+            indexable.append((ref, features_of(ref.key, dict(c.traits), email_hash=c.email_hash)))
+        if self.traits is not None:
+            self.traits.observe(session, observations, now)
+        if self.index is not None:
+            # Before the commit: should it roll back, the entry names an
+            # identifier the graph does not have, and is never linked to.
+            self.index.put(indexable)
+
+    def golden_record(self, session: Session, customer_id: str) -> list[GoldenTrait]:
+        if self.traits is None:
+            return []
+        return golden_record(self.traits.observations(session, customer_id), self.survivorship)
+
     def get_profile(self, session: Session, customer_id: str) -> ProfileRecord | None:
-        return GraphRepository(session).profile(customer_id)
+        record = GraphRepository(session).profile(customer_id)
+        if record is not None:
+            record.golden = self.golden_record(session, record.customer.customer_id)
+        return record

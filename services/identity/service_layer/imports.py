@@ -1,17 +1,18 @@
 """Batch import of customer records (CRM, POS, store sign-ups): exact
 identifiers link deterministically, records that share none are scored by
-the probabilistic matcher (ADR 0010) and linked, queued for review or left
-apart (ADR 0015).
+the probabilistic matcher (ADR 0010) against the import's other records and
+against earlier records (the real-time index, ADR 0017) and linked, queued
+for review or left apart (ADR 0016).
 
-Raw names, addresses, birth dates and national ids live only in the
-`ImportRecord.features` of one import, in memory, for scoring; the graph
-stores the records' identifiers hashed, and a link or review item stores the
-per-field comparison levels and weights, never the values compared.
+The graph stores the records' identifiers hashed; each record's traits
+(names, birth date, address, phone, email) are kept as observations sealed
+with the customer's key (the golden record, `adapters/trait_store.py`); a
+link or review item stores the per-field comparison levels and weights.
+National ids are compared within the import only and never stored.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from sqlmodel import Session
 
 from cxloop_libs.messaging import OutboxWriter
 from identity.adapters.repository import GraphRepository
+from identity.adapters.trait_store import NewObservation, TraitStore
 from identity.domain.matching import (
     LOWER_THRESHOLD,
     UPPER_THRESHOLD,
@@ -31,6 +33,14 @@ from identity.domain.matching import (
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
 from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 from identity.service_layer.handlers import GraphWrite, utcnow
+from identity.service_layer.realtime import (
+    CandidateIndex,
+    PairScore,
+    RecordRef,
+    evidence_row,
+    features_of,
+    review_item_rows,
+)
 
 # EM needs a few thousand records to learn m and u; below this an import
 # without a configured model links on exact identifiers only.
@@ -45,31 +55,26 @@ class ImportRecord:
     identifiers: tuple[HashedId, ...]  # external first, then email, phone
     # Raw values for scoring, in memory only; `features.record_id` is `key`.
     features: CustomerRecord
+    # What the record says, for the golden record: (trait, value as given;
+    # the phone in E.164).
+    traits: tuple[tuple[str, str], ...] = ()
+    observed_at: datetime | None = None  # the record's own time, if it has one
 
     @property
     def key(self) -> str:
         return f"{self.source}:{self.record_id}"
 
-
-@dataclass(frozen=True, slots=True)
-class ScoredMatch:
-    a: int  # positions in the import, a < b
-    b: int
-    probability: float
-    weights: dict[str, tuple[str, float]]  # field -> (level, weight in bits)
-
-    def weights_json(self) -> str:
-        return json.dumps(
-            {k: [lvl, round(w, 4)] for k, (lvl, w) in self.weights.items()},
-            separators=(",", ":"),
-        )
+    @property
+    def ref(self) -> RecordRef:
+        return RecordRef(self.source, self.record_id, self.external)
 
 
 @dataclass(slots=True)
 class Scoring:
-    matches: list[ScoredMatch]  # pairs at or above the lower threshold
+    matches: list[PairScore]  # pairs at or above the lower threshold
     comparisons: int
     model: str  # configured, trained, none
+    comparisons_with_earlier: int = 0
 
 
 @dataclass(slots=True)
@@ -81,8 +86,12 @@ class ImportSummary:
     review_items: int = 0
     links_refused: int = 0
     comparisons: int = 0
+    comparisons_with_earlier: int = 0
     model: str = "none"
+    observations: int = 0
     review_item_ids: list[str] = field(default_factory=list)
+    # Records now in the graph, for the real-time index once committed.
+    indexable: list[tuple[RecordRef, CustomerRecord]] = field(default_factory=list)
 
 
 class RecordImporter:
@@ -95,6 +104,8 @@ class RecordImporter:
         upper: float = UPPER_THRESHOLD,
         lower: float = LOWER_THRESHOLD,
         min_training_records: int = MIN_TRAINING_RECORDS,
+        traits: TraitStore | None = None,
+        index: CandidateIndex | None = None,
     ) -> None:
         self.model = model
         self.policy = policy
@@ -102,10 +113,13 @@ class RecordImporter:
         self.upper = upper
         self.lower = lower
         self.min_training_records = min_training_records
+        self.traits = traits
+        self.index = index
 
     # -- scoring (CPU only, outside any transaction) ---------------------------
     def score(self, records: Sequence[ImportRecord]) -> Scoring:
-        """Candidate pairs of the import scored with the configured model, or
+        """Candidate pairs of the import, and of each record with earlier
+        records (the real-time index), scored with the configured model, or
         one trained by EM on the import itself when none is configured."""
         model, kind = self.model, "configured"
         if model is None:
@@ -119,9 +133,25 @@ class RecordImporter:
         for pair in linkage.pairs:
             a, b = sorted((position[pair.id1], position[pair.id2]))
             detail = linkage.model.score(features[a], features[b])
-            matches.append(ScoredMatch(a, b, pair.probability, detail.per_field))
-        matches.sort(key=lambda m: (m.b, -m.probability, m.a))
-        return Scoring(matches, linkage.comparisons, kind)
+            matches.append(
+                PairScore(records[a].ref, records[b].ref, pair.probability, detail.per_field)
+            )
+        earlier_comparisons = 0
+        if self.index is not None and len(self.index):
+            # National ids are never stored, so earlier records have none:
+            # compare like with like.
+            earlier, earlier_comparisons = self.index.score(
+                linkage.model,
+                [(r.ref, _without_national_id(r.features)) for r in records],
+                min_probability=self.lower,
+            )
+            in_import = {r.ref.key for r in records}
+            # A record of this import found in the index (imported again)
+            # is scored within the import already.
+            matches += [m for m in earlier if m.partner.key not in in_import]
+        pos = {r.ref.key: n for n, r in enumerate(records)}
+        matches.sort(key=lambda m: (pos[m.record.key], -m.probability, pos.get(m.partner.key, -1)))
+        return Scoring(matches, linkage.comparisons, kind, earlier_comparisons)
 
     # -- linking (one transaction) ----------------------------------------------
     def apply(
@@ -130,140 +160,154 @@ class RecordImporter:
         now = self.clock()
         import_id = uuid.uuid4().hex[:12]
         repo = GraphRepository(session)
-        view: GraphView = repo.load_view(i.hash for r in records for i in r.identifiers)
+        position = {r.ref.key: n for n, r in enumerate(records)}
+        view: GraphView = repo.load_view(
+            [i.hash for r in records for i in r.identifiers]
+            + [m.partner.identifier.hash for m in scoring.matches]
+        )
         # Every customer the import touches is at stake: limits and
         # cannot-link constraints must hold for probabilistic links too.
         repo.load_counts(view, set(view.owner_of.values()))
-        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
         out = ImportSummary(
-            records=len(records), comparisons=scoring.comparisons, model=scoring.model
+            records=len(records),
+            comparisons=scoring.comparisons,
+            comparisons_with_earlier=scoring.comparisons_with_earlier,
+            model=scoring.model,
         )
-        auto: dict[int, list[ScoredMatch]] = {}
-        unsure: list[ScoredMatch] = []
+        auto: dict[int, list[PairScore]] = {}
+        unsure: list[PairScore] = []
         for m in scoring.matches:
             if m.probability >= self.upper:
-                auto.setdefault(m.b, []).append(m)
+                auto.setdefault(position[m.record.key], []).append(m)
             else:
                 unsure.append(m)
         evidence: list[dict[str, object]] = []
 
-        def link(ids: Sequence[HashedId], cause: str, source: str, rule: str) -> LinkOutcome:
+        def link(
+            ids: Sequence[HashedId], cause: str, source: str, rule: str, observed: Sequence[str]
+        ) -> LinkOutcome:
             outcome = view.link(ids, now, new_customer_id, self.policy)
             assert outcome is not None  # every record has its external id
-            write.apply(outcome, cause=cause, source=source, rule=rule)
+            write.apply(outcome, cause=cause, source=source, rule=rule, observed_traits=observed)
             return outcome
 
-        def note(m: ScoredMatch, cause: str) -> None:
-            evidence.append(
-                {
-                    "event_id": cause,
-                    "hash_a": records[m.a].external.hash,
-                    "hash_b": records[m.b].external.hash,
-                    "probability": m.probability,
-                    "weights": m.weights_json(),
-                    "created_at": now,
-                }
-            )
-
         for n, r in enumerate(records):
-            partners = auto.get(n, [])
+            # A partner whose identifier is not in the graph (refused, or
+            # erased since it was indexed) links nothing.
+            partners = [m for m in auto.get(n, []) if m.partner.identifier.hash in view.owner_of]
             cause = f"import:{import_id}:{n}"
+            observed = sorted({t for t, _ in r.traits})
             known = any(i.hash in view.owner_of for i in r.identifiers)
             if partners and not known:
                 # A new record matched to an earlier one joins its customer
                 # directly: its identifiers are linked by the match.
                 first, partners = partners[0], partners[1:]
-                target = view.owner_of[records[first.a].external.hash]
+                target = view.owner_of[first.partner.identifier.hash]
                 outcome = link(
-                    (*r.identifiers, records[first.a].external), cause, r.source, "probabilistic"
+                    (*r.identifiers, first.partner.identifier),
+                    cause,
+                    r.source,
+                    "probabilistic",
+                    observed,
                 )
                 if outcome.customer_id == target and r.external.hash in view.owner_of:
                     out.linked_probabilistic += 1
-                    note(first, cause)
+                    evidence.append(evidence_row(first, cause, now))
                 else:
                     out.links_refused += 1
                     unsure.append(first)
                 out.customers_created += int(outcome.created)
                 out.links_refused += len(outcome.blocked)
             else:
-                outcome = link(r.identifiers, cause, r.source, "import")
+                outcome = link(r.identifiers, cause, r.source, "import", observed)
                 out.customers_created += int(outcome.created)
                 out.linked_exact += int(not outcome.created)
                 out.links_refused += len(outcome.blocked)
             for k, m in enumerate(partners):
-                a, b = records[m.a].external.hash, r.external.hash
+                a, b = m.partner.identifier.hash, r.external.hash
                 if a not in view.owner_of or b not in view.owner_of:
                     continue  # a refused identifier links nothing
                 if view.owner_of[a] == view.owner_of[b]:
                     continue
                 pair_cause = f"{cause}:p{k}"
                 outcome = link(
-                    (records[m.a].external, r.external), pair_cause, r.source, "probabilistic"
+                    (m.partner.identifier, r.external), pair_cause, r.source, "probabilistic", ()
                 )
                 if outcome.merged_customer_ids:
                     out.linked_probabilistic += 1
-                    note(m, pair_cause)
+                    evidence.append(evidence_row(m, pair_cause, now))
                 if outcome.blocked:
                     out.links_refused += 1
                     if all(x.reason != "cannot-link" for x in outcome.blocked):
                         unsure.append(m)  # over a limit: a person may still decide
         write.flush_graph()
         repo.insert_matches(evidence)
-        items = self._review_items(repo, view, records, unsure, import_id, now)
+        pending = repo.open_review_pairs(
+            {m.partner.identifier.hash for m in unsure} | {m.record.identifier.hash for m in unsure}
+        )
+        items = review_item_rows(pending, view, unsure, event_id=f"import:{import_id}", now=now)
         repo.insert_review_items(items)
         out.review_items = len(items)
         out.review_item_ids = [str(i["item_id"]) for i in items]
+        out.observations = self._observe(session, view, records, now)
+        out.indexable = [
+            (r.ref, _without_national_id(r.features))
+            for r in records
+            if r.external.hash in view.owner_of
+        ]
         write.outbox.flush()
         return out
 
-    def _review_items(
-        self,
-        repo: GraphRepository,
-        view: GraphView,
-        records: Sequence[ImportRecord],
-        unsure: Sequence[ScoredMatch],
-        import_id: str,
-        now: datetime,
-    ) -> list[dict[str, object]]:
-        """Unsure pairs still apart, not split or rejected apart, and not
-        already waiting for a decision; one per pair of customers."""
-        pending = repo.open_review_pairs(
-            {records[m.a].external.hash for m in unsure}
-            | {records[m.b].external.hash for m in unsure}
-        )
-        items: list[dict[str, object]] = []
-        # One question per pair of customers, asked with the strongest evidence.
-        asked: set[frozenset[str]] = set()
-        for m in sorted(unsure, key=lambda m: (-m.probability, m.a, m.b)):
-            ra, rb = records[m.a], records[m.b]
-            ca, cb = view.owner_of.get(ra.external.hash), view.owner_of.get(rb.external.hash)
-            if ca is None or cb is None or ca == cb:
-                continue
-            if cb in view.cannot_link.get(ca, set()):
-                continue
-            pair = frozenset((ra.external.hash, rb.external.hash))
-            customers = frozenset((ca, cb))
-            if pair in pending or customers in asked:
-                continue
-            pending.add(pair)
-            asked.add(customers)
-            items.append(
-                {
-                    "item_id": str(uuid.uuid4()),
-                    "status": "open",
-                    "probability": m.probability,
-                    "weights": m.weights_json(),
-                    "source_a": ra.source,
-                    "record_id_a": ra.record_id[:200],
-                    "hash_a": ra.external.hash,
-                    "source_b": rb.source,
-                    "record_id_b": rb.record_id[:200],
-                    "hash_b": rb.external.hash,
-                    "event_id": f"import:{import_id}",
-                    "created_at": now,
-                    "decided_at": None,
-                    "decided_by": "",
-                    "reason": "",
-                }
+    def _observe(
+        self, session: Session, view: GraphView, records: Sequence[ImportRecord], now: datetime
+    ) -> int:
+        """The records' traits as sealed observations of the customer each
+        record ended in (after every merge of the import)."""
+        if self.traits is None:
+            return 0
+        observations = [
+            NewObservation(
+                customer_id=view.owner_of[r.external.hash],
+                trait=trait,
+                value=value,
+                source=r.source,
+                observed_at=r.observed_at or now,
+                record_ref=r.external.hash,
+                record_id=r.record_id,
             )
-        return items
+            for r in records
+            if r.external.hash in view.owner_of
+            for trait, value in r.traits
+        ]
+        return self.traits.observe(session, observations, now)
+
+    def index_committed(self, summary: ImportSummary) -> None:
+        """After the commit: the import's records become candidates for
+        later records."""
+        if self.index is not None:
+            self.index.put(summary.indexable)
+
+
+def _without_national_id(features: CustomerRecord) -> CustomerRecord:
+    if not features.national_id:
+        return features
+    return CustomerRecord(
+        record_id=features.record_id,
+        given_name=features.given_name,
+        family_name=features.family_name,
+        full_name=features.full_name,
+        date_of_birth=features.date_of_birth,
+        street=features.street,
+        city=features.city,
+        postcode=features.postcode,
+        state=features.state,
+        phone=features.phone,
+        email_hash=features.email_hash,
+    )
+
+
+def import_features(
+    key: str, traits: Sequence[tuple[str, str]], email_hash: str, national_id: str
+) -> CustomerRecord:
+    return features_of(key, dict(traits), email_hash=email_hash, national_id=national_id)

@@ -17,6 +17,7 @@ from cxloop_libs.errors import InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter
 from cxloop_libs.messaging import catalog as ev
 from identity.adapters.repository import GraphCounts, GraphRepository, ProfileRecord
+from identity.adapters.trait_store import TraitStore
 from identity.domain.model import HashedId, new_customer_id
 from identity.service_layer.handlers import GraphWrite, derived_event_id, to_proto, utcnow
 
@@ -81,8 +82,12 @@ def _aware(ts: datetime) -> datetime:
 
 
 class GraphOperations:
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, *, clock: Callable[[], datetime] = utcnow, traits: TraitStore | None = None
+    ) -> None:
         self.clock = clock
+        # Trait observations follow merges and splits (re-sealed).
+        self.traits = traits
 
     # -- queries -------------------------------------------------------------
     def lookup(self, session: Session, identifier: HashedId) -> ProfileRecord | None:
@@ -206,10 +211,11 @@ class GraphOperations:
             return survivor, []
         now = self.clock()
         cause = f"merge:{uuid.uuid4()}"
-        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now)
+        write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
         repo.allow_link(ordered)
         for loser in losers:
             repo.merge(loser, survivor, now)
+            write.folded[loser] = survivor
             write.record(
                 "merge",
                 survivor,
@@ -275,6 +281,9 @@ class GraphOperations:
         # join them again (ADR 0012).
         repo.forbid_link(live, new_cid, cause=cause, now=now)
         hashes = list(moved)
+        if self.traits is not None:
+            # Each side keeps what its own records said.
+            self.traits.follow_split(session, live, new_cid, hashes)
         for h in hashes:
             write.link_row(h, new_cid, cause=cause, source="manual-split", rule="split")
         write.record(

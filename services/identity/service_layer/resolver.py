@@ -65,7 +65,10 @@ class BatchedResolver:
                 # that happened to arrive with it.
                 log.warning("resolve batch failed, applying its calls one by one: %r", exc)
                 results = [await self._link_alone(c) for c in commands]
-        if any(isinstance(r, LinkOutcome) and _wrote(r) for r in results):
+        # Traits are always written (observations, profile.updated).
+        if any(c.traits for c in commands) or any(
+            isinstance(r, LinkOutcome) and _wrote(r) for r in results
+        ):
             self.after_commit()  # events staged: wake the relay
         return results
 

@@ -73,3 +73,36 @@ def test_blocked_identifiers_are_normalised_and_hashed() -> None:
 def test_bad_blocked_identifiers_stop_the_start(value: str) -> None:
     with pytest.raises(ConfigError):
         IdentitySettings.from_env({**DEV, "CXLOOP_IDENTITY_BLOCKED_IDENTIFIERS": value})
+
+
+def test_survivorship_from_json_overrides_only_the_named_traits() -> None:
+    from identity.domain.survivorship import Rule
+
+    policy = IdentitySettings.from_env(
+        {
+            **DEV,
+            "CXLOOP_IDENTITY_SURVIVORSHIP": (
+                '{"source_trust": ["pos", "crm"], "rules": {"email": ["most_frequent"]}}'
+            ),
+        }
+    ).survivorship_policy()
+    assert policy.source_trust == ("pos", "crm")
+    assert policy.rules_for("email") == (Rule.MOST_FREQUENT,)
+    assert policy.rules_for("given_name") == (Rule.MOST_TRUSTED_SOURCE, Rule.MOST_RECENT)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"rulez": {}}', "rules"),
+        ('{"rules": {"email": ["loudest"]}}', "unknown rule 'loudest'"),
+        ('{"rules": {"shoe_size": ["most_recent"]}}', "unknown trait"),
+        ('{"source_trust": "crm"}', "source_trust"),
+    ],
+)
+def test_bad_survivorship_stops_the_start_naming_the_variable(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        IdentitySettings.from_env({**DEV, "CXLOOP_IDENTITY_SURVIVORSHIP": value})
+    assert "CXLOOP_SURVIVORSHIP" in str(err.value) or "SURVIVORSHIP" in str(err.value)
+    assert message in str(err.value)

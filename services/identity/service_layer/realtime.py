@@ -1,0 +1,304 @@
+"""Scoring new records against earlier ones, in real time, in-process
+(ADR 0017).
+
+Every imported record, and every `Resolve` call with traits, leaves its
+trait observations sealed per customer (`adapters/trait_store.py`). At start
+the service opens them into a `CandidateIndex`: the match features of every
+earlier record, in memory, under the blocking rules of the batch matcher
+(domain/matching/blocking.py). A new record is compared only with the
+records sharing a blocking key with it, with the same `MatchModel` and
+thresholds as a batch import; a key shared by more than `max_block_size`
+records says nothing about identity and is skipped (the batch rule too),
+which also bounds the comparisons per record.
+
+The index is updated after every write that commits records, and erasure
+takes the erased customer's records out. It holds raw values in process
+memory only; it is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlmodel import Session
+
+from cxloop_libs.pii import IdentifierHasher, IdType
+from identity.adapters.trait_store import TraitStore
+from identity.domain.matching import CustomerRecord, MatchModel, NormalisedRecord, normalise_record
+from identity.domain.matching.blocking import PREDICTION_RULES, BlockingIndex, BlockingRule
+from identity.domain.matching.comparisons import RecordColumns, compare
+from identity.domain.model import GraphView, HashedId
+
+# Records sharing one blocking key beyond which the key is not used for
+# real-time candidates (a city's most common postcode, a shop's phone).
+REALTIME_MAX_BLOCK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """A record as the graph and the review queue know it: its source, its
+    id there (pseudonymous; for a Resolve call the identifier hash), and
+    its identifier in the graph (external id `source:record_id`, or the
+    Resolve call's highest-priority identifier)."""
+
+    source: str
+    record_id: str
+    identifier: HashedId
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}|{self.identifier.hash}"
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    """A new record (`record`) scored against a partner found earlier (in
+    the same import or in the index)."""
+
+    partner: RecordRef
+    record: RecordRef
+    probability: float
+    weights: dict[str, tuple[str, float]]  # field -> (level, weight in bits)
+
+    def weights_json(self) -> str:
+        return json.dumps(
+            {k: [lvl, round(w, 4)] for k, (lvl, w) in self.weights.items()},
+            separators=(",", ":"),
+        )
+
+
+def features_of(
+    key: str,
+    traits: Mapping[str, str],
+    *,
+    hasher: IdentifierHasher | None = None,
+    email_hash: str = "",
+    national_id: str = "",
+) -> CustomerRecord:
+    """The matcher's view of a record from its traits (phone already E.164).
+    The email is compared by its identifier hash."""
+    if not email_hash and hasher is not None and traits.get("email", "").strip():
+        try:
+            email_hash = hasher.hash(IdType.EMAIL, traits["email"])
+        except ValueError:
+            email_hash = ""
+    return CustomerRecord(
+        record_id=key,
+        given_name=traits.get("given_name", ""),
+        family_name=traits.get("family_name", ""),
+        full_name=traits.get("full_name", ""),
+        date_of_birth=traits.get("date_of_birth", ""),
+        street=traits.get("street", ""),
+        city=traits.get("city", ""),
+        postcode=traits.get("postcode", ""),
+        state=traits.get("state", ""),
+        phone=traits.get("phone", ""),
+        email_hash=email_hash,
+        national_id=national_id,
+    )
+
+
+class CandidateIndex:
+    """Earlier records' match features under the blocking rules. Thread-safe:
+    imports, Resolve batches and erasures run in worker threads."""
+
+    def __init__(
+        self,
+        rules: tuple[BlockingRule, ...] = PREDICTION_RULES,
+        max_block_size: int = REALTIME_MAX_BLOCK,
+    ) -> None:
+        self.rules = rules
+        self.max_block_size = max_block_size
+        self._lock = threading.Lock()
+        self._blocks = BlockingIndex((), rules, max_block_size)
+        self._records: list[NormalisedRecord | None] = []
+        self._refs: list[RecordRef | None] = []
+        self._position: dict[str, int] = {}  # record key -> position
+        self._by_hash: dict[str, set[str]] = {}  # identifier hash -> record keys
+        self._dead = 0
+        # Set once the records stored before this process started are in.
+        self.loaded = threading.Event()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._position)
+
+    def put(self, items: Iterable[tuple[RecordRef, CustomerRecord]]) -> int:
+        """Add records; a record already indexed (same key) is replaced."""
+        n = 0
+        prepared = [(ref, normalise_record(features)) for ref, features in items]
+        with self._lock:
+            for ref, record in prepared:
+                self._drop(ref.key)
+                pos = self._blocks.add(record)
+                assert pos == len(self._records)
+                self._records.append(record)
+                self._refs.append(ref)
+                self._position[ref.key] = pos
+                self._by_hash.setdefault(ref.identifier.hash, set()).add(ref.key)
+                n += 1
+            self._compact_if_sparse()
+        return n
+
+    def remove(self, hashes: Iterable[str]) -> int:
+        """Take out the records of these identifiers (erasure)."""
+        n = 0
+        with self._lock:
+            for h in hashes:
+                for key in self._by_hash.pop(h, set()):
+                    n += self._drop(key)
+            self._compact_if_sparse()
+        return n
+
+    def _drop(self, key: str) -> int:
+        pos = self._position.pop(key, None)
+        if pos is None:
+            return 0
+        ref = self._refs[pos]
+        if ref is not None:
+            keys = self._by_hash.get(ref.identifier.hash)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_hash[ref.identifier.hash]
+        self._records[pos] = None
+        self._refs[pos] = None
+        self._dead += 1
+        return 1
+
+    def _compact_if_sparse(self) -> None:
+        # Dead positions still sit in the blocks; rebuild once they are many.
+        if self._dead < 1000 or self._dead < len(self._position):
+            return
+        live = [
+            (ref, rec)
+            for ref, rec in zip(self._refs, self._records, strict=True)
+            if ref is not None and rec is not None
+        ]
+        self._blocks = BlockingIndex((), self.rules, self.max_block_size)
+        self._records, self._refs, self._position, self._dead = [], [], {}, 0
+        for ref, rec in live:
+            self._position[ref.key] = self._blocks.add(rec)
+            self._records.append(rec)
+            self._refs.append(ref)
+
+    def score(
+        self,
+        model: MatchModel,
+        new: Sequence[tuple[RecordRef, CustomerRecord]],
+        *,
+        min_probability: float,
+    ) -> tuple[list[PairScore], int]:
+        """Each new record against its candidates among the indexed records
+        (not itself: a record imported again is not its own match). Returns
+        the pairs at or above `min_probability` and the comparisons made."""
+        if not new:
+            return [], 0
+        normalised = [normalise_record(f) for _, f in new]
+        li: list[int] = []
+        known: list[NormalisedRecord] = []
+        known_refs: list[RecordRef] = []
+        with self._lock:
+            for i, ((ref, _), record) in enumerate(zip(new, normalised, strict=True)):
+                for p in self._blocks.candidate_positions(record):
+                    other, other_ref = self._records[p], self._refs[p]
+                    if other is None or other_ref is None or other_ref.key == ref.key:
+                        continue
+                    li.append(i)
+                    known.append(other)
+                    known_refs.append(other_ref)
+        if not li:
+            return [], 0
+        left = RecordColumns.of(normalised)
+        right = RecordColumns.of(known)
+        lidx = np.asarray(li, dtype=np.int64)
+        ridx = np.arange(len(known), dtype=np.int64)
+        _, probability = model.probabilities(compare(left, lidx, right, ridx))
+        out = []
+        for k in np.flatnonzero(probability >= min_probability):
+            i = li[k]
+            detail = model.score(known[k], normalised[i])
+            out.append(PairScore(known_refs[k], new[i][0], float(probability[k]), detail.per_field))
+        return out, len(li)
+
+
+def review_item_rows(
+    open_pairs: set[frozenset[str]],
+    view: GraphView,
+    unsure: Sequence[PairScore],
+    *,
+    event_id: str,
+    now: datetime,
+) -> list[dict[str, object]]:
+    """Unsure pairs still apart, not split or rejected apart, and not already
+    waiting for a decision (`open_pairs`): one review item per pair of
+    customers, asked with the strongest evidence."""
+    items: list[dict[str, object]] = []
+    asked: set[frozenset[str]] = set()
+    for m in sorted(unsure, key=lambda m: (-m.probability, m.partner.key, m.record.key)):
+        ra, rb = m.partner, m.record
+        ca, cb = view.owner_of.get(ra.identifier.hash), view.owner_of.get(rb.identifier.hash)
+        if ca is None or cb is None or ca == cb:
+            continue
+        if cb in view.cannot_link.get(ca, set()):
+            continue
+        pair = frozenset((ra.identifier.hash, rb.identifier.hash))
+        customers = frozenset((ca, cb))
+        if pair in open_pairs or customers in asked:
+            continue
+        open_pairs.add(pair)
+        asked.add(customers)
+        items.append(
+            {
+                "item_id": str(uuid.uuid4()),
+                "status": "open",
+                "probability": m.probability,
+                "weights": m.weights_json(),
+                "source_a": ra.source[:32],
+                "record_id_a": ra.record_id[:200],
+                "hash_a": ra.identifier.hash,
+                "source_b": rb.source[:32],
+                "record_id_b": rb.record_id[:200],
+                "hash_b": rb.identifier.hash,
+                "event_id": event_id[:64],
+                "created_at": now,
+                "decided_at": None,
+                "decided_by": "",
+                "reason": "",
+            }
+        )
+    return items
+
+
+def evidence_row(m: PairScore, cause: str, now: datetime) -> dict[str, object]:
+    return {
+        "event_id": cause[:64],
+        "hash_a": m.partner.identifier.hash,
+        "hash_b": m.record.identifier.hash,
+        "probability": m.probability,
+        "weights": m.weights_json(),
+        "created_at": now,
+    }
+
+
+def index_stored_records(
+    session: Session, store: TraitStore, index: CandidateIndex, hasher: IdentifierHasher
+) -> int:
+    """At start: every stored record's traits, opened with its customer's
+    key, become candidates again. Returns how many records were indexed."""
+    n = 0
+    batch: list[tuple[RecordRef, CustomerRecord]] = []
+    for r in store.records(session):
+        ref = RecordRef(r.source, r.record_id, HashedId(r.id_type, r.record_ref, r.namespace))
+        batch.append((ref, features_of(ref.key, r.traits, hasher=hasher)))
+        if len(batch) >= 5000:
+            n += index.put(batch)
+            batch = []
+    n += index.put(batch)
+    return n

@@ -20,6 +20,7 @@ from cxloop_libs.consent import ConsentProjection
 from cxloop_libs.grpcx.client import client_channel
 from cxloop_libs.messaging import EventPublisher, NatsBus, stream_for
 from cxloop_libs.pii import IdentifierHasher
+from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
 from gateway.adapters import privacy
@@ -170,6 +171,9 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
     # Answers privacy requests: no stored data; erasure also drops the
     # customer's identifiers held for consent enforcement.
     privacy.join(runtime, enforcement)
+    # Retention (docs/adr/0019-retention-policy.md): no tables to purge; the
+    # GATEWAY stream keeps interactions for the policy's interactions period.
+    join_retention(runtime)
     runtime.enforcement = enforcement  # type: ignore[attr-defined]
     log.info("gateway HTTP on %s:%d", settings.http_host, settings.http_port)
     return runtime

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
-from cxloop_libs.db import Database
+from cxloop_libs.db import Database, is_transient_db_error
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher
+from cxloop_libs.pii.envelope import SubjectKeyring, master_key_from_settings
 from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters import privacy, retention
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.match_model import load_match_model
+from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
 from identity.service_layer.handlers import IdentityHandlers
 from identity.service_layer.imports import RecordImporter
 from identity.service_layer.operations import GraphOperations
+from identity.service_layer.realtime import CandidateIndex, index_stored_records
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 INTERACTIONS_CONSUMER = "identity-interactions"
 
@@ -34,7 +40,20 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     relay = runtime.relay
     hasher = IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region)
     policy = settings.merge_policy(hasher)
-    handlers = IdentityHandlers(policy=policy)
+    # Traits are kept sealed per customer (ADR 0015, 0017); the real-time
+    # index holds earlier records' match features, opened at start.
+    keyring = SubjectKeyring(master_key_from_settings(settings))
+    traits = TraitStore(keyring)
+    index = CandidateIndex(max_block_size=settings.realtime_max_block_size)
+    model = load_match_model(settings.match_model)
+    handlers = IdentityHandlers(
+        policy=policy,
+        traits=traits,
+        survivorship=settings.survivorship_policy(),
+        index=index,
+        model=model,
+    )
+    operations = GraphOperations(traits=traits)
     runtime.consumers.append(
         BatchConsumer(
             runtime.bus,
@@ -57,10 +76,26 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         is_ready=runtime.db_ready.is_set,
         after_commit=relay.notify,
         default_region=settings.default_phone_region,
-        operations=GraphOperations(),
+        operations=operations,
         ignored_hashes=policy.ignored_hashes,
-        importer=RecordImporter(model=load_match_model(settings.match_model), policy=policy),
+        importer=RecordImporter(model=model, policy=policy, traits=traits, index=index),
     )
+
+    async def load_index() -> None:
+        await runtime.db_ready.wait()
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            retry=retry_if_exception(is_transient_db_error),
+            reraise=True,
+        ):
+            with attempt:
+                n = await db.in_transaction(
+                    lambda s: index_stored_records(s, traits, index, hasher)
+                )
+        index.loaded.set()
+        log.info("real-time index loaded", extra={"records": n})
+
+    runtime.extra_tasks.append(load_index)
     runtime.grpc_server = grpc_server_from_settings(
         settings,
         [(pb_grpc.add_IdentityServiceServicer_to_server, servicer)],
@@ -68,7 +103,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     )
     # Answers privacy requests: erasure deletes the customer's graph rows
     # (docs/adr/0014-privacy-request-saga.md).
-    participant = privacy.join(runtime)
+    participant = privacy.join(runtime, keyring=keyring, index=index)
     # Retention (docs/adr/0019-retention-policy.md): profiles inactive past the
     # identity_graph period go by the erasure path; inbox and stream age too.
     join_retention(runtime, retention.purges(participant))

@@ -22,6 +22,7 @@ from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.match_model import load_match_model
 from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
+from identity.service_layer import consent_gate
 from identity.service_layer.handlers import IdentityHandlers
 from identity.service_layer.imports import RecordImporter
 from identity.service_layer.operations import GraphOperations
@@ -39,7 +40,9 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     assert runtime.relay is not None
     relay = runtime.relay
     hasher = IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region)
-    policy = settings.merge_policy(hasher)
+    policy = consent_gate.wire(
+        runtime, settings.link_requires_marketing_consent, settings.merge_policy(hasher)
+    )
     # Traits are kept sealed per customer (ADR 0015, 0017); the real-time
     # index holds earlier records' match features, opened at start.
     keyring = SubjectKeyring(master_key_from_settings(settings))

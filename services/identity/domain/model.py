@@ -180,11 +180,17 @@ class GraphView:
             for loser in ordered[1:]:
                 self._fold(loser, into=ordered[0])
                 outcome.merged_customer_ids.append(loser)
-        outcome.blocked = blocked
         cid = outcome.customer_id
+        new = [i for s in accepted if s.customer_id is None for i in s.ids]
+        if policy.link_gate is not None and not outcome.created and new:
+            refused = policy.link_gate(cid, new)
+            for i in new:
+                if i.hash in refused:
+                    blocked.append(BlockedLink((i,), refused[i.hash], None))
+            new = [i for i in new if i.hash not in refused]
+        outcome.blocked = blocked
         members = self.members.setdefault(cid, set())
         counts = self.counts(cid)
-        new = [i for s in accepted if s.customer_id is None for i in s.ids]
         # A device first seen already shared goes with the winning side and
         # stays there, like any shared device stays with its first customer.
         new += [i for i in newly_shared if i.hash not in self.owner_of]

@@ -3,8 +3,17 @@ different people together (ADR 0012)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from identity.domain.model import HashedId
+
+# (customer id, identifiers about to be newly linked to it) -> hash -> reason
+# for those that must not be (e.g. consent, docs/adr/0021); they are refused
+# like any blocked link, recorded as `blocked:<reason>`.
+LinkGate = Callable[[str, "Sequence[HashedId]"], Mapping[str, str]]
 
 USER_ID = "user_id"
 ANONYMOUS_ID = "anonymous_id"
@@ -41,6 +50,8 @@ class MergePolicy:
     # placeholders (a shop's own phone typed in for walk-ins ...): they are
     # dropped before linking, so they never join or create anyone.
     ignored_hashes: frozenset[str] = frozenset()
+    # Asked before new identifiers join an existing customer; None: no gate.
+    link_gate: LinkGate | None = None
 
     def rank(self, id_type: str) -> int:
         try:

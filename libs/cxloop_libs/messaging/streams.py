@@ -19,7 +19,7 @@ class StreamSpec:
     name: str
     subjects: list[str] = field(default_factory=list)
     # Interactions are personal data: the stream keeps them no longer than the
-    # retention policy allows (docs/adr/0006-stream-retention.md).
+    # retention policy allows: 30 days until the policy sets it (docs/adr/0019).
     max_age_s: float = 30 * DAY_S
     duplicate_window_s: float = 120.0
     # Set when the retention policy manages the age (cxloop_libs.privacy.

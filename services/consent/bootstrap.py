@@ -22,7 +22,9 @@ from consent.service_layer.following import GPC_CONSUMER, PROFILES_CONSUMER, Con
 from consent.service_layer.handlers import ConsentHandlers
 from consent.service_layer.messages import notice_published
 from consent.service_layer.privacy import ANSWERS_CONSUMER, PARTICIPANT, PrivacyRequests
+from consent.service_layer.receipt_keys import ReceiptKeys
 from consent.service_layer.retention import RetentionPolicies
+from cxloop_libs.audit import audit_log_for
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.receipts import ReceiptSigner
@@ -55,9 +57,16 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     # The latest state per customer and per purpose, kept without age limit,
     # which every ConsentProjection rebuilds from (docs/adr/0011-consent-model.md).
     runtime.bus.streams.insert(1, StateBucketSpec())
-    signer = ReceiptSigner(settings.signing_key_pem())
+    # Consent's subject keys (envelope encryption): erasure shreds them
+    # (docs/adr/0015-per-service-subject-keyrings.md); they also seal
+    # generated receipt signing keys.
+    keyring = SubjectKeyring(master_key_from_settings(settings))
+    # Every receipt key stays published after a rotation (RotateReceiptKey).
+    receipt_keys = ReceiptKeys(ReceiptSigner(settings.signing_key_pem()), keyring)
+    # Who read or changed consent data, when and why (docs/adr/0020-audit-log.md).
+    audit = audit_log_for(runtime)
     handlers = ConsentHandlers(
-        signer,
+        receipt_keys,
         controller=Controller(
             name=settings.controller_name,
             contact=settings.controller_contact,
@@ -100,11 +109,11 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         settings.privacy_participant_list,
         answer_timeout=timedelta(seconds=settings.privacy_answer_timeout_s),
         default_jurisdiction=settings.jurisdiction,
+        require_known_subject=settings.privacy_require_known_subject,
     )
-    # Consent's subject keys (envelope encryption): erasure shreds them
-    # (docs/adr/0015-per-service-subject-keyrings.md).
-    keyring = SubjectKeyring(master_key_from_settings(settings))
-    join_privacy_requests(runtime, PARTICIPANT, privacy.answer_as_participant, keyring=keyring)
+    join_privacy_requests(
+        runtime, PARTICIPANT, privacy.answer_as_participant, keyring=keyring, audit=audit
+    )
     for name in settings.privacy_participant_list:
         runtime.consumers.append(
             BatchConsumer(
@@ -131,6 +140,8 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
 
     async def load_catalogue() -> None:
         await runtime.db_ready.wait()
+        kid = await db.in_transaction(receipt_keys.sync)
+        log.info("receipt signing key in use", extra={"kid": kid})
         staged = await db.in_transaction(handlers.announce_catalogue)
         relay.notify()
         log.info("consent catalogue loaded", extra={"purposes": staged})
@@ -147,6 +158,8 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
             try:
                 for p in await db.in_transaction(handlers.load_catalogue):
                     view.apply_notice(notice_published(p))
+                # Another replica may have rotated the receipt key.
+                await db.in_transaction(receipt_keys.sync)
             except Exception as exc:  # keep the catalogue held; retry next round
                 log.warning("catalogue refresh failed: %s", exc)
 
@@ -213,6 +226,10 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
         view=view,
         view_ready=view_loaded.is_set,
         privacy=privacy,
+        audit=audit,
+        receipt_keys=receipt_keys,
+        admin_callers=settings.admin_caller_set,
+        auth_required=not settings.is_development or bool(settings.accepted_grpc_tokens),
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
@@ -239,4 +256,6 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     runtime.handlers = handlers  # type: ignore[attr-defined]
     runtime.privacy = privacy  # type: ignore[attr-defined]
     runtime.keyring = keyring  # type: ignore[attr-defined]
+    runtime.audit = audit  # type: ignore[attr-defined]
+    runtime.receipt_keys = receipt_keys  # type: ignore[attr-defined]
     return runtime

@@ -38,6 +38,20 @@ class ConsentSettings(ServiceSettings):
     # How often open requests are checked for silence and overdue due dates.
     privacy_check_interval_s: float = Field(default=60.0, gt=0)
 
+    # A privacy request for a customer id that neither identity announced nor
+    # consent's ledger knows is refused (NOT_FOUND):
+    # CXLOOP_CONSENT_PRIVACY_REQUIRE_KNOWN_SUBJECT.
+    privacy_require_known_subject: bool = True
+    # Callers (token names, CXLOOP_GRPC_TOKENS "name:token") allowed to publish
+    # notices, rotate the receipt key and export the audit log:
+    # CXLOOP_CONSENT_ADMIN_CALLERS, comma separated. Empty: nobody, unless
+    # gRPC auth is off (development without tokens).
+    admin_callers: str = ""
+
+    @property
+    def admin_caller_set(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.admin_callers.split(",") if n.strip())
+
     @field_validator("privacy_participants")
     @classmethod
     def _known_participants(cls, v: str) -> str:

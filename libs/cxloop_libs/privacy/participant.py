@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 from sqlmodel import Session
 
+from cxloop_libs.audit import PRIVACY_REQUEST, Action, Actor, AuditLog
 from cxloop_libs.messaging import (
     BatchConsumer,
     ConsumerSpec,
@@ -158,9 +160,18 @@ class PrivacyParticipant:
     """A service's registration for privacy requests."""
 
     def __init__(
-        self, name: str, handler: PrivacyHandler, *, keyring: SubjectKeyring | None = None
+        self,
+        name: str,
+        handler: PrivacyHandler,
+        *,
+        keyring: SubjectKeyring | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.name = name
+        # With the service's audit log: the erasure or export is itself
+        # recorded, and an access export carries what the log holds about the
+        # customer ("who looked at my data"), docs/adr/0020-audit-log.md.
+        self.audit = audit
         self.handler = handler
         # Erasure also shreds the subject's key here, in the same transaction:
         # whatever was sealed under it, anywhere, becomes unreadable.
@@ -190,6 +201,8 @@ class PrivacyParticipant:
                 continue
             request_id, customer_id, kind = work
             answer = self.handler(session, customer_id, kind)
+            if self.audit is not None:
+                answer = self._audited(session, request_id, customer_id, kind, answer)
             if self.keyring is not None and kind is RequestKind.ERASURE:
                 shredded = self.keyring.shred(session, customer_id)
                 answer = PrivacyAnswer(
@@ -206,6 +219,44 @@ class PrivacyParticipant:
             )
             self.answered += 1
         outbox.flush()
+
+    def _audited(
+        self,
+        session: Session,
+        request_id: str,
+        customer_id: str,
+        kind: RequestKind,
+        answer: PrivacyAnswer,
+    ) -> PrivacyAnswer:
+        assert self.audit is not None
+        if kind is RequestKind.ACCESS:
+            entries = [e.to_json() for e in self.audit.about(session, customer_id)]
+            try:
+                export = json.loads(answer.export_json) if answer.export_json else {}
+            except ValueError:
+                export = {"data": answer.export_json}
+            if not isinstance(export, dict):
+                export = {"data": export}
+            export["audit_log"] = entries
+            answer = PrivacyAnswer(
+                sorted({*answer.categories, "audit_log"} - {"none"}),
+                {**answer.row_counts, "audit_log": len(entries)},
+                json.dumps(export, sort_keys=True),
+                answer.detail,
+            )
+        action = {RequestKind.ACCESS: Action.EXPORT, RequestKind.ERASURE: Action.ERASE}.get(
+            kind, Action.CHANGE
+        )
+        self.audit.record(
+            session,
+            Actor(PRIVACY_REQUEST, reason=f"{kind.value} request {request_id}"),
+            action,
+            f"{self.name}.subject_data",
+            subject=customer_id,
+            fields=sorted(answer.row_counts),
+            operation=f"privacy_request.{kind.value}",
+        )
+        return answer
 
 
 class StatelessParticipant:
@@ -305,13 +356,18 @@ def join_privacy_requests(
     handler: PrivacyHandler,
     *,
     keyring: SubjectKeyring | None = None,
+    audit: AuditLog | None = None,
 ) -> PrivacyParticipant:
     """Register the service as privacy participant ``name`` (its domain);
     with a ``keyring`` (services with a database) erasure also shreds the
-    subject's key (cxloop_libs.pii.envelope)."""
-    if keyring is not None and runtime.db is None:
-        raise ValueError("a keyring lives in the service's database; this one has none")
-    participant = PrivacyParticipant(name, handler, keyring=keyring)
+    subject's key (cxloop_libs.pii.envelope); with an ``audit`` log the
+    erasure/export is recorded and access bundles include the customer's
+    audit entries (cxloop_libs.audit)."""
+    if (keyring is not None or audit is not None) and runtime.db is None:
+        raise ValueError(
+            "a keyring or audit log lives in the service's database; this one has none"
+        )
+    participant = PrivacyParticipant(name, handler, keyring=keyring, audit=audit)
     settings = runtime.settings
     spec = participant.spec(max_deliver=settings.consumer_max_deliver)
     if runtime.db is not None:

@@ -19,6 +19,7 @@ from cxloop_libs.consent.rules import LegalBasis, PurposeRule
 from cxloop_libs.errors import InvalidArgument
 
 THIRD_PARTY_PROVISION = "third_party_provision"
+MAX_NOTICE_CHARS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,13 @@ class Purpose:
         third_party: ThirdPartyProvision | None = None,
     ) -> tuple[Purpose, Notice]:
         """A new notice version; the purpose with it appended."""
+        for name, text in (("text_ko", text_ko), ("text_en", text_en)):
+            if not text.strip():
+                raise InvalidArgument(name, "the notice text must not be empty")
+            if len(text) > MAX_NOTICE_CHARS:
+                raise InvalidArgument(name, f"at most {MAX_NOTICE_CHARS} characters")
+        if third_party is not None and self.key != THIRD_PARTY_PROVISION:
+            raise InvalidArgument("third_party", f"only for {THIRD_PARTY_PROVISION}")
         if self.key == THIRD_PARTY_PROVISION and third_party is None:
             third_party = self.current.third_party
         if third_party != self.current.third_party:

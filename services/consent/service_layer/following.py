@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from consent.adapters.known_subjects import mark_known
 from consent.adapters.repository import ConsentRepository
 from consent.domain.signals import (
     gpc_opt_outs,
@@ -78,16 +79,24 @@ class ConsentFollower:
 
     def on_profile_changes(self, session: Session, events: list[ReceivedEvent]) -> None:
         """Merges: the stricter decision wins for the survivor. Splits: each
-        profile keeps its own history. Events of one batch apply in order."""
+        profile keeps its own history. Events of one batch apply in order.
+        Every customer id named is remembered as known (privacy requests for
+        ids no service ever knew are refused)."""
+        announced: list[str] = []
         for e in events:
-            if e.type == ev.PROFILE_MERGED.ce_type:
+            if e.type == ev.PROFILE_CREATED.ce_type:
+                announced.append(e.message().customer_id)
+            elif e.type == ev.PROFILE_MERGED.ce_type:
                 merged = e.message()
                 self._merged(
                     session, merged.surviving_customer_id, list(merged.merged_customer_ids)
                 )
+                announced.extend([merged.surviving_customer_id, *merged.merged_customer_ids])
             elif e.type == ev.PROFILE_SPLIT.ce_type:
                 split = e.message()
                 self._split(session, split.original_customer_id, list(split.resulting_customer_ids))
+                announced.extend([split.original_customer_id, *split.resulting_customer_ids])
+        mark_known(session, [c for c in announced if _valid(c)], self.handlers.clock())
 
     def _merged(self, session: Session, survivor: str, merged: list[str]) -> None:
         merged = [m for m in merged if _valid(m) and m != survivor]

@@ -29,6 +29,7 @@ from consent.domain.purposes import Catalogue, Notice, ThirdPartyProvision
 from consent.domain.receipt import Controller, receipt_claims
 from consent.domain.signals import GPC_PURPOSES
 from consent.service_layer import messages
+from consent.service_layer.receipt_keys import ReceiptKeys
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.receipts import ReceiptSigner
 from cxloop_libs.consent.rules import Decision, Reason
@@ -87,12 +88,14 @@ class CheckResult:
     customer_id: str
     reason: Reason
     state: PurposeState | None
+    # False for an id the ledger never saw: the verdict is the purpose's default.
+    known: bool = True
 
 
 class ConsentHandlers:
     def __init__(
         self,
-        signer: ReceiptSigner,
+        signer: ReceiptSigner | ReceiptKeys,
         *,
         controller: Controller,
         jurisdiction: str = "KR",
@@ -311,7 +314,7 @@ class ConsentHandlers:
         self, session: Session, customer_ids: Sequence[str], purpose: str
     ) -> list[CheckResult]:
         catalogue = self.catalogue
-        self._validate_check(customer_ids, purpose)
+        self.validate_check(customer_ids, purpose)
         subjects = ConsentRepository(session).subjects(customer_ids)
         now = self.clock()
         return [
@@ -319,6 +322,7 @@ class ConsentHandlers:
                 cid,
                 subjects[cid].verdict(catalogue, purpose, now),
                 subjects[cid].states.get(purpose),
+                known=subjects[cid].version > 0,
             )
             for cid in customer_ids
         ]
@@ -327,13 +331,13 @@ class ConsentHandlers:
         self, view: ConsentProjection, customer_ids: Sequence[str], purpose: str
     ) -> list[tuple[str, Reason, int]]:
         """CheckBatch from the in-memory view: (customer, reason, notice version)."""
-        self._validate_check(customer_ids, purpose)
+        self.validate_check(customer_ids, purpose)
         return [
             (cid, view.verdict(cid, purpose), view.notice_version_of(cid, purpose))
             for cid in customer_ids
         ]
 
-    def _validate_check(self, customer_ids: Sequence[str], purpose: str) -> None:
+    def validate_check(self, customer_ids: Sequence[str], purpose: str) -> None:
         self.catalogue.require(purpose)
         if not customer_ids:
             raise InvalidArgument("customer_ids", "at least one customer id is required")

@@ -22,6 +22,7 @@ from cxloop.consent.v1 import events_pb2 as epb
 from google.protobuf.message import Message
 from sqlmodel import Session
 
+from consent.adapters.known_subjects import is_known
 from consent.adapters.privacy_repository import PrivacyRepository
 from consent.adapters.repository import ConsentRepository
 from consent.adapters.tables import GpcSignalRow, RecordRow, StateRow
@@ -87,7 +88,9 @@ class PrivacyRequests:
         answer_timeout: timedelta,
         default_jurisdiction: str = "KR",
         clock: Callable[[], datetime] | None = None,
+        require_known_subject: bool = True,
     ) -> None:
+        self.require_known_subject = require_known_subject
         self.handlers = handlers
         self.participants = sorted(set(participants))
         self.answer_timeout = answer_timeout
@@ -119,6 +122,12 @@ class PrivacyRequests:
             participants=self.participants,
             now=now,
         )
+        if self.require_known_subject and not is_known(session, request.customer_id):
+            # Nothing is written: no request row, no event to any participant.
+            raise NotFound(
+                f"customer_id: no service knows customer {request.customer_id[:64]!r} "
+                "(identity never announced it and consent has no record of it)"
+            )
         repo = PrivacyRepository(session)
         earlier = repo.find_open(request.customer_id, request.kind)
         if earlier is not None:

@@ -47,6 +47,9 @@ async def suite(clean_consent_nats: str, database_url: str) -> AsyncIterator[Sta
     started: list[ServiceRuntime] = []
 
     async def start(**overrides: object) -> ServiceRuntime:
+        # These tests invent customer ids no identity service announced;
+        # refusing unknown subjects is tested in test_consent_audit.py.
+        overrides.setdefault("privacy_require_known_subject", False)
         consent = await start_consent(clean_consent_nats, database_url, **overrides)
         started.append(consent)
         gateway = await gateway_bootstrap(

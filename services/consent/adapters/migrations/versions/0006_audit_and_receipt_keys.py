@@ -1,4 +1,5 @@
-"""audit log (cxloop_libs.audit) and receipt signing keys kept for rotation
+"""audit log (cxloop_libs.audit) and receipt signing keys kept for rotation,
+subjects announced by identity
 
 Revision ID: 0006
 Revises: 0005
@@ -30,8 +31,16 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
     )
+    # Customer ids identity announced, so a privacy request for an id no
+    # service has ever known is refused instead of run.
+    op.create_table(
+        "consent_known_subject",
+        sa.Column("customer_id", sa.String(64), primary_key=True),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("consent_known_subject")
     op.drop_table("consent_receipt_key")
     drop_audit_table(op)

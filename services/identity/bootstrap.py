@@ -9,6 +9,7 @@ from cxloop.identity.v1 import identity_service_pb2 as pb
 from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
+from cxloop_libs.audit import audit_log_for
 from cxloop_libs.db import Database, is_transient_db_error
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
@@ -72,6 +73,8 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
             on_commit=relay.notify,
         )
     )
+    # Who read or changed a profile, when and why (docs/adr/0020-audit-log.md).
+    audit = audit_log_for(runtime)
     servicer = IdentityServicer(
         db,
         handlers,
@@ -82,6 +85,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         operations=operations,
         ignored_hashes=policy.ignored_hashes,
         importer=RecordImporter(model=model, policy=policy, traits=traits, index=index),
+        audit=audit,
     )
 
     async def load_index() -> None:
@@ -107,6 +111,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     # Answers privacy requests: erasure deletes the customer's graph rows
     # (docs/adr/0014-privacy-request-saga.md).
     participant = privacy.join(runtime, keyring=keyring, index=index)
+    participant.audit = audit  # erasure/export on record; access bundles carry the log
     # Retention (docs/adr/0019-retention-policy.md): profiles inactive past the
     # identity_graph period go by the erasure path; inbox and stream age too.
     join_retention(runtime, retention.purges(participant))

@@ -15,10 +15,12 @@ from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel import Session
 
+from cxloop_libs.audit import AuditLog
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 from cxloop_libs.messaging import MalformedEvent
 from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
+from identity.adapters.audit import CHANGE, GRAPH, PROFILE, READ, REVIEW, audited
 from identity.adapters.repository import ProfileRecord
 from identity.domain.matching import CustomerRecord
 from identity.domain.model import HashedId
@@ -144,7 +146,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         resolver: BatchedResolver | None = None,
         importer: RecordImporter | None = None,
         review: ReviewQueue | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit  # who read or changed a profile (docs/adr/0020)
         self.ignored_hashes = ignored_hashes
         self.db = db
         self.handlers = handlers
@@ -278,7 +282,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("customer_id", "must not be empty")
         self._require_db()
         cid = request.customer_id
-        record = await self.db.in_transaction(lambda s: self.handlers.get_profile(s, cid))
+        get = lambda s: self.handlers.get_profile(s, cid)  # noqa: E731
+        record = await self.db.in_transaction(
+            audited(self.audit, context, READ, PROFILE, get, subject=cid, operation="GetProfile")
+        )
         if record is None:
             raise NotFound(f"no customer {cid}")
         return pb.GetProfileResponse(profile=profile_to_proto(record))
@@ -297,7 +304,17 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 found.golden = self.handlers.golden_record(s, found.customer.customer_id)
             return found
 
-        record = await self.db.in_transaction(lookup)
+        record = await self.db.in_transaction(
+            audited(
+                self.audit,
+                context,
+                READ,
+                PROFILE,
+                lookup,
+                subject=lambda r: r.customer.customer_id if r else "",
+                operation="LookupByIdentifier",
+            )
+        )
         if record is None:
             raise NotFound("identifier is not known")
         return pb.LookupByIdentifierResponse(
@@ -313,7 +330,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         a = self._hash_one(request.identifier_a, "identifier_a")
         b = self._hash_one(request.identifier_b, "identifier_b")
         self._require_db()
-        out = await self.db.in_transaction(lambda s: self.operations.explain(s, a, b))
+        explain = lambda s: self.operations.explain(s, a, b)  # noqa: E731
+        out = await self.db.in_transaction(
+            audited(
+                self.audit,
+                context,
+                READ,
+                GRAPH,
+                explain,
+                subject=lambda o: o.customer_id_a or o.customer_id_b,
+                operation="Explain",
+            )
+        )
         return pb.ExplainResponse(
             same_customer=out.same_customer,
             customer_id_a=out.customer_id_a,
@@ -334,8 +362,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("actor", "name who decided the merge")
         self._require_db()
         survivor, merged = await self.db.in_transaction(
-            lambda s: self.operations.merge(
-                s, ids, reason=request.reason[:200], actor=request.actor[:100]
+            audited(
+                self.audit,
+                context,
+                CHANGE,
+                GRAPH,
+                lambda s: self.operations.merge(
+                    s, ids, reason=request.reason[:200], actor=request.actor[:100]
+                ),
+                subject=lambda r: r[0],
+                operation="Merge",
             )
         )
         self.after_commit()
@@ -362,8 +398,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._require_db()
         cid = request.customer_id
         result = await self.db.in_transaction(
-            lambda s: self.operations.split(
-                s, cid, moves, reason=request.reason[:200], actor=request.actor[:100]
+            audited(
+                self.audit,
+                context,
+                CHANGE,
+                GRAPH,
+                lambda s: self.operations.split(
+                    s, cid, moves, reason=request.reason[:200], actor=request.actor[:100]
+                ),
+                subject=cid,
+                operation="Split",
             )
         )
         self.after_commit()
@@ -551,8 +595,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("actor", "name who decided")
         self._require_db()
         view = await self.db.in_transaction(
-            lambda s: self.review.decide(
-                s, request.item_id, decision, actor=request.actor[:100], reason=request.reason
+            audited(
+                self.audit,
+                context,
+                CHANGE,
+                REVIEW,
+                lambda s: self.review.decide(
+                    s, request.item_id, decision, actor=request.actor[:100], reason=request.reason
+                ),
+                subject="",
+                operation="DecideReview",
             )
         )
         self.after_commit()

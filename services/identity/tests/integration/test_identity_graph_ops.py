@@ -203,12 +203,15 @@ async def test_explain_returns_the_path_of_links_and_merges(
 
 
 async def fetch_identity_events(js: object, n: int) -> list[object]:
+    # Profile events only: audit entries share the stream (cx.identity.audit.recorded).
+    profile_events = "cx.identity.profile.>"
+
     async def enough() -> bool:
-        info = await js.stream_info("IDENTITY")  # type: ignore[attr-defined]
-        return bool(info.state.messages >= n)
+        info = await js.stream_info("IDENTITY", subjects_filter=profile_events)  # type: ignore[attr-defined]
+        return sum((info.state.subjects or {}).values()) >= n
 
     await eventually(enough)
-    sub = await js.pull_subscribe("cx.identity.>", stream="IDENTITY")  # type: ignore[attr-defined]
+    sub = await js.pull_subscribe(profile_events, stream="IDENTITY")  # type: ignore[attr-defined]
     msgs = await sub.fetch(n + 10, timeout=2)
     return list(msgs)
 

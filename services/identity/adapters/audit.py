@@ -1,0 +1,35 @@
+"""Identity's audit entries: which gRPC calls read or change a customer's
+profile, through the one component in libs (docs/adr/0020-audit-log.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from cxloop_libs.audit import Action, AuditLog
+
+T = TypeVar("T")
+READ, CHANGE = Action.READ, Action.CHANGE
+PROFILE = "identity.profile"
+GRAPH = "identity.graph"
+REVIEW = "identity.review"
+
+
+def audited(
+    audit: AuditLog | None,
+    context: Any,
+    action: Action,
+    resource: str,
+    fn: Callable[[Session], T],
+    *,
+    subject: str | Callable[[T], str],
+    operation: str,
+) -> Callable[[Session], T]:
+    """``fn`` with its audit entry written in the same transaction (as is
+    without an audit log, e.g. in unit tests)."""
+    if audit is None:
+        return fn
+    actor = audit.actor(context)
+    return audit.audited(actor, action, resource, fn, subject=subject, operation=operation)

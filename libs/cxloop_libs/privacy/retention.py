@@ -419,11 +419,12 @@ class RetentionSchedule:
             return
         await self.bus.ready()
         delay = 0.2
+        waiting = False
         while not self._stopping.is_set():
             try:
                 kv = await self.bus.js.key_value(self.bucket)
                 self._watcher = await kv.watch(POLICY_KEY, inactive_threshold=3600.0)
-                delay = 0.2
+                delay, waiting = 0.2, False
                 async for entry in self._watcher:
                     if entry is not None and entry.value:
                         self.apply_entry(entry.value)
@@ -433,8 +434,11 @@ class RetentionSchedule:
                 if self._stopping.is_set():
                     break
                 # No bucket yet (consent not started) or NATS away: purge
-                # nothing until a policy is known; keep the one held.
-                log.warning("retention waiting for the policy bucket: %s", exc)
+                # nothing until a policy is known; keep the one held. Said
+                # once per outage, not at every retry.
+                if not waiting:
+                    log.info("retention waiting for the policy bucket: %s", exc)
+                waiting = True
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 

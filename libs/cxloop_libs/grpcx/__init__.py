@@ -10,11 +10,7 @@ from cxloop_libs.grpcx.client import (
     client_channel,
     health_check,
 )
-from cxloop_libs.grpcx.interceptors import (
-    AuthInterceptor,
-    ErrorMappingInterceptor,
-    LoggingInterceptor,
-)
+from cxloop_libs.grpcx.interceptors import CxServerInterceptor
 from cxloop_libs.grpcx.server import (
     DEFAULT_UNAUTHENTICATED_METHODS,
     GrpcServer,
@@ -24,10 +20,8 @@ from cxloop_libs.grpcx.server import (
 __all__ = [
     "DEFAULT_DEADLINE_S",
     "DEFAULT_UNAUTHENTICATED_METHODS",
-    "AuthInterceptor",
-    "ErrorMappingInterceptor",
+    "CxServerInterceptor",
     "GrpcServer",
-    "LoggingInterceptor",
     "bearer_token_interceptors",
     "client_channel",
     "grpc_server_from_settings",

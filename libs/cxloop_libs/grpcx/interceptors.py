@@ -1,13 +1,13 @@
-"""Server interceptors every cxloop gRPC server runs, outermost first after tracing:
-logging, then auth, then error mapping.
+"""The one server interceptor every cxloop gRPC server runs
+(:class:`CxServerInterceptor`): tracing, logging, bearer-token auth and
+domain-error mapping, in that order from the outside in.
 
-The order matters: error mapping sits innermost so the logging interceptor sees
-the final status code of every call, including refused (UNAUTHENTICATED) ones,
-and all of them run inside the tracing span, so log lines carry its trace id.
+Error mapping sits innermost so the log record and the span see the final
+status code of every call, including refused (UNAUTHENTICATED) ones, and all
+of it runs inside the span, so log lines carry its trace id.
 
 Only asyncio servicers are supported. Response-streaming behaviours are always
-re-wrapped as async generators because the OpenTelemetry interceptor outside
-us iterates them with ``async for``.
+re-wrapped as async generators.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from cxloop_libs import errors
 
@@ -37,13 +39,6 @@ Continuation = Callable[[Any], Awaitable[Any]]
 _AUTH_FAILED = "missing or invalid bearer token"
 
 _log = logging.getLogger("cxloop.grpc")
-
-
-async def _call_unary(behavior: Callable[..., Any], request: Any, context: Context) -> Any:
-    result = behavior(request, context)
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 async def _iterate(
@@ -100,83 +95,10 @@ def _final_code(context: Context, default: Any) -> Any:
     if isinstance(code, grpc.StatusCode):
         return code
     # The Cython context reports the raw integer once set.
-    for status in grpc.StatusCode:
-        if status.value[0] == code:
-            return status
-    return default
+    return _STATUS_BY_NUMBER.get(code, default)
 
 
-class LoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """One log record per call: DEBUG when it succeeded, WARNING otherwise.
-
-    Fields go in ``extra`` (method, code, duration_ms) so the JSON formatter
-    emits them as keys; no request content is logged, it may hold PII.
-    """
-
-    def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._logger = logger or _log
-
-    async def intercept_service(self, continuation: Continuation, handler_call_details: Any) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        return _rewrap(
-            handler,
-            lambda behavior: self._unary(method, behavior),
-            lambda behavior: self._stream(method, behavior),
-        )
-
-    def _record(self, method: str, code: Any, started: float) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        level = logging.DEBUG if code == grpc.StatusCode.OK else logging.WARNING
-        if self._logger.isEnabledFor(level):
-            self._logger.log(
-                level,
-                "grpc %s %s %.2fms",
-                method,
-                code.name,
-                duration_ms,
-                extra={"method": method, "code": code.name, "duration_ms": duration_ms},
-            )
-
-    def _unary(self, method: str, behavior: Callable[..., Any]) -> UnaryBehavior:
-        async def logged(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await _call_unary(behavior, request, context)
-                code = _final_code(context, grpc.StatusCode.OK)
-                return response
-            except grpc.aio.AbortError:
-                code = _final_code(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                self._record(method, code, started)
-
-        return logged
-
-    def _stream(self, method: str, behavior: Callable[..., Any]) -> StreamBehavior:
-        async def logged(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                async for response in _iterate(behavior, request, context):
-                    yield response
-                code = _final_code(context, grpc.StatusCode.OK)
-            except grpc.aio.AbortError:
-                code = _final_code(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
-                raise
-            finally:
-                self._record(method, code, started)
-
-        return logged
+_STATUS_BY_NUMBER: dict[int, Any] = {status.value[0]: status for status in grpc.StatusCode}
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -191,57 +113,6 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
             return token.strip()
         return None
     return None
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without an accepted bearer token, except to open methods
-    (health and reflection) that probes and tooling reach without secrets."""
-
-    def __init__(
-        self,
-        *,
-        accepted_tokens: frozenset[str],
-        require_auth: bool,
-        unauthenticated_methods: frozenset[str],
-    ) -> None:
-        self._tokens = tuple(t.encode() for t in accepted_tokens)
-        self._require_auth = require_auth
-        self._open_methods = unauthenticated_methods
-
-    def is_authorized(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
-        token = bearer_token(metadata)
-        if token is None:
-            return False
-        presented = token.encode()
-        # Compare against every token, without short-circuit, so the time
-        # taken says nothing about which (or whether any) token is close.
-        matched = False
-        for accepted in self._tokens:
-            matched |= hmac.compare_digest(presented, accepted)
-        return matched
-
-    async def intercept_service(self, continuation: Continuation, handler_call_details: Any) -> Any:
-        # Resolve the handler first: the refusal must have the same streaming
-        # shape and serializers as the real method for the server to send it.
-        handler = await continuation(handler_call_details)
-        if handler is None or not self._require_auth:
-            return handler
-        if handler_call_details.method in self._open_methods:
-            return handler
-        if self.is_authorized(handler_call_details.invocation_metadata):
-            return handler
-        return _rewrap(handler, lambda _b: _refuse_unary, lambda _b: _refuse_stream)
-
-
-async def _refuse_unary(request: Any, context: Context) -> NoReturn:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _AUTH_FAILED)
-    raise AssertionError("context.abort returned")
-
-
-async def _refuse_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _AUTH_FAILED)
-    # Unreachable; the yield makes this an async generator like the behaviour it replaces.
-    yield None
 
 
 # Order matters only if one error class ever subclasses another; first match wins.
@@ -261,48 +132,67 @@ def _metadata_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns domain errors into status codes so servicers stay thin, and hides
-    everything else behind INTERNAL with a trace id the operator can look up."""
+class CxServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Tracing, logging, bearer-token auth and error mapping in one wrapper.
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    Per call, in this order: a SERVER span (parent from the caller's
+    ``traceparent``; named ``/package.Service/Method`` with the ``rpc.*``
+    attributes, as OpenTelemetry's gRPC instrumentation names them), the
+    auth check, the behaviour, domain errors mapped to status codes (anything
+    else becomes INTERNAL with the trace id), then one log record with the
+    final code and the span's status.
+
+    The wrapped method handler is built once per method and reused: grpc
+    asks every interceptor for the handler on every call, and four stacked
+    interceptors rebuilding closures per call cost more CPU than the
+    servicer's own work on a fast path (docs/adr/0022-one-grpc-interceptor.md).
+    """
+
+    def __init__(
+        self,
+        *,
+        accepted_tokens: frozenset[str],
+        require_auth: bool,
+        unauthenticated_methods: frozenset[str],
+        untraced_prefixes: tuple[str, ...] = ("/grpc.health.v1.Health/",),
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._tokens = tuple(t.encode() for t in accepted_tokens)
+        self._require_auth = require_auth
+        self._open_methods = unauthenticated_methods
+        self._untraced = untraced_prefixes
         self._logger = logger or _log
+        self._tracer = trace.get_tracer("cxloop.grpc")
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    # -- auth ---------------------------------------------------------------
+    def is_authorized(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
+        token = bearer_token(metadata)
+        if token is None:
+            return False
+        presented = token.encode()
+        # Compare against every token, without short-circuit, so the time
+        # taken says nothing about which (or whether any) token is close.
+        matched = False
+        for accepted in self._tokens:
+            matched |= hmac.compare_digest(presented, accepted)
+        return matched
 
     async def intercept_service(self, continuation: Continuation, handler_call_details: Any) -> Any:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method: str = handler_call_details.method
-        return _rewrap(
-            handler,
-            lambda behavior: self._unary(method, behavior),
-            lambda behavior: self._stream(method, behavior),
-        )
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        call = _Call(self, method)
+        wrapped = _rewrap(handler, call.unary, call.stream)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
 
-    def _unary(self, method: str, behavior: Callable[..., Any]) -> UnaryBehavior:
-        async def mapped(request: Any, context: Context) -> Any:
-            try:
-                return await _call_unary(behavior, request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await self._abort(method, exc, context)
-
-        return mapped
-
-    def _stream(self, method: str, behavior: Callable[..., Any]) -> StreamBehavior:
-        async def mapped(request: Any, context: Context) -> AsyncIterator[Any]:
-            try:
-                async for response in _iterate(behavior, request, context):
-                    yield response
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                await self._abort(method, exc, context)
-
-        return mapped
-
-    async def _abort(self, method: str, exc: Exception, context: Context) -> NoReturn:
+    # -- error mapping ------------------------------------------------------
+    async def abort_for(self, method: str, exc: Exception, context: Context) -> NoReturn:
         for error_type, code in _STATUS_BY_ERROR:
             if isinstance(exc, error_type):
                 trailing: tuple[tuple[str, str], ...] = ()
@@ -326,3 +216,126 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         )
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace {trace_id})")
         raise AssertionError("context.abort returned")
+
+    # -- logging ------------------------------------------------------------
+    def record(self, method: str, code: Any, started: float) -> None:
+        level = logging.DEBUG if code == grpc.StatusCode.OK else logging.WARNING
+        if self._logger.isEnabledFor(level):
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            self._logger.log(
+                level,
+                "grpc %s %s %.2fms",
+                method,
+                code.name,
+                duration_ms,
+                extra={"method": method, "code": code.name, "duration_ms": duration_ms},
+            )
+
+
+_TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+
+
+def _trace_carrier(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    for key, value in metadata or ():
+        if key in _TRACE_HEADERS and isinstance(value, str):
+            carrier[key] = value
+    return carrier
+
+
+class _Call:
+    """The per-method part of :class:`CxServerInterceptor`: everything that
+    does not depend on the call is computed here once."""
+
+    def __init__(self, owner: CxServerInterceptor, method: str) -> None:
+        self.owner = owner
+        self.method = method
+        service, _, name = method.lstrip("/").partition("/")
+        self.traced = not method.startswith(owner._untraced)
+        self.check_auth = owner._require_auth and method not in owner._open_methods
+        self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+    def _start(self, context: Context) -> tuple[Any, Any]:
+        if not self.traced:
+            return None, None
+        metadata = context.invocation_metadata()
+        parent = propagate.extract(_trace_carrier(metadata)) if metadata else None
+        span = self.owner._tracer.start_span(
+            self.method, context=parent, kind=SpanKind.SERVER, attributes=self.attributes
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return span, token
+
+    def _finish(self, span: Any, token: Any, code: Any, started: float) -> None:
+        self.owner.record(self.method, code, started)
+        if span is None:
+            return
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code != grpc.StatusCode.OK:
+            span.set_status(Status(StatusCode.ERROR, code.name))
+        otel_context.detach(token)
+        span.end()
+
+    async def _refuse(self, context: Context) -> NoReturn:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _AUTH_FAILED)
+        raise AssertionError("context.abort returned")
+
+    def unary(self, behavior: Callable[..., Any]) -> UnaryBehavior:
+        async def call(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
+            span, token = self._start(context)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                if self.check_auth and not self.owner.is_authorized(context.invocation_metadata()):
+                    await self._refuse(context)
+                try:
+                    response = behavior(request, context)
+                    if inspect.isawaitable(response):
+                        response = await response
+                except (grpc.aio.AbortError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    if span is not None:
+                        span.record_exception(exc)
+                    await self.owner.abort_for(self.method, exc, context)
+                code = _final_code(context, grpc.StatusCode.OK)
+                return response
+            except grpc.aio.AbortError:
+                code = _final_code(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                self._finish(span, token, code, started)
+
+        return call
+
+    def stream(self, behavior: Callable[..., Any]) -> StreamBehavior:
+        async def call(request: Any, context: Context) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            span, token = self._start(context)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                if self.check_auth and not self.owner.is_authorized(context.invocation_metadata()):
+                    await self._refuse(context)
+                try:
+                    async for response in _iterate(behavior, request, context):
+                        yield response
+                except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
+                    raise
+                except Exception as exc:
+                    if span is not None:
+                        span.record_exception(exc)
+                    await self.owner.abort_for(self.method, exc, context)
+                code = _final_code(context, grpc.StatusCode.OK)
+            except grpc.aio.AbortError:
+                code = _final_code(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                self._finish(span, token, code, started)
+
+        return call

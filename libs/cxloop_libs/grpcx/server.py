@@ -14,11 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cxloop_libs.config import DEV_GRPC_TOKEN, ConfigError, ServiceSettings
-from cxloop_libs.grpcx.interceptors import (
-    AuthInterceptor,
-    ErrorMappingInterceptor,
-    LoggingInterceptor,
-)
+from cxloop_libs.grpcx.interceptors import CxServerInterceptor
 
 # Probes and tooling (grpc_health_probe, kubelet, grpcurl) call these without a
 # token; they reveal liveness and the API shape, nothing about customers.
@@ -99,17 +95,12 @@ class GrpcServer:
         return self._port
 
     def _interceptors(self) -> list[Any]:
-        from cxloop_libs.telemetry import grpc_server_interceptor
-
         return [
-            grpc_server_interceptor(),
-            LoggingInterceptor(),
-            AuthInterceptor(
+            CxServerInterceptor(
                 accepted_tokens=self._accepted_tokens,
                 require_auth=self._require_auth,
                 unauthenticated_methods=self._unauthenticated_methods,
-            ),
-            ErrorMappingInterceptor(),
+            )
         ]
 
     async def start(self) -> int:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlmodel import Session
 
 from cxloop_libs.db import Database, bulk_insert, is_transient_db_error
+from cxloop_libs.db.aio import AsyncStatements
 from cxloop_libs.messaging.catalog import EventKind, kind_for_type
 from cxloop_libs.messaging.cloudevents import new_event_id
 from cxloop_libs.messaging.publisher import EventPublisher, PendingEvent
@@ -92,6 +93,15 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
+        # On PostgreSQL the fetch and delete run on the event loop: two single
+        # statements per round, no thread hop (docs/adr/0022-hot-path-cpu.md).
+        self._aio = AsyncStatements.for_database(db)
+        table = _OUTBOX.name
+        self._fetch_sql = (
+            "SELECT id, event_id, ce_type, nats_subject, ce_subject, data, traceparent,"
+            f" created_at FROM {table} ORDER BY id LIMIT %s"
+        )
+        self._delete_sql = f"DELETE FROM {table} WHERE id = ANY(%s)"
 
     def notify(self) -> None:
         """Called after a commit that staged events, so they leave at once."""
@@ -102,6 +112,13 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._aio is not None:
+                await self._aio.close()
+
+    async def _run(self) -> None:
         await self.publisher.bus.ready()
         backoff = 0.2
         while not self._stopping:
@@ -109,7 +126,7 @@ class OutboxRelay:
                 sent = await self.relay_once()
                 backoff = 0.2
             except Exception as exc:
-                if not is_transient_db_error(exc):
+                if not (is_transient_db_error(exc) or AsyncStatements.is_transient(exc)):
                     log.exception("outbox relay failed")
                 else:
                     log.warning("outbox relay: database unavailable, retrying")
@@ -125,7 +142,12 @@ class OutboxRelay:
             self._wake.clear()
 
     async def relay_once(self) -> int:
-        rows = await self.db.run(self._fetch)
+        if self._aio is not None:
+            rows: list[Any] = [
+                _Staged(*r) for r in await self._aio.fetch(self._fetch_sql, (self.batch_size,))
+            ]
+        else:
+            rows = await self.db.run(self._fetch)
         if not rows:
             return 0
         events = []
@@ -155,7 +177,10 @@ class OutboxRelay:
         ]
         failed = len(events) - len(done_ids)
         if done_ids:
-            await self.db.run(self._delete, done_ids)
+            if self._aio is not None:
+                await self._aio.execute(self._delete_sql, (done_ids,))
+            else:
+                await self.db.run(self._delete, done_ids)
             self.published += len(done_ids)
         if failed:
             # Keep order guarantees simple: stop this round, retry the rest soon.
@@ -190,6 +215,17 @@ class OutboxRelay:
     def pending(self) -> int:
         with self.db.session() as s:
             return int(s.execute(sa.select(sa.func.count()).select_from(OutboxEvent)).scalar_one())
+
+
+class _Staged(NamedTuple):
+    id: int
+    event_id: str
+    ce_type: str
+    nats_subject: str | None
+    ce_subject: str
+    data: bytes
+    traceparent: str | None
+    created_at: datetime
 
 
 class _PublishFailed(Exception):

@@ -8,7 +8,6 @@ global providers (or :func:`messaging_metrics`) and never configure anything.
 from cxloop_libs.telemetry.attributes import safe_attributes
 from cxloop_libs.telemetry.instrumentation import (
     grpc_client_interceptors,
-    grpc_server_interceptor,
     instrument_fastapi,
     instrument_sqlalchemy,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "current_traceparent",
     "extract_context",
     "grpc_client_interceptors",
-    "grpc_server_interceptor",
     "inject_headers",
     "instrument_fastapi",
     "instrument_sqlalchemy",

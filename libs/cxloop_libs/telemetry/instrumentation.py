@@ -30,17 +30,6 @@ _traced_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 _engines_lock = threading.Lock()
 
 
-def grpc_server_interceptor() -> grpc.aio.ServerInterceptor:
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
-
-    # Health probes are skipped for the same reason as the HTTP ones. The
-    # instrumentation package ships without annotations, hence the ignores.
-    interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
-        filter_=filters.negate(filters.health_check())
-    )
-    return interceptor
-
-
 def grpc_client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 

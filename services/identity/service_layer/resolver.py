@@ -10,6 +10,13 @@ without writing anything; the rest are linked in arrival order and written
 in bulk with one commit. A concurrent writer taking a key first (another
 replica, the consumer) re-runs the batch (`Database.in_transaction`), which
 then reads what the other wrote.
+
+On PostgreSQL, returning customers do not even wait for that: a call without
+traits first goes through a read batcher that asks one prepared
+`hash = ANY(...)` statement on the event loop (`IdentifierOwners`), so a
+returning customer costs no thread hop and no transaction, and never queues
+behind a batch that writes (docs/adr/0022-hot-path-cpu.md). Only the calls it
+cannot answer go on to the write batcher.
 """
 
 from __future__ import annotations
@@ -21,8 +28,13 @@ from opentelemetry import trace
 
 from cxloop_libs.batching import RequestBatcher
 from cxloop_libs.db import Database, is_transient_db_error
+from cxloop_libs.db.aio import AsyncStatements
 from identity.domain.model import LinkOutcome
-from identity.service_layer.handlers import IdentityHandlers, ResolveCommand
+from identity.service_layer.handlers import (
+    IdentityHandlers,
+    ResolveCommand,
+    answered_without_writing,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("cxloop.identity")
@@ -37,6 +49,7 @@ class BatchedResolver:
         after_commit: Callable[[], None] = lambda: None,
         max_batch: int = 200,
         max_wait_s: float = 0.001,
+        owners: IdentifierOwners | None = None,
     ) -> None:
         self.db = db
         self.handlers = handlers
@@ -44,9 +57,32 @@ class BatchedResolver:
         self.links: RequestBatcher[ResolveCommand, LinkOutcome] = RequestBatcher(
             self._link_batch, max_batch=max_batch, max_wait_s=max_wait_s
         )
+        self.owners = owners
+        # No wait: calls that arrive while a read is in flight form the next batch.
+        self.reads: RequestBatcher[ResolveCommand, str | None] = RequestBatcher(
+            self._read_batch, max_batch=max_batch * 2, max_wait_s=0.0
+        )
+        self.answered_by_read = 0
 
     async def resolve(self, command: ResolveCommand) -> LinkOutcome:
+        if self.owners is not None and not command.traits:
+            customer_id = await self.reads.submit(command)
+            if customer_id is not None:
+                self.answered_by_read += 1
+                return LinkOutcome(customer_id=customer_id)
         return await self.links.submit(command)
+
+    async def _read_batch(self, commands: Sequence[ResolveCommand]) -> Sequence[str | None]:
+        assert self.owners is not None
+        try:
+            owners = await self.owners.owners_of(
+                list({i.hash for c in commands for i in c.identifiers})
+            )
+        except Exception as exc:
+            # The write path has its own retries and error mapping: let it answer.
+            log.warning("identifier lookup failed, using the write path: %r", exc)
+            return [None] * len(commands)
+        return [answered_without_writing(c, owners) for c in commands]
 
     async def _link_batch(
         self, commands: Sequence[ResolveCommand]
@@ -80,6 +116,20 @@ class BatchedResolver:
         except Exception as exc:
             return exc
         return result
+
+
+class IdentifierOwners:
+    """The customer of each identifier hash, in one prepared statement on the
+    event loop (PostgreSQL only; see `cxloop_libs.db.aio`)."""
+
+    SQL = "SELECT hash, customer_id FROM identifier WHERE hash = ANY(%s)"
+
+    def __init__(self, statements: AsyncStatements) -> None:
+        self.statements = statements
+
+    async def owners_of(self, hashes: list[str]) -> dict[str, str]:
+        rows = await self.statements.fetch(self.SQL, (hashes,))
+        return {h: cid for h, cid in rows}
 
 
 def _wrote(o: LinkOutcome) -> bool:

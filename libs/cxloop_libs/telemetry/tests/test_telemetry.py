@@ -36,7 +36,6 @@ from cxloop_libs.telemetry import (
     current_traceparent,
     extract_context,
     grpc_client_interceptors,
-    grpc_server_interceptor,
     inject_headers,
     instrument_fastapi,
     instrument_sqlalchemy,
@@ -284,7 +283,19 @@ async def test_grpc_interceptors_carry_the_trace_to_the_server(
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return request
 
-    server = grpc.aio.server(interceptors=[grpc_server_interceptor()])
+    # The server side of the trace is cxloop's own interceptor (the one
+    # every GrpcServer runs); the client side is OpenTelemetry's.
+    from cxloop_libs.grpcx import CxServerInterceptor
+
+    server = grpc.aio.server(
+        interceptors=[
+            CxServerInterceptor(
+                accepted_tokens=frozenset(),
+                require_auth=False,
+                unauthenticated_methods=frozenset(),
+            )
+        ]
+    )
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
@@ -309,6 +320,9 @@ async def test_grpc_interceptors_carry_the_trace_to_the_server(
     assert served.parent is not None
     assert served.context.trace_id == client.context.trace_id
     assert served.parent.span_id == client.context.span_id
+    assert served.attributes is not None
+    assert served.attributes["rpc.service"] == "cxloop.test.Echo"
+    assert served.attributes["rpc.grpc.status_code"] == 0
 
 
 def test_fastapi_traces_requests_but_not_probes(

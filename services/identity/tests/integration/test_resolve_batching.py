@@ -100,3 +100,49 @@ async def test_replicas_resolving_the_same_new_identifier_agree(db: Database) ->
     assert len({r.customer_id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert count(db, "customer") == 1
+
+
+async def test_returning_customers_are_answered_by_the_event_loop_read(postgres_url: str) -> None:
+    """PostgreSQL: a returning customer's call never reaches the write batcher;
+    a call with a new identifier, or identifiers of two customers, still does."""
+    from cxloop_libs.db.aio import AsyncStatements
+    from identity.service_layer.resolver import IdentifierOwners
+
+    database = Database(postgres_url)
+    run_migrations(database.engine, MIGRATIONS)
+    statements = AsyncStatements.for_database(database)
+    assert statements is not None
+    try:
+        handlers = IdentityHandlers(policy=MergePolicy(ignored_hashes=frozenset()))
+        resolver = BatchedResolver(database, handlers, owners=IdentifierOwners(statements))
+        kim, lee, phone = (
+            ident(IdType.EMAIL, "kim@example.com"),
+            ident(IdType.EMAIL, "lee@example.com"),
+            ident(IdType.PHONE, "010-2222-3333"),
+        )
+        first_kim = await resolver.resolve(call(kim))
+        first_lee = await resolver.resolve(call(lee))
+        assert first_kim.created and first_lee.created
+        writes = resolver.links.batches
+
+        again = await asyncio.gather(*(resolver.resolve(call(kim)) for _ in range(5)))
+        assert {r.customer_id for r in again} == {first_kim.customer_id}
+        assert resolver.links.batches == writes  # no transaction for returning calls
+        assert resolver.answered_by_read == 5
+
+        # A new identifier beside a known one must be linked: the write path.
+        kim_phone = await resolver.resolve(call(kim, phone))
+        assert kim_phone.customer_id == first_kim.customer_id
+        assert [i.hash for i in kim_phone.added] == [phone.hash]
+        assert resolver.links.batches == writes + 1
+        # Two known customers named together merge: the write path as well.
+        merged = await resolver.resolve(call(kim, lee))
+        assert merged.merged_customer_ids
+        assert resolver.links.batches == writes + 2
+        # And the read path then sees the merge.
+        (after,) = await asyncio.gather(resolver.resolve(call(lee)))
+        assert after.customer_id == merged.customer_id
+        assert resolver.answered_by_read == 6
+    finally:
+        await statements.close()
+        database.dispose()

@@ -1,0 +1,111 @@
+"""Hot statements on the event loop, for PostgreSQL.
+
+Most database work runs as SQLAlchemy sessions in worker threads (ADR 0003).
+For the few statements a service runs hundreds of times a second - a batch of
+`Resolve` lookups, the outbox relay's fetch and delete - that costs more than
+the statement: a thread hop, a pool checkout with its ping, ORM result
+handling and a commit, each taking the GIL from the event loop that serves
+gRPC. `AsyncStatements` runs them on one autocommit psycopg connection in the
+event loop instead (docs/adr/0022-hot-path-cpu.md): one round trip, prepared
+once, no thread.
+
+Only for single statements that need no transaction of their own (a read, or
+a delete that is idempotent). Anything that must commit together with other
+writes stays in `Database.in_transaction`. SQLite has no such path:
+`AsyncStatements.for_database` returns None and callers keep the thread path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+
+def libpq_conninfo(sqlalchemy_url: str) -> str:
+    """`postgresql+psycopg://u:p@h:5432/db?x=y` → libpq conninfo for psycopg."""
+    url = make_url(sqlalchemy_url)
+    parts: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database,
+        "user": url.username,
+        "password": url.password,
+        **{k: v for k, v in url.query.items() if isinstance(v, str)},
+    }
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+
+
+class AsyncStatements:
+    """One lazily opened autocommit connection; reconnects after a failure.
+
+    psycopg serialises statements on one connection, so callers batch (one
+    statement per batch of requests), which is what makes this path cheap.
+    Errors propagate as psycopg errors; `is_transient` tells a lost
+    connection from a bad statement.
+    """
+
+    def __init__(self, conninfo: str, *, connect_timeout_s: float = 5.0) -> None:
+        self._conninfo = conninfo
+        self._timeout = connect_timeout_s
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._connecting = asyncio.Lock()
+
+    @classmethod
+    def for_database(cls, db: Any) -> AsyncStatements | None:
+        """For a `cxloop_libs.db.Database` on PostgreSQL, else None."""
+        if getattr(db, "is_sqlite", True):
+            return None
+        return cls(libpq_conninfo(db.url))
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        async with self._connecting:
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=max(1, int(self._timeout)),
+                )
+            return self._conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        conn = await self._connection()
+        try:
+            cur = await conn.execute(sql, params, prepare=True)
+            return await cur.fetchall()
+        except psycopg.OperationalError:
+            await self._drop()
+            raise
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        conn = await self._connection()
+        try:
+            cur = await conn.execute(sql, params, prepare=True)
+            return cur.rowcount
+        except psycopg.OperationalError:
+            await self._drop()
+            raise
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # already broken; nothing more to release
+                log.debug("closing a failed connection", exc_info=True)
+
+    async def close(self) -> None:
+        await self._drop()
+
+    @staticmethod
+    def is_transient(error: BaseException) -> bool:
+        return isinstance(error, psycopg.OperationalError | OSError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from rich.console import Console
 from cxloop_cli.status import collect_status, render_status
 from cxloop_cli.suite import DEFAULT_WRITE_KEY, parse_only
 from cxloop_cli.up import UpOptions, run_up
+from cxloop_libs.audit.stream import SERVICES as AUDIT_SERVICES
 from cxloop_libs.config import (
     EMBEDDED_NATS_MONITOR_PORT,
     EMBEDDED_NATS_PORT,
@@ -126,6 +128,38 @@ def dlq_replay(
     from cxloop_cli import deadletters
 
     raise typer.Exit(deadletters.replay(console, nats_url, consumer, list(seq or [])))
+
+
+audit_app = typer.Typer(help="The audit log: who read or changed consent or personal data.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="JSON lines file to write.")],
+    since: Annotated[
+        datetime | None, typer.Option(help="Only entries at or after this time (ISO 8601, UTC).")
+    ] = None,
+    subject: Annotated[str, typer.Option(help="Only entries about this customer id.")] = "",
+    services: Annotated[
+        str, typer.Option(help="Comma-separated services whose streams to read.")
+    ] = ",".join(AUDIT_SERVICES),
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+) -> None:
+    """Every service's audit entries from its stream (cx.<service>.audit.recorded)."""
+    from cxloop_cli import audit
+
+    names = [n.strip() for n in services.split(",") if n.strip()]
+    unknown = [n for n in names if n not in AUDIT_SERVICES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}", param_hint="--services"
+        )
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    raise typer.Exit(
+        audit.export(console, nats_url, out=out, services=names, since=since, subject=subject)
+    )
 
 
 @app.command()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -38,7 +38,6 @@ from identity.service_layer.realtime import (
     PairScore,
     RecordRef,
     evidence_row,
-    features_of,
     review_item_rows,
 )
 
@@ -290,24 +289,4 @@ class RecordImporter:
 
 
 def _without_national_id(features: CustomerRecord) -> CustomerRecord:
-    if not features.national_id:
-        return features
-    return CustomerRecord(
-        record_id=features.record_id,
-        given_name=features.given_name,
-        family_name=features.family_name,
-        full_name=features.full_name,
-        date_of_birth=features.date_of_birth,
-        street=features.street,
-        city=features.city,
-        postcode=features.postcode,
-        state=features.state,
-        phone=features.phone,
-        email_hash=features.email_hash,
-    )
-
-
-def import_features(
-    key: str, traits: Sequence[tuple[str, str]], email_hash: str, national_id: str
-) -> CustomerRecord:
-    return features_of(key, dict(traits), email_hash=email_hash, national_id=national_id)
+    return replace(features, national_id="") if features.national_id else features

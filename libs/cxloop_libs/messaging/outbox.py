@@ -23,7 +23,7 @@ from cxloop_libs.messaging.catalog import EventKind, kind_for_type
 from cxloop_libs.messaging.cloudevents import new_event_id
 from cxloop_libs.messaging.publisher import EventPublisher, PendingEvent
 from cxloop_libs.messaging.tables import OutboxEvent, utcnow
-from cxloop_libs.telemetry import context_from_traceparent, current_traceparent
+from cxloop_libs.telemetry import current_traceparent
 
 _OUTBOX: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
 
@@ -164,7 +164,8 @@ class OutboxRelay:
                     event_id=row.event_id,
                     subject=row.ce_subject,
                     time=_as_aware(row.created_at),
-                    parent=context_from_traceparent(row.traceparent) if row.traceparent else None,
+                    # As stored: no span per relayed event (ADR 0022).
+                    traceparent=row.traceparent or "",
                     nats_subject=row.nats_subject,
                 )
             )

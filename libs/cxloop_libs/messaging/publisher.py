@@ -33,6 +33,10 @@ class PendingEvent:
     time: datetime | None = None
     parent: Context | None = None  # trace context of whatever caused the event
     nats_subject: str = ""
+    # Already-serialised W3C traceparent of whatever caused the event (the
+    # outbox keeps it as text): sent as is, with no producer span of its own,
+    # so the consumer's span hangs directly under the span that staged it.
+    traceparent: str | None = None
 
     @classmethod
     def of(
@@ -60,9 +64,21 @@ class EventPublisher:
         self._sem = asyncio.Semaphore(concurrency)
         self._published = messaging_metrics().events_published
 
-    def _prepare(self, event: PendingEvent) -> tuple[str, dict[str, str], Span]:
-        """Headers for one event, inside its producer span (ended by the caller)."""
+    def _prepare(self, event: PendingEvent) -> tuple[str, dict[str, str], Span | None]:
+        """Headers for one event, inside its producer span (ended by the
+        caller); no span for an event that carries its own ``traceparent``."""
         nats_subject = event.nats_subject or event.kind.subject
+        if event.traceparent is not None:
+            headers = ce_headers(
+                event.kind,
+                event_id=event.event_id,
+                source=self.source,
+                subject=event.subject,
+                time=event.time,
+            )
+            if event.traceparent:
+                headers["traceparent"] = event.traceparent
+            return nats_subject, headers, None
         span = tracer.start_span(
             f"{nats_subject} publish",
             context=event.parent,
@@ -91,11 +107,13 @@ class EventPublisher:
                     nats_subject, event.data, headers=headers, timeout=timeout
                 )
         except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            if span is not None:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         finally:
-            span.end()
+            if span is not None:
+                span.end()
         self._published.add(1, {"subject": nats_subject})
         return ack
 
@@ -106,7 +124,7 @@ class EventPublisher:
         out at once and the acknowledgements are collected afterwards. One
         result per event, an exception where it was not stored."""
         futures: list[asyncio.Future[PubAck]] = []
-        spans: list[Span] = []
+        spans: list[Span | None] = []
         subjects: dict[str, int] = {}
         js = self.bus.js
         for event in events:
@@ -128,6 +146,8 @@ class EventPublisher:
             for f in futures:
                 f.cancel()
         for span, res in zip(spans, results, strict=True):
+            if span is None:
+                continue
             if isinstance(res, BaseException):
                 span.set_status(Status(StatusCode.ERROR, type(res).__name__))
             span.end()

@@ -137,7 +137,11 @@ async def test_each_change_publishes_the_full_state_on_the_consent_stream(
         js = nc.jetstream()
 
         async def two() -> bool:
-            return (await js.stream_info("CONSENT")).state.messages >= 2
+            # Count this subject only: the stream also carries notices and
+            # retention reports (docs/adr/0019).
+            subject = ev.CONSENT_CHANGED.subject
+            info = await js.stream_info("CONSENT", subjects_filter=subject)
+            return (info.state.subjects or {}).get(subject, 0) >= 2
 
         await eventually(two)
         sub = await js.pull_subscribe(ev.CONSENT_CHANGED.subject, stream="CONSENT")

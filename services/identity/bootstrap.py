@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from cxloop.identity.v1 import identity_service_pb2 as pb
@@ -11,6 +12,7 @@ from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
 from cxloop_libs.audit import audit_log_for
 from cxloop_libs.db import Database, is_transient_db_error
+from cxloop_libs.db.aio import AsyncStatements
 from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
@@ -28,6 +30,7 @@ from identity.service_layer.handlers import IdentityHandlers
 from identity.service_layer.imports import RecordImporter
 from identity.service_layer.operations import GraphOperations
 from identity.service_layer.realtime import CandidateIndex, index_stored_records
+from identity.service_layer.resolver import BatchedResolver, IdentifierOwners
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -84,6 +87,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         default_region=settings.default_phone_region,
         operations=operations,
         ignored_hashes=policy.ignored_hashes,
+        resolver=_resolver(runtime, db, handlers, relay.notify),
         importer=RecordImporter(model=model, policy=policy, traits=traits, index=index),
         audit=audit,
     )
@@ -116,3 +120,15 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     # identity_graph period go by the erasure path; inbox and stream age too.
     join_retention(runtime, retention.purges(participant))
     return runtime
+
+
+def _resolver(
+    runtime: ServiceRuntime, db: Database, handlers: IdentityHandlers, notify: Callable[[], None]
+) -> BatchedResolver:
+    """Resolve's batcher; on PostgreSQL with the event-loop read path for
+    returning customers (docs/adr/0022-hot-path-cpu.md)."""
+    statements = AsyncStatements.for_database(db)
+    if statements is not None:
+        runtime.on_stop.append(statements.close)
+    owners = IdentifierOwners(statements) if statements is not None else None
+    return BatchedResolver(db, handlers, after_commit=notify, owners=owners)

@@ -449,3 +449,16 @@ def header_kid(token: str) -> str:
     head = token.split(".")[0]
     data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     return str(data["kid"])
+
+
+async def test_audit_rows_cannot_be_changed(
+    consent: ServiceRuntime, stub: pb_grpc.ConsentServiceStub
+) -> None:
+    cid = customer()
+    await grant(stub, cid)
+    assert consent.db is not None
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with consent.db.session() as s:
+            s.execute(sa.text("UPDATE audit_event SET reason = 'rewritten'"))
+            s.commit()
+    assert audit_rows(consent, subject=cid)[0].reason == ""

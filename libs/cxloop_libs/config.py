@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -117,6 +117,11 @@ class ServiceSettings(BaseModel):
     # Where the sub-ms relay wake-up is not enough (another process wrote the
     # outbox), the relay also polls at this interval.
     outbox_poll_interval_s: float = Field(default=0.05, gt=0)
+    # "process": on PostgreSQL the outbox relay runs as a child process, on
+    # another core (cxloop_libs.messaging.relay_process, ADR 0023); what the
+    # deploy manifests set. "inline" (default; always on SQLite): a task of
+    # the service's own event loop.
+    outbox_relay: Literal["inline", "process"] = "inline"
     # Scheduled purges of the retention policy (cxloop_libs.privacy.retention):
     # every this many seconds, and at most this many rows per delete
     # transaction (docs/adr/0019-retention-policy.md).

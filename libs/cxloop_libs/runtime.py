@@ -25,6 +25,7 @@ from cxloop_libs.config import ConfigError, ServiceSettings
 from cxloop_libs.db import Database, is_transient_db_error, run_migrations
 from cxloop_libs.grpcx import GrpcServer
 from cxloop_libs.messaging import BatchConsumer, EventPublisher, NatsBus, OutboxRelay
+from cxloop_libs.messaging.relay_process import RelayProcess, RelayProcessConfig
 from cxloop_libs.telemetry import Telemetry, instrument_sqlalchemy
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class ServiceRuntime:
     extra_tasks: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
+    # Set at start when the relay runs as a child process (outbox_relay=process).
+    relay_process: RelayProcess | None = field(default=None, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     # Set when a background task died: the process exits non-zero so a
     # supervisor (k8s, cxloop up) restarts it instead of it idling broken.
@@ -88,9 +91,34 @@ class ServiceRuntime:
                 await self._migrate()
             self.db_ready.set()
         if self.relay is not None:
-            self._spawn(self.relay.run(), "outbox-relay")
+            child = self._relay_child()
+            if child is not None:
+                # Writers keep calling relay.notify(); it now wakes the child.
+                self.relay.forward_notifications(child.notify)
+                self.relay_process = child
+                self._spawn(child.run(), "outbox-relay-process")
+            else:
+                self._spawn(self.relay.run(), "outbox-relay")
         for c in self.consumers:
             self._spawn(c.run(), f"consumer-{c.spec.durable}")
+
+    def _relay_child(self) -> RelayProcess | None:
+        if self.settings.outbox_relay != "process" or self.db is None:
+            return None
+        if self.db.is_sqlite:
+            log.info("outbox_relay=process needs PostgreSQL; relaying in-process")
+            return None
+        return RelayProcess(
+            RelayProcessConfig(
+                service=self.name,
+                database_url=self.db.url,
+                nats_url=self.settings.nats_url,
+                source=self.publisher.source,
+                poll_interval_s=self.settings.outbox_poll_interval_s,
+                log_level=self.settings.log_level,
+                streams=tuple(self.bus.streams),
+            )
+        )
 
     async def _migrate(self) -> None:
         assert self.db is not None and self.migrations is not None
@@ -119,6 +147,9 @@ class ServiceRuntime:
             c.stop()
         if self.relay is not None:
             self.relay.stop()
+        if self.relay_process is not None:
+            self.relay_process.stop()
+            await self.relay_process.wait_stopped()
         for hook in self.on_stop:
             try:
                 await hook()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -93,6 +94,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
+        self._forward: Callable[[], None] | None = None
         # On PostgreSQL the fetch and delete run on the event loop: two single
         # statements per round, no thread hop (docs/adr/0022-hot-path-cpu.md).
         self._aio = AsyncStatements.for_database(db)
@@ -106,6 +108,12 @@ class OutboxRelay:
     def notify(self) -> None:
         """Called after a commit that staged events, so they leave at once."""
         self._wake.set()
+        if self._forward is not None:
+            self._forward()
+
+    def forward_notifications(self, fn: Callable[[], None]) -> None:
+        """Also call ``fn`` on every notify (a relay in another process)."""
+        self._forward = fn
 
     def stop(self) -> None:
         self._stopping = True

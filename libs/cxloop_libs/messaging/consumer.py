@@ -118,37 +118,61 @@ class BatchConsumer:
         return fetch.result()
 
     async def _consume(self) -> None:
-        while not self._stopping:
-            try:
-                msgs = await self._fetch(self._psub)
-                if msgs is None:
-                    return
-            except TimeoutError:
-                # nats-py raises its TimeoutError or, on some paths of a
-                # batch fetch, asyncio's: both only mean "nothing arrived".
-                continue
-            except Exception as exc:  # NATS away: the subscription survives reconnects
-                log.warning("fetch failed: %r", exc, extra={"consumer": self.spec.durable})
-                await asyncio.sleep(0.5)
-                if not self.bus.is_connected:
-                    continue
+        # The next batch is pulled while this one is applied (the handler runs
+        # in a thread and waits on the database), so the fetch round trip and
+        # the transaction overlap instead of taking turns.
+        prefetch: asyncio.Future[list[Msg] | None] | None = None
+        try:
+            while not self._stopping:
                 try:
-                    # The old subscription's pending pull would capture
-                    # messages nobody reads; drop it before pulling anew.
-                    with contextlib.suppress(Exception):
-                        await self._psub.unsubscribe()
-                    self._psub = await self._subscribe()
+                    if prefetch is not None:
+                        pending, prefetch = prefetch, None
+                        msgs = await pending
+                    else:
+                        msgs = await self._fetch(self._psub)
+                    if msgs is None:
+                        return
+                except TimeoutError:
+                    # nats-py raises its TimeoutError or, on some paths of a
+                    # batch fetch, asyncio's: both only mean "nothing arrived".
+                    continue
+                except Exception as exc:  # NATS away: the subscription survives reconnects
+                    log.warning("fetch failed: %r", exc, extra={"consumer": self.spec.durable})
+                    await asyncio.sleep(0.5)
+                    if not self.bus.is_connected:
+                        continue
+                    try:
+                        # The old subscription's pending pull would capture
+                        # messages nobody reads; drop it before pulling anew.
+                        with contextlib.suppress(Exception):
+                            await self._psub.unsubscribe()
+                        self._psub = await self._subscribe()
+                    except Exception:
+                        await asyncio.sleep(1.0)
+                    continue
+                if not msgs:
+                    continue
+                prefetch = asyncio.ensure_future(self._fetch(self._psub))
+                try:
+                    await self.process(msgs)
                 except Exception:
+                    # Unacked messages come back after ack_wait; the loop must live on.
+                    log.exception("batch processing failed", extra={"consumer": self.spec.durable})
                     await asyncio.sleep(1.0)
-                continue
-            if not msgs:
-                continue
-            try:
-                await self.process(msgs)
-            except Exception:
-                # Unacked messages come back after ack_wait; the loop must live on.
-                log.exception("batch processing failed", extra={"consumer": self.spec.durable})
-                await asyncio.sleep(1.0)
+        finally:
+            if prefetch is not None:
+                await self._release(prefetch)
+
+    async def _release(self, prefetch: asyncio.Future[list[Msg] | None]) -> None:
+        """A batch pulled ahead but not applied goes back at once (nak), not
+        after ack_wait."""
+        if not prefetch.done():
+            prefetch.cancel()
+        with contextlib.suppress(BaseException):
+            msgs = await prefetch
+            for m in msgs or ():
+                with contextlib.suppress(Exception):
+                    await m.nak()
 
     async def _subscribe_when_stream_exists(self) -> JetStreamContext.PullSubscription | None:
         # The stream belongs to the producing service, which may start later

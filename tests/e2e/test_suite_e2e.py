@@ -183,7 +183,6 @@ async def test_one_trace_covers_gateway_nats_and_identity(suite: Suite) -> None:
         names = {(s.service, s.name) for s in spans}
         wanted = {
             ("identity", "cx.gateway.interaction.recorded process"),
-            ("identity", "identity.link_interaction"),
             ("gateway", "cx.gateway.interaction.recorded publish"),
         }
         return spans if wanted <= names else None
@@ -194,11 +193,12 @@ async def test_one_trace_covers_gateway_nats_and_identity(suite: Suite) -> None:
     assert server, "the gateway's HTTP server span is in the trace"
     publish = by_name["cx.gateway.interaction.recorded publish"]
     consume = by_name["cx.gateway.interaction.recorded process"]
-    handler = by_name["identity.link_interaction"]
-    # Parent links, not just a shared id: HTTP → publish → consume → handler.
+    # Parent links, not just a shared id: HTTP → publish → consume, and the
+    # identity handler's result is recorded on that consume span (ADR 0022).
     assert publish.parent_span_id in {s.span_id for s in spans if s.service == "gateway"}
     assert consume.parent_span_id == publish.span_id
-    assert handler.parent_span_id == consume.span_id
+    profile = await profile_of(suite, idpb.IDENTIFIER_TYPE_USER_ID, user)
+    assert consume.attributes.get("cxloop.customer_id") == profile.customer_id
 
 
 async def test_same_message_id_twice_is_one_interaction(suite: Suite) -> None:

@@ -18,6 +18,7 @@ from cxloop_libs.telemetry.propagation import (
     current_traceparent,
     extract_context,
     inject_headers,
+    traceparent_of,
 )
 from cxloop_libs.telemetry.setup import Telemetry, setup_telemetry
 
@@ -36,4 +37,5 @@ __all__ = [
     "messaging_metrics",
     "safe_attributes",
     "setup_telemetry",
+    "traceparent_of",
 ]

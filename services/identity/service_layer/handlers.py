@@ -18,7 +18,7 @@ from sqlmodel import Session
 from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdType
-from cxloop_libs.telemetry import current_traceparent
+from cxloop_libs.telemetry import traceparent_of
 from identity.adapters.repository import (
     EVENTS_WITHOUT_IDENTIFIERS,
     GraphRepository,
@@ -339,28 +339,27 @@ class IdentityHandlers:
         resolved: list[tuple[ReceivedEvent, gateway_events.InteractionRecorded, str, str]] = []
         stats = LinkStats()
         for e, m, ids in decoded:
-            with tracer.start_as_current_span(
-                "identity.link_interaction",
-                context=e.trace_context,
-                attributes={"cxloop.event_id": e.id, "cxloop.identifier_count": len(ids)},
-            ) as span:
-                outcome = view.link(ids, now, policy=self.policy)
-                if outcome is None:
-                    stats.without_identifiers += 1
-                    continue
-                write.apply(outcome, cause=e.id, source=m.source, rule="seen-together")
-                span.set_attribute("cxloop.customer_id", outcome.customer_id)
-                stats.interactions += 1
-                stats.customers_created += int(outcome.created)
-                stats.merges += len(outcome.merged_customer_ids)
-                stats.blocked_links += len(outcome.blocked)
-                stats.shared_devices += len(outcome.newly_shared)
-                if outcome.blocked:
-                    span.set_attribute("cxloop.blocked_links", len(outcome.blocked))
-                seen = m.occurred_at.ToDatetime(UTC) if m.HasField("occurred_at") else now
-                n, last = activity.get(outcome.customer_id, (0, seen))
-                activity[outcome.customer_id] = (n + 1, max(last, seen))
-                resolved.append((e, m, outcome.customer_id, current_traceparent()))
+            # The message's own consumer span (its "process" span) records
+            # what linking did: no second span per event (ADR 0022).
+            span = trace.get_current_span(e.trace_context)
+            span.set_attribute("cxloop.identifier_count", len(ids))
+            outcome = view.link(ids, now, policy=self.policy)
+            if outcome is None:
+                stats.without_identifiers += 1
+                continue
+            write.apply(outcome, cause=e.id, source=m.source, rule="seen-together")
+            span.set_attribute("cxloop.customer_id", outcome.customer_id)
+            stats.interactions += 1
+            stats.customers_created += int(outcome.created)
+            stats.merges += len(outcome.merged_customer_ids)
+            stats.blocked_links += len(outcome.blocked)
+            stats.shared_devices += len(outcome.newly_shared)
+            if outcome.blocked:
+                span.set_attribute("cxloop.blocked_links", len(outcome.blocked))
+            seen = m.occurred_at.ToDatetime(UTC) if m.HasField("occurred_at") else now
+            n, last = activity.get(outcome.customer_id, (0, seen))
+            activity[outcome.customer_id] = (n + 1, max(last, seen))
+            resolved.append((e, m, outcome.customer_id, traceparent_of(span)))
         write.flush_graph()
         live_activity: dict[str, tuple[int, datetime]] = {}
         for cid, (n, seen) in activity.items():

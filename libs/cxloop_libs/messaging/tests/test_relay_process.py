@@ -47,7 +47,7 @@ async def stored_ids(url: str) -> set[str]:
                 for m in await sub.fetch(100, timeout=0.5):
                     seen.add(m.headers.get("ce-id", "") if m.headers else "")
                     await m.ack()
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
             pass
         return seen
     finally:

@@ -75,6 +75,9 @@ def running_suite(
         if name != "gateway":
             environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(infra.free_port())
     environ["CXLOOP_LOG_LEVEL"] = "WARNING"
+    # As deployed (deploy/compose, deploy/k8s): on PostgreSQL the outbox
+    # relay runs in a child process (docs/adr/0023-relay-process.md).
+    environ["CXLOOP_OUTBOX_RELAY"] = "process"
     with contextlib.ExitStack() as stack:
         admin = infra.postgres_admin_url()
         database = "sqlite"

@@ -301,7 +301,9 @@ async def _erasures(
         async with grpc.aio.insecure_channel(target) as ch:
             stub = pb_grpc.ConsentServiceStub(ch)
             await _wait_ready(stub)
-            ids = await _seed(stub, max(trials, 1))
+            # Every subject is known to consent (one consent record each): an
+            # erasure for an id no service knows is refused (ADR 0020).
+            ids = await _seed(stub, max(trials, 1) + batch)
             participants: list[str] = []
 
             async def erase(cid: str) -> float:
@@ -333,7 +335,7 @@ async def _erasures(
                     return await erase(cid)
 
             t0 = time.perf_counter()
-            many = await asyncio.gather(*(paced(str(uuid.uuid4())) for _ in range(batch)))
+            many = await asyncio.gather(*(paced(cid) for cid in ids[trials : trials + batch]))
             batch_s = time.perf_counter() - t0
     finally:
         await nc.close()
@@ -358,9 +360,8 @@ async def _erasures(
 
 
 SUBJECTS_NOTE = (
-    "one-subject trials erase a customer holding one consent record; batch subjects are new "
-    "ids (every participant still looks them up and answers, with nothing to delete); "
-    "identity holds no graph rows for either"
+    "every subject (one-subject trials and batch) is a customer holding one consent record; "
+    "identity and the gateway look each up and answer; identity holds no graph rows for them"
 )
 
 

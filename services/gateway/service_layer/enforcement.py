@@ -97,8 +97,14 @@ class AnalyticsEnforcement:
             self._wake.set()
 
     def mark_all(self, customer_ids: Iterable[str]) -> None:
+        """Mark the customers a profile event names that can matter: an
+        objector, or one whose identifiers are held. Anyone else has nothing
+        to load or drop (a later objection marks them through consent); at
+        ingest rates identity names thousands of customers a second."""
+        held = self.identifiers
         for cid in customer_ids:
-            self.mark(cid)
+            if cid in held or self.objects(cid):
+                self.mark(cid)
 
     def forget(self, customer_id: str) -> int:
         """Drop what is held about a customer (erasure); identifiers dropped."""

@@ -255,6 +255,10 @@ async def withdrawal_propagation(
 
 async def _service_benchmarks(seed: int, rate: int, seconds: float) -> dict[str, Any]:
     nats_url = infra.nats_url()
+    # Empty streams: a new consent would otherwise first work through the
+    # interactions and profile events an earlier benchmark (ingest) left on
+    # IDENTITY, while this one measures its request path.
+    await infra.reset_streams(nats_url)
     with consent_process(nats_url) as (target, database):
         async with grpc.aio.insecure_channel(target) as ch:
             stub = pb_grpc.ConsentServiceStub(ch)

@@ -176,12 +176,16 @@ def main(n: int = 50_000) -> dict[str, Any]:
         rate = asyncio.run(consumer_throughput(suite.nats_url, n))
         latency = resolve_latency(suite.identity_target)
         returning = resolve_latency(suite.identity_target, warm=True)
+        # Where the 20 ms p99 does hold on this machine: the same returning
+        # mix at lower offered rates.
+        lower = [resolve_latency(suite.identity_target, rate) for rate in (250, 500)]
         database = suite.database
     result = {
         "consumer_events_per_s": round(rate, 1),
         "consumer_backlog": n,
         "resolve": latency,
         "resolve_returning": returning,
+        "resolve_lower_rates": lower,
         "identity_database": database,
         "targets": {"resolve_p99_ms": 20, "consumer_events_per_s": 3000},
     }
@@ -212,6 +216,12 @@ def realtime_rows() -> list[str]:
             ]
             if (ret := r.get("resolve_returning"))
             else []
+        ),
+        *(
+            f"| identity realtime | `Resolve` p50 / p99 at {low['rate_requests_per_s']:,} req/s, "
+            f"same mix ({low['achieved_requests_per_s']:,} achieved, {low['errors']} errors) | "
+            f"{low['p50_ms']} / {low['p99_ms']} ms | p99 ≤ 20 ms at 1,000 req/s | — |"
+            for low in r.get("resolve_lower_rates", [])
         ),
         f"| identity realtime | `interaction recorded` consumer alone ({r['identity_database']}, "
         f"{r['consumer_backlog']:,} backlog) | {r['consumer_events_per_s']:,.0f} events/s | ≥ 3,000 | — |",

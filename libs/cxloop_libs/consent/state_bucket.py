@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-
-from cxloop_libs.messaging.streams import StreamSpec
+from cxloop_libs.messaging.streams import KeyValueBucketSpec
 
 STATE_BUCKET = "CONSENT_STATE"
 STATE_STREAM = f"KV_{STATE_BUCKET}"
@@ -41,23 +39,9 @@ def state_subject(key: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class StateBucketSpec(StreamSpec):
+class StateBucketSpec(KeyValueBucketSpec):
     """The bucket's stream, in the shape ``js.key_value()`` accepts: one value
     per key, no age limit (a value is replaced, never expired)."""
 
     name: str = STATE_STREAM
-
-    def config(self) -> StreamConfig:
-        return StreamConfig(
-            name=self.name,
-            subjects=[f"$KV.{STATE_BUCKET}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            max_msgs_per_subject=1,
-            max_age=0,
-            allow_rollup_hdrs=True,
-            deny_delete=True,
-            allow_direct=True,
-            duplicate_window=self.duplicate_window_s,
-        )
+    bucket: str = STATE_BUCKET

@@ -39,6 +39,30 @@ class StreamSpec:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class KeyValueBucketSpec(StreamSpec):
+    """The stream behind a JetStream key-value bucket (``KV_<bucket>``), in
+    the shape ``js.key_value()`` accepts: one value per key, kept until it is
+    replaced (no age limit), written only by puts."""
+
+    bucket: str = ""
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=[f"$KV.{self.bucket}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            max_msgs_per_subject=1,
+            max_age=0,
+            allow_rollup_hdrs=True,
+            deny_delete=True,
+            allow_direct=True,
+            duplicate_window=self.duplicate_window_s,
+        )
+
+
 def stream_for(domain: str) -> StreamSpec:
     return StreamSpec(name=domain.upper(), subjects=[f"cx.{domain}.>"])
 

@@ -46,8 +46,6 @@ from typing import Any
 import sqlalchemy as sa
 from cxloop.consent.v1 import events_pb2 as pb
 from google.protobuf.message import DecodeError
-from nats.js.api import DiscardPolicy, StorageType, StreamConfig
-from nats.js.api import RetentionPolicy as NatsRetention
 from opentelemetry import metrics
 from sqlmodel import Session
 
@@ -57,7 +55,7 @@ from cxloop_libs.messaging import OutboxWriter, PendingEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging.bus import NatsBus
 from cxloop_libs.messaging.publisher import EventPublisher
-from cxloop_libs.messaging.streams import DAY_S, StreamSpec, set_stream_max_age
+from cxloop_libs.messaging.streams import DAY_S, KeyValueBucketSpec, set_stream_max_age
 from cxloop_libs.messaging.tables import InboxEvent
 from cxloop_libs.runtime import ServiceRuntime
 
@@ -179,25 +177,11 @@ def policy_subject() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyBucketSpec(StreamSpec):
+class PolicyBucketSpec(KeyValueBucketSpec):
     """The bucket's stream: the latest policy only, no age limit."""
 
     name: str = POLICY_STREAM
-
-    def config(self) -> StreamConfig:
-        return StreamConfig(
-            name=self.name,
-            subjects=[f"$KV.{POLICY_BUCKET}.>"],
-            retention=NatsRetention.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.NEW,
-            max_msgs_per_subject=1,
-            max_age=0,
-            allow_rollup_hdrs=True,
-            deny_delete=True,
-            allow_direct=True,
-            duplicate_window=self.duplicate_window_s,
-        )
+    bucket: str = POLICY_BUCKET
 
 
 # -- purges --------------------------------------------------------------------

@@ -12,7 +12,8 @@ import uuid
 import nats
 import pytest
 from cxloop.gateway.v1 import events_pb2 as gw
-from sqlmodel import SQLModel
+from sqlalchemy import func
+from sqlmodel import SQLModel, select
 
 from cxloop_libs.db import Database
 from cxloop_libs.messaging import OutboxRelay, stream_for
@@ -103,7 +104,7 @@ async def test_relay_child_publishes_survives_a_kill_and_stops(
 
 def _outbox_empty(db: Database) -> bool:
     with db.session() as s:
-        return s.query(OutboxEvent).count() == 0
+        return s.exec(select(func.count()).select_from(OutboxEvent)).one() == 0
 
 
 async def _contains(url: str, ids: list[str]) -> bool:

@@ -144,6 +144,17 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def global_privacy_control(header: str | None) -> bool:
+    """``Sec-GPC`` as the GPC specification defines it: absent, or ``1``.
+    Anything else is refused rather than guessed at: read as no signal it
+    would drop an opt-out; read as one it would invent it."""
+    if header is None:
+        return False
+    if header.strip() == "1":
+        return True
+    raise InvalidRequest.one("header:Sec-GPC", "must be 1 when present (Global Privacy Control)")
+
+
 def _error(status: int, message: str, fields: list[dict[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if fields:
@@ -205,7 +216,7 @@ def create_app(
         reception = Reception(
             source=source,
             received_at=clock(),
-            global_privacy_control=request.headers.get("sec-gpc", "").strip() == "1",
+            global_privacy_control=global_privacy_control(request.headers.get("sec-gpc")),
         )
         return body, reception
 

@@ -96,6 +96,18 @@ async def test_sec_gpc_header_sets_flag(client: httpx.AsyncClient, sink: FakeSin
     assert [m.global_privacy_control for m in sink.messages()] == [True, False]
 
 
+async def test_malformed_sec_gpc_is_refused_with_the_header_named(
+    client: httpx.AsyncClient, sink: FakeSink
+) -> None:
+    for value in ("yes", "0", "1, 1"):
+        r = await client.post("/v1/track", json=track(), headers={**AUTH, "Sec-GPC": value})
+        assert r.status_code == 400, (value, r.text)
+        assert r.json()["fields"][0]["field"] == "header:Sec-GPC"
+    r = await client.post("/v1/batch", json={"batch": [track()]}, headers={**AUTH, "Sec-GPC": "x"})
+    assert r.status_code == 400
+    assert sink.events == []  # nothing half-written
+
+
 async def test_junk_identifiers_reported(client: httpx.AsyncClient) -> None:
     body = {"userId": "u", "traits": {"email": "test@test.com"}}
     r = await client.post("/v1/identify", json=body, headers=AUTH)

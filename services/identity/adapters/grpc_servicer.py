@@ -168,20 +168,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise InvalidArgument("identifiers", f"at most {MAX_IDENTIFIERS} identifiers per call")
         out: list[HashedId] = []
         for n, ident in enumerate(idents):
-            field = f"identifiers[{n}]"
-            try:
-                id_type = IdType.from_proto(ident.type)
-            except InvalidArgument:
-                raise InvalidArgument(
-                    f"{field}.type", "unknown or unspecified identifier type"
-                ) from None
-            value, ns = normalize_identifier(
-                id_type,
-                ident.value,
-                ident.namespace,
-                field=f"{field}.value",
-                default_region=self.default_region,
-            )
+            id_type, value, ns = self._normalized(ident, f"identifiers[{n}]")
             if is_junk(id_type, value):
                 continue  # placeholder values never link anyone
             hashed = HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
@@ -194,7 +181,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             )
         return out
 
-    def _hash_one(self, ident: identifier_pb2.Identifier, field: str) -> HashedId:
+    def _normalized(self, ident: identifier_pb2.Identifier, field: str) -> tuple[IdType, str, str]:
+        """Type, normalised value and namespace, or INVALID_ARGUMENT naming
+        ``field.type`` / ``field.value``."""
         try:
             id_type = IdType.from_proto(ident.type)
         except InvalidArgument:
@@ -208,6 +197,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             field=f"{field}.value",
             default_region=self.default_region,
         )
+        return id_type, value, ns
+
+    def _hash_one(self, ident: identifier_pb2.Identifier, field: str) -> HashedId:
+        id_type, value, ns = self._normalized(ident, field)
         hashed = HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
         if is_junk(id_type, value) or hashed.hash in self.ignored_hashes:
             raise InvalidArgument(f"{field}.value", "a placeholder value never names a customer")

@@ -111,7 +111,7 @@ async def _contains(url: str, ids: list[str]) -> bool:
     return set(ids) <= await stored_ids(url)
 
 
-def test_forwarded_notifications_wake_the_child_too(tmp_path: object) -> None:
+def test_notify_is_forwarded_to_the_relay_process() -> None:
     calls: list[int] = []
     db = Database("sqlite:///:memory:")
 

@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from consent.adapters.tables import RecordRow, StateRow
 from consent.bootstrap import bootstrap
 from consent.config import ConsentSettings
+from consent.tests.conftest import start_consent
 from cxloop_libs.consent import ConsentProjection, InvalidReceipt, verify_receipt
 from cxloop_libs.messaging import NatsBus
 from cxloop_libs.messaging import catalog as ev
@@ -38,17 +39,7 @@ WEB = epb.CONSENT_CHANNEL_WEB_FORM
 
 @pytest.fixture
 async def consent(clean_consent_nats: str, database_url: str) -> AsyncIterator[ServiceRuntime]:
-    settings = ConsentSettings(
-        env="test",
-        nats_url=clean_consent_nats,
-        database_url=database_url,
-        grpc_port=0,
-        metrics_port=0,
-    )
-    runtime = await bootstrap(settings)
-    await runtime.start()
-    await runtime.db_ready.wait()
-    await eventually(lambda: runtime.handlers.is_ready)  # type: ignore[attr-defined]
+    runtime = await start_consent(clean_consent_nats, database_url)
     yield runtime
     await runtime.stop()
 

@@ -117,6 +117,10 @@ class ServiceSettings(BaseModel):
     # Where the sub-ms relay wake-up is not enough (another process wrote the
     # outbox), the relay also polls at this interval.
     outbox_poll_interval_s: float = Field(default=0.05, gt=0)
+    # A relay round (fetch, publish, delete) starts at most this often while
+    # commits keep waking it: at hundreds of small commits a second, rounds
+    # of a few events cost more than the events (ADR 0024). 0: every wake.
+    outbox_min_round_interval_s: float = Field(default=0.01, ge=0, le=1)
     # "process": on PostgreSQL the outbox relay runs as a child process, on
     # another core (cxloop_libs.messaging.relay_process, ADR 0023); what the
     # deploy manifests set. "inline" (default; always on SQLite): a task of

@@ -23,6 +23,7 @@ from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters import privacy, retention
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.match_model import load_match_model
+from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
 from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
 from identity.service_layer import consent_gate
@@ -87,7 +88,7 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         default_region=settings.default_phone_region,
         operations=operations,
         ignored_hashes=policy.ignored_hashes,
-        resolver=_resolver(runtime, db, handlers, relay.notify),
+        resolver=_resolver(runtime, settings, db, handlers, relay.notify),
         importer=RecordImporter(model=model, policy=policy, traits=traits, index=index),
         audit=audit,
     )
@@ -123,12 +124,25 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
 
 
 def _resolver(
-    runtime: ServiceRuntime, db: Database, handlers: IdentityHandlers, notify: Callable[[], None]
+    runtime: ServiceRuntime,
+    settings: IdentitySettings,
+    db: Database,
+    handlers: IdentityHandlers,
+    notify: Callable[[], None],
 ) -> BatchedResolver:
-    """Resolve's batcher; on PostgreSQL with the event-loop read path for
-    returning customers (docs/adr/0022-hot-path-cpu.md)."""
-    statements = AsyncStatements.for_database(db)
-    if statements is not None:
-        runtime.on_stop.append(statements.close)
-    owners = IdentifierOwners(statements) if statements is not None else None
-    return BatchedResolver(db, handlers, after_commit=notify, owners=owners)
+    """Resolve's batcher; on PostgreSQL with the event-loop paths for
+    returning customers (docs/adr/0022-hot-path-cpu.md) and new ones
+    (docs/adr/0024-new-customers-on-the-event-loop.md), each on its own
+    connection."""
+    reads, writes = AsyncStatements.for_database(db), AsyncStatements.for_database(db)
+    if reads is None or writes is None:
+        return BatchedResolver(db, handlers, after_commit=notify)
+    runtime.on_stop += [reads.close, writes.close]
+    cache = None
+    if settings.owner_cache_size:
+        cache = OwnerCache(settings.owner_cache_size, settings.owner_cache_ttl_s)
+        follow_commits(cache, db.engine)  # this process's merges, splits, erasures
+        join_invalidation(runtime, cache)  # other replicas'
+    return BatchedResolver(
+        db, handlers, after_commit=notify, owners=IdentifierOwners(reads, cache), writer=writes
+    )

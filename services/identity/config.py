@@ -67,6 +67,12 @@ class IdentitySettings(ServiceSettings):
     # more earlier records than this gives no candidates (bounds the work
     # per new record).
     realtime_max_block_size: int = Field(default=1000, ge=10)
+    # Resolve remembers which customer an identifier belongs to (PostgreSQL
+    # path; service_layer/owner_cache.py, ADR 0024): at most this many
+    # identifiers (0: off), each for at most this long when no event says
+    # it moved.
+    owner_cache_size: int = Field(default=200_000, ge=0)
+    owner_cache_ttl_s: float = Field(default=30.0, gt=0)
 
     @field_validator("identifier_priority")
     @classmethod

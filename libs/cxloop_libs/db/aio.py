@@ -9,20 +9,27 @@ gRPC. `AsyncStatements` runs them on one autocommit psycopg connection in the
 event loop instead (docs/adr/0022-hot-path-cpu.md): one round trip, prepared
 once, no thread.
 
-Only for single statements that need no transaction of their own (a read, or
-a delete that is idempotent). Anything that must commit together with other
-writes stays in `Database.in_transaction`. SQLite has no such path:
-`AsyncStatements.for_database` returns None and callers keep the thread path.
+Mostly for single statements that need no transaction of their own (a read,
+or a delete that is idempotent). The one exception is `insert_rows`: rows of
+several tables inserted by one statement (one round trip, atomic), for a write path that knows up front everything it will write
+and needs nothing read inside the transaction (identity's new customers).
+Anything else that must commit together stays in `Database.in_transaction`.
+SQLite has no such path: `AsyncStatements.for_database` returns None and
+callers keep the thread path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -70,11 +77,20 @@ class AsyncStatements:
             return conn
         async with self._connecting:
             if self._conn is None or self._conn.closed:
-                self._conn = await psycopg.AsyncConnection.connect(
+                conn = await psycopg.AsyncConnection.connect(
                     self._conninfo,
                     autocommit=True,
                     connect_timeout=max(1, int(self._timeout)),
                 )
+                # Prepared (no parse per call) but planned per call: a generic
+                # plan is cached when the statement is first prepared, and for
+                # a table still nearly empty then - a new service - it is a
+                # sequential scan that stays until an ANALYZE invalidates it;
+                # with autovacuum off, never (identity's lookups read the
+                # whole identifier table, growing costlier with every
+                # customer). Planning these one-table statements costs ~µs.
+                await conn.execute("SET plan_cache_mode = force_custom_plan")
+                self._conn = conn
             return self._conn
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -95,6 +111,24 @@ class AsyncStatements:
             await self._drop()
             raise
 
+    async def insert_rows(
+        self, tables: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]]
+    ) -> int:
+        """Insert the rows of each table in one statement: one data-modifying
+        CTE per table, each expanding a JSON array of its rows on the server
+        (`json_populate_recordset` types every column from the table). One
+        statement is one transaction even in autocommit: every row is stored
+        or none is; a unique violation raises `psycopg.errors.IntegrityError`
+        (the caller decides what a concurrent writer's win means). Every row
+        of one table must have the same keys. Returns the rows inserted."""
+        work = [(t.name, rows) for t, rows in tables if rows]
+        if not work:
+            return 0
+        sql = _insert_sql(tuple((name, tuple(rows[0])) for name, rows in work))
+        docs = [json.dumps(rows, default=_json_value, separators=(",", ":")) for _, rows in work]
+        await self.execute(sql, docs)
+        return sum(len(rows) for _, rows in work)
+
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -109,3 +143,27 @@ class AsyncStatements:
     @staticmethod
     def is_transient(error: BaseException) -> bool:
         return isinstance(error, psycopg.OperationalError | OSError)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """INSERTs of several tables as one statement; one JSON parameter each."""
+    parts = []
+    for table, keys in shape:
+        cols = ", ".join(f'"{k}"' for k in keys)
+        parts.append(
+            f'INSERT INTO "{table}" ({cols}) SELECT {cols}'
+            f' FROM json_populate_recordset(NULL::"{table}", %s::json)'
+        )
+    *first, last = parts
+    ctes = ", ".join(f"w{n} AS ({p})" for n, p in enumerate(first))
+    return f"WITH {ctes} {last}" if ctes else last
+
+
+def _json_value(value: object) -> str:
+    """Datetimes as ISO 8601, bytes in bytea's hex input form."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -35,7 +35,11 @@ class OutboxWriter:
     """Stages events inside the caller's transaction; :meth:`flush` writes them
     all with one multi-row insert (call it before the transaction commits)."""
 
-    def __init__(self, session: Session) -> None:
+    TABLE = _OUTBOX
+
+    def __init__(self, session: Session | None) -> None:
+        """Without a session the rows are only staged, for a caller that
+        writes them itself in its own transaction (`drain`)."""
         self.session = session
         self._rows: list[dict[str, object]] = []
 
@@ -68,9 +72,16 @@ class OutboxWriter:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def drain(self) -> list[dict[str, object]]:
+        """The staged rows (of `TABLE`), handed over instead of flushed."""
+        rows, self._rows = self._rows, []
+        return rows
+
     def flush(self) -> int:
         n = len(self._rows)
         if n:
+            if self.session is None:
+                raise RuntimeError("an outbox writer without a session cannot flush; drain it")
             bulk_insert(self.session, _OUTBOX, self._rows)
             self._rows = []
         return n
@@ -86,11 +97,14 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 0.05,
+        min_round_interval_s: float = 0.0,
     ) -> None:
         self.db = db
         self.publisher = publisher
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.min_round_interval_s = min_round_interval_s
+        self.rounds = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self.published = 0
@@ -129,7 +143,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         await self.publisher.bus.ready()
         backoff = 0.2
+        loop = asyncio.get_running_loop()
         while not self._stopping:
+            started = loop.time()
             try:
                 sent = await self.relay_once()
                 backoff = 0.2
@@ -147,9 +163,14 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             except TimeoutError:
                 pass
+            # Commits arriving close together leave in one round.
+            gap = self.min_round_interval_s - (loop.time() - started)
+            if gap > 0 and not self._stopping:
+                await asyncio.sleep(gap)
             self._wake.clear()
 
     async def relay_once(self) -> int:
+        self.rounds += 1
         if self._aio is not None:
             rows: list[Any] = [
                 _Staged(*r) for r in await self._aio.fetch(self._fetch_sql, (self.batch_size,))

@@ -43,6 +43,7 @@ class RelayProcessConfig:
     nats_url: str
     source: str
     poll_interval_s: float
+    min_round_interval_s: float
     log_level: str
     streams: tuple[StreamSpec, ...]
 
@@ -65,6 +66,7 @@ def _child(config: RelayProcessConfig, wake_reader: Any) -> None:
             db,
             EventPublisher(bus, source=config.source),
             poll_interval_s=config.poll_interval_s,
+            min_round_interval_s=config.min_round_interval_s,
         )
 
         def bridge() -> None:

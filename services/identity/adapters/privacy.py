@@ -32,6 +32,7 @@ from cxloop_libs.privacy import (
     join_privacy_requests,
 )
 from cxloop_libs.runtime import ServiceRuntime
+from identity.adapters.owner_cache import note_moved
 from identity.service_layer.realtime import CandidateIndex
 
 PARTICIPANT = "identity"
@@ -137,6 +138,7 @@ def answer(
         if cond is None:
             continue
         if erase:
+            note_moved(session, customers=customers, hashes=hashes)
             result: Any = session.execute(sa.delete(t).where(cond))
             n = int(result.rowcount)
         else:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from cxloop_libs.db import bulk_insert, one_of
+from identity.adapters.owner_cache import note_moved
 from identity.adapters.tables import (
     CannotLinkRow,
     CounterRow,
@@ -51,6 +52,22 @@ class ProfileRecord:
     identifiers: list[IdentifierRow]
     merged_ids: list[str]
     golden: list[GoldenTrait] = field(default_factory=list)
+
+
+def staged_tables(
+    customers: list[dict[str, object]],
+    identifiers: list[dict[str, object]],
+    links: list[dict[str, object]],
+    history: list[dict[str, object]],
+) -> list[tuple[sa.Table, list[dict[str, object]]]]:
+    """Staged graph rows by table, in insert order, for a writer outside the
+    session (`cxloop_libs.db.aio.AsyncStatements.insert_rows`)."""
+    return [
+        (CustomerRow.__table__, customers),  # type: ignore[attr-defined]
+        (IdentifierRow.__table__, identifiers),  # type: ignore[attr-defined]
+        (LinkRow.__table__, links),  # type: ignore[attr-defined]
+        (HistoryRow.__table__, history),  # type: ignore[attr-defined]
+    ]
 
 
 class GraphRepository:
@@ -153,6 +170,7 @@ class GraphRepository:
             self.s.execute(sa.update(c).where(c.c.name == name).values(value=c.c.value + n))
 
     def merge(self, loser: str, survivor: str, now: datetime) -> None:
+        note_moved(self.s, customers=[loser])
         self.s.execute(
             sa.update(IdentifierRow)
             .where(IdentifierRow.customer_id == loser)
@@ -296,6 +314,7 @@ class GraphRepository:
         )
 
     def move_identifiers(self, hashes: Sequence[str], to_customer: str) -> None:
+        note_moved(self.s, hashes=hashes)
         self.s.execute(
             sa.update(IdentifierRow)
             .where(col(IdentifierRow.hash).in_(list(hashes)))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from cxloop.common.v1 import identifier_pb2
 from cxloop.gateway.v1 import events_pb2 as gateway_events
 from cxloop.identity.v1 import events_pb2 as identity_events
@@ -23,6 +24,7 @@ from identity.adapters.repository import (
     EVENTS_WITHOUT_IDENTIFIERS,
     GraphRepository,
     ProfileRecord,
+    staged_tables,
 )
 from identity.adapters.trait_store import NewObservation, TraitStore
 from identity.domain.matching import LOWER_THRESHOLD, UPPER_THRESHOLD, MatchModel
@@ -103,9 +105,11 @@ class LinkStats:
 
 @dataclass(slots=True)
 class GraphWrite:
-    """Changes of one transaction, written in bulk at the end."""
+    """Changes of one transaction, written in bulk at the end: through the
+    session's repository (`flush_graph`), or handed to a writer of its own
+    (`drain`) when nothing had to be read or updated in the transaction."""
 
-    repo: GraphRepository
+    repo: GraphRepository | None
     outbox: OutboxWriter
     now: datetime
     customers: list[dict[str, object]] = field(default_factory=list)
@@ -193,6 +197,7 @@ class GraphWrite:
             )
         if outcome.merged_customer_ids:
             self.flush_graph()  # the merge UPDATEs must see rows staged so far
+            assert self.repo is not None
             for loser in outcome.merged_customer_ids:
                 self.repo.merge(loser, cid, self.now)
                 self.record(
@@ -282,7 +287,20 @@ class GraphWrite:
     def live(self, customer_id: str) -> str:
         return self.folded.get(customer_id, customer_id)
 
+    def drain(self) -> list[tuple[sa.Table, list[dict[str, object]]]]:
+        """Every staged row by table, graph first, then the outbox; for a
+        write without a session (nothing to merge, no device to mark)."""
+        if self.shared or self.folded:
+            raise RuntimeError("merges and shared devices are written through the repository")
+        rows = [
+            *staged_tables(self.customers, self.identifiers, self.links, self.history),
+            (OutboxWriter.TABLE, self.outbox.drain()),
+        ]
+        self.customers, self.identifiers, self.links, self.history = [], [], [], []
+        return rows
+
     def flush_graph(self) -> None:
+        assert self.repo is not None, "a write without a repository is drained"
         self.repo.insert_customers(self.customers)
         self.repo.insert_identifiers(self.identifiers)
         self.repo.insert_links(self.links)
@@ -475,6 +493,37 @@ class IdentityHandlers:
             for n, o in enumerate(out)
             if o is not None
         ]
+
+    def new_customers(
+        self, commands: Sequence[ResolveCommand]
+    ) -> tuple[list[LinkOutcome | BaseException], GraphWrite] | None:
+        """Resolve calls none of whose identifiers is known yet (as a read
+        just found), linked without a session: the same `GraphView.link` and
+        `GraphWrite.apply` as `resolve_many`, on an empty view (calls of the
+        batch naming the same new identifier still agree). The rows come back
+        staged for one insert-only transaction; a concurrent writer that
+        stored one of the identifiers first makes that transaction fail on
+        the identifier's key, and the caller then goes the full way. None when
+        a call needs more than inserts (a merge of two new customers of the
+        batch, a device turning out shared) or has traits."""
+        if any(c.traits for c in commands):
+            return None
+        now = self.clock()
+        view = GraphView()
+        write = GraphWrite(repo=None, outbox=OutboxWriter(None), now=now)
+        out: list[LinkOutcome | BaseException] = []
+        for c in commands:
+            outcome = view.link(c.identifiers, now, new_customer_id, self.policy)
+            if outcome is None:
+                out.append(ValueError("no identifiers"))
+                continue
+            if outcome.merged_customer_ids or outcome.newly_shared:
+                return None
+            write.apply(
+                outcome, cause=f"resolve:{uuid.uuid4()}", source=c.source, rule="resolve-request"
+            )
+            out.append(outcome)
+        return out, write
 
     # -- traits on Resolve ----------------------------------------------------
     def _record_ref(self, c: ResolveCommand) -> RecordRef:

@@ -67,6 +67,7 @@ async def test_relay_child_publishes_survives_a_kill_and_stops(
             nats_url=clean_nats,
             source="/cxloop/test",
             poll_interval_s=0.2,
+            min_round_interval_s=0.01,
             log_level="WARNING",
             streams=(stream_for("gateway"),),
         )

@@ -132,7 +132,7 @@ def _resolver(
 ) -> BatchedResolver:
     """Resolve's batcher; on PostgreSQL with the event-loop paths for
     returning customers (docs/adr/0022-hot-path-cpu.md) and new ones
-    (docs/adr/0024-new-customers-on-the-event-loop.md), each on its own
+    (docs/adr/0024-resolve-at-1000-per-second.md), each on its own
     connection."""
     reads, writes = AsyncStatements.for_database(db), AsyncStatements.for_database(db)
     if reads is None or writes is None:

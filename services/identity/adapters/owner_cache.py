@@ -95,7 +95,7 @@ class OwnerCache:
     def put(self, owners: Mapping[str, str], generation: int) -> None:
         """Remember what a read that began at `generation` found; refused if
         something was forgotten since (that read may predate the change)."""
-        if not owners or self.max_entries <= 0:
+        if not owners or not 0 < len(owners) <= self.max_entries:
             return
         expires = self.clock() + self.ttl_s
         with self._lock:
@@ -162,8 +162,11 @@ def _after_commit(session: Session) -> None:
         cache.forget(customers=customers or (), hashes=hashes or ())
 
 
-@sa.event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back inside a transaction keeps the outer notes.
+    if previous_transaction.nested:
+        return
     session.info.pop(MOVED_CUSTOMERS, None)
     session.info.pop(MOVED_HASHES, None)
 

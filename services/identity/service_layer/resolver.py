@@ -20,7 +20,7 @@ whose identifiers that read found - a new customer, a quarter of the calls of
 a busy shop - is not sent to the thread either: with a `writer`, the calls
 that arrive together are linked on an empty graph view (same domain code) and
 their rows inserted in one pipelined transaction on the event loop, one round
-trip (docs/adr/0024-new-customers-on-the-event-loop.md). Should another
+trip (docs/adr/0024-resolve-at-1000-per-second.md). Should another
 writer have stored one of those identifiers meanwhile, the identifier's key
 refuses the transaction and the calls go the full way. Only the calls neither
 path can answer go on to the write batcher.

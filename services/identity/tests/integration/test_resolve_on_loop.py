@@ -176,6 +176,7 @@ async def test_an_erased_customer_is_not_answered_from_memory(setup: Setup) -> N
 class _Runtime:
     bus: NatsBus
     extra_tasks: list[Any] = field(default_factory=list)
+    on_stop: list[Any] = field(default_factory=list)
 
 
 async def test_other_replicas_changes_arrive_by_event(clean_nats: str) -> None:
@@ -223,7 +224,8 @@ async def test_other_replicas_changes_arrive_by_event(clean_nats: str) -> None:
 
         await eventually(lambda: left() == {"h-kept"}, timeout=10)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for stop in runtime.on_stop:
+            await stop()
+        await asyncio.wait_for(task, 5)  # the stop hook ends it
         await bus.close()
         await consent_bus.close()

@@ -4,7 +4,6 @@ flowing, and once the cause is fixed a replay puts it back exactly once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from cxloop.gateway.v1 import events_pb2 as gw
@@ -18,7 +17,6 @@ from cxloop_libs.messaging import (
     NatsBus,
     PendingEvent,
     ReceivedEvent,
-    stream_for,
 )
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging.deadletters import list_dead_letters, replay_dead_letter
@@ -42,14 +40,6 @@ class FlakyHandler:
         if not self.fixed and any(e.id == self.poison_id for e in events):
             raise ValueError("cannot handle this event yet")
         self.applied.extend(e.id for e in events)
-
-
-@pytest.fixture
-async def bus(clean_nats: str) -> AsyncIterator[NatsBus]:
-    b = NatsBus(clean_nats, name="dlq-test", streams=[stream_for("gateway")])
-    await b.connect(timeout=10)
-    yield b
-    await b.close()
 
 
 def event(message_id: str) -> PendingEvent:

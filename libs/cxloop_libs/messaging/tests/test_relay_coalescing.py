@@ -6,57 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
-from cxloop.gateway.v1 import events_pb2 as gw
 from sqlmodel import SQLModel
 
 from cxloop_libs.db import Database
-from cxloop_libs.messaging import EventPublisher, NatsBus, OutboxRelay, stream_for
-from cxloop_libs.messaging import catalog as ev
-from cxloop_libs.messaging.outbox import OutboxWriter
+from cxloop_libs.messaging import EventPublisher, NatsBus, OutboxRelay
 from cxloop_libs.messaging.tables import OutboxEvent
+from cxloop_testing.events import gateway_event_ids, stage_interactions
 from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
 COMMITS = 20
-
-
-@pytest.fixture
-async def bus(clean_nats: str) -> AsyncIterator[NatsBus]:
-    b = NatsBus(clean_nats, name="relay-coalescing-test", streams=[stream_for("gateway")])
-    await b.connect(timeout=10)
-    yield b
-    await b.close()
-
-
-def stage_one(db: Database, event_id: str) -> None:
-    """One commit staging one event, as a handler's unit of work does."""
-    with db.session() as s:
-        out = OutboxWriter(s)
-        out.stage(
-            ev.INTERACTION_RECORDED, gw.InteractionRecorded(message_id=event_id), event_id=event_id
-        )
-        out.flush()
-
-
-async def stream_event_ids(bus: NatsBus) -> list[str]:
-    """Every event id in the GATEWAY stream, one per stored message."""
-    sub = await bus.js.pull_subscribe(ev.INTERACTION_RECORDED.subject, stream="GATEWAY")
-    ids: list[str] = []
-    try:
-        while True:
-            for m in await sub.fetch(100, timeout=0.5):
-                ids.append(m.headers.get("ce-id", "") if m.headers else "")
-                await m.ack()
-    except (nats.errors.TimeoutError, TimeoutError):
-        pass
-    finally:
-        await sub.unsubscribe()
-    return ids
 
 
 async def test_commits_close_together_leave_in_few_rounds_each_exactly_once(
@@ -77,7 +39,7 @@ async def test_commits_close_together_leave_in_few_rounds_each_exactly_once(
 
         ids = [f"co-{n:02d}-{uuid.uuid4().hex[:8]}" for n in range(COMMITS)]
         for event_id in ids:  # 20 commits over about 0.1 s
-            await db.run(stage_one, db, event_id)
+            await db.run(stage_interactions, db, [event_id])
             relay.notify()
             await asyncio.sleep(0.005)
         await eventually(lambda: relay.published >= COMMITS, timeout=20, interval=0.01)
@@ -88,7 +50,7 @@ async def test_commits_close_together_leave_in_few_rounds_each_exactly_once(
         assert rounds <= 4, f"{rounds} relay rounds for {COMMITS} commits"
         assert relay.published == COMMITS
         assert relay.pending() == 0
-        stored = await stream_event_ids(bus)
+        stored = await gateway_event_ids(bus.js)
         assert sorted(stored) == sorted(ids)  # every event, none twice
         info = await bus.js.stream_info("GATEWAY")
         assert info.state.messages == COMMITS

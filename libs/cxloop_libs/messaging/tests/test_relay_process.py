@@ -11,46 +11,26 @@ import uuid
 
 import nats
 import pytest
-from cxloop.gateway.v1 import events_pb2 as gw
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from cxloop_libs.db import Database
 from cxloop_libs.messaging import OutboxRelay, stream_for
-from cxloop_libs.messaging import catalog as ev
-from cxloop_libs.messaging.outbox import OutboxWriter
 from cxloop_libs.messaging.relay_process import RelayProcess, RelayProcessConfig
 from cxloop_libs.messaging.tables import OutboxEvent
+from cxloop_testing.events import gateway_event_ids, stage_interactions
 from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
 
-def stage(db: Database, ids: list[str]) -> None:
-    with db.session() as s:
-        out = OutboxWriter(s)
-        for i in ids:
-            out.stage(ev.INTERACTION_RECORDED, gw.InteractionRecorded(message_id=i), event_id=i)
-        out.flush()
-
-
 async def stored_ids(url: str) -> set[str]:
     nc = await nats.connect(url)
     try:
-        js = nc.jetstream()
         try:
-            sub = await js.pull_subscribe(ev.INTERACTION_RECORDED.subject, stream="GATEWAY")
+            return set(await gateway_event_ids(nc.jetstream()))
         except nats.js.errors.NotFoundError:
             return set()  # the child has not provisioned the stream yet
-        seen: set[str] = set()
-        try:
-            while True:
-                for m in await sub.fetch(100, timeout=0.5):
-                    seen.add(m.headers.get("ce-id", "") if m.headers else "")
-                    await m.ack()
-        except (nats.errors.TimeoutError, TimeoutError):
-            pass
-        return seen
     finally:
         await nc.close()
 
@@ -76,7 +56,7 @@ async def test_relay_child_publishes_survives_a_kill_and_stops(
     runner = asyncio.ensure_future(child.run())
     try:
         first = [f"a-{uuid.uuid4().hex[:8]}" for _ in range(20)]
-        stage(db, first)
+        stage_interactions(db, first)
         child.notify()
         await eventually(lambda: _contains(clean_nats, first), timeout=30)
 
@@ -86,7 +66,7 @@ async def test_relay_child_publishes_survives_a_kill_and_stops(
         assert old_pid is not None
         os.kill(old_pid, signal.SIGKILL)
         second = [f"b-{uuid.uuid4().hex[:8]}" for _ in range(20)]
-        stage(db, second)
+        stage_interactions(db, second)
         await eventually(lambda: _contains(clean_nats, first + second), timeout=30)
         assert child.restarts == 1 and child.pid != old_pid
 

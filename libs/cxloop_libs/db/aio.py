@@ -11,8 +11,9 @@ once, no thread.
 
 Mostly for single statements that need no transaction of their own (a read,
 or a delete that is idempotent). The one exception is `insert_rows`: rows of
-several tables inserted by one statement (one round trip, atomic), for a write path that knows up front everything it will write
-and needs nothing read inside the transaction (identity's new customers).
+several tables inserted by one statement (one round trip, atomic), for a
+write path that knows up front everything it will write and needs nothing
+read inside the transaction (identity's new customers).
 Anything else that must commit together stays in `Database.in_transaction`.
 SQLite has no such path: `AsyncStatements.for_database` returns None and
 callers keep the thread path.
@@ -125,7 +126,7 @@ class AsyncStatements:
         if not work:
             return 0
         sql = _insert_sql(tuple((name, tuple(rows[0])) for name, rows in work))
-        docs = [json.dumps(rows, default=_json_value, separators=(",", ":")) for _, rows in work]
+        docs = [json.dumps(rows, default=json_default, separators=(",", ":")) for _, rows in work]
         await self.execute(sql, docs)
         return sum(len(rows) for _, rows in work)
 
@@ -160,8 +161,9 @@ def _insert_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     return f"WITH {ctes} {last}" if ctes else last
 
 
-def _json_value(value: object) -> str:
-    """Datetimes as ISO 8601, bytes in bytea's hex input form."""
+def json_default(value: object) -> str:
+    """`json.dumps` default for rows PostgreSQL expands from JSON: datetimes
+    as ISO 8601, bytes in bytea's hex input form."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):

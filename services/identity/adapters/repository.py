@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.db.aio import json_default
 from identity.adapters.owner_cache import note_moved
 from identity.adapters.tables import (
     CannotLinkRow,
@@ -34,12 +35,6 @@ _HISTORY_COLS = (
     "at, action, customer_id, related_customer_ids, identifier_hashes, event_id,"
     " source, reason, actor"
 )
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _aware(ts: datetime) -> datetime:
@@ -144,7 +139,7 @@ class GraphRepository:
         # One JSON document expanded by the server: psycopg dumps text arrays
         # element by element in Python, which for ~9 columns of a busy batch
         # cost the consumer a fifth of its throughput.
-        doc = json.dumps(rows, default=_iso, separators=(",", ":"))
+        doc = json.dumps(rows, default=json_default, separators=(",", ":"))
         self.s.execute(
             sa.text(
                 f"INSERT INTO identity_history ({_HISTORY_COLS})"

@@ -132,8 +132,8 @@ class BatchedResolver:
             staged = self.handlers.new_customers(commands)
             if staged is not None:
                 results, write = staged
-                cache = self.owners.cache if self.owners is not None else None
-                generation = cache.generation if cache is not None else 0
+                assert self.owners is not None  # a writer comes with the read path
+                generation = self.owners.generation
                 try:
                     written = await self.writer.insert_rows(write.drain())
                 except (psycopg.IntegrityError, psycopg.OperationalError) as exc:
@@ -143,7 +143,6 @@ class BatchedResolver:
                     span.set_attribute("cxloop.full_way", True)
                 else:
                     if written:
-                        assert self.owners is not None
                         self.owners.remember(results, generation)
                         self.created_on_loop += sum(
                             isinstance(r, LinkOutcome) and r.created for r in results
@@ -200,6 +199,11 @@ class IdentifierOwners:
         self.statements = statements
         self.cache = cache
         self.queries = 0
+
+    @property
+    def generation(self) -> int:
+        """Taken before a read or write whose answer goes to `remember`."""
+        return self.cache.generation if self.cache is not None else 0
 
     async def owners_of(self, hashes: list[str]) -> dict[str, str]:
         if self.cache is None:

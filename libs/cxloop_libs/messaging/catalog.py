@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from cxloop.audit.v1 import events_pb2 as audit_events
 from cxloop.consent.v1 import events_pb2 as consent_events
+from cxloop.feedback.v1 import events_pb2 as feedback_events
 from cxloop.gateway.v1 import events_pb2 as gateway_events
 from cxloop.identity.v1 import events_pb2 as identity_events
+from cxloop.loyalty.v1 import events_pb2 as loyalty_events
+from cxloop.personalization.v1 import events_pb2 as personalization_events
 from google.protobuf.message import Message
 
 
@@ -108,6 +111,56 @@ AUDIT_RECORDED: dict[str, EventKind] = {
     for d in PRIVACY_PARTICIPANT_DOMAINS
 }
 
+# -- loyalty (services/loyalty) -------------------------------------------------
+POINTS_EARNED = EventKind("loyalty", "points", "earned", loyalty_events.PointsEarned)
+POINTS_REVERSED = EventKind("loyalty", "points", "reversed", loyalty_events.PointsReversed)
+POINTS_EXPIRED = EventKind("loyalty", "points", "expired", loyalty_events.PointsExpired)
+TIER_CHANGED = EventKind("loyalty", "tier", "changed", loyalty_events.TierChanged)
+COUPON_ISSUED = EventKind("loyalty", "coupon", "issued", loyalty_events.CouponIssued)
+_LOYALTY: tuple[EventKind, ...] = (
+    POINTS_EARNED,
+    POINTS_REVERSED,
+    POINTS_EXPIRED,
+    TIER_CHANGED,
+    COUPON_ISSUED,
+)
+
+# -- feedback (services/feedback) -----------------------------------------------
+SURVEY_INVITED = EventKind("feedback", "survey", "invited", feedback_events.SurveyInvited)
+RESPONSE_RECEIVED = EventKind("feedback", "response", "received", feedback_events.ResponseReceived)
+REVIEW_SUBMITTED = EventKind("feedback", "review", "submitted", feedback_events.ReviewSubmitted)
+DETRACTOR_DETECTED = EventKind(
+    "feedback", "detractor", "detected", feedback_events.DetractorDetected
+)
+FEEDBACK_ALERT_RAISED = EventKind("feedback", "alert", "raised", feedback_events.AlertRaised)
+_FEEDBACK: tuple[EventKind, ...] = (
+    SURVEY_INVITED,
+    RESPONSE_RECEIVED,
+    REVIEW_SUBMITTED,
+    DETRACTOR_DETECTED,
+    FEEDBACK_ALERT_RAISED,
+)
+
+# -- personalization (services/personalization) -------------------------------
+SEGMENT_ENTERED = EventKind(
+    "personalization", "segment", "entered", personalization_events.SegmentEntered
+)
+SEGMENT_EXITED = EventKind(
+    "personalization", "segment", "exited", personalization_events.SegmentExited
+)
+ACTION_TRIGGERED = EventKind(
+    "personalization", "action", "triggered", personalization_events.ActionTriggered
+)
+RECOMMENDATION_SERVED = EventKind(
+    "personalization", "recommendation", "served", personalization_events.RecommendationServed
+)
+_PERSONALIZATION: tuple[EventKind, ...] = (
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
+    ACTION_TRIGGERED,
+    RECOMMENDATION_SERVED,
+)
+
 _ALL: tuple[EventKind, ...] = (
     INTERACTION_RECORDED,
     PROFILE_CREATED,
@@ -125,6 +178,9 @@ _ALL: tuple[EventKind, ...] = (
     PRIVACY_REQUEST_ESCALATED,
     *PRIVACY_REQUEST_ANSWERED.values(),
     *AUDIT_RECORDED.values(),
+    *_LOYALTY,
+    *_FEEDBACK,
+    *_PERSONALIZATION,
 )
 BY_CE_TYPE: dict[str, EventKind] = {k.ce_type: k for k in _ALL}
 

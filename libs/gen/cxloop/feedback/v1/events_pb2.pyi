@@ -149,3 +149,19 @@ class AlertRaised(_message.Message):
     case_id: str
     raised_at: _timestamp_pb2.Timestamp
     def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., metric: _Optional[_Union[KpiMetric, str]] = ..., observed_value: _Optional[float] = ..., expected_value: _Optional[float] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ..., case_id: _Optional[str] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReviewSubmitted(_message.Message):
+    __slots__ = ("review_id", "customer_id", "product_id", "rating", "text_length", "submitted_at")
+    REVIEW_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    TEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    review_id: str
+    customer_id: str
+    product_id: str
+    rating: int
+    text_length: int
+    submitted_at: _timestamp_pb2.Timestamp
+    def __init__(self, review_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product_id: _Optional[str] = ..., rating: _Optional[int] = ..., text_length: _Optional[int] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -116,6 +116,20 @@ def start_embedded_nats(port: int | None = None) -> EmbeddedNats:
     return EmbeddedNats(f"nats://127.0.0.1:{port}", proc, store)
 
 
+def run_sync(coro):  # type: ignore[no-untyped-def]
+    """Run a coroutine to completion from sync code, also when the caller is
+    itself inside a running event loop (``python -m bench.run`` calls the
+    lookup from async code): then on a thread of its own, with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="cxloop-infra") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 _nats_url: str | None = None
 
 
@@ -127,7 +141,7 @@ def nats_url() -> str:
     env = os.environ.get("CXLOOP_TEST_NATS_URL")
     if env:
         _nats_url = env
-    elif port_open("127.0.0.1", 4222) and asyncio.run(_jetstream_ok("nats://127.0.0.1:4222")):
+    elif port_open("127.0.0.1", 4222) and run_sync(_jetstream_ok("nats://127.0.0.1:4222")):
         _nats_url = "nats://127.0.0.1:4222"
     elif _docker_answers():
         from testcontainers.nats import NatsContainer

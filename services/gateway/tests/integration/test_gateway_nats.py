@@ -4,7 +4,6 @@ right CloudEvents headers and no raw PII; 503 when NATS is unreachable."""
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,7 +20,6 @@ from gateway.config import GatewaySettings
 
 pytestmark = pytest.mark.integration
 
-NATS_URL = os.environ.get("CXLOOP_TEST_NATS_URL", "nats://127.0.0.1:4222")
 WRITE_KEY = "it-write-key"
 EMAIL = "Integration.Tester@Example.com"
 
@@ -41,9 +39,11 @@ def auth() -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 
 
-async def stored(source: str) -> list[tuple[dict[str, str], events_pb2.InteractionRecorded]]:
+async def stored(
+    nats_url: str, source: str
+) -> list[tuple[dict[str, str], events_pb2.InteractionRecorded]]:
     """Every message of ``source`` in the GATEWAY stream (tests share the server)."""
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         info = await js.stream_info("GATEWAY")
@@ -63,20 +63,10 @@ async def stored(source: str) -> list[tuple[dict[str, str], events_pb2.Interacti
 
 
 @pytest.fixture
-async def fresh_streams() -> None:
-    try:
-        nc = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
-    except Exception as exc:
-        pytest.skip(f"no NATS at {NATS_URL}: {exc!r}")
-    try:
-        js = nc.jetstream()
-        for name in ("GATEWAY", "DEADLETTER"):
-            try:
-                await js.delete_stream(name)
-            except NotFoundError:
-                pass
-    finally:
-        await nc.close()
+async def fresh_streams(clean_nats: str) -> str:
+    """The test NATS (CXLOOP_TEST_NATS_URL, a local one, or the embedded
+    fallback: cxloop_testing.infra), its cxloop streams deleted first."""
+    return clean_nats
 
 
 @pytest.fixture
@@ -85,10 +75,12 @@ def source() -> str:
 
 
 @pytest.fixture
-async def client(fresh_streams: None, source: str) -> AsyncIterator[httpx.AsyncClient]:
-    bus = NatsBus(NATS_URL, name="gateway-it", streams=[stream_for("gateway")])
+async def client(fresh_streams: str, source: str) -> AsyncIterator[httpx.AsyncClient]:
+    bus = NatsBus(fresh_streams, name="gateway-it", streams=[stream_for("gateway")])
     await bus.connect(timeout=10)
-    app = create_gateway_app(settings(NATS_URL, source), bus, EventPublisher(bus, source=SOURCE))
+    app = create_gateway_app(
+        settings(fresh_streams, source), bus, EventPublisher(bus, source=SOURCE)
+    )
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
@@ -98,7 +90,7 @@ async def client(fresh_streams: None, source: str) -> AsyncIterator[httpx.AsyncC
 
 
 async def test_batch_is_stored_with_cloudevents_headers_and_no_raw_pii(
-    client: httpx.AsyncClient, source: str
+    client: httpx.AsyncClient, source: str, fresh_streams: str
 ) -> None:
     batch = [
         {"type": "track", "userId": "u-1", "event": "Order Completed", "messageId": "it-1",
@@ -112,7 +104,7 @@ async def test_batch_is_stored_with_cloudevents_headers_and_no_raw_pii(
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 3
 
-    messages = await stored(source)
+    messages = await stored(fresh_streams, source)
     assert len(messages) == 3
     assert sorted(m.message_id for _, m in messages) == ["it-1", "it-2", "it-3"]
     for headers, body in messages:
@@ -127,16 +119,18 @@ async def test_batch_is_stored_with_cloudevents_headers_and_no_raw_pii(
     assert len(identify.identifiers) == 3  # userId, email, phone (hashed)
 
 
-async def test_same_message_id_twice_is_stored_once(client: httpx.AsyncClient, source: str) -> None:
+async def test_same_message_id_twice_is_stored_once(
+    client: httpx.AsyncClient, source: str, fresh_streams: str
+) -> None:
     body = {"userId": "u-2", "event": "Coupon Applied", "messageId": "it-dup"}
     first = await client.post("/v1/track", json=body, headers=auth())
     again = await client.post("/v1/track", json=body, headers=auth())
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json()["duplicates"] == 1
-    assert [m.message_id for _, m in await stored(source)] == ["it-dup"]
+    assert [m.message_id for _, m in await stored(fresh_streams, source)] == ["it-dup"]
 
 
-async def test_unreachable_nats_is_503_never_200(fresh_streams: None, source: str) -> None:
+async def test_unreachable_nats_is_503_never_200(fresh_streams: str, source: str) -> None:
     bus = NatsBus("nats://127.0.0.1:1", name="gateway-it-down", streams=[stream_for("gateway")])
     bus.start()
     app = create_gateway_app(

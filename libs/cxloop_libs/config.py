@@ -42,6 +42,35 @@ GATEWAY_HTTP_PORT = 8080
 EMBEDDED_NATS_PORT = 14222
 EMBEDDED_NATS_MONITOR_PORT = 18222
 
+# Secrets a service needs in production, by the one name they have everywhere:
+# the variable read here, the key in deploy/compose/.env, and the key of the
+# Kubernetes Secret `cxloop-secrets` (tests/production checks that code,
+# compose, manifests and deploy/README.md agree). "*" = every service. Each
+# service's `CXLOOP_<SERVICE>_DATABASE_URL` (it carries a password) is a
+# secret too: see database_url_secret.
+ALL_SERVICES = "*"
+PRODUCTION_SECRETS: dict[str, tuple[str, ...]] = {
+    "CXLOOP_PII_HASH_KEY": (ALL_SERVICES,),
+    "CXLOOP_GRPC_TOKENS": (ALL_SERVICES,),
+    "CXLOOP_GRPC_CLIENT_TOKEN": (ALL_SERVICES,),
+    "CXLOOP_GATEWAY_WRITE_KEYS": ("gateway",),
+    "CXLOOP_CONSENT_SIGNING_KEY": ("consent",),
+    "CXLOOP_MASTER_KEY": ("identity", "consent"),
+}
+
+
+def database_url_secret(service: str) -> str:
+    return f"CXLOOP_{service.upper()}_DATABASE_URL"
+
+
+def production_secrets_of(service: str) -> set[str]:
+    """The secret variables ``service`` gets in production (database URL included)."""
+    names = {
+        n for n, users in PRODUCTION_SECRETS.items() if ALL_SERVICES in users or service in users
+    }
+    return names | {database_url_secret(service)}
+
+
 # Only ever accepted when CXLOOP_ENV=development (docs/adr/0005-dev-mode-secrets.md).
 DEV_PII_HASH_KEY = "cxloop-development-only-hash-key"
 DEV_GRPC_TOKEN = "dev-token"

@@ -11,12 +11,13 @@ import nats
 from rich.console import Console
 
 from cxloop_libs.audit.stream import read_audit_entries
+from cxloop_libs.messaging.connection import nats_connect_options
 
 
 async def _read(
     url: str, services: list[str], since: datetime | None, subject: str
 ) -> list[dict[str, object]]:
-    nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
     try:
         entries = await read_audit_entries(
             nc.jetstream(), services=services, since=since, subject=subject

@@ -9,11 +9,12 @@ import nats
 from rich.console import Console
 from rich.table import Table
 
+from cxloop_libs.messaging.connection import nats_connect_options
 from cxloop_libs.messaging.deadletters import DeadLetter, list_dead_letters, replay_dead_letter
 
 
 async def _list(url: str, consumer: str | None) -> list[DeadLetter]:
-    nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
     try:
         return await list_dead_letters(nc.jetstream(), consumer=consumer)
     finally:
@@ -39,7 +40,7 @@ def show(console: Console, url: str, consumer: str | None) -> int:
 
 
 async def _replay(url: str, consumer: str | None, seqs: list[int]) -> list[tuple[int, str]]:
-    nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False)
+    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
     try:
         js = nc.jetstream()
         targets = seqs or [d.seq for d in await list_dead_letters(js, consumer=consumer)]

@@ -15,15 +15,25 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from cxloop_libs.messaging.connection import NatsConnectionSettings
 from cxloop_libs.messaging.streams import DEAD_LETTER, StreamSpec, ensure_stream
 
 log = logging.getLogger(__name__)
 
 
 class NatsBus:
-    def __init__(self, url: str, *, name: str, streams: list[StreamSpec] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        streams: list[StreamSpec] | None = None,
+        connection: NatsConnectionSettings | None = None,
+    ) -> None:
         self.url = url
         self.name = name
+        # Credentials, TLS and stream replicas: CXLOOP_NATS_* (connection.py).
+        self.connection = connection or NatsConnectionSettings.from_env(who=name)
         self.streams = [*(streams or []), DEAD_LETTER]
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -75,9 +85,11 @@ class NatsBus:
 
     async def _connect_once(self) -> None:
         if self._nc is None or self._nc.is_closed:
+            servers = [u.strip() for u in self.url.split(",") if u.strip()]
             self._nc = await nats.connect(
-                servers=self.url.split(","),
+                servers=servers,
                 name=self.name,
+                **self.connection.connect_options(servers),
                 connect_timeout=2,
                 # Once connected, never give up: NATS outages are ridden out
                 # with reconnects, and pending publishes are retried by callers.
@@ -92,7 +104,7 @@ class NatsBus:
             )
         self._js = self._nc.jetstream(timeout=5)
         for spec in self.streams:
-            await ensure_stream(self._js, spec)
+            await ensure_stream(self._js, spec, self.connection.stream_replicas)
 
     async def _on_error(self, e: Exception) -> None:
         log.warning("NATS error: %s", e)

@@ -74,15 +74,32 @@ def dead_letter_subject(consumer: str, original_subject: str) -> str:
     return f"dlq.{consumer}.{original_subject}"
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
-    """Create the stream, or bring an existing one to the spec (idempotent)."""
+async def ensure_stream(
+    js: JetStreamContext, spec: StreamSpec, replicas: int | None = None
+) -> None:
+    """Create the stream, or bring an existing one to the spec (idempotent).
+
+    ``replicas`` (CXLOOP_NATS_STREAM_REPLICAS): a new stream gets that many
+    (1 when None). An existing one keeps its replicas when None — a service
+    restart never undoes an operator's ``nats stream edit --replicas`` — and
+    is changed, with a log line, when a different number is configured.
+    """
     cfg = spec.config()
+    cfg.num_replicas = replicas or 1
     try:
         info = await js.stream_info(spec.name)
     except NotFoundError:
         await js.add_stream(cfg)
-        log.info("stream created", extra={"stream": spec.name})
+        log.info("stream created", extra={"stream": spec.name, "replicas": cfg.num_replicas})
         return
+    current = info.config.num_replicas or 1
+    if replicas is None:
+        cfg.num_replicas = current
+    elif replicas != current:
+        log.warning(
+            "stream replicas changed",
+            extra={"stream": spec.name, "from_replicas": current, "to_replicas": replicas},
+        )
     if spec.keep_existing_max_age and info.config.max_age is not None:
         cfg.max_age = info.config.max_age
     await js.update_stream(cfg)

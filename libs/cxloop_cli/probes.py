@@ -22,7 +22,16 @@ class ProbeResult:
 def grpc_health(target: str, timeout: float = 1.0, service: str = "") -> ProbeResult:
     """grpc.health.v1 Check; up only when the answer is SERVING."""
     # A developer's http_proxy must not capture calls to 127.0.0.1.
-    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+    from cxloop_libs.grpcx.tls import ClientTls
+
+    tls = ClientTls.from_env()
+    options = [("grpc.enable_http_proxy", 0), *(tls.options() if tls else ())]
+    channel = (
+        grpc.secure_channel(target, tls.credentials(), options=options)
+        if tls
+        else grpc.insecure_channel(target, options=options)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)

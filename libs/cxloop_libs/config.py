@@ -139,6 +139,10 @@ class ServiceSettings(BaseModel):
     # Token this process presents when it calls another service.
     grpc_client_token: str = ""
     grpc_deadline_s: float = Field(default=5.0, gt=0)
+    # gRPC server TLS, optionally mutual (cxloop_libs.grpcx.tls): PEM files.
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    grpc_tls_client_ca: str = ""
     pii_hash_key: str = ""
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -9,9 +9,9 @@ policy below only bounds attempts, not time. Example::
     stub = ConsentServiceStub(channel)
     reply = await stub.Check(request, timeout=settings.grpc_deadline_s)
 
-Channels are plaintext for now: traffic stays on loopback or inside the
-cluster network. TLS (and mTLS between services) is planned; callers only
-pass a target and a token, so adding it will not change this API.
+Channels are plaintext unless ``CXLOOP_GRPC_TLS_CA`` is set; then TLS, and
+mutual TLS with ``CXLOOP_GRPC_TLS_CLIENT_CERT``/``_KEY`` (cxloop_libs.grpcx.tls).
+Callers only pass a target and a token either way.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cxloop_libs.grpcx.tls import ClientTls
 
 DEFAULT_DEADLINE_S = 5.0
 
@@ -140,7 +142,23 @@ def client_channel(
     if token:
         interceptors.extend(bearer_token_interceptors(token))
     interceptors.extend(interceptors_extra)
+    tls = ClientTls.from_env()
+    if tls is not None:
+        return grpc.aio.secure_channel(
+            target,
+            tls.credentials(),
+            options=CHANNEL_OPTIONS + tls.options(),
+            interceptors=interceptors,
+        )
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+def plain_channel(target: str, options: tuple[tuple[str, Any], ...] = ()) -> grpc.aio.Channel:
+    """A bare channel (no tracing, retries or token), TLS per CXLOOP_GRPC_TLS_*."""
+    tls = ClientTls.from_env()
+    if tls is not None:
+        return grpc.aio.secure_channel(target, tls.credentials(), options=options + tls.options())
+    return grpc.aio.insecure_channel(target, options=options)
 
 
 # The timeout is the RPC deadline handed to gRPC, not an asyncio timeout (ASYNC109).
@@ -152,7 +170,7 @@ async def health_check(target: str, *, timeout: float = 1.0, service: str = "") 
     a probe should measure the server, not the client's patience.
     """
     try:
-        async with grpc.aio.insecure_channel(target) as channel:
+        async with plain_channel(target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             response = await stub.Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout

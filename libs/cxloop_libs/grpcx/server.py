@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from cxloop_libs.config import DEV_GRPC_TOKEN, ConfigError, ServiceSettings
 from cxloop_libs.grpcx.interceptors import CxServerInterceptor
+from cxloop_libs.grpcx.tls import ServerTls, server_tls_problems
 
 # Probes and tooling (grpc_health_probe, kubelet, grpcurl) call these without a
 # token; they reveal liveness and the API shape, nothing about customers.
@@ -70,6 +71,7 @@ class GrpcServer:
         servicers: Sequence[tuple[Registrar, object]],
         service_full_names: Sequence[str],
         unauthenticated_methods: frozenset[str] = DEFAULT_UNAUTHENTICATED_METHODS,
+        tls: ServerTls | None = None,
     ) -> None:
         if require_auth and not accepted_tokens:
             raise ValueError(f"{service_name}: require_auth needs at least one accepted token")
@@ -81,6 +83,7 @@ class GrpcServer:
         self._servicers = tuple(servicers)
         self._service_full_names = tuple(service_full_names)
         self._unauthenticated_methods = unauthenticated_methods
+        self._tls = tls
         self._health_names = ("", *self._service_full_names)
         self._health: Any = None
         self._server: Any = None
@@ -117,7 +120,11 @@ class GrpcServer:
         )
         address = _address(self._host, self._requested_port)
         try:
-            port: int = server.add_insecure_port(address)
+            port: int = (
+                server.add_secure_port(address, self._tls.credentials())
+                if self._tls is not None
+                else server.add_insecure_port(address)
+            )
         except RuntimeError as exc:
             raise OSError(f"{self._service_name}: cannot bind gRPC on {address}: {exc}") from exc
         if port == 0:
@@ -131,7 +138,11 @@ class GrpcServer:
             "%s gRPC listening on %s",
             self._service_name,
             _address(self._host, port),
-            extra={"grpc_port": port, "auth_required": self._require_auth},
+            extra={
+                "grpc_port": port,
+                "auth_required": self._require_auth,
+                "tls": "mutual" if self._tls and self._tls.mutual else bool(self._tls),
+            },
         )
         return port
 
@@ -191,7 +202,18 @@ def grpc_server_from_settings(
             settings.service_name,
             ["CXLOOP_GRPC_TOKENS: must not contain the development token in production"],
         )
+    tls_problems = server_tls_problems(
+        settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca
+    )
+    if tls_problems:
+        raise ConfigError(settings.service_name, tls_problems)
+    tls = (
+        ServerTls(settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
+        if settings.grpc_tls_cert
+        else None
+    )
     return GrpcServer(
+        tls=tls,
         service_name=settings.service_name,
         host=settings.grpc_host,
         port=settings.grpc_port,

@@ -7,12 +7,13 @@ once, here.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData, text
 
 
 def alembic_config(script_location: Path, engine: Engine | None = None) -> Config:
@@ -31,10 +32,30 @@ def alembic_config(script_location: Path, engine: Engine | None = None) -> Confi
 _ALEMBIC_IN_PROCESS = threading.Lock()
 
 
+def migration_lock_key(script_location: Path) -> int:
+    """A stable 63-bit advisory-lock key per migration history (per service)."""
+    digest = hashlib.sha256(f"cxloop-migrations:{script_location.parent.parent.name}".encode())
+    return int.from_bytes(digest.digest()[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _lock_migrations(connection: Connection, script_location: Path) -> None:
+    """On PostgreSQL, wait for the other replicas' migrations (docs/adr/0031):
+    replicas of a release starting on an empty database would otherwise all
+    create the same tables at once. A transaction-level lock: released at
+    commit or rollback, also when the process dies."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": migration_lock_key(script_location)}
+        )
+
+
 def run_migrations(engine: Engine, script_location: Path) -> None:
-    """Bring the schema to head. Safe to run concurrently with a no-op."""
+    """Bring the schema to head. Replicas may run it concurrently: on
+    PostgreSQL one migrates under an advisory lock, the others then find the
+    schema at head; SQLite serialises writers by itself."""
     cfg = alembic_config(script_location, engine)
     with _ALEMBIC_IN_PROCESS, engine.begin() as connection:
+        _lock_migrations(connection, script_location)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

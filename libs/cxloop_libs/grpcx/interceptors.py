@@ -219,9 +219,11 @@ class CxServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     # -- logging ------------------------------------------------------------
     def record(self, method: str, code: Any, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        _rpc_duration().record(elapsed, {"rpc_method": method, "grpc_code": code.name})
         level = logging.DEBUG if code == grpc.StatusCode.OK else logging.WARNING
         if self._logger.isEnabledFor(level):
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            duration_ms = round(elapsed * 1000, 2)
             self._logger.log(
                 level,
                 "grpc %s %s %.2fms",
@@ -230,6 +232,26 @@ class CxServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 duration_ms,
                 extra={"method": method, "code": code.name, "duration_ms": duration_ms},
             )
+
+
+_RPC_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_rpc_histogram: Any = None
+
+
+def _rpc_duration() -> Any:
+    """``cxloop_rpc_server_duration_seconds`` by method and status code: the
+    p99 per RPC of the dashboard and the error-rate alert (deploy/observability)."""
+    global _rpc_histogram
+    if _rpc_histogram is None:
+        from opentelemetry import metrics
+
+        _rpc_histogram = metrics.get_meter("cxloop.grpc").create_histogram(
+            "cxloop_rpc_server_duration_seconds",
+            unit="s",
+            description="gRPC calls served, by method and status code.",
+            explicit_bucket_boundaries_advisory=_RPC_BUCKETS_S,
+        )
+    return _rpc_histogram
 
 
 _TRACE_HEADERS = ("traceparent", "tracestate", "baggage")

@@ -60,9 +60,19 @@ def interpolate(value: str, variables: Mapping[str, str]) -> str:
     return _INTERPOLATION.sub(one, value)
 
 
-def compose_variables(path: Path = COMPOSE_FILE) -> set[str]:
-    """Every ``${VAR}`` the compose file reads from its .env."""
-    return {m.group("name") for m in _INTERPOLATION.finditer(path.read_text()) if m.group("name")}
+def compose_files() -> list[Path]:
+    """docker-compose.yml and its overlays (docker-compose.<name>.yml)."""
+    return sorted(COMPOSE_FILE.parent.glob("docker-compose*.yml"))
+
+
+def compose_variables(paths: list[Path] | None = None) -> set[str]:
+    """Every ``${VAR}`` the compose files read from their .env."""
+    names: set[str] = set()
+    for path in paths or compose_files():
+        names |= {
+            m.group("name") for m in _INTERPOLATION.finditer(path.read_text()) if m.group("name")
+        }
+    return names
 
 
 def env_example_keys(path: Path = COMPOSE_ENV_EXAMPLE) -> set[str]:
@@ -255,3 +265,32 @@ def k8s_service_env(
                 env[e["name"]] = ""
         out[service] = env
     return out
+
+
+def prometheus_rule_document() -> dict[str, Any]:
+    """The PrometheusRule of deploy/k8s/components/monitoring: the groups of
+    deploy/observability/prometheus/alerts.yml."""
+    rules = yaml.safe_load(
+        (REPO / "deploy" / "observability" / "prometheus" / "alerts.yml").read_text()
+    )
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "cxloop", "labels": {"app.kubernetes.io/part-of": "cxloop"}},
+        "spec": {"groups": rules["groups"]},
+    }
+
+
+PROMETHEUS_RULE_FILE = K8S_DIR / "components" / "monitoring" / "prometheusrule.yaml"
+
+if __name__ == "__main__":  # python -m cxloop_testing.deploy prometheusrule
+    if sys.argv[1:] == ["prometheusrule"]:
+        header = (
+            "# Generated from deploy/observability/prometheus/alerts.yml (same groups;\n"
+            "# tests/deploy/test_observability.py fails when they differ). Regenerate:\n"
+            "#   python -m cxloop_testing.deploy prometheusrule\n"
+        )
+        body = yaml.safe_dump(prometheus_rule_document(), sort_keys=False, width=120)
+        PROMETHEUS_RULE_FILE.write_text(header + body)
+    else:
+        raise SystemExit("usage: python -m cxloop_testing.deploy prometheusrule")

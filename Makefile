@@ -8,7 +8,7 @@ PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 BUF_VERSION := 1.75.0
 BUF := .cxloop/tools/node_modules/.bin/buf
 
-.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean deploy-check deploy-tools
+.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean deploy-check deploy-tools lock
 
 help:
 	@echo "make run     start the whole suite on embedded defaults (NATS + SQLite under ./.cxloop/)"
@@ -119,3 +119,10 @@ deploy-check: deploy-tools
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
 	$(BIN)/pytest -q tests/production tests/deploy
+
+# The image's dependency lock (deploy/compose/requirements.lock, hashes
+# checked at build): regenerate after changing [project] dependencies.
+lock: venv
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links -o deploy/compose/requirements.lock pyproject.toml

@@ -130,6 +130,76 @@ def run_sync(coro):  # type: ignore[no-untyped-def]
         return pool.submit(asyncio.run, coro).result()
 
 
+@dataclass
+class JetStreamCluster:
+    """Nodes of a local JetStream cluster; ``url`` lists them all."""
+
+    nodes: list[EmbeddedNats]
+
+    @property
+    def url(self) -> str:
+        return ",".join(n.url for n in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_jetstream_cluster(size: int = 3, timeout: float = 60.0) -> JetStreamCluster:
+    """``size`` nats-servers routed into one JetStream cluster on loopback, for
+    replicated streams (``CXLOOP_NATS_STREAM_REPLICAS=3``); returns once the
+    cluster accepts an R``size`` stream."""
+    client = [free_port() for _ in range(size)]
+    routes = [free_port() for _ in range(size)]
+    route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+    nodes: list[EmbeddedNats] = []
+    try:
+        for i in range(size):
+            store = tempfile.mkdtemp(prefix="cxloop-nats-cluster-")
+            proc = subprocess.Popen(
+                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(client[i]),
+                 "-sd", store, "-n", f"cx-{i}", "--cluster_name", "cxloop-test",
+                 "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", route_urls],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            nodes.append(EmbeddedNats(f"nats://127.0.0.1:{client[i]}", proc, store))
+        cluster = JetStreamCluster(nodes)
+        deadline = time.monotonic() + timeout
+        while not run_sync(_replicated_stream_ok(cluster.url, size)):
+            if time.monotonic() > deadline or any(n.proc.poll() is not None for n in nodes):
+                raise RuntimeError(f"JetStream cluster of {size} did not form")
+            time.sleep(0.5)
+        return cluster
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
+async def _replicated_stream_ok(url: str, replicas: int) -> bool:
+    import nats
+    from nats.js.api import StreamConfig
+
+    try:
+        nc = await nats.connect(servers=url.split(","), connect_timeout=1, allow_reconnect=False)
+    except Exception:
+        return False
+    try:
+        js = nc.jetstream(timeout=5)
+        await js.add_stream(
+            StreamConfig(
+                name="CXLOOP_CLUSTER_PROBE", subjects=["cxloop.probe"], num_replicas=replicas
+            )
+        )
+        await js.delete_stream("CXLOOP_CLUSTER_PROBE")
+        return True
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
 _nats_url: str | None = None
 
 

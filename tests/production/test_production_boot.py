@@ -53,7 +53,8 @@ from cxloop_testing import deploy, infra
 from cxloop_testing.infra import eventually
 from cxloop_testing.otlp import OtlpCollectorStub
 
-pytestmark = pytest.mark.e2e
+# Six processes started and migrated per boot; generous on a loaded CI machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 SOURCES = ("compose", "k8s-prod")
 
@@ -177,14 +178,23 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
     assert {"gateway", "identity", "consent"} <= set(declared), sorted(declared)
     for service, env in declared.items():
         assert env.get("CXLOOP_ENV") == "production", f"{source}: {service} not in production mode"
-    nats_url = infra.nats_url()
-    asyncio.run(infra.reset_streams(nats_url))
+    replicas = {int(env.get("CXLOOP_NATS_STREAM_REPLICAS") or 1) for env in declared.values()}
     data_dir = tempfile.mkdtemp(prefix=f"cxloop-prod-{source}-")
     collector = OtlpCollectorStub().start()
+    cluster = None
+    if max(replicas) > 1:
+        # Replicated streams need a JetStream cluster, as production has.
+        cluster = infra.start_jetstream_cluster(max(replicas, default=3))
+        nats_url = cluster.url
+    else:
+        nats_url = infra.nats_url()
+        asyncio.run(infra.reset_streams(nats_url))
     order = [s for s in START_ORDER if s in declared] + sorted(set(declared) - set(START_ORDER))
     order = [s for s in order if s != "gateway"] + ["gateway"]
     with contextlib.ExitStack() as stack:
         stack.callback(collector.stop)
+        if cluster is not None:
+            stack.callback(cluster.stop)
         owners = {
             name.removeprefix("CXLOOP_").removesuffix("_DATABASE_URL").lower()
             for env in declared.values()
@@ -224,7 +234,7 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
                 )
             )
         try:
-            sup.wait_ready(checks, timeout=120)
+            sup.wait_ready(checks, timeout=240)
         except Exception as exc:
             logs = {s: "\n".join(sup.last_lines(s, 15)) for s in order if sup.last_lines(s, 15)}
             pytest.fail(f"{source}: the suite did not become ready: {exc}\n{logs}")

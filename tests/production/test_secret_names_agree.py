@@ -142,9 +142,7 @@ def test_docs_name_every_secret_and_no_other_spelling() -> None:
     }
     for doc in DOCS:
         text = doc.read_text()
-        commands = re.findall(
-            r"create secret generic cxloop-secrets(?:[^\n]*\\\n)*[^\n]*", text
-        )
+        commands = re.findall(r"create secret generic cxloop-secrets(?:[^\n]*\\\n)*[^\n]*", text)
         keys = [k for c in commands for k in re.findall(r"--from-(?:literal|file)=([\w.-]+)=", c)]
         for key in keys:
             assert key in allowed, f"{doc.name}: Secret key {key!r} is not a variable name"

@@ -78,9 +78,17 @@ class NatsBus:
             reraise=True,
         ):
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    log.warning("NATS not reachable yet, retrying", extra={"url": self.url})
-                await self._connect_once()
+                try:
+                    await self._connect_once()
+                except Exception as exc:
+                    # Not only "unreachable": refused credentials, TLS, a
+                    # stream the server will not create (R3 on one node).
+                    log.warning(
+                        "NATS not ready yet, retrying: %s",
+                        f"{type(exc).__name__}: {exc}",
+                        extra={"url": self.url},
+                    )
+                    raise
         self._ready.set()
 
     async def _connect_once(self) -> None:

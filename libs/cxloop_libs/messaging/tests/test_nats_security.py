@@ -4,6 +4,7 @@ processes configured for each: user/password, token, NKey, mutual TLS, and a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -188,44 +189,15 @@ async def test_an_existing_streams_replicas_are_kept_unless_configured(clean_nat
         await nc.close()
 
 
-@contextlib.contextmanager
-def jetstream_cluster(size: int = 3) -> Iterator[list[str]]:
-    client = [infra.free_port() for _ in range(size)]
-    routes = [infra.free_port() for _ in range(size)]
-    route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
-    with contextlib.ExitStack() as stack:
-        for i in range(size):
-            stack.enter_context(
-                nats_server(
-                    "-n",
-                    f"cx-{i}",
-                    "--cluster_name",
-                    "cxloop-test",
-                    "--cluster",
-                    f"nats://127.0.0.1:{routes[i]}",
-                    "--routes",
-                    route_urls,
-                    port=client[i],
-                )
-            )
-        yield [f"nats://127.0.0.1:{p}" for p in client]
-
-
 async def test_replicated_streams_on_a_three_node_cluster_survive_service_restarts() -> None:
-    with jetstream_cluster() as urls:
-        url = ",".join(urls)
+    cluster = await asyncio.to_thread(infra.start_jetstream_cluster, 3)
+    try:
+        url = cluster.url
         r3 = NatsConnectionSettings.from_env({"CXLOOP_NATS_STREAM_REPLICAS": "3"})
-        deadline = time.monotonic() + 60
-        while True:  # the cluster elects its JetStream meta leader first
-            bus = NatsBus(url, name="r3", streams=[SPEC], connection=r3)
-            try:
-                await bus.connect(timeout=10)
-                break
-            except TimeoutError:
-                assert time.monotonic() < deadline, "JetStream cluster not ready"
-            finally:
-                await bus.close()
-        nc = await nats.connect(servers=urls)
+        bus = NatsBus(url, name="r3", streams=[SPEC], connection=r3)
+        await bus.connect(timeout=30)
+        await bus.close()
+        nc = await nats.connect(servers=url.split(","))
         try:
             js = nc.jetstream()
             assert (await js.stream_info(SPEC.name)).config.num_replicas == 3
@@ -241,3 +213,5 @@ async def test_replicated_streams_on_a_three_node_cluster_survive_service_restar
             assert (await js.stream_info("DEADLETTER")).config.num_replicas == 3
         finally:
             await nc.close()
+    finally:
+        cluster.stop()

@@ -56,6 +56,9 @@ PRODUCTION_SECRETS: dict[str, tuple[str, ...]] = {
     "CXLOOP_GATEWAY_WRITE_KEYS": ("gateway",),
     "CXLOOP_CONSENT_SIGNING_KEY": ("consent",),
     "CXLOOP_MASTER_KEY": ("identity", "consent"),
+    # NATS password of the `cxloop` user (compose and the prod overlay run
+    # NATS with authentication; cxloop_libs.messaging.connection).
+    "CXLOOP_NATS_PASSWORD": (ALL_SERVICES,),
 }
 
 

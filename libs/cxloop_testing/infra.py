@@ -100,11 +100,12 @@ class EmbeddedNats:
         shutil.rmtree(self.store, ignore_errors=True)
 
 
-def start_embedded_nats(port: int | None = None) -> EmbeddedNats:
+def start_embedded_nats(port: int | None = None, args: tuple[str, ...] = ()) -> EmbeddedNats:
+    """A nats-server with JetStream on loopback; ``args`` add options (auth, TLS)."""
     port = port or free_port()
     store = tempfile.mkdtemp(prefix="cxloop-nats-")
     proc = subprocess.Popen(
-        [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+        [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -145,10 +146,16 @@ class JetStreamCluster:
             node.stop()
 
 
-def start_jetstream_cluster(size: int = 3, timeout: float = 60.0) -> JetStreamCluster:
+def start_jetstream_cluster(
+    size: int = 3,
+    timeout: float = 60.0,
+    args: tuple[str, ...] = (),
+    client_env: dict[str, str] | None = None,
+) -> JetStreamCluster:
     """``size`` nats-servers routed into one JetStream cluster on loopback, for
     replicated streams (``CXLOOP_NATS_STREAM_REPLICAS=3``); returns once the
-    cluster accepts an R``size`` stream."""
+    cluster accepts an R``size`` stream. ``args`` add client options (auth,
+    TLS) to every node; ``client_env`` (``CXLOOP_NATS_*``) is how to connect."""
     client = [free_port() for _ in range(size)]
     routes = [free_port() for _ in range(size)]
     route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
@@ -159,14 +166,14 @@ def start_jetstream_cluster(size: int = 3, timeout: float = 60.0) -> JetStreamCl
             proc = subprocess.Popen(
                 [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(client[i]),
                  "-sd", store, "-n", f"cx-{i}", "--cluster_name", "cxloop-test",
-                 "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", route_urls],
+                 "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", route_urls, *args],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
             nodes.append(EmbeddedNats(f"nats://127.0.0.1:{client[i]}", proc, store))
         cluster = JetStreamCluster(nodes)
         deadline = time.monotonic() + timeout
-        while not run_sync(_replicated_stream_ok(cluster.url, size)):
+        while not run_sync(_replicated_stream_ok(cluster.url, size, client_env or {})):
             if time.monotonic() > deadline or any(n.proc.poll() is not None for n in nodes):
                 raise RuntimeError(f"JetStream cluster of {size} did not form")
             time.sleep(0.5)
@@ -177,12 +184,16 @@ def start_jetstream_cluster(size: int = 3, timeout: float = 60.0) -> JetStreamCl
         raise
 
 
-async def _replicated_stream_ok(url: str, replicas: int) -> bool:
+async def _replicated_stream_ok(url: str, replicas: int, client_env: dict[str, str]) -> bool:
     import nats
     from nats.js.api import StreamConfig
 
+    from cxloop_libs.messaging.connection import nats_connect_options
+
     try:
-        nc = await nats.connect(servers=url.split(","), connect_timeout=1, allow_reconnect=False)
+        nc = await nats.connect(
+            **nats_connect_options(url, client_env), connect_timeout=1, allow_reconnect=False
+        )
     except Exception:
         return False
     try:

@@ -50,6 +50,7 @@ from cxloop_libs.config import database_url_secret
 from cxloop_libs.grpcx.client import client_channel
 from cxloop_libs.pii import IdentifierHasher, IdType
 from cxloop_testing import deploy, infra
+from cxloop_testing.certs import TestCA
 from cxloop_testing.infra import eventually
 from cxloop_testing.otlp import OtlpCollectorStub
 
@@ -80,6 +81,7 @@ def generated_secrets() -> dict[str, str]:
         # On one line with literal \n, as deploy/README.md tells operators.
         "CXLOOP_CONSENT_SIGNING_KEY": pem.replace("\n", "\\n"),
         "CXLOOP_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "CXLOOP_NATS_PASSWORD": secrets.token_hex(16),
     }
 
 
@@ -106,6 +108,7 @@ class Placement:
     ports: dict[str, int]
     metrics: dict[str, int]
     nats_url: str
+    nats_ca: str
     databases: dict[str, str]
     otlp: str
     data_dir: str
@@ -120,7 +123,12 @@ def place(service: str, env: dict[str, str], p: Placement) -> dict[str, str]:
     out = dict(env)
     for name, value in env.items():
         if name == "CXLOOP_NATS_URL":
-            out[name] = p.nats_url
+            scheme = "tls" if value.startswith("tls://") else "nats"
+            out[name] = ",".join(
+                f"{scheme}://{u.split('://', 1)[1]}" for u in p.nats_url.split(",")
+            )
+        elif name == "CXLOOP_NATS_TLS_CA":
+            out[name] = p.nats_ca
         elif name.endswith("_GRPC_TARGET"):
             peer = name.removeprefix("CXLOOP_").removesuffix("_GRPC_TARGET").lower()
             out[name] = p.target(peer)
@@ -146,6 +154,57 @@ def place(service: str, env: dict[str, str], p: Placement) -> dict[str, str]:
     out["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
     out["HOME"] = p.data_dir
     return out
+
+
+class NatsAsDeclared:
+    """The NATS the declared environment expects: user/password when it sets
+    CXLOOP_NATS_USER, TLS (a test CA) when it sets CXLOOP_NATS_TLS_CA or a
+    tls:// URL, a 3-node JetStream cluster when CXLOOP_NATS_STREAM_REPLICAS > 1."""
+
+    def __init__(self, declared: dict[str, dict[str, str]], workdir: Path) -> None:
+        def one(name: str) -> str:
+            values = {env.get(name, "") for env in declared.values()}
+            assert len(values) == 1, f"services disagree on {name}: {sorted(values)}"
+            return values.pop()
+
+        self.user, self.password = one("CXLOOP_NATS_USER"), one("CXLOOP_NATS_PASSWORD")
+        self.tls = bool(one("CXLOOP_NATS_TLS_CA")) or one("CXLOOP_NATS_URL").startswith("tls://")
+        self.replicas = int(one("CXLOOP_NATS_STREAM_REPLICAS") or 1)
+        self.ca_file = ""
+        self.args: list[str] = []
+        self.client_env: dict[str, str] = {}
+        if self.user:
+            self.args += ["--user", self.user, "--pass", self.password]
+            self.client_env |= {
+                "CXLOOP_NATS_USER": self.user,
+                "CXLOOP_NATS_PASSWORD": self.password,
+            }
+        if self.tls:
+            ca = TestCA(workdir / "nats-ca")
+            cert = ca.issue("nats", hosts=("127.0.0.1", "localhost"))
+            self.ca_file = str(ca.cert)
+            self.args += ["--tls", "--tlscert", str(cert.cert), "--tlskey", str(cert.key)]
+            self.client_env["CXLOOP_NATS_TLS_CA"] = self.ca_file
+        self._stop: list[object] = []
+
+    def start(self) -> str:
+        if self.replicas > 1:
+            cluster = infra.start_jetstream_cluster(
+                self.replicas, args=tuple(self.args), client_env=self.client_env
+            )
+            self._stop.append(cluster)
+            return cluster.url
+        if not self.args:
+            url = infra.nats_url()
+            asyncio.run(infra.reset_streams(url))
+            return url
+        node = infra.start_embedded_nats(args=tuple(self.args))
+        self._stop.append(node)
+        return node.url
+
+    def stop(self) -> None:
+        for thing in self._stop:
+            thing.stop()  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -178,23 +237,17 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
     assert {"gateway", "identity", "consent"} <= set(declared), sorted(declared)
     for service, env in declared.items():
         assert env.get("CXLOOP_ENV") == "production", f"{source}: {service} not in production mode"
-    replicas = {int(env.get("CXLOOP_NATS_STREAM_REPLICAS") or 1) for env in declared.values()}
     data_dir = tempfile.mkdtemp(prefix=f"cxloop-prod-{source}-")
+    # A NATS as the file expects it: credentials, TLS, a cluster for
+    # replicated streams — so a file that gets one of them wrong fails here.
+    nats_server = NatsAsDeclared(declared, Path(data_dir))
     collector = OtlpCollectorStub().start()
-    cluster = None
-    if max(replicas) > 1:
-        # Replicated streams need a JetStream cluster, as production has.
-        cluster = infra.start_jetstream_cluster(max(replicas, default=3))
-        nats_url = cluster.url
-    else:
-        nats_url = infra.nats_url()
-        asyncio.run(infra.reset_streams(nats_url))
     order = [s for s in START_ORDER if s in declared] + sorted(set(declared) - set(START_ORDER))
     order = [s for s in order if s != "gateway"] + ["gateway"]
     with contextlib.ExitStack() as stack:
         stack.callback(collector.stop)
-        if cluster is not None:
-            stack.callback(cluster.stop)
+        nats_url = nats_server.start()
+        stack.callback(nats_server.stop)
         owners = {
             name.removeprefix("CXLOOP_").removesuffix("_DATABASE_URL").lower()
             for env in declared.values()
@@ -208,6 +261,7 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
             ports={s: infra.free_port() for s in declared},
             metrics={s: infra.free_port() for s in declared},
             nats_url=nats_url,
+            nats_ca=nats_server.ca_file,
             databases=databases,
             otlp=collector.env()["OTEL_EXPORTER_OTLP_ENDPOINT"],
             data_dir=data_dir,

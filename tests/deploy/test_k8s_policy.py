@@ -194,3 +194,20 @@ def test_production_postgres_has_a_database_per_service() -> None:
     }
     assert needing <= set(databases), f"no database for {sorted(needing - set(databases))}"
     assert all(databases[s] == s and s in roles for s in needing)
+
+
+def test_every_cxloop_process_may_reach_dns_nats_postgres_and_the_collector(
+    rendered: tuple[str, list[Doc]],
+) -> None:
+    overlay, docs = rendered
+    policies = kinds(docs, "NetworkPolicy")
+    for service, workload, _ in deploy.cxloop_containers(docs):
+        labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+        allowed: set[int] = set()
+        for p in policies:
+            selector = p["spec"].get("podSelector") or {}
+            if selector and selects(selector, labels):
+                for rule in p["spec"].get("egress") or []:
+                    allowed |= {port["port"] for port in rule.get("ports") or []}
+        missing = {53, 4222, 5432, 4317} - allowed
+        assert not missing, f"{overlay}: {service} may not reach ports {sorted(missing)}"

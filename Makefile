@@ -15,6 +15,7 @@ help:
 	@echo "make test    lint, proto freshness, unit, integration and e2e tests"
 	@echo "make bench   benchmarks; writes bench/results/*.json and bench/README.md"
 	@echo "make protos  regenerate libs/gen and docs/api from protos/"
+	@echo "make deploy-check  validate deploy/ and boot the suite in production mode (part of make test)"
 
 venv: $(STAMP)
 

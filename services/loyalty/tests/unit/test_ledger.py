@@ -16,8 +16,8 @@ from loyalty.domain.ledger import (
     plan_reversal,
     return_target,
 )
-from loyalty.domain.tiers import TierState, decide_tier
 from loyalty.domain.rules import default_rule_set
+from loyalty.domain.tiers import TierState, decide_tier
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,11 +75,17 @@ def test_partial_returns_add_up_to_exactly_the_full_reversal() -> None:
 
 
 def test_return_policies() -> None:
-    only = plan_reversal(100, lot_pending=0, lot_active=60, other_available=500, policy=ReturnPolicy.ONLY_PENDING)
+    only = plan_reversal(
+        100, lot_pending=0, lot_active=60, other_available=500, policy=ReturnPolicy.ONLY_PENDING
+    )
     assert (only.from_pending, only.forgiven) == (0, 100)
-    within = plan_reversal(100, lot_pending=0, lot_active=60, other_available=20, policy=ReturnPolicy.WITHIN_BALANCE)
+    within = plan_reversal(
+        100, lot_pending=0, lot_active=60, other_available=20, policy=ReturnPolicy.WITHIN_BALANCE
+    )
     assert (within.from_lot, within.from_others, within.debt, within.forgiven) == (60, 20, 0, 20)
-    neg = plan_reversal(100, lot_pending=0, lot_active=60, other_available=20, policy=ReturnPolicy.ALLOW_NEGATIVE)
+    neg = plan_reversal(
+        100, lot_pending=0, lot_active=60, other_available=20, policy=ReturnPolicy.ALLOW_NEGATIVE
+    )
     assert (neg.from_lot, neg.from_others, neg.debt, neg.forgiven) == (60, 20, 20, 0)
 
 
@@ -102,5 +108,7 @@ def test_tier_upgrades_at_once_and_downgrades_only_after_cycle_and_grace() -> No
     assert grace.state.tier == "gold" and grace.state.grace_until == end + timedelta(days=30)
     down = decide_tier(rs, grace.state, 1200, end + timedelta(days=31))
     assert (down.state.tier, down.change) == ("silver", "downgrade")
-    floored = decide_tier(rs, TierState("gold", end, end, floor="gold"), 0, end + timedelta(days=40))
+    floored = decide_tier(
+        rs, TierState("gold", end, end, floor="gold"), 0, end + timedelta(days=40)
+    )
     assert floored.state.tier == "gold" and floored.change == ""

@@ -64,7 +64,14 @@ def test_product_multipliers_add_and_an_exclusive_one_applies_alone() -> None:
     # base 100, +100 (x2), +50 (x1.5): additive bonuses.
     assert e.points == 250
     exclusive = rules(
-        {"id": "nike", "kind": "product", "priority": 1, "brands": ["nike"], "factor": "3", "exclusive": True},
+        {
+            "id": "nike",
+            "kind": "product",
+            "priority": 1,
+            "brands": ["nike"],
+            "factor": "3",
+            "exclusive": True,
+        },
         {"id": "shoes", "kind": "product", "priority": 2, "categories": ["shoes"], "factor": "2"},
     )
     e2 = evaluate_purchase(exclusive, buy(line(10000, category="shoes", brand="nike")), "member")  # type: ignore[arg-type]
@@ -118,9 +125,21 @@ def test_bad_rule_documents_name_the_field() -> None:
         ("not json", "rule_set_json"),
         ({"rules": []}, "rules"),
         ({"rules": [{"id": "x", "kind": "magic"}]}, "rules[0].kind"),
-        ({"rules": [{"id": "b", "kind": "base", "rates": {"KRW": {"per_amount": 0, "points": 1}}}]}, "rules[0].rates.KRW.per_amount"),
         (
-            {"rules": [{"id": "b", "kind": "base", "rates": {"KRW": {"per_amount": 1, "points": 1}}}], "tiers": [{"id": "a", "min_score": 5}]},
+            {
+                "rules": [
+                    {"id": "b", "kind": "base", "rates": {"KRW": {"per_amount": 0, "points": 1}}}
+                ]
+            },
+            "rules[0].rates.KRW.per_amount",
+        ),
+        (
+            {
+                "rules": [
+                    {"id": "b", "kind": "base", "rates": {"KRW": {"per_amount": 1, "points": 1}}}
+                ],
+                "tiers": [{"id": "a", "min_score": 5}],
+            },
             "tiers[0].min_score",
         ),
     ):

@@ -322,8 +322,8 @@ class Tx:
             self._lots = []
 
     # -- commit --------------------------------------------------------------
-    def flush(self) -> None:
-        """Write what was staged; call once at the end of the transaction."""
+    def flush_rows(self) -> None:
+        """Write staged postings, legs and lots (not the accounts)."""
         if self._postings:
             bulk_insert(self.s, t.posting, self._postings)
             self._postings = []
@@ -331,37 +331,58 @@ class Tx:
             bulk_insert(self.s, t.leg, self._legs)
             self._legs = []
         self.flush_lots()
+
+    def flush(self) -> None:
+        """Write what was staged; call once at the end of the transaction."""
+        self.flush_rows()
         changed = [a for a in self.accounts.values() if a.dirty or a.tier_dirty]
         if changed:
-            self.s.execute(
-                t.account.update()
-                .where(t.account.c.customer_id == sa.bindparam("cid"))
-                .values(
-                    available=sa.bindparam("a"),
-                    pending=sa.bindparam("p"),
-                    reserved=sa.bindparam("r"),
-                    debt=sa.bindparam("d"),
-                    tier=sa.bindparam("tier"),
-                    tier_floor=sa.bindparam("floor"),
-                    tier_valid_until=sa.bindparam("vu"),
-                    tier_grace_until=sa.bindparam("gu"),
-                    version=t.account.c.version + 1,
-                ),
-                [
-                    {
-                        "cid": a.customer_id,
-                        "a": a.available,
-                        "p": a.pending,
-                        "r": a.reserved,
-                        "d": a.debt,
-                        "tier": a.tier,
-                        "floor": a.tier_floor,
-                        "vu": a.tier_valid_until,
-                        "gu": a.tier_grace_until,
-                    }
-                    for a in changed
-                ],
-            )
+            rows = [
+                {
+                    "cid": a.customer_id,
+                    "a": a.available,
+                    "p": a.pending,
+                    "r": a.reserved,
+                    "d": a.debt,
+                    "tier": a.tier,
+                    "floor": a.tier_floor,
+                    "vu": a.tier_valid_until,
+                    "gu": a.tier_grace_until,
+                }
+                for a in changed
+            ]
+            if self.pg and len(rows) > 1:
+                # One statement for the batch (executemany is a round trip a row).
+                self.s.execute(
+                    sa.text(
+                        "UPDATE loyalty_account AS a SET available = v.a, pending = v.p,"
+                        " reserved = v.r, debt = v.d, tier = v.tier, tier_floor = v.floor,"
+                        " tier_valid_until = v.vu, tier_grace_until = v.gu,"
+                        " version = a.version + 1"
+                        " FROM unnest(CAST(:cid AS text[]), CAST(:a AS bigint[]), CAST(:p AS bigint[]),"
+                        " CAST(:r AS bigint[]), CAST(:d AS bigint[]), CAST(:tier AS text[]),"
+                        " CAST(:floor AS text[]), CAST(:vu AS timestamptz[]), CAST(:gu AS timestamptz[]))"
+                        " AS v(cid, a, p, r, d, tier, floor, vu, gu) WHERE a.customer_id = v.cid"
+                    ),
+                    {k: [r[k] for r in rows] for k in rows[0]},
+                )
+            else:
+                self.s.execute(
+                    t.account.update()
+                    .where(t.account.c.customer_id == sa.bindparam("cid"))
+                    .values(
+                        available=sa.bindparam("a"),
+                        pending=sa.bindparam("p"),
+                        reserved=sa.bindparam("r"),
+                        debt=sa.bindparam("d"),
+                        tier=sa.bindparam("tier"),
+                        tier_floor=sa.bindparam("floor"),
+                        tier_valid_until=sa.bindparam("vu"),
+                        tier_grace_until=sa.bindparam("gu"),
+                        version=t.account.c.version + 1,
+                    ),
+                    rows,
+                )
             for a in changed:
                 a.dirty = a.tier_dirty = False
         self.outbox.flush()

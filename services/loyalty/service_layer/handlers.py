@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from cxloop.loyalty.v1 import events_pb2 as epb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import catalog as ev
 from loyalty.adapters import tables as t
@@ -159,6 +161,7 @@ class LoyaltyHandlers:
         usage = self._cap_usage(tx, rules, list(owners.values()))
         results: list[PurchaseResult] = []
         touched: set[str] = set()
+        new_orders: list[dict[str, Any]] = []
         window = timedelta(days=rules.return_window_days)
         for p in items:
             row = known.get(p.order_id)
@@ -243,14 +246,16 @@ class LoyaltyHandlers:
                 "ordered_at": p.occurred_at,
             }
             if row is None:
-                tx.s.execute(t.order.insert().values(order_id=p.order_id, **values))
-                known[p.order_id] = {
-                    **values,
-                    "order_id": p.order_id,
-                    "refunded": 0,
-                    "reversed_points": 0,
-                    "reversed_base": 0,
-                }
+                new_orders.append(
+                    {
+                        **values,
+                        "order_id": p.order_id,
+                        "refunded": 0,
+                        "reversed_points": 0,
+                        "reversed_base": 0,
+                    }
+                )
+                known[p.order_id] = new_orders[-1]
             else:
                 # A return came first: post the purchase, then what it reversed.
                 tx.s.execute(
@@ -259,6 +264,8 @@ class LoyaltyHandlers:
                 tx.flush_lots()
                 self._reverse_order(tx, p.order_id, f"late:{p.order_id}", "", p.occurred_at)
             results.append(PurchaseResult(lot_id, pts, pending, activates, earning, False))
+        # One multi-row insert (COPY on PostgreSQL) for the batch's orders.
+        bulk_insert(tx.s, t.order, new_orders)
         self.evaluate_tiers(tx, touched)
         return results
 
@@ -936,7 +943,7 @@ class LoyaltyHandlers:
         if not cids:
             return {}
         since = tx.now - timedelta(days=self.rules.current.tier_window_days)
-        tx.flush()
+        tx.flush_rows()
         rows = tx.s.execute(
             sa.select(t.posting.c.customer_id, sa.func.coalesce(sa.func.sum(t.posting.c.score), 0))
             .where(

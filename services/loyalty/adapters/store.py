@@ -88,21 +88,6 @@ class Tx:
         want = sorted({c for c in customer_ids if c and c not in self.accounts})
         if not want:
             return self.accounts
-        found = {
-            r[0]
-            for r in self.s.execute(
-                sa.select(t.account.c.customer_id).where(self._in(t.account.c.customer_id, want))
-            )
-        }
-        missing = [c for c in want if c not in found]
-        if missing:
-            rows = [{"customer_id": c, "created_at": self.now} for c in missing]
-            if self.pg:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                self.s.execute(pg_insert(t.account).on_conflict_do_nothing(), rows)
-            else:
-                self.s.execute(t.account.insert().prefix_with("OR IGNORE"), rows)
         q = (
             sa.select(t.account)
             .where(self._in(t.account.c.customer_id, want))
@@ -117,7 +102,20 @@ class Tx:
                 .where(self._in(t.account.c.customer_id, want))
                 .values(version=t.account.c.version + 1)
             )
-        for r in self.s.execute(q).mappings():
+        rows = list(self.s.execute(q).mappings())
+        missing = sorted(set(want) - {r["customer_id"] for r in rows})
+        if missing:
+            new = [{"customer_id": c, "created_at": self.now} for c in missing]
+            if self.pg:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                self.s.execute(pg_insert(t.account).on_conflict_do_nothing(), new)
+            else:
+                self.s.execute(t.account.insert().prefix_with("OR IGNORE"), new)
+            rows += list(
+                self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
+            )
+        for r in rows:
             self.accounts[r["customer_id"]] = Account(
                 r["customer_id"],
                 int(r["available"]),
@@ -285,6 +283,16 @@ class Tx:
         ]
 
     def take_from_lots(self, plan: Sequence[tuple[str, int]]) -> None:
+        if self.pg and len(plan) > 1:
+            self.s.execute(
+                sa.text(
+                    "UPDATE loyalty_lot AS l SET remaining = l.remaining - v.n"
+                    " FROM unnest(CAST(:ids AS text[]), CAST(:ns AS bigint[])) AS v(id, n)"
+                    " WHERE l.lot_id = v.id"
+                ),
+                {"ids": [p[0] for p in plan], "ns": [p[1] for p in plan]},
+            )
+            return
         for lot_id, n in plan:
             self.s.execute(
                 t.lot.update()
@@ -318,17 +326,24 @@ class Tx:
 
     def flush_lots(self) -> None:
         if self._lots:
-            bulk_insert(self.s, t.lot, self._lots)
+            self._insert(t.lot, self._lots)
             self._lots = []
 
     # -- commit --------------------------------------------------------------
+    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if len(rows) <= 4:
+            # A few rows (a gRPC call): one INSERT beats COPY's extra round trips.
+            self.s.execute(table.insert(), rows)
+        else:
+            bulk_insert(self.s, table, rows)
+
     def flush_rows(self) -> None:
         """Write staged postings, legs and lots (not the accounts)."""
         if self._postings:
-            bulk_insert(self.s, t.posting, self._postings)
+            self._insert(t.posting, self._postings)
             self._postings = []
         if self._legs:
-            bulk_insert(self.s, t.leg, self._legs)
+            self._insert(t.leg, self._legs)
             self._legs = []
         self.flush_lots()
 

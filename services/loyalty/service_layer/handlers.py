@@ -637,19 +637,17 @@ class LoyaltyHandlers:
         if hold_seconds < 0 or hold_seconds > 86_400:
             raise InvalidArgument("hold_seconds", "must be between 0 and 86400")
         cid = tx.survivor(cid)
-        tx.lock([cid])
+        # Before the lock: a retry is answered without queueing behind others
+        # (the unique key catches two first attempts racing).
         row = (
             tx.s.execute(sa.select(t.redemption).where(t.redemption.c.idempotency_key == idem))
             .mappings()
             .first()
         )
         if row is not None:
-            return self._reservation(
-                row,
-                tx.accounts[row["customer_id"]].available
-                if row["customer_id"] in tx.accounts
-                else 0,
-            )
+            tx.lock([row["customer_id"]])
+            return self._reservation(row, tx.accounts[row["customer_id"]].available)
+        tx.lock([cid])
         acct = tx.accounts[cid]
         if acct.available < points:
             raise FailedPrecondition(

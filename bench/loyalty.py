@@ -610,3 +610,17 @@ def main(scale: float = 1.0) -> dict[str, Any]:
 
 if __name__ == "__main__":
     print(json.dumps(main(float(sys.argv[1]) if len(sys.argv) > 1 else 1.0), indent=2))
+
+
+def loyalty_rows() -> list[str]:
+    """bench/README.md rows from bench/results/loyalty.json."""
+    from bench.common import RESULTS
+
+    r = json.loads((RESULTS / f"{NAME}.json").read_text())
+    a, f, t, d = r["accrual"], r["exactness_under_faults"], r["exactness_two_replicas"], r["redeem"]
+    return [
+        f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
+        f"| loyalty | exact under {f['sigkills']} SIGKILLs, {f['nats_restarts']} NATS restart, log replayed ({f['events']:,} events) | {f['members_wrong']} wrong, {f['points_lost']} lost, {f['points_doubled']} doubled | 0 / 0 / 0 | — |",
+        f"| loyalty | exact with 2 replicas, {t['sigkills']} SIGKILLs ({t['events']:,} events) | {t['members_wrong']} wrong, {t['points_lost']} lost, {t['points_doubled']} doubled | 0 / 0 / 0 | — |",
+        f"| loyalty | Redeem p50 / p99, one member, {d['target_rate_per_s']} req/s offered, ≤ {d['max_in_flight']} in flight | {d['p50_ms']} / {d['p99_ms']} ms (achieved {d['achieved_rate_per_s']}/s); overspent: {d['overspent']} | p99 ≤ 20 ms | — |",
+    ]

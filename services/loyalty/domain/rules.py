@@ -252,10 +252,12 @@ def evaluate_purchase(
             base_total += pts
             notes.append(f"{per_points} per {per_amount} {purchase.currency} minor units")
         elif rule.kind == "product":
+            skipped = 0
             for i, line in enumerate(purchase.lines):
                 if not _line_matches(rule, line):
                     continue
                 if line_taken[i]:
+                    skipped += 1
                     continue
                 bonus = base_per_line[i] * (rule.factor - 1)
                 pts += bonus
@@ -263,7 +265,8 @@ def evaluate_purchase(
                     line_taken[i] = True
                 notes.append(f"x{_fmt(rule.factor)} on {line.sku or line.category}")
             if not notes:
-                contributions.append(Contribution(rule.id, Decimal(0), False, "no line matched"))
+                why = "an exclusive rule took the line" if skipped else "no line matched"
+                contributions.append(Contribution(rule.id, Decimal(0), False, why))
                 continue
         elif rule.kind == "tier":
             factor = rule.tier_factors.get(tier)

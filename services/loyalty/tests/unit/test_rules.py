@@ -146,3 +146,24 @@ def test_bad_rule_documents_name_the_field() -> None:
         with pytest.raises(InvalidArgument) as err:
             parse_rule_set(doc)  # type: ignore[arg-type]
         assert err.value.field == field
+
+
+def test_the_readme_example_earns_what_the_readme_says() -> None:
+    from pathlib import Path
+    import json
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    doc = json.loads(re.search(r"```json\n(.*?)```", readme, re.S).group(1))  # type: ignore[union-attr]
+    rs = parse_rule_set(doc)
+    when = datetime(2026, 12, 10, 12, tzinfo=UTC)
+    e = evaluate_purchase(
+        rs, Purchase("KRW", (Line("n1", "shoes", "nike", 1, 100_000),), "app", when), "gold"
+    )
+    assert e.points == 5500
+    applied = {c.rule_id: int(c.points) for c in e.contributions if c.applied}
+    assert applied == {"base": 1000, "nike-3x": 2000, "tier-bonus": 1500, "xmas": 1000}
+    web = evaluate_purchase(
+        rs, Purchase("KRW", (Line("n1", "shoes", "nike", 1, 100_000),), "web", when), "gold"
+    )
+    assert web.points == 4500

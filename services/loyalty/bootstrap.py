@@ -19,6 +19,7 @@ from cxloop_libs.grpcx import grpc_server_from_settings
 from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.privacy import PrivacyAnswer, RequestKind, join_privacy_requests
+from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from loyalty.adapters.store import Tx
 from loyalty.config import LoyaltySettings
@@ -139,6 +140,9 @@ async def bootstrap(settings: LoyaltySettings | None = None) -> ServiceRuntime:
         return out
 
     join_privacy_requests(runtime, "loyalty", answer, audit=audit)
+    # Retention (docs/adr/0019): the inbox and audit log by the policy, and
+    # the stream's age. Safe for exactly-once: postings keep their unique keys.
+    join_retention(runtime)
 
     schedule = LedgerSchedule(
         db,

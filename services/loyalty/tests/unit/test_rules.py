@@ -149,9 +149,9 @@ def test_bad_rule_documents_name_the_field() -> None:
 
 
 def test_the_readme_example_earns_what_the_readme_says() -> None:
-    from pathlib import Path
     import json
     import re
+    from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     doc = json.loads(re.search(r"```json\n(.*?)```", readme, re.S).group(1))  # type: ignore[union-attr]

@@ -270,3 +270,53 @@ async def test_erasure_anonymises_and_keeps_the_books(loyalty, stub, upstream) -
     assert liability(after) == liability(before)
     a = await stub.GetAccount(pb.GetAccountRequest(customer_id="gone"), timeout=5)
     assert a.available_points == 0
+
+
+async def test_tier_downgrade_waits_for_cycle_end_and_grace(loyalty, stub, upstream) -> None:  # type: ignore[no-untyped-def]
+    old = datetime.now(UTC) - timedelta(days=30)
+    await upstream.purchase("g1", "go-10", 150000, when=old)  # base 1500 -> silver
+    await eventually(lambda: balances(loyalty, "g1")[0] == 1500)
+    a = await stub.GetAccount(pb.GetAccountRequest(customer_id="g1"), timeout=5)
+    assert a.tier == "silver"
+    # The purchase is returned: the score drops, but the tier holds until its cycle ends.
+    await upstream.refund("g1", "go-10")
+    await eventually(lambda: balances(loyalty, "g1")[0] == 0)
+    loyalty.schedule.run_once()
+    assert (
+        await stub.GetAccount(pb.GetAccountRequest(customer_id="g1"), timeout=5)
+    ).tier == "silver"
+    with loyalty.db.session() as s:
+        s.execute(
+            t.account.update()
+            .where(t.account.c.customer_id == "g1")
+            .values(tier_valid_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    loyalty.schedule.run_once()  # cycle over: grace starts, still silver
+    with loyalty.db.session() as s:
+        grace = s.execute(
+            sa.select(t.account.c.tier, t.account.c.tier_grace_until).where(
+                t.account.c.customer_id == "g1"
+            )
+        ).one()
+    assert grace[0] == "silver" and grace[1] is not None
+    with loyalty.db.session() as s:
+        s.execute(
+            t.account.update()
+            .where(t.account.c.customer_id == "g1")
+            .values(tier_grace_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    loyalty.schedule.run_once()
+    assert (
+        await stub.GetAccount(pb.GetAccountRequest(customer_id="g1"), timeout=5)
+    ).tier == "member"
+    sub = await upstream.bus.js.pull_subscribe(ev.TIER_CHANGED.subject, stream="LOYALTY")
+    try:
+        msgs = await sub.fetch(2, timeout=10)
+    finally:
+        await sub.unsubscribe()
+    changes = [ev.TIER_CHANGED.decode(m.data) for m in msgs]
+    assert [(c.previous_tier, c.new_tier, c.direction) for c in changes] == [
+        ("", "silver", 1),
+        ("silver", "member", 2),
+    ]
+    books_ok(loyalty)

@@ -401,3 +401,85 @@ class Tx:
             for a in changed:
                 a.dirty = a.tier_dirty = False
         self.outbox.flush()
+
+
+# -- the reservation's fast path on PostgreSQL ---------------------------------
+# Three round trips: a conditional UPDATE that takes the member's row lock and
+# checks the balance at once, then one statement (with a fresh snapshot, taken
+# after the lock) that picks the soonest-expiring lots, takes the points from
+# them and writes the posting, its legs and the redemption; then COMMIT.
+_RESERVE_LOCK = sa.text(
+    "UPDATE loyalty_account SET available = available - :n, reserved = reserved + :n,"
+    " version = version + 1 WHERE customer_id = :cid AND available >= :n RETURNING available"
+)
+_RESERVE_WRITE = sa.text(
+    """
+WITH lots AS (
+  SELECT lot_id, remaining,
+         SUM(remaining) OVER (ORDER BY expires_at, earned_at, lot_id) AS upto
+  FROM loyalty_lot
+  WHERE customer_id = :cid AND state = 'active' AND remaining > 0
+), plan AS (
+  SELECT lot_id, LEAST(remaining, :n - (upto - remaining)) AS take
+  FROM lots WHERE upto - remaining < :n
+), taken AS (
+  UPDATE loyalty_lot AS l SET remaining = l.remaining - p.take
+  FROM plan AS p WHERE l.lot_id = p.lot_id
+  RETURNING p.lot_id, p.take
+), redemption AS (
+  INSERT INTO loyalty_redemption (redemption_id, customer_id, points, reward_id, status,
+    idempotency_key, allocations, reserved_at, expires_at)
+  SELECT :rid, :cid, :n, :reward, 'reserved', :idem,
+    COALESCE((SELECT json_agg(json_build_array(lot_id, take)) FROM plan)::text, '[]'),
+    :now, :expires
+), posting AS (
+  INSERT INTO loyalty_posting (posting_id, customer_id, kind, available, pending, reserved,
+    score, idempotency_key, reference_id, cause_event_id, rule_ids, description,
+    reverses_posting_id, occurred_at)
+  VALUES (:pid, :cid, 'reserve', -CAST(:n AS bigint), 0, :n, 0, :key, :rid, '', '[]', :descr,
+    NULL, :now)
+), legs AS (
+  INSERT INTO loyalty_leg (posting_id, owner, book, amount)
+  VALUES (:pid, :cid, 'available', -CAST(:n AS bigint)), (:pid, :cid, 'reserved', :n)
+)
+SELECT COALESCE(SUM(take), 0) FROM taken
+"""
+)
+
+
+def reserve_fast(
+    session: Session,
+    cid: str,
+    points: int,
+    *,
+    redemption_id: str,
+    posting_id: str,
+    reward_id: str,
+    idem: str,
+    now: datetime,
+    expires: datetime,
+) -> int | None:
+    """Available after the reservation, or None when the member (locked)
+    has too few points."""
+    after = session.execute(_RESERVE_LOCK, {"n": points, "cid": cid}).scalar()
+    if after is None:
+        return None
+    taken = session.execute(
+        _RESERVE_WRITE,
+        {
+            "cid": cid,
+            "n": points,
+            "rid": redemption_id,
+            "pid": posting_id,
+            "reward": reward_id[:64],
+            "idem": idem[:200],
+            "key": f"reserve:{redemption_id}",
+            "descr": f"Reserved for {reward_id or 'checkout'}"[:200],
+            "now": now,
+            "expires": expires,
+        },
+    ).scalar_one()
+    if int(taken) != points:
+        # Lots and balance disagree: refuse (the transaction rolls back).
+        raise RuntimeError(f"lots held {taken} of {points} points the balance promised")
+    return int(after)

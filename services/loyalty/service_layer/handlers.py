@@ -22,7 +22,7 @@ from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import catalog as ev
 from loyalty.adapters import tables as t
-from loyalty.adapters.store import Account, Posted, Tx, aware
+from loyalty.adapters.store import Account, Posted, Tx, aware, reserve_fast
 from loyalty.domain.ledger import (
     Kind,
     ReturnPolicy,
@@ -647,6 +647,23 @@ class LoyaltyHandlers:
         if row is not None:
             tx.lock([row["customer_id"]])
             return self._reservation(row, tx.accounts[row["customer_id"]].available)
+        expires = tx.now + timedelta(seconds=hold_seconds or self.hold_seconds)
+        if tx.pg and cid not in tx.accounts:
+            rid, pid = str(uuid.uuid4()), str(uuid.uuid4())
+            after = reserve_fast(
+                tx.s,
+                cid,
+                points,
+                redemption_id=rid,
+                posting_id=pid,
+                reward_id=reward_id,
+                idem=idem,
+                now=tx.now,
+                expires=expires,
+            )
+            if after is not None:
+                return Reservation(rid, cid, points, reward_id, "reserved", expires, pid, after)
+            tx.lock([cid])  # too few points (or no account): say how many there are
         tx.lock([cid])
         acct = tx.accounts[cid]
         if acct.available < points:
@@ -665,7 +682,6 @@ class LoyaltyHandlers:
             reference_id=rid,
             description=f"Reserved for {reward_id or 'checkout'}",
         )
-        expires = tx.now + timedelta(seconds=hold_seconds or self.hold_seconds)
         values = {
             "redemption_id": rid,
             "customer_id": cid,

@@ -94,6 +94,21 @@ class TierDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Reward:
+    """A catalogue entry: what ``points`` buy. With ``amount_off`` or
+    ``percent_off_bp`` the reward is delivered as a coupon on confirmation."""
+
+    id: str
+    points: int
+    title: str = ""
+    amount_off: int | None = None
+    percent_off_bp: int | None = None
+    currency: str = ""
+    valid_days: int = 30
+    minimum_spend: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
     version: int
     rules: tuple[Rule, ...]
@@ -108,7 +123,11 @@ class RuleSet:
     tier_window_days: int = 365
     engagement_weight: Decimal = Decimal(1)
     tier_grace_days: int = 30
+    rewards: tuple[Reward, ...] = ()
     source: str = ""
+
+    def reward(self, reward_id: str) -> Reward | None:
+        return next((r for r in self.rewards if r.id == reward_id), None)
 
     def ordered(self) -> list[Rule]:
         return sorted(self.rules, key=lambda r: (STAGE[r.kind], r.priority))
@@ -533,8 +552,38 @@ def parse_rule_set(document: str | Mapping[str, Any], version: int = 0) -> RuleS
         raise InvalidArgument(
             "return_policy", "must be only_pending, within_balance or allow_negative"
         )
+    rewards: list[Reward] = []
+    raw_rewards = doc.get("rewards") or []
+    if not isinstance(raw_rewards, list):
+        raise InvalidArgument("rewards", "must be a list")
+    for i, r in enumerate(raw_rewards):
+        where = f"rewards[{i}]"
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not r["id"]:
+            raise InvalidArgument(f"{where}.id", "is required")
+        coupon = r.get("coupon") or {}
+        if not isinstance(coupon, dict):
+            raise InvalidArgument(f"{where}.coupon", "must be an object")
+        amount = coupon.get("amount_off")
+        pct = coupon.get("percent_off_bp")
+        if amount is not None and pct is not None:
+            raise InvalidArgument(f"{where}.coupon", "amount_off or percent_off_bp, not both")
+        if amount is not None and not coupon.get("currency"):
+            raise InvalidArgument(f"{where}.coupon.currency", "is required with amount_off")
+        rewards.append(
+            Reward(
+                str(r["id"]),
+                _int(r, "points", where),
+                str(r.get("title") or ""),
+                _int(coupon, "amount_off", f"{where}.coupon") if amount is not None else None,
+                _int(coupon, "percent_off_bp", f"{where}.coupon") if pct is not None else None,
+                str(coupon.get("currency") or "").upper(),
+                _int(coupon, "valid_days", f"{where}.coupon", 30),
+                _int(coupon, "minimum_spend", f"{where}.coupon", 0),
+            )
+        )
     return RuleSet(
         version=version,
+        rewards=tuple(rewards),
         rules=tuple(rules),
         tiers=tuple(tiers),
         return_window_days=_int(doc, "return_window_days", "rule_set", 14),
@@ -558,6 +607,15 @@ DEFAULT_RULE_SET: dict[str, Any] = {
         {"id": "member", "min_score": 0},
         {"id": "silver", "min_score": 1000, "benefits": {"free_shipping": False}},
         {"id": "gold", "min_score": 5000, "benefits": {"free_shipping": True}},
+    ],
+    # The reward catalogue: 500 points buy a 5,000-won coupon.
+    "rewards": [
+        {
+            "id": "krw-5000-off",
+            "points": 500,
+            "title": "5,000 won off your next order",
+            "coupon": {"amount_off": 5000, "currency": "KRW", "valid_days": 30},
+        }
     ],
     "rules": [
         {

@@ -93,13 +93,16 @@ def coupon_pb(c: Any) -> pb.Coupon:
 
 
 def redemption_pb(r: Reservation) -> pb.Redemption:
-    return pb.Redemption(
+    out = pb.Redemption(
         redemption_id=r.redemption_id,
         customer_id=r.customer_id,
         points=r.points,
         status=REDEMPTION_TO_PROTO[r.status],
         available_after=r.available_after,
     )
+    if r.coupon is not None:
+        out.coupon.CopyFrom(coupon_pb(r.coupon))
+    return out
 
 
 def lines_of(lines: Any, cur: str) -> tuple[Line, ...]:

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -74,6 +74,8 @@ class Reservation:
     expires_at: datetime
     posting_id: str
     available_after: int
+    # The coupon a catalogue reward was delivered as (on confirmation).
+    coupon: sa.RowMapping | None = None
 
 
 class LoyaltyHandlers:
@@ -636,6 +638,9 @@ class LoyaltyHandlers:
             raise InvalidArgument("idempotency_key", "is required")
         if hold_seconds < 0 or hold_seconds > 86_400:
             raise InvalidArgument("hold_seconds", "must be between 0 and 86400")
+        reward = self.rules.current.reward(reward_id) if reward_id else None
+        if reward is not None and points != reward.points:
+            raise InvalidArgument("points", f"reward {reward_id!r} costs {reward.points} points")
         cid = tx.survivor(cid)
         # Before the lock: a retry is answered without queueing behind others
         # (the unique key catches two first attempts racing).
@@ -726,7 +731,8 @@ class LoyaltyHandlers:
         row = self._open(tx, redemption_id)
         cid = row["customer_id"]
         if row["status"] == "confirmed":
-            return self._reservation(row, tx.accounts[cid].available)
+            done = self._reservation(row, tx.accounts[cid].available)
+            return replace(done, coupon=self._reward_coupon(tx, row))
         if row["status"] != "reserved":
             raise FailedPrecondition(f"redemption_id: the reservation is {row['status']}")
         n = int(row["points"])
@@ -765,6 +771,28 @@ class LoyaltyHandlers:
             aware(row["expires_at"]) or tx.now,
             posted.posting_id,
             posted.available_after,
+            self._reward_coupon(tx, row),
+        )
+
+    def _reward_coupon(self, tx: Tx, row: sa.RowMapping) -> sa.RowMapping | None:
+        """The catalogue reward's coupon: issued once per redemption."""
+        reward = self.rules.current.reward(row["reward_id"]) if row["reward_id"] else None
+        if reward is None or (reward.amount_off is None and reward.percent_off_bp is None):
+            return None
+        return self.issue_coupon(
+            tx,
+            row["customer_id"],
+            reward_id=reward.id,
+            title=reward.title,
+            amount_off=reward.amount_off,
+            percent_off_bp=reward.percent_off_bp,
+            currency=reward.currency,
+            minimum_spend=reward.minimum_spend,
+            valid_days=reward.valid_days,
+            max_uses=1,
+            campaign_id="",
+            idem=f"redemption:{row['redemption_id']}",
+            cause=row["redemption_id"],
         )
 
     def cancel(self, tx: Tx, redemption_id: str, *, status: str = "cancelled") -> Reservation:

@@ -54,7 +54,7 @@ async def start_loyalty(nats_url: str, database_url: str, **overrides: Any) -> S
     await runtime.db_ready.wait()
     from cxloop_testing.infra import eventually
 
-    await eventually(lambda: runtime.handlers.rules.current.version >= 1)  # type: ignore[attr-defined]
+    await eventually(lambda: runtime.rules_ready.is_set())  # type: ignore[attr-defined]
     return runtime
 
 

@@ -203,3 +203,49 @@ async def test_poison_purchase_goes_to_dead_letters_and_good_ones_post(
     consumer = next(c for c in loyalty.consumers if c.spec.durable == "loyalty-interactions")
     await eventually(lambda: consumer.dead_lettered == 2, timeout=30)
     books_ok(loyalty)
+
+
+async def test_catalogue_reward_is_delivered_as_a_coupon_once(loyalty, stub) -> None:  # type: ignore[no-untyped-def]
+    buy = pb.PostPurchaseRequest(
+        customer_id="rw",
+        order_id="rw-1",
+        currency_code="KRW",
+        idempotency_key="rw-1",
+        lines=[pb.PurchaseLine(quantity=1, unit_price_minor_units=80000)],
+        purchased_at=_ts(datetime.now(UTC) - timedelta(days=20)),
+    )
+    await stub.PostPurchase(buy, timeout=5)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Redeem(
+            pb.RedeemRequest(
+                customer_id="rw", points=400, reward_id="krw-5000-off", idempotency_key="q0"
+            ),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "500" in (
+        err.value.details() or ""
+    )
+    r = await stub.Redeem(
+        pb.RedeemRequest(
+            customer_id="rw", points=500, reward_id="krw-5000-off", idempotency_key="q1"
+        ),
+        timeout=5,
+    )
+    c = await stub.ConfirmRedemption(
+        pb.ConfirmRedemptionRequest(redemption_id=r.redemption_id), timeout=5
+    )
+    coupon = c.redemption.coupon
+    assert (
+        coupon.amount_off_minor_units == 5000
+        and coupon.currency_code == "KRW"
+        and len(coupon.code) == 12
+    )
+    again = await stub.ConfirmRedemption(
+        pb.ConfirmRedemptionRequest(redemption_id=r.redemption_id), timeout=5
+    )
+    assert again.redemption.coupon.code == coupon.code
+    listed = await stub.ListCoupons(pb.ListCouponsRequest(customer_id="rw"), timeout=5)
+    assert [x.code for x in listed.coupons] == [coupon.code]
+    a = await stub.GetAccount(pb.GetAccountRequest(customer_id="rw"), timeout=5)
+    assert (a.available_points, a.reserved_points) == (300, 0)
+    books_ok(loyalty)

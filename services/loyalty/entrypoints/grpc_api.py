@@ -447,6 +447,7 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
                 max_uses=request.max_uses,
                 campaign_id=request.campaign_id,
                 idem=request.idempotency_key,
+                max_per_customer=request.max_per_customer,
             )
         )
         return pb.IssueCouponResponse(coupon=coupon_pb(row))
@@ -597,6 +598,30 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
             )
 
         return await self._tx(adjust)
+
+    async def GetProgrammeTotals(
+        self, request: pb.GetProgrammeTotalsRequest, context: Any
+    ) -> pb.GetProgrammeTotalsResponse:
+        def read(tx: Tx) -> pb.GetProgrammeTotalsResponse:
+            books = dict(
+                tx.s.execute(
+                    sa.select(t.leg.c.book, sa.func.coalesce(sa.func.sum(t.leg.c.amount), 0))
+                    .where(t.leg.c.owner == "programme")
+                    .group_by(t.leg.c.book)
+                ).all()
+            )
+            issued = -int(books.get("issued", 0))
+            expired = int(books.get("expired", 0))
+            return pb.GetProgrammeTotalsResponse(
+                liability=-sum(int(v) for v in books.values()),
+                issued=issued,
+                redeemed=int(books.get("redeemed", 0)),
+                expired=expired,
+                reversed=int(books.get("reversed", 0)),
+                breakage_rate=expired / issued if issued else 0.0,
+            )
+
+        return await self._tx(read)
 
     async def SetTierFloor(
         self, request: pb.SetTierFloorRequest, context: Any

@@ -1088,6 +1088,7 @@ class LoyaltyHandlers:
         campaign_id: str,
         idem: str,
         cause: str = "",
+        max_per_customer: int = 0,
     ) -> sa.RowMapping:
         if not cid:
             raise InvalidArgument("customer_id", "is required")
@@ -1116,6 +1117,21 @@ class LoyaltyHandlers:
         if found is not None:
             return found
         cid = tx.survivor(cid)
+        if max_per_customer < 0:
+            raise InvalidArgument("max_per_customer", "must not be negative")
+        if max_per_customer:
+            if not campaign_id:
+                raise InvalidArgument("campaign_id", "is required with max_per_customer")
+            tx.lock([cid])  # two issues at once cannot both take the last one
+            held = tx.s.execute(
+                sa.select(sa.func.count())
+                .select_from(t.coupon)
+                .where(t.coupon.c.customer_id == cid, t.coupon.c.campaign_id == campaign_id[:64])
+            ).scalar_one()
+            if held >= max_per_customer:
+                raise FailedPrecondition(
+                    f"max_per_customer: the member already holds {held} of campaign {campaign_id!r}"
+                )
         coupon_id = str(uuid.uuid4())
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
         values = {

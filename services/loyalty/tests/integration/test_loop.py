@@ -209,6 +209,18 @@ async def test_coupon_issue_validate_use_once_even_when_raced(loyalty, stub) -> 
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "amount_off_minor_units" in (err.value.details() or "")
+    # Per-member limit of a campaign's coupons.
+    limited = pb.IssueCouponRequest(
+        customer_id="k1", percent_off_basis_points=500, campaign_id="spring", max_per_customer=2
+    )
+    for i in range(2):
+        limited.idempotency_key = f"spring-{i}"
+        await stub.IssueCoupon(limited, timeout=5)
+    limited.idempotency_key = "spring-3"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.IssueCoupon(limited, timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "max_per_customer" in (err.value.details() or "")
 
 
 async def test_tier_upgrade_event_and_expiry_with_notice_and_breakage(
@@ -240,6 +252,9 @@ async def test_tier_upgrade_event_and_expiry_with_notice_and_breakage(
     assert balances(loyalty, "t1")[0] == 0
     with loyalty.db.session() as s:
         assert ledger_balances(s)[("programme", "expired")] == 6000
+    totals = await stub.GetProgrammeTotals(pb.GetProgrammeTotalsRequest(), timeout=5)
+    assert (totals.issued, totals.expired, totals.liability) == (6000, 6000, 0)
+    assert totals.breakage_rate == 1.0
     books_ok(loyalty)
 
 

@@ -300,7 +300,7 @@ class PostReturnResponse(_message.Message):
     def __init__(self, points_reversed: _Optional[int] = ..., entry_id: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class IssueCouponRequest(_message.Message):
-    __slots__ = ("customer_id", "reward_id", "title", "amount_off_minor_units", "percent_off_basis_points", "currency_code", "minimum_spend_minor_units", "valid_days", "max_uses", "campaign_id", "idempotency_key")
+    __slots__ = ("customer_id", "reward_id", "title", "amount_off_minor_units", "percent_off_basis_points", "currency_code", "minimum_spend_minor_units", "valid_days", "max_uses", "campaign_id", "idempotency_key", "max_per_customer")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     REWARD_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +312,7 @@ class IssueCouponRequest(_message.Message):
     MAX_USES_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_PER_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     reward_id: str
     title: str
@@ -323,7 +324,8 @@ class IssueCouponRequest(_message.Message):
     max_uses: int
     campaign_id: str
     idempotency_key: str
-    def __init__(self, customer_id: _Optional[str] = ..., reward_id: _Optional[str] = ..., title: _Optional[str] = ..., amount_off_minor_units: _Optional[int] = ..., percent_off_basis_points: _Optional[int] = ..., currency_code: _Optional[str] = ..., minimum_spend_minor_units: _Optional[int] = ..., valid_days: _Optional[int] = ..., max_uses: _Optional[int] = ..., campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    max_per_customer: int
+    def __init__(self, customer_id: _Optional[str] = ..., reward_id: _Optional[str] = ..., title: _Optional[str] = ..., amount_off_minor_units: _Optional[int] = ..., percent_off_basis_points: _Optional[int] = ..., currency_code: _Optional[str] = ..., minimum_spend_minor_units: _Optional[int] = ..., valid_days: _Optional[int] = ..., max_uses: _Optional[int] = ..., campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., max_per_customer: _Optional[int] = ...) -> None: ...
 
 class IssueCouponResponse(_message.Message):
     __slots__ = ("coupon",)
@@ -532,3 +534,23 @@ class SetTierFloorResponse(_message.Message):
     TIER_FIELD_NUMBER: _ClassVar[int]
     tier: str
     def __init__(self, tier: _Optional[str] = ...) -> None: ...
+
+class GetProgrammeTotalsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetProgrammeTotalsResponse(_message.Message):
+    __slots__ = ("liability", "issued", "redeemed", "expired", "reversed", "breakage_rate")
+    LIABILITY_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_RATE_FIELD_NUMBER: _ClassVar[int]
+    liability: int
+    issued: int
+    redeemed: int
+    expired: int
+    reversed: int
+    breakage_rate: float
+    def __init__(self, liability: _Optional[int] = ..., issued: _Optional[int] = ..., redeemed: _Optional[int] = ..., expired: _Optional[int] = ..., reversed: _Optional[int] = ..., breakage_rate: _Optional[float] = ...) -> None: ...

@@ -112,6 +112,11 @@ class LoyaltyServiceStub:
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.SerializeToString,
                 response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.FromString,
                 _registered_method=True)
+        self.GetProgrammeTotals = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/GetProgrammeTotals',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
+                _registered_method=True)
 
 
 class LoyaltyServiceServicer:
@@ -230,6 +235,13 @@ class LoyaltyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProgrammeTotals(self, request, context):
+        """The programme's books: liability, issued, redeemed, breakage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoyaltyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -307,6 +319,11 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
                     servicer.SetTierFloor,
                     request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.FromString,
                     response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.SerializeToString,
+            ),
+            'GetProgrammeTotals': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgrammeTotals,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -717,6 +734,33 @@ class LoyaltyService:
             '/cxloop.loyalty.v1.LoyaltyService/SetTierFloor',
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.SerializeToString,
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgrammeTotals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/GetProgrammeTotals',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

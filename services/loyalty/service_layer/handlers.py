@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import catalog as ev
 from loyalty.adapters import tables as t
-from loyalty.adapters.store import Account, Posted, Tx, aware, reserve_fast
+from loyalty.adapters.store import Account, Posted, Tx, aware, new_id, reserve_fast
 from loyalty.domain.ledger import (
     Kind,
     ReturnPolicy,
@@ -49,9 +49,11 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
 def ts(d: datetime) -> Timestamp:
-    out = Timestamp()
-    out.FromDatetime(d)
-    return out
+    # Timestamp.FromDatetime goes through timetuple(); this is the same for
+    # aware datetimes at a fraction of the cost (one per event staged).
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return Timestamp(seconds=int(d.timestamp() // 1), nanos=d.microsecond * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class LoyaltyHandlers:
             )
             self._use_caps(tx, rules, usage, cid, earning, p.occurred_at)
             total = sum(li.amount for li in p.lines)
-            lot_id = str(uuid.uuid4())
+            lot_id = new_id()
             activates = p.occurred_at + window
             pending = rules.return_window_days > 0 and activates > tx.now
             pts = earning.points

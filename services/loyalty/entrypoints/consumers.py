@@ -5,11 +5,11 @@ redeliveries in the same transaction)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from cxloop.gateway.v1 import events_pb2 as gw
+from cxloop.personalization.v1 import events_pb2 as ppb
 from google.protobuf.json_format import MessageToDict
 from sqlmodel import Session
 
@@ -226,8 +226,6 @@ class LoyaltyConsumers:
             m = e.message()
             if not m.customer_id:
                 continue
-            from cxloop.personalization.v1 import events_pb2 as ppb
-
             if m.kind not in (ppb.ACTION_KIND_AWARD_POINTS, ppb.ACTION_KIND_ISSUE_COUPON):
                 continue
             if not self.may_offer(m.customer_id, m.purpose):
@@ -262,6 +260,3 @@ class LoyaltyConsumers:
                     cause=action_id,
                 )
         tx.flush()
-
-
-Handler = Callable[[Session, list[ReceivedEvent]], None]

@@ -988,16 +988,29 @@ class LoyaltyHandlers:
             return {}
         since = tx.now - timedelta(days=self.rules.current.tier_window_days)
         tx.flush_rows()
+        # What members merged into these earned counts for them too (a split
+        # clears merged_into, and the history goes back with it).
+        aliases = {
+            r[0]: r[1]
+            for r in tx.s.execute(
+                sa.select(t.account.c.customer_id, t.account.c.merged_into).where(
+                    tx._in(t.account.c.merged_into, list(cids))
+                )
+            )
+        }
         rows = tx.s.execute(
             sa.select(t.posting.c.customer_id, sa.func.coalesce(sa.func.sum(t.posting.c.score), 0))
             .where(
-                tx._in(t.posting.c.customer_id, list(cids)),
+                tx._in(t.posting.c.customer_id, [*cids, *aliases]),
                 t.posting.c.occurred_at >= since,
                 t.posting.c.score != 0,
             )
             .group_by(t.posting.c.customer_id)
         )
-        got = {r[0]: int(r[1]) for r in rows}
+        got: dict[str, int] = {}
+        for who, score in rows:
+            owner = aliases.get(who, who)
+            got[owner] = got.get(owner, 0) + int(score)
         return {c: got.get(c, 0) for c in cids}
 
     def evaluate_tiers(self, tx: Tx, cids: set[str] | Sequence[str]) -> None:

@@ -141,12 +141,19 @@ async def test_merge_keeps_lots_and_split_moves_them_back(loyalty, stub, upstrea
     await eventually(lambda: balances(loyalty, "m1") == (410, 50))
     a = await stub.GetAccount(pb.GetAccountRequest(customer_id="m2"), timeout=5)
     assert a.customer_id == "m1" and a.available_points == 410
+    # The tier score follows the merge: m1's 100 + m2's 300 + 50 + 10 base points.
+    assert a.tier_score == 460
     await upstream.send(
         ev.PROFILE_SPLIT,
         ipb.ProfileSplit(original_customer_id="m1", resulting_customer_ids=["m1", "m2"]),
     )
     await eventually(lambda: balances(loyalty, "m2") == (300, 50))
     assert balances(loyalty, "m1") == (110, 0)
+    back = await stub.GetAccount(pb.GetAccountRequest(customer_id="m2"), timeout=5)
+    assert (back.customer_id, back.tier_score) == ("m2", 350)
+    assert (
+        await stub.GetAccount(pb.GetAccountRequest(customer_id="m1"), timeout=5)
+    ).tier_score == 110
     books_ok(loyalty)
 
 

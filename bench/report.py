@@ -40,6 +40,10 @@ def _rows() -> list[str]:
             pass
         else:
             rows += consent_rows()
+    if (HERE / "results" / "loyalty.json").exists():
+        from bench.loyalty import loyalty_rows
+
+        rows += loyalty_rows()
     return rows
 
 

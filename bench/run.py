@@ -38,6 +38,10 @@ def main() -> None:
             pass
         else:
             consent.main()
+    if not only or "loyalty" in only:
+        from bench import loyalty
+
+        loyalty.main()
     write_readme()
 
 

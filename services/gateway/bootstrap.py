@@ -26,10 +26,12 @@ from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
 from gateway.adapters import privacy
 from gateway.adapters.http import create_app
 from gateway.adapters.identity_profiles import GrpcProfileSource, ProfileEventFollower
+from gateway.adapters.loyalty_client import LoyaltyClient
 from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
 from gateway.domain.enforcement import ObjectorIdentifiers
 from gateway.domain.translation import InteractionTranslator
+from gateway.entrypoints.loyalty_api import install_loyalty_errors, loyalty_router
 from gateway.service_layer.enforcement import AnalyticsEnforcement
 from gateway.service_layer.ingest import EventSink, SegmentIngest
 from gateway.service_layer.privacy_desk import PrivacyDesk
@@ -47,6 +49,7 @@ def create_gateway_app(
     *,
     enforcement: AnalyticsEnforcement | None = None,
     privacy_desk: PrivacyDesk | None = None,
+    loyalty: LoyaltyClient | None = None,
 ) -> FastAPI:
     """The ASGI app with its handlers, traced; usable without starting uvicorn."""
     translator = InteractionTranslator(IdentifierHasher(settings.hash_key))
@@ -77,6 +80,9 @@ def create_gateway_app(
         privacy_desk=privacy_desk,
         privacy_tokens=settings.accepted_privacy_tokens(),
     )
+    if loyalty is not None:
+        app.include_router(loyalty_router(loyalty, settings.accepted_loyalty_tokens()))
+        install_loyalty_errors(app)
     instrument_fastapi(app)
     return app
 
@@ -133,7 +139,11 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         identity_channel,
         deadline_s=settings.grpc_deadline_s,
     )
-    app = create_gateway_app(settings, bus, publisher, enforcement=enforcement, privacy_desk=desk)
+    loyalty_channel = client_channel(settings.grpc_target("loyalty"), token=token)
+    loyalty = LoyaltyClient(loyalty_channel, deadline_s=settings.grpc_deadline_s)
+    app = create_gateway_app(
+        settings, bus, publisher, enforcement=enforcement, privacy_desk=desk, loyalty=loyalty
+    )
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)
 
@@ -156,7 +166,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         server.should_exit = True
 
     async def close_channels() -> None:
-        for channel in (identity_channel, consent_channel):
+        for channel in (identity_channel, consent_channel, loyalty_channel):
             await channel.close()
 
     runtime = ServiceRuntime(

@@ -34,6 +34,10 @@ class GatewaySettings(ServiceSettings):
     privacy_tokens: str = ""
     # CXLOOP_DEV_PRIVACY_TOKEN: accepted only in development mode.
     dev_privacy_token: str = "dev-privacy"
+    # Bearer tokens of the loyalty API (/v1/loyalty), comma separated; and
+    # CXLOOP_DEV_LOYALTY_TOKEN, accepted only in development mode.
+    loyalty_tokens: str = ""
+    dev_loyalty_token: str = "dev-loyalty"
 
     @field_validator("write_keys")
     @classmethod
@@ -73,6 +77,12 @@ class GatewaySettings(ServiceSettings):
         tokens = set(_split(self.privacy_tokens))
         if self.is_development and self.dev_privacy_token:
             tokens.add(self.dev_privacy_token)
+        return frozenset(tokens)
+
+    def accepted_loyalty_tokens(self) -> frozenset[str]:
+        tokens = set(_split(self.loyalty_tokens))
+        if self.is_development and self.dev_loyalty_token:
+            tokens.add(self.dev_loyalty_token)
         return frozenset(tokens)
 
     @property

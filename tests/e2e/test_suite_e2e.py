@@ -251,3 +251,44 @@ async def test_invalid_event_gets_field_level_400(suite: Suite) -> None:
     assert r.status_code == 400
     fields = {f["field"] for f in r.json()["fields"]}
     assert any(f.startswith("batch[0]") for f in fields), r.json()
+
+
+async def test_order_through_the_gateway_earns_points_and_a_refund_takes_them_back(
+    suite: Suite,
+) -> None:
+    """Loyalty (issue #11) end to end: a web shop's Segment `Order Completed`
+    through the gateway, resolved by identity, earns pending points; an
+    `Order Refunded` for half the order takes back half."""
+    from cxloop.loyalty.v1 import loyalty_service_pb2 as lpb
+    from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as lpb_grpc
+
+    user = f"buyer-{uid()}"
+    order = f"ord-{uid()}"
+    r = post(
+        suite,
+        "/v1/track",
+        {
+            "userId": user,
+            "event": "Order Completed",
+            "properties": {"order_id": order, "currency": "KRW", "total": 45000},
+        },
+    )
+    assert r.status_code == 200, r.text
+    profile = await profile_of(suite, idpb.IDENTIFIER_TYPE_USER_ID, user)
+    target = f"127.0.0.1:{suite.specs['loyalty'].env['CXLOOP_LOYALTY_GRPC_PORT']}"
+
+    async def points() -> tuple[int, int] | None:
+        async with grpc.aio.insecure_channel(target) as ch:
+            try:
+                a = await lpb_grpc.LoyaltyServiceStub(ch).GetAccount(
+                    lpb.GetAccountRequest(customer_id=profile.customer_id), timeout=5
+                )
+            except grpc.aio.AioRpcError:
+                return None  # still starting
+        return (a.available_points, a.pending_points)
+
+    await eventually(lambda: _equals(points, (0, 450)), timeout=60)
+    refund = {"order_id": order, "currency": "KRW", "total": 22500}
+    r = post(suite, "/v1/track", {"userId": user, "event": "Order Refunded", "properties": refund})
+    assert r.status_code == 200, r.text
+    await eventually(lambda: _equals(points, (0, 225)), timeout=60)

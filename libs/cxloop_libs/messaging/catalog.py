@@ -117,12 +117,22 @@ POINTS_REVERSED = EventKind("loyalty", "points", "reversed", loyalty_events.Poin
 POINTS_EXPIRED = EventKind("loyalty", "points", "expired", loyalty_events.PointsExpired)
 TIER_CHANGED = EventKind("loyalty", "tier", "changed", loyalty_events.TierChanged)
 COUPON_ISSUED = EventKind("loyalty", "coupon", "issued", loyalty_events.CouponIssued)
+POINTS_PENDING = EventKind("loyalty", "points", "pending", loyalty_events.PointsPending)
+POINTS_ACTIVATED = EventKind("loyalty", "points", "activated", loyalty_events.PointsActivated)
+POINTS_REDEEMED = EventKind("loyalty", "points", "redeemed", loyalty_events.PointsRedeemed)
+POINTS_EXPIRING = EventKind("loyalty", "points", "expiring", loyalty_events.PointsExpiring)
+COUPON_REDEEMED = EventKind("loyalty", "coupon", "redeemed", loyalty_events.CouponRedeemed)
 _LOYALTY: tuple[EventKind, ...] = (
     POINTS_EARNED,
     POINTS_REVERSED,
     POINTS_EXPIRED,
     TIER_CHANGED,
     COUPON_ISSUED,
+    POINTS_PENDING,
+    POINTS_ACTIVATED,
+    POINTS_REDEEMED,
+    POINTS_EXPIRING,
+    COUPON_REDEEMED,
 )
 
 # -- feedback (services/feedback) -----------------------------------------------

@@ -123,3 +123,83 @@ class CouponIssued(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     cause_id: str
     def __init__(self, coupon_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., reward_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_id: _Optional[str] = ...) -> None: ...
+
+class PointsPending(_message.Message):
+    __slots__ = ("entry_id", "customer_id", "points", "reference_id", "rule_ids", "activates_at", "cause_event_id")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_IDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATES_AT_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    entry_id: str
+    customer_id: str
+    points: int
+    reference_id: str
+    rule_ids: _containers.RepeatedScalarFieldContainer[str]
+    activates_at: _timestamp_pb2.Timestamp
+    cause_event_id: str
+    def __init__(self, entry_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., points: _Optional[int] = ..., reference_id: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., activates_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause_event_id: _Optional[str] = ...) -> None: ...
+
+class PointsActivated(_message.Message):
+    __slots__ = ("entry_id", "customer_id", "points", "balance_after", "lot_id", "activated_at", "expires_at")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    LOT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    entry_id: str
+    customer_id: str
+    points: int
+    balance_after: int
+    lot_id: str
+    activated_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, entry_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., points: _Optional[int] = ..., balance_after: _Optional[int] = ..., lot_id: _Optional[str] = ..., activated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PointsRedeemed(_message.Message):
+    __slots__ = ("entry_id", "customer_id", "points", "balance_after", "redemption_id", "reward_id", "redeemed_at")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    REDEMPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REWARD_ID_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
+    entry_id: str
+    customer_id: str
+    points: int
+    balance_after: int
+    redemption_id: str
+    reward_id: str
+    redeemed_at: _timestamp_pb2.Timestamp
+    def __init__(self, entry_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., points: _Optional[int] = ..., balance_after: _Optional[int] = ..., redemption_id: _Optional[str] = ..., reward_id: _Optional[str] = ..., redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CouponRedeemed(_message.Message):
+    __slots__ = ("coupon_id", "customer_id", "order_id", "discount_minor_units", "redeemed_at")
+    COUPON_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_MINOR_UNITS_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
+    coupon_id: str
+    customer_id: str
+    order_id: str
+    discount_minor_units: int
+    redeemed_at: _timestamp_pb2.Timestamp
+    def __init__(self, coupon_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., order_id: _Optional[str] = ..., discount_minor_units: _Optional[int] = ..., redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PointsExpiring(_message.Message):
+    __slots__ = ("customer_id", "points", "expires_at", "lot_ids")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LOT_IDS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    points: int
+    expires_at: _timestamp_pb2.Timestamp
+    lot_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lot_ids: _Optional[_Iterable[str]] = ...) -> None: ...

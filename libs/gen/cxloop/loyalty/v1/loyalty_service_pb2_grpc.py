@@ -26,8 +26,9 @@ if _version_not_supported:
 
 
 class LoyaltyServiceStub:
-    """Keeps members' points ledger, tiers and coupons; redeems points for rewards.
-    Points are whole numbers (int64); money is int64 minor currency units.
+    """Keeps members' points ledger (double-entry, append-only), earning rules,
+    tiers and coupons; redeems points in two phases. Points are whole numbers
+    (int64); money is int64 minor currency units.
     """
 
     def __init__(self, channel):
@@ -36,10 +37,10 @@ class LoyaltyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.GetBalance = channel.unary_unary(
-                '/cxloop.loyalty.v1.LoyaltyService/GetBalance',
-                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceRequest.SerializeToString,
-                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceResponse.FromString,
+        self.GetAccount = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/GetAccount',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
         self.GetHistory = channel.unary_unary(
                 '/cxloop.loyalty.v1.LoyaltyService/GetHistory',
@@ -51,40 +52,141 @@ class LoyaltyServiceStub:
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.RedeemRequest.SerializeToString,
                 response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.RedeemResponse.FromString,
                 _registered_method=True)
+        self.ConfirmRedemption = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/ConfirmRedemption',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionResponse.FromString,
+                _registered_method=True)
+        self.CancelRedemption = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/CancelRedemption',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionResponse.FromString,
+                _registered_method=True)
+        self.PostPurchase = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/PostPurchase',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseResponse.FromString,
+                _registered_method=True)
+        self.PostReturn = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/PostReturn',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnResponse.FromString,
+                _registered_method=True)
+        self.IssueCoupon = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/IssueCoupon',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponResponse.FromString,
+                _registered_method=True)
+        self.ValidateCoupon = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/ValidateCoupon',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponResponse.FromString,
+                _registered_method=True)
         self.ListCoupons = channel.unary_unary(
                 '/cxloop.loyalty.v1.LoyaltyService/ListCoupons',
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ListCouponsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ListCouponsResponse.FromString,
                 _registered_method=True)
-        self.SimulateRules = channel.unary_unary(
-                '/cxloop.loyalty.v1.LoyaltyService/SimulateRules',
-                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesRequest.SerializeToString,
-                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesResponse.FromString,
+        self.Simulate = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/Simulate',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateResponse.FromString,
+                _registered_method=True)
+        self.Adjust = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/Adjust',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustResponse.FromString,
+                _registered_method=True)
+        self.PutRuleSet = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/PutRuleSet',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetResponse.FromString,
+                _registered_method=True)
+        self.GetRuleSet = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/GetRuleSet',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetResponse.FromString,
+                _registered_method=True)
+        self.SetTierFloor = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/SetTierFloor',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.FromString,
+                _registered_method=True)
+        self.GetProgrammeTotals = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/GetProgrammeTotals',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
                 _registered_method=True)
 
 
 class LoyaltyServiceServicer:
-    """Keeps members' points ledger, tiers and coupons; redeems points for rewards.
-    Points are whole numbers (int64); money is int64 minor currency units.
+    """Keeps members' points ledger (double-entry, append-only), earning rules,
+    tiers and coupons; redeems points in two phases. Points are whole numbers
+    (int64); money is int64 minor currency units.
     """
 
-    def GetBalance(self, request, context):
-        """Points available, tier and points about to expire.
+    def GetAccount(self, request, context):
+        """Points available, pending, reserved, tier and points about to expire,
+        derived from the ledger.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetHistory(self, request, context):
-        """Ledger entries, newest first, paged.
+        """Ledger postings, newest first, paged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Redeem(self, request, context):
-        """Spends points on a reward. FAILED_PRECONDITION when the balance is too
-        low; a retry with the same idempotency key returns the first result.
+        """Reserves points for a checkout (phase one). FAILED_PRECONDITION when the
+        balance is too low; a retry with the same idempotency key returns the
+        first result. An unconfirmed reservation is released when it expires.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmRedemption(self, request, context):
+        """Spends a reservation (phase two).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRedemption(self, request, context):
+        """Gives a reservation's points back to the member.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PostPurchase(self, request, context):
+        """Posts a purchase from a partner (POS, e-commerce backend); the
+        idempotency key makes a retry return the first result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PostReturn(self, request, context):
+        """Posts a full or partial return of a purchase posted before.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCoupon(self, request, context):
+        """Issues a coupon to a member.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateCoupon(self, request, context):
+        """Checks a coupon code for a member and order; with redeem set, uses it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -97,9 +199,44 @@ class LoyaltyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SimulateRules(self, request, context):
-        """Points a sample purchase would earn under the current (or a draft) rule
-        set, rule by rule; changes nothing.
+    def Simulate(self, request, context):
+        """Points a sample purchase would earn under the rule set in force (or a
+        draft), rule by rule, and why; changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Adjust(self, request, context):
+        """A manual correction by an operator (audited with actor and reason).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutRuleSet(self, request, context):
+        """Publishes a new version of the earning rules (JSON document).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRuleSet(self, request, context):
+        """The rule set in force (or a given version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTierFloor(self, request, context):
+        """Sets a member's manual tier floor (audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProgrammeTotals(self, request, context):
+        """The programme's books: liability, issued, redeemed, breakage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,10 +245,10 @@ class LoyaltyServiceServicer:
 
 def add_LoyaltyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'GetBalance': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetBalance,
-                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceRequest.FromString,
-                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceResponse.SerializeToString,
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountResponse.SerializeToString,
             ),
             'GetHistory': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHistory,
@@ -123,15 +260,70 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
                     request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.RedeemRequest.FromString,
                     response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.RedeemResponse.SerializeToString,
             ),
+            'ConfirmRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmRedemption,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionResponse.SerializeToString,
+            ),
+            'CancelRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRedemption,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionResponse.SerializeToString,
+            ),
+            'PostPurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.PostPurchase,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseResponse.SerializeToString,
+            ),
+            'PostReturn': grpc.unary_unary_rpc_method_handler(
+                    servicer.PostReturn,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnResponse.SerializeToString,
+            ),
+            'IssueCoupon': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCoupon,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponResponse.SerializeToString,
+            ),
+            'ValidateCoupon': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateCoupon,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponResponse.SerializeToString,
+            ),
             'ListCoupons': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCoupons,
                     request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ListCouponsRequest.FromString,
                     response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ListCouponsResponse.SerializeToString,
             ),
-            'SimulateRules': grpc.unary_unary_rpc_method_handler(
-                    servicer.SimulateRules,
-                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesRequest.FromString,
-                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesResponse.SerializeToString,
+            'Simulate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Simulate,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateResponse.SerializeToString,
+            ),
+            'Adjust': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adjust,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustResponse.SerializeToString,
+            ),
+            'PutRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutRuleSet,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetResponse.SerializeToString,
+            ),
+            'GetRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRuleSet,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetResponse.SerializeToString,
+            ),
+            'SetTierFloor': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTierFloor,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.SerializeToString,
+            ),
+            'GetProgrammeTotals': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgrammeTotals,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -142,12 +334,13 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LoyaltyService:
-    """Keeps members' points ledger, tiers and coupons; redeems points for rewards.
-    Points are whole numbers (int64); money is int64 minor currency units.
+    """Keeps members' points ledger (double-entry, append-only), earning rules,
+    tiers and coupons; redeems points in two phases. Points are whole numbers
+    (int64); money is int64 minor currency units.
     """
 
     @staticmethod
-    def GetBalance(request,
+    def GetAccount(request,
             target,
             options=(),
             channel_credentials=None,
@@ -160,9 +353,9 @@ class LoyaltyService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/cxloop.loyalty.v1.LoyaltyService/GetBalance',
-            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceRequest.SerializeToString,
-            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetBalanceResponse.FromString,
+            '/cxloop.loyalty.v1.LoyaltyService/GetAccount',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -228,6 +421,168 @@ class LoyaltyService:
             _registered_method=True)
 
     @staticmethod
+    def ConfirmRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/ConfirmRedemption',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ConfirmRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/CancelRedemption',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.CancelRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PostPurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/PostPurchase',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostPurchaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PostReturn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/PostReturn',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PostReturnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCoupon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/IssueCoupon',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.IssueCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateCoupon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/ValidateCoupon',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.ValidateCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListCoupons(request,
             target,
             options=(),
@@ -255,7 +610,7 @@ class LoyaltyService:
             _registered_method=True)
 
     @staticmethod
-    def SimulateRules(request,
+    def Simulate(request,
             target,
             options=(),
             channel_credentials=None,
@@ -268,9 +623,144 @@ class LoyaltyService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/cxloop.loyalty.v1.LoyaltyService/SimulateRules',
-            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesRequest.SerializeToString,
-            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRulesResponse.FromString,
+            '/cxloop.loyalty.v1.LoyaltyService/Simulate',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SimulateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Adjust(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/Adjust',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.AdjustResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/PutRuleSet',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.PutRuleSetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/GetRuleSet',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetRuleSetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTierFloor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/SetTierFloor',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetTierFloorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgrammeTotals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/GetProgrammeTotals',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,492 @@
+"""The ledger's unit of work: locks members, appends postings with their legs
+and lots, keeps the members' running books, stages events — all in the
+caller's transaction.
+
+Concurrency: every change of a member's points first locks the member's
+account row (``SELECT ... FOR UPDATE`` on PostgreSQL, the database write lock
+on SQLite), always in customer-id order, so two writers of one member queue
+and two writers of several members cannot deadlock. Exactly-once: each
+posting's ``idempotency_key`` is unique in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from sqlmodel import Session
+
+from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.messaging import EventKind, OutboxWriter
+from loyalty.adapters import tables as t
+from loyalty.domain.ledger import Kind, LotView, legs_for
+
+
+def new_id() -> str:
+    """A random (version 4) UUID for a posting or lot. Ids only need to be
+    unique, not secret; uuid4() costs a system call each (ADR 0022)."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class Account:
+    customer_id: str
+    available: int
+    pending: int
+    reserved: int
+    debt: int
+    tier: str
+    tier_floor: str
+    tier_valid_until: datetime | None
+    tier_grace_until: datetime | None
+    merged_into: str
+    dirty: bool = False
+    tier_dirty: bool = False
+
+
+@dataclass(slots=True)
+class Posted:
+    posting_id: str
+    customer_id: str
+    kind: Kind
+    available: int
+    pending: int
+    reserved: int
+    available_after: int
+    occurred_at: datetime
+    rule_ids: list[str] = field(default_factory=list)
+
+
+class Tx:
+    def __init__(self, session: Session, now: datetime | None = None) -> None:
+        self.s = session
+        self.now = now or utcnow()
+        self.outbox = OutboxWriter(session)
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.accounts: dict[str, Account] = {}
+        self._postings: list[dict[str, Any]] = []
+        self._legs: list[dict[str, Any]] = []
+        self._lots: list[dict[str, Any]] = []
+        self.relay_needed = False
+
+    def _in(self, col: Any, values: list[Any]) -> Any:
+        return one_of(col, values, self.s.get_bind().dialect.name)
+
+    # -- members -----------------------------------------------------------
+    def lock(self, customer_ids: Iterable[str]) -> dict[str, Account]:
+        """Lock (creating where new) the members' accounts, in id order."""
+        want = sorted({c for c in customer_ids if c and c not in self.accounts})
+        if not want:
+            return self.accounts
+        q = (
+            sa.select(t.account)
+            .where(self._in(t.account.c.customer_id, want))
+            .order_by(t.account.c.customer_id)
+            .with_for_update()
+        )
+        if not self.pg:
+            # SQLite has no row locks: a write takes the database lock, which
+            # the first UPDATE below would do anyway; do it now, before reading.
+            self.s.execute(
+                t.account.update()
+                .where(self._in(t.account.c.customer_id, want))
+                .values(version=t.account.c.version + 1)
+            )
+        rows = list(self.s.execute(q).mappings())
+        missing = sorted(set(want) - {r["customer_id"] for r in rows})
+        if missing:
+            new = [{"customer_id": c, "created_at": self.now} for c in missing]
+            if self.pg:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                self.s.execute(pg_insert(t.account).on_conflict_do_nothing(), new)
+            else:
+                self.s.execute(t.account.insert().prefix_with("OR IGNORE"), new)
+            rows += list(
+                self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
+            )
+        for r in rows:
+            self.accounts[r["customer_id"]] = Account(
+                r["customer_id"],
+                int(r["available"]),
+                int(r["pending"]),
+                int(r["reserved"]),
+                int(r["debt"]),
+                r["tier"],
+                r["tier_floor"],
+                aware(r["tier_valid_until"]),
+                aware(r["tier_grace_until"]),
+                r["merged_into"],
+            )
+        return self.accounts
+
+    def survivor(self, customer_id: str) -> str:
+        """The member a (merged-away) customer id posts to now."""
+        seen = {customer_id}
+        cid = customer_id
+        while True:
+            row = self.s.execute(
+                sa.select(t.account.c.merged_into).where(t.account.c.customer_id == cid)
+            ).first()
+            if row is None or not row[0] or row[0] in seen:
+                return cid
+            cid = row[0]
+            seen.add(cid)
+
+    def survivors(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        merged = {
+            r[0]: r[1]
+            for r in self.s.execute(
+                sa.select(t.account.c.customer_id, t.account.c.merged_into).where(
+                    self._in(t.account.c.customer_id, ids), t.account.c.merged_into != ""
+                )
+            )
+        }
+        return {c: (self.survivor(c) if c in merged else c) for c in ids}
+
+    # -- postings ------------------------------------------------------------
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        col = t.posting.c.idempotency_key
+        return {r[0] for r in self.s.execute(sa.select(col).where(self._in(col, list(keys))))}
+
+    def post(
+        self,
+        kind: Kind,
+        customer_id: str,
+        key: str,
+        *,
+        available: int = 0,
+        pending: int = 0,
+        reserved: int = 0,
+        score: int = 0,
+        reference_id: str = "",
+        cause_event_id: str = "",
+        rule_ids: Sequence[str] = (),
+        description: str = "",
+        reverses: str | None = None,
+        posting_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Posted:
+        acct = self.accounts[customer_id]  # locked first, always
+        pid = posting_id or new_id()
+        when = occurred_at or self.now
+        self._postings.append(
+            {
+                "posting_id": pid,
+                "customer_id": customer_id,
+                "kind": kind.value,
+                "available": available,
+                "pending": pending,
+                "reserved": reserved,
+                "score": score,
+                "idempotency_key": key[:200],
+                "reference_id": reference_id[:128],
+                "cause_event_id": cause_event_id[:128],
+                "rule_ids": json.dumps(list(rule_ids)),
+                "description": description[:200],
+                "reverses_posting_id": reverses,
+                "occurred_at": when,
+            }
+        )
+        for leg in legs_for(
+            kind, customer_id, available=available, pending=pending, reserved=reserved
+        ):
+            self._legs.append(
+                {
+                    "posting_id": pid,
+                    "owner": leg.owner,
+                    "book": leg.book.value,
+                    "amount": leg.amount,
+                }
+            )
+        acct.available += available
+        acct.pending += pending
+        acct.reserved += reserved
+        acct.dirty = True
+        return Posted(
+            pid,
+            customer_id,
+            kind,
+            available,
+            pending,
+            reserved,
+            acct.available,
+            when,
+            list(rule_ids),
+        )
+
+    def new_lot(
+        self,
+        lot_id: str,
+        customer_id: str,
+        points: int,
+        *,
+        origin: str,
+        reference_id: str,
+        earned_at: datetime,
+        activates_at: datetime,
+        expires_at: datetime,
+        pending: bool,
+        earned_by: str | None = None,
+    ) -> None:
+        self._lots.append(
+            {
+                "lot_id": lot_id,
+                "customer_id": customer_id,
+                "earned_by": earned_by or customer_id,
+                "origin": origin,
+                "reference_id": reference_id[:128],
+                "points": points,
+                "remaining": points,
+                "state": "pending" if pending else "active",
+                "earned_at": earned_at,
+                "activates_at": activates_at,
+                "expires_at": expires_at,
+                "notified": False,
+            }
+        )
+
+    def stage(self, kind: EventKind, message: Message, subject: str) -> None:
+        self.outbox.stage(kind, message, subject=subject)
+        self.relay_needed = True
+
+    # -- lots ----------------------------------------------------------------
+    def active_lots(self, customer_id: str, exclude: str = "") -> list[LotView]:
+        self.flush_lots()
+        rows = self.s.execute(
+            sa.select(
+                t.lot.c.lot_id, t.lot.c.remaining, t.lot.c.expires_at, t.lot.c.earned_at
+            ).where(
+                t.lot.c.customer_id == customer_id,
+                t.lot.c.state == "active",
+                t.lot.c.remaining > 0,
+                t.lot.c.lot_id != exclude,
+            )
+        )
+        return [
+            LotView(r[0], int(r[1]), aware(r[2]) or self.now, aware(r[3]) or self.now) for r in rows
+        ]
+
+    def take_from_lots(self, plan: Sequence[tuple[str, int]]) -> None:
+        if self.pg and len(plan) > 1:
+            self.s.execute(
+                sa.text(
+                    "UPDATE loyalty_lot AS l SET remaining = l.remaining - v.n"
+                    " FROM unnest(CAST(:ids AS text[]), CAST(:ns AS bigint[])) AS v(id, n)"
+                    " WHERE l.lot_id = v.id"
+                ),
+                {"ids": [p[0] for p in plan], "ns": [p[1] for p in plan]},
+            )
+            return
+        for lot_id, n in plan:
+            self.s.execute(
+                t.lot.update()
+                .where(t.lot.c.lot_id == lot_id)
+                .values(remaining=t.lot.c.remaining - n)
+            )
+
+    def give_to_lots(self, plan: Sequence[tuple[str, int]]) -> None:
+        for lot_id, n in plan:
+            self.s.execute(
+                t.lot.update()
+                .where(t.lot.c.lot_id == lot_id)
+                .values(remaining=t.lot.c.remaining + n, state="active")
+            )
+
+    def pay_debt(self, customer_id: str, lot_id: str, lot_points: int) -> int:
+        """New active points first pay a member's debt (from returns under
+        allow_negative); available does not move (it already counts the debt)."""
+        acct = self.accounts[customer_id]
+        pay = min(acct.debt, lot_points)
+        if pay > 0:
+            acct.debt -= pay
+            acct.dirty = True
+            self.flush_lots()
+            self.s.execute(
+                t.lot.update()
+                .where(t.lot.c.lot_id == lot_id)
+                .values(remaining=t.lot.c.remaining - pay)
+            )
+        return pay
+
+    def flush_lots(self) -> None:
+        if self._lots:
+            self._insert(t.lot, self._lots)
+            self._lots = []
+
+    # -- commit --------------------------------------------------------------
+    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        if len(rows) <= 4:
+            # A few rows (a gRPC call): one INSERT beats COPY's extra round trips.
+            self.s.execute(table.insert(), rows)
+        else:
+            bulk_insert(self.s, table, rows)
+
+    def flush_rows(self) -> None:
+        """Write staged postings, legs and lots (not the accounts)."""
+        if self._postings:
+            self._insert(t.posting, self._postings)
+            self._postings = []
+        if self._legs:
+            self._insert(t.leg, self._legs)
+            self._legs = []
+        self.flush_lots()
+
+    def flush(self) -> None:
+        """Write what was staged; call once at the end of the transaction."""
+        self.flush_rows()
+        changed = [a for a in self.accounts.values() if a.dirty or a.tier_dirty]
+        if changed:
+            rows = [
+                {
+                    "cid": a.customer_id,
+                    "a": a.available,
+                    "p": a.pending,
+                    "r": a.reserved,
+                    "d": a.debt,
+                    "tier": a.tier,
+                    "floor": a.tier_floor,
+                    "vu": a.tier_valid_until,
+                    "gu": a.tier_grace_until,
+                }
+                for a in changed
+            ]
+            if self.pg and len(rows) > 1:
+                # One statement for the batch (executemany is a round trip a row).
+                self.s.execute(
+                    sa.text(
+                        "UPDATE loyalty_account AS a SET available = v.a, pending = v.p,"
+                        " reserved = v.r, debt = v.d, tier = v.tier, tier_floor = v.floor,"
+                        " tier_valid_until = v.vu, tier_grace_until = v.gu,"
+                        " version = a.version + 1"
+                        " FROM unnest(CAST(:cid AS text[]), CAST(:a AS bigint[]), CAST(:p AS bigint[]),"
+                        " CAST(:r AS bigint[]), CAST(:d AS bigint[]), CAST(:tier AS text[]),"
+                        " CAST(:floor AS text[]), CAST(:vu AS timestamptz[]), CAST(:gu AS timestamptz[]))"
+                        " AS v(cid, a, p, r, d, tier, floor, vu, gu) WHERE a.customer_id = v.cid"
+                    ),
+                    {k: [r[k] for r in rows] for k in rows[0]},
+                )
+            else:
+                self.s.execute(
+                    t.account.update()
+                    .where(t.account.c.customer_id == sa.bindparam("cid"))
+                    .values(
+                        available=sa.bindparam("a"),
+                        pending=sa.bindparam("p"),
+                        reserved=sa.bindparam("r"),
+                        debt=sa.bindparam("d"),
+                        tier=sa.bindparam("tier"),
+                        tier_floor=sa.bindparam("floor"),
+                        tier_valid_until=sa.bindparam("vu"),
+                        tier_grace_until=sa.bindparam("gu"),
+                        version=t.account.c.version + 1,
+                    ),
+                    rows,
+                )
+            for a in changed:
+                a.dirty = a.tier_dirty = False
+        self.outbox.flush()
+
+
+# -- the reservation's fast path on PostgreSQL ---------------------------------
+# Three round trips: a conditional UPDATE that takes the member's row lock and
+# checks the balance at once, then one statement (with a fresh snapshot, taken
+# after the lock) that picks the soonest-expiring lots, takes the points from
+# them and writes the posting, its legs and the redemption; then COMMIT.
+_RESERVE_LOCK = sa.text(
+    "UPDATE loyalty_account SET available = available - :n, reserved = reserved + :n,"
+    " version = version + 1 WHERE customer_id = :cid AND available >= :n RETURNING available"
+)
+_RESERVE_WRITE = sa.text(
+    """
+WITH lots AS (
+  SELECT lot_id, remaining,
+         SUM(remaining) OVER (ORDER BY expires_at, earned_at, lot_id) AS upto
+  FROM loyalty_lot
+  WHERE customer_id = :cid AND state = 'active' AND remaining > 0
+), plan AS (
+  SELECT lot_id, LEAST(remaining, :n - (upto - remaining)) AS take
+  FROM lots WHERE upto - remaining < :n
+), taken AS (
+  UPDATE loyalty_lot AS l SET remaining = l.remaining - p.take
+  FROM plan AS p WHERE l.lot_id = p.lot_id
+  RETURNING p.lot_id, p.take
+), redemption AS (
+  INSERT INTO loyalty_redemption (redemption_id, customer_id, points, reward_id, status,
+    idempotency_key, allocations, reserved_at, expires_at)
+  SELECT :rid, :cid, :n, :reward, 'reserved', :idem,
+    COALESCE((SELECT json_agg(json_build_array(lot_id, take)) FROM plan)::text, '[]'),
+    :now, :expires
+), posting AS (
+  INSERT INTO loyalty_posting (posting_id, customer_id, kind, available, pending, reserved,
+    score, idempotency_key, reference_id, cause_event_id, rule_ids, description,
+    reverses_posting_id, occurred_at)
+  VALUES (:pid, :cid, 'reserve', -CAST(:n AS bigint), 0, :n, 0, :key, :rid, '', '[]', :descr,
+    NULL, :now)
+), legs AS (
+  INSERT INTO loyalty_leg (posting_id, owner, book, amount)
+  VALUES (:pid, :cid, 'available', -CAST(:n AS bigint)), (:pid, :cid, 'reserved', :n)
+)
+SELECT COALESCE(SUM(take), 0) FROM taken
+"""
+)
+
+
+def reserve_fast(
+    session: Session,
+    cid: str,
+    points: int,
+    *,
+    redemption_id: str,
+    posting_id: str,
+    reward_id: str,
+    idem: str,
+    now: datetime,
+    expires: datetime,
+) -> int | None:
+    """Available after the reservation, or None when the member (locked)
+    has too few points."""
+    after = session.execute(_RESERVE_LOCK, {"n": points, "cid": cid}).scalar()
+    if after is None:
+        return None
+    taken = session.execute(
+        _RESERVE_WRITE,
+        {
+            "cid": cid,
+            "n": points,
+            "rid": redemption_id,
+            "pid": posting_id,
+            "reward": reward_id[:64],
+            "idem": idem[:200],
+            "key": f"reserve:{redemption_id}",
+            "descr": f"Reserved for {reward_id or 'checkout'}"[:200],
+            "now": now,
+            "expires": expires,
+        },
+    ).scalar_one()
+    if int(taken) != points:
+        # Lots and balance disagree: refuse (the transaction rolls back).
+        raise RuntimeError(f"lots held {taken} of {points} points the balance promised")
+    return int(after)

@@ -1,0 +1,275 @@
+"""Answers to journey questions: funnels, paths, retention, stickiness.
+
+Funnels and paths run on the store's sorted in-memory layout when the
+question only involves event names and the channel (the common case, and
+the fast one); a question that filters or breaks down on any other property
+reads exactly the rows it needs from DuckDB, sorted there, and goes through
+the same funnel engine. Retention and stickiness are SQL in DuckDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from analytics.adapters.event_store import EventStore
+from analytics.domain import funnel as engine
+from analytics.domain import paths as path_engine
+from analytics.domain.queries import (
+    COLUMNS,
+    FunnelQuery,
+    PathsQuery,
+    Period,
+    PropertyFilter,
+    RetentionQuery,
+    TimeRange,
+)
+
+NONE_LABEL = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelAnswer:
+    result: engine.FunnelResult
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CohortRow:
+    start: datetime
+    customers: int
+    retained: list[int]
+
+    @property
+    def rates(self) -> list[float]:
+        return [r / self.customers if self.customers else 0.0 for r in self.retained]
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionAnswer:
+    cohorts: list[CohortRow]
+    stickiness: float
+    average_dau: float
+    mau: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def property_sql(name: str) -> str:
+    """SQL for a property: a column, or a key of the JSON properties (the
+    name was validated: no quotes can reach here)."""
+    if name in COLUMNS:
+        return name
+    return f"json_extract_string(properties, '$.\"{name}\"')"
+
+
+def _filter_sql(f: PropertyFilter, params: list[Any]) -> str:
+    expr = property_sql(f.property)
+    marks = ", ".join("?" for _ in f.values)
+    params.extend(f.values)
+    if f.negate:
+        return f"coalesce({expr} NOT IN ({marks}), true)"
+    return f"coalesce({expr} IN ({marks}), false)"
+
+
+def _ts(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+class JourneyAnalytics:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    # -- funnels -------------------------------------------------------------
+    def funnel(self, q: FunnelQuery) -> FunnelAnswer:
+        q.validate(self.store.known_events())
+        in_layout = all(
+            f.property == "channel" for s in q.steps for f in s.filters
+        ) and q.breakdown in ("", "channel")
+        loader = self._funnel_from_layout if in_layout else self._funnel_from_sql
+        customer, ts, masks, codes, labels = loader(q)
+        levels = engine.customer_levels(
+            customer,
+            ts,
+            masks,
+            range_start_ms=q.range.start_ms,
+            range_end_ms=q.range.end_ms,
+            window_ms=q.window_s * 1000,
+            strict=q.strict,
+        )
+        names = [s.event for s in q.steps]
+        result = engine.funnel(
+            names,
+            levels,
+            breakdown_codes=codes,
+            breakdown_labels=labels,
+            breakdown_limit=q.breakdown_limit,
+        )
+        note = ""
+        if result.breakdown_capped:
+            note = (
+                f"breakdown capped: {q.breakdown!r} has {result.breakdown_values_total} values; "
+                f"the {q.breakdown_limit} with most customers are shown"
+            )
+        return FunnelAnswer(result, note)
+
+    def _funnel_from_layout(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            events = dict(layout.events.codes)
+            channels = dict(layout.channels.codes)
+            channel_labels = list(layout.channels.labels)
+        masks = []
+        for s in q.steps:
+            mask = cols.event == events[s.event]
+            for f in s.filters:
+                wanted = np.asarray([channels.get(v, -1) for v in f.values], dtype=np.int32)
+                hit = np.isin(cols.channel, wanted)
+                mask &= ~hit if f.negate else hit
+            masks.append(mask)
+        if q.breakdown == "channel":
+            return cols.customer, cols.ts_ms, masks, cols.channel.astype(np.int64), channel_labels
+        return cols.customer, cols.ts_ms, masks, None, None
+
+    def _funnel_from_sql(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+        params: list[Any] = []
+        step_cols = []
+        for i, s in enumerate(q.steps):
+            conds = ["event = ?"]
+            params.append(s.event)
+            conds.extend(_filter_sql(f, params) for f in s.filters)
+            step_cols.append(f"({' AND '.join(conds)}) AS s{i}")
+        breakdown = (
+            f", coalesce({property_sql(q.breakdown)}, '{NONE_LABEL}') AS b" if q.breakdown else ""
+        )
+        where = "ts >= ? AND ts < ?"
+        params += [_ts(q.range.start), _ts(q.range.end + timedelta(seconds=q.window_s))]
+        if not q.strict:
+            # Loose order needs only the steps' events; strict needs every
+            # event (another event between two steps breaks the chain).
+            names = sorted({s.event for s in q.steps})
+            where += f" AND event IN ({', '.join('?' for _ in names)})"
+            params += names
+        sql = (
+            f"SELECT ck, epoch_ms(ts) AS t, {', '.join(step_cols)}{breakdown} "
+            f"FROM events WHERE {where} ORDER BY ck, ts, seq"
+        )
+        cur = self.store.cursor()
+        try:
+            data = cur.execute(sql, params).fetchnumpy()
+        finally:
+            cur.close()
+        customer = np.asarray(data["ck"], dtype=np.int64)
+        ts = np.asarray(data["t"], dtype=np.int64)
+        masks = [np.asarray(data[f"s{i}"], dtype=np.bool_) for i in range(len(q.steps))]
+        if not q.breakdown:
+            return customer, ts, masks, None, None
+        labels, codes = np.unique(
+            np.asarray(data["b"], dtype=object).astype(str), return_inverse=True
+        )
+        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels]
+
+    # -- paths ---------------------------------------------------------------
+    def paths(self, q: PathsQuery) -> path_engine.PathsResult:
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+            labels = list(layout.events.labels)
+        keep = (cols.ts_ms >= q.range.start_ms) & (cols.ts_ms < q.range.end_ms)
+        noise = [codes[e] for e in q.exclude if e in codes]
+        if noise:
+            keep &= ~np.isin(cols.event, np.asarray(noise, dtype=np.int32))
+        return path_engine.paths(
+            cols.customer[keep],
+            cols.event[keep].astype(np.int64),
+            labels,
+            codes[q.anchor],
+            depth=q.depth,
+            top_n=q.top_n,
+            before=q.before,
+        )
+
+    # -- retention -----------------------------------------------------------
+    def retention(self, q: RetentionQuery) -> RetentionAnswer:
+        q.validate(self.store.known_events())
+        unit = q.period.value
+        start, end = _ts(q.range.start), _ts(q.range.end)
+        cohort_cond = "event = ?" if q.cohort_event else "TRUE"
+        return_cond = "event = ?" if q.return_event else "TRUE"
+        params: list[Any] = []
+        if q.cohort_event:
+            params.append(q.cohort_event)
+        params += [end, start]
+        if q.return_event:
+            params.append(q.return_event)
+        params += [start, end, q.periods]
+        sql = f"""
+            WITH cohort AS (
+                SELECT customer_id, date_trunc('{unit}', min(ts)) AS c
+                FROM events WHERE {cohort_cond} AND ts < ?
+                GROUP BY customer_id HAVING min(ts) >= ?
+            ),
+            active AS (
+                SELECT DISTINCT customer_id, date_trunc('{unit}', ts) AS p
+                FROM events WHERE {return_cond} AND ts >= ? AND ts < ?
+            ),
+            sizes AS (SELECT c, count(*) AS n FROM cohort GROUP BY c),
+            kept AS (
+                SELECT cohort.c, datediff('{unit}', cohort.c, active.p) AS k,
+                       count(*) AS r
+                FROM cohort JOIN active USING (customer_id)
+                WHERE active.p >= cohort.c
+                GROUP BY 1, 2
+            )
+            SELECT sizes.c, sizes.n, kept.k, kept.r FROM sizes
+            LEFT JOIN kept ON kept.c = sizes.c AND kept.k < ?
+            ORDER BY 1, 3
+        """
+        rows = self.store.sql(sql, params)
+        by_cohort: dict[datetime, CohortRow] = {}
+        for c, n, k, r in rows:
+            row = by_cohort.get(c)
+            if row is None:
+                row = by_cohort[c] = CohortRow(c.replace(tzinfo=UTC), int(n), [])
+            if k is not None:
+                while len(row.retained) <= k:
+                    row.retained.append(0)
+                row.retained[k] = int(r)
+        cohorts = []
+        for c, row in sorted(by_cohort.items()):
+            # The triangle: only periods that have begun before the range end.
+            width = min(q.periods, _periods_between(c, end, q.period))
+            retained = (row.retained + [0] * width)[:width]
+            cohorts.append(CohortRow(row.start, row.customers, retained))
+        dau, mau = self._stickiness(q.range)
+        return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
+
+    def _stickiness(self, r: TimeRange) -> tuple[float, int]:
+        """Mean daily active customers over the range's last 30 days, and the
+        customers active in those 30 days."""
+        end = _ts(r.end)
+        start = max(_ts(r.start), end - timedelta(days=30))
+        days = max(1, int(np.ceil((end - start).total_seconds() / 86_400)))
+        row = self.store.sql(
+            """
+            SELECT (SELECT count(*) FROM (SELECT DISTINCT customer_id, date_trunc('day', ts)
+                    FROM events WHERE ts >= ? AND ts < ?)) AS customer_days,
+                   (SELECT count(DISTINCT customer_id) FROM events WHERE ts >= ? AND ts < ?)
+            """,
+            [start, end, start, end],
+        )[0]
+        return float(row[0]) / days, int(row[1])
+
+
+def _periods_between(c: datetime, end: datetime, period: Period) -> int:
+    """Periods from cohort start ``c`` that have begun before ``end``."""
+    if period is Period.MONTH:
+        months = (end.year - c.year) * 12 + end.month - c.month
+        return months + 1
+    step = timedelta(days=1 if period is Period.DAY else 7)
+    return int((end - c - timedelta(microseconds=1)) // step) + 1

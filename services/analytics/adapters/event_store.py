@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS customer_alias (
     merged_id VARCHAR PRIMARY KEY,
     survivor_id VARCHAR NOT NULL
 );
-CREATE SEQUENCE IF NOT EXISTS event_seq;
 """
 CK = "(hash(customer_id) >> 1)::BIGINT"
 
@@ -72,6 +71,9 @@ class EventStore:
         self._write = threading.Lock()
         self.layout = SortedLayout()
         self._layout_ready = False
+        self._next_seq = 1 + int(
+            self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        )  # type: ignore[index]
         self.aliases: dict[str, str] = dict(
             self._con.execute("SELECT merged_id, survivor_id FROM customer_alias").fetchall()
         )
@@ -163,6 +165,7 @@ class EventStore:
         if not rows:
             return 0
         batch = {
+            "pos": np.arange(len(rows), dtype=np.int64),
             "event_id": np.array([r.event_id for r in rows], dtype=object),
             "customer_id": np.array(
                 [self.aliases.get(r.customer_id, r.customer_id) for r in rows], dtype=object
@@ -188,12 +191,15 @@ class EventStore:
                     "RETURNING event_key::VARCHAR AS k"
                 ).fetchnumpy()["k"]
                 con.register("new_keys", {"k": np.asarray(keys, dtype=object)})
+                # seq: arrival order (ties in time keep it).
                 new = con.execute(
-                    f"INSERT INTO events SELECT nextval('event_seq'), event_id, customer_id, {CK}, "
+                    f"INSERT INTO events SELECT ? + pos, event_id, customer_id, {CK}, "
                     "ts, event, kind, channel, source, properties FROM "
-                    "(SELECT DISTINCT ON (md5_number(event_id)) * FROM batch "
-                    " WHERE md5_number(event_id) IN (SELECT k::UHUGEINT FROM new_keys)) "
-                    "ORDER BY customer_id, ts RETURNING ck, epoch_ms(ts) AS t, seq, event, channel"
+                    "(SELECT * FROM batch WHERE md5_number(event_id) IN "
+                    " (SELECT k::UHUGEINT FROM new_keys) "
+                    " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY pos) = 1) "
+                    "ORDER BY customer_id, ts RETURNING ck, epoch_ms(ts) AS t, seq, event, channel",
+                    [self._next_seq],
                 ).fetchnumpy()
                 con.unregister("new_keys")
                 con.unregister("batch")
@@ -201,6 +207,7 @@ class EventStore:
             except BaseException:
                 con.rollback()
                 raise
+            self._next_seq += len(rows)
             n = len(new["ck"])
             if n and self._layout_ready:
                 self.layout.merge(

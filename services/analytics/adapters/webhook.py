@@ -71,7 +71,7 @@ class WebhookNotifier:
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.attempts),
-                wait=wait_exponential_jitter(initial=self.initial_s, max=self.max_s),
+                wait=wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s),
                 retry=retry_if_exception(_retryable),
                 reraise=True,
             ):

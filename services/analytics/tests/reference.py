@@ -97,3 +97,34 @@ def paths_reference(
                 path = tuple([e, *nxt] + [end] * (depth - len(nxt)))
             counts[path] += 1
     return counts
+
+
+def synthetic_kpi_year(
+    seed: int, *, days: int = 365, anomalies: int = 12, noise: float = 0.015
+) -> tuple[np.ndarray, set[int]]:
+    """A daily conversion-rate-like KPI: level 0.08 with a slow trend, weekly
+    seasonality (weekends +35 %), multiplicative noise, and injected drops
+    and spikes of 15-40 % on random days after the first five weeks."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days)
+    weekly = np.array([1.0, 0.97, 0.95, 0.98, 1.05, 1.35, 1.3])[t % 7]
+    trend = 1.0 + 0.25 * t / days
+    y = 0.08 * trend * weekly * (1 + rng.normal(0, noise, days))
+    candidates = rng.permutation(np.arange(42, days))
+    injected: set[int] = set()
+    for i in candidates:
+        if len(injected) == anomalies:
+            break
+        if any(abs(int(i) - j) < 3 for j in injected):
+            continue
+        injected.add(int(i))
+        size = rng.uniform(0.15, 0.4)
+        y[i] *= (1 - size) if rng.random() < 0.5 else (1 + size)
+    return y, injected
+
+
+def precision_recall(flagged: set[int], injected: set[int]) -> tuple[float, float]:
+    tp = len(flagged & injected)
+    precision = tp / len(flagged) if flagged else 1.0
+    recall = tp / len(injected) if injected else 1.0
+    return precision, recall

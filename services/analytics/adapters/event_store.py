@@ -13,6 +13,7 @@ Tables:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -39,13 +40,56 @@ CREATE TABLE IF NOT EXISTS events (
     source VARCHAR NOT NULL,
     properties VARCHAR NOT NULL
 );
-CREATE TABLE IF NOT EXISTS ingested (event_key UHUGEINT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS ingested (event_key UBIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS erased_customer (customer_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS customer_alias (
     merged_id VARCHAR PRIMARY KEY,
     survivor_id VARCHAR NOT NULL
 );
 """
-CK = "(hash(customer_id) >> 1)::BIGINT"
+# The same key in SQL (bench data generation) and Python (customer_key).
+CK = "(md5_number_lower(customer_id) >> 1)::BIGINT"
+
+
+def customer_key(customer_id: str) -> int:
+    """63-bit key of a customer id: the low half of its MD5, as DuckDB's
+    md5_number_lower, shifted to fit a signed BIGINT. Stable across versions
+    (DuckDB's hash() is not promised to be)."""
+    return int.from_bytes(hashlib.md5(customer_id.encode()).digest()[8:], "little") >> 1
+
+
+def event_key(event_id: str) -> int:
+    """64-bit key of an event id for de-duplication (collision odds for 10 M
+    events ~3e-6; docs/adr/0060)."""
+    return int.from_bytes(hashlib.md5(event_id.encode()).digest()[:8], "little")
+
+
+class SeenKeys:
+    """Keys of every event taken in: a sorted array plus a small recent
+    part, merged when it grows (membership is a binary search)."""
+
+    def __init__(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        self.main = np.unique(keys.astype(np.uint64))
+        self.recent = np.zeros(0, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.recent)
+
+    def contains(
+        self, keys: np.ndarray[Any, np.dtype[np.uint64]]
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        out = np.zeros(len(keys), dtype=np.bool_)
+        for part in (self.main, self.recent):
+            if len(part):
+                i = np.minimum(np.searchsorted(part, keys), len(part) - 1)
+                out |= part[i] == keys
+        return out
+
+    def add(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        self.recent = np.union1d(self.recent, keys)
+        if len(self.recent) > 200_000:
+            self.main = np.union1d(self.main, self.recent)
+            self.recent = np.zeros(0, dtype=np.uint64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +110,8 @@ class EventStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, read_only=read_only)
+        # Never draw progress bars into a service's log.
+        self._con.execute("SET enable_progress_bar = false")
         if not read_only:
             self._con.execute(SCHEMA)
         self._write = threading.Lock()
@@ -74,6 +120,11 @@ class EventStore:
         self._next_seq = 1 + int(
             self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         )  # type: ignore[index]
+        keys = self._con.execute("SELECT event_key FROM ingested").fetchnumpy()["event_key"]
+        self.seen = SeenKeys(np.asarray(keys, dtype=np.uint64))
+        self.erased: set[str] = {
+            r[0] for r in self._con.execute("SELECT customer_id FROM erased_customer").fetchall()
+        }
         self.aliases: dict[str, str] = dict(
             self._con.execute("SELECT merged_id, survivor_id FROM customer_alias").fetchall()
         )
@@ -104,17 +155,15 @@ class EventStore:
 
     # -- the layout ---------------------------------------------------------
     def ensure_layout(self) -> SortedLayout:
-        """The sorted in-memory layout, built on first use, then caught up
-        with rows written since (a replica's own writes normally arrive
-        through :meth:`ingest`, which merges them at once)."""
+        """The sorted in-memory layout, built on first use; after that every
+        write of this store (the file's only writer) keeps it current."""
+        if self._layout_ready:
+            return self.layout
         with self._write:
             if not self._layout_ready:
                 cols, wm = self._columns("TRUE", [])
                 self.layout.load(cols, wm)
                 self._layout_ready = True
-            else:
-                cols, _ = self._columns("seq > ?", [self.layout.watermark])
-                self.layout.merge(cols)
         return self.layout
 
     def _columns(self, where: str, params: list[Any]) -> tuple[Columns, int]:
@@ -160,63 +209,71 @@ class EventStore:
 
     # -- writing -----------------------------------------------------------
     def ingest(self, rows: list[EventRow]) -> int:
-        """Store new events (duplicates by event id dropped); returns how many
-        were new. One transaction."""
+        """Store new events (duplicates by event id dropped, events of erased
+        customers dropped); returns how many were new. One transaction."""
         if not rows:
             return 0
-        batch = {
-            "pos": np.arange(len(rows), dtype=np.int64),
-            "event_id": np.array([r.event_id for r in rows], dtype=object),
-            "customer_id": np.array(
-                [self.aliases.get(r.customer_id, r.customer_id) for r in rows], dtype=object
-            ),
-            "ts": np.array([_utc_naive(r.ts) for r in rows], dtype="datetime64[us]"),
-            "event": np.array([r.event for r in rows], dtype=object),
-            "kind": np.array([r.kind for r in rows], dtype=object),
-            "channel": np.array([r.channel for r in rows], dtype=object),
-            "source": np.array([r.source for r in rows], dtype=object),
-            "properties": np.array(
-                [json.dumps(r.properties, separators=(",", ":")) for r in rows], dtype=object
-            ),
-        }
         with self._write:
+            keep: list[EventRow] = []
+            keys: list[int] = []
+            batch_keys: set[int] = set()
+            for r in rows:
+                k = event_key(r.event_id)
+                if k in batch_keys:
+                    continue
+                batch_keys.add(k)
+                cid = self.aliases.get(r.customer_id, r.customer_id)
+                if cid in self.erased:
+                    continue
+                keep.append(r)
+                keys.append(k)
+            fresh = ~self.seen.contains(np.asarray(keys, dtype=np.uint64))
+            rows = [r for r, f in zip(keep, fresh, strict=True) if f]
+            new_keys = np.asarray(keys, dtype=np.uint64)[fresh]
+            if not rows:
+                return 0
+            n = len(rows)
+            customers = [self.aliases.get(r.customer_id, r.customer_id) for r in rows]
+            seq = np.arange(self._next_seq, self._next_seq + n, dtype=np.int64)
+            ck = np.fromiter((customer_key(c) for c in customers), dtype=np.int64, count=n)
+            ts = np.array([_utc_naive(r.ts) for r in rows], dtype="datetime64[us]")
+            batch = {
+                "seq": seq,
+                "event_id": np.array([r.event_id for r in rows], dtype=object),
+                "customer_id": np.array(customers, dtype=object),
+                "ck": ck,
+                "ts": ts,
+                "event": np.array([r.event for r in rows], dtype=object),
+                "kind": np.array([r.kind for r in rows], dtype=object),
+                "channel": np.array([r.channel for r in rows], dtype=object),
+                "source": np.array([r.source for r in rows], dtype=object),
+                "properties": np.array(
+                    [_json(r.properties) if r.properties else "{}" for r in rows], dtype=object
+                ),
+            }
             con = self._con
             con.begin()
             try:
                 con.register("batch", batch)
-                # The primary key answers "seen before?" per row; RETURNING
-                # gives the ids that were new (in-batch repeats once).
-                keys = con.execute(
-                    "INSERT OR IGNORE INTO ingested SELECT md5_number(event_id) FROM batch "
-                    "RETURNING event_key::VARCHAR AS k"
-                ).fetchnumpy()["k"]
-                con.register("new_keys", {"k": np.asarray(keys, dtype=object)})
-                # seq: arrival order (ties in time keep it).
-                new = con.execute(
-                    f"INSERT INTO events SELECT ? + pos, event_id, customer_id, {CK}, "
-                    "ts, event, kind, channel, source, properties FROM "
-                    "(SELECT * FROM batch WHERE md5_number(event_id) IN "
-                    " (SELECT k::UHUGEINT FROM new_keys) "
-                    " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY pos) = 1) "
-                    "ORDER BY customer_id, ts RETURNING ck, epoch_ms(ts) AS t, seq, event, channel",
-                    [self._next_seq],
-                ).fetchnumpy()
-                con.unregister("new_keys")
+                con.register("batch_keys", {"k": new_keys})
+                con.execute("INSERT INTO events SELECT * FROM batch")
+                con.execute("INSERT INTO ingested SELECT k FROM batch_keys")
                 con.unregister("batch")
+                con.unregister("batch_keys")
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
-            self._next_seq += len(rows)
-            n = len(new["ck"])
-            if n and self._layout_ready:
+            self._next_seq += n
+            self.seen.add(new_keys)
+            if self._layout_ready:
                 self.layout.merge(
                     Columns(
-                        np.asarray(new["ck"], dtype=np.int64),
-                        np.asarray(new["t"], dtype=np.int64),
-                        np.asarray(new["seq"], dtype=np.int64),
-                        _encode(self.layout.events, new["event"]),
-                        _encode(self.layout.channels, new["channel"]),
+                        ck,
+                        ts.astype("datetime64[ms]").astype(np.int64),
+                        seq,
+                        self.layout.events.encode([r.event for r in rows]),
+                        self.layout.channels.encode([r.channel for r in rows]),
                     )
                 )
             return n
@@ -245,10 +302,14 @@ class EventStore:
         ]
 
     def erase(self, customer_id: str) -> int:
-        """Delete every row of the customer (and of ids merged into it)."""
-        return self.erase_many([customer_id])
+        """Erasure: delete every row of the customer (and of ids merged into
+        it), and remember the ids so a replay of the stream (a new replica,
+        a redelivery) cannot bring their events back."""
+        return self.erase_many([customer_id], tombstone=True)
 
-    def erase_many(self, customer_ids: list[str]) -> int:
+    def erase_many(self, customer_ids: list[str], *, tombstone: bool = False) -> int:
+        """Delete the customers' rows (an objection: later events are kept
+        out by the consent check, and come in again if it is withdrawn)."""
         wanted = set(customer_ids)
         ids = [*wanted, *(m for m, s in self.aliases.items() if s in wanted)]
         with self._write:
@@ -263,14 +324,20 @@ class EventStore:
                     "OR survivor_id IN (SELECT unnest(?))",
                     [ids, ids],
                 )
-                keys = con.execute(f"SELECT {CK} FROM (SELECT unnest(?) AS customer_id)", [ids])
-                cks = [int(r[0]) for r in keys.fetchall()]
+                if tombstone:
+                    con.execute(
+                        "INSERT INTO erased_customer SELECT unnest(?)",
+                        [[i for i in ids if i not in self.erased]],
+                    )
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
+            cks = [customer_key(i) for i in ids]
             for m in ids:
                 self.aliases.pop(m, None)
+            if tombstone:
+                self.erased.update(ids)
             if self._layout_ready:
                 self.layout.drop_customers(cks)
             return int(n[0]) if n else 0
@@ -285,9 +352,9 @@ class EventStore:
             con.begin()
             try:
                 n = con.execute(
-                    "UPDATE events SET customer_id = ?, ck = (hash(?::VARCHAR) >> 1)::BIGINT "
+                    "UPDATE events SET customer_id = ?, ck = ? "
                     "WHERE customer_id IN (SELECT unnest(?))",
-                    [survivor, survivor, merged],
+                    [survivor, customer_key(survivor), merged],
                 ).fetchone()
                 # Chains: whatever pointed at a merged id now points at the survivor.
                 con.execute(
@@ -298,10 +365,6 @@ class EventStore:
                     "INSERT OR REPLACE INTO customer_alias SELECT unnest(?), ?",
                     [merged, survivor],
                 )
-                keys = con.execute(
-                    f"SELECT {CK} FROM (SELECT unnest(?) AS customer_id UNION ALL SELECT ?)",
-                    [merged, survivor],
-                ).fetchall()
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -312,8 +375,7 @@ class EventStore:
             for m in merged:
                 self.aliases[m] = survivor
             if self._layout_ready:
-                cks = [int(r[0]) for r in keys]
-                self.layout.rekey(cks[:-1], cks[-1])
+                self.layout.rekey([customer_key(m) for m in merged], customer_key(survivor))
             return int(n[0]) if n else 0
 
     def purge_before(self, cutoff: datetime, limit: int) -> int:
@@ -328,6 +390,10 @@ class EventStore:
             if n and self._layout_ready:
                 self.layout.drop_before(int(naive.replace(tzinfo=UTC).timestamp() * 1000))
             return n
+
+
+# One encoder: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _utc_naive(ts: datetime) -> datetime:

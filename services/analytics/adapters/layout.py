@@ -138,9 +138,14 @@ def _insert_positions(cur: Columns, new: Columns) -> I64:
     """Where each new row goes so (customer, ts, seq) order holds."""
     lo = np.searchsorted(cur.customer, new.customer, side="left")
     hi = np.searchsorted(cur.customer, new.customer, side="right")
-    at = lo.copy()
+    at = hi.copy()
+    # Live events mostly come after everything held of their customer: they
+    # go to the end of the customer's block. Only late ones are searched.
     has = hi > lo
-    for i in np.flatnonzero(has):
+    last = np.maximum(hi - 1, 0)
+    late = has & (cur.ts_ms[last] > new.ts_ms)
+    late |= has & (cur.ts_ms[last] == new.ts_ms) & (cur.seq[last] > new.seq)
+    for i in np.flatnonzero(late):
         a, b = int(lo[i]), int(hi[i])
         ts = cur.ts_ms[a:b]
         j = int(np.searchsorted(ts, new.ts_ms[i], side="right"))

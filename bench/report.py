@@ -40,6 +40,10 @@ def _rows() -> list[str]:
             pass
         else:
             rows += consent_rows()
+    if (HERE / "results" / "analytics.json").exists():
+        from bench.analytics import analytics_rows
+
+        rows += analytics_rows()
     return rows
 
 

@@ -38,6 +38,10 @@ def main() -> None:
             pass
         else:
             consent.main()
+    if not only or "analytics" in only:
+        from bench import analytics
+
+        analytics.main()
     write_readme()
 
 

@@ -1,7 +1,7 @@
 """Anomalies in a KPI series with weekly (or any) seasonality.
 
 Expected value of a point: the median of the same season position over the
-previous ``seasons`` cycles (same weekday of the last four weeks) — a
+previous ``seasons`` cycles (same weekday of the last five weeks; an odd count, so one past anomaly among them cannot move the median) — a
 seasonal baseline that one past anomaly cannot drag. Control limits:
 expected ± ``threshold`` x a robust scale of recent residuals (1.4826 x MAD
 of the residuals of the previous ``history`` points, each against its own
@@ -22,7 +22,7 @@ Floats = npt.NDArray[np.float64]
 @dataclass(frozen=True, slots=True)
 class AnomalyParams:
     period: int = 7
-    seasons: int = 4
+    seasons: int = 5
     history: int = 56
     threshold: float = 4.0
     # Scale never below this share of the expected level (1 %).

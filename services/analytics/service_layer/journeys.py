@@ -196,6 +196,34 @@ class JourneyAnalytics:
 
     # -- retention -----------------------------------------------------------
     def retention(self, q: RetentionQuery) -> RetentionAnswer:
+        """Cohorts and retention from the sorted layout (one pass of numpy
+        over the columns); :meth:`retention_sql` is the same answer in DuckDB
+        SQL (tested equal)."""
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+        end = _ts(q.range.end)
+        triangle = retention_triangle(
+            cols.customer,
+            cols.ts_ms,
+            cols.event,
+            cohort_code=codes[q.cohort_event] if q.cohort_event else None,
+            return_code=codes[q.return_event] if q.return_event else None,
+            start_ms=q.range.start_ms,
+            end_ms=q.range.end_ms,
+            period=q.period,
+            periods=q.periods,
+        )
+        cohorts = []
+        for c, n, retained in triangle:
+            width = min(q.periods, _periods_between(c.replace(tzinfo=None), end, q.period))
+            cohorts.append(CohortRow(c, n, (retained + [0] * width)[:width]))
+        dau, mau = _stickiness_layout(cols.customer, cols.ts_ms, q.range)
+        return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
+
+    def retention_sql(self, q: RetentionQuery) -> RetentionAnswer:
         q.validate(self.store.known_events())
         unit = q.period.value
         start, end = _ts(q.range.start), _ts(q.range.end)
@@ -264,6 +292,105 @@ class JourneyAnalytics:
             [start, end, start, end],
         )[0]
         return float(row[0]) / days, int(row[1])
+
+
+DAY_MS = 86_400_000
+# 1970-01-01 was a Thursday: Monday-based weeks start 4 days later.
+_MONDAY_OFFSET_DAYS = 4
+
+
+def _period_index(ts_ms: Any, period: Period) -> Any:
+    days = ts_ms // DAY_MS
+    if period is Period.DAY:
+        return days
+    if period is Period.WEEK:
+        return (days - _MONDAY_OFFSET_DAYS) // 7
+    return ts_ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+
+
+def _period_start(index: int, period: Period) -> datetime:
+    if period is Period.DAY:
+        return datetime.fromtimestamp(index * 86_400, UTC)
+    if period is Period.WEEK:
+        return datetime.fromtimestamp((index * 7 + _MONDAY_OFFSET_DAYS) * 86_400, UTC)
+    year, month = divmod(index, 12)
+    return datetime(1970 + year, month + 1, 1, tzinfo=UTC)
+
+
+def retention_triangle(
+    customer: Any,
+    ts_ms: Any,
+    event: Any,
+    *,
+    cohort_code: int | None,
+    return_code: int | None,
+    start_ms: int,
+    end_ms: int,
+    period: Period,
+    periods: int,
+) -> list[tuple[datetime, int, list[int]]]:
+    """(cohort start, customers, retained per period) from columns sorted by
+    customer and time: a customer's cohort is the period of their first
+    cohort event (before the range end, at or after its start); retained in
+    period k: returned (return event inside the range) k periods later."""
+    n = len(ts_ms)
+    if n == 0:
+        return []
+    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+    in_cohort = ts_ms < end_ms
+    if cohort_code is not None:
+        in_cohort &= event == cohort_code
+    idx = np.flatnonzero(in_cohort)
+    members, first = np.unique(dense[idx], return_index=True)
+    first_ts = ts_ms[idx[first]]
+    keep = first_ts >= start_ms
+    members, first_ts = members[keep], first_ts[keep]
+    if len(members) == 0:
+        return []
+    cohort_of = np.full(int(dense[-1]) + 1, -1, dtype=np.int64)
+    cohort_p = _period_index(first_ts, period)
+    cohort_of[members] = cohort_p
+    ret = (ts_ms >= start_ms) & (ts_ms < end_ms)
+    if return_code is not None:
+        ret &= event == return_code
+    r_idx = np.flatnonzero(ret)
+    r_cust = dense[r_idx]
+    r_p = _period_index(ts_ms[r_idx], period)
+    has = cohort_of[r_cust] >= 0
+    r_cust, r_p = r_cust[has], r_p[has]
+    k = r_p - cohort_of[r_cust]
+    ok = (k >= 0) & (k < periods)
+    r_cust, k = r_cust[ok], k[ok]
+    pairs = np.unique(r_cust * periods + k)
+    pair_cust, pair_k = pairs // periods, pairs % periods
+    pmin = int(cohort_p.min())
+    width = int(cohort_p.max()) - pmin + 1
+    sizes = np.bincount(cohort_p - pmin, minlength=width)
+    kept = np.bincount(
+        (cohort_of[pair_cust] - pmin) * periods + pair_k, minlength=width * periods
+    ).reshape(width, periods)
+    out = []
+    for c in np.flatnonzero(sizes):
+        row = kept[c]
+        last = int(np.flatnonzero(row).max()) + 1 if row.any() else 0
+        out.append(
+            (_period_start(pmin + int(c), period), int(sizes[c]), [int(x) for x in row[:last]])
+        )
+    return out
+
+
+def _stickiness_layout(customer: Any, ts_ms: Any, r: TimeRange) -> tuple[float, int]:
+    end = r.end_ms
+    start = max(r.start_ms, end - 30 * DAY_MS)
+    days = max(1, -(-(end - start) // DAY_MS))
+    sel = (ts_ms >= start) & (ts_ms < end)
+    if not sel.any():
+        return 0.0, 0
+    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+    c = dense[sel]
+    d = (ts_ms[sel] - start) // DAY_MS
+    customer_days = len(np.unique(c * (days + 1) + d))
+    return customer_days / days, len(np.unique(c))
 
 
 def _periods_between(c: datetime, end: datetime, period: Period) -> int:

@@ -99,6 +99,7 @@ async def test_ingest_consent_merge_erasure_and_funnel(
         await eventually(lambda: _equals(store.count, 4))
         got = await stub.Funnel(funnel_request("view", "cart"), timeout=10)
         assert [s.customers for s in got.steps] == [1, 1]
+
         async def answered() -> Any:
             try:
                 return await bus.js.get_last_msg(

@@ -194,3 +194,9 @@ def test_retention_triangle_equals_pandas(loaded, period: Period) -> None:  # ty
         assert row.customers == int((cohort == key).sum())
         assert row.retained == want[key], key
     assert got.mau > 0 and 0 < got.stickiness <= 1
+    # The numpy answer on the layout equals DuckDB SQL's.
+    sql = analytics.retention_sql(RetentionQuery(r, period, 12, "view", "buy"))
+    assert [(c.start, c.customers, c.retained) for c in got.cohorts] == [
+        (c.start, c.customers, c.retained) for c in sql.cohorts
+    ]
+    assert (got.mau, got.average_dau) == (sql.mau, pytest.approx(sql.average_dau))

@@ -376,15 +376,21 @@ async def _freshness(gateway_url: str, address: str, samples: int) -> list[float
             for i in range(samples + 3):
                 user = f"fresh-{run}-{i}"
                 before = await converted()
-                await http.post(
+                first = await http.post(
                     "/v1/track",
                     json={"userId": user, "event": steps[0], "messageId": uuid.uuid4().hex},
                 )
+                if first.status_code != 200:
+                    await asyncio.sleep(0.5)
+                    continue
                 t = time.perf_counter()
                 r = await http.post(
                     "/v1/track",
                     json={"userId": user, "event": steps[1], "messageId": uuid.uuid4().hex},
                 )
+                if r.status_code == 503:  # the gateway asks to retry: not a sample
+                    await asyncio.sleep(0.5)
+                    continue
                 assert r.status_code == 200, r.text
                 while await converted() <= before:
                     if time.perf_counter() - t > 30:

@@ -115,6 +115,11 @@ class EventStore:
         if not read_only:
             self._con.execute(SCHEMA)
         self._write = threading.Lock()
+        # A DuckDB connection is not thread-safe: writes go through a cursor
+        # of their own (under _write); readers get a cursor each, made under
+        # this lock, so the root connection is never used by two threads.
+        self._cursor_lock = threading.Lock()
+        self._w = self._con.cursor()
         self.layout = SortedLayout()
         self._layout_ready = False
         self._next_seq = 1 + int(
@@ -132,7 +137,8 @@ class EventStore:
     # -- reading -----------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one thread's query."""
-        return self._con.cursor()
+        with self._cursor_lock:
+            return self._con.cursor()
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self.cursor()
@@ -151,6 +157,7 @@ class EventStore:
         return {r[0] for r in self.sql("SELECT DISTINCT event FROM events")}
 
     def close(self) -> None:
+        self._w.close()
         self._con.close()
 
     # -- the layout ---------------------------------------------------------
@@ -251,7 +258,7 @@ class EventStore:
                     [_json(r.properties) if r.properties else "{}" for r in rows], dtype=object
                 ),
             }
-            con = self._con
+            con = self._w
             con.begin()
             try:
                 con.register("batch", batch)
@@ -313,7 +320,7 @@ class EventStore:
         wanted = set(customer_ids)
         ids = [*wanted, *(m for m, s in self.aliases.items() if s in wanted)]
         with self._write:
-            con = self._con
+            con = self._w
             con.begin()
             try:
                 n = con.execute(
@@ -348,7 +355,7 @@ class EventStore:
         if not merged:
             return 0
         with self._write:
-            con = self._con
+            con = self._w
             con.begin()
             try:
                 n = con.execute(
@@ -382,7 +389,7 @@ class EventStore:
         """Retention: delete at most ``limit`` rows older than ``cutoff``."""
         naive = cutoff.astimezone(UTC).replace(tzinfo=None) if cutoff.tzinfo else cutoff
         with self._write:
-            row = self._con.execute(
+            row = self._w.execute(
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)",
                 [naive, limit],
             ).fetchone()

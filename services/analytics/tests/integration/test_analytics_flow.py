@@ -60,7 +60,7 @@ async def test_ingest_consent_merge_erasure_and_funnel(
     await publish(bus.js, ev.INTERACTION_RESOLVED, c[0], event_id=str(uuid.uuid4()))
     # Not behaviour: identify calls are not stored.
     await bus.resolved([interaction("c-a", "", T0, kind=gw.INTERACTION_KIND_IDENTIFY)])
-    await eventually(lambda: _equals(store.count, 8), timeout=10)
+    await eventually(lambda: _equals(store.count, 8), timeout=45)
     assert store.sql("SELECT count(*) FROM events WHERE customer_id = 'c-objector'")[0][0] == 0
     assert rt.ingest.refused == 4  # type: ignore[attr-defined]
 

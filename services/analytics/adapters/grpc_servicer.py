@@ -20,6 +20,7 @@ from analytics.domain.queries import (
     Period,
     PropertyFilter,
     RetentionQuery,
+    StagesQuery,
     Step,
     TimeRange,
     check_range,
@@ -50,7 +51,11 @@ def _ts(dt: datetime) -> Timestamp:
 
 
 def time_range(
-    msg: pb.FunnelRequest | pb.PathsRequest | pb.RetentionRequest | pb.GetKpiRequest,
+    msg: pb.FunnelRequest
+    | pb.PathsRequest
+    | pb.RetentionRequest
+    | pb.GetKpiRequest
+    | pb.StagesRequest,
 ) -> TimeRange:
     if not msg.HasField("range"):
         return check_range(None)
@@ -226,6 +231,28 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
                 for p in points
             ],
             breakdown_capped=capped,
+        )
+
+    async def Stages(
+        self, request: pb.StagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StagesResponse:  # type: ignore[override]
+        q = StagesQuery(
+            stages=tuple((m.stage, tuple(m.events)) for m in request.stages),
+            range=time_range(request),
+            period=PERIOD_FROM_PROTO.get(request.period) or Period.WEEK,
+        )
+        periods = await asyncio.to_thread(self.journeys.stages, q)
+        return pb.StagesResponse(
+            periods=[
+                pb.StagePeriod(
+                    period_start=_ts(start),
+                    stages=[
+                        pb.StageCount(stage=n, customers=c, conversion_from_previous=r)
+                        for n, c, r in rows
+                    ],
+                )
+                for start, rows in periods
+            ]
         )
 
     async def ListAlerts(

@@ -198,3 +198,29 @@ def kpi_kind(value: str) -> KpiKind:
         return KpiKind(value)
     except ValueError:
         raise InvalidArgument("kpi.kind", f"one of {', '.join(k.value for k in KpiKind)}") from None
+
+
+MAX_STAGES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class StagesQuery:
+    stages: tuple[tuple[str, tuple[str, ...]], ...]
+    range: TimeRange
+    period: Period = Period.WEEK
+
+    def validate(self, known_events: Collection[str]) -> None:
+        if not 2 <= len(self.stages) <= MAX_STAGES:
+            raise InvalidArgument("stages", f"2 to {MAX_STAGES} stages")
+        seen: set[str] = set()
+        for i, (name, events) in enumerate(self.stages):
+            if not name:
+                raise InvalidArgument(f"stages[{i}].stage", "required")
+            if not events:
+                raise InvalidArgument(f"stages[{i}].events", "at least one event")
+            for j, e in enumerate(events):
+                if e in seen:
+                    raise InvalidArgument(f"stages[{i}].events[{j}]", "an event maps to one stage")
+                seen.add(e)
+        if not any(e in known_events for _, events in self.stages for e in events):
+            raise InvalidArgument("stages", "none of the events is known")

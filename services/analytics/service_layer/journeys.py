@@ -25,8 +25,10 @@ from analytics.domain.queries import (
     Period,
     PropertyFilter,
     RetentionQuery,
+    StagesQuery,
     TimeRange,
 )
+from analytics.domain.stages import stage_counts
 
 NONE_LABEL = "(none)"
 
@@ -222,6 +224,44 @@ class JourneyAnalytics:
             cohorts.append(CohortRow(c, n, (retained + [0] * width)[:width]))
         dau, mau = _stickiness_layout(cols.customer, cols.ts_ms, q.range)
         return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
+
+    def stages(self, q: StagesQuery) -> list[tuple[datetime, list[tuple[str, int, float]]]]:
+        """Per period (oldest first): (stage, customers at or beyond it,
+        conversion from the previous stage)."""
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+        stage_of = np.full(len(codes) + 1, -1, dtype=np.int64)
+        for i, (_, events) in enumerate(q.stages):
+            for e in events:
+                if e in codes:
+                    stage_of[codes[e]] = i
+        sel = (cols.ts_ms >= q.range.start_ms) & (cols.ts_ms < q.range.end_ms)
+        counts = stage_counts(
+            cols.customer[sel],
+            _period_index(cols.ts_ms[sel], q.period),
+            stage_of[cols.event[sel]],
+            len(q.stages),
+        )
+        out = []
+        for p in sorted(counts):
+            row = counts[p]
+            out.append(
+                (
+                    _period_start(p, q.period),
+                    [
+                        (
+                            name,
+                            row[i],
+                            1.0 if i == 0 else (row[i] / row[i - 1] if row[i - 1] else 0.0),
+                        )
+                        for i, (name, _) in enumerate(q.stages)
+                    ],
+                )
+            )
+        return out
 
     def retention_sql(self, q: RetentionQuery) -> RetentionAnswer:
         q.validate(self.store.known_events())

@@ -146,6 +146,21 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
             "kpi.name",
         ),
         ("ListAlerts", pb.ListAlertsRequest(limit=100_000), "limit"),
+        (
+            "Stages",
+            pb.StagesRequest(stages=[pb.StageMapping(stage="a", events=["view"])]),
+            "stages",
+        ),
+        (
+            "Stages",
+            pb.StagesRequest(
+                stages=[
+                    pb.StageMapping(stage="a", events=["view"]),
+                    pb.StageMapping(stage="b", events=["view"]),
+                ]
+            ),
+            "stages[1].events[0]",
+        ),
     ]
     wide = funnel_request("view", "cart")
     wide.range.end.FromDatetime(T0 + timedelta(days=900))
@@ -160,6 +175,20 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
                 method,
                 err.value.details(),
             )
+        stages = await stub.Stages(
+            pb.StagesRequest(
+                stages=[
+                    pb.StageMapping(stage="awareness", events=["view"]),
+                    pb.StageMapping(stage="consideration", events=["cart"]),
+                ],
+                period=pb.PERIOD_DAY,
+                range=funnel_request("view", "cart").range,
+            ),
+            timeout=10,
+        )
+        assert [[(s.stage, s.customers) for s in p.stages] for p in stages.periods] == [
+            [("awareness", 1), ("consideration", 1)]
+        ]
         # GetKpi of an unknown KPI: NOT_FOUND.
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.GetKpi(pb.GetKpiRequest(name="nothing"), timeout=10)

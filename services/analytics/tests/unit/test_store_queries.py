@@ -200,3 +200,28 @@ def test_retention_triangle_equals_pandas(loaded, period: Period) -> None:  # ty
         (c.start, c.customers, c.retained) for c in sql.cohorts
     ]
     assert (got.mau, got.average_dau) == (sql.mau, pytest.approx(sql.average_dau))
+
+
+def test_journey_stages_per_week_equal_pandas(loaded) -> None:  # type: ignore[no-untyped-def]
+    from analytics.domain.queries import StagesQuery
+
+    analytics, df = loaded
+    mapping = (
+        ("awareness", ("view",)),
+        ("consideration", ("cart", "checkout")),
+        ("purchase", ("buy",)),
+    )
+    r = TimeRange(T0, T0 + timedelta(days=28))
+    got = analytics.stages(StagesQuery(mapping, r, Period.WEEK))
+    ref = df[(df["ts"] >= r.start) & (df["ts"] < r.end)].copy()
+    stage_of = {e: i for i, (_, events) in enumerate(mapping) for e in events}
+    ref = ref[ref["event"].isin(stage_of)]
+    ref["stage"] = ref["event"].map(stage_of)
+    ref["week"] = [(t - timedelta(days=t.weekday())).date() for t in ref["ts"]]
+    deepest = ref.groupby(["week", "customer_id"])["stage"].max().reset_index()
+    assert len(got) == 4
+    for start, rows in got:
+        week = deepest[deepest["week"] == start.date()]
+        want = [int((week["stage"] >= i).sum()) for i in range(3)]
+        assert [c for _, c, _ in rows] == want
+        assert rows[1][2] == pytest.approx(want[1] / want[0])

@@ -294,3 +294,45 @@ class ListAlertsResponse(_message.Message):
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     alerts: _containers.RepeatedCompositeFieldContainer[_events_pb2.AlertRaised]
     def __init__(self, alerts: _Optional[_Iterable[_Union[_events_pb2.AlertRaised, _Mapping]]] = ...) -> None: ...
+
+class StageMapping(_message.Message):
+    __slots__ = ("stage", "events")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stage: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StagesRequest(_message.Message):
+    __slots__ = ("stages", "period", "range")
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    stages: _containers.RepeatedCompositeFieldContainer[StageMapping]
+    period: Period
+    range: TimeRange
+    def __init__(self, stages: _Optional[_Iterable[_Union[StageMapping, _Mapping]]] = ..., period: _Optional[_Union[Period, str]] = ..., range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+
+class StageCount(_message.Message):
+    __slots__ = ("stage", "customers", "conversion_from_previous")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_FROM_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    customers: int
+    conversion_from_previous: float
+    def __init__(self, stage: _Optional[str] = ..., customers: _Optional[int] = ..., conversion_from_previous: _Optional[float] = ...) -> None: ...
+
+class StagePeriod(_message.Message):
+    __slots__ = ("period_start", "stages")
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    period_start: _timestamp_pb2.Timestamp
+    stages: _containers.RepeatedCompositeFieldContainer[StageCount]
+    def __init__(self, period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stages: _Optional[_Iterable[_Union[StageCount, _Mapping]]] = ...) -> None: ...
+
+class StagesResponse(_message.Message):
+    __slots__ = ("periods",)
+    PERIODS_FIELD_NUMBER: _ClassVar[int]
+    periods: _containers.RepeatedCompositeFieldContainer[StagePeriod]
+    def __init__(self, periods: _Optional[_Iterable[_Union[StagePeriod, _Mapping]]] = ...) -> None: ...

@@ -68,6 +68,11 @@ class AnalyticsServiceStub:
                 request_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsResponse.FromString,
                 _registered_method=True)
+        self.Stages = channel.unary_unary(
+                '/cxloop.analytics.v1.AnalyticsService/Stages',
+                request_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.SerializeToString,
+                response_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -121,6 +126,14 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stages(self, request, context):
+        """Journey stages (awareness, consideration, purchase, retention,
+        advocacy …) from a mapping of events to stages, per period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +166,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ListAlerts,
                     request_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsRequest.FromString,
                     response_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'Stages': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stages,
+                    request_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.FromString,
+                    response_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -321,6 +339,33 @@ class AnalyticsService:
             '/cxloop.analytics.v1.AnalyticsService/ListAlerts',
             cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsRequest.SerializeToString,
             cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.analytics.v1.AnalyticsService/Stages',
+            cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.SerializeToString,
+            cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,14 +75,17 @@ def customer_levels(
         return CustomerLevels(empty, empty, np.zeros((0, k_steps)), empty)
     seconds[:, 0] = 0.0
     start_customer = customer[starts]
-    t0 = ts_ms[starts]
-    pos = starts.copy()
-    alive = np.ones(m, dtype=np.bool_)
     level = np.ones(m, dtype=np.int64)
+    # Only the starts still converting are carried to the next step (most
+    # stop early), so later steps work on ever smaller arrays.
+    live = np.arange(m)
+    pos = starts.copy()
+    t0 = ts_ms[starts]
+    who = start_customer
     for k in range(1, k_steps):
         if strict:
             nxt = pos + 1
-            ok = alive & (nxt < n)
+            ok = nxt < n
             nxt = np.minimum(nxt, n - 1)
             ok &= steps[k][nxt]
         else:
@@ -90,16 +93,15 @@ def customer_levels(
             if len(occurrences) == 0:
                 break
             j = np.searchsorted(occurrences, pos, side="right")
-            ok = alive & (j < len(occurrences))
+            ok = j < len(occurrences)
             nxt = occurrences[np.minimum(j, len(occurrences) - 1)]
         elapsed = ts_ms[nxt] - t0
-        ok &= (customer[nxt] == start_customer) & (elapsed <= window_ms)
-        alive = ok
+        ok &= (customer[nxt] == who) & (elapsed <= window_ms)
         if not ok.any():
             break
-        pos = np.where(ok, nxt, pos)
-        level += ok
-        seconds[ok, k] = elapsed[ok] / 1000.0
+        live, pos, t0, who = live[ok], nxt[ok], t0[ok], who[ok]
+        level[live] += 1
+        seconds[live, k] = elapsed[ok] / 1000.0
     # Starts are in event order, hence grouped by customer.
     bounds = np.flatnonzero(np.r_[True, start_customer[1:] != start_customer[:-1]])
     best = np.maximum.reduceat(level, bounds)

@@ -382,8 +382,12 @@ def retention_triangle(
     in_cohort = ts_ms < end_ms
     if cohort_code is not None:
         in_cohort &= event == cohort_code
+    # Columns are sorted by customer then time: a customer's first cohort
+    # event is where the customer changes; no sort is needed anywhere below.
     idx = np.flatnonzero(in_cohort)
-    members, first = np.unique(dense[idx], return_index=True)
+    dc = dense[idx]
+    first = np.flatnonzero(np.r_[True, dc[1:] != dc[:-1]])
+    members = dc[first]
     first_ts = ts_ms[idx[first]]
     keep = first_ts >= start_ms
     members, first_ts = members[keep], first_ts[keep]
@@ -403,8 +407,9 @@ def retention_triangle(
     k = r_p - cohort_of[r_cust]
     ok = (k >= 0) & (k < periods)
     r_cust, k = r_cust[ok], k[ok]
-    pairs = np.unique(r_cust * periods + k)
-    pair_cust, pair_k = pairs // periods, pairs % periods
+    # Periods grow with time within a customer: distinct pairs are changes.
+    distinct = np.r_[True, (r_cust[1:] != r_cust[:-1]) | (k[1:] != k[:-1])]
+    pair_cust, pair_k = r_cust[distinct], k[distinct]
     pmin = int(cohort_p.min())
     width = int(cohort_p.max()) - pmin + 1
     sizes = np.bincount(cohort_p - pmin, minlength=width)
@@ -431,8 +436,9 @@ def _stickiness_layout(customer: Any, ts_ms: Any, r: TimeRange) -> tuple[float, 
     dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
     c = dense[sel]
     d = (ts_ms[sel] - start) // DAY_MS
-    customer_days = len(np.unique(c * (days + 1) + d))
-    return customer_days / days, len(np.unique(c))
+    new_customer = np.r_[True, c[1:] != c[:-1]]
+    customer_days = int((new_customer | np.r_[True, d[1:] != d[:-1]]).sum())
+    return customer_days / days, int(new_customer.sum())
 
 
 def _periods_between(c: datetime, end: datetime, period: Period) -> int:

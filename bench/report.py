@@ -44,6 +44,10 @@ def _rows() -> list[str]:
         from bench.loyalty import loyalty_rows
 
         rows += loyalty_rows()
+    if (HERE / "results" / "analytics.json").exists():
+        from bench.analytics import analytics_rows
+
+        rows += analytics_rows()
     return rows
 
 

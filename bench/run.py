@@ -42,6 +42,10 @@ def main() -> None:
         from bench import loyalty
 
         loyalty.main()
+    if not only or "analytics" in only:
+        from bench import analytics
+
+        analytics.main()
     write_readme()
 
 

@@ -27,6 +27,7 @@ SERVICE_ORDER: tuple[str, ...] = (
     "personalization",
     "loyalty",
     "feedback",
+    "analytics",
 )
 GRPC_PORTS: dict[str, int] = {
     "identity": 50051,
@@ -34,9 +35,10 @@ GRPC_PORTS: dict[str, int] = {
     "personalization": 50053,
     "loyalty": 50054,
     "feedback": 50055,
+    "analytics": 50056,
 }
 # Services that own a database today (the others have nothing to store yet).
-SERVICES_WITH_DATABASE: frozenset[str] = frozenset({"identity", "consent"})
+SERVICES_WITH_DATABASE: frozenset[str] = frozenset({"identity", "consent", "analytics"})
 METRICS_PORTS: dict[str, int] = {name: 9100 + n for n, name in enumerate(SERVICE_ORDER)}
 GATEWAY_HTTP_PORT = 8080
 EMBEDDED_NATS_PORT = 14222

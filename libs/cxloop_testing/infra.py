@@ -23,6 +23,7 @@ STREAMS = (
     "PERSONALIZATION",
     "LOYALTY",
     "FEEDBACK",
+    "ANALYTICS",
     "DEADLETTER",
 )
 

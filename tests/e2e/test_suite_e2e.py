@@ -292,3 +292,35 @@ async def test_order_through_the_gateway_earns_points_and_a_refund_takes_them_ba
     r = post(suite, "/v1/track", {"userId": user, "event": "Order Refunded", "properties": refund})
     assert r.status_code == 200, r.text
     await eventually(lambda: _equals(points, (0, 225)), timeout=60)
+async def test_events_posted_to_the_gateway_appear_in_an_analytics_funnel(suite: Suite) -> None:
+    from cxloop.analytics.v1 import analytics_service_pb2 as apb
+    from cxloop.analytics.v1 import analytics_service_pb2_grpc as apb_grpc
+
+    user = f"user-{uid()}"
+    steps = [f"Viewed {uid()}", f"Bought {uid()}"]
+    for name, channel in zip(steps, ["web", "store"], strict=True):
+        r = post(
+            suite,
+            "/v1/track",
+            {"userId": user, "event": name, "messageId": uid(), "context": {"channel": channel}},
+        )
+        assert r.status_code == 200, r.text
+    target = f"127.0.0.1:{suite.specs['analytics'].env['CXLOOP_ANALYTICS_GRPC_PORT']}"
+
+    async def converted() -> bool:
+        async with grpc.aio.insecure_channel(target) as ch:
+            try:
+                got = await apb_grpc.AnalyticsServiceStub(ch).Funnel(
+                    apb.FunnelRequest(
+                        steps=[apb.FunnelStep(event=s) for s in steps],
+                        conversion_window_seconds=3600,
+                    ),
+                    timeout=5,
+                )
+            except grpc.aio.AioRpcError as exc:  # steps not known yet
+                if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                return False
+        return [s.customers for s in got.steps] == [1, 1]
+
+    assert await eventually(converted, timeout=30, interval=0.2)

@@ -6,3 +6,4 @@ CREATE DATABASE personalization;
 CREATE DATABASE loyalty;
 CREATE DATABASE feedback;
 CREATE DATABASE gateway;
+CREATE DATABASE analytics;

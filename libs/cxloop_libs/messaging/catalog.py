@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cxloop.analytics.v1 import events_pb2 as analytics_events
 from cxloop.audit.v1 import events_pb2 as audit_events
 from cxloop.consent.v1 import events_pb2 as consent_events
 from cxloop.feedback.v1 import events_pb2 as feedback_events
@@ -61,7 +62,15 @@ RETENTION_POLICY_CHANGED = EventKind(
 )
 RETENTION_PURGE_COMPLETED: dict[str, EventKind] = {
     d: EventKind(d, "retention_purge", "completed", consent_events.RetentionPurgeCompleted)
-    for d in ("consent", "identity", "gateway", "personalization", "loyalty", "feedback")
+    for d in (
+        "consent",
+        "identity",
+        "gateway",
+        "personalization",
+        "loyalty",
+        "feedback",
+        "analytics",
+    )
 }
 
 # Privacy requests (data-subject requests as a saga, docs/adr/0014-privacy-request-saga.md).
@@ -99,6 +108,7 @@ PRIVACY_PARTICIPANT_DOMAINS = (
     "personalization",
     "loyalty",
     "feedback",
+    "analytics",
 )
 PRIVACY_REQUEST_ANSWERED: dict[str, EventKind] = {
     d: EventKind(d, "privacy_request", "answered", consent_events.PrivacyRequestAnswered)
@@ -171,6 +181,10 @@ _PERSONALIZATION: tuple[EventKind, ...] = (
     RECOMMENDATION_SERVED,
 )
 
+# -- analytics (services/analytics) ---------------------------------------------
+ANALYTICS_ALERT_RAISED = EventKind("analytics", "alert", "raised", analytics_events.AlertRaised)
+_ANALYTICS: tuple[EventKind, ...] = (ANALYTICS_ALERT_RAISED,)
+
 _ALL: tuple[EventKind, ...] = (
     INTERACTION_RECORDED,
     PROFILE_CREATED,
@@ -191,6 +205,7 @@ _ALL: tuple[EventKind, ...] = (
     *_LOYALTY,
     *_FEEDBACK,
     *_PERSONALIZATION,
+    *_ANALYTICS,
 )
 BY_CE_TYPE: dict[str, EventKind] = {k.ce_type: k for k in _ALL}
 

@@ -1,0 +1,3 @@
+from analytics.entrypoints.main import main
+
+main()

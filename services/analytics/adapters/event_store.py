@@ -1,0 +1,413 @@
+"""The columnar event store: one DuckDB file, written by one process
+(docs/adr/0060, 0061).
+
+Tables:
+- ``events``: one row per interaction, keyed by customer id; ``ck`` is a
+  63-bit hash of the customer id (the sort key of the in-memory layout) and
+  ``seq`` the arrival order.
+- ``ingested``: the 128-bit hash of every event id taken in (idempotence:
+  a redelivered or replayed event is dropped).
+- ``customer_alias``: merged customer id -> survivor, so an event of a
+  merged id arriving late still joins its person's journey.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from analytics.adapters.layout import Columns, SortedLayout
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT NOT NULL,
+    event_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    ck BIGINT NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    event VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    properties VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingested (event_key UBIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS erased_customer (customer_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS customer_alias (
+    merged_id VARCHAR PRIMARY KEY,
+    survivor_id VARCHAR NOT NULL
+);
+"""
+# The same key in SQL (bench data generation) and Python (customer_key).
+CK = "(md5_number_lower(customer_id) >> 1)::BIGINT"
+
+
+def customer_key(customer_id: str) -> int:
+    """63-bit key of a customer id: the low half of its MD5, as DuckDB's
+    md5_number_lower, shifted to fit a signed BIGINT. Stable across versions
+    (DuckDB's hash() is not promised to be)."""
+    return int.from_bytes(hashlib.md5(customer_id.encode()).digest()[8:], "little") >> 1
+
+
+def event_key(event_id: str) -> int:
+    """64-bit key of an event id for de-duplication (collision odds for 10 M
+    events ~3e-6; docs/adr/0060)."""
+    return int.from_bytes(hashlib.md5(event_id.encode()).digest()[:8], "little")
+
+
+class SeenKeys:
+    """Keys of every event taken in: a sorted array plus a small recent
+    part, merged when it grows (membership is a binary search)."""
+
+    def __init__(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        self.main = np.unique(keys.astype(np.uint64))
+        self.recent = np.zeros(0, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.recent)
+
+    def contains(
+        self, keys: np.ndarray[Any, np.dtype[np.uint64]]
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        out = np.zeros(len(keys), dtype=np.bool_)
+        for part in (self.main, self.recent):
+            if len(part):
+                i = np.minimum(np.searchsorted(part, keys), len(part) - 1)
+                out |= part[i] == keys
+        return out
+
+    def add(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
+        self.recent = np.union1d(self.recent, keys)
+        if len(self.recent) > 200_000:
+            self.main = np.union1d(self.main, self.recent)
+            self.recent = np.zeros(0, dtype=np.uint64)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event_id: str
+    customer_id: str
+    ts: datetime
+    event: str
+    kind: str
+    channel: str
+    source: str
+    properties: dict[str, Any]
+
+
+class EventStore:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, read_only=read_only)
+        # Never draw progress bars into a service's log.
+        self._con.execute("SET enable_progress_bar = false")
+        if not read_only:
+            self._con.execute(SCHEMA)
+        self._write = threading.Lock()
+        # A DuckDB connection is not thread-safe: writes go through a cursor
+        # of their own (under _write); readers get a cursor each, made under
+        # this lock, so the root connection is never used by two threads.
+        self._cursor_lock = threading.Lock()
+        self._w = self._con.cursor()
+        self.layout = SortedLayout()
+        self._layout_ready = False
+        self._next_seq = 1 + int(
+            self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        )  # type: ignore[index]
+        keys = self._con.execute("SELECT event_key FROM ingested").fetchnumpy()["event_key"]
+        self.seen = SeenKeys(np.asarray(keys, dtype=np.uint64))
+        self.erased: set[str] = {
+            r[0] for r in self._con.execute("SELECT customer_id FROM erased_customer").fetchall()
+        }
+        self.aliases: dict[str, str] = dict(
+            self._con.execute("SELECT merged_id, survivor_id FROM customer_alias").fetchall()
+        )
+
+    # -- reading -----------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one thread's query."""
+        with self._cursor_lock:
+            return self._con.cursor()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        cur = self.cursor()
+        try:
+            return cur.execute(query, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def count(self) -> int:
+        return int(self.sql("SELECT count(*) FROM events")[0][0])
+
+    def known_events(self) -> set[str]:
+        with self.layout.lock:
+            if self._layout_ready:
+                return set(self.layout.events.labels)
+        return {r[0] for r in self.sql("SELECT DISTINCT event FROM events")}
+
+    def close(self) -> None:
+        self._w.close()
+        self._con.close()
+
+    # -- the layout ---------------------------------------------------------
+    def ensure_layout(self) -> SortedLayout:
+        """The sorted in-memory layout, built on first use; after that every
+        write of this store (the file's only writer) keeps it current."""
+        if self._layout_ready:
+            return self.layout
+        with self._write:
+            if not self._layout_ready:
+                cols, wm = self._columns("TRUE", [])
+                self.layout.load(cols, wm)
+                self._layout_ready = True
+        return self.layout
+
+    def _columns(self, where: str, params: list[Any]) -> tuple[Columns, int]:
+        """Rows as columns, names dictionary-encoded inside DuckDB (a join
+        with the small dictionaries) instead of row by row in Python."""
+        cur = self.cursor()
+        try:
+            for name, column, dictionary in (
+                ("dict_event", "event", self.layout.events),
+                ("dict_channel", "channel", self.layout.channels),
+            ):
+                labels = [
+                    r[0] for r in cur.execute(f"SELECT DISTINCT {column} FROM events").fetchall()
+                ]
+                codes = [dictionary.code(label) for label in labels]
+                cur.register(
+                    name,
+                    {
+                        "label": np.array(labels, dtype=object),
+                        "code": np.array(codes, dtype=np.int32),
+                    },
+                )
+            rel = cur.execute(
+                "SELECT e.ck, epoch_ms(e.ts) AS t, e.seq, de.code AS ev, dc.code AS ch "
+                "FROM events e JOIN dict_event de ON e.event = de.label "
+                f"JOIN dict_channel dc ON e.channel = dc.label WHERE {where}",
+                params,
+            ).fetchnumpy()
+        finally:
+            cur.close()
+        n = len(rel["ck"])
+        if n == 0:
+            return Columns.empty(), self.layout.watermark
+        seq = np.asarray(rel["seq"], dtype=np.int64)
+        cols = Columns(
+            np.asarray(rel["ck"], dtype=np.int64),
+            np.asarray(rel["t"], dtype=np.int64),
+            seq,
+            np.asarray(rel["ev"], dtype=np.int32),
+            np.asarray(rel["ch"], dtype=np.int32),
+        )
+        return cols, int(seq.max())
+
+    # -- writing -----------------------------------------------------------
+    def ingest(self, rows: list[EventRow]) -> int:
+        """Store new events (duplicates by event id dropped, events of erased
+        customers dropped); returns how many were new. One transaction."""
+        if not rows:
+            return 0
+        with self._write:
+            keep: list[EventRow] = []
+            keys: list[int] = []
+            batch_keys: set[int] = set()
+            for r in rows:
+                k = event_key(r.event_id)
+                if k in batch_keys:
+                    continue
+                batch_keys.add(k)
+                cid = self.aliases.get(r.customer_id, r.customer_id)
+                if cid in self.erased:
+                    continue
+                keep.append(r)
+                keys.append(k)
+            fresh = ~self.seen.contains(np.asarray(keys, dtype=np.uint64))
+            rows = [r for r, f in zip(keep, fresh, strict=True) if f]
+            new_keys = np.asarray(keys, dtype=np.uint64)[fresh]
+            if not rows:
+                return 0
+            n = len(rows)
+            customers = [self.aliases.get(r.customer_id, r.customer_id) for r in rows]
+            seq = np.arange(self._next_seq, self._next_seq + n, dtype=np.int64)
+            ck = np.fromiter((customer_key(c) for c in customers), dtype=np.int64, count=n)
+            ts = np.array([_utc_naive(r.ts) for r in rows], dtype="datetime64[us]")
+            batch = {
+                "seq": seq,
+                "event_id": np.array([r.event_id for r in rows], dtype=object),
+                "customer_id": np.array(customers, dtype=object),
+                "ck": ck,
+                "ts": ts,
+                "event": np.array([r.event for r in rows], dtype=object),
+                "kind": np.array([r.kind for r in rows], dtype=object),
+                "channel": np.array([r.channel for r in rows], dtype=object),
+                "source": np.array([r.source for r in rows], dtype=object),
+                "properties": np.array(
+                    [_json(r.properties) if r.properties else "{}" for r in rows], dtype=object
+                ),
+            }
+            con = self._w
+            con.begin()
+            try:
+                con.register("batch", batch)
+                con.register("batch_keys", {"k": new_keys})
+                con.execute("INSERT INTO events SELECT * FROM batch")
+                con.execute("INSERT INTO ingested SELECT k FROM batch_keys")
+                con.unregister("batch")
+                con.unregister("batch_keys")
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            self._next_seq += n
+            self.seen.add(new_keys)
+            if self._layout_ready:
+                self.layout.merge(
+                    Columns(
+                        ck,
+                        ts.astype("datetime64[ms]").astype(np.int64),
+                        seq,
+                        self.layout.events.encode([r.event for r in rows]),
+                        self.layout.channels.encode([r.channel for r in rows]),
+                    )
+                )
+            return n
+
+    def export(self, customer_id: str) -> list[dict[str, Any]]:
+        """What the store holds about a customer (access requests)."""
+        cur = self.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT ts, event, kind, channel, source, properties FROM events "
+                "WHERE customer_id = ? ORDER BY ts, seq",
+                [customer_id],
+            ).fetchall()
+        finally:
+            cur.close()
+        return [
+            {
+                "occurred_at": ts.replace(tzinfo=UTC).isoformat(),
+                "event": e,
+                "kind": k,
+                "channel": c,
+                "source": src,
+                "properties": json.loads(p),
+            }
+            for ts, e, k, c, src, p in rows
+        ]
+
+    def erase(self, customer_id: str) -> int:
+        """Erasure: delete every row of the customer (and of ids merged into
+        it), and remember the ids so a replay of the stream (a new replica,
+        a redelivery) cannot bring their events back."""
+        return self.erase_many([customer_id], tombstone=True)
+
+    def erase_many(self, customer_ids: list[str], *, tombstone: bool = False) -> int:
+        """Delete the customers' rows (an objection: later events are kept
+        out by the consent check, and come in again if it is withdrawn)."""
+        wanted = set(customer_ids)
+        ids = [*wanted, *(m for m, s in self.aliases.items() if s in wanted)]
+        with self._write:
+            con = self._w
+            con.begin()
+            try:
+                n = con.execute(
+                    "DELETE FROM events WHERE customer_id IN (SELECT unnest(?))", [ids]
+                ).fetchone()
+                con.execute(
+                    "DELETE FROM customer_alias WHERE merged_id IN (SELECT unnest(?)) "
+                    "OR survivor_id IN (SELECT unnest(?))",
+                    [ids, ids],
+                )
+                if tombstone:
+                    con.execute(
+                        "INSERT INTO erased_customer SELECT unnest(?)",
+                        [[i for i in ids if i not in self.erased]],
+                    )
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            cks = [customer_key(i) for i in ids]
+            for m in ids:
+                self.aliases.pop(m, None)
+            if tombstone:
+                self.erased.update(ids)
+            if self._layout_ready:
+                self.layout.drop_customers(cks)
+            return int(n[0]) if n else 0
+
+    def rekey(self, survivor: str, merged: list[str]) -> int:
+        """A merge: the merged customers' history becomes the survivor's."""
+        merged = [m for m in merged if m and m != survivor]
+        if not merged:
+            return 0
+        with self._write:
+            con = self._w
+            con.begin()
+            try:
+                n = con.execute(
+                    "UPDATE events SET customer_id = ?, ck = ? "
+                    "WHERE customer_id IN (SELECT unnest(?))",
+                    [survivor, customer_key(survivor), merged],
+                ).fetchone()
+                # Chains: whatever pointed at a merged id now points at the survivor.
+                con.execute(
+                    "UPDATE customer_alias SET survivor_id = ? WHERE survivor_id IN (SELECT unnest(?))",
+                    [survivor, merged],
+                )
+                con.execute(
+                    "INSERT OR REPLACE INTO customer_alias SELECT unnest(?), ?",
+                    [merged, survivor],
+                )
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            for m, s in list(self.aliases.items()):
+                if s in merged:
+                    self.aliases[m] = survivor
+            for m in merged:
+                self.aliases[m] = survivor
+            if self._layout_ready:
+                self.layout.rekey([customer_key(m) for m in merged], customer_key(survivor))
+            return int(n[0]) if n else 0
+
+    def purge_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: delete at most ``limit`` rows older than ``cutoff``."""
+        naive = cutoff.astimezone(UTC).replace(tzinfo=None) if cutoff.tzinfo else cutoff
+        with self._write:
+            row = self._w.execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? LIMIT ?)",
+                [naive, limit],
+            ).fetchone()
+            n = int(row[0]) if row else 0
+            if n and self._layout_ready:
+                self.layout.drop_before(int(naive.replace(tzinfo=UTC).timestamp() * 1000))
+            return n
+
+
+# One encoder: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def _utc_naive(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _encode(dictionary: Any, values: Any) -> np.ndarray[Any, np.dtype[np.int32]]:
+    labels = [str(v) for v in values]
+    uniques = {v: dictionary.code(v) for v in set(labels)}
+    return np.fromiter((uniques[v] for v in labels), dtype=np.int32, count=len(labels))

@@ -1,0 +1,157 @@
+"""The in-memory layout funnels and paths run on: every event as four
+columns sorted by customer, time and arrival (docs/adr/0060).
+
+It is built once from the store, then kept current without re-sorting:
+new events are merged in at their place (binary search per customer block,
+one ``np.insert`` per column), a merged customer's rows move under the
+survivor's key, erased customers' rows and expired rows are masked out.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+
+
+@dataclass
+class Dictionary:
+    """String <-> dense code, append only."""
+
+    labels: list[str] = field(default_factory=list)
+    codes: dict[str, int] = field(default_factory=dict)
+
+    def code(self, label: str) -> int:
+        c = self.codes.get(label)
+        if c is None:
+            c = self.codes[label] = len(self.labels)
+            self.labels.append(label)
+        return c
+
+    def encode(self, labels: list[str]) -> I32:
+        return np.fromiter((self.code(x) for x in labels), dtype=np.int32, count=len(labels))
+
+
+@dataclass
+class Columns:
+    customer: I64
+    ts_ms: I64
+    seq: I64
+    event: I32
+    channel: I32
+
+    @classmethod
+    def empty(cls) -> Columns:
+        z64 = np.zeros(0, dtype=np.int64)
+        z32 = np.zeros(0, dtype=np.int32)
+        return cls(z64, z64.copy(), z64.copy(), z32, z32.copy())
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+    def take(self, mask: npt.NDArray[np.bool_] | I64) -> Columns:
+        return Columns(
+            self.customer[mask],
+            self.ts_ms[mask],
+            self.seq[mask],
+            self.event[mask],
+            self.channel[mask],
+        )
+
+    def sorted(self) -> Columns:
+        order = np.lexsort((self.seq, self.ts_ms, self.customer))
+        return self.take(order)
+
+
+class SortedLayout:
+    def __init__(self) -> None:
+        self.events = Dictionary()
+        self.channels = Dictionary()
+        self.cols = Columns.empty()
+        self.watermark = 0  # highest store sequence held
+        self.lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def load(self, cols: Columns, watermark: int) -> None:
+        with self.lock:
+            self.cols = cols.sorted()
+            self.watermark = watermark
+
+    def merge(self, new: Columns) -> None:
+        """Insert rows (any order) at their sorted place."""
+        if len(new) == 0:
+            return
+        with self.lock:
+            new = new.sorted()
+            cur = self.cols
+            if len(cur) == 0:
+                self.cols = new
+            else:
+                at = _insert_positions(cur, new)
+                self.cols = Columns(
+                    np.insert(cur.customer, at, new.customer),
+                    np.insert(cur.ts_ms, at, new.ts_ms),
+                    np.insert(cur.seq, at, new.seq),
+                    np.insert(cur.event, at, new.event),
+                    np.insert(cur.channel, at, new.channel),
+                )
+            self.watermark = max(self.watermark, int(new.seq.max()))
+
+    def drop_customers(self, keys: list[int]) -> int:
+        with self.lock:
+            mask = np.isin(self.cols.customer, np.asarray(keys, dtype=np.int64))
+            n = int(mask.sum())
+            if n:
+                self.cols = self.cols.take(~mask)
+            return n
+
+    def rekey(self, old: list[int], new: int) -> int:
+        with self.lock:
+            mask = np.isin(self.cols.customer, np.asarray(old, dtype=np.int64))
+            n = int(mask.sum())
+            if n:
+                moved = self.cols.take(mask)
+                moved.customer = np.full(n, new, dtype=np.int64)
+                self.cols = self.cols.take(~mask)
+                wm = self.watermark
+                self.merge(moved)
+                self.watermark = wm
+            return n
+
+    def drop_before(self, cutoff_ms: int) -> int:
+        with self.lock:
+            mask = self.cols.ts_ms < cutoff_ms
+            n = int(mask.sum())
+            if n:
+                self.cols = self.cols.take(~mask)
+            return n
+
+
+def _insert_positions(cur: Columns, new: Columns) -> I64:
+    """Where each new row goes so (customer, ts, seq) order holds."""
+    lo = np.searchsorted(cur.customer, new.customer, side="left")
+    hi = np.searchsorted(cur.customer, new.customer, side="right")
+    at = hi.copy()
+    # Live events mostly come after everything held of their customer: they
+    # go to the end of the customer's block. Only late ones are searched.
+    has = hi > lo
+    last = np.maximum(hi - 1, 0)
+    late = has & (cur.ts_ms[last] > new.ts_ms)
+    late |= has & (cur.ts_ms[last] == new.ts_ms) & (cur.seq[last] > new.seq)
+    for i in np.flatnonzero(late):
+        a, b = int(lo[i]), int(hi[i])
+        ts = cur.ts_ms[a:b]
+        j = int(np.searchsorted(ts, new.ts_ms[i], side="right"))
+        # Same instant: arrival order decides.
+        k = j
+        while k > 0 and ts[k - 1] == new.ts_ms[i] and cur.seq[a + k - 1] > new.seq[i]:
+            k -= 1
+        at[i] = a + k
+    return at

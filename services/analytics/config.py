@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from cxloop_libs.config import ServiceSettings, default_data_dir
+
+
+class AnalyticsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "analytics"
+
+    # The columnar event store (DuckDB file; one writer process per file, so
+    # each replica has its own, fed by the stream: docs/adr/0061).
+    duckdb_path: str = ""
+    # Name of this replica: its consumers are its own durables
+    # (analytics-<replica>-events …), so every replica reads every event.
+    replica: str = Field(default="r0", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    # Consent purpose an event must be allowed for to be stored.
+    purpose: str = "analytics"
+    # Anomaly detection over alerting KPIs: every this many seconds.
+    alert_interval_s: float = Field(default=3600.0, gt=0)
+    # Slack-compatible incoming webhook for alerts; empty: none.
+    alert_webhook_url: str = ""
+    # Most breakdown values a query returns (the rest are capped, and said so).
+    max_breakdown_values: int = Field(default=50, ge=1, le=1000)
+
+    @classmethod
+    def defaults_for(cls, service: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        values = super().defaults_for(service, environ)
+        values["duckdb_path"] = str(default_data_dir(environ) / f"{service}.duckdb")
+        return values

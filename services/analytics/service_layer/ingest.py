@@ -1,0 +1,110 @@
+"""From the identity stream into the event store.
+
+``interaction resolved`` carries the interaction and the one customer it
+belongs to. Behavioural calls (track, page, screen) become rows; identify,
+alias, group and privacy signals are not behaviour and are skipped. A
+customer who objected to (or did not consent to) the ``analytics`` purpose
+has nothing stored: the local ConsentProjection answers per event.
+``profile merged`` re-keys history so the journey follows the person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cxloop.gateway.v1 import events_pb2 as gw
+from google.protobuf import struct_pb2
+
+from analytics.adapters.event_store import EventRow, EventStore
+from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
+from cxloop_libs.messaging import catalog as ev
+
+log = logging.getLogger(__name__)
+
+_KIND_NAMES = {
+    gw.INTERACTION_KIND_TRACK: "track",
+    gw.INTERACTION_KIND_PAGE: "page",
+    gw.INTERACTION_KIND_SCREEN: "screen",
+}
+
+
+def _value(v: struct_pb2.Value) -> Any:
+    which = v.WhichOneof("kind")
+    if which == "string_value":
+        return v.string_value
+    if which == "number_value":
+        return v.number_value
+    if which == "bool_value":
+        return v.bool_value
+    if which == "struct_value":
+        return {k: _value(x) for k, x in v.struct_value.fields.items()}
+    if which == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    return None
+
+
+def row_of(event_id: str, msg: Any) -> EventRow | None:
+    """The stored row of an InteractionResolved; None when not behaviour."""
+    it = msg.interaction
+    kind = _KIND_NAMES.get(it.kind)
+    if kind is None:
+        return None
+    if not msg.customer_id:
+        raise MalformedEvent("interaction resolved without customer_id")
+    stamp = it.occurred_at if it.HasField("occurred_at") else it.received_at
+    ts = datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
+    name = it.name or (
+        "page viewed" if kind == "page" else "screen viewed" if kind == "screen" else ""
+    )
+    if not name:
+        raise MalformedEvent("track call without an event name")
+    return EventRow(
+        event_id=it.message_id or event_id,
+        customer_id=msg.customer_id,
+        ts=ts,
+        event=name,
+        kind=kind,
+        channel=it.channel or "unknown",
+        source=it.source,
+        properties={k: _value(v) for k, v in it.properties.fields.items()},
+    )
+
+
+class Ingest:
+    def __init__(
+        self, store: EventStore, may_use: Callable[[str], bool], *, purpose: str = "analytics"
+    ) -> None:
+        self.store = store
+        self.may_use = may_use
+        self.purpose = purpose
+        self.stored = 0
+        self.refused = 0
+        self.listeners: list[Callable[[int], None]] = []
+
+    def on_interactions(self, events: list[ReceivedEvent]) -> None:
+        rows: list[EventRow] = []
+        for e in events:
+            if e.type != ev.INTERACTION_RESOLVED.ce_type:
+                continue
+            row = row_of(e.id, e.message())
+            if row is None:
+                continue
+            if not self.may_use(row.customer_id):
+                self.refused += 1
+                continue
+            rows.append(row)
+        n = self.store.ingest(rows)
+        self.stored += n
+        for listener in self.listeners:
+            listener(n)
+
+    def on_profiles(self, events: list[ReceivedEvent]) -> None:
+        for e in events:
+            if e.type == ev.PROFILE_MERGED.ce_type:
+                msg = e.message()
+                if not msg.surviving_customer_id:
+                    raise MalformedEvent("profile merged without surviving_customer_id")
+                self.store.rekey(msg.surviving_customer_id, list(msg.merged_customer_ids))

@@ -1,0 +1,450 @@
+"""Answers to journey questions: funnels, paths, stages, retention,
+stickiness.
+
+Funnels run on the store's sorted in-memory layout when the question only
+involves event names and the channel (the common case, and the fast one); a
+question that filters or breaks down on any other property reads exactly the
+rows it needs from DuckDB, sorted there, and goes through the same funnel
+engine. Paths, stages, retention and stickiness run on the layout too
+(numpy); retention also exists as DuckDB SQL, tested equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from analytics.adapters.event_store import EventStore
+from analytics.domain import funnel as engine
+from analytics.domain import paths as path_engine
+from analytics.domain.queries import (
+    COLUMNS,
+    FunnelQuery,
+    PathsQuery,
+    Period,
+    PropertyFilter,
+    RetentionQuery,
+    StagesQuery,
+    TimeRange,
+)
+from analytics.domain.stages import stage_counts
+
+NONE_LABEL = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelAnswer:
+    result: engine.FunnelResult
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CohortRow:
+    start: datetime
+    customers: int
+    retained: list[int]
+
+    @property
+    def rates(self) -> list[float]:
+        return [r / self.customers if self.customers else 0.0 for r in self.retained]
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionAnswer:
+    cohorts: list[CohortRow]
+    stickiness: float
+    average_dau: float
+    mau: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def property_sql(name: str) -> str:
+    """SQL for a property: a column, or a key of the JSON properties (the
+    name was validated: no quotes can reach here)."""
+    if name in COLUMNS:
+        return name
+    return f"json_extract_string(properties, '$.\"{name}\"')"
+
+
+def _filter_sql(f: PropertyFilter, params: list[Any]) -> str:
+    expr = property_sql(f.property)
+    marks = ", ".join("?" for _ in f.values)
+    params.extend(f.values)
+    if f.negate:
+        return f"coalesce({expr} NOT IN ({marks}), true)"
+    return f"coalesce({expr} IN ({marks}), false)"
+
+
+def _ts(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+class JourneyAnalytics:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    # -- funnels -------------------------------------------------------------
+    def funnel(self, q: FunnelQuery) -> FunnelAnswer:
+        q.validate(self.store.known_events())
+        in_layout = all(
+            f.property == "channel" for s in q.steps for f in s.filters
+        ) and q.breakdown in ("", "channel")
+        loader = self._funnel_from_layout if in_layout else self._funnel_from_sql
+        customer, ts, masks, codes, labels = loader(q)
+        levels = engine.customer_levels(
+            customer,
+            ts,
+            masks,
+            range_start_ms=q.range.start_ms,
+            range_end_ms=q.range.end_ms,
+            window_ms=q.window_s * 1000,
+            strict=q.strict,
+        )
+        names = [s.event for s in q.steps]
+        result = engine.funnel(
+            names,
+            levels,
+            breakdown_codes=codes,
+            breakdown_labels=labels,
+            breakdown_limit=q.breakdown_limit,
+        )
+        note = ""
+        if result.breakdown_capped:
+            note = (
+                f"breakdown capped: {q.breakdown!r} has {result.breakdown_values_total} values; "
+                f"the {q.breakdown_limit} with most customers are shown"
+            )
+        return FunnelAnswer(result, note)
+
+    def _funnel_from_layout(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            events = dict(layout.events.codes)
+            channels = dict(layout.channels.codes)
+            channel_labels = list(layout.channels.labels)
+        masks = []
+        for s in q.steps:
+            mask = cols.event == events[s.event]
+            for f in s.filters:
+                wanted = np.asarray([channels.get(v, -1) for v in f.values], dtype=np.int32)
+                hit = np.isin(cols.channel, wanted)
+                mask &= ~hit if f.negate else hit
+            masks.append(mask)
+        if q.breakdown == "channel":
+            return cols.customer, cols.ts_ms, masks, cols.channel.astype(np.int64), channel_labels
+        return cols.customer, cols.ts_ms, masks, None, None
+
+    def _funnel_from_sql(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+        params: list[Any] = []
+        step_cols = []
+        for i, s in enumerate(q.steps):
+            conds = ["event = ?"]
+            params.append(s.event)
+            conds.extend(_filter_sql(f, params) for f in s.filters)
+            step_cols.append(f"({' AND '.join(conds)}) AS s{i}")
+        breakdown = (
+            f", coalesce({property_sql(q.breakdown)}, '{NONE_LABEL}') AS b" if q.breakdown else ""
+        )
+        where = "ts >= ? AND ts < ?"
+        params += [_ts(q.range.start), _ts(q.range.end + timedelta(seconds=q.window_s))]
+        if not q.strict:
+            # Loose order needs only the steps' events; strict needs every
+            # event (another event between two steps breaks the chain).
+            names = sorted({s.event for s in q.steps})
+            where += f" AND event IN ({', '.join('?' for _ in names)})"
+            params += names
+        sql = (
+            f"SELECT ck, epoch_ms(ts) AS t, {', '.join(step_cols)}{breakdown} "
+            f"FROM events WHERE {where} ORDER BY ck, ts, seq"
+        )
+        cur = self.store.cursor()
+        try:
+            data = cur.execute(sql, params).fetchnumpy()
+        finally:
+            cur.close()
+        customer = np.asarray(data["ck"], dtype=np.int64)
+        ts = np.asarray(data["t"], dtype=np.int64)
+        masks = [np.asarray(data[f"s{i}"], dtype=np.bool_) for i in range(len(q.steps))]
+        if not q.breakdown:
+            return customer, ts, masks, None, None
+        labels, codes = np.unique(
+            np.asarray(data["b"], dtype=object).astype(str), return_inverse=True
+        )
+        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels]
+
+    # -- paths ---------------------------------------------------------------
+    def paths(self, q: PathsQuery) -> path_engine.PathsResult:
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+            labels = list(layout.events.labels)
+        keep = (cols.ts_ms >= q.range.start_ms) & (cols.ts_ms < q.range.end_ms)
+        noise = [codes[e] for e in q.exclude if e in codes]
+        if noise:
+            keep &= ~np.isin(cols.event, np.asarray(noise, dtype=np.int32))
+        return path_engine.paths(
+            cols.customer[keep],
+            cols.event[keep].astype(np.int64),
+            labels,
+            codes[q.anchor],
+            depth=q.depth,
+            top_n=q.top_n,
+            before=q.before,
+        )
+
+    # -- retention -----------------------------------------------------------
+    def retention(self, q: RetentionQuery) -> RetentionAnswer:
+        """Cohorts and retention from the sorted layout (one pass of numpy
+        over the columns); :meth:`retention_sql` is the same answer in DuckDB
+        SQL (tested equal)."""
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+        end = _ts(q.range.end)
+        triangle = retention_triangle(
+            cols.customer,
+            cols.ts_ms,
+            cols.event,
+            cohort_code=codes[q.cohort_event] if q.cohort_event else None,
+            return_code=codes[q.return_event] if q.return_event else None,
+            start_ms=q.range.start_ms,
+            end_ms=q.range.end_ms,
+            period=q.period,
+            periods=q.periods,
+        )
+        cohorts = []
+        for c, n, retained in triangle:
+            width = min(q.periods, _periods_between(c.replace(tzinfo=None), end, q.period))
+            cohorts.append(CohortRow(c, n, (retained + [0] * width)[:width]))
+        dau, mau = _stickiness_layout(cols.customer, cols.ts_ms, q.range)
+        return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
+
+    def stages(self, q: StagesQuery) -> list[tuple[datetime, list[tuple[str, int, float]]]]:
+        """Per period (oldest first): (stage, customers at or beyond it,
+        conversion from the previous stage)."""
+        q.validate(self.store.known_events())
+        layout = self.store.ensure_layout()
+        with layout.lock:
+            cols = layout.cols
+            codes = dict(layout.events.codes)
+        stage_of = np.full(len(codes) + 1, -1, dtype=np.int64)
+        for i, (_, events) in enumerate(q.stages):
+            for e in events:
+                if e in codes:
+                    stage_of[codes[e]] = i
+        sel = (cols.ts_ms >= q.range.start_ms) & (cols.ts_ms < q.range.end_ms)
+        counts = stage_counts(
+            cols.customer[sel],
+            _period_index(cols.ts_ms[sel], q.period),
+            stage_of[cols.event[sel]],
+            len(q.stages),
+        )
+        out = []
+        for p in sorted(counts):
+            row = counts[p]
+            out.append(
+                (
+                    _period_start(p, q.period),
+                    [
+                        (
+                            name,
+                            row[i],
+                            1.0 if i == 0 else (row[i] / row[i - 1] if row[i - 1] else 0.0),
+                        )
+                        for i, (name, _) in enumerate(q.stages)
+                    ],
+                )
+            )
+        return out
+
+    def retention_sql(self, q: RetentionQuery) -> RetentionAnswer:
+        q.validate(self.store.known_events())
+        unit = q.period.value
+        start, end = _ts(q.range.start), _ts(q.range.end)
+        cohort_cond = "event = ?" if q.cohort_event else "TRUE"
+        return_cond = "event = ?" if q.return_event else "TRUE"
+        params: list[Any] = []
+        if q.cohort_event:
+            params.append(q.cohort_event)
+        params += [end, start]
+        if q.return_event:
+            params.append(q.return_event)
+        params += [start, end, q.periods]
+        sql = f"""
+            WITH cohort AS (
+                SELECT customer_id, date_trunc('{unit}', min(ts)) AS c
+                FROM events WHERE {cohort_cond} AND ts < ?
+                GROUP BY customer_id HAVING min(ts) >= ?
+            ),
+            active AS (
+                SELECT DISTINCT customer_id, date_trunc('{unit}', ts) AS p
+                FROM events WHERE {return_cond} AND ts >= ? AND ts < ?
+            ),
+            sizes AS (SELECT c, count(*) AS n FROM cohort GROUP BY c),
+            kept AS (
+                SELECT cohort.c, datediff('{unit}', cohort.c, active.p) AS k,
+                       count(*) AS r
+                FROM cohort JOIN active USING (customer_id)
+                WHERE active.p >= cohort.c
+                GROUP BY 1, 2
+            )
+            SELECT sizes.c, sizes.n, kept.k, kept.r FROM sizes
+            LEFT JOIN kept ON kept.c = sizes.c AND kept.k < ?
+            ORDER BY 1, 3
+        """
+        rows = self.store.sql(sql, params)
+        by_cohort: dict[datetime, CohortRow] = {}
+        for c, n, k, r in rows:
+            row = by_cohort.get(c)
+            if row is None:
+                row = by_cohort[c] = CohortRow(c.replace(tzinfo=UTC), int(n), [])
+            if k is not None:
+                while len(row.retained) <= k:
+                    row.retained.append(0)
+                row.retained[k] = int(r)
+        cohorts = []
+        for c, row in sorted(by_cohort.items()):
+            # The triangle: only periods that have begun before the range end.
+            width = min(q.periods, _periods_between(c, end, q.period))
+            retained = (row.retained + [0] * width)[:width]
+            cohorts.append(CohortRow(row.start, row.customers, retained))
+        dau, mau = self._stickiness(q.range)
+        return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
+
+    def _stickiness(self, r: TimeRange) -> tuple[float, int]:
+        """Mean daily active customers over the range's last 30 days, and the
+        customers active in those 30 days."""
+        end = _ts(r.end)
+        start = max(_ts(r.start), end - timedelta(days=30))
+        days = max(1, int(np.ceil((end - start).total_seconds() / 86_400)))
+        row = self.store.sql(
+            """
+            SELECT (SELECT count(*) FROM (SELECT DISTINCT customer_id, date_trunc('day', ts)
+                    FROM events WHERE ts >= ? AND ts < ?)) AS customer_days,
+                   (SELECT count(DISTINCT customer_id) FROM events WHERE ts >= ? AND ts < ?)
+            """,
+            [start, end, start, end],
+        )[0]
+        return float(row[0]) / days, int(row[1])
+
+
+DAY_MS = 86_400_000
+# 1970-01-01 was a Thursday: Monday-based weeks start 4 days later.
+_MONDAY_OFFSET_DAYS = 4
+
+
+def _period_index(ts_ms: Any, period: Period) -> Any:
+    days = ts_ms // DAY_MS
+    if period is Period.DAY:
+        return days
+    if period is Period.WEEK:
+        return (days - _MONDAY_OFFSET_DAYS) // 7
+    return ts_ms.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
+
+
+def _period_start(index: int, period: Period) -> datetime:
+    if period is Period.DAY:
+        return datetime.fromtimestamp(index * 86_400, UTC)
+    if period is Period.WEEK:
+        return datetime.fromtimestamp((index * 7 + _MONDAY_OFFSET_DAYS) * 86_400, UTC)
+    year, month = divmod(index, 12)
+    return datetime(1970 + year, month + 1, 1, tzinfo=UTC)
+
+
+def retention_triangle(
+    customer: Any,
+    ts_ms: Any,
+    event: Any,
+    *,
+    cohort_code: int | None,
+    return_code: int | None,
+    start_ms: int,
+    end_ms: int,
+    period: Period,
+    periods: int,
+) -> list[tuple[datetime, int, list[int]]]:
+    """(cohort start, customers, retained per period) from columns sorted by
+    customer and time: a customer's cohort is the period of their first
+    cohort event (before the range end, at or after its start); retained in
+    period k: returned (return event inside the range) k periods later."""
+    n = len(ts_ms)
+    if n == 0:
+        return []
+    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+    in_cohort = ts_ms < end_ms
+    if cohort_code is not None:
+        in_cohort &= event == cohort_code
+    # Columns are sorted by customer then time: a customer's first cohort
+    # event is where the customer changes; no sort is needed anywhere below.
+    idx = np.flatnonzero(in_cohort)
+    dc = dense[idx]
+    first = np.flatnonzero(np.r_[True, dc[1:] != dc[:-1]])
+    members = dc[first]
+    first_ts = ts_ms[idx[first]]
+    keep = first_ts >= start_ms
+    members, first_ts = members[keep], first_ts[keep]
+    if len(members) == 0:
+        return []
+    cohort_of = np.full(int(dense[-1]) + 1, -1, dtype=np.int64)
+    cohort_p = _period_index(first_ts, period)
+    cohort_of[members] = cohort_p
+    ret = (ts_ms >= start_ms) & (ts_ms < end_ms)
+    if return_code is not None:
+        ret &= event == return_code
+    r_idx = np.flatnonzero(ret)
+    r_cust = dense[r_idx]
+    r_p = _period_index(ts_ms[r_idx], period)
+    has = cohort_of[r_cust] >= 0
+    r_cust, r_p = r_cust[has], r_p[has]
+    k = r_p - cohort_of[r_cust]
+    ok = (k >= 0) & (k < periods)
+    r_cust, k = r_cust[ok], k[ok]
+    # Periods grow with time within a customer: distinct pairs are changes.
+    distinct = np.r_[True, (r_cust[1:] != r_cust[:-1]) | (k[1:] != k[:-1])]
+    pair_cust, pair_k = r_cust[distinct], k[distinct]
+    pmin = int(cohort_p.min())
+    width = int(cohort_p.max()) - pmin + 1
+    sizes = np.bincount(cohort_p - pmin, minlength=width)
+    kept = np.bincount(
+        (cohort_of[pair_cust] - pmin) * periods + pair_k, minlength=width * periods
+    ).reshape(width, periods)
+    out = []
+    for c in np.flatnonzero(sizes):
+        row = kept[c]
+        last = int(np.flatnonzero(row).max()) + 1 if row.any() else 0
+        out.append(
+            (_period_start(pmin + int(c), period), int(sizes[c]), [int(x) for x in row[:last]])
+        )
+    return out
+
+
+def _stickiness_layout(customer: Any, ts_ms: Any, r: TimeRange) -> tuple[float, int]:
+    end = r.end_ms
+    start = max(r.start_ms, end - 30 * DAY_MS)
+    days = max(1, -(-(end - start) // DAY_MS))
+    sel = (ts_ms >= start) & (ts_ms < end)
+    if not sel.any():
+        return 0.0, 0
+    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+    c = dense[sel]
+    d = (ts_ms[sel] - start) // DAY_MS
+    new_customer = np.r_[True, c[1:] != c[:-1]]
+    customer_days = int((new_customer | np.r_[True, d[1:] != d[:-1]]).sum())
+    return customer_days / days, int(new_customer.sum())
+
+
+def _periods_between(c: datetime, end: datetime, period: Period) -> int:
+    """Periods from cohort start ``c`` that have begun before ``end``."""
+    if period is Period.MONTH:
+        months = (end.year - c.year) * 12 + end.month - c.month
+        return months + 1
+    step = timedelta(days=1 if period is Period.DAY else 7)
+    return int((end - c - timedelta(microseconds=1)) // step) + 1

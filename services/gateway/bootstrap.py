@@ -59,14 +59,21 @@ def create_gateway_app(
         enforcement=enforcement,
     )
     local = {}
-    if enforcement is not None and "consent" in settings.readiness_targets:
-        # Until consent's state and the objectors' identifiers are loaded,
-        # an objector's calls would be published: keep traffic away.
-        local["consent_view"] = lambda: enforcement.settled
+    if enforcement is not None:
+        # Until consent's state (read from NATS) is loaded, every objector's
+        # calls would be published: keep traffic away. Objectors' identifiers
+        # come from identity and keep loading while it is down (ADR 0036).
+        local["consent_state"] = lambda: enforcement.projection.is_ready
+
+    async def jetstream_answers() -> bool:
+        await bus.js.stream_info(stream_for("gateway").name)
+        return True
+
     readiness = SuiteReadiness(
         lambda: bus.is_connected,
         {name: settings.grpc_target(name) for name in settings.readiness_targets},
         local=local,
+        jetstream=jetstream_answers,
     )
     app = create_app(
         ingest=ingest,

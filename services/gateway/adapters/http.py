@@ -7,6 +7,7 @@ Every error is ``{"error": ...}`` (plus ``fields`` for validation problems).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop_libs.errors import Unavailable
 from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.error_body import error_body
 from gateway.adapters.privacy_api import (
     OpenPrivacyRequestBody,
     PrivacyUnauthorized,
@@ -34,7 +36,12 @@ from gateway.domain.errors import InvalidRequest, TooLarge
 from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType
 from gateway.domain.translation import Reception
 from gateway.domain.write_keys import WriteKeys
-from gateway.service_layer.ingest import MAX_EVENT_BYTES, IngestResult, SegmentIngest
+from gateway.service_layer.ingest import (
+    MAX_EVENT_BYTES,
+    IngestResult,
+    NotStored,
+    SegmentIngest,
+)
 from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
 from gateway.service_layer.privacy_desk import PrivacyDesk
 
@@ -96,13 +103,44 @@ class FieldError(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
+    success: bool = False
+    code: str = Field(description="invalid_request, unauthorized, too_large, unavailable ...")
+    message: str
+    error: str = Field(description="Same as `message`.")
     fields: list[FieldError] | None = None
+    stored: list[str] | None = Field(
+        None, description="503 only: messageIds JetStream did store before failing."
+    )
+
+
+class Rejected(BaseModel):
+    index: int = Field(description="Position of the event in `batch`.")
+    message_id: str | None = Field(alias="messageId")
+    field: str
+    reason: str
+    code: str = Field(description="invalid, too_large or not_attributable.")
+
+
+class BatchAccepted(Accepted):
+    rejected: int = Field(0, description="Events of the batch not stored (see `rejections`).")
+    not_attributable: int = Field(
+        0,
+        alias="notAttributable",
+        description="Of the rejected, events whose identifiers were all placeholders.",
+    )
+    rejections: list[Rejected] = Field(
+        default_factory=list, description="One entry per problem (at most 100)."
+    )
 
 
 class Readyz(BaseModel):
     ready: bool
-    checks: dict[str, bool]
+    checks: dict[str, bool] = Field(description="What gates readiness: nats, jetstream ...")
+    dependencies: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Services some routes call; while one is down those routes answer 503 "
+        "with Retry-After, the rest of the gateway stays ready.",
+    )
 
 
 class Unauthorized(Exception):
@@ -156,10 +194,7 @@ def global_privacy_control(header: str | None) -> bool:
 
 
 def _error(status: int, message: str, fields: list[dict[str, str]] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
-    if fields:
-        body["fields"] = fields
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(status, message, fields), status_code=status)
 
 
 def create_app(
@@ -220,16 +255,19 @@ def create_app(
         )
         return body, reception
 
-    def accepted(result: IngestResult) -> JSONResponse:
-        return JSONResponse(
-            {
-                "success": True,
-                "accepted": result.accepted,
-                "duplicates": result.duplicates,
-                "droppedIdentifiers": result.junk_identifiers_dropped,
-                "withheld": result.withheld,
-            }
-        )
+    def accepted(result: IngestResult, *, batch: bool = False) -> JSONResponse:
+        body: dict[str, Any] = {
+            "success": True,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "droppedIdentifiers": result.junk_identifiers_dropped,
+            "withheld": result.withheld,
+        }
+        if batch:
+            body["rejected"] = result.rejected_events
+            body["notAttributable"] = result.not_attributable
+            body["rejections"] = [r.as_dict() for r in result.rejections]
+        return JSONResponse(body)
 
     def call_route(call_type: CallType) -> Callable[..., Awaitable[JSONResponse]]:
         async def route(
@@ -250,7 +288,7 @@ def create_app(
             summary=call_type.value.capitalize(),
             description=_CALL_DOCS[call_type],
             tags=["ingest"],
-            response_model=Accepted,
+            response_model=BatchAccepted,
             responses=_ERROR_RESPONSES,
         )
         app.add_api_route(
@@ -261,7 +299,7 @@ def create_app(
         request: Request, header_key: str | None = Depends(_write_key_auth)
     ) -> JSONResponse:
         body, reception = await receive(request, header_key, max_batch_bytes)
-        return accepted(await ingest.batch(body, reception))
+        return accepted(await ingest.batch(body, reception), batch=True)
 
     for path, in_schema in (("/v1/batch", True), ("/v1/import", False)):
         app.add_api_route(
@@ -270,9 +308,10 @@ def create_app(
             methods=["POST"],
             name="batch" if in_schema else "import",
             summary="Batch",
-            description="Several calls in one request, each with its `type`. All-or-nothing: "
-            "if any item is invalid the answer is 400 naming `batch[i]` fields and "
-            "nothing is stored.",
+            description="Several calls in one request, each with its `type`. Every valid "
+            "event is stored; each invalid one is reported in `rejections` (index, "
+            "messageId, field, reason) and not stored. 400 only when the body is not a "
+            "batch; 413 when it is over the byte or event limit.",
             tags=["ingest"],
             response_model=Accepted,
             responses=_ERROR_RESPONSES,
@@ -286,14 +325,17 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["probes"],
-        summary="Readiness: NATS connected and every backing service SERVING.",
+        summary="Readiness: JetStream answers now, so events can be accepted.",
         response_model=Readyz,
         responses={503: {"model": Readyz, "description": "Something is not ready."}},
     )
     async def readyz() -> JSONResponse:
-        checks = await readiness.checks()
+        checks, dependencies = await asyncio.gather(readiness.checks(), readiness.dependencies())
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "checks": checks, "dependencies": dependencies},
+            status_code=200 if ready else 503,
+        )
 
     if privacy_desk is not None:
         add_privacy_routes(app, privacy_desk, privacy_tokens, metrics=metrics)
@@ -323,14 +365,18 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
         return response
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        response = _error(503, str(exc) or "service unavailable")
-        response.headers["Retry-After"] = RETRY_AFTER_S
-        return response
+        body = error_body(503, str(exc) or "service unavailable")
+        if isinstance(exc, NotStored):
+            # What JetStream did store: resending with the same messageIds is safe.
+            body["stored"] = exc.stored
+        return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+            error_body(exc.status_code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:

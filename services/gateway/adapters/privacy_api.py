@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cxloop_libs.errors import NotFound, Unavailable
 from cxloop_libs.pii import IdType
 from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.error_body import error_body
 from gateway.domain.errors import InvalidRequest
 from gateway.domain.segment import problems_from
 from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
@@ -189,7 +190,7 @@ def add_privacy_routes(
             raise
         except NotFound as exc:
             status = 404
-            return JSONResponse({"error": str(exc)}, status_code=404)
+            return JSONResponse(error_body(404, str(exc)), status_code=404)
         except Unavailable:
             status = 503
             raise

@@ -183,7 +183,8 @@ class BatchRequest(SegmentModel):
     """``/v1/batch``: ``context`` and ``integrations`` here apply to every item
     (an item's own keys win), ``sentAt`` to items without their own."""
 
-    batch: list[JsonObject]
+    # Items are checked one by one (a bad item is rejected alone).
+    batch: list[Any]
     context: JsonObject | None = None
     integrations: JsonObject | None = None
     sent_at: IsoDateTime | None = Field(default=None, alias="sentAt")
@@ -233,6 +234,7 @@ def parse_batch(data: object) -> BatchRequest:
 
 
 def batch_item_type(item: JsonObject, prefix: str) -> CallType:
+    """The item's ``type`` (``track``, ``identify`` ...)."""
     try:
         return CallType(BatchItemType.model_validate(item).type)
     except ValidationError as exc:

@@ -102,10 +102,22 @@ class RecordedInteraction:
     # Junk identifiers (test@test.com, 010-0000-0000 ...) dropped, by type.
     junk_dropped: Counter[IdType] = field(default_factory=Counter)
     pii_properties_dropped: int = 0
+    # Where the dropped placeholders were (field paths).
+    junk_fields: tuple[str, ...] = ()
 
     @property
     def junk_count(self) -> int:
         return sum(self.junk_dropped.values())
+
+    @property
+    def not_attributable(self) -> bool:
+        """No identifier is left: every one sent was a placeholder, so no
+        customer can ever be found for the event."""
+        return not self.event.identifiers
+
+    def not_attributable_problems(self) -> list[FieldProblem]:
+        reason = "not attributable: only placeholder identifiers (e.g. 'undefined')"
+        return [FieldProblem(f, reason) for f in self.junk_fields or ("userId",)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +146,7 @@ class InteractionTranslator:
         """Build the event; raises InvalidRequest naming every bad identifier."""
         problems: list[FieldProblem] = []
         candidates = self._candidates(msg, prefix, problems)
-        identifiers, junk = self._hash_all(candidates, problems)
+        identifiers, junk, junk_fields = self._hash_all(candidates, problems)
         name = self._name(msg, prefix, problems)
         raw_props = getattr(msg, "properties", None)
         properties, pii_dropped = (
@@ -175,6 +187,7 @@ class InteractionTranslator:
             occurred_at=occurred_at,
             junk_dropped=junk,
             pii_properties_dropped=pii_dropped,
+            junk_fields=tuple(junk_fields),
         )
 
     def _candidates(
@@ -218,9 +231,10 @@ class InteractionTranslator:
 
     def _hash_all(
         self, candidates: list[_Candidate], problems: list[FieldProblem]
-    ) -> tuple[list[identifier_pb2.HashedIdentifier], Counter[IdType]]:
+    ) -> tuple[list[identifier_pb2.HashedIdentifier], Counter[IdType], list[str]]:
         hashed: dict[tuple[int, str, str], identifier_pb2.HashedIdentifier] = {}
         junk: Counter[IdType] = Counter()
+        junk_fields: list[str] = []
         for c in candidates:
             try:
                 value, namespace = normalize_identifier(
@@ -231,6 +245,7 @@ class InteractionTranslator:
                 continue
             if is_junk(c.id_type, value):
                 junk[c.id_type] += 1
+                junk_fields.append(c.field)
                 continue
             h = identifier_pb2.HashedIdentifier(
                 type=c.id_type.to_proto(),
@@ -238,7 +253,7 @@ class InteractionTranslator:
                 namespace=namespace,
             )
             hashed.setdefault((h.type, h.namespace, h.hash), h)
-        return list(hashed.values()), junk
+        return list(hashed.values()), junk, junk_fields
 
     def _name(self, msg: SegmentMessage, prefix: str, problems: list[FieldProblem]) -> str:
         if isinstance(msg, TrackMessage):

@@ -36,6 +36,12 @@ class GatewayMetrics:
             description="Requests refused, by reason (unauthorized, invalid, too_large, "
             "unavailable).",
         )
+        self.events_rejected = meter.create_counter(
+            "cxloop_gateway_events_rejected",
+            unit="{event}",
+            description="Events not stored because they were invalid, by reason (invalid, "
+            "too_large, not_attributable); a batch keeps its other events.",
+        )
         # Prometheus: cxloop_gateway_events_withheld_total{purpose="analytics"}.
         self.events_withheld = meter.create_counter(
             "cxloop_gateway_events_withheld",

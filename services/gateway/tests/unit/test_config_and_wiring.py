@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -71,16 +72,29 @@ async def test_readiness_runs_checks_and_reports_failures() -> None:
             raise RuntimeError("probe crashed")
         return target == "up:1"
 
+    stalled = False
+
+    async def jetstream() -> bool:
+        if stalled:
+            await asyncio.sleep(10)  # a paused server: no answer, no error
+        return True
+
     probe = SuiteReadiness(
-        lambda: True, {"identity": "up:1", "consent": "down:1", "loyalty": "boom:1"}, check=check
+        lambda: True,
+        {"identity": "up:1", "consent": "down:1", "loyalty": "boom:1"},
+        check=check,
+        jetstream=jetstream,
+        local={"consent_state": lambda: True},
     )
-    assert await probe.checks() == {
-        "nats": True,
+    assert await probe.checks() == {"nats": True, "jetstream": True, "consent_state": True}
+    assert await probe.dependencies() == {
         "identity": True,
         "consent": False,
         "loyalty": False,
     }
     assert sorted(asked) == ["boom:1", "down:1", "up:1"]
+    stalled = True
+    assert (await probe.checks())["jetstream"] is False
 
 
 async def test_bootstrap_in_development_logs_the_dev_key(

@@ -57,6 +57,7 @@ def create_gateway_app(
         max_event_bytes=MAX_EVENT_BYTES,
         is_connected=lambda: bus.is_connected,
         enforcement=enforcement,
+        publish_timeout_s=settings.publish_timeout_s,
     )
     local = {}
     if enforcement is not None:

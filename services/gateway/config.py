@@ -34,6 +34,8 @@ class GatewaySettings(ServiceSettings):
     privacy_tokens: str = ""
     # CXLOOP_DEV_PRIVACY_TOKEN: accepted only in development mode.
     dev_privacy_token: str = "dev-privacy"
+    # How long a call waits for JetStream's PubAck before answering 503.
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("write_keys")
     @classmethod

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from gateway.domain.errors import FieldProblem, InvalidRequest, join_path
+from gateway.domain.sanitize import sanitize
 
 MAX_MESSAGE_ID_LENGTH = 256
 
@@ -212,6 +213,9 @@ def parse_message(call_type: CallType, data: object, prefix: str = "") -> Segmen
     """Validate one call; raises InvalidRequest listing every problem found."""
     if not isinstance(data, dict):
         raise InvalidRequest.one(prefix or "body", "must be a JSON object")
+    data, unusable = sanitize(data)
+    if unusable:
+        raise InvalidRequest([FieldProblem(join_path(prefix, p.field), p.reason) for p in unusable])
     model = MESSAGE_MODELS[call_type]
     try:
         message = model.model_validate(data)

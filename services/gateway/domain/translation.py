@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from cxloop.common.v1 import identifier_pb2
 from cxloop.gateway.v1 import events_pb2
@@ -104,6 +104,8 @@ class RecordedInteraction:
     pii_properties_dropped: int = 0
     # Where the dropped placeholders were (field paths).
     junk_fields: tuple[str, ...] = ()
+    # The sender's time was implausible; the time of receipt is used.
+    timestamp_corrected: bool = False
 
     @property
     def junk_count(self) -> int:
@@ -158,7 +160,7 @@ class InteractionTranslator:
             raise InvalidRequest(problems)
 
         message_id = (msg.message_id or "").strip() or self._new_message_id()
-        occurred_at = occurred_at_of(msg, reception.received_at)
+        occurred_at, corrected = _occurred_at(msg, reception.received_at)
         event = events_pb2.InteractionRecorded(
             message_id=message_id,
             kind=KINDS[msg.call_type],
@@ -188,6 +190,7 @@ class InteractionTranslator:
             junk_dropped=junk,
             pii_properties_dropped=pii_dropped,
             junk_fields=tuple(junk_fields),
+            timestamp_corrected=corrected,
         )
 
     def _candidates(
@@ -307,19 +310,35 @@ def _external_field(field: str) -> str:
     return field
 
 
+# Plausible event times (docs/adr/0037): nothing this platform records
+# happened before 2000, and nothing happens after it is received (a little
+# slack for clocks that disagree by less than a minute).
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(minutes=1)
+
+
 def occurred_at_of(msg: SegmentMessage, received_at: datetime) -> datetime:
     """When it happened: ``timestamp`` (else ``originalTimestamp``), corrected for
     the sender's clock skew as Segment does when ``sentAt`` is given:
-    ``received_at - (sentAt - timestamp)``. Without either, when it arrived."""
+    ``received_at - (sentAt - timestamp)``. Without either, when it arrived.
+    An implausible result (before 2000, or after receipt) is a broken clock:
+    the time of receipt is used instead (``timestamp_corrected``)."""
+    return _occurred_at(msg, received_at)[0]
+
+
+def _occurred_at(msg: SegmentMessage, received_at: datetime) -> tuple[datetime, bool]:
     base = msg.timestamp or msg.original_timestamp
     if base is None:
-        return received_at
-    if msg.sent_at is None:
-        return base
-    try:
-        return received_at - (msg.sent_at - base)
-    except (OverflowError, ValueError):
-        return base
+        return received_at, False
+    when = base
+    if msg.sent_at is not None:
+        try:
+            when = received_at - (msg.sent_at - base)
+        except (OverflowError, ValueError):
+            when = base
+    if when < EARLIEST_EVENT_TIME or when > received_at + MAX_FUTURE:
+        return received_at, True
+    return when, False
 
 
 def channel_of(msg: SegmentMessage) -> str:

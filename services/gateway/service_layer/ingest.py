@@ -297,6 +297,8 @@ class SegmentIngest:
 
     def _count_dropped(self, recorded: Sequence[RecordedInteraction]) -> None:
         for r in recorded:
+            if r.timestamp_corrected:
+                self._metrics.timestamps_corrected.add(1)
             for id_type, n in r.junk_dropped.items():
                 self._metrics.junk_identifiers_dropped.add(n, {"id_type": id_type.value})
             if r.pii_properties_dropped:
@@ -319,7 +321,10 @@ def _pending(r: RecordedInteraction) -> PendingEvent:
 
 
 def _json_size(item: object) -> int:
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+    # surrogatepass: a lone surrogate is reported by validation, not a crash here.
+    return len(
+        json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    )
 
 
 def _rejections(index: int, item: object, exc: InvalidRequest) -> list[Rejection]:

@@ -42,6 +42,12 @@ class GatewayMetrics:
             description="Events not stored because they were invalid, by reason (invalid, "
             "too_large, not_attributable); a batch keeps its other events.",
         )
+        self.timestamps_corrected = meter.create_counter(
+            "cxloop_gateway_timestamps_corrected",
+            unit="{event}",
+            description="Events whose time was implausible (before 2000 or after receipt, "
+            "after clock-skew correction) and was replaced by the time of receipt.",
+        )
         # Prometheus: cxloop_gateway_events_withheld_total{purpose="analytics"}.
         self.events_withheld = meter.create_counter(
             "cxloop_gateway_events_withheld",

@@ -11,6 +11,7 @@ ERROR_CODES: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    415: "unsupported_media_type",
     500: "internal",
     503: "unavailable",
 }

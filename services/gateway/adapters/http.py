@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop_libs.errors import Unavailable
-from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.body import check_content_type, parse_json, read_body
 from gateway.adapters.error_body import error_body
 from gateway.adapters.privacy_api import (
     OpenPrivacyRequestBody,
@@ -32,7 +32,7 @@ from gateway.adapters.privacy_api import (
     add_privacy_routes,
 )
 from gateway.adapters.readiness import Readiness
-from gateway.domain.errors import InvalidRequest, TooLarge
+from gateway.domain.errors import InvalidRequest, TooLarge, UnsupportedMediaType
 from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType
 from gateway.domain.translation import Reception
 from gateway.domain.write_keys import WriteKeys
@@ -223,7 +223,12 @@ def create_app(
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "POST"],
-        allow_headers=["authorization", "content-type", "content-encoding", "sec-gpc"],
+        # Any request header: SDKs add their own (analytics-next's
+        # X-Retry-Count on retries); refusing one in the preflight makes the
+        # browser drop the event (issue 10 item 13). No credentials mode, so
+        # this exposes nothing.
+        allow_headers=["*"],
+        expose_headers=["Retry-After"],
         max_age=86_400,
     )
     _install_error_handlers(app, metrics)
@@ -246,6 +251,7 @@ def create_app(
         if header_key:
             # Refuse a wrong key before reading (possibly large) bodies.
             authenticate(header_key, None)
+        check_content_type(request)
         body = parse_json(await read_body(request, limit))
         source = authenticate(header_key, body)
         reception = Reception(
@@ -301,7 +307,9 @@ def create_app(
         body, reception = await receive(request, header_key, max_batch_bytes)
         return accepted(await ingest.batch(body, reception), batch=True)
 
-    for path, in_schema in (("/v1/batch", True), ("/v1/import", False)):
+    # /v1/b: analytics-next's batching delivery, analytics-swift/kotlin and
+    # react-native; /v1/import: Segment's batch alias.
+    for path, in_schema in (("/v1/batch", True), ("/v1/import", False), ("/v1/b", False)):
         app.add_api_route(
             path,
             batch,
@@ -317,6 +325,33 @@ def create_app(
             responses=_ERROR_RESPONSES,
             include_in_schema=in_schema,
         )
+
+    @app.get("/v1/projects/{write_key}/settings", include_in_schema=False)
+    async def sdk_settings(request: Request, write_key: str) -> JSONResponse:
+        """What analytics.js/analytics-next fetch from their CDN at load: with
+        ``cdnURL`` pointing at the gateway, the SDK sends its events here."""
+        if write_keys.source_for(write_key) is None:
+            raise Unauthorized("unknown write key")
+        host = request.headers.get("host") or request.url.netloc
+        return JSONResponse(
+            {
+                "integrations": {
+                    "Segment.io": {
+                        "apiKey": write_key,
+                        "apiHost": f"{host}/v1",
+                        "protocol": request.url.scheme,
+                    }
+                },
+                "plan": {"track": {"__default": {"enabled": True}}},
+                "metrics": {"sampleRate": 0},
+            }
+        )
+
+    @app.post("/v1/m", include_in_schema=False)
+    async def sdk_metrics(request: Request) -> JSONResponse:
+        """analytics-next's own telemetry: read within a limit and dropped."""
+        await read_body(request, max_call_bytes)
+        return JSONResponse({"success": True})
 
     @app.get("/healthz", tags=["probes"], summary="Liveness: 200 while the process runs.")
     async def healthz() -> dict[str, str]:
@@ -356,6 +391,11 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
         metrics.requests_rejected.add(1, {"reason": "too_large"})
         return _error(413, exc.message, [p.as_dict() for p in exc.problems])
 
+    async def unsupported(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, UnsupportedMediaType)
+        metrics.requests_rejected.add(1, {"reason": "media_type"})
+        return _error(415, exc.message, [{"field": "header:Content-Type", "reason": exc.message}])
+
     async def unauthorized(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Unauthorized | PrivacyUnauthorized)
         metrics.requests_rejected.add(1, {"reason": "unauthorized"})
@@ -385,6 +425,7 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
 
     app.add_exception_handler(InvalidRequest, invalid)
     app.add_exception_handler(TooLarge, too_large)
+    app.add_exception_handler(UnsupportedMediaType, unsupported)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(PrivacyUnauthorized, unauthorized)
     app.add_exception_handler(Unavailable, unavailable)

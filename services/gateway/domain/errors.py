@@ -52,3 +52,11 @@ def join_path(prefix: str, field: str) -> str:
     if not field:
         return prefix
     return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
+
+
+class UnsupportedMediaType(Exception):
+    """The body is declared as something other than JSON (HTTP 415)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

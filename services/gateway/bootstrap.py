@@ -49,7 +49,9 @@ def create_gateway_app(
     privacy_desk: PrivacyDesk | None = None,
 ) -> FastAPI:
     """The ASGI app with its handlers, traced; usable without starting uvicorn."""
-    translator = InteractionTranslator(IdentifierHasher(settings.hash_key))
+    translator = InteractionTranslator(
+        IdentifierHasher(settings.hash_key), pii_scan_allow=settings.pii_scan_allow_keys
+    )
     ingest = SegmentIngest(
         translator,
         sink,

@@ -34,6 +34,9 @@ class GatewaySettings(ServiceSettings):
     privacy_tokens: str = ""
     # CXLOOP_DEV_PRIVACY_TOKEN: accepted only in development mode.
     dev_privacy_token: str = "dev-privacy"
+    # Property keys whose values are not scanned for PII in free text
+    # (comma separated, any depth, case-insensitive): e.g. orderNumber,sku.
+    pii_scan_allow: str = ""
     # How long a call waits for JetStream's PubAck before answering 503.
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
@@ -76,6 +79,10 @@ class GatewaySettings(ServiceSettings):
         if self.is_development and self.dev_privacy_token:
             tokens.add(self.dev_privacy_token)
         return frozenset(tokens)
+
+    @property
+    def pii_scan_allow_keys(self) -> list[str]:
+        return _split(self.pii_scan_allow)
 
     @property
     def readiness_targets(self) -> list[str]:

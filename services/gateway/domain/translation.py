@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +17,7 @@ from cxloop.gateway.v1 import events_pb2
 
 from cxloop_libs.pii import IdentifierHasher, IdType, InvalidIdentifier, is_junk
 from cxloop_libs.pii.normalize import normalize_identifier
+from cxloop_libs.pii.text import Redactions, redact_text
 from gateway.domain.errors import FieldProblem, InvalidRequest, join_path
 from gateway.domain.privacy import scrub_properties
 from gateway.domain.segment import (
@@ -106,6 +107,8 @@ class RecordedInteraction:
     junk_fields: tuple[str, ...] = ()
     # The sender's time was implausible; the time of receipt is used.
     timestamp_corrected: bool = False
+    # Emails, phones, RRNs replaced in free text, by kind.
+    pii_redacted: Counter[str] = field(default_factory=Counter)
 
     @property
     def junk_count(self) -> int:
@@ -137,10 +140,12 @@ class InteractionTranslator:
         *,
         default_region: str = "KR",
         new_message_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        pii_scan_allow: Iterable[str] = (),
     ) -> None:
         self._hasher = hasher
         self._region = default_region
         self._new_message_id = new_message_id
+        self._scan_allow = frozenset(k.casefold() for k in pii_scan_allow)
 
     def translate(
         self, msg: SegmentMessage, reception: Reception, *, prefix: str = ""
@@ -149,10 +154,16 @@ class InteractionTranslator:
         problems: list[FieldProblem] = []
         candidates = self._candidates(msg, prefix, problems)
         identifiers, junk, junk_fields = self._hash_all(candidates, problems)
-        name = self._name(msg, prefix, problems)
+        redactions = Redactions()
+        name = redact_text(self._name(msg, prefix, problems), found=redactions)
         raw_props = getattr(msg, "properties", None)
         properties, pii_dropped = (
-            scrub_properties(raw_props, field=join_path(prefix, "properties"))
+            scrub_properties(
+                raw_props,
+                field=join_path(prefix, "properties"),
+                redactions=redactions,
+                allow=self._scan_allow,
+            )
             if isinstance(msg, TrackMessage | PageMessage | ScreenMessage)
             else ({}, 0)
         )
@@ -167,7 +178,7 @@ class InteractionTranslator:
             name=name,
             identifiers=identifiers,
             source=reception.source,
-            channel=channel_of(msg),
+            channel=redact_text(channel_of(msg), found=redactions),
             global_privacy_control=reception.global_privacy_control,
         )
         try:
@@ -191,6 +202,7 @@ class InteractionTranslator:
             pii_properties_dropped=pii_dropped,
             junk_fields=tuple(junk_fields),
             timestamp_corrected=corrected,
+            pii_redacted=redactions.counts,
         )
 
     def _candidates(

@@ -299,6 +299,8 @@ class SegmentIngest:
         for r in recorded:
             if r.timestamp_corrected:
                 self._metrics.timestamps_corrected.add(1)
+            for kind, n in r.pii_redacted.items():
+                self._metrics.pii_redacted.add(n, {"kind": kind})
             for id_type, n in r.junk_dropped.items():
                 self._metrics.junk_identifiers_dropped.add(n, {"id_type": id_type.value})
             if r.pii_properties_dropped:

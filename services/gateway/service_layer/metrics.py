@@ -42,6 +42,12 @@ class GatewayMetrics:
             description="Events not stored because they were invalid, by reason (invalid, "
             "too_large, not_attributable); a batch keeps its other events.",
         )
+        self.pii_redacted = meter.create_counter(
+            "cxloop_gateway_pii_redacted",
+            unit="{value}",
+            description="Emails, phone numbers and resident registration numbers replaced "
+            "in free text (properties, names), by kind.",
+        )
         self.timestamps_corrected = meter.create_counter(
             "cxloop_gateway_timestamps_corrected",
             unit="{event}",

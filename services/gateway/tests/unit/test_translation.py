@@ -342,3 +342,32 @@ def test_scrub_properties_depth_limit() -> None:
     with pytest.raises(InvalidRequest):
         scrub_properties(deep)
     assert scrub_properties({"PHONE": 1, "phoneModel": "x"}) == ({"phoneModel": "x"}, 1)
+
+
+def test_pii_in_free_text_is_redacted_except_allow_listed_keys(hasher: IdentifierHasher) -> None:
+    translator = InteractionTranslator(hasher, pii_scan_allow=["OrderNumber"])
+    r = translate(
+        translator,
+        CallType.TRACK,
+        {
+            "userId": "u",
+            "event": "Callback for 010-2345-6789",
+            "properties": {
+                "note": "mail kim@example.com or call +82 10 2345 6789",
+                "url": "https://shop.kr/c?email=kim%40example.com",
+                "items": [{"comment": "rrn 900101-1234567"}],
+                "orderNumber": "010-2345-6789",
+                "kim@example.com": 1,
+            },
+        },
+    )
+    props = MessageToDict(r.event)["properties"]
+    assert props == {
+        "note": "mail [redacted email] or call [redacted phone]",
+        "url": "https://shop.kr/c?email=[redacted email]",
+        "items": [{"comment": "rrn [redacted rrn]"}],
+        "orderNumber": "010-2345-6789",
+        "[redacted email]": 1,
+    }
+    assert r.event.name == "Callback for [redacted phone]"
+    assert r.pii_redacted == {"email": 3, "phone": 2, "rrn": 1}

@@ -33,7 +33,7 @@ from gateway.adapters.privacy_api import (
 )
 from gateway.adapters.readiness import Readiness
 from gateway.domain.errors import InvalidRequest, TooLarge, UnsupportedMediaType
-from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType
+from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType, batch_items_schema
 from gateway.domain.translation import Reception
 from gateway.domain.write_keys import WriteKeys
 from gateway.service_layer.ingest import (
@@ -269,7 +269,7 @@ def create_app(
             "droppedIdentifiers": result.junk_identifiers_dropped,
             "withheld": result.withheld,
         }
-        if batch:
+        if batch or result.rejected_events:
             body["rejected"] = result.rejected_events
             body["notAttributable"] = result.not_attributable
             body["rejections"] = [r.as_dict() for r in result.rejections]
@@ -321,7 +321,7 @@ def create_app(
             "messageId, field, reason) and not stored. 400 only when the body is not a "
             "batch; 413 when it is over the byte or event limit.",
             tags=["ingest"],
-            response_model=Accepted,
+            response_model=BatchAccepted,
             responses=_ERROR_RESPONSES,
             include_in_schema=in_schema,
         )
@@ -465,5 +465,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
         }
+    batch_schema = components.get(BatchRequest.__name__)
+    if batch_schema is not None:
+        batch_schema["properties"]["batch"]["items"] = batch_items_schema("#/components/schemas/")
     app.openapi_schema = schema
     return schema

@@ -153,12 +153,23 @@ class SegmentIngest:
         try:
             message = parse_message(call_type, body)
             recorded = self.translator.translate(message, reception)
-            if recorded.not_attributable:
-                raise _NotAttributable(recorded.not_attributable_problems())
         except InvalidRequest as exc:
-            code = exc.code
-            self._metrics.events_rejected.add(1, {"reason": code})
+            self._metrics.events_rejected.add(1, {"reason": exc.code})
             raise
+        if recorded.not_attributable:
+            # A valid call no customer can ever be found for: reported in
+            # the answer (200, like a batch's), not stored.
+            rejections = _rejections(
+                0, body, _NotAttributable(recorded.not_attributable_problems())
+            )
+            self._count_rejected(rejections)
+            return IngestResult(
+                0,
+                junk_identifiers_dropped=recorded.junk_count,
+                rejections=tuple(rejections),
+                rejected_events=1,
+                not_attributable=1,
+            )
         self._count_dropped([recorded])
         pending, withheld = self._to_publish(call_type, recorded)
         if pending is None:

@@ -183,6 +183,15 @@ async def test_non_json_body_is_400(client: httpx.AsyncClient) -> None:
             {"userId": "u", "event": "x", "context": {"externalIds": [{"id": "1"}]}},
             ["context.externalIds[0].type"],
         ),
+        (
+            "/v1/track",
+            {"userId": "u", "event": "x", "context": {"externalIds": [{"id": "1", "type": "a.b"}]}},
+            ["context.externalIds[0].type"],
+        ),
+        ("/v1/track", {"userId": 2**63, "event": "x"}, ["userId"]),
+        ("/v1/track", {"userId": 1.5, "event": "x"}, ["userId"]),
+        ("/v1/track", {"userId": "u", "event": 5}, ["event"]),
+        ("/v1/track", {"userId": "x" * 257, "event": "x"}, ["userId"]),
     ],
 )
 async def test_validation_errors_name_fields(
@@ -252,8 +261,12 @@ async def test_placeholder_only_events_are_not_attributable(
     ]
     assert [m.message_id for m in sink.messages()] == ["m-0"]
     r = await client.post("/v1/track", json=track(userId="undefined"), headers=AUTH)
-    assert await fields_of(r) == ["userId"]
-    assert "not attributable" in r.json()["fields"][0]["reason"]
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 0
+    assert r.json()["notAttributable"] == 1
+    assert r.json()["rejections"][0]["field"] == "userId"
+    assert "not attributable" in r.json()["rejections"][0]["reason"]
+    assert [m.message_id for m in sink.messages()] == ["m-0"]
     # A placeholder next to a real identifier is only dropped.
     r = await client.post(
         "/v1/track", json=track(messageId="m-9", anonymousId="undefined"), headers=AUTH

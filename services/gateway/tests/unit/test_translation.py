@@ -284,7 +284,7 @@ def test_invalid_identifiers_name_their_fields(translator: InteractionTranslator
                 "traits": {"email": "not-an-email", "phone": 1234},
                 "context": {
                     "traits": {"phone": "12"},
-                    "externalIds": [{"id": "x", "type": "ios.idfa"}],
+                    "externalIds": [{"id": "x", "type": "crm"}, {"id": " ", "type": "crm"}],
                 },
             },
         )
@@ -293,7 +293,7 @@ def test_invalid_identifiers_name_their_fields(translator: InteractionTranslator
         "traits.email",
         "traits.phone",
         "context.traits.phone",
-        "context.externalIds[0].type",
+        "context.externalIds[1].id",
     }
     # Reasons name the rule, never the value.
     assert all("not-an-email" not in p.reason for p in info.value.problems)

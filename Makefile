@@ -8,7 +8,7 @@ PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 BUF_VERSION := 1.75.0
 BUF := .cxloop/tools/node_modules/.bin/buf
 
-.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean
+.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean fuzz
 
 help:
 	@echo "make run     start the whole suite on embedded defaults (NATS + SQLite under ./.cxloop/)"
@@ -74,3 +74,8 @@ bench: venv
 
 clean:
 	rm -rf .cxloop/run .pytest_cache
+
+# Schemathesis against the real gateway with a large budget (make test runs a small one).
+fuzz: venv
+	CXLOOP_FUZZ_MAX_EXAMPLES=$${CXLOOP_FUZZ_MAX_EXAMPLES:-300} CXLOOP_FUZZ_TIMEOUT_S=3600 \
+	  $(BIN)/pytest -q tests/hostile/test_openapi_fuzz.py

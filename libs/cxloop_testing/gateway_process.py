@@ -18,6 +18,7 @@ from cxloop_testing.infra import EmbeddedNats
 
 WRITE_KEY = "hostile-key"
 SOURCE = "hostile"
+PRIVACY_TOKEN = "hostile-privacy-token"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 
 
@@ -49,6 +50,7 @@ def gateway_env(nats_url: str, http_port: int, **extra: str) -> dict[str, str]:
         "CXLOOP_GATEWAY_WRITE_KEYS": f"{WRITE_KEY}={SOURCE}",
         "CXLOOP_GATEWAY_READINESS_SERVICES": "",
         "CXLOOP_GATEWAY_ENFORCE_ANALYTICS": "false",
+        "CXLOOP_GATEWAY_PRIVACY_TOKENS": PRIVACY_TOKEN,
         "CXLOOP_LOG_LEVEL": "DEBUG",
         "OTEL_SDK_DISABLED": "true",
         **extra,

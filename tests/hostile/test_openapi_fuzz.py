@@ -16,9 +16,10 @@ from cxloop_testing.gateway_process import WRITE_KEY, RunningGateway
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = int(os.environ.get("CXLOOP_FUZZ_MAX_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("CXLOOP_FUZZ_MAX_EXAMPLES", "5"))
 
 
+@pytest.mark.timeout(int(os.environ.get("CXLOOP_FUZZ_TIMEOUT_S", "300")))
 def test_schemathesis_finds_nothing(gateway: RunningGateway, tmp_path: Path) -> None:
     cli = Path(sys.executable).parent / "schemathesis"
     r = subprocess.run(

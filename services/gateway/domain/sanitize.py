@@ -52,9 +52,9 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def sanitize(value: Any) -> tuple[Any, list[FieldProblem]]:
-    """``value`` with NUL stripped where allowed, and every problem found
-    (paths relative to ``value``, e.g. ``properties.note``)."""
+def sanitize(value: Any, *, refuse_nul: bool = False) -> tuple[Any, list[FieldProblem]]:
+    """``value`` with NUL stripped where allowed (nowhere with ``refuse_nul``),
+    and every problem found (paths relative to ``value``, e.g. ``properties.note``)."""
     problems: list[FieldProblem] = []
 
     def text(s: str, path: str) -> str:
@@ -62,7 +62,7 @@ def sanitize(value: Any) -> tuple[Any, list[FieldProblem]]:
             problems.append(FieldProblem(path or "body", "is not valid Unicode (lone surrogate)"))
             return s
         if NUL in s:
-            if _IDENTIFIER_PATH.match(path):
+            if refuse_nul or _IDENTIFIER_PATH.match(path):
                 problems.append(FieldProblem(path, "must not contain NUL characters"))
                 return s
             return s.replace(NUL, "")

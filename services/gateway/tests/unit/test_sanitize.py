@@ -110,3 +110,8 @@ async def test_nul_in_property_values_never_reaches_a_consumer(
     assert dict(event.properties) == {"n": "ab", "l": [""]}
     text = json.dumps(dict(event.properties), default=list)
     assert "\\u0000" not in text
+
+
+async def test_write_key_with_lone_surrogate_is_401(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/track", content=raw({"writeKey": LONE, "userId": "u", "event": "x"}))
+    assert r.status_code == 401

@@ -9,12 +9,12 @@ stopped through ``on_stop``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from cxloop_libs.consent import ConsentProjection
 from cxloop_libs.grpcx.client import client_channel
@@ -47,8 +47,10 @@ def create_gateway_app(
     *,
     enforcement: AnalyticsEnforcement | None = None,
     privacy_desk: PrivacyDesk | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The ASGI app with its handlers, traced; usable without starting uvicorn."""
+    """The ASGI app with its handlers, traced; usable without starting uvicorn.
+    ``routers``: other domains' HTTP routes (see ``bootstrap``)."""
     translator = InteractionTranslator(
         IdentifierHasher(settings.hash_key), pii_scan_allow=settings.pii_scan_allow_keys
     )
@@ -86,6 +88,7 @@ def create_gateway_app(
         max_call_bytes=MAX_EVENT_BYTES,
         privacy_desk=privacy_desk,
         privacy_tokens=settings.accepted_privacy_tokens(),
+        routers=routers,
     )
     instrument_fastapi(app)
     return app
@@ -143,7 +146,12 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         identity_channel,
         deadline_s=settings.grpc_deadline_s,
     )
-    app = create_gateway_app(settings, bus, publisher, enforcement=enforcement, privacy_desk=desk)
+    # Other domains' routes: one APIRouter per module
+    # (gateway/entrypoints/<domain>_api.py), one line each here.
+    routers: list[APIRouter] = []
+    app = create_gateway_app(
+        settings, bus, publisher, enforcement=enforcement, privacy_desk=desk, routers=routers
+    )
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)
 

@@ -11,11 +11,11 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -208,6 +208,7 @@ def create_app(
     metrics: GatewayMetrics | None = None,
     privacy_desk: PrivacyDesk | None = None,
     privacy_tokens: frozenset[str] = frozenset(),
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     metrics = metrics or gateway_metrics()
     app = FastAPI(
@@ -374,6 +375,11 @@ def create_app(
 
     if privacy_desk is not None:
         add_privacy_routes(app, privacy_desk, privacy_tokens, metrics=metrics)
+    # Other domains' routes (loyalty, feedback, personalization ...): one
+    # APIRouter each, built in bootstrap.create_gateway_app. Their errors get
+    # the handlers above (raise Unavailable for 503 + Retry-After).
+    for router in routers:
+        app.include_router(router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

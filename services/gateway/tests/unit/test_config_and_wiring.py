@@ -117,3 +117,31 @@ async def test_bootstrap_in_development_logs_the_dev_key(
     await off.bus.close()
     # Never started, so nothing to stop but the (idle) bus.
     await runtime.bus.close()
+
+
+async def test_other_domains_routers_are_included_with_the_error_shape() -> None:
+    import httpx
+    from fastapi import APIRouter
+
+    from cxloop_libs.errors import Unavailable
+    from gateway.adapters.http import create_app
+    from gateway.domain.write_keys import WriteKeys
+    from gateway.tests.unit.fakes import FakeReadiness
+
+    router = APIRouter()
+
+    @router.get("/v1/loyalty/ping")
+    async def ping() -> dict[str, str]:
+        raise Unavailable("loyalty cannot answer now")
+
+    app = create_app(
+        ingest=None,  # type: ignore[arg-type]
+        write_keys=WriteKeys({}),
+        readiness=FakeReadiness(),
+        routers=[router],
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as c:
+        r = await c.get("/v1/loyalty/ping")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert r.json()["code"] == "unavailable"

@@ -4,7 +4,11 @@ nats-server: what hostile clients, SDKs and faults meet (tests/hostile)."""
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +56,8 @@ def gateway_env(nats_url: str, http_port: int, **extra: str) -> dict[str, str]:
         "CXLOOP_GATEWAY_ENFORCE_ANALYTICS": "false",
         "CXLOOP_GATEWAY_PRIVACY_TOKENS": PRIVACY_TOKEN,
         "CXLOOP_LOG_LEVEL": "DEBUG",
+        # A stalled NATS is answered 503 after 1 s, so SDK retry tests are quick.
+        "CXLOOP_GATEWAY_PUBLISH_TIMEOUT_S": "1",
         "OTEL_SDK_DISABLED": "true",
         **extra,
     }
@@ -90,3 +96,14 @@ async def stored_events(nats_url: str) -> list[events_pb2.InteractionRecorded]:
         return out
     finally:
         await nc.close()
+
+
+@contextmanager
+def nats_paused(server: EmbeddedNats) -> Iterator[None]:
+    """SIGSTOP the nats-server (a stall: connections stay open, nothing
+    answers) and SIGCONT it on leaving, whatever happens."""
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)

@@ -34,7 +34,8 @@ class RunningGateway:
     log: Path
 
     def logs(self) -> str:
-        return "\n".join(self.supervisor.last_lines("gateway", 10_000))
+        """Everything the gateway logged so far (its log file)."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
     def alive(self) -> bool:
         return self.supervisor.get("gateway").returncode is None

@@ -249,7 +249,11 @@ async def test_event_posted_while_identity_is_down_is_processed_after_restart(su
 
 
 async def test_invalid_event_gets_field_level_400(suite: Suite) -> None:
-    r = post(suite, "/v1/batch", {"batch": [{"type": "track", "userId": "u1"}]})
+    r = post(suite, "/v1/track", {"userId": "u1"})
     assert r.status_code == 400
-    fields = {f["field"] for f in r.json()["fields"]}
+    assert {f["field"] for f in r.json()["fields"]} == {"event"}, r.json()
+    # In a batch the bad event is rejected alone (ADR 0035): 200, named.
+    r = post(suite, "/v1/batch", {"batch": [{"type": "track", "userId": "u1"}]})
+    assert r.status_code == 200
+    fields = {x["field"] for x in r.json()["rejections"]}
     assert any(f.startswith("batch[0]") for f in fields), r.json()

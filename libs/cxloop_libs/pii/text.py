@@ -33,9 +33,12 @@ _EMAIL = re.compile(
 # YYMMDD-GNNNNNN (hyphen, space or nothing), G = 1..8 (century and sex,
 # 5..8 for registered foreigners).
 _RRN = re.compile(r"(?<!\d)(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])[-\s]?([1-8])\d{6}(?!\d)")
-_DIGITS = re.compile(r"\d")
-# A phone number has at least 7 digits; below that, skip the matcher.
-_MIN_PHONE_DIGITS = 7
+# The matcher costs ~0.1 ms: run it only where a phone number could be (7+
+# digits in one run of digits and separators), and never on a bare date.
+_PHONE_HINT = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
+_ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?"
+)
 
 
 def marker(kind: str) -> str:
@@ -72,9 +75,18 @@ def redact_text(text: str, *, default_region: str = "KR", found: Redactions | No
     out = _RRN.sub(sub(RRN), text)
     if "@" in out or "%40" in out:
         out = _EMAIL.sub(sub(EMAIL), out)
-    if len(_DIGITS.findall(out)) >= _MIN_PHONE_DIGITS:
+    if _phone_possible(out):
         out = _redact_phones(out, default_region, found)
     return out
+
+
+def _phone_possible(text: str) -> bool:
+    for hint in _PHONE_HINT.finditer(text):
+        if sum(c.isdigit() for c in hint.group()) >= 7 and not _ISO_DATE.fullmatch(
+            hint.group().strip()
+        ):
+            return True
+    return False
 
 
 def _redact_phones(text: str, region: str, found: Redactions) -> str:

@@ -50,3 +50,12 @@ def test_leaves_other_text_alone(text: str) -> None:
     found = Redactions()
     assert redact_text(text, found=found) == text
     assert not found
+
+
+def test_dates_and_short_numbers_skip_the_phone_matcher() -> None:
+    from cxloop_libs.pii.text import _phone_possible
+
+    assert not _phone_possible("2024-05-01T10:00:00Z")
+    assert not _phone_possible("total 30000 won, 12 items")
+    assert _phone_possible("call 010-1234-5678")
+    assert _phone_possible("at 2024-05-01 call 02 312 3456")

@@ -122,6 +122,14 @@ CASES: list[tuple[str, str, dict[str, str], bytes, int, str | None]] = [
         None,
     ),
     (
+        "nesting past the parser in a small body",
+        "/v1/track",
+        {},
+        b'{"userId": "u", "event": "x", "properties": ' + b"[" * 3_000 + b"]" * 3_000 + b"}",
+        400,
+        "body",
+    ),
+    (
         "deep nesting in context",
         "/v1/track",
         {},

@@ -6,11 +6,12 @@ PubAck came back); if NATS cannot take it the caller gets Unavailable (HTTP
 event id is derived from source + messageId and JetStream drops the copy
 inside its duplicate window.
 
-A batch is all-or-nothing on validation: one bad item rejects the whole batch
-and nothing is published, so a sender can fix and resend it without creating
-duplicates of the good items. (Publishing itself is per event: after a 503
-some events may be stored; resending the batch with the same messageIds
-stores only the missing ones.)
+A batch is accepted event by event (docs/adr/0035): every valid event is
+published, each invalid one is reported (index, messageId, field, reason)
+and counted, so one bad event never costs the good ones (SDKs drop a batch
+answered 400). Publishing is per event too: after a 503 some events may be
+stored (named in the answer); resending the batch with the same messageIds
+stores only the missing ones.
 
 Consent (docs/adr/0021): with an ``enforcement`` given, a track/page/screen
 call of a customer who objected to analytics is withheld: answered like any

@@ -2,7 +2,7 @@
 
 Thin: it authenticates the write key, reads the body within its size limit
 and hands the JSON to :class:`~gateway.service_layer.ingest.SegmentIngest`.
-Every error is ``{"error": ...}`` (plus ``fields`` for validation problems).
+Every error has one shape (``adapters/error_body.py``, docs/adr/0035).
 """
 
 from __future__ import annotations
@@ -76,8 +76,14 @@ Segment-compatible ingest of customer interactions
 * **Privacy**: identifiers are hashed with a keyed HMAC; other traits and PII-named
   properties (email, phone, name, firstName, lastName, address, ip) are dropped.
 * **Delivery**: `200` only once JetStream stored the events; `503` with `Retry-After`
-  when it could not. Send `messageId` so retries are stored once.
-* **Errors**: `{"error": "...", "fields": [{"field": "batch[3].userId", "reason": "..."}]}`.
+  when it could not (`stored` lists the messageIds that were). Send `messageId`
+  so retries are stored once.
+* **Batches** keep their good events: each invalid one is listed in `rejections`
+  (index, messageId, field, reason) and not stored; the answer is still `200`.
+* **Free text**: emails, phone numbers and resident registration numbers in
+  properties and names are replaced by `[redacted ...]`.
+* **Errors**: `{"success": false, "code": "invalid_request", "message": "...",
+  "error": "...", "fields": [{"field": "userId", "reason": "..."}]}`.
 """
 
 

@@ -111,7 +111,11 @@ async def test_stall_is_503_everywhere_and_retry_stores_each_once(
         return (await gateway.get("/readyz")).status_code == 200
 
     await eventually(ready_again, timeout=15)
-    r = await gateway.post("/v1/batch", json=batch, headers=AUTH)
+    # Retried as an SDK would (a busy machine may still answer 503 once).
+    for _ in range(10):
+        r = await gateway.post("/v1/batch", json=batch, headers=AUTH)
+        if r.status_code != 503:
+            break
     assert r.status_code == 200, r.text
     ids = await stored_ids(own_nats.url)
     # Whatever JetStream took during the stall is de-duplicated on retry.

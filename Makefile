@@ -8,7 +8,7 @@ PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 BUF_VERSION := 1.75.0
 BUF := .cxloop/tools/node_modules/.bin/buf
 
-.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean deploy-check deploy-tools lock
+.PHONY: help venv run test test-unit test-integration test-e2e lint typecheck protos protos-check buf-lint bench clean deploy-check deploy-tools lock fuzz sdk-tools
 
 help:
 	@echo "make run     start the whole suite on embedded defaults (NATS + SQLite under ./.cxloop/)"
@@ -43,6 +43,20 @@ protos-check: protos
 	@git diff --exit-code --stat -- libs/gen docs/api || (echo "libs/gen or docs/api is stale: run 'make protos' and commit both" && exit 1)
 	@test -z "$$(git status --porcelain -- libs/gen docs/api)" || (git status --porcelain -- libs/gen docs/api; echo "untracked generated files: run 'make protos' and commit"; exit 1)
 
+# Segment's JavaScript SDKs and Playwright (driving Debian's chromium) for the
+# gateway's SDK compatibility tests (tests/hostile); chromium comes from apt
+# when missing and we are root, else the browser test skips and says why.
+SDK_TOOLS := .cxloop/tools/node_modules/@segment/analytics-node/package.json
+sdk-tools: $(SDK_TOOLS)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium not installed: the browser SDK test will skip"; }
+
+$(SDK_TOOLS):
+	mkdir -p .cxloop/tools
+	npm install --silent --no-audit --no-fund --prefix .cxloop/tools \
+	  @segment/analytics-node@3 @segment/analytics-next@1 playwright-core@1
+
 $(BUF):
 	mkdir -p .cxloop/tools
 	npm install --silent --no-audit --no-fund --prefix .cxloop/tools @bufbuild/buf@$(BUF_VERSION)
@@ -66,7 +80,7 @@ test-integration: venv
 test-e2e: venv
 	$(BIN)/pytest -q -m e2e
 
-test: venv lint typecheck protos-check buf-lint deploy-check
+test: venv lint typecheck protos-check buf-lint deploy-check sdk-tools
 	$(BIN)/pytest -q --ignore=tests/production --ignore=tests/deploy
 
 bench: venv
@@ -127,3 +141,7 @@ lock: venv
 	$(BIN)/pip install -q pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links -o deploy/compose/requirements.lock pyproject.toml
+# Schemathesis against the real gateway with a large budget (make test runs a small one).
+fuzz: venv
+	CXLOOP_FUZZ_MAX_EXAMPLES=$${CXLOOP_FUZZ_MAX_EXAMPLES:-300} CXLOOP_FUZZ_TIMEOUT_S=3600 \
+	  $(BIN)/pytest -q tests/hostile/test_openapi_fuzz.py

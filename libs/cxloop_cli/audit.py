@@ -7,23 +7,19 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import nats
 from rich.console import Console
 
+from cxloop_cli.natsconn import NatsUnreachable, connected
 from cxloop_libs.audit.stream import read_audit_entries
-from cxloop_libs.messaging.connection import nats_connect_options
 
 
 async def _read(
     url: str, services: list[str], since: datetime | None, subject: str
 ) -> list[dict[str, object]]:
-    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
-    try:
+    async with connected(url) as nc:
         entries = await read_audit_entries(
             nc.jetstream(), services=services, since=since, subject=subject
         )
-    finally:
-        await nc.close()
     return [e.to_json() for e in entries]
 
 
@@ -36,7 +32,11 @@ def export(
     since: datetime | None,
     subject: str,
 ) -> int:
-    rows = asyncio.run(_read(url, services, since, subject))
+    try:
+        rows = asyncio.run(_read(url, services, since, subject))
+    except NatsUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
     with out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")

@@ -5,24 +5,24 @@ from __future__ import annotations
 import asyncio
 import time
 
-import nats
 from rich.console import Console
 from rich.table import Table
 
-from cxloop_libs.messaging.connection import nats_connect_options
+from cxloop_cli.natsconn import NatsUnreachable, connected
 from cxloop_libs.messaging.deadletters import DeadLetter, list_dead_letters, replay_dead_letter
 
 
 async def _list(url: str, consumer: str | None) -> list[DeadLetter]:
-    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
-    try:
+    async with connected(url) as nc:
         return await list_dead_letters(nc.jetstream(), consumer=consumer)
-    finally:
-        await nc.close()
 
 
 def show(console: Console, url: str, consumer: str | None) -> int:
-    letters = asyncio.run(_list(url, consumer))
+    try:
+        letters = asyncio.run(_list(url, consumer))
+    except NatsUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
     table = Table(title=f"dead letters ({len(letters)})")
     for col in ("seq", "consumer", "subject", "event id", "tries", "reason"):
         table.add_column(col, overflow="fold")
@@ -39,20 +39,33 @@ def show(console: Console, url: str, consumer: str | None) -> int:
     return 0
 
 
-async def _replay(url: str, consumer: str | None, seqs: list[int]) -> list[tuple[int, str]]:
-    nc = await nats.connect(**nats_connect_options(url), connect_timeout=3, allow_reconnect=False)
-    try:
+async def _replay(
+    url: str, consumer: str | None, seqs: list[int]
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(replayed: seq, subject), (failed: seq, why): one failure does not stop the rest."""
+    async with connected(url) as nc:
         js = nc.jetstream()
         targets = seqs or [d.seq for d in await list_dead_letters(js, consumer=consumer)]
         attempt = str(int(time.time()))
-        return [(s, await replay_dead_letter(js, s, attempt=attempt)) for s in targets]
-    finally:
-        await nc.close()
+        done: list[tuple[int, str]] = []
+        failed: list[tuple[int, str]] = []
+        for s in targets:
+            try:
+                done.append((s, await replay_dead_letter(js, s, attempt=attempt)))
+            except Exception as exc:
+                failed.append((s, str(exc) or type(exc).__name__))
+        return done, failed
 
 
 def replay(console: Console, url: str, consumer: str | None, seqs: list[int]) -> int:
-    done = asyncio.run(_replay(url, consumer, seqs))
+    try:
+        done, failed = asyncio.run(_replay(url, consumer, seqs))
+    except NatsUnreachable as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
     for seq, subject in done:
         console.print(f"replayed dead letter {seq} → {subject}", highlight=False)
+    for seq, why in failed:
+        console.print(f"[red]dead letter {seq} not replayed:[/] {why}", highlight=False)
     console.print(f"{len(done)} replayed", highlight=False)
-    return 0
+    return 1 if failed else 0

@@ -65,8 +65,23 @@ def up(
         str, typer.Option(envvar="CXLOOP_DEV_WRITE_KEY", help="Gateway write key (dev only).")
     ] = DEFAULT_WRITE_KEY,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+    restart_backoff: Annotated[
+        float,
+        typer.Option(
+            envvar="CXLOOP_UP_RESTART_BACKOFF_S",
+            help="First delay before restarting a crashed service (doubles, up to 30 s).",
+        ),
+    ] = 1.0,
+    max_crashes: Annotated[
+        int,
+        typer.Option(
+            envvar="CXLOOP_UP_MAX_CRASHES",
+            help="Crashes of one service within 60 s after which everything stops.",
+        ),
+    ] = 5,
 ) -> None:
-    """Start embedded NATS and every service in development mode; Ctrl-C stops all."""
+    """Start embedded NATS and every service in development mode; a service that
+    crashes is restarted with back-off; Ctrl-C stops all."""
     try:
         services = parse_only(only)
     except ValueError as exc:
@@ -79,6 +94,8 @@ def up(
         nats_monitor_port=nats_monitor_port,
         write_key=write_key,
         ready_timeout=timeout,
+        restart_backoff_s=restart_backoff,
+        max_crashes=max_crashes,
     )
     raise typer.Exit(run_up(opts, console))
 

@@ -194,6 +194,23 @@ class Supervisor:
                 self._drain(proc)
                 raise ProcessExitedError(proc.name, code, self.last_lines(proc.name))
 
+    def exited(self) -> list[SupervisedProcess]:
+        """Processes that ended without being stopped (crashed), output drained."""
+        out = []
+        for proc in self._procs.values():
+            if proc.returncode is not None and not proc.stopping:
+                self._drain(proc)
+                out.append(proc)
+        return out
+
+    def restart(self, name: str) -> SupervisedProcess:
+        """Start an ended process again with the same spec (and log file)."""
+        proc = self._procs[name]
+        if proc.returncode is None:
+            raise SupervisorError(f"{name} is still running (pid {proc.pid})")
+        self._drain(proc)
+        return self.start(proc.spec)
+
     def wait_ready(
         self,
         checks: Mapping[str, ReadyCheck] | None = None,

@@ -23,6 +23,7 @@ from cxloop_cli.embedded_nats import (
     start_embedded_nats,
 )
 from cxloop_cli.probes import port_free
+from cxloop_cli.restarts import RestartPolicy
 from cxloop_cli.suite import ServicePlan, plan_suite, suite_specs
 from cxloop_cli.supervisor import (
     ProcessExitedError,
@@ -45,6 +46,9 @@ class UpOptions:
     write_key: str
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
+    # A child that crashes after start-up is restarted (cxloop_cli.restarts).
+    restart_backoff_s: float = 1.0
+    max_crashes: int = 5
 
 
 class _ConsoleSink:
@@ -171,6 +175,38 @@ def _report_timeout(console: Console, sup: Supervisor, exc: ReadinessTimeoutErro
             console.print(Text(f"  {line}"), soft_wrap=True)
 
 
+def _watch(console: Console, sup: Supervisor, policy: RestartPolicy) -> None:
+    """Until Ctrl-C: restart every child that crashes, with back-off; raise
+    ProcessExitedError for one that keeps crashing (then `up` stops all)."""
+    due: dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        for proc in sup.exited():
+            if proc.name in due:
+                continue
+            code = proc.returncode if proc.returncode is not None else -1
+            delay = policy.crashed(proc.name, now)
+            if delay is None:
+                console.print(
+                    f"[bold red]{proc.name} crashed {policy.crashes(proc.name)} times within "
+                    f"{policy.window_s:.0f} s; giving up.[/]",
+                    highlight=False,
+                )
+                raise ProcessExitedError(proc.name, code, sup.last_lines(proc.name))
+            console.print(
+                f"[yellow]{proc.name} exited with code {code}; restarting in {delay:g} s "
+                f"(crash {policy.crashes(proc.name)} of {policy.max_crashes}).[/]",
+                highlight=False,
+            )
+            due[proc.name] = now + delay
+        for name, when in list(due.items()):
+            if when <= now:
+                del due[name]
+                restarted = sup.restart(name)
+                console.print(f"Restarted {name} (pid {restarted.pid}).", highlight=False)
+        time.sleep(0.1 if due else 0.5)
+
+
 def run_up(opts: UpOptions, console: Console, environ: Mapping[str, str] | None = None) -> int:
     """Start NATS (unless given one) and the services, wait for them, block until
     Ctrl-C / SIGTERM, stop everything. Returns the process exit code."""
@@ -208,9 +244,9 @@ def run_up(opts: UpOptions, console: Console, environ: Mapping[str, str] | None 
             if nats is None:
                 console.print(f"NATS: {nats_url} (external)", highlight=False)
             _next_steps(console, plans, opts.write_key, logs)
-            while True:
-                sup.check_alive()
-                time.sleep(0.5)
+            _watch(
+                console, sup, RestartPolicy(opts.restart_backoff_s, max_crashes=opts.max_crashes)
+            )
         except KeyboardInterrupt:
             code = 0
         except ProcessExitedError as exc:

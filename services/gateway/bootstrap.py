@@ -9,12 +9,12 @@ stopped through ``on_stop``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from cxloop_libs.consent import ConsentProjection
 from cxloop_libs.grpcx.client import client_channel
@@ -50,9 +50,13 @@ def create_gateway_app(
     enforcement: AnalyticsEnforcement | None = None,
     privacy_desk: PrivacyDesk | None = None,
     loyalty: LoyaltyClient | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The ASGI app with its handlers, traced; usable without starting uvicorn."""
-    translator = InteractionTranslator(IdentifierHasher(settings.hash_key))
+    """The ASGI app with its handlers, traced; usable without starting uvicorn.
+    ``routers``: other domains' HTTP routes (see ``bootstrap``)."""
+    translator = InteractionTranslator(
+        IdentifierHasher(settings.hash_key), pii_scan_allow=settings.pii_scan_allow_keys
+    )
     ingest = SegmentIngest(
         translator,
         sink,
@@ -60,16 +64,24 @@ def create_gateway_app(
         max_event_bytes=MAX_EVENT_BYTES,
         is_connected=lambda: bus.is_connected,
         enforcement=enforcement,
+        publish_timeout_s=settings.publish_timeout_s,
     )
     local = {}
-    if enforcement is not None and "consent" in settings.readiness_targets:
-        # Until consent's state and the objectors' identifiers are loaded,
-        # an objector's calls would be published: keep traffic away.
-        local["consent_view"] = lambda: enforcement.settled
+    if enforcement is not None:
+        # Until consent's state (read from NATS) is loaded, every objector's
+        # calls would be published: keep traffic away. Objectors' identifiers
+        # come from identity and keep loading while it is down (ADR 0036).
+        local["consent_state"] = lambda: enforcement.projection.is_ready
+
+    async def jetstream_answers() -> bool:
+        await bus.js.stream_info(stream_for("gateway").name)
+        return True
+
     readiness = SuiteReadiness(
         lambda: bus.is_connected,
         {name: settings.grpc_target(name) for name in settings.readiness_targets},
         local=local,
+        jetstream=jetstream_answers,
     )
     app = create_app(
         ingest=ingest,
@@ -79,6 +91,7 @@ def create_gateway_app(
         max_call_bytes=MAX_EVENT_BYTES,
         privacy_desk=privacy_desk,
         privacy_tokens=settings.accepted_privacy_tokens(),
+        routers=routers,
     )
     if loyalty is not None:
         app.include_router(loyalty_router(loyalty, settings.accepted_loyalty_tokens()))
@@ -141,8 +154,17 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
     )
     loyalty_channel = client_channel(settings.grpc_target("loyalty"), token=token)
     loyalty = LoyaltyClient(loyalty_channel, deadline_s=settings.grpc_deadline_s)
+    # Other domains' routes: one APIRouter per module
+    # (gateway/entrypoints/<domain>_api.py), one line each here.
+    routers: list[APIRouter] = []
     app = create_gateway_app(
-        settings, bus, publisher, enforcement=enforcement, privacy_desk=desk, loyalty=loyalty
+        settings,
+        bus,
+        publisher,
+        enforcement=enforcement,
+        privacy_desk=desk,
+        loyalty=loyalty,
+        routers=routers,
     )
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)

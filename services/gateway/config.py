@@ -38,6 +38,11 @@ class GatewaySettings(ServiceSettings):
     # CXLOOP_DEV_LOYALTY_TOKEN, accepted only in development mode.
     loyalty_tokens: str = ""
     dev_loyalty_token: str = "dev-loyalty"
+    # Property keys whose values are not scanned for PII in free text
+    # (comma separated, any depth, case-insensitive): e.g. orderNumber,sku.
+    pii_scan_allow: str = ""
+    # How long a call waits for JetStream's PubAck before answering 503.
+    publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("write_keys")
     @classmethod
@@ -84,6 +89,10 @@ class GatewaySettings(ServiceSettings):
         if self.is_development and self.dev_loyalty_token:
             tokens.add(self.dev_loyalty_token)
         return frozenset(tokens)
+
+    @property
+    def pii_scan_allow_keys(self) -> list[str]:
+        return _split(self.pii_scan_allow)
 
     @property
     def readiness_targets(self) -> list[str]:

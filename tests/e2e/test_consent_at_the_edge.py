@@ -188,9 +188,9 @@ async def suite(
     await identity.db_ready.wait()
     await eventually(lambda: infra.port_open("127.0.0.1", port), timeout=10)
     s = Suite(consent, identity, gateway, f"http://127.0.0.1:{port}", clean_nats)
-    # /readyz includes the consent view: ready once consent's state is read.
+    # /readyz includes consent's state: ready once it is read (ADR 0036).
     r = await eventually(lambda: _ready(s.http), timeout=15)
-    assert r["checks"]["consent_view"] is True
+    assert r["checks"]["consent_state"] is True
     yield s
     await s.http.aclose()
     for runtime in (gateway, consent, identity):

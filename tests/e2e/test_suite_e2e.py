@@ -234,8 +234,10 @@ async def test_event_posted_while_identity_is_down_is_processed_after_restart(su
         )
         # Accepted: JetStream stored it even though nobody consumes it right now.
         assert r.status_code == 200, r.text
+        # Still ready: it can accept events (ADR 0036); identity is reported down.
         ready = httpx.get(f"{suite.gateway_url}/readyz", timeout=5)
-        assert ready.status_code == 503
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["dependencies"]["identity"] is False
     finally:
         suite.restart("identity")
 
@@ -247,9 +249,13 @@ async def test_event_posted_while_identity_is_down_is_processed_after_restart(su
 
 
 async def test_invalid_event_gets_field_level_400(suite: Suite) -> None:
-    r = post(suite, "/v1/batch", {"batch": [{"type": "track", "userId": "u1"}]})
+    r = post(suite, "/v1/track", {"userId": "u1"})
     assert r.status_code == 400
-    fields = {f["field"] for f in r.json()["fields"]}
+    assert {f["field"] for f in r.json()["fields"]} == {"event"}, r.json()
+    # In a batch the bad event is rejected alone (ADR 0035): 200, named.
+    r = post(suite, "/v1/batch", {"batch": [{"type": "track", "userId": "u1"}]})
+    assert r.status_code == 200
+    fields = {x["field"] for x in r.json()["rejections"]}
     assert any(f.startswith("batch[0]") for f in fields), r.json()
 
 
@@ -292,6 +298,8 @@ async def test_order_through_the_gateway_earns_points_and_a_refund_takes_them_ba
     r = post(suite, "/v1/track", {"userId": user, "event": "Order Refunded", "properties": refund})
     assert r.status_code == 200, r.text
     await eventually(lambda: _equals(points, (0, 225)), timeout=60)
+
+
 async def test_events_posted_to_the_gateway_appear_in_an_analytics_funnel(suite: Suite) -> None:
     from cxloop.analytics.v1 import analytics_service_pb2 as apb
     from cxloop.analytics.v1 import analytics_service_pb2_grpc as apb_grpc

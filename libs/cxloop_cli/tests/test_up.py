@@ -54,6 +54,15 @@ FAKE_SERVICE = textwrap.dedent(
         server.add_insecure_port(f"127.0.0.1:{{port}}")
         server.start()
     print(f"serving on {{port}}", flush=True)
+    if os.environ.get("FAKE_CRASH_AFTER_READY") == NAME:
+        # With FAKE_CRASH_MARKER only the first run crashes; without, every run.
+        marker = os.environ.get("FAKE_CRASH_MARKER")
+        if not marker or not os.path.exists(marker):
+            if marker:
+                open(marker, "w").close()
+            stop.wait(0.5)
+            print("boom", file=sys.stderr, flush=True)
+            os._exit(3)
     stop.wait()
     print("bye", flush=True)
     """
@@ -223,3 +232,44 @@ def test_a_second_signal_kills_fast_and_leaves_no_process(
     assert "Stopped." in out
     monitor = int(env["CXLOOP_EMBEDDED_NATS_MONITOR_PORT"])
     assert all(port_free("127.0.0.1", p) for p in [*ports.values(), monitor])
+
+
+@pytest.mark.integration
+def test_up_restarts_a_crashed_service_and_keeps_the_rest_running(
+    tmp_path: Path, fake_services: Path
+) -> None:
+    """Issue 10 item 7: one crashed service no longer stops the suite."""
+    services = ["identity", "gateway"]
+    env, ports = up_env(fake_services, services)
+    env["FAKE_CRASH_AFTER_READY"] = "identity"
+    env["FAKE_CRASH_MARKER"] = str(tmp_path / "crashed-once")
+    env["CXLOOP_UP_RESTART_BACKOFF_S"] = "0.2"
+    proc = start_up(["--only", "identity,gateway", "--data-dir", str(tmp_path / "d")], env)
+    try:
+        read_until(proc, "Ctrl-C stops everything", timeout=60)
+        out = read_until(proc, "identity exited with code 3; restarting in 0.2 s", timeout=30)
+        out += read_until(proc, "[identity] serving on", timeout=30)
+        assert proc.poll() is None  # still up
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        tail, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + tail
+    assert "Restarted identity" in out
+    assert "[gateway] bye" in tail and "[identity] bye" in tail
+    assert all(port_free("127.0.0.1", p) for p in ports.values())
+
+
+@pytest.mark.integration
+def test_up_gives_up_on_a_service_that_keeps_crashing(tmp_path: Path, fake_services: Path) -> None:
+    services = ["identity", "gateway"]
+    env, ports = up_env(fake_services, services)
+    env["FAKE_CRASH_AFTER_READY"] = "identity"
+    env["CXLOOP_UP_RESTART_BACKOFF_S"] = "0.1"
+    env["CXLOOP_UP_MAX_CRASHES"] = "3"
+    proc = start_up(["--only", "identity,gateway", "--data-dir", str(tmp_path / "d")], env)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 1, out
+    assert out.count("identity exited with code 3; restarting") == 2
+    assert "identity crashed 3 times within 60 s; giving up." in out
+    assert "boom" in out
+    assert all(port_free("127.0.0.1", p) for p in ports.values())

@@ -46,7 +46,11 @@ async def list_dead_letters(
     except NotFoundError:
         return []
     out: list[DeadLetter] = []
-    seq = info.state.first_seq
+    if info.state.messages == 0:
+        # The normal state of a healthy suite (first_seq is 0 then: there is
+        # no message 0 to ask for).
+        return out
+    seq = max(info.state.first_seq, 1)
     while seq <= info.state.last_seq and len(out) < limit:
         try:
             raw = await js.get_msg(DEAD_LETTER.name, seq)

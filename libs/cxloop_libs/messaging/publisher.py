@@ -130,7 +130,15 @@ class EventPublisher:
         for event in events:
             nats_subject, headers, span = self._prepare(event)
             spans.append(span)
-            futures.append(await js.publish_async(nats_subject, event.data, headers=headers))
+            try:
+                # wait_stall: never block forever on nats-py's pending limit.
+                future = await js.publish_async(
+                    nats_subject, event.data, headers=headers, wait_stall=timeout
+                )
+            except Exception as exc:  # the connection refused the message itself
+                future = asyncio.get_running_loop().create_future()
+                future.set_exception(exc)
+            futures.append(future)
             subjects[nats_subject] = subjects.get(nats_subject, 0) + 1
         try:
             results: list[PubAck | BaseException] = list(
@@ -139,10 +147,9 @@ class EventPublisher:
                 )
             )
         except TimeoutError:
-            results = [
-                f.result() if f.done() and not f.exception() else TimeoutError("no PubAck")
-                for f in futures
-            ]
+            # A future the client cancelled (a stall, a reconnect) is an event
+            # not stored, never an exception escaping to the caller.
+            results = [_outcome(f) for f in futures]
             for f in futures:
                 f.cancel()
         for span, res in zip(spans, results, strict=True):
@@ -154,3 +161,12 @@ class EventPublisher:
         for subject, n in subjects.items():
             self._published.add(n, {"subject": subject})
         return results
+
+
+def _outcome(future: asyncio.Future[PubAck]) -> PubAck | BaseException:
+    """The PubAck of a publish future, or why there is none (never raises)."""
+    if not future.done():
+        return TimeoutError("no PubAck")
+    if future.cancelled():
+        return asyncio.CancelledError("publish cancelled")
+    return future.exception() or future.result()

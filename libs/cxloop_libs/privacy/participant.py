@@ -293,6 +293,13 @@ class StatelessParticipant:
                 if await self._wait(delay):
                     return
                 delay = min(delay * 2, 2.0)
+            except Exception as exc:
+                # A stalled or reconnecting NATS (timeout, connection closed)
+                # must not end the task, and with it the whole service.
+                log.warning("privacy subscribe failed, retrying: %r", exc)
+                if await self._wait(delay):
+                    return
+                delay = min(delay * 2, 2.0)
         try:
             while not self._stopped.is_set():
                 fetch = asyncio.ensure_future(

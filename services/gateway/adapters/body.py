@@ -15,7 +15,21 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway.domain.errors import InvalidRequest, TooLarge
+from gateway.domain.errors import InvalidRequest, TooLarge, UnsupportedMediaType
+
+# What Segment-compatible SDKs send: JSON, or text/plain (analytics.js and
+# analytics-next, to avoid a CORS preflight), or nothing at all.
+JSON_MEDIA_TYPES = frozenset({"", "application/json", "text/plain"})
+
+
+def check_content_type(request: Request) -> None:
+    """Refuse a body declared as a form, multipart, XML ... (415): reading it
+    as JSON would give a misleading 'not valid JSON'."""
+    declared = request.headers.get("content-type", "")
+    media = declared.partition(";")[0].strip().lower()
+    if media in JSON_MEDIA_TYPES or media.endswith("+json"):
+        return
+    raise UnsupportedMediaType("Content-Type must be application/json or text/plain")
 
 
 def _too_large(limit: int) -> TooLarge:

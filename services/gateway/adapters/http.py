@@ -2,19 +2,20 @@
 
 Thin: it authenticates the write key, reads the body within its size limit
 and hands the JSON to :class:`~gateway.service_layer.ingest.SegmentIngest`.
-Every error is ``{"error": ...}`` (plus ``fields`` for validation problems).
+Every error has one shape (``adapters/error_body.py``, docs/adr/0035).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -23,18 +24,24 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxloop_libs.errors import Unavailable
-from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.body import check_content_type, parse_json, read_body
+from gateway.adapters.error_body import error_body
 from gateway.adapters.privacy_api import (
     OpenPrivacyRequestBody,
     PrivacyUnauthorized,
     add_privacy_routes,
 )
 from gateway.adapters.readiness import Readiness
-from gateway.domain.errors import InvalidRequest, TooLarge
-from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType
+from gateway.domain.errors import InvalidRequest, TooLarge, UnsupportedMediaType
+from gateway.domain.segment import MESSAGE_MODELS, BatchRequest, CallType, batch_items_schema
 from gateway.domain.translation import Reception
 from gateway.domain.write_keys import WriteKeys
-from gateway.service_layer.ingest import MAX_EVENT_BYTES, IngestResult, SegmentIngest
+from gateway.service_layer.ingest import (
+    MAX_EVENT_BYTES,
+    IngestResult,
+    NotStored,
+    SegmentIngest,
+)
 from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
 from gateway.service_layer.privacy_desk import PrivacyDesk
 
@@ -69,8 +76,14 @@ Segment-compatible ingest of customer interactions
 * **Privacy**: identifiers are hashed with a keyed HMAC; other traits and PII-named
   properties (email, phone, name, firstName, lastName, address, ip) are dropped.
 * **Delivery**: `200` only once JetStream stored the events; `503` with `Retry-After`
-  when it could not. Send `messageId` so retries are stored once.
-* **Errors**: `{"error": "...", "fields": [{"field": "batch[3].userId", "reason": "..."}]}`.
+  when it could not (`stored` lists the messageIds that were). Send `messageId`
+  so retries are stored once.
+* **Batches** keep their good events: each invalid one is listed in `rejections`
+  (index, messageId, field, reason) and not stored; the answer is still `200`.
+* **Free text**: emails, phone numbers and resident registration numbers in
+  properties and names are replaced by `[redacted ...]`.
+* **Errors**: `{"success": false, "code": "invalid_request", "message": "...",
+  "error": "...", "fields": [{"field": "userId", "reason": "..."}]}`.
 """
 
 
@@ -96,13 +109,44 @@ class FieldError(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
+    success: bool = False
+    code: str = Field(description="invalid_request, unauthorized, too_large, unavailable ...")
+    message: str
+    error: str = Field(description="Same as `message`.")
     fields: list[FieldError] | None = None
+    stored: list[str] | None = Field(
+        None, description="503 only: messageIds JetStream did store before failing."
+    )
+
+
+class Rejected(BaseModel):
+    index: int = Field(description="Position of the event in `batch`.")
+    message_id: str | None = Field(alias="messageId")
+    field: str
+    reason: str
+    code: str = Field(description="invalid, too_large or not_attributable.")
+
+
+class BatchAccepted(Accepted):
+    rejected: int = Field(0, description="Events of the batch not stored (see `rejections`).")
+    not_attributable: int = Field(
+        0,
+        alias="notAttributable",
+        description="Of the rejected, events whose identifiers were all placeholders.",
+    )
+    rejections: list[Rejected] = Field(
+        default_factory=list, description="One entry per problem (at most 100)."
+    )
 
 
 class Readyz(BaseModel):
     ready: bool
-    checks: dict[str, bool]
+    checks: dict[str, bool] = Field(description="What gates readiness: nats, jetstream ...")
+    dependencies: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Services some routes call; while one is down those routes answer 503 "
+        "with Retry-After, the rest of the gateway stays ready.",
+    )
 
 
 class Unauthorized(Exception):
@@ -156,10 +200,7 @@ def global_privacy_control(header: str | None) -> bool:
 
 
 def _error(status: int, message: str, fields: list[dict[str, str]] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
-    if fields:
-        body["fields"] = fields
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(status, message, fields), status_code=status)
 
 
 def create_app(
@@ -173,6 +214,7 @@ def create_app(
     metrics: GatewayMetrics | None = None,
     privacy_desk: PrivacyDesk | None = None,
     privacy_tokens: frozenset[str] = frozenset(),
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     metrics = metrics or gateway_metrics()
     app = FastAPI(
@@ -188,7 +230,12 @@ def create_app(
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "POST"],
-        allow_headers=["authorization", "content-type", "content-encoding", "sec-gpc"],
+        # Any request header: SDKs add their own (analytics-next's
+        # X-Retry-Count on retries); refusing one in the preflight makes the
+        # browser drop the event (issue 10 item 13). No credentials mode, so
+        # this exposes nothing.
+        allow_headers=["*"],
+        expose_headers=["Retry-After"],
         max_age=86_400,
     )
     _install_error_handlers(app, metrics)
@@ -211,6 +258,7 @@ def create_app(
         if header_key:
             # Refuse a wrong key before reading (possibly large) bodies.
             authenticate(header_key, None)
+        check_content_type(request)
         body = parse_json(await read_body(request, limit))
         source = authenticate(header_key, body)
         reception = Reception(
@@ -220,16 +268,19 @@ def create_app(
         )
         return body, reception
 
-    def accepted(result: IngestResult) -> JSONResponse:
-        return JSONResponse(
-            {
-                "success": True,
-                "accepted": result.accepted,
-                "duplicates": result.duplicates,
-                "droppedIdentifiers": result.junk_identifiers_dropped,
-                "withheld": result.withheld,
-            }
-        )
+    def accepted(result: IngestResult, *, batch: bool = False) -> JSONResponse:
+        body: dict[str, Any] = {
+            "success": True,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "droppedIdentifiers": result.junk_identifiers_dropped,
+            "withheld": result.withheld,
+        }
+        if batch or result.rejected_events:
+            body["rejected"] = result.rejected_events
+            body["notAttributable"] = result.not_attributable
+            body["rejections"] = [r.as_dict() for r in result.rejections]
+        return JSONResponse(body)
 
     def call_route(call_type: CallType) -> Callable[..., Awaitable[JSONResponse]]:
         async def route(
@@ -250,7 +301,7 @@ def create_app(
             summary=call_type.value.capitalize(),
             description=_CALL_DOCS[call_type],
             tags=["ingest"],
-            response_model=Accepted,
+            response_model=BatchAccepted,
             responses=_ERROR_RESPONSES,
         )
         app.add_api_route(
@@ -261,23 +312,53 @@ def create_app(
         request: Request, header_key: str | None = Depends(_write_key_auth)
     ) -> JSONResponse:
         body, reception = await receive(request, header_key, max_batch_bytes)
-        return accepted(await ingest.batch(body, reception))
+        return accepted(await ingest.batch(body, reception), batch=True)
 
-    for path, in_schema in (("/v1/batch", True), ("/v1/import", False)):
+    # /v1/b: analytics-next's batching delivery, analytics-swift/kotlin and
+    # react-native; /v1/import: Segment's batch alias.
+    for path, in_schema in (("/v1/batch", True), ("/v1/import", False), ("/v1/b", False)):
         app.add_api_route(
             path,
             batch,
             methods=["POST"],
             name="batch" if in_schema else "import",
             summary="Batch",
-            description="Several calls in one request, each with its `type`. All-or-nothing: "
-            "if any item is invalid the answer is 400 naming `batch[i]` fields and "
-            "nothing is stored.",
+            description="Several calls in one request, each with its `type`. Every valid "
+            "event is stored; each invalid one is reported in `rejections` (index, "
+            "messageId, field, reason) and not stored. 400 only when the body is not a "
+            "batch; 413 when it is over the byte or event limit.",
             tags=["ingest"],
-            response_model=Accepted,
+            response_model=BatchAccepted,
             responses=_ERROR_RESPONSES,
             include_in_schema=in_schema,
         )
+
+    @app.get("/v1/projects/{write_key}/settings", include_in_schema=False)
+    async def sdk_settings(request: Request, write_key: str) -> JSONResponse:
+        """What analytics.js/analytics-next fetch from their CDN at load: with
+        ``cdnURL`` pointing at the gateway, the SDK sends its events here."""
+        if write_keys.source_for(write_key) is None:
+            raise Unauthorized("unknown write key")
+        host = request.headers.get("host") or request.url.netloc
+        return JSONResponse(
+            {
+                "integrations": {
+                    "Segment.io": {
+                        "apiKey": write_key,
+                        "apiHost": f"{host}/v1",
+                        "protocol": request.url.scheme,
+                    }
+                },
+                "plan": {"track": {"__default": {"enabled": True}}},
+                "metrics": {"sampleRate": 0},
+            }
+        )
+
+    @app.post("/v1/m", include_in_schema=False)
+    async def sdk_metrics(request: Request) -> JSONResponse:
+        """analytics-next's own telemetry: read within a limit and dropped."""
+        await read_body(request, max_call_bytes)
+        return JSONResponse({"success": True})
 
     @app.get("/healthz", tags=["probes"], summary="Liveness: 200 while the process runs.")
     async def healthz() -> dict[str, str]:
@@ -286,17 +367,25 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["probes"],
-        summary="Readiness: NATS connected and every backing service SERVING.",
+        summary="Readiness: JetStream answers now, so events can be accepted.",
         response_model=Readyz,
         responses={503: {"model": Readyz, "description": "Something is not ready."}},
     )
     async def readyz() -> JSONResponse:
-        checks = await readiness.checks()
+        checks, dependencies = await asyncio.gather(readiness.checks(), readiness.dependencies())
         ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "checks": checks, "dependencies": dependencies},
+            status_code=200 if ready else 503,
+        )
 
     if privacy_desk is not None:
         add_privacy_routes(app, privacy_desk, privacy_tokens, metrics=metrics)
+    # Other domains' routes (loyalty, feedback, personalization ...): one
+    # APIRouter each, built in bootstrap.create_gateway_app. Their errors get
+    # the handlers above (raise Unavailable for 503 + Retry-After).
+    for router in routers:
+        app.include_router(router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -314,6 +403,11 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
         metrics.requests_rejected.add(1, {"reason": "too_large"})
         return _error(413, exc.message, [p.as_dict() for p in exc.problems])
 
+    async def unsupported(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, UnsupportedMediaType)
+        metrics.requests_rejected.add(1, {"reason": "media_type"})
+        return _error(415, exc.message, [{"field": "header:Content-Type", "reason": exc.message}])
+
     async def unauthorized(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Unauthorized | PrivacyUnauthorized)
         metrics.requests_rejected.add(1, {"reason": "unauthorized"})
@@ -323,14 +417,18 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
         return response
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        response = _error(503, str(exc) or "service unavailable")
-        response.headers["Retry-After"] = RETRY_AFTER_S
-        return response
+        body = error_body(503, str(exc) or "service unavailable")
+        if isinstance(exc, NotStored):
+            # What JetStream did store: resending with the same messageIds is safe.
+            body["stored"] = exc.stored
+        return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+            error_body(exc.status_code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
@@ -339,6 +437,7 @@ def _install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
 
     app.add_exception_handler(InvalidRequest, invalid)
     app.add_exception_handler(TooLarge, too_large)
+    app.add_exception_handler(UnsupportedMediaType, unsupported)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(PrivacyUnauthorized, unauthorized)
     app.add_exception_handler(Unavailable, unavailable)
@@ -378,5 +477,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
         }
+    batch_schema = components.get(BatchRequest.__name__)
+    if batch_schema is not None:
+        batch_schema["properties"]["batch"]["items"] = batch_items_schema("#/components/schemas/")
     app.openapi_schema = schema
     return schema

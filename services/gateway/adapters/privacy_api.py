@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cxloop_libs.errors import NotFound, Unavailable
 from cxloop_libs.pii import IdType
 from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.error_body import error_body
 from gateway.domain.errors import InvalidRequest
+from gateway.domain.sanitize import sanitize
 from gateway.domain.segment import problems_from
 from gateway.service_layer.metrics import GatewayMetrics, gateway_metrics
 from gateway.service_layer.privacy_desk import NewPrivacyRequest, PrivacyDesk, Subject
@@ -189,7 +191,7 @@ def add_privacy_routes(
             raise
         except NotFound as exc:
             status = 404
-            return JSONResponse({"error": str(exc)}, status_code=404)
+            return JSONResponse(error_body(404, str(exc)), status_code=404)
         except Unavailable:
             status = 503
             raise
@@ -199,7 +201,11 @@ def add_privacy_routes(
     async def open_request(request: Request) -> JSONResponse:
         async def work() -> tuple[dict[str, Any], int]:
             authorize(request)
-            data = parse_json(await read_body(request, MAX_BODY_BYTES))
+            data, unusable = sanitize(
+                parse_json(await read_body(request, MAX_BODY_BYTES)), refuse_nul=True
+            )
+            if unusable:
+                raise InvalidRequest(unusable)
             try:
                 body = OpenPrivacyRequestBody.model_validate(data)
             except ValidationError as exc:

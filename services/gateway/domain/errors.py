@@ -7,6 +7,7 @@ caller and into logs, and the value may be an email or a phone number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,9 @@ class InvalidRequest(ValueError):
     """The request breaks the Segment spec or a gateway rule (HTTP 400).
 
     Like ``cxloop_libs.errors.InvalidArgument`` but for many fields at once."""
+
+    # Machine-readable kind, in per-event rejections and error bodies.
+    code: ClassVar[str] = "invalid"
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
@@ -48,3 +52,11 @@ def join_path(prefix: str, field: str) -> str:
     if not field:
         return prefix
     return f"{prefix}{field}" if field.startswith("[") else f"{prefix}.{field}"
+
+
+class UnsupportedMediaType(Exception):
+    """The body is declared as something other than JSON (HTTP 415)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -8,13 +8,22 @@ has no use for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from gateway.domain.errors import FieldProblem, InvalidRequest, join_path
+from gateway.domain.sanitize import sanitize
 
 MAX_MESSAGE_ID_LENGTH = 256
 
@@ -45,18 +54,78 @@ def _id_text(value: object) -> object:
     # Some SDKs send numeric user ids; the identity graph only sees text.
     if isinstance(value, bool):
         raise ValueError("must be a string")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer: 12.0 is 12
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("must be a string or a 64-bit integer")
         return str(value)
     return value
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
-IdText = Annotated[str, BeforeValidator(_id_text)]
+IdText = Annotated[str, BeforeValidator(_id_text), StringConstraints(max_length=256)]
 JsonObject = dict[str, Any]
 
 
 class SegmentModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+# -- what the OpenAPI document says (it must tell the truth: schemathesis
+# checks that every request it allows is accepted and every other refused).
+# At least one character that is neither whitespace nor NUL; no NUL at all.
+_ID_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+_ID_STRING: dict[str, Any] = {
+    "type": "string",
+    "pattern": _ID_PATTERN,
+    "maxLength": MAX_MESSAGE_ID_LENGTH,
+}
+# Numeric ids are taken as text (some SDKs send them).
+_ID_INTEGER: dict[str, Any] = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+ID_SCHEMA: dict[str, Any] = {"anyOf": [_ID_STRING, _ID_INTEGER]}
+# Where an id is optional, blank is the same as absent.
+_NULLABLE_ID: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": "^[^\\u0000]*$", "maxLength": MAX_MESSAGE_ID_LENGTH},
+        _ID_INTEGER,
+        {"type": "null"},
+    ]
+}
+_WHO = {
+    "anyOf": [
+        {"required": ["userId"], "properties": {"userId": ID_SCHEMA}},
+        {"required": ["anonymousId"], "properties": {"anonymousId": ID_SCHEMA}},
+    ]
+}
+
+
+def _schema(
+    *, who: bool = True, required_ids: tuple[str, ...] = ()
+) -> Callable[[dict[str, Any]], None]:
+    """Post-process a message model's JSON schema: ids are strings or integers
+    with a visible character, and the rules on who the call is about."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        props = schema.get("properties", {})
+        for name in ("userId", "anonymousId", "previousId", "groupId"):
+            if name in props:
+                props[name] = {**_NULLABLE_ID, "title": props[name].get("title", name)}
+        for name in required_ids:
+            props[name] = dict(ID_SCHEMA)
+        if "messageId" in props:
+            props["messageId"] = {
+                "anyOf": [
+                    {"type": "string", "pattern": "^[^\\u0000]*$", "maxLength": 256},
+                    {"type": "null"},
+                ]
+            }
+        if required_ids:
+            schema["required"] = sorted({*schema.get("required", []), *required_ids})
+        if who:
+            schema.update(_WHO)
+
+    return edit
 
 
 class Library(SegmentModel):
@@ -67,8 +136,14 @@ class Library(SegmentModel):
 class ExternalId(SegmentModel):
     """An id another system gave the person (Segment ``context.externalIds``)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=lambda s: s["properties"].update(id=dict(ID_SCHEMA))
+    )
+
     id: IdText
-    type: str = Field(min_length=1)
+    # The namespace of the id: 1-32 of a-z, 0-9, _ or - (case-insensitive);
+    # email, phone, user_id and anonymous_id are Segment's own types.
+    type: str = Field(min_length=1, pattern=r"^\s*[A-Za-z0-9_-]{1,32}\s*$")
     # "users" (a person) or "accounts" (a group).
     collection: str = "users"
 
@@ -107,19 +182,23 @@ class SegmentMessage(SegmentModel):
 
 class TrackMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.TRACK
+    model_config = ConfigDict(json_schema_extra=_schema())
 
-    event: str = Field(min_length=1)
+    # At least one character that is not NUL (NUL is stripped).
+    event: str = Field(min_length=1, pattern="[^\\u0000]")
     properties: JsonObject | None = None
 
 
 class IdentifyMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.IDENTIFY
+    model_config = ConfigDict(json_schema_extra=_schema())
 
     traits: JsonObject | None = None
 
 
 class PageMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.PAGE
+    model_config = ConfigDict(json_schema_extra=_schema())
 
     name: str | None = None
     category: str | None = None
@@ -128,6 +207,7 @@ class PageMessage(SegmentMessage):
 
 class ScreenMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.SCREEN
+    model_config = ConfigDict(json_schema_extra=_schema())
 
     name: str | None = None
     category: str | None = None
@@ -136,6 +216,9 @@ class ScreenMessage(SegmentMessage):
 
 class AliasMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.ALIAS
+    model_config = ConfigDict(
+        json_schema_extra=_schema(who=False, required_ids=("previousId", "userId"))
+    )
 
     previous_id: IdText | None = Field(default=None, alias="previousId")
 
@@ -150,6 +233,7 @@ class AliasMessage(SegmentMessage):
 
 class GroupMessage(SegmentMessage):
     call_type: ClassVar[CallType] = CallType.GROUP
+    model_config = ConfigDict(json_schema_extra=_schema(required_ids=("groupId",)))
 
     group_id: IdText | None = Field(default=None, alias="groupId")
     # Traits of the group (company), not of the person: never identifiers.
@@ -179,11 +263,37 @@ class BatchItemType(SegmentModel):
     type: Literal["track", "identify", "page", "screen", "alias", "group"]
 
 
+def batch_items_schema(ref_prefix: str) -> dict[str, Any]:
+    """Each batch item is the call of its ``type`` (the routes' own schemas,
+    found under ``ref_prefix``); for the OpenAPI document."""
+    return {
+        "anyOf": [
+            {
+                "allOf": [
+                    {"$ref": f"{ref_prefix}{model.__name__}"},
+                    {"required": ["type"], "properties": {"type": {"const": t.value}}},
+                ]
+            }
+            for t, model in MESSAGE_MODELS.items()
+        ]
+        + [
+            {
+                "description": "Anything else is accepted with the request and rejected "
+                "alone (listed in `rejections`, not stored)."
+            }
+        ]
+    }
+
+
 class BatchRequest(SegmentModel):
     """``/v1/batch``: ``context`` and ``integrations`` here apply to every item
     (an item's own keys win), ``sentAt`` to items without their own."""
 
-    batch: list[JsonObject]
+    # Items are checked one by one (a bad item is rejected alone).
+    batch: list[Any] = Field(
+        description="The calls, each with its `type`. An item that is not a valid call is "
+        "rejected alone: the answer is still 200 and lists it in `rejections`."
+    )
     context: JsonObject | None = None
     integrations: JsonObject | None = None
     sent_at: IsoDateTime | None = Field(default=None, alias="sentAt")
@@ -211,6 +321,9 @@ def parse_message(call_type: CallType, data: object, prefix: str = "") -> Segmen
     """Validate one call; raises InvalidRequest listing every problem found."""
     if not isinstance(data, dict):
         raise InvalidRequest.one(prefix or "body", "must be a JSON object")
+    data, unusable = sanitize(data)
+    if unusable:
+        raise InvalidRequest([FieldProblem(join_path(prefix, p.field), p.reason) for p in unusable])
     model = MESSAGE_MODELS[call_type]
     try:
         message = model.model_validate(data)
@@ -233,6 +346,7 @@ def parse_batch(data: object) -> BatchRequest:
 
 
 def batch_item_type(item: JsonObject, prefix: str) -> CallType:
+    """The item's ``type`` (``track``, ``identify`` ...)."""
     try:
         return CallType(BatchItemType.model_validate(item).type)
     except ValidationError as exc:

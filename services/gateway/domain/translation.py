@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from cxloop.common.v1 import identifier_pb2
 from cxloop.gateway.v1 import events_pb2
 
 from cxloop_libs.pii import IdentifierHasher, IdType, InvalidIdentifier, is_junk
 from cxloop_libs.pii.normalize import normalize_identifier
+from cxloop_libs.pii.text import Redactions, redact_text
 from gateway.domain.errors import FieldProblem, InvalidRequest, join_path
 from gateway.domain.privacy import scrub_properties
 from gateway.domain.segment import (
@@ -102,10 +103,26 @@ class RecordedInteraction:
     # Junk identifiers (test@test.com, 010-0000-0000 ...) dropped, by type.
     junk_dropped: Counter[IdType] = field(default_factory=Counter)
     pii_properties_dropped: int = 0
+    # Where the dropped placeholders were (field paths).
+    junk_fields: tuple[str, ...] = ()
+    # The sender's time was implausible; the time of receipt is used.
+    timestamp_corrected: bool = False
+    # Emails, phones, RRNs replaced in free text, by kind.
+    pii_redacted: Counter[str] = field(default_factory=Counter)
 
     @property
     def junk_count(self) -> int:
         return sum(self.junk_dropped.values())
+
+    @property
+    def not_attributable(self) -> bool:
+        """No identifier is left: every one sent was a placeholder, so no
+        customer can ever be found for the event."""
+        return not self.event.identifiers
+
+    def not_attributable_problems(self) -> list[FieldProblem]:
+        reason = "not attributable: only placeholder identifiers (e.g. 'undefined')"
+        return [FieldProblem(f, reason) for f in self.junk_fields or ("userId",)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +140,12 @@ class InteractionTranslator:
         *,
         default_region: str = "KR",
         new_message_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        pii_scan_allow: Iterable[str] = (),
     ) -> None:
         self._hasher = hasher
         self._region = default_region
         self._new_message_id = new_message_id
+        self._scan_allow = frozenset(k.casefold() for k in pii_scan_allow)
 
     def translate(
         self, msg: SegmentMessage, reception: Reception, *, prefix: str = ""
@@ -134,11 +153,17 @@ class InteractionTranslator:
         """Build the event; raises InvalidRequest naming every bad identifier."""
         problems: list[FieldProblem] = []
         candidates = self._candidates(msg, prefix, problems)
-        identifiers, junk = self._hash_all(candidates, problems)
-        name = self._name(msg, prefix, problems)
+        identifiers, junk, junk_fields = self._hash_all(candidates, problems)
+        redactions = Redactions()
+        name = redact_text(self._name(msg, prefix, problems), found=redactions)
         raw_props = getattr(msg, "properties", None)
         properties, pii_dropped = (
-            scrub_properties(raw_props, field=join_path(prefix, "properties"))
+            scrub_properties(
+                raw_props,
+                field=join_path(prefix, "properties"),
+                redactions=redactions,
+                allow=self._scan_allow,
+            )
             if isinstance(msg, TrackMessage | PageMessage | ScreenMessage)
             else ({}, 0)
         )
@@ -146,14 +171,14 @@ class InteractionTranslator:
             raise InvalidRequest(problems)
 
         message_id = (msg.message_id or "").strip() or self._new_message_id()
-        occurred_at = occurred_at_of(msg, reception.received_at)
+        occurred_at, corrected = _occurred_at(msg, reception.received_at)
         event = events_pb2.InteractionRecorded(
             message_id=message_id,
             kind=KINDS[msg.call_type],
             name=name,
             identifiers=identifiers,
             source=reception.source,
-            channel=channel_of(msg),
+            channel=redact_text(channel_of(msg), found=redactions),
             global_privacy_control=reception.global_privacy_control,
         )
         try:
@@ -175,6 +200,9 @@ class InteractionTranslator:
             occurred_at=occurred_at,
             junk_dropped=junk,
             pii_properties_dropped=pii_dropped,
+            junk_fields=tuple(junk_fields),
+            timestamp_corrected=corrected,
+            pii_redacted=redactions.counts,
         )
 
     def _candidates(
@@ -218,9 +246,10 @@ class InteractionTranslator:
 
     def _hash_all(
         self, candidates: list[_Candidate], problems: list[FieldProblem]
-    ) -> tuple[list[identifier_pb2.HashedIdentifier], Counter[IdType]]:
+    ) -> tuple[list[identifier_pb2.HashedIdentifier], Counter[IdType], list[str]]:
         hashed: dict[tuple[int, str, str], identifier_pb2.HashedIdentifier] = {}
         junk: Counter[IdType] = Counter()
+        junk_fields: list[str] = []
         for c in candidates:
             try:
                 value, namespace = normalize_identifier(
@@ -231,6 +260,7 @@ class InteractionTranslator:
                 continue
             if is_junk(c.id_type, value):
                 junk[c.id_type] += 1
+                junk_fields.append(c.field)
                 continue
             h = identifier_pb2.HashedIdentifier(
                 type=c.id_type.to_proto(),
@@ -238,7 +268,7 @@ class InteractionTranslator:
                 namespace=namespace,
             )
             hashed.setdefault((h.type, h.namespace, h.hash), h)
-        return list(hashed.values()), junk
+        return list(hashed.values()), junk, junk_fields
 
     def _name(self, msg: SegmentMessage, prefix: str, problems: list[FieldProblem]) -> str:
         if isinstance(msg, TrackMessage):
@@ -292,19 +322,35 @@ def _external_field(field: str) -> str:
     return field
 
 
+# Plausible event times (docs/adr/0037): nothing this platform records
+# happened before 2000, and nothing happens after it is received (a little
+# slack for clocks that disagree by less than a minute).
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(minutes=1)
+
+
 def occurred_at_of(msg: SegmentMessage, received_at: datetime) -> datetime:
     """When it happened: ``timestamp`` (else ``originalTimestamp``), corrected for
     the sender's clock skew as Segment does when ``sentAt`` is given:
-    ``received_at - (sentAt - timestamp)``. Without either, when it arrived."""
+    ``received_at - (sentAt - timestamp)``. Without either, when it arrived.
+    An implausible result (before 2000, or after receipt) is a broken clock:
+    the time of receipt is used instead (``timestamp_corrected``)."""
+    return _occurred_at(msg, received_at)[0]
+
+
+def _occurred_at(msg: SegmentMessage, received_at: datetime) -> tuple[datetime, bool]:
     base = msg.timestamp or msg.original_timestamp
     if base is None:
-        return received_at
-    if msg.sent_at is None:
-        return base
-    try:
-        return received_at - (msg.sent_at - base)
-    except (OverflowError, ValueError):
-        return base
+        return received_at, False
+    when = base
+    if msg.sent_at is not None:
+        try:
+            when = received_at - (msg.sent_at - base)
+        except (OverflowError, ValueError):
+            when = base
+    if when < EARLIEST_EVENT_TIME or when > received_at + MAX_FUTURE:
+        return received_at, True
+    return when, False
 
 
 def channel_of(msg: SegmentMessage) -> str:

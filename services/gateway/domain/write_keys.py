@@ -58,7 +58,8 @@ class WriteKeys:
         timing does not reveal how much of a guessed key was right.
         """
         found: str | None = None
-        candidate = key.encode()
+        # surrogatepass: a key with a lone surrogate (valid JSON) is simply unknown.
+        candidate = key.encode("utf-8", "surrogatepass")
         for known, source in self.sources.items():
             if hmac.compare_digest(known.encode(), candidate):
                 found = source

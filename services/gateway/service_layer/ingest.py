@@ -6,11 +6,12 @@ PubAck came back); if NATS cannot take it the caller gets Unavailable (HTTP
 event id is derived from source + messageId and JetStream drops the copy
 inside its duplicate window.
 
-A batch is all-or-nothing on validation: one bad item rejects the whole batch
-and nothing is published, so a sender can fix and resend it without creating
-duplicates of the good items. (Publishing itself is per event: after a 503
-some events may be stored; resending the batch with the same messageIds
-stores only the missing ones.)
+A batch is accepted event by event (docs/adr/0035): every valid event is
+published, each invalid one is reported (index, messageId, field, reason)
+and counted, so one bad event never costs the good ones (SDKs drop a batch
+answered 400). Publishing is per event too: after a 503 some events may be
+stored (named in the answer); resending the batch with the same messageIds
+stores only the missing ones.
 
 Consent (docs/adr/0021): with an ``enforcement`` given, a track/page/screen
 call of a customer who objected to analytics is withheld: answered like any
@@ -21,12 +22,13 @@ only) is published in its place so the opt-out is still recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from cxloop.gateway.v1 import events_pb2
 from nats.js.api import PubAck
@@ -35,7 +37,7 @@ from cxloop_libs.errors import Unavailable
 from cxloop_libs.messaging import PendingEvent
 from cxloop_libs.messaging import catalog as ev
 from gateway.domain.enforcement import ANALYTICS, ANALYTICS_CALLS, signal_only
-from gateway.domain.errors import FieldProblem, InvalidRequest, TooLarge
+from gateway.domain.errors import InvalidRequest, TooLarge
 from gateway.domain.segment import (
     CallType,
     batch_item_type,
@@ -70,6 +72,48 @@ class Withholding(Protocol):
     def withholding(self, event: events_pb2.InteractionRecorded) -> str | None: ...
 
 
+INVALID = "invalid"
+TOO_LARGE = "too_large"
+NOT_ATTRIBUTABLE = "not_attributable"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One problem of one event of a batch that was not stored."""
+
+    index: int
+    message_id: str | None
+    field: str
+    reason: str
+    code: str = INVALID
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "messageId": self.message_id,
+            "field": self.field,
+            "reason": self.reason,
+            "code": self.code,
+        }
+
+
+class _EventTooLarge(InvalidRequest):
+    code: ClassVar[str] = TOO_LARGE
+
+
+class _NotAttributable(InvalidRequest):
+    code: ClassVar[str] = NOT_ATTRIBUTABLE
+
+
+class NotStored(Unavailable):
+    """JetStream did not store every event; ``stored`` are the messageIds of
+    those it did (a retry with the same messageIds adds only the rest)."""
+
+    def __init__(self, message: str, stored: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.stored = list(stored)
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int
@@ -77,6 +121,11 @@ class IngestResult:
     junk_identifiers_dropped: int = 0
     # Of `accepted`: not published for consent (the customer objected).
     withheld: int = 0
+    # Batch events not stored, one entry per problem (capped), and how many
+    # events that is; `not_attributable` of them had only placeholder ids.
+    rejections: tuple[Rejection, ...] = ()
+    rejected_events: int = 0
+    not_attributable: int = 0
 
 
 class SegmentIngest:
@@ -102,8 +151,26 @@ class SegmentIngest:
         self._metrics = metrics or gateway_metrics()
 
     async def single(self, call_type: CallType, body: object, reception: Reception) -> IngestResult:
-        message = parse_message(call_type, body)
-        recorded = self.translator.translate(message, reception)
+        try:
+            message = parse_message(call_type, body)
+            recorded = self.translator.translate(message, reception)
+        except InvalidRequest as exc:
+            self._metrics.events_rejected.add(1, {"reason": exc.code})
+            raise
+        if recorded.not_attributable:
+            # A valid call no customer can ever be found for: reported in
+            # the answer (200, like a batch's), not stored.
+            rejections = _rejections(
+                0, body, _NotAttributable(recorded.not_attributable_problems())
+            )
+            self._count_rejected(rejections)
+            return IngestResult(
+                0,
+                junk_identifiers_dropped=recorded.junk_count,
+                rejections=tuple(rejections),
+                rejected_events=1,
+                not_attributable=1,
+            )
         self._count_dropped([recorded])
         pending, withheld = self._to_publish(call_type, recorded)
         if pending is None:
@@ -112,38 +179,48 @@ class SegmentIngest:
         self._require_bus()
         try:
             ack = await self.sink.publish(pending, timeout=self._timeout)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            _reraise_if_cancelled(exc)
             raise self._unavailable([exc]) from exc
         duplicates = int(bool(ack.duplicate))
         self._count_accepted({call_type: 1}, {call_type: duplicates})
         return IngestResult(1, duplicates, recorded.junk_count, withheld=withheld)
 
     async def batch(self, body: object, reception: Reception) -> IngestResult:
+        """Every valid event of the batch is published; each invalid one is
+        reported (index, messageId, field, reason) and counted, not stored.
+        Only a body that is not a batch at all is refused whole (400), and
+        only a batch over the event count is refused for size (413)."""
         envelope = parse_batch(body)
         items = envelope.batch
         if len(items) > self.max_batch_events:
             raise TooLarge(f"a batch holds at most {self.max_batch_events} events")
-        self._check_item_sizes(items)
 
-        problems: list[FieldProblem] = []
+        rejections: list[Rejection] = []
         recorded: list[tuple[CallType, RecordedInteraction]] = []
         for i, item in enumerate(items):
             prefix = f"batch[{i}]"
             try:
+                if not isinstance(item, dict):
+                    raise InvalidRequest.one(prefix, "must be a JSON object")
+                if _json_size(item) > self.max_event_bytes:
+                    raise _EventTooLarge.one(
+                        prefix, f"an event must be at most {self.max_event_bytes} bytes"
+                    )
                 call_type = batch_item_type(item, prefix)
                 message = parse_message(call_type, with_batch_defaults(item, envelope), prefix)
-                recorded.append(
-                    (call_type, self.translator.translate(message, reception, prefix=prefix))
-                )
+                r = self.translator.translate(message, reception, prefix=prefix)
+                if r.not_attributable:
+                    raise _NotAttributable(r.not_attributable_problems())
+                recorded.append((call_type, r))
             except InvalidRequest as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise InvalidRequest(problems[:MAX_REPORTED_PROBLEMS])
+                rejections += _rejections(i, item, exc)
+        self._count_rejected(rejections)
         self._count_dropped([r for _, r in recorded])
 
         # The same messageId twice in one batch is one event; JetStream would
         # drop the second copy anyway, this just saves the round trip.
-        unique: dict[str, tuple[CallType, PendingEvent]] = {}
+        unique: dict[str, tuple[CallType, PendingEvent, str]] = {}
         accepted: dict[CallType, int] = {}
         duplicates: dict[CallType, int] = {}
         withheld = 0
@@ -156,16 +233,25 @@ class SegmentIngest:
             if r.event_id in unique:
                 duplicates[call_type] = duplicates.get(call_type, 0) + 1
             else:
-                unique[r.event_id] = (call_type, pending)
+                unique[r.event_id] = (call_type, pending, r.event.message_id)
 
         if unique:
             self._require_bus()
-            pending_events = [p for _, p in unique.values()]
-            results = await self.sink.publish_many(pending_events, timeout=self._timeout)
+            pending_events = [p for _, p, _ in unique.values()]
+            try:
+                results = await self.sink.publish_many(pending_events, timeout=self._timeout)
+            except (Exception, asyncio.CancelledError) as exc:
+                _reraise_if_cancelled(exc)
+                raise self._unavailable([exc]) from exc
             failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
-                raise self._unavailable(failed)
-            for (call_type, _), ack in zip(unique.values(), results, strict=True):
+                stored = [
+                    mid
+                    for (_, _, mid), res in zip(unique.values(), results, strict=True)
+                    if not isinstance(res, BaseException)
+                ]
+                raise self._unavailable(failed, stored=stored)
+            for (call_type, _, _), ack in zip(unique.values(), results, strict=True):
                 if isinstance(ack, PubAck) and ack.duplicate:
                     duplicates[call_type] = duplicates.get(call_type, 0) + 1
         self._count_accepted(accepted, duplicates)
@@ -174,6 +260,9 @@ class SegmentIngest:
             duplicates=sum(duplicates.values()),
             junk_identifiers_dropped=sum(r.junk_count for _, r in recorded),
             withheld=withheld,
+            rejections=tuple(rejections[:MAX_REPORTED_PROBLEMS]),
+            rejected_events=len({r.index for r in rejections}),
+            not_attributable=len({r.index for r in rejections if r.code == NOT_ATTRIBUTABLE}),
         )
 
     def _to_publish(
@@ -193,35 +282,37 @@ class SegmentIngest:
             ev.INTERACTION_RECORDED, signal, event_id=r.event_id, time=received
         ), 1
 
-    def _check_item_sizes(self, items: list[dict[str, Any]]) -> None:
-        too_large = [
-            FieldProblem(f"batch[{i}]", f"an event must be at most {self.max_event_bytes} bytes")
-            for i, item in enumerate(items)
-            if _json_size(item) > self.max_event_bytes
-        ]
-        if too_large:
-            raise TooLarge(
-                f"an event must be at most {self.max_event_bytes} bytes",
-                too_large[:MAX_REPORTED_PROBLEMS],
-            )
-
     def _require_bus(self) -> None:
         if not self._is_connected():
             self._metrics.requests_rejected.add(1, {"reason": "unavailable"})
             raise Unavailable("the event bus is not reachable; retry shortly")
 
-    def _unavailable(self, errors: Sequence[BaseException]) -> Unavailable:
+    def _unavailable(
+        self, errors: Sequence[BaseException], *, stored: Sequence[str] = ()
+    ) -> NotStored:
         self._metrics.requests_rejected.add(1, {"reason": "unavailable"})
         kinds = sorted({type(e).__name__ for e in errors})
         log.warning(
-            "events not stored: %d publish(es) failed (%s)",
+            "events not stored: %d publish(es) failed (%s), %d stored",
             len(errors),
             ", ".join(kinds),
+            len(stored),
         )
-        return Unavailable("the event bus did not store the events; retry shortly")
+        return NotStored("the event bus did not store the events; retry shortly", stored)
+
+    def _count_rejected(self, rejections: Sequence[Rejection]) -> None:
+        codes: dict[int, str] = {}
+        for r in rejections:
+            codes.setdefault(r.index, r.code)
+        for code in codes.values():
+            self._metrics.events_rejected.add(1, {"reason": code})
 
     def _count_dropped(self, recorded: Sequence[RecordedInteraction]) -> None:
         for r in recorded:
+            if r.timestamp_corrected:
+                self._metrics.timestamps_corrected.add(1)
+            for kind, n in r.pii_redacted.items():
+                self._metrics.pii_redacted.add(n, {"kind": kind})
             for id_type, n in r.junk_dropped.items():
                 self._metrics.junk_identifiers_dropped.add(n, {"id_type": id_type.value})
             if r.pii_properties_dropped:
@@ -244,4 +335,32 @@ def _pending(r: RecordedInteraction) -> PendingEvent:
 
 
 def _json_size(item: object) -> int:
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+    # surrogatepass: a lone surrogate is reported by validation, not a crash here.
+    return len(
+        json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    )
+
+
+def _rejections(index: int, item: object, exc: InvalidRequest) -> list[Rejection]:
+    code = exc.code
+    message_id = item.get("messageId") if isinstance(item, dict) else None
+    mid = message_id if isinstance(message_id, str) and _printable(message_id) else None
+    return [Rejection(index, mid, p.field, p.reason, code) for p in exc.problems]
+
+
+def _printable(text: str) -> bool:
+    """Safe to echo: encodable (no lone surrogates) and bounded."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return len(text) <= 256 and "\x00" not in text
+
+
+def _reraise_if_cancelled(exc: BaseException) -> None:
+    """A publish future cancelled under us (the NATS client gave up on it) is
+    a failed publish; the request's own task being cancelled is not ours."""
+    if isinstance(exc, asyncio.CancelledError):
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise exc

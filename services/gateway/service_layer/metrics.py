@@ -36,6 +36,24 @@ class GatewayMetrics:
             description="Requests refused, by reason (unauthorized, invalid, too_large, "
             "unavailable).",
         )
+        self.events_rejected = meter.create_counter(
+            "cxloop_gateway_events_rejected",
+            unit="{event}",
+            description="Events not stored because they were invalid, by reason (invalid, "
+            "too_large, not_attributable); a batch keeps its other events.",
+        )
+        self.pii_redacted = meter.create_counter(
+            "cxloop_gateway_pii_redacted",
+            unit="{value}",
+            description="Emails, phone numbers and resident registration numbers replaced "
+            "in free text (properties, names), by kind.",
+        )
+        self.timestamps_corrected = meter.create_counter(
+            "cxloop_gateway_timestamps_corrected",
+            unit="{event}",
+            description="Events whose time was implausible (before 2000 or after receipt, "
+            "after clock-skew correction) and was replaced by the time of receipt.",
+        )
         # Prometheus: cxloop_gateway_events_withheld_total{purpose="analytics"}.
         self.events_withheld = meter.create_counter(
             "cxloop_gateway_events_withheld",

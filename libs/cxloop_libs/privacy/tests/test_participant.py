@@ -55,3 +55,34 @@ def test_work_of_decodes_every_request_kind_and_ignores_others() -> None:
     assert work_of(received(ev.PRIVACY_REQUEST_OPENED, b"")) is None
     with pytest.raises(MalformedEvent):
         work_of(received(ev.ERASURE_REQUESTED, pb.ErasureRequested().SerializeToString()))
+
+
+async def test_stateless_participant_survives_a_stalled_nats_while_subscribing() -> None:
+    """A NATS stall (request timeout) while subscribing used to end the
+    task, and the runtime then stopped the whole service (the gateway)."""
+    import asyncio as _asyncio
+    from types import SimpleNamespace
+
+    from cxloop_libs.privacy.participant import StatelessParticipant
+
+    class Js:
+        calls = 0
+
+        async def pull_subscribe(self, *args: object, **kwargs: object) -> object:
+            Js.calls += 1
+            raise TimeoutError("nats: timeout")
+
+    class Bus:
+        js = Js()
+
+        async def ready(self) -> None:
+            return None
+
+    spec = SimpleNamespace(filter_subject="x", durable="d", stream="S")
+    runner = StatelessParticipant(SimpleNamespace(bus=Bus()), None, spec)  # type: ignore[arg-type]
+    task = _asyncio.create_task(runner.run())
+    await _asyncio.sleep(0.5)
+    assert not task.done()  # still retrying, not dead
+    assert Js.calls >= 2
+    await runner.stop()
+    await _asyncio.wait_for(task, 5)

@@ -61,8 +61,13 @@ class FakeReadiness:
     def __init__(self, checks: dict[str, bool] | None = None) -> None:
         self.result = checks if checks is not None else {"nats": True}
 
+        self.deps: dict[str, bool] = {}
+
     async def checks(self) -> dict[str, bool]:
         return dict(self.result)
+
+    async def dependencies(self) -> dict[str, bool]:
+        return dict(self.deps)
 
 
 class Bus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -71,16 +72,29 @@ async def test_readiness_runs_checks_and_reports_failures() -> None:
             raise RuntimeError("probe crashed")
         return target == "up:1"
 
+    stalled = False
+
+    async def jetstream() -> bool:
+        if stalled:
+            await asyncio.sleep(10)  # a paused server: no answer, no error
+        return True
+
     probe = SuiteReadiness(
-        lambda: True, {"identity": "up:1", "consent": "down:1", "loyalty": "boom:1"}, check=check
+        lambda: True,
+        {"identity": "up:1", "consent": "down:1", "loyalty": "boom:1"},
+        check=check,
+        jetstream=jetstream,
+        local={"consent_state": lambda: True},
     )
-    assert await probe.checks() == {
-        "nats": True,
+    assert await probe.checks() == {"nats": True, "jetstream": True, "consent_state": True}
+    assert await probe.dependencies() == {
         "identity": True,
         "consent": False,
         "loyalty": False,
     }
     assert sorted(asked) == ["boom:1", "down:1", "up:1"]
+    stalled = True
+    assert (await probe.checks())["jetstream"] is False
 
 
 async def test_bootstrap_in_development_logs_the_dev_key(
@@ -103,3 +117,31 @@ async def test_bootstrap_in_development_logs_the_dev_key(
     await off.bus.close()
     # Never started, so nothing to stop but the (idle) bus.
     await runtime.bus.close()
+
+
+async def test_other_domains_routers_are_included_with_the_error_shape() -> None:
+    import httpx
+    from fastapi import APIRouter
+
+    from cxloop_libs.errors import Unavailable
+    from gateway.adapters.http import create_app
+    from gateway.domain.write_keys import WriteKeys
+    from gateway.tests.unit.fakes import FakeReadiness
+
+    router = APIRouter()
+
+    @router.get("/v1/loyalty/ping")
+    async def ping() -> dict[str, str]:
+        raise Unavailable("loyalty cannot answer now")
+
+    app = create_app(
+        ingest=None,  # type: ignore[arg-type]
+        write_keys=WriteKeys({}),
+        readiness=FakeReadiness(),
+        routers=[router],
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as c:
+        r = await c.get("/v1/loyalty/ping")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert r.json()["code"] == "unavailable"

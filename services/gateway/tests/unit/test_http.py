@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+from nats.js.api import PubAck
 
-from cxloop_libs.messaging import catalog
-from gateway.tests.unit.fakes import WRITE_KEY, Bus, FakeReadiness, FakeSink, basic, track
+from cxloop_libs.messaging import PendingEvent, catalog
+from gateway.adapters.http import create_app
+from gateway.domain.translation import InteractionTranslator
+from gateway.domain.write_keys import WriteKeys
+from gateway.service_layer.ingest import SegmentIngest
+from gateway.tests.unit.fakes import (
+    SOURCE,
+    WRITE_KEY,
+    Bus,
+    FakeReadiness,
+    FakeSink,
+    basic,
+    track,
+)
 
 AUTH = basic(WRITE_KEY)
 
@@ -40,7 +54,13 @@ async def test_missing_write_key_is_401(client: httpx.AsyncClient, sink: FakeSin
 async def test_unknown_write_key_is_401(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/track", json=track(), headers=basic("nope"))
     assert r.status_code == 401
-    assert r.json() == {"error": "unknown write key"}
+    # One shape: Segment's code/message (what rudder-sdk-python reads) plus error.
+    assert r.json() == {
+        "success": False,
+        "code": "unauthorized",
+        "message": "unknown write key",
+        "error": "unknown write key",
+    }
     r = await client.post("/v1/track", json=track(writeKey="nope"))
     assert r.status_code == 401
 
@@ -163,6 +183,15 @@ async def test_non_json_body_is_400(client: httpx.AsyncClient) -> None:
             {"userId": "u", "event": "x", "context": {"externalIds": [{"id": "1"}]}},
             ["context.externalIds[0].type"],
         ),
+        (
+            "/v1/track",
+            {"userId": "u", "event": "x", "context": {"externalIds": [{"id": "1", "type": "a.b"}]}},
+            ["context.externalIds[0].type"],
+        ),
+        ("/v1/track", {"userId": 2**63, "event": "x"}, ["userId"]),
+        ("/v1/track", {"userId": 1.5, "event": "x"}, ["userId"]),
+        ("/v1/track", {"userId": "u", "event": 5}, ["event"]),
+        ("/v1/track", {"userId": "x" * 257, "event": "x"}, ["userId"]),
     ],
 )
 async def test_validation_errors_name_fields(
@@ -177,9 +206,11 @@ async def test_validation_errors_name_fields(
     assert sink.events == []
 
 
-async def test_invalid_batch_item_rejects_whole_batch(
+async def test_invalid_batch_item_is_rejected_alone(
     client: httpx.AsyncClient, sink: FakeSink
 ) -> None:
+    """Issue 10 item 1: one bad event no longer drops the batch (SDKs drop a
+    batch answered 400): the good events are stored, each bad one reported."""
     batch = [
         item(0),
         item(1, type="identify", traits={"email": "kim@"}),
@@ -188,20 +219,72 @@ async def test_invalid_batch_item_rejects_whole_batch(
         item(4, type="purchase"),
     ]
     r = await client.post("/v1/batch", json={"batch": batch}, headers=AUTH)
-    assert await fields_of(r) == [
-        "batch[1].traits.email",
-        "batch[3].userId",
-        "batch[4].type",
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    assert body["rejected"] == 3
+    assert [(x["index"], x["messageId"], x["field"]) for x in body["rejections"]] == [
+        (1, "m-1", "batch[1].traits.email"),
+        (3, "m-3", "batch[3].userId"),
+        (4, "m-4", "batch[4].type"),
     ]
+    assert all(x["reason"] for x in body["rejections"])
     assert "kim@" not in r.text  # the value is never echoed
-    assert sink.events == []
+    assert [m.message_id for m in sink.messages()] == ["m-0", "m-2"]
 
 
-async def test_batch_envelope_errors(client: httpx.AsyncClient) -> None:
+async def test_ten_tracks_and_a_bad_identify_store_ten(
+    client: httpx.AsyncClient, sink: FakeSink, limits: dict[str, int]
+) -> None:
+    limits_n = limits["max_batch_events"]
+    batch = [item(i) for i in range(limits_n - 1)]
+    batch.append(item(99, type="identify", traits={"email": "not-an-email"}))
+    r = await client.post("/v1/batch", json={"batch": batch}, headers=AUTH)
+    assert r.status_code == 200
+    assert r.json()["accepted"] == limits_n - 1
+    assert len(sink.events) == limits_n - 1
+
+
+async def test_placeholder_only_events_are_not_attributable(
+    client: httpx.AsyncClient, sink: FakeSink
+) -> None:
+    """Issue 10 item 11: an event whose every identifier is a placeholder
+    cannot belong to anyone; it is reported, not silently stored."""
+    batch = [item(0), item(1, userId="undefined"), item(2, userId=None, anonymousId="null")]
+    r = await client.post("/v1/batch", json={"batch": batch}, headers=AUTH)
+    body = r.json()
+    assert body["accepted"] == 1
+    assert body["notAttributable"] == 2
+    assert [(x["index"], x["field"], x["code"]) for x in body["rejections"]] == [
+        (1, "batch[1].userId", "not_attributable"),
+        (2, "batch[2].anonymousId", "not_attributable"),
+    ]
+    assert [m.message_id for m in sink.messages()] == ["m-0"]
+    r = await client.post("/v1/track", json=track(userId="undefined"), headers=AUTH)
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 0
+    assert r.json()["notAttributable"] == 1
+    assert r.json()["rejections"][0]["field"] == "userId"
+    assert "not attributable" in r.json()["rejections"][0]["reason"]
+    assert [m.message_id for m in sink.messages()] == ["m-0"]
+    # A placeholder next to a real identifier is only dropped.
+    r = await client.post(
+        "/v1/track", json=track(messageId="m-9", anonymousId="undefined"), headers=AUTH
+    )
+    assert r.status_code == 200
+    assert r.json()["droppedIdentifiers"] == 1
+
+
+async def test_batch_envelope_errors(client: httpx.AsyncClient, sink: FakeSink) -> None:
     r = await client.post("/v1/batch", json={"events": []}, headers=AUTH)
     assert await fields_of(r) == ["batch"]
+    r = await client.post("/v1/batch", json={"batch": {"type": "track"}}, headers=AUTH)
+    assert await fields_of(r) == ["batch"]
+    # An item that is not an object is one rejected event, not a bad batch.
     r = await client.post("/v1/batch", json={"batch": [item(0), 7]}, headers=AUTH)
-    assert await fields_of(r) == ["batch[1]"]
+    assert r.status_code == 200
+    assert [(x["index"], x["field"]) for x in r.json()["rejections"]] == [(1, "batch[1]")]
+    assert len(sink.events) == 1
 
 
 # -- batch ---------------------------------------------------------------------------
@@ -225,6 +308,9 @@ async def test_same_message_id_is_one_event(client: httpx.AsyncClient, sink: Fak
         "duplicates": 1,
         "droppedIdentifiers": 0,
         "withheld": 0,
+        "rejected": 0,
+        "notAttributable": 0,
+        "rejections": [],
     }
     assert len(sink.events) == 1
     # A retry of the same call: same event id, JetStream reports the duplicate.
@@ -287,9 +373,9 @@ async def test_single_call_limit_is_32kb(client: httpx.AsyncClient) -> None:
 async def test_batch_event_over_32kb(client: httpx.AsyncClient, sink: FakeSink) -> None:
     batch = [item(0), item(1, properties={"pad": "x" * 33_000})]
     r = await client.post("/v1/batch", json={"batch": batch}, headers=AUTH)
-    assert r.status_code == 413
-    assert [f["field"] for f in r.json()["fields"]] == ["batch[1]"]
-    assert sink.events == []
+    assert r.status_code == 200
+    assert [(x["field"], x["code"]) for x in r.json()["rejections"]] == [("batch[1]", "too_large")]
+    assert [m.message_id for m in sink.messages()] == ["m-0"]
 
 
 async def test_gzip_bomb_is_413(client: httpx.AsyncClient, limits: dict[str, int]) -> None:
@@ -317,6 +403,71 @@ async def test_publish_failure_is_503_with_retry_after(
     assert r.headers["Retry-After"] == "1"
 
 
+class PartialSink(FakeSink):
+    """JetStream stored some events of a batch and not others; the failures
+    are what nats-py hands back in a stall: a timeout and a cancelled future."""
+
+    async def publish_many(
+        self, events: Sequence[PendingEvent], *, timeout: float = 5.0
+    ) -> list[PubAck | BaseException]:
+        results: list[PubAck | BaseException] = []
+        for i, e in enumerate(events):
+            if i == 0:
+                results.append(await self.publish(e))
+            else:
+                results.append(asyncio.CancelledError() if i % 2 else TimeoutError())
+        return results
+
+
+async def test_partly_stored_batch_is_503_naming_the_stored(
+    translator: InteractionTranslator,
+) -> None:
+    """Issue 10 item 2: a stall answered 500 on /v1/batch; now 503 with
+    Retry-After and the messageIds that were stored."""
+    sink = PartialSink()
+    ingest = SegmentIngest(translator, sink)
+    app = create_app(
+        ingest=ingest, write_keys=WriteKeys({WRITE_KEY: SOURCE}), readiness=FakeReadiness()
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://g") as c:
+        r = await c.post("/v1/batch", json={"batch": [item(i) for i in range(3)]}, headers=AUTH)
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"] == "1"
+    assert r.json()["stored"] == ["m-0"]
+    assert r.json()["code"] == "unavailable"
+
+
+class RaisingSink(FakeSink):
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+    async def publish(self, event: PendingEvent, *, timeout: float = 5.0) -> PubAck:
+        raise self.exc
+
+    async def publish_many(
+        self, events: Sequence[PendingEvent], *, timeout: float = 5.0
+    ) -> list[PubAck | BaseException]:
+        raise self.exc
+
+
+@pytest.mark.parametrize("exc", [asyncio.CancelledError(), TimeoutError(), RuntimeError("x")])
+async def test_any_publish_failure_is_503_on_every_route(
+    translator: InteractionTranslator, exc: BaseException
+) -> None:
+    ingest = SegmentIngest(translator, RaisingSink(exc))
+    app = create_app(
+        ingest=ingest, write_keys=WriteKeys({WRITE_KEY: SOURCE}), readiness=FakeReadiness()
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://g") as c:
+        for path, body in (("/v1/track", track()), ("/v1/batch", {"batch": [item(0)]})):
+            r = await c.post(path, json=body, headers=AUTH)
+            assert r.status_code == 503, (path, r.text)
+            assert r.headers["Retry-After"] == "1"
+
+
 async def test_bus_down_is_503(client: httpx.AsyncClient, sink: FakeSink, bus: Bus) -> None:
     bus.is_connected = False
     r = await client.post("/v1/track", json=track(), headers=AUTH)
@@ -335,14 +486,20 @@ async def test_healthz(client: httpx.AsyncClient, bus: Bus) -> None:
 
 
 async def test_readyz(client: httpx.AsyncClient, readiness: FakeReadiness) -> None:
-    readiness.result = {"nats": True, "identity": True}
+    readiness.result = {"nats": True, "jetstream": True}
+    readiness.deps = {"identity": False}
     r = await client.get("/readyz")
+    # A service only some routes call does not make the gateway unready.
     assert r.status_code == 200
-    assert r.json() == {"ready": True, "checks": {"nats": True, "identity": True}}
-    readiness.result = {"nats": True, "identity": False}
+    assert r.json() == {
+        "ready": True,
+        "checks": {"nats": True, "jetstream": True},
+        "dependencies": {"identity": False},
+    }
+    readiness.result = {"nats": True, "jetstream": False}
     r = await client.get("/readyz")
     assert r.status_code == 503
-    assert r.json() == {"ready": False, "checks": {"nats": True, "identity": False}}
+    assert r.json()["ready"] is False
 
 
 async def test_openapi_documents_request_bodies(client: httpx.AsyncClient) -> None:

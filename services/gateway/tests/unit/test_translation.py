@@ -284,7 +284,7 @@ def test_invalid_identifiers_name_their_fields(translator: InteractionTranslator
                 "traits": {"email": "not-an-email", "phone": 1234},
                 "context": {
                     "traits": {"phone": "12"},
-                    "externalIds": [{"id": "x", "type": "ios.idfa"}],
+                    "externalIds": [{"id": "x", "type": "crm"}, {"id": " ", "type": "crm"}],
                 },
             },
         )
@@ -293,20 +293,44 @@ def test_invalid_identifiers_name_their_fields(translator: InteractionTranslator
         "traits.email",
         "traits.phone",
         "context.traits.phone",
-        "context.externalIds[0].type",
+        "context.externalIds[1].id",
     }
     # Reasons name the rule, never the value.
     assert all("not-an-email" not in p.reason for p in info.value.problems)
 
 
-def test_timestamp_outside_protobuf_range(translator: InteractionTranslator) -> None:
-    with pytest.raises(InvalidRequest) as info:
-        translate(
-            translator,
-            CallType.TRACK,
-            {"userId": "u", "event": "x", "timestamp": "0001-01-01T00:00:00+01:00"},
-        )
-    assert info.value.problems[0].field == "timestamp"
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("0001-01-01T00:00:00+01:00", None),  # year 1: a device with no clock
+        ("9999-12-31T23:59:59-05:00", None),  # year 9999
+        ("2024-05-01T10:00:00Z", "0001-01-01T00:00:00Z"),  # absurd sentAt
+        ("1999-12-31T23:59:59Z", None),
+        ("2024-05-02T10:00:00Z", None),  # a day after receipt
+    ],
+)
+def test_absurd_timestamps_become_the_time_of_receipt(
+    translator: InteractionTranslator, timestamp: str, sent_at: str | None
+) -> None:
+    """Issue 10 item 4: no event leaves with a time a consumer would choke
+    on or a report would show in year 1; the event itself is kept."""
+    body = {"userId": "u", "event": "x", "timestamp": timestamp}
+    if sent_at:
+        body["sentAt"] = sent_at
+    r = translate(translator, CallType.TRACK, body)
+    assert r.occurred_at == RECEIVED
+    assert r.timestamp_corrected
+    assert r.event.occurred_at.ToDatetime(UTC) == RECEIVED
+
+
+def test_plausible_past_timestamp_is_kept(translator: InteractionTranslator) -> None:
+    r = translate(
+        translator,
+        CallType.TRACK,
+        {"userId": "u", "event": "x", "timestamp": "2021-03-01T00:00:00Z"},
+    )
+    assert r.occurred_at == datetime(2021, 3, 1, tzinfo=UTC)
+    assert not r.timestamp_corrected
 
 
 def test_scrub_properties_depth_limit() -> None:
@@ -318,3 +342,32 @@ def test_scrub_properties_depth_limit() -> None:
     with pytest.raises(InvalidRequest):
         scrub_properties(deep)
     assert scrub_properties({"PHONE": 1, "phoneModel": "x"}) == ({"phoneModel": "x"}, 1)
+
+
+def test_pii_in_free_text_is_redacted_except_allow_listed_keys(hasher: IdentifierHasher) -> None:
+    translator = InteractionTranslator(hasher, pii_scan_allow=["OrderNumber"])
+    r = translate(
+        translator,
+        CallType.TRACK,
+        {
+            "userId": "u",
+            "event": "Callback for 010-2345-6789",
+            "properties": {
+                "note": "mail kim@example.com or call +82 10 2345 6789",
+                "url": "https://shop.kr/c?email=kim%40example.com",
+                "items": [{"comment": "rrn 900101-1234567"}],
+                "orderNumber": "010-2345-6789",
+                "kim@example.com": 1,
+            },
+        },
+    )
+    props = MessageToDict(r.event)["properties"]
+    assert props == {
+        "note": "mail [redacted email] or call [redacted phone]",
+        "url": "https://shop.kr/c?email=[redacted email]",
+        "items": [{"comment": "rrn [redacted rrn]"}],
+        "orderNumber": "010-2345-6789",
+        "[redacted email]": 1,
+    }
+    assert r.event.name == "Callback for [redacted phone]"
+    assert r.pii_redacted == {"email": 3, "phone": 2, "rrn": 1}

@@ -49,6 +49,8 @@ def test_compose_names_every_answering_service() -> None:
 def test_every_overlay_names_every_answering_service(overlay: str) -> None:
     docs = deploy.kustomize(deploy.K8S_OVERLAYS / overlay)
     secrets = {k: "x" for k in deploy.env_example_keys()}
-    env = deploy.k8s_service_env(docs, secrets | {f"CXLOOP_{s.upper()}_DATABASE_URL": "x" for s in SERVICE_ORDER})
+    env = deploy.k8s_service_env(
+        docs, secrets | {f"CXLOOP_{s.upper()}_DATABASE_URL": "x" for s in SERVICE_ORDER}
+    )
     assert named(env["consent"].get(VAR, "")) == answering_services(), overlay
     assert answering_services() <= set(env), f"{overlay}: a participant is not deployed"

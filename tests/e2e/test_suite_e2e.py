@@ -292,6 +292,8 @@ async def test_order_through_the_gateway_earns_points_and_a_refund_takes_them_ba
     r = post(suite, "/v1/track", {"userId": user, "event": "Order Refunded", "properties": refund})
     assert r.status_code == 200, r.text
     await eventually(lambda: _equals(points, (0, 225)), timeout=60)
+
+
 async def test_events_posted_to_the_gateway_appear_in_an_analytics_funnel(suite: Suite) -> None:
     from cxloop.analytics.v1 import analytics_service_pb2 as apb
     from cxloop.analytics.v1 import analytics_service_pb2_grpc as apb_grpc

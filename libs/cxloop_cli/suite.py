@@ -24,6 +24,10 @@ DEFAULT_WRITE_KEY = "dev"
 
 # Dependencies first: the gateway calls every other service, so it starts last.
 START_ORDER: tuple[str, ...] = (*(s for s in SERVICE_ORDER if s != GATEWAY), GATEWAY)
+# Services that answer privacy requests (join a privacy participant in their
+# bootstrap); consent waits for those of them that `cxloop up` starts. Keep in
+# step with CXLOOP_CONSENT_PRIVACY_PARTICIPANTS in deploy/ (deploy/README.md).
+PRIVACY_PARTICIPANTS: tuple[str, ...] = ("consent", "identity", "gateway", "loyalty", "analytics")
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,13 @@ def service_env(
         # With --only, /readyz must not wait for services that were never started.
         started = [p.name for p in peers if not p.is_gateway]
         env["CXLOOP_GATEWAY_READINESS_SERVICES"] = ",".join(started)
+    if plan.name == "consent" and "CXLOOP_CONSENT_PRIVACY_PARTICIPANTS" not in os.environ:
+        # An erasure waits for every participant that runs, and only for those
+        # (with --only, one never started would leave every request open).
+        running = {p.name for p in (*peers, plan)}
+        env["CXLOOP_CONSENT_PRIVACY_PARTICIPANTS"] = ",".join(
+            s for s in PRIVACY_PARTICIPANTS if s in running
+        )
     prefix = f"CXLOOP_{plan.name.upper()}_"
     env[prefix + "DATABASE_URL"] = plan.database_url
     env[prefix + "METRICS_PORT"] = str(plan.metrics_port)

@@ -259,7 +259,16 @@ def k8s_service_env(
                     raise DeployFileError(
                         f"{where}: {e['name']} needs key {ref['key']} of ConfigMap {ref['name']}"
                     )
-            elif "fieldRef" in vf or "resourceFieldRef" in vf:
+            elif "fieldRef" in vf:
+                # What the kubelet fills in for the first pod of the workload
+                # (a StatefulSet's pods are <name>-0, <name>-1, …).
+                path = vf["fieldRef"].get("fieldPath", "")
+                meta = doc["metadata"]
+                env[e["name"]] = {
+                    "metadata.name": f"{meta['name']}-0",
+                    "metadata.namespace": str(meta.get("namespace", "default")),
+                }.get(path, "")
+            elif "resourceFieldRef" in vf:
                 env[e["name"]] = ""
             else:
                 env[e["name"]] = ""

@@ -110,3 +110,13 @@ def test_prometheus_scrapes_every_compose_service() -> None:
     for service, env in services.items():
         port = env.get(f"CXLOOP_{service.upper()}_METRICS_PORT") or METRICS_PORTS[service]
         assert jobs.get(service) == [f"{service}:{port}"], f"Prometheus does not scrape {service}"
+
+
+def test_the_pod_monitor_selects_every_kubernetes_workload() -> None:
+    docs = deploy.kustomize(deploy.K8S_OVERLAYS / "prod")
+    (monitor,) = [d for d in docs if d.get("kind") == "PodMonitor"]
+    (expr,) = monitor["spec"]["selector"]["matchExpressions"]
+    assert expr["key"] == "app.kubernetes.io/name" and expr["operator"] == "In"
+    for service, workload, _ in deploy.cxloop_containers(docs):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] in expr["values"], f"not scraped: {service}"

@@ -54,7 +54,7 @@ from cxloop_testing.certs import TestCA
 from cxloop_testing.infra import eventually
 from cxloop_testing.otlp import OtlpCollectorStub
 
-# Six processes started and migrated per boot; generous on a loaded CI machine.
+# Seven processes started and migrated per boot; generous on a loaded CI machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 SOURCES = ("compose", "k8s-prod")
@@ -413,6 +413,13 @@ async def test_production_suite_from_the_deploy_files_serves_the_smoke_flow(suit
             done = await eventually(completed, timeout=60, interval=0.25)
             participants = {p.participant for p in done.participants}
             assert {"consent", "identity", "gateway"} <= participants
+            # Exactly the participants the deploy file names for consent,
+            # each of them deployed and answering.
+            named = suite.env["consent"].get("CXLOOP_CONSENT_PRIVACY_PARTICIPANTS")
+            if named:
+                expected = {n.strip() for n in named.split(",") if n.strip()}
+                assert participants == expected, (participants, expected)
+                assert expected <= set(suite.env), f"not deployed: {expected - set(suite.env)}"
 
         with pytest.raises(grpc.aio.AioRpcError) as gone:
             await identity.LookupByIdentifier(

@@ -22,8 +22,14 @@ from cxloop_libs.config import (
 from cxloop_testing import deploy
 
 # In compose's .env only: the database password inside the URLs, the image
-# tag, Grafana's admin password (observability overlay).
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "CXLOOP_IMAGE", "GRAFANA_ADMIN_PASSWORD"}
+# tag, Grafana's admin password (observability overlay), ClickHouse's password
+# (clickhouse overlay; no cxloop process reads it yet).
+COMPOSE_ONLY = {
+    "POSTGRES_PASSWORD",
+    "CXLOOP_IMAGE",
+    "GRAFANA_ADMIN_PASSWORD",
+    "CLICKHOUSE_PASSWORD",
+}
 DOCS = [
     deploy.REPO / "deploy" / "README.md",
     *sorted((deploy.REPO / "docs" / "runbooks").glob("*.md")),

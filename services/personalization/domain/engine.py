@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from personalization.domain.catalog import Catalog, Item
 from personalization.domain.interactions import Interaction
-from personalization.domain.models import Als, ContentIndex, Ease, interaction_matrix
+from personalization.domain.models import Als, ContentIndex, Ease, Tokenizer, interaction_matrix
 from personalization.domain.recommender import Query, Recommended, Recommender, State
 from personalization.domain.signals import DAY_S, Signals
 
@@ -23,13 +23,14 @@ class EngineConfig:
     trending_half_life_days: float = 2.0
     knn_k: int = 200
     ease_lambda: float = 300.0
-    ease_max_items: int = 5000
+    ease_max_items: int = 4000
     als_factors: int = 64
     als_regularization: float = 0.05
     als_alpha: float = 2.0
     als_iterations: int = 15
     use_als: bool = True
     blend: Mapping[str, float] | None = None
+    korean_tokenizer: str = "kiwi"  # or "bigram"
     seed: int = 7
 
 
@@ -56,13 +57,14 @@ class Engine:
             trending_half_life_s=cfg.trending_half_life_days * DAY_S,
             knn_k=cfg.knn_k,
         )
-        self.content = ContentIndex()
+        self.content = ContentIndex(Tokenizer(cfg.korean_tokenizer))
         self.state = State(self.catalog, self.signals, self.content)
         self.recommender = Recommender(self.state, cfg.blend)
         self.model = ModelInfo()
         # Events and requests come from different threads (consumers, gRPC).
         self.lock = threading.RLock()
         self._trained_on = -1
+        self._blended: dict[tuple[tuple[str, float], ...], Recommender] = {}
 
     # -- learning ------------------------------------------------------------
     def upsert_item(self, item: Item) -> None:
@@ -74,10 +76,12 @@ class Engine:
         with self.lock:
             return self.catalog.set_available(item_id, available)
 
-    def learn(self, inter: Interaction, hour: int | None = None) -> bool:
+    def learn(
+        self, inter: Interaction, hour: int | None = None, weekday: int | None = None
+    ) -> bool:
         with self.lock:
             i = self.catalog.ensure(inter.item_id)
-            return self.signals.add(inter, i, hour)
+            return self.signals.add(inter, i, hour, weekday)
 
     def forget(self, customer_id: str) -> int:
         with self.lock:
@@ -127,15 +131,33 @@ class Engine:
             )
         return self.model
 
-    def refresh_content(self) -> None:
+    def refresh_content(self) -> bool:
+        """Tokenises new item texts (outside the lock: Korean morphology is
+        slow) and rebuilds the TF-IDF index; False when nothing changed."""
         with self.lock:
-            if self.content.dirty:
-                self.content.build(len(self.catalog))
+            if not self.content.dirty:
+                return False
+            todo = self.content.pending()
+        done = {i: self.content.tokenize(t) for i, t in todo.items()}
+        with self.lock:
+            self.content.tokenized(done)
+            self.content.build(len(self.catalog))
+        return True
 
     # -- answering -------------------------------------------------------------
-    def recommend(self, q: Query) -> tuple[list[Recommended], bool]:
+    def recommend(
+        self, q: Query, blend: Mapping[str, float] | None = None
+    ) -> tuple[list[Recommended], bool]:
         with self.lock:
-            return self.recommender.recommend(q)
+            if not blend:
+                return self.recommender.recommend(q)
+            key = tuple(sorted(blend.items()))
+            r = self._blended.get(key)
+            if r is None:
+                r = self._blended[key] = Recommender(
+                    self.state, {**self.recommender.hybrid.blend, **blend}
+                )
+            return r.recommend(q)
 
     def similar_items(self, item_id: str, n: int) -> list[tuple[str, float, str]]:
         with self.lock:

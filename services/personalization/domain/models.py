@@ -156,6 +156,10 @@ class Als:
         return out
 
 
+def _identity(tokens: list[str]) -> list[str]:
+    return tokens
+
+
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _KEEP_TAGS = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA")
@@ -163,16 +167,30 @@ _KEEP_TAGS = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA")
 
 class Tokenizer:
     """Words for TF-IDF: kiwipiepy morphemes (nouns, roots, foreign words) for
-    Korean text, lower-cased word characters otherwise. Kiwi loads lazily."""
+    Korean text, lower-cased word characters otherwise. Kiwi loads lazily
+    (seconds, holding the GIL: call ``warm`` before serving). With
+    ``korean="bigram"`` Hangul words give the word and its syllable bigrams
+    instead (no model; for tests and tiny deployments)."""
 
-    def __init__(self) -> None:
+    def __init__(self, korean: str = "kiwi") -> None:
+        self.korean = korean
         self._kiwi: Any = None
+
+    def warm(self) -> None:
+        self("워밍업")
 
     def __call__(self, text: str) -> list[str]:
         if not text:
             return []
         if not _HANGUL.search(text):
             return [w.lower() for w in _WORD.findall(text)]
+        if self.korean != "kiwi":
+            out = []
+            for w in _WORD.findall(text):
+                out.append(w.lower())
+                if _HANGUL.search(w) and len(w) > 2:
+                    out.extend(w[k : k + 2] for k in range(len(w) - 1))
+            return out
         if self._kiwi is None:
             from kiwipiepy import Kiwi
 
@@ -185,38 +203,45 @@ class Tokenizer:
 
 
 class ContentIndex:
-    """TF-IDF rows of every described item (token lists cached per item, so a
-    rebuild after catalogue changes is cheap)."""
+    """TF-IDF rows of every described item. Texts are tokenised off the
+    request path (``pending`` / ``tokenized``), token lists cached per item,
+    so a rebuild after catalogue changes is cheap; requests use the last build."""
 
     def __init__(self, tokenize: Callable[[str], list[str]] | None = None) -> None:
         self.tokenize = tokenize or Tokenizer()
+        self.texts: dict[int, str] = {}
         self.tokens: dict[int, list[str]] = {}
         self.matrix: Matrix = sp.csr_matrix((0, 0))
-        self.built_for = -1
         self.dirty = False
 
     def set_text(self, i: int, text: str) -> None:
-        self.tokens[i] = self.tokenize(text)
-        self.dirty = True
+        if self.texts.get(i) != text:
+            self.texts[i] = text
+            self.tokens.pop(i, None)
+            self.dirty = True
+
+    def pending(self) -> dict[int, str]:
+        return {i: t for i, t in self.texts.items() if i not in self.tokens}
+
+    def tokenized(self, done: dict[int, list[str]]) -> None:
+        for i, toks in done.items():
+            if i in self.texts:
+                self.tokens[i] = toks
 
     def build(self, n: int) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        self.tokenized({i: self.tokenize(t) for i, t in self.pending().items()})
         rows = sorted(i for i, t in self.tokens.items() if t)
         if not rows:
             self.matrix = sp.csr_matrix((n, 1), dtype=np.float32)
         else:
-            vec = TfidfVectorizer(analyzer=lambda toks: toks, sublinear_tf=True, dtype=np.float32)
+            vec = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32)
             m = vec.fit_transform([self.tokens[i] for i in rows]).tocoo()
             self.matrix = sp.csr_matrix(
                 (m.data, (np.asarray(rows)[m.row], m.col)), shape=(n, m.shape[1])
             )
-        self.built_for = n
         self.dirty = False
-
-    def ensure_built(self, n: int) -> None:
-        if self.dirty or self.built_for != n:
-            self.build(n)
 
     def similar_to(self, items: I64, w: F64, n: int) -> F64:
         out = np.zeros(n)

@@ -14,7 +14,7 @@ import numpy as np
 
 from personalization.domain.catalog import F64, I64, Catalog
 from personalization.domain.models import Als, ContentIndex, Ease
-from personalization.domain.signals import History, Signals, daypart
+from personalization.domain.signals import History, Signals, daypart, week_part
 
 
 class Reason(StrEnum):
@@ -65,6 +65,7 @@ class Query:
     channel: str = ""
     store: str = ""
     hour: int | None = None
+    weekday: int | None = None
     current_item: str = ""
     cart: tuple[str, ...] = ()
     category: str = ""
@@ -191,7 +192,6 @@ class Content:
     def components(self, st: State, q: Query, h: History | None) -> list[Component]:
         idx, w = _history(h, q)
         n = len(st.catalog)
-        st.content.ensure_built(n)
         return [Component("content", st.content.similar_to(idx, w, n), Reason.CONTENT_MATCH)]
 
 
@@ -245,6 +245,8 @@ def _context_keys(q: Query) -> list[str]:
         keys.append(f"store:{q.store}")
     if q.hour is not None:
         keys.append(f"daypart:{daypart(q.hour)}")
+    if q.weekday is not None:
+        keys.append(f"week:{week_part(q.weekday)}")
     return keys
 
 
@@ -256,7 +258,6 @@ def _session_components(st: State, q: Query) -> list[Component]:
     cur = st.catalog.index.get(q.current_item) if q.current_item else None
     if cur is not None:
         one = np.asarray([cur], dtype=np.int64)
-        st.content.ensure_built(n)
         s = _norm(_knn_scores(st, one, np.ones(1), n)) + 0.5 * _norm(
             st.content.similar_to(one, np.ones(1), n)
         )
@@ -491,7 +492,6 @@ class Recommender:
         knn = np.zeros(size)
         keep = nb < size
         knn[nb[keep]] = sim[keep]
-        st.content.ensure_built(size)
         content = st.content.similar_to(np.asarray([i], dtype=np.int64), np.ones(1), size)
         total = 0.7 * np.clip(knn, 0, 1) + 0.3 * np.clip(content, 0, 1)
         total[i] = -np.inf

@@ -36,6 +36,10 @@ def daypart(hour: int) -> str:
     return "night"
 
 
+def week_part(weekday: int) -> str:
+    return "weekend" if weekday >= 5 else "weekday"
+
+
 @dataclass
 class History:
     """One customer's items with decayed weights (relative to ``ref``)."""
@@ -205,7 +209,9 @@ class Signals:
         self.version = 0
 
     @staticmethod
-    def context_keys(inter: Interaction, hour: int | None = None) -> list[str]:
+    def context_keys(
+        inter: Interaction, hour: int | None = None, weekday: int | None = None
+    ) -> list[str]:
         keys = []
         if inter.channel:
             keys.append(f"channel:{inter.channel}")
@@ -213,9 +219,13 @@ class Signals:
             keys.append(f"store:{inter.store}")
         if hour is not None:
             keys.append(f"daypart:{daypart(hour)}")
+        if weekday is not None:
+            keys.append(f"week:{week_part(weekday)}")
         return keys
 
-    def add(self, inter: Interaction, i: int, hour: int | None = None) -> bool:
+    def add(
+        self, inter: Interaction, i: int, hour: int | None = None, weekday: int | None = None
+    ) -> bool:
         """Learns one interaction (item index ``i``); False if already learned."""
         if inter.event_id in self.seen_events:
             return False
@@ -228,7 +238,7 @@ class Signals:
             self.co.add_user_item(i, others)
         self.popular.add(i, inter.weight, inter.at)
         self.trending.add(i, inter.weight, inter.at)
-        for key in self.context_keys(inter, hour):
+        for key in self.context_keys(inter, hour, weekday):
             c = self.by_context.get(key)
             if c is None:
                 c = self.by_context[key] = DecayedCounts(self.popular.half_life_s)

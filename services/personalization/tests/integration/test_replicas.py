@@ -43,7 +43,7 @@ def processes(world: World, database_url: str, tmp_path: Path) -> Iterator[list[
             "CXLOOP_PERSONALIZATION_USE_ALS": "false",
             "CXLOOP_PERSONALIZATION_RETRAIN_INTERVAL_S": "0.2",
         }
-        log = open(tmp_path / f"replica-{n}.log", "w")  # noqa: SIM115
+        log = open(tmp_path / f"replica-{n}.log", "w")
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "personalization"],

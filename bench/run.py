@@ -38,6 +38,10 @@ def main() -> None:
             pass
         else:
             consent.main()
+    if not only or "personalization" in only:
+        from bench import personalization
+
+        personalization.main()
     write_readme()
 
 

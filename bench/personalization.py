@@ -245,33 +245,75 @@ def engine_recs(
     return out
 
 
-def tune_blend(train: np.ndarray, **cfg: Any) -> dict[str, float]:
+def component_matrices(
+    e: Any, users: list[int]
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Each hybrid component's normalised scores per user (rows) and the
+    seen-items mask, computed once so blends are evaluated in numpy."""
+    from personalization.domain.recommender import Query, _norm
+
+    st = e.state
+    n = len(st.catalog)
+    mats: dict[str, np.ndarray] = {}
+    seen = np.zeros((len(users), n), dtype=bool)
+    for r, u in enumerate(users):
+        q = Query(str(u), n=K, exclude_seen=True, hour=None)
+        h = st.signals.histories.get(str(u))
+        for c in e.recommender.hybrid.components(st, q, h):
+            mats.setdefault(c.name, np.zeros((len(users), n), dtype=np.float32))[r] = _norm(
+                c.scores[:n]
+            )
+        if h is not None:
+            seen[r, h.arrays()[0]] = True
+    return mats, seen, list(st.catalog.ids)
+
+
+def blend_recs(
+    mats: Mapping[str, np.ndarray],
+    seen: np.ndarray,
+    ids: list[str],
+    users: list[int],
+    blend: Mapping[str, float],
+) -> dict[int, list[int]]:
+    total = np.zeros(seen.shape, dtype=np.float32)
+    for name, m in mats.items():
+        w = blend.get(name, 0.0)
+        if w:
+            total += w * m
+    total[seen] = -np.inf
+    top = np.argpartition(-total, K, axis=1)[:, :K]
+    order = np.take_along_axis(total, top, axis=1).argsort(axis=1)[:, ::-1]
+    top = np.take_along_axis(top, order, axis=1)
+    return {u: [int(ids[j]) for j in top[r]] for r, u in enumerate(users)}
+
+
+def tune_blend(train: np.ndarray, *, time_ordered: bool = False, **cfg: Any) -> dict[str, float]:
     """Coordinate search of the hybrid's blend weights on a validation split
     of the training data (NDCG@10)."""
     from personalization.domain.recommender import DEFAULT_BLEND
 
-    vt, vv = (
-        split_last(train) if cfg.pop("time_ordered", False) else split_random(train, 0.8, SEED + 1)
-    )
+    vt, vv = split_last(train) if time_ordered else split_random(train, 0.8, SEED + 1)
     e = engine_for(vt, **cfg)
     rel = truth(vv)
     users = sorted(rel)
+    mats, seen, ids = component_matrices(e, users)
     blend = dict(DEFAULT_BLEND)
     grid = {
-        "ease": (0.0, 0.5, 1.0),
-        "als": (0.0, 0.1, 0.3, 0.6, 1.0),
-        "item_knn": (0.0, 0.05, 0.1, 0.3),
-        "popular": (0.0, 0.02, 0.05, 0.1),
-        "trending": (0.0, 0.02, 0.1),
+        "ease": (0.0, 0.25, 0.5, 1.0),
+        "als": (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2),
+        "item_knn": (0.0, 0.05, 0.1, 0.2, 0.4, 0.8),
+        "popular": (0.0, 0.01, 0.03, 0.1),
+        "trending": (0.0, 0.01, 0.05, 0.2),
+        "popular_in_context": (0.0, 0.05),
     }
-    best = metrics(engine_recs(e, users, blend), rel)["ndcg@10"]
-    for _round in range(2):
+    best = metrics(blend_recs(mats, seen, ids, users, blend), rel)["ndcg@10"]
+    for _round in range(3):
         for key, values in grid.items():
             for v in values:
                 trial = {**blend, key: v}
                 if trial == blend or not any(trial[k] > 0 for k in ("ease", "als", "item_knn")):
                     continue
-                s = metrics(engine_recs(e, users, trial), rel)["ndcg@10"]
+                s = metrics(blend_recs(mats, seen, ids, users, trial), rel)["ndcg@10"]
                 if s > best + 1e-4:
                     best, blend = s, trial
     return {k: blend[k] for k in grid} | {"validation_ndcg@10": best}

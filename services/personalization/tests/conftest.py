@@ -155,7 +155,8 @@ async def world(clean_nats: str, database_url: str, tmp_path: Path) -> AsyncIter
         EventPublisher(cbus, source="/cxloop/consent"),
     )
     yield w
-    await perso.stop()
+    if not getattr(perso, "stopped_by_test", False):
+        await perso.stop()
     await consent.stop()
     await ibus.close()
     await cbus.close()

@@ -58,6 +58,8 @@ class Catalog:
         self._available: B = np.ones(0, dtype=np.bool_)
         self._price: F64 = np.zeros(0)
         self._category: I64 = np.zeros(0, dtype=np.int64)
+        self._listed: F64 = np.zeros(0)
+        self._described: B = np.zeros(0, dtype=np.bool_)
         self.category_codes: dict[str, int] = {"": 0}
         self.version = 0  # bumped on every change, for caches
 
@@ -72,6 +74,8 @@ class Catalog:
         self._available = np.concatenate([self._available, np.ones(new - cap, dtype=np.bool_)])
         self._price = np.concatenate([self._price, np.zeros(new - cap)])
         self._category = np.concatenate([self._category, np.zeros(new - cap, dtype=np.int64)])
+        self._listed = np.concatenate([self._listed, np.zeros(new - cap)])
+        self._described = np.concatenate([self._described, np.zeros(new - cap, dtype=np.bool_)])
 
     def ensure(self, item_id: str) -> int:
         i = self.index.get(item_id)
@@ -90,6 +94,8 @@ class Catalog:
         self.items[i] = item
         self._available[i] = item.available
         self._price[i] = item.price
+        self._listed[i] = item.listed_at
+        self._described[i] = True
         top = item.top_category
         self._category[i] = self.category_codes.setdefault(top, len(self.category_codes))
         self.version += 1
@@ -124,6 +130,10 @@ class Catalog:
     def category(self) -> I64:
         return self._category[: len(self.ids)]
 
+    @property
+    def listed_at(self) -> F64:
+        return self._listed[: len(self.ids)]
+
     def described(self) -> B:
         """True for items the catalogue feed described (not only seen in events)."""
-        return np.fromiter((it is not None for it in self.items), dtype=np.bool_, count=len(self))
+        return self._described[: len(self.ids)]

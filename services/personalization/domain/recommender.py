@@ -166,6 +166,25 @@ class ItemKnn:
         return [Component("item_knn", _knn_scores(st, idx, w, n), Reason.SIMILAR_TO_HISTORY)]
 
 
+class Recent:
+    """The last few items of the history (most recent weighted highest),
+    through the item-item models: what the customer is after right now."""
+
+    name = "recent"
+    window = 5
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        n = len(st.catalog)
+        if h is None or not q.personalized or not h.recent:
+            return [Component("recent", np.zeros(n), Reason.SIMILAR_TO_HISTORY)]
+        last = np.asarray(h.recent[-self.window :], dtype=np.int64)
+        w = np.linspace(0.5, 1.0, len(last))
+        s = _norm(_knn_scores(st, last, w, n))
+        if st.ease is not None:
+            s = s + _norm(st.ease.score(last, w, n, binary=False))
+        return [Component("recent", s, Reason.SIMILAR_TO_HISTORY)]
+
+
 class EaseStrategy:
     name = "ease"
 
@@ -205,6 +224,7 @@ DEFAULT_BLEND: Mapping[str, float] = {
     "popular": 0.02,
     "popular_in_context": 0.05,
     "trending": 0.02,
+    "recent": 0.0,
     # Request context (not personal data): always used, consent or not.
     "viewing_now": 1.5,
     "cart": 1.0,
@@ -223,13 +243,14 @@ class Hybrid:
             Content(),
             Popular(),
             Trending(),
+            Recent(),
         )
 
     def components(self, st: State, q: Query, h: History | None) -> list[Component]:
         out: list[Component] = []
         personal = h is not None and q.personalized and bool(h.weights)
         for part in self.parts:
-            if not personal and part.name in ("ease", "als", "item_knn", "content"):
+            if not personal and part.name in ("ease", "als", "item_knn", "content", "recent"):
                 continue
             if self.blend.get(part.name, 0.0) <= 0 and part.name not in ("popular",):
                 continue
@@ -348,10 +369,7 @@ class Recommender:
         return self._pin(out, q), not personal
 
     def _new_arrivals(self, n: int) -> F64 | None:
-        items = self.state.catalog.items
-        listed = np.fromiter(
-            ((it.listed_at if it is not None else 0.0) for it in items), dtype=np.float64, count=n
-        )
+        listed = self.state.catalog.listed_at[:n]
         if not listed.any():
             return None
         return _norm(np.where(listed > 0, listed - listed[listed > 0].min() + 1.0, 0.0))

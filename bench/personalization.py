@@ -467,6 +467,25 @@ async def _await_model(stub: Any, probe: str, learned: int, timeout: float = 900
     raise TimeoutError(f"model never covered {learned} events")
 
 
+def _await_model_sync(target: str, probe: str, learned: int, timeout: float = 1800) -> str:
+    import grpc
+    from cxloop.personalization.v1 import personalization_service_pb2 as pb
+    from cxloop.personalization.v1 import personalization_service_pb2_grpc as pb_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.PersonalizationServiceStub(ch)
+        while time.monotonic() < deadline:
+            try:
+                r = stub.Recommend(pb.RecommendRequest(customer_id=probe, limit=1), timeout=5)
+                if r.model_version.endswith(f"-{learned}"):
+                    return str(r.model_version)
+            except grpc.RpcError:
+                pass
+            time.sleep(1.0)
+    raise TimeoutError(f"model never covered {learned} events")
+
+
 async def _through_service(
     nats_url: str, consent_target: str, target: str, train: np.ndarray, test: np.ndarray
 ) -> dict[str, Any]:
@@ -752,9 +771,6 @@ def latency(
     customers (non-personal path), 20 % to anonymous ids."""
     import multiprocessing as mp
 
-    import grpc
-    from cxloop.personalization.v1 import personalization_service_pb2_grpc as pb_grpc
-
     from bench.consent import consent_process
     from cxloop_testing import infra
 
@@ -776,20 +792,15 @@ def latency(
         data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-perso-lat-"))
         url = f"sqlite:///{data_dir / 'p.db'}"
         prefill(url, catalog, rows)
+        learned = sum(1 for r in rows if int(r["customer_id"][1:]) < consented)
         with personalization_process(
             nats_url,
             CXLOOP_PERSONALIZATION_DATABASE_URL=url,
             CXLOOP_PERSONALIZATION_RETRAIN_INTERVAL_S="3600",
         ) as (target, _d):
             t0 = time.monotonic()
-
-            async def ready() -> str:
-                async with grpc.aio.insecure_channel(target) as ch:
-                    return await _await_model(
-                        pb_grpc.PersonalizationServiceStub(ch), "u1", len(rows)
-                    )
-
-            result["model_version"] = asyncio.run(ready())
+            # A blocking channel: grpc.aio does not survive a second event loop.
+            result["model_version"] = _await_model_sync(target, "u1", learned)
             result["start_to_trained_model_s"] = round(time.monotonic() - t0, 1)
             ctx = mp.get_context("spawn")
             q = ctx.Queue()
@@ -908,6 +919,15 @@ def freshness(trials: int = 100) -> dict[str, Any]:
         return asyncio.run(_freshness(suite, target, trials))
 
 
+def _fresh(fn: Any, *args: Any) -> Any:
+    """Each service-level measurement in a new process (grpc.aio binds to the
+    first event loop of a process; a clean heap for latency)."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
 def main() -> dict[str, Any]:
     sys.path[:0] = [str(ROOT / "services"), str(ROOT / "libs"), str(ROOT / "libs" / "gen")]
     data = load_ml100k()
@@ -919,7 +939,7 @@ def main() -> dict[str, Any]:
     result["random_75_25"] = {"baselines": baselines(train, test)}
     lt, lv = split_last(data)
     result["blend_learned_on_validation"] = tune_blend(train, lt)
-    result["random_75_25"]["service"] = quality_through_service(train, test, {})
+    result["random_75_25"]["service"] = _fresh(quality_through_service, train, test, {})
     write_result("personalization", result)
     base = baselines(lt, lv)
     e = engine_for(lt)
@@ -928,9 +948,9 @@ def main() -> dict[str, Any]:
     write_result("personalization", result)
     result["experiments"] = experiment_coverage()
     write_result("personalization", result)
-    result["latency_grpc"] = latency()
+    result["latency_grpc"] = _fresh(latency)
     write_result("personalization", result)
-    result["freshness"] = freshness()
+    result["freshness"] = _fresh(freshness)
     write_result("personalization", result)
     return result
 

@@ -16,7 +16,7 @@ class PersonalizationSettings(ServiceSettings):
     # Time zone for "time of day / week" context (IANA name).
     time_zone: str = "Asia/Seoul"
     # Customer history half-life in days (0: no decay).
-    history_half_life_days: float = Field(default=0.0, ge=0)
+    history_half_life_days: float = Field(default=3.0, ge=0)
     popularity_half_life_days: float = Field(default=30.0, ge=0)
     trending_half_life_days: float = Field(default=2.0, ge=0)
     ease_lambda: float = Field(default=300.0, gt=0)

@@ -18,7 +18,7 @@ from personalization.domain.signals import DAY_S, Signals
 
 @dataclass(frozen=True)
 class EngineConfig:
-    half_life_days: float = 0.0  # customer history decay; 0: none
+    half_life_days: float = 3.0  # customer history decay; 0: none
     popularity_half_life_days: float = 30.0
     trending_half_life_days: float = 2.0
     knn_k: int = 200

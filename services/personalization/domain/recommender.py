@@ -214,20 +214,30 @@ class Content:
         return [Component("content", st.content.similar_to(idx, w, n), Reason.CONTENT_MATCH)]
 
 
-# Learned offline on a validation split (bench/personalization.py --tune);
+# Learned offline on validation splits (bench/personalization.py tune_blend, with
+# a 3-day history half-life): ML-100K random and time-ordered;
 # the blend of normalised component scores the hybrid uses by default.
 DEFAULT_BLEND: Mapping[str, float] = {
     "ease": 1.0,
-    "als": 0.3,
-    "item_knn": 0.1,
+    "als": 0.1,
+    "item_knn": 0.2,
     "content": 0.05,
-    "popular": 0.02,
+    "popular": 0.0,
     "popular_in_context": 0.05,
-    "trending": 0.02,
+    "trending": 0.05,
     "recent": 0.0,
     # Request context (not personal data): always used, consent or not.
-    "viewing_now": 1.5,
-    "cart": 1.0,
+    "viewing_now": 3.0,
+    "cart": 2.0,
+}
+# Customers with no usable history (no consent, anonymous, new): popularity,
+# in context and trending, plus the request context above.
+FALLBACK_BLEND: Mapping[str, float] = {
+    "popular": 0.3,
+    "popular_in_context": 0.15,
+    "trending": 0.1,
+    "viewing_now": 3.0,
+    "cart": 2.0,
 }
 
 
@@ -315,7 +325,10 @@ class Recommender:
         personal = h is not None and bool(h.weights)
         strat = self.strategy(q.strategy)
         comps = strat.components(st, q, h)
-        weights = self.hybrid.blend if q.strategy == "hybrid" else {c.name: 1.0 for c in comps}
+        if q.strategy != "hybrid":
+            weights: Mapping[str, float] = {c.name: 1.0 for c in comps}
+        else:
+            weights = self.hybrid.blend if personal else FALLBACK_BLEND
         sess = _session_components(st, q)
         comps = comps + sess
         for c in sess:

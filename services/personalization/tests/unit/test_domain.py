@@ -124,9 +124,15 @@ def test_context_changes_the_answer() -> None:
     assert [r.item_id for r in viewing] != base
     cart = e.recommend(Query("anon", n=1, personalized=False, cart=("bar",)))[0]
     assert cart[0].item_id in ("tv", "cable") and cart[0].reason is Reason.BOUGHT_TOGETHER
-    e.learn(Interaction("m1", "z", "shoe", Kind.VIEW, 1.0, T0 + 99, channel="app"))
-    app = e.recommend(Query("anon", n=1, personalized=False, channel="app"))[0]
-    assert app[0].item_id == "shoe" and app[0].reason is Reason.POPULAR_IN_CONTEXT
+    for k in range(3):
+        e.learn(Interaction(f"m{k}", f"z{k}", "shoe", Kind.VIEW, 1.0, T0 + 99, channel="app"))
+
+    def rank(**kw: str) -> list[str]:
+        return [r.item_id for r in e.recommend(Query("anon", n=5, personalized=False, **kw))[0]]
+
+    assert rank(channel="app").index("shoe") < rank().index("shoe")
+    app = e.recommend(Query("anon", n=5, personalized=False, channel="app"))[0]
+    assert next(r for r in app if r.item_id == "shoe").reason is Reason.POPULAR_IN_CONTEXT
 
 
 def test_content_similarity_for_a_new_item() -> None:

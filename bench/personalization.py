@@ -847,8 +847,7 @@ async def _freshness(suite: Any, target: str, trials: int) -> dict[str, Any]:
             return time.perf_counter()
 
         async def customer(user: str) -> str:
-            await http.post(f"{suite.gateway_url}/v1/identify", json={"userId": user}, auth=auth)
-            for _ in range(600):
+            for _ in range(2400):
                 try:
                     r = await ids.LookupByIdentifier(
                         ipb.LookupByIdentifierRequest(
@@ -867,6 +866,9 @@ async def _freshness(suite: Any, target: str, trials: int) -> dict[str, Any]:
         # makes y_k the answer "because you viewed x_k".
         seeds = [f"{run}-seed{j}" for j in range(3)]
         people = [f"{run}-p{k}" for k in range(trials)]
+        for u in seeds + people:
+            r = await http.post(f"{suite.gateway_url}/v1/identify", json={"userId": u}, auth=auth)
+            r.raise_for_status()
         cids = {u: await customer(u) for u in seeds + people}
         await _grant(suite.consent_target, list(cids.values()))
         await asyncio.sleep(2.0)  # consent state reaches personalization's projection
@@ -924,8 +926,24 @@ def _fresh(fn: Any, *args: Any) -> Any:
     first event loop of a process; a clean heap for latency)."""
     import multiprocessing as mp
 
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, args)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_run_into, args=(q, fn, args))  # not daemonic: it starts clients
+    p.start()
+    ok, value = q.get()
+    p.join()
+    if not ok:
+        raise RuntimeError(value)
+    return value
+
+
+def _run_into(q: Any, fn: Any, args: tuple[Any, ...]) -> None:
+    import traceback
+
+    try:
+        q.put((True, fn(*args)))
+    except BaseException:
+        q.put((False, traceback.format_exc()))
 
 
 def main() -> dict[str, Any]:

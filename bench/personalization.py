@@ -588,7 +588,16 @@ def experiment_coverage(
         counts = tracker.counts(e.experiment_id)
         broken = [counts["c"][0], int(counts["t"][0] * 0.95)]
         srm_flagged += ex.srm_test(broken, [50, 50]) < ex.SRM_ALPHA
+    # A grosser break, at a larger scale: exposures drawn binomially, the
+    # treatment losing 10 % of its customers, 10,000 customers per experiment.
+    big, loss = 10_000, 0.10
+    flagged_10 = 0
+    for _ in range(trials):
+        c = int(rng.binomial(big, 0.5))
+        t = int((big - c) * (1 - loss))
+        flagged_10 += ex.srm_test([c, t], [50, 50]) < ex.SRM_ALPHA
     return {
+        "srm_detection_rate_10pct_loss_10k_customers": round(flagged_10 / trials, 4),
         "trials": trials,
         "customers_per_experiment": n,
         "control_rate": p0,

@@ -51,6 +51,11 @@ def _rules(raw: str) -> dict[str, Rules]:
 
 async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceRuntime:
     settings = settings or PersonalizationSettings.from_env()
+    # One BLAS thread: per-request products are small, and BLAS threads
+    # spinning against gRPC and the consumers cost more than they give.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, "blas")
     db = Database(settings.database_url)
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
     assert runtime.relay is not None

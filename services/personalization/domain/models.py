@@ -213,6 +213,32 @@ class ContentIndex:
         self.tokens: dict[int, list[str]] = {}
         self.matrix: Matrix = sp.csr_matrix((0, 0))
         self.dirty = False
+        self._neighbours: dict[int, tuple[I64, F64]] = {}
+
+    def neighbours(self, i: int, k: int = 50) -> tuple[I64, F64]:
+        """The ``k`` items most similar in text to ``i`` (cached per build)."""
+        got = self._neighbours.get(i)
+        if got is not None:
+            return got
+        if i >= self.matrix.shape[0] or self.matrix[i].nnz == 0:
+            got = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        else:
+            sim = np.asarray((self.matrix @ self.matrix[i].T).todense()).ravel()
+            sim[i] = 0.0
+            top = np.argpartition(-sim, min(k, len(sim) - 1))[:k]
+            top = top[sim[top] > 0]
+            got = (top.astype(np.int64), sim[top].astype(np.float64))
+        self._neighbours[i] = got
+        return got
+
+    def profile_scores(self, items: I64, w: F64, n: int) -> F64:
+        """Content scores for a history from cached neighbours (cheap per request)."""
+        out = np.zeros(n)
+        for i, wi in zip(items.tolist(), w.tolist(), strict=True):
+            nb, sim = self.neighbours(i)
+            keep = nb < n
+            np.add.at(out, nb[keep], wi * sim[keep])
+        return out
 
     def set_text(self, i: int, text: str) -> None:
         if self.texts.get(i) != text:
@@ -241,6 +267,7 @@ class ContentIndex:
             self.matrix = sp.csr_matrix(
                 (m.data, (np.asarray(rows)[m.row], m.col)), shape=(n, m.shape[1])
             )
+        self._neighbours = {}
         self.dirty = False
 
     def similar_to(self, items: I64, w: F64, n: int) -> F64:

@@ -211,7 +211,9 @@ class Content:
     def components(self, st: State, q: Query, h: History | None) -> list[Component]:
         idx, w = _history(h, q)
         n = len(st.catalog)
-        return [Component("content", st.content.similar_to(idx, w, n), Reason.CONTENT_MATCH)]
+        # The last 20 history items through cached text neighbours.
+        idx, w = idx[-20:], w[-20:]
+        return [Component("content", st.content.profile_scores(idx, w, n), Reason.CONTENT_MATCH)]
 
 
 # Learned offline on validation splits (bench/personalization.py tune_blend, with

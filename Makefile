@@ -85,6 +85,7 @@ test: venv lint typecheck protos-check buf-lint deploy-check sdk-tools
 
 bench: venv
 	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q --no-deps recbole  # ships ml-100k.inter for bench/personalization.py (torch not needed)
 	$(BIN)/python -m bench.run
 
 clean:

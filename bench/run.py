@@ -46,6 +46,10 @@ def main() -> None:
         from bench import analytics
 
         analytics.main()
+    if not only or "personalization" in only:
+        from bench import personalization
+
+        personalization.main()
     write_readme()
 
 

@@ -27,7 +27,14 @@ START_ORDER: tuple[str, ...] = (*(s for s in SERVICE_ORDER if s != GATEWAY), GAT
 # Services that answer privacy requests (join a privacy participant in their
 # bootstrap); consent waits for those of them that `cxloop up` starts. Keep in
 # step with CXLOOP_CONSENT_PRIVACY_PARTICIPANTS in deploy/ (deploy/README.md).
-PRIVACY_PARTICIPANTS: tuple[str, ...] = ("consent", "identity", "gateway", "loyalty", "analytics")
+PRIVACY_PARTICIPANTS: tuple[str, ...] = (
+    "consent",
+    "identity",
+    "gateway",
+    "loyalty",
+    "analytics",
+    "personalization",
+)
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,13 @@ from gateway.adapters import privacy
 from gateway.adapters.http import create_app
 from gateway.adapters.identity_profiles import GrpcProfileSource, ProfileEventFollower
 from gateway.adapters.loyalty_client import LoyaltyClient
+from gateway.adapters.personalization_client import PersonalizationClient
 from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
 from gateway.domain.enforcement import ObjectorIdentifiers
 from gateway.domain.translation import InteractionTranslator
 from gateway.entrypoints.loyalty_api import install_loyalty_errors, loyalty_router
+from gateway.entrypoints.personalization_api import add_personalization_routes
 from gateway.service_layer.enforcement import AnalyticsEnforcement
 from gateway.service_layer.ingest import EventSink, SegmentIngest
 from gateway.service_layer.privacy_desk import PrivacyDesk
@@ -166,6 +168,13 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         loyalty=loyalty,
         routers=routers,
     )
+    # Recommendations for frontends (services/gateway/entrypoints/personalization_api.py).
+    recs = PersonalizationClient(
+        client_channel(settings.grpc_target("personalization"), token=token), identity_channel
+    )
+    add_personalization_routes(app, recs, settings.accepted_write_keys())
+    extra_tasks.append(recs.run)
+    on_stop.append(recs.stop)
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)
 

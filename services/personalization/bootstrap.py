@@ -1,29 +1,179 @@
-"""Wires the personalization service. Its capabilities come with their own issue; until
-then it boots, serves gRPC health and reflection, provisions its stream, and
-answers UNIMPLEMENTED for every PersonalizationService RPC."""
+"""The one place that wires the personalization service together.
+
+Segments, predictions and triggers (ListSegments, GetPrediction) are a later
+issue: those RPCs still answer UNIMPLEMENTED."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cxloop.personalization.v1 import personalization_service_pb2 as pb
 from cxloop.personalization.v1 import personalization_service_pb2_grpc as pb_grpc
 
+from cxloop_libs.consent import ConsentProjection
+from cxloop_libs.db import Database
 from cxloop_libs.grpcx import grpc_server_from_settings
+from cxloop_libs.messaging import BatchConsumer, ConsumerSpec
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.privacy import join_privacy_requests
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
+from personalization.adapters import privacy, replica
+from personalization.adapters.grpc_servicer import PersonalizationServicer
 from personalization.config import PersonalizationSettings
+from personalization.domain.engine import Engine, EngineConfig
+from personalization.domain.recommender import Rules
+from personalization.service_layer.service import PURPOSE, Personalization
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+INTERACTIONS_CONSUMER = "personalization-interactions"
+CATALOG_CONSUMER = "personalization-catalog"
+EXPOSURES_CONSUMER = "personalization-exposures"
+
+
+def _rules(raw: str) -> dict[str, Rules]:
+    if not raw.strip():
+        return {}
+    out = {}
+    for placement, r in json.loads(raw).items():
+        out[placement] = Rules(
+            boosts={k: float(v) for k, v in r.get("boosts", {}).items()},
+            pins={k: int(v) for k, v in r.get("pins", {}).items()},
+            max_per_category=int(r.get("max_per_category", 0)),
+        )
+    return out
 
 
 async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceRuntime:
     settings = settings or PersonalizationSettings.from_env()
-    runtime = base_runtime(settings)
+    # One BLAS thread: per-request products are small, and BLAS threads
+    # spinning against gRPC and the consumers cost more than they give.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, "blas")
+    db = Database(settings.database_url)
+    runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+    assert runtime.relay is not None
+    relay = runtime.relay
+    # Consent decides locally, no call per request (docs/adr/0011).
+    consent = ConsentProjection(runtime.bus)
+    engine = Engine(
+        EngineConfig(
+            half_life_days=settings.history_half_life_days,
+            popularity_half_life_days=settings.popularity_half_life_days,
+            trending_half_life_days=settings.trending_half_life_days,
+            ease_lambda=settings.ease_lambda,
+            ease_max_items=settings.ease_max_items,
+            use_als=settings.use_als,
+            als_factors=settings.als_factors,
+            korean_tokenizer=settings.korean_tokenizer,
+        ),
+        may_use=lambda c: consent.may_use(c, PURPOSE),
+    )
+    service = Personalization(
+        engine,
+        may_use=consent.may_use,
+        tz=ZoneInfo(settings.time_zone),
+        max_limit=settings.max_limit,
+        rules=_rules(settings.placement_rules),
+    )
+
+    def on_consent_change(customer_id: str) -> None:
+        # Withdrawal takes effect at once: out of the models in memory.
+        if not consent.may_use(customer_id, PURPOSE):
+            service.forget(customer_id)
+
+    consent.on_change.append(on_consent_change)
+    runtime.extra_tasks.append(consent.run)
+    runtime.on_stop.append(consent.stop)
+
+    for stream, durable, kind, handler in (
+        ("IDENTITY", INTERACTIONS_CONSUMER, ev.INTERACTION_RESOLVED, service.on_resolved),
+        ("PERSONALIZATION", CATALOG_CONSUMER, ev.CATALOG_CHANGED, service.on_catalog),
+        ("PERSONALIZATION", EXPOSURES_CONSUMER, ev.RECOMMENDATION_SERVED, service.on_served),
+    ):
+        runtime.consumers.append(
+            BatchConsumer(
+                runtime.bus,
+                db,
+                ConsumerSpec(
+                    stream=stream,
+                    durable=durable,
+                    filter_subject=kind.subject,
+                    batch_size=settings.consumer_batch_size,
+                    max_deliver=settings.consumer_max_deliver,
+                ),
+                handler,
+                on_commit=relay.notify,
+            )
+        )
+
+    async def load() -> None:
+        # Consent first: whose interactions may be used is decided by it.
+        with contextlib.suppress(TimeoutError):
+            await consent.wait_ready(timeout=30)
+        # Kiwi's model loads holding the GIL: before serving, not during.
+        engine.content.tokenize("워밍업")
+        counts = await db.run(lambda: _load(db, service))
+        log.info("personalization memory loaded", extra=counts)
+
+    live = replica.follow(runtime, load, service.apply, service.forget)
+    join_privacy_requests(runtime, privacy.PARTICIPANT, privacy.answerer(service.forget))
+
+    stopping = asyncio.Event()
+
+    async def retrain() -> None:
+        await live.wait()
+        while not stopping.is_set():
+            try:
+                if engine.stale:
+                    info = await asyncio.to_thread(engine.retrain)
+                    log.info("models retrained", extra={"version": info.version, "s": info.seconds})
+            except Exception:  # keep serving the last models
+                log.exception("retraining failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), settings.retrain_interval_s)
+
+    async def stop_retraining() -> None:
+        stopping.set()
+
+    async def refresh_content() -> None:
+        # Korean morphology loads for seconds: never on the request path.
+        await live.wait()
+        while not stopping.is_set():
+            try:
+                await asyncio.to_thread(engine.refresh_content)
+            except Exception:
+                log.exception("content index refresh failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 0.25)
+
+    runtime.extra_tasks.extend([retrain, refresh_content])
+    runtime.on_stop.append(stop_retraining)
+    servicer = PersonalizationServicer(
+        db,
+        service,
+        runtime.publisher,
+        is_ready=live.is_set,
+        after_commit=relay.notify,
+    )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
-        # The generated base servicer answers UNIMPLEMENTED: an honest contract.
-        [
-            (
-                pb_grpc.add_PersonalizationServiceServicer_to_server,
-                pb_grpc.PersonalizationServiceServicer(),
-            )
-        ],
+        [(pb_grpc.add_PersonalizationServiceServicer_to_server, servicer)],
         [pb.DESCRIPTOR.services_by_name["PersonalizationService"].full_name],
     )
+    runtime.service = service  # type: ignore[attr-defined]
+    runtime.engine = engine  # type: ignore[attr-defined]
+    runtime.consent = consent  # type: ignore[attr-defined]
+    runtime.live = live  # type: ignore[attr-defined]
     return runtime
+
+
+def _load(db: Database, service: Personalization) -> dict[str, int]:
+    with db.session() as s:
+        return service.load(s)

@@ -6,6 +6,7 @@ NOT_SERVING when stopping."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import grpc
 import nats
@@ -17,11 +18,14 @@ from cxloop_testing.infra import eventually
 pytestmark = pytest.mark.integration
 
 SKELETONS = ["personalization", "feedback"]
+# Services partly built: only these RPCs are still UNIMPLEMENTED (the rest
+# are tested with the service), and the database they need.
+PARTLY_BUILT = {"personalization": {"ListSegments", "GetPrediction"}}
 
 
 @pytest.mark.parametrize("service", SKELETONS)
 async def test_skeleton_boots_serves_health_and_provisions_stream(
-    service: str, clean_nats: str
+    service: str, clean_nats: str, tmp_path: Path
 ) -> None:
     bootstrap = importlib.import_module(f"{service}.bootstrap").bootstrap
     settings_cls = importlib.import_module(f"{service}.config").__dict__[
@@ -30,7 +34,10 @@ async def test_skeleton_boots_serves_health_and_provisions_stream(
     pb = importlib.import_module(f"cxloop.{service}.v1.{service}_service_pb2")
     descriptor = pb.DESCRIPTOR.services_by_name[f"{service.capitalize()}Service"]
 
-    runtime = await bootstrap(settings_cls(env="test", nats_url=clean_nats, grpc_port=0))
+    extra = (
+        {"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}"} if service in PARTLY_BUILT else {}
+    )
+    runtime = await bootstrap(settings_cls(env="test", nats_url=clean_nats, grpc_port=0, **extra))
     await runtime.start()
     try:
         assert runtime.grpc_server is not None
@@ -41,6 +48,8 @@ async def test_skeleton_boots_serves_health_and_provisions_stream(
             )
             assert r.status == health_pb2.HealthCheckResponse.SERVING
             for method in descriptor.methods:
+                if method.name not in PARTLY_BUILT.get(service, {method.name}):
+                    continue
                 call = ch.unary_unary(f"/{descriptor.full_name}/{method.name}")
                 with pytest.raises(grpc.aio.AioRpcError) as err:
                     await call(b"", timeout=5)

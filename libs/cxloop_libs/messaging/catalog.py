@@ -174,11 +174,30 @@ ACTION_TRIGGERED = EventKind(
 RECOMMENDATION_SERVED = EventKind(
     "personalization", "recommendation", "served", personalization_events.RecommendationServed
 )
+CATALOG_CHANGED = EventKind(
+    "personalization", "catalog", "changed", personalization_events.CatalogChanged
+)
+INTERACTIONS_LEARNED = EventKind(
+    "personalization", "interactions", "learned", personalization_events.InteractionsLearned
+)
+EXPERIMENT_CHANGED = EventKind(
+    "personalization", "experiment", "changed", personalization_events.ExperimentChanged
+)
+EXPERIMENT_RESULTS_PUBLISHED = EventKind(
+    "personalization",
+    "experiment_results",
+    "published",
+    personalization_events.ExperimentResultsPublished,
+)
 _PERSONALIZATION: tuple[EventKind, ...] = (
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
     ACTION_TRIGGERED,
     RECOMMENDATION_SERVED,
+    CATALOG_CHANGED,
+    INTERACTIONS_LEARNED,
+    EXPERIMENT_CHANGED,
+    EXPERIMENT_RESULTS_PUBLISHED,
 )
 
 # -- analytics (services/analytics) ---------------------------------------------

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
+from cxloop.personalization.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -92,7 +93,7 @@ class ActionTriggered(_message.Message):
     def __init__(self, action_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[ActionKind, str]] = ..., purpose: _Optional[str] = ..., journey_id: _Optional[str] = ..., segment_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., triggered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecommendationServed(_message.Message):
-    __slots__ = ("recommendation_id", "customer_id", "placement", "item_ids", "model_version", "fallback", "experiment_id", "variant_id", "served_at")
+    __slots__ = ("recommendation_id", "customer_id", "placement", "item_ids", "model_version", "fallback", "experiment_id", "variant_id", "served_at", "strategies")
     RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +103,7 @@ class RecommendationServed(_message.Message):
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVED_AT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGIES_FIELD_NUMBER: _ClassVar[int]
     recommendation_id: str
     customer_id: str
     placement: str
@@ -111,4 +113,53 @@ class RecommendationServed(_message.Message):
     experiment_id: str
     variant_id: str
     served_at: _timestamp_pb2.Timestamp
-    def __init__(self, recommendation_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., item_ids: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., fallback: _Optional[bool] = ..., experiment_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., served_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    strategies: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recommendation_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., item_ids: _Optional[_Iterable[str]] = ..., model_version: _Optional[str] = ..., fallback: _Optional[bool] = ..., experiment_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., served_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., strategies: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CatalogChanged(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Item]
+    def __init__(self, items: _Optional[_Iterable[_Union[_resources_pb2.Item, _Mapping]]] = ...) -> None: ...
+
+class LearnedInteraction(_message.Message):
+    __slots__ = ("event_id", "customer_id", "item_id", "kind", "weight", "occurred_at", "channel", "store", "revenue", "hour")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_FIELD_NUMBER: _ClassVar[int]
+    HOUR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    customer_id: str
+    item_id: str
+    kind: str
+    weight: float
+    occurred_at: _timestamp_pb2.Timestamp
+    channel: str
+    store: str
+    revenue: float
+    hour: int
+    def __init__(self, event_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., item_id: _Optional[str] = ..., kind: _Optional[str] = ..., weight: _Optional[float] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., store: _Optional[str] = ..., revenue: _Optional[float] = ..., hour: _Optional[int] = ...) -> None: ...
+
+class InteractionsLearned(_message.Message):
+    __slots__ = ("interactions",)
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    interactions: _containers.RepeatedCompositeFieldContainer[LearnedInteraction]
+    def __init__(self, interactions: _Optional[_Iterable[_Union[LearnedInteraction, _Mapping]]] = ...) -> None: ...
+
+class ExperimentChanged(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: _resources_pb2.Experiment
+    def __init__(self, experiment: _Optional[_Union[_resources_pb2.Experiment, _Mapping]] = ...) -> None: ...
+
+class ExperimentResultsPublished(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _resources_pb2.ExperimentResults
+    def __init__(self, results: _Optional[_Union[_resources_pb2.ExperimentResults, _Mapping]] = ...) -> None: ...

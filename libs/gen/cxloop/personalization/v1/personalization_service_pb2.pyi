@@ -1,5 +1,6 @@
 import datetime
 
+from cxloop.personalization.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -19,6 +20,10 @@ class RecommendationReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECOMMENDATION_REASON_POPULAR: _ClassVar[RecommendationReason]
     RECOMMENDATION_REASON_TRENDING: _ClassVar[RecommendationReason]
     RECOMMENDATION_REASON_NEW_ARRIVAL: _ClassVar[RecommendationReason]
+    RECOMMENDATION_REASON_VIEWING_NOW: _ClassVar[RecommendationReason]
+    RECOMMENDATION_REASON_POPULAR_IN_CONTEXT: _ClassVar[RecommendationReason]
+    RECOMMENDATION_REASON_CONTENT_MATCH: _ClassVar[RecommendationReason]
+    RECOMMENDATION_REASON_PINNED: _ClassVar[RecommendationReason]
 
 class PredictionModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -26,14 +31,6 @@ class PredictionModel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PREDICTION_MODEL_CHURN: _ClassVar[PredictionModel]
     PREDICTION_MODEL_NEXT_PURCHASE: _ClassVar[PredictionModel]
     PREDICTION_MODEL_CLV: _ClassVar[PredictionModel]
-
-class ExperimentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    EXPERIMENT_STATUS_UNSPECIFIED: _ClassVar[ExperimentStatus]
-    EXPERIMENT_STATUS_DRAFT: _ClassVar[ExperimentStatus]
-    EXPERIMENT_STATUS_RUNNING: _ClassVar[ExperimentStatus]
-    EXPERIMENT_STATUS_STOPPED: _ClassVar[ExperimentStatus]
-    EXPERIMENT_STATUS_CONCLUDED: _ClassVar[ExperimentStatus]
 RECOMMENDATION_REASON_UNSPECIFIED: RecommendationReason
 RECOMMENDATION_REASON_SIMILAR_TO_HISTORY: RecommendationReason
 RECOMMENDATION_REASON_BOUGHT_TOGETHER: RecommendationReason
@@ -41,51 +38,73 @@ RECOMMENDATION_REASON_SEGMENT_AFFINITY: RecommendationReason
 RECOMMENDATION_REASON_POPULAR: RecommendationReason
 RECOMMENDATION_REASON_TRENDING: RecommendationReason
 RECOMMENDATION_REASON_NEW_ARRIVAL: RecommendationReason
+RECOMMENDATION_REASON_VIEWING_NOW: RecommendationReason
+RECOMMENDATION_REASON_POPULAR_IN_CONTEXT: RecommendationReason
+RECOMMENDATION_REASON_CONTENT_MATCH: RecommendationReason
+RECOMMENDATION_REASON_PINNED: RecommendationReason
 PREDICTION_MODEL_UNSPECIFIED: PredictionModel
 PREDICTION_MODEL_CHURN: PredictionModel
 PREDICTION_MODEL_NEXT_PURCHASE: PredictionModel
 PREDICTION_MODEL_CLV: PredictionModel
-EXPERIMENT_STATUS_UNSPECIFIED: ExperimentStatus
-EXPERIMENT_STATUS_DRAFT: ExperimentStatus
-EXPERIMENT_STATUS_RUNNING: ExperimentStatus
-EXPERIMENT_STATUS_STOPPED: ExperimentStatus
-EXPERIMENT_STATUS_CONCLUDED: ExperimentStatus
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("customer_id", "placement", "limit", "exclude_item_ids")
+    __slots__ = ("customer_id", "placement", "limit", "exclude_item_ids", "context", "strategy", "exclude_interacted")
+    class ContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_INTERACTED_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     placement: str
     limit: int
     exclude_item_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., limit: _Optional[int] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    context: _containers.ScalarMap[str, str]
+    strategy: str
+    exclude_interacted: bool
+    def __init__(self, customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., limit: _Optional[int] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, str]] = ..., strategy: _Optional[str] = ..., exclude_interacted: _Optional[bool] = ...) -> None: ...
 
 class RecommendResponse(_message.Message):
-    __slots__ = ("recommendation_id", "items", "model_version", "fallback")
+    __slots__ = ("recommendation_id", "items", "model_version", "fallback", "experiment_id", "variant_id", "strategy")
     RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
     recommendation_id: str
     items: _containers.RepeatedCompositeFieldContainer[RecommendedItem]
     model_version: str
     fallback: bool
-    def __init__(self, recommendation_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., model_version: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    experiment_id: str
+    variant_id: str
+    strategy: str
+    def __init__(self, recommendation_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[RecommendedItem, _Mapping]]] = ..., model_version: _Optional[str] = ..., fallback: _Optional[bool] = ..., experiment_id: _Optional[str] = ..., variant_id: _Optional[str] = ..., strategy: _Optional[str] = ...) -> None: ...
 
 class RecommendedItem(_message.Message):
-    __slots__ = ("item_id", "score", "reason", "related_item_id")
+    __slots__ = ("item_id", "score", "reason", "related_item_id", "strategy", "explanation")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RELATED_ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     score: float
     reason: RecommendationReason
     related_item_id: str
-    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[_Union[RecommendationReason, str]] = ..., related_item_id: _Optional[str] = ...) -> None: ...
+    strategy: str
+    explanation: str
+    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[_Union[RecommendationReason, str]] = ..., related_item_id: _Optional[str] = ..., strategy: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class SimilarItemsRequest(_message.Message):
     __slots__ = ("item_id", "limit")
@@ -102,12 +121,78 @@ class SimilarItemsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[SimilarItem, _Mapping]]] = ...) -> None: ...
 
 class SimilarItem(_message.Message):
-    __slots__ = ("item_id", "similarity")
+    __slots__ = ("item_id", "similarity", "strategy")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     similarity: float
-    def __init__(self, item_id: _Optional[str] = ..., similarity: _Optional[float] = ...) -> None: ...
+    strategy: str
+    def __init__(self, item_id: _Optional[str] = ..., similarity: _Optional[float] = ..., strategy: _Optional[str] = ...) -> None: ...
+
+class UpsertItemsRequest(_message.Message):
+    __slots__ = ("item",)
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    item: _resources_pb2.Item
+    def __init__(self, item: _Optional[_Union[_resources_pb2.Item, _Mapping]] = ...) -> None: ...
+
+class RejectedItem(_message.Message):
+    __slots__ = ("index", "item_id", "field", "message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    item_id: str
+    field: str
+    message: str
+    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class UpsertItemsResponse(_message.Message):
+    __slots__ = ("accepted", "rejected")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedItem]
+    def __init__(self, accepted: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedItem, _Mapping]]] = ...) -> None: ...
+
+class CreateExperimentRequest(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: _resources_pb2.Experiment
+    def __init__(self, experiment: _Optional[_Union[_resources_pb2.Experiment, _Mapping]] = ...) -> None: ...
+
+class CreateExperimentResponse(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: _resources_pb2.Experiment
+    def __init__(self, experiment: _Optional[_Union[_resources_pb2.Experiment, _Mapping]] = ...) -> None: ...
+
+class StartExperimentRequest(_message.Message):
+    __slots__ = ("experiment_id",)
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+
+class StartExperimentResponse(_message.Message):
+    __slots__ = ("experiment",)
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    experiment: _resources_pb2.Experiment
+    def __init__(self, experiment: _Optional[_Union[_resources_pb2.Experiment, _Mapping]] = ...) -> None: ...
+
+class StopExperimentRequest(_message.Message):
+    __slots__ = ("experiment_id",)
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    experiment_id: str
+    def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
+
+class StopExperimentResponse(_message.Message):
+    __slots__ = ("experiment", "results")
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    experiment: _resources_pb2.Experiment
+    results: _resources_pb2.ExperimentResults
+    def __init__(self, experiment: _Optional[_Union[_resources_pb2.Experiment, _Mapping]] = ..., results: _Optional[_Union[_resources_pb2.ExperimentResults, _Mapping]] = ...) -> None: ...
 
 class ListSegmentsRequest(_message.Message):
     __slots__ = ("customer_id",)
@@ -174,41 +259,7 @@ class GetExperimentResultsRequest(_message.Message):
     def __init__(self, experiment_id: _Optional[str] = ...) -> None: ...
 
 class GetExperimentResultsResponse(_message.Message):
-    __slots__ = ("experiment_id", "status", "primary_metric", "variants", "winning_variant_id", "started_at", "ended_at")
-    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    PRIMARY_METRIC_FIELD_NUMBER: _ClassVar[int]
-    VARIANTS_FIELD_NUMBER: _ClassVar[int]
-    WINNING_VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
-    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
-    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
-    experiment_id: str
-    status: ExperimentStatus
-    primary_metric: str
-    variants: _containers.RepeatedCompositeFieldContainer[VariantResult]
-    winning_variant_id: str
-    started_at: _timestamp_pb2.Timestamp
-    ended_at: _timestamp_pb2.Timestamp
-    def __init__(self, experiment_id: _Optional[str] = ..., status: _Optional[_Union[ExperimentStatus, str]] = ..., primary_metric: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantResult, _Mapping]]] = ..., winning_variant_id: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
-
-class VariantResult(_message.Message):
-    __slots__ = ("variant_id", "control", "exposures", "conversions", "conversion_rate", "uplift", "uplift_ci_low", "uplift_ci_high", "probability_to_beat_control")
-    VARIANT_ID_FIELD_NUMBER: _ClassVar[int]
-    CONTROL_FIELD_NUMBER: _ClassVar[int]
-    EXPOSURES_FIELD_NUMBER: _ClassVar[int]
-    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
-    CONVERSION_RATE_FIELD_NUMBER: _ClassVar[int]
-    UPLIFT_FIELD_NUMBER: _ClassVar[int]
-    UPLIFT_CI_LOW_FIELD_NUMBER: _ClassVar[int]
-    UPLIFT_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
-    PROBABILITY_TO_BEAT_CONTROL_FIELD_NUMBER: _ClassVar[int]
-    variant_id: str
-    control: bool
-    exposures: int
-    conversions: int
-    conversion_rate: float
-    uplift: float
-    uplift_ci_low: float
-    uplift_ci_high: float
-    probability_to_beat_control: float
-    def __init__(self, variant_id: _Optional[str] = ..., control: _Optional[bool] = ..., exposures: _Optional[int] = ..., conversions: _Optional[int] = ..., conversion_rate: _Optional[float] = ..., uplift: _Optional[float] = ..., uplift_ci_low: _Optional[float] = ..., uplift_ci_high: _Optional[float] = ..., probability_to_beat_control: _Optional[float] = ...) -> None: ...
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _resources_pb2.ExperimentResults
+    def __init__(self, results: _Optional[_Union[_resources_pb2.ExperimentResults, _Mapping]] = ...) -> None: ...

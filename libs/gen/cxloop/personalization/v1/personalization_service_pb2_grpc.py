@@ -47,6 +47,26 @@ class PersonalizationServiceStub:
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsResponse.FromString,
                 _registered_method=True)
+        self.UpsertItems = channel.stream_unary(
+                '/cxloop.personalization.v1.PersonalizationService/UpsertItems',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsResponse.FromString,
+                _registered_method=True)
+        self.CreateExperiment = channel.unary_unary(
+                '/cxloop.personalization.v1.PersonalizationService/CreateExperiment',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentResponse.FromString,
+                _registered_method=True)
+        self.StartExperiment = channel.unary_unary(
+                '/cxloop.personalization.v1.PersonalizationService/StartExperiment',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentResponse.FromString,
+                _registered_method=True)
+        self.StopExperiment = channel.unary_unary(
+                '/cxloop.personalization.v1.PersonalizationService/StopExperiment',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentResponse.FromString,
+                _registered_method=True)
         self.ListSegments = channel.unary_unary(
                 '/cxloop.personalization.v1.PersonalizationService/ListSegments',
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.ListSegmentsRequest.SerializeToString,
@@ -72,6 +92,7 @@ class PersonalizationServiceServicer:
 
     def Recommend(self, request, context):
         """Items to show a customer in a placement; publishes RecommendationServed.
+        Unknown customers and items are a cold start, not an error.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,8 +105,37 @@ class PersonalizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertItems(self, request_iterator, context):
+        """Creates or replaces catalogue items, streamed; good items are kept when
+        some are rejected (each rejection names the field).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateExperiment(self, request, context):
+        """Creates an experiment (DRAFT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartExperiment(self, request, context):
+        """Starts assigning customers to its variants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopExperiment(self, request, context):
+        """Stops it and publishes its results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSegments(self, request, context):
-        """Segments a customer is in now.
+        """Segments a customer is in now. (Not built yet: UNIMPLEMENTED.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,7 +143,7 @@ class PersonalizationServiceServicer:
 
     def GetPrediction(self, request, context):
         """A model's latest prediction for a customer. FAILED_PRECONDITION when the
-        customer has not consented to profiling.
+        customer has not consented to profiling. (Not built yet: UNIMPLEMENTED.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,6 +168,26 @@ def add_PersonalizationServiceServicer_to_server(servicer, server):
                     servicer.SimilarItems,
                     request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsRequest.FromString,
                     response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsResponse.SerializeToString,
+            ),
+            'UpsertItems': grpc.stream_unary_rpc_method_handler(
+                    servicer.UpsertItems,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsResponse.SerializeToString,
+            ),
+            'CreateExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExperiment,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentResponse.SerializeToString,
+            ),
+            'StartExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartExperiment,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentResponse.SerializeToString,
+            ),
+            'StopExperiment': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopExperiment,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentResponse.SerializeToString,
             ),
             'ListSegments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSegments,
@@ -192,6 +262,114 @@ class PersonalizationService:
             '/cxloop.personalization.v1.PersonalizationService/SimilarItems',
             cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsRequest.SerializeToString,
             cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.SimilarItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertItems(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/cxloop.personalization.v1.PersonalizationService/UpsertItems',
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.UpsertItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.personalization.v1.PersonalizationService/CreateExperiment',
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.CreateExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.personalization.v1.PersonalizationService/StartExperiment',
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StartExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopExperiment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.personalization.v1.PersonalizationService/StopExperiment',
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.StopExperimentResponse.FromString,
             options,
             channel_credentials,
             insecure,

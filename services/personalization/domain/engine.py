@@ -1,0 +1,164 @@
+"""The recommender as one object: learns items and interactions as they
+arrive, retrains the scheduled models on demand, answers queries. No I/O;
+the service layer feeds it from events and calls ``retrain`` on a schedule."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from personalization.domain.catalog import Catalog, Item
+from personalization.domain.interactions import Interaction
+from personalization.domain.models import Als, ContentIndex, Ease, Tokenizer, interaction_matrix
+from personalization.domain.recommender import Query, Recommended, Recommender, State
+from personalization.domain.signals import DAY_S, Signals
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    half_life_days: float = 3.0  # customer history decay; 0: none
+    popularity_half_life_days: float = 30.0
+    trending_half_life_days: float = 2.0
+    knn_k: int = 200
+    ease_lambda: float = 300.0
+    ease_max_items: int = 4000
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_alpha: float = 2.0
+    als_iterations: int = 15
+    use_als: bool = True
+    blend: Mapping[str, float] | None = None
+    korean_tokenizer: str = "kiwi"  # or "bigram"
+    seed: int = 7
+
+
+@dataclass
+class ModelInfo:
+    version: str = "none"
+    trained_at: float = 0.0
+    customers: int = 0
+    items: int = 0
+    seconds: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self, config: EngineConfig | None = None, *, may_use: Callable[[str], bool] | None = None
+    ) -> None:
+        self.config = cfg = config or EngineConfig()
+        self.may_use = may_use or (lambda _c: True)
+        self.catalog = Catalog()
+        self.signals = Signals(
+            half_life_s=cfg.half_life_days * DAY_S,
+            popularity_half_life_s=cfg.popularity_half_life_days * DAY_S,
+            trending_half_life_s=cfg.trending_half_life_days * DAY_S,
+            knn_k=cfg.knn_k,
+        )
+        self.content = ContentIndex(Tokenizer(cfg.korean_tokenizer))
+        self.state = State(self.catalog, self.signals, self.content)
+        self.recommender = Recommender(self.state, cfg.blend)
+        self.model = ModelInfo()
+        # Events and requests come from different threads (consumers, gRPC).
+        self.lock = threading.RLock()
+        self._trained_on = -1
+        self._blended: dict[tuple[tuple[str, float], ...], Recommender] = {}
+
+    # -- learning ------------------------------------------------------------
+    def upsert_item(self, item: Item) -> None:
+        with self.lock:
+            i = self.catalog.upsert(item)
+            self.content.set_text(i, item.text())
+
+    def set_available(self, item_id: str, available: bool) -> bool:
+        with self.lock:
+            return self.catalog.set_available(item_id, available)
+
+    def learn(
+        self, inter: Interaction, hour: int | None = None, weekday: int | None = None
+    ) -> bool:
+        with self.lock:
+            i = self.catalog.ensure(inter.item_id)
+            return self.signals.add(inter, i, hour, weekday)
+
+    def forget(self, customer_id: str) -> int:
+        with self.lock:
+            return self.signals.forget(customer_id)
+
+    # -- scheduled models ------------------------------------------------------
+    @property
+    def stale(self) -> bool:
+        return self.signals.version != self._trained_on
+
+    def retrain(self) -> ModelInfo:
+        """Refits EASE (and ALS) on the consented customers' histories; the
+        swap is atomic, serving continues meanwhile."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        with self.lock:
+            version_seen = self.signals.version
+            histories = [
+                h for c, h in self.signals.histories.items() if h.weights and self.may_use(c)
+            ]
+            n = len(self.catalog)
+            x = interaction_matrix(histories, n)
+            xw = interaction_matrix(histories, n, binary=False) if cfg.use_als else None
+        if x.nnz == 0:
+            with self.lock:
+                self._trained_on = version_seen
+            return self.model
+        version = f"m{int(time.time())}-{version_seen}"
+        ease = Ease.fit(x, lam=cfg.ease_lambda, max_items=cfg.ease_max_items, version=version)
+        als = None
+        if cfg.use_als and xw is not None and x.shape[0] >= 2:
+            als = Als.fit(
+                xw,
+                factors=cfg.als_factors,
+                regularization=cfg.als_regularization,
+                alpha=cfg.als_alpha,
+                iterations=cfg.als_iterations,
+                seed=cfg.seed,
+                version=version,
+            )
+        with self.lock:
+            self.state.ease = ease
+            self.state.als = als
+            self._trained_on = version_seen
+            self.model = ModelInfo(
+                version, time.time(), len(histories), n, time.perf_counter() - t0
+            )
+        return self.model
+
+    def refresh_content(self) -> bool:
+        """Tokenises new item texts (outside the lock: Korean morphology is
+        slow) and rebuilds the TF-IDF index; False when nothing changed."""
+        with self.lock:
+            if not self.content.dirty:
+                return False
+            todo = self.content.pending()
+        done = {i: self.content.tokenize(t) for i, t in todo.items()}
+        with self.lock:
+            self.content.tokenized(done)
+            self.content.build(len(self.catalog))
+        return True
+
+    # -- answering -------------------------------------------------------------
+    def recommend(
+        self, q: Query, blend: Mapping[str, float] | None = None
+    ) -> tuple[list[Recommended], bool]:
+        with self.lock:
+            if not blend:
+                return self.recommender.recommend(q)
+            key = tuple(sorted(blend.items()))
+            r = self._blended.get(key)
+            if r is None:
+                r = self._blended[key] = Recommender(
+                    self.state, {**self.recommender.hybrid.blend, **blend}
+                )
+            return r.recommend(q)
+
+    def similar_items(self, item_id: str, n: int) -> list[tuple[str, float, str]]:
+        with self.lock:
+            return self.recommender.similar_items(item_id, n)

@@ -1,0 +1,565 @@
+"""Strategies behind one interface, the hybrid that blends them, and the
+business rules applied to every answer. Each recommended item carries the
+strategy that produced it and a reason a frontend can show."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from personalization.domain.catalog import F64, I64, Catalog
+from personalization.domain.models import Als, ContentIndex, Ease
+from personalization.domain.signals import History, Signals, daypart, week_part
+
+
+class Reason(StrEnum):
+    SIMILAR_TO_HISTORY = "similar_to_history"  # "because you viewed X"
+    BOUGHT_TOGETHER = "bought_together"  # "goes with X in your cart"
+    POPULAR = "popular"
+    TRENDING = "trending"
+    NEW_ARRIVAL = "new_arrival"
+    VIEWING_NOW = "viewing_now"  # "similar to the item on this page"
+    POPULAR_IN_CONTEXT = "popular_in_context"  # "popular on app this evening"
+    CONTENT_MATCH = "content_match"  # "like X you viewed" (text/attributes)
+    PINNED = "pinned"
+
+
+STRATEGIES = ("hybrid", "popular", "trending", "item_knn", "ease", "als", "content")
+CONTEXT_KEYS = frozenset(
+    {
+        "channel",
+        "store",
+        "hour",
+        "weekday",
+        "current_item",
+        "cart",
+        "category",
+        "price_min",
+        "price_max",
+        "page",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Business rules for a placement."""
+
+    boosts: Mapping[str, float] = field(default_factory=dict)  # item id or "category:x"
+    pins: Mapping[str, int] = field(default_factory=dict)  # item id -> 0-based position
+    max_per_category: int = 0  # 0: no limit
+    exclude_purchased: bool = True
+
+
+@dataclass(frozen=True)
+class Query:
+    customer_id: str
+    n: int = 10
+    personalized: bool = True  # the customer consented to personalization
+    strategy: str = "hybrid"
+    channel: str = ""
+    store: str = ""
+    hour: int | None = None
+    weekday: int | None = None
+    current_item: str = ""
+    cart: tuple[str, ...] = ()
+    category: str = ""
+    price_min: float | None = None
+    price_max: float | None = None
+    exclude: frozenset[str] = frozenset()
+    exclude_seen: bool = False
+    rules: Rules = field(default_factory=Rules)
+
+
+@dataclass(frozen=True, slots=True)
+class Recommended:
+    item_id: str
+    score: float
+    reason: Reason
+    strategy: str
+    related_item_id: str = ""
+    explanation: str = ""
+
+
+@dataclass
+class Component:
+    name: str
+    scores: F64
+    reason: Reason
+    # For item-based components: which input item explains a given item.
+    anchors: I64 | None = None
+
+
+@dataclass
+class State:
+    catalog: Catalog
+    signals: Signals
+    content: ContentIndex
+    ease: Ease | None = None
+    als: Als | None = None
+
+
+class Strategy(Protocol):
+    name: str
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]: ...
+
+
+def _norm(s: F64) -> F64:
+    m = float(s.max()) if len(s) else 0.0
+    return s / m if m > 0 else s
+
+
+def _history(h: History | None, q: Query) -> tuple[I64, F64]:
+    if h is None or not q.personalized:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return h.arrays()
+
+
+def _knn_scores(st: State, items: I64, w: F64, n: int) -> F64:
+    out = np.zeros(n)
+    for i, wi in zip(items.tolist(), w.tolist(), strict=True):
+        nb, sim = st.signals.co.neighbours(i)
+        if len(nb):
+            keep = nb < n
+            np.add.at(out, nb[keep], wi * sim[keep])
+    return out
+
+
+class Popular:
+    name = "popular"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        n = len(st.catalog)
+        comps = [Component("popular", _norm(st.signals.popular.vector(n)), Reason.POPULAR)]
+        ctx = np.zeros(n)
+        used = 0
+        for key in _context_keys(q):
+            c = st.signals.by_context.get(key)
+            if c is not None and c.total > 0:
+                ctx += _norm(c.vector(n))
+                used += 1
+        if used:
+            comps.append(Component("popular_in_context", ctx / used, Reason.POPULAR_IN_CONTEXT))
+        return comps
+
+
+class Trending:
+    name = "trending"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        n = len(st.catalog)
+        return [Component("trending", _norm(st.signals.trending.vector(n)), Reason.TRENDING)]
+
+
+class ItemKnn:
+    name = "item_knn"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        idx, w = _history(h, q)
+        n = len(st.catalog)
+        return [Component("item_knn", _knn_scores(st, idx, w, n), Reason.SIMILAR_TO_HISTORY)]
+
+
+class Recent:
+    """The last few items of the history (most recent weighted highest),
+    through the item-item models: what the customer is after right now."""
+
+    name = "recent"
+    window = 5
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        n = len(st.catalog)
+        if h is None or not q.personalized or not h.recent:
+            return [Component("recent", np.zeros(n), Reason.SIMILAR_TO_HISTORY)]
+        last = np.asarray(h.recent[-self.window :], dtype=np.int64)
+        w = np.linspace(0.5, 1.0, len(last))
+        s = _norm(_knn_scores(st, last, w, n))
+        if st.ease is not None:
+            s = s + _norm(st.ease.score(last, w, n, binary=False))
+        return [Component("recent", s, Reason.SIMILAR_TO_HISTORY)]
+
+
+class EaseStrategy:
+    name = "ease"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        idx, w = _history(h, q)
+        n = len(st.catalog)
+        s = st.ease.score(idx, w, n) if st.ease is not None else np.zeros(n)
+        return [Component("ease", s, Reason.SIMILAR_TO_HISTORY)]
+
+
+class AlsStrategy:
+    name = "als"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        idx, w = _history(h, q)
+        n = len(st.catalog)
+        s = st.als.score(idx, w, n) if st.als is not None and len(idx) else np.zeros(n)
+        return [Component("als", s, Reason.SIMILAR_TO_HISTORY)]
+
+
+class Content:
+    name = "content"
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        idx, w = _history(h, q)
+        n = len(st.catalog)
+        # The last 20 history items through cached text neighbours.
+        idx, w = idx[-20:], w[-20:]
+        return [Component("content", st.content.profile_scores(idx, w, n), Reason.CONTENT_MATCH)]
+
+
+# Learned offline on validation splits (bench/personalization.py tune_blend, with
+# a 3-day history half-life): ML-100K random and time-ordered;
+# the blend of normalised component scores the hybrid uses by default.
+DEFAULT_BLEND: Mapping[str, float] = {
+    "ease": 1.0,
+    "als": 0.1,
+    "item_knn": 0.2,
+    "content": 0.05,
+    "popular": 0.0,
+    "popular_in_context": 0.05,
+    "trending": 0.05,
+    "recent": 0.0,
+    # Request context (not personal data): always used, consent or not.
+    "viewing_now": 3.0,
+    "cart": 2.0,
+}
+# Customers with no usable history (no consent, anonymous, new): popularity,
+# in context and trending, plus the request context above.
+FALLBACK_BLEND: Mapping[str, float] = {
+    "popular": 0.3,
+    "popular_in_context": 0.15,
+    "trending": 0.1,
+    "viewing_now": 3.0,
+    "cart": 2.0,
+}
+
+
+class Hybrid:
+    name = "hybrid"
+
+    def __init__(self, blend: Mapping[str, float] | None = None) -> None:
+        self.blend = dict(blend or DEFAULT_BLEND)
+        self.parts: Sequence[Strategy] = (
+            EaseStrategy(),
+            AlsStrategy(),
+            ItemKnn(),
+            Content(),
+            Popular(),
+            Trending(),
+            Recent(),
+        )
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        out: list[Component] = []
+        personal = h is not None and q.personalized and bool(h.weights)
+        for part in self.parts:
+            if not personal and part.name in ("ease", "als", "item_knn", "content", "recent"):
+                continue
+            if self.blend.get(part.name, 0.0) <= 0 and part.name not in ("popular",):
+                continue
+            out.extend(part.components(st, q, h))
+        return out
+
+
+def _context_keys(q: Query) -> list[str]:
+    keys = []
+    if q.channel:
+        keys.append(f"channel:{q.channel}")
+    if q.store:
+        keys.append(f"store:{q.store}")
+    if q.hour is not None:
+        keys.append(f"daypart:{daypart(q.hour)}")
+    if q.weekday is not None:
+        keys.append(f"week:{week_part(q.weekday)}")
+    return keys
+
+
+def _session_components(st: State, q: Query) -> list[Component]:
+    """Request context: the item on the page and the cart (both sent by the
+    frontend for this request, so usable without personalization consent)."""
+    n = len(st.catalog)
+    out = []
+    cur = st.catalog.index.get(q.current_item) if q.current_item else None
+    if cur is not None:
+        one = np.asarray([cur], dtype=np.int64)
+        s = _norm(_knn_scores(st, one, np.ones(1), n)) + 0.5 * _norm(
+            st.content.similar_to(one, np.ones(1), n)
+        )
+        out.append(Component("viewing_now", s, Reason.VIEWING_NOW, np.full(n, cur)))
+    cart = [st.catalog.index[c] for c in q.cart if c in st.catalog.index]
+    if cart:
+        idx = np.asarray(cart, dtype=np.int64)
+        out.append(
+            Component("cart", _knn_scores(st, idx, np.ones(len(idx)), n), Reason.BOUGHT_TOGETHER)
+        )
+    return out
+
+
+SINGLE: Mapping[str, Strategy] = {
+    s.name: s for s in (Popular(), Trending(), ItemKnn(), EaseStrategy(), AlsStrategy(), Content())
+}
+
+
+class Recommender:
+    def __init__(self, state: State, blend: Mapping[str, float] | None = None) -> None:
+        self.state = state
+        self.hybrid = Hybrid(blend)
+
+    def strategy(self, name: str) -> Strategy:
+        return self.hybrid if name == "hybrid" else SINGLE[name]
+
+    def recommend(self, q: Query) -> tuple[list[Recommended], bool]:
+        """The ranked list, and whether it is non-personal (fallback)."""
+        st = self.state
+        n = len(st.catalog)
+        if n == 0:
+            return [], True
+        h = st.signals.histories.get(q.customer_id) if q.personalized else None
+        personal = h is not None and bool(h.weights)
+        strat = self.strategy(q.strategy)
+        comps = strat.components(st, q, h)
+        if q.strategy != "hybrid":
+            weights: Mapping[str, float] = {c.name: 1.0 for c in comps}
+        else:
+            weights = self.hybrid.blend if personal else FALLBACK_BLEND
+        sess = _session_components(st, q)
+        comps = comps + sess
+        for c in sess:
+            weights = {**weights, c.name: self.hybrid.blend.get(c.name, 1.0)}
+        total = np.zeros(n)
+        contrib = []
+        for c in comps:
+            wgt = weights.get(c.name, 0.0)
+            part = wgt * _norm(c.scores[:n])
+            total += part
+            contrib.append(part)
+        # Tiny popularity prior: a stable order among ties (cold start).
+        total += 1e-6 * _norm(st.signals.popular.vector(n))
+        new_items = self._new_arrivals(n)
+        if new_items is not None:
+            total += 1e-7 * new_items
+        allowed = self._allowed(q, h, n)
+        ranked = self._rank(total, allowed, q)
+        out = []
+        stack = np.vstack(contrib) if contrib else np.zeros((0, n))
+        hidx = h.arrays()[0] if (h is not None and personal) else np.zeros(0, dtype=np.int64)
+        for i in ranked:
+            reason, name, related = Reason.POPULAR, "popular", -1
+            if len(comps):
+                k = int(np.argmax(stack[:, i]))
+                if stack[k, i] > 0:
+                    c = comps[k]
+                    reason, name = c.reason, c.name
+                    related = self._related(c, i, hidx, q)
+            if (
+                new_items is not None
+                and new_items[i] > 0
+                and reason is Reason.POPULAR
+                and stack[:, i].max(initial=0) <= 0
+            ):
+                reason, name = Reason.NEW_ARRIVAL, "new_arrival"
+            item_id = st.catalog.ids[i]
+            if item_id in q.rules.pins:
+                reason = Reason.PINNED
+            rel = st.catalog.ids[related] if related >= 0 else ""
+            out.append(
+                Recommended(
+                    item_id,
+                    float(total[i]),
+                    reason,
+                    name if q.strategy == "hybrid" else q.strategy,
+                    rel,
+                    explain(reason, rel, q),
+                )
+            )
+        return self._pin(out, q), not personal
+
+    def _new_arrivals(self, n: int) -> F64 | None:
+        listed = self.state.catalog.listed_at[:n]
+        if not listed.any():
+            return None
+        return _norm(np.where(listed > 0, listed - listed[listed > 0].min() + 1.0, 0.0))
+
+    def _related(self, c: Component, i: int, hidx: I64, q: Query) -> int:
+        st = self.state
+        if c.anchors is not None:
+            return int(c.anchors[i])
+        if c.reason is Reason.BOUGHT_TOGETHER:
+            cart = [st.catalog.index[x] for x in q.cart if x in st.catalog.index]
+            best, val = -1, 0.0
+            for j in cart:
+                nb, sim = st.signals.co.neighbours(j)
+                hit = np.flatnonzero(nb == i)
+                if len(hit) and sim[hit[0]] > val:
+                    best, val = j, float(sim[hit[0]])
+            return best
+        if not len(hidx):
+            return -1
+        if c.name == "ease" and st.ease is not None:
+            return st.ease.related(hidx, i)
+        if c.name == "content":
+            return st.content.related(hidx, i)
+        # item_knn / als: the history item most co-occurring with i.
+        best, val = -1, 0.0
+        for j in hidx.tolist():
+            nb, sim = st.signals.co.neighbours(j)
+            hit = np.flatnonzero(nb == i)
+            if len(hit) and sim[hit[0]] > val:
+                best, val = j, float(sim[hit[0]])
+        return best
+
+    def _allowed(self, q: Query, h: History | None, n: int) -> np.ndarray:
+        st = self.state
+        ok = st.catalog.available.copy()
+        if h is not None:
+            if q.exclude_seen:
+                idx, _ = h.arrays()
+                ok[idx[idx < n]] = False
+            elif q.rules.exclude_purchased and h.purchased:
+                ok[[i for i in h.purchased if i < n]] = False
+        for x in (*q.exclude, *q.cart, q.current_item):
+            i = st.catalog.index.get(x)
+            if i is not None:
+                ok[i] = False
+        if q.price_min is not None or q.price_max is not None:
+            p = st.catalog.price
+            described = st.catalog.described()
+            band = np.ones(n, dtype=np.bool_)
+            if q.price_min is not None:
+                band &= p >= q.price_min
+            if q.price_max is not None:
+                band &= p <= q.price_max
+            ok &= band | ~described
+            ok &= described  # a price band only admits items with a known price
+        if q.category:
+            cats = np.fromiter(
+                (
+                    (it is not None and it.category.startswith(q.category))
+                    for it in st.catalog.items
+                ),
+                dtype=np.bool_,
+                count=n,
+            )
+            ok &= cats
+        return ok
+
+    def _rank(self, total: F64, allowed: np.ndarray, q: Query) -> list[int]:
+        st = self.state
+        scores = total.copy()
+        for key, factor in q.rules.boosts.items():
+            if key.startswith("category:"):
+                cat = st.catalog.category_codes.get(key.split(":", 1)[1])
+                if cat is not None:
+                    scores[st.catalog.category == cat] *= factor
+            else:
+                i = st.catalog.index.get(key)
+                if i is not None:
+                    scores[i] *= factor
+        pinned = {st.catalog.index[x] for x in q.rules.pins if x in st.catalog.index}
+        scores[~allowed] = -np.inf
+        want = q.n + len(pinned)
+        pool = min(len(scores), max(want * 5, want + 50))
+        cand = (
+            np.argpartition(-scores, pool - 1)[:pool]
+            if pool < len(scores)
+            else np.arange(len(scores))
+        )
+        cand = cand[np.argsort(-scores[cand], kind="stable")]
+        out: list[int] = []
+        per_cat: dict[int, int] = {}
+        cats = st.catalog.category
+        limit = q.rules.max_per_category
+        skipped: list[int] = []
+        for i in cand.tolist():
+            if not math.isfinite(scores[i]) or i in pinned:
+                continue
+            if limit:
+                c = int(cats[i])
+                if c and per_cat.get(c, 0) >= limit:
+                    skipped.append(i)
+                    continue
+                per_cat[c] = per_cat.get(c, 0) + 1
+            out.append(i)
+            if len(out) >= q.n:
+                break
+        # Diversity never leaves the list short when only one category is left.
+        for i in skipped:
+            if len(out) >= q.n:
+                break
+            out.append(i)
+        return out
+
+    def _pin(self, recs: list[Recommended], q: Query) -> list[Recommended]:
+        st = self.state
+        if not q.rules.pins:
+            return recs[: q.n]
+        out = list(recs)
+        for item_id, pos in sorted(q.rules.pins.items(), key=lambda kv: kv[1]):
+            i = st.catalog.index.get(item_id)
+            if i is None or not st.catalog.available[i] or item_id in q.exclude:
+                continue
+            rec = Recommended(
+                item_id, 0.0, Reason.PINNED, "rule", "", explain(Reason.PINNED, "", q)
+            )
+            out.insert(min(max(pos, 0), len(out)), rec)
+        return out[: q.n]
+
+    def similar_items(self, item_id: str, n: int) -> list[tuple[str, float, str]]:
+        """Items like ``item_id``: co-occurrence neighbours, content next to
+        them, so a new item gets an answer too. (item, similarity, strategy)."""
+        st = self.state
+        i = st.catalog.index.get(item_id)
+        if i is None:
+            return []
+        size = len(st.catalog)
+        nb, sim = st.signals.co.neighbours(i)
+        knn = np.zeros(size)
+        keep = nb < size
+        knn[nb[keep]] = sim[keep]
+        content = st.content.similar_to(np.asarray([i], dtype=np.int64), np.ones(1), size)
+        total = 0.7 * np.clip(knn, 0, 1) + 0.3 * np.clip(content, 0, 1)
+        total[i] = -np.inf
+        total[~st.catalog.available] = -np.inf
+        order = np.argsort(-total, kind="stable")[:n]
+        return [
+            (st.catalog.ids[j], float(total[j]), "item_knn" if knn[j] >= content[j] else "content")
+            for j in order.tolist()
+            if math.isfinite(total[j]) and total[j] > 0
+        ]
+
+
+def explain(reason: Reason, related: str, q: Query) -> str:
+    ctx = " ".join(
+        x
+        for x in (
+            f"on {q.channel}" if q.channel else "",
+            f"this {daypart(q.hour)}" if q.hour is not None else "",
+        )
+        if x
+    )
+    return {
+        Reason.SIMILAR_TO_HISTORY: f"because you viewed {related}"
+        if related
+        else "based on your activity",
+        Reason.BOUGHT_TOGETHER: f"often bought with {related} in your cart"
+        if related
+        else "goes with your cart",
+        Reason.POPULAR: "popular right now",
+        Reason.TRENDING: "trending this week",
+        Reason.NEW_ARRIVAL: "new arrival",
+        Reason.VIEWING_NOW: f"similar to {related}, which you are viewing"
+        if related
+        else "similar to this item",
+        Reason.POPULAR_IN_CONTEXT: f"popular {ctx}".strip() if ctx else "popular here",
+        Reason.CONTENT_MATCH: f"like {related} you viewed" if related else "matches your taste",
+        Reason.PINNED: "featured",
+    }[reason]

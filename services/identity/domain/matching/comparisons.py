@@ -23,6 +23,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from identity.domain.matching.names import has_hangul, romanises_as
 from identity.domain.matching.record import NormalisedRecord
 
 NULL_LEVEL = -1
@@ -95,6 +96,9 @@ class RecordColumns:
     phone: _Str
     email_hash: _Str
     national_id: _Str
+    given_written: _Str
+    phone_personal: _Bool
+    korean_name: _Bool
 
     @classmethod
     def of(cls, records: Sequence[NormalisedRecord]) -> RecordColumns:
@@ -116,6 +120,9 @@ class RecordColumns:
             phone=_col(r.phone for r in records),
             email_hash=_col(r.email_hash for r in records),
             national_id=_col(r.national_id for r in records),
+            given_written=_col(r.given_written for r in records),
+            phone_personal=np.asarray([r.phone_personal for r in records], dtype=np.bool_),
+            korean_name=np.asarray([r.korean_name for r in records], dtype=np.bool_),
         )
 
     def __len__(self) -> int:
@@ -187,7 +194,35 @@ def name_levels(
         _by_similarity(fa == xb, f_cross, thresholds, _null(fa, xb)),
         _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb)),
     )
+    # Across scripts: a Latin spelling of the Hangul name agrees exactly.
+    wa, wb = left.given_written[li], right.given_written[ri]
+    candidates = np.flatnonzero((given != len(_NAME_LEVELS) - 1) & ~swap & (wa != "") & (wb != ""))
+    for k in candidates.tolist():
+        a, b = wa[k], wb[k]
+        ha, hb = has_hangul(a), has_hangul(b)
+        if ha != hb and (romanises_as(a, b) if ha else romanises_as(b, a)):
+            given[k] = len(_NAME_LEVELS) - 1
     return np.stack([given, family], axis=1).astype(np.int8), np.asarray(swap)
+
+
+def script_differences(
+    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+) -> tuple[_Bool, _Bool]:
+    """(both given names in Hangul and different, one in Hangul and the
+    other in Latin letters that are not a usual romanisation of it). In one
+    script a different syllable is a different name (민준 / 민지), not a
+    typo; across scripts the check is ``names.romanises_as``."""
+    wa, wb = left.given_written[li], right.given_written[ri]
+    both = np.zeros(len(li), dtype=np.bool_)
+    cross = np.zeros(len(li), dtype=np.bool_)
+    for k in np.flatnonzero((wa != wb) & (wa != "") & (wb != "")).tolist():
+        a, b = wa[k], wb[k]
+        ha, hb = has_hangul(a), has_hangul(b)
+        if ha and hb:
+            both[k] = True
+        elif ha != hb:
+            cross[k] = not (romanises_as(a, b) if ha else romanises_as(b, a))
+    return both, cross
 
 
 def dob_levels(a: _Int, b: _Int) -> Levels:
@@ -247,6 +282,15 @@ class ComparedPairs:
     ri: _Int
     levels: Levels  # (n_pairs, len(FIELDS)), columns in FIELDS order
     names_crossed: _Bool
+    # Both given names in Hangul and different; one in Hangul and the other
+    # not a romanisation of it (see ``script_differences``).
+    hangul_given_differs: _Bool
+    script_mismatch: _Bool
+    # The phone agreement (exact or last eight digits) is on a number at
+    # least one record holds as a landline / shared number.
+    phone_shared: _Bool
+    # Either record carries a Korean name (the household rules' scope).
+    korean: _Bool
 
     def agreed_values(self, field: str) -> _Str:
         """The value each pair agreed on, for exact matches on a
@@ -280,4 +324,15 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
     out[:, FIELD_INDEX["national_id"]] = national_id_levels(
         left.national_id[li], right.national_id[ri]
     )
-    return ComparedPairs(left, li, right, ri, out, crossed)
+    shared = ~(left.phone_personal[li] & right.phone_personal[ri])
+    return ComparedPairs(
+        left,
+        li,
+        right,
+        ri,
+        out,
+        crossed,
+        *script_differences(left, li, right, ri),
+        np.asarray(shared & (out[:, FIELD_INDEX["phone"]] > 0)),
+        np.asarray(left.korean_name[li] | right.korean_name[ri]),
+    )

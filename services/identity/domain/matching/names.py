@@ -227,7 +227,7 @@ def is_korean_family(text: str) -> bool:
 _SHARED_LATIN_FAMILY = frozenset(
     "son ma mo no ban in ok wang do ha na je u o i an go ko gu ku ju chu her hur ro so li ri "
     "yi woo wu jin min ki gil ji yang song moon bang hong kong cha chang jang lim han nam sun "
-    "mun seo young yu ryu you".split()
+    "mun seo young yu ryu you oh wi".split()
 )
 
 

@@ -126,7 +126,9 @@ async def test_an_unsure_pair_waits_for_review_and_a_rejection_blocks_later_auto
         record_id="m-1", source="shop", full_name="김민준", date_of_birth="1990-05-17"
     )
     seoyeon = pb.ImportedRecord(
-        record_id="s-1", source="crm", full_name="김서연", date_of_birth="1990-05-17"
+        record_id="s-1",
+        source="crm",
+        full_name="김민준",  # same name, no birth date
     )
     resp = await import_records(stub, minjun, seoyeon)
     assert (resp.linked_probabilistic, resp.review_items) == (0, 1)
@@ -179,7 +181,9 @@ async def test_approving_a_review_item_merges_the_two_customers(
             record_id="1", source="crm", full_name="박지훈", date_of_birth="1975-02-01"
         ),
         pb.ImportedRecord(
-            record_id="2", source="pos", full_name="박하은", date_of_birth="1975-02-01"
+            record_id="2",
+            source="pos",
+            full_name="Park Jihoon",  # no birth date
         ),
     )
     assert resp.review_items == 1
@@ -225,9 +229,68 @@ async def test_korean_and_romanised_records_with_the_same_birth_date_and_phone_a
     assert (resp.customers_created, resp.linked_exact) == (2, 1)
     app, pos = await customer_of(stub, "app", "app-1"), await customer_of(stub, "pos", "card-9")
     assert app == pos  # the phone, written two ways, is one exact identifier
-    # Seoyeon shares surname and birth date: never merged without a person.
+    # Seoyeon shares surname and birth date, but not the given name: a
+    # different person (the household rule), not even a review item.
     assert await customer_of(stub, "shop", "web-3") != app
-    assert resp.review_items == 1
+    assert resp.review_items == 0
+
+
+async def test_a_shared_landline_links_no_one_and_a_mobile_still_does(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    home = dict(street="마포구 월드컵북로 12길 34", city="서울", postcode="03971")
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(
+            record_id="m",
+            source="crm",
+            full_name="박영희",
+            phone="02-333-4444",
+            date_of_birth="1965-03-07",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="s",
+            source="crm",
+            full_name="박지훈",
+            phone="02 333 4444",
+            date_of_birth="1995-11-20",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="w",
+            source="pos",
+            full_name="Park Jihoon",
+            phone="070-1234-5678",
+            email="jihoon@example.com",
+        ),
+        pb.ImportedRecord(
+            record_id="x",
+            source="web",
+            full_name="박지훈",
+            phone="070-1234-5678",
+            email="other@example.com",
+        ),
+        pb.ImportedRecord(
+            record_id="y", source="app", full_name="Park Jihun", phone="010-5999-1234"
+        ),
+        pb.ImportedRecord(record_id="z", source="web", phone="+82 10 5999 1234"),
+    )
+    assert not resp.issues  # 010-59xx is a phone number, even ahead of the metadata
+    mother, son = await customer_of(stub, "crm", "m"), await customer_of(stub, "crm", "s")
+    assert mother != son  # one landline, two people
+    # The same 070 number on two records with nothing else in common links nothing.
+    assert await customer_of(stub, "pos", "w") != await customer_of(stub, "web", "x")
+    assert await customer_of(stub, "app", "y") == await customer_of(stub, "web", "z")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Resolve(
+            pb.ResolveRequest(
+                identifiers=[idpb.Identifier(type=idpb.IDENTIFIER_TYPE_PHONE, value="02-333-4444")]
+            ),
+            timeout=5,
+        )
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "landline" in (err.value.details() or "")
 
 
 async def test_bad_fields_are_reported_and_the_rest_of_the_record_is_used(

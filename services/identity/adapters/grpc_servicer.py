@@ -571,6 +571,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             linked_probabilistic=summary.linked_probabilistic,
             review_items=summary.review_items,
             links_refused=summary.links_refused,
+            links_refused_chaining=summary.links_refused_chaining,
             comparisons=summary.comparisons,
             comparisons_with_earlier=summary.comparisons_with_earlier,
             model=summary.model,

@@ -30,7 +30,13 @@ from sqlmodel import Session
 
 from cxloop_libs.pii import IdentifierHasher, IdType
 from identity.adapters.trait_store import TraitStore
-from identity.domain.matching import CustomerRecord, MatchModel, NormalisedRecord, normalise_record
+from identity.domain.matching import (
+    CustomerRecord,
+    MatchModel,
+    NormalisedRecord,
+    clusters_contradict,
+    normalise_record,
+)
 from identity.domain.matching.blocking import PREDICTION_RULES, BlockingIndex, BlockingRule
 from identity.domain.matching.comparisons import RecordColumns, compare
 from identity.domain.model import GraphView, HashedId
@@ -188,6 +194,18 @@ class CandidateIndex:
             self._records.append(rec)
             self._refs.append(ref)
 
+    def records_by_hash(self, hashes: Iterable[str]) -> dict[str, list[NormalisedRecord]]:
+        """The indexed records named by these identifier hashes."""
+        out: dict[str, list[NormalisedRecord]] = {}
+        with self._lock:
+            for h in hashes:
+                for key in self._by_hash.get(h, ()):
+                    pos = self._position.get(key)
+                    record = self._records[pos] if pos is not None else None
+                    if record is not None:
+                        out.setdefault(h, []).append(record)
+        return out
+
     def score(
         self,
         model: MatchModel,
@@ -226,6 +244,52 @@ class CandidateIndex:
             detail = model.score(known[k], normalised[i])
             out.append(PairScore(known_refs[k], new[i][0], float(probability[k]), detail.per_field))
         return out, len(li)
+
+
+class ChainGuard:
+    """The records of the customers a batch may merge probabilistically, as
+    match features by identifier hash, and the check before such a merge
+    (domain/matching/chaining.py). Customers' members come from the view,
+    so merges made earlier in the batch are followed."""
+
+    def __init__(self, model: MatchModel, view: GraphView) -> None:
+        self.model = model
+        self.view = view
+        self._records: dict[str, list[NormalisedRecord]] = {}
+        self.refused = 0
+
+    def know(self, identifier_hash: str, record: NormalisedRecord) -> None:
+        self._records.setdefault(identifier_hash, []).append(record)
+
+    def know_all(self, records: Mapping[str, Sequence[NormalisedRecord]]) -> None:
+        for h, recs in records.items():
+            for r in recs:
+                self.know(h, r)
+
+    def own(self, identifier_hash: str) -> list[NormalisedRecord]:
+        return list(self._records.get(identifier_hash, ()))
+
+    def members(self, customer: str) -> list[NormalisedRecord]:
+        seen: set[str] = set()
+        out: list[NormalisedRecord] = []
+        for h in self.view.members.get(customer, ()):
+            for r in self._records.get(h, ()):
+                if r.record_id not in seen:
+                    seen.add(r.record_id)
+                    out.append(r)
+        return out
+
+    def allows(self, a: str, b: str, extra: Sequence[NormalisedRecord] = ()) -> bool:
+        """May customers ``a`` and ``b`` (the second joined by ``extra``
+        records not in the graph yet) become one? Counts a refusal."""
+        if a == b:
+            return True
+        left = self.members(a)
+        right = [*self.members(b), *extra] if b else list(extra)
+        if clusters_contradict(self.model, left, right):
+            self.refused += 1
+            return False
+        return True
 
 
 def review_item_rows(

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from identity.domain.matching.names import has_hangul, romanises_as
+from identity.domain.matching.names import has_hangul, romanisation_distance
 from identity.domain.matching.record import NormalisedRecord
 
 NULL_LEVEL = -1
@@ -97,6 +97,7 @@ class RecordColumns:
     email_hash: _Str
     national_id: _Str
     given_written: _Str
+    given_hangul: _Bool  # given_written is Hangul
     phone_personal: _Bool
     korean_name: _Bool
 
@@ -121,6 +122,7 @@ class RecordColumns:
             email_hash=_col(r.email_hash for r in records),
             national_id=_col(r.national_id for r in records),
             given_written=_col(r.given_written for r in records),
+            given_hangul=np.asarray([has_hangul(r.given_written) for r in records], dtype=np.bool_),
             phone_personal=np.asarray([r.phone_personal for r in records], dtype=np.bool_),
             korean_name=np.asarray([r.korean_name for r in records], dtype=np.bool_),
         )
@@ -195,33 +197,44 @@ def name_levels(
         _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb)),
     )
     # Across scripts: a Latin spelling of the Hangul name agrees exactly.
-    wa, wb = left.given_written[li], right.given_written[ri]
-    candidates = np.flatnonzero((given != len(_NAME_LEVELS) - 1) & ~swap & (wa != "") & (wb != ""))
-    for k in candidates.tolist():
-        a, b = wa[k], wb[k]
-        ha, hb = has_hangul(a), has_hangul(b)
-        if ha != hb and (romanises_as(a, b) if ha else romanises_as(b, a)):
-            given[k] = len(_NAME_LEVELS) - 1
+    # Across scripts the Hangul decides: a usual romanisation of it agrees
+    # exactly, any other spelling does not, even when the phonetic keys
+    # coincide.
+    exact = len(_NAME_LEVELS) - 1
+    for k in np.flatnonzero(~swap & _cross_script(left, li, right, ri)).tolist():
+        distance = _romanised(left, int(li[k]), right, int(ri[k]))
+        if distance == 0:
+            given[k] = exact
+        elif given[k] == exact:
+            given[k] = exact - 1
     return np.stack([given, family], axis=1).astype(np.int8), np.asarray(swap)
+
+
+def _cross_script(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> _Bool:
+    """One given name in Hangul, the other in Latin letters."""
+    wa, wb = left.given_written[li], right.given_written[ri]
+    return np.asarray((left.given_hangul[li] != right.given_hangul[ri]) & (wa != "") & (wb != ""))
+
+
+def _romanised(left: RecordColumns, i: int, right: RecordColumns, j: int) -> int:
+    """Edits from the Latin given name to a romanisation of the Hangul one."""
+    a, b = str(left.given_written[i]), str(right.given_written[j])
+    return romanisation_distance(a, b) if left.given_hangul[i] else romanisation_distance(b, a)
 
 
 def script_differences(
     left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
 ) -> tuple[_Bool, _Bool]:
     """(both given names in Hangul and different, one in Hangul and the
-    other in Latin letters that are not a usual romanisation of it). In one
-    script a different syllable is a different name (민준 / 민지), not a
-    typo; across scripts the check is ``names.romanises_as``."""
+    other in Latin letters more than one typo away from a usual romanisation
+    of it). In one script a different syllable is a different name (민준 /
+    민지), not a typo; across scripts the check is
+    ``names.romanisation_distance``."""
     wa, wb = left.given_written[li], right.given_written[ri]
-    both = np.zeros(len(li), dtype=np.bool_)
+    both = np.asarray(left.given_hangul[li] & right.given_hangul[ri] & (wa != wb))
     cross = np.zeros(len(li), dtype=np.bool_)
-    for k in np.flatnonzero((wa != wb) & (wa != "") & (wb != "")).tolist():
-        a, b = wa[k], wb[k]
-        ha, hb = has_hangul(a), has_hangul(b)
-        if ha and hb:
-            both[k] = True
-        elif ha != hb:
-            cross[k] = not (romanises_as(a, b) if ha else romanises_as(b, a))
+    for k in np.flatnonzero(_cross_script(left, li, right, ri)).tolist():
+        cross[k] = _romanised(left, int(li[k]), right, int(ri[k])) > 1
     return both, cross
 
 
@@ -291,6 +304,10 @@ class ComparedPairs:
     phone_shared: _Bool
     # Either record carries a Korean name (the household rules' scope).
     korean: _Bool
+    # Both records hold a mobile (personal) number, and not the same one.
+    mobiles_differ: _Bool
+    # The given names' phonetic keys start differently (영수 / 경수 in Latin).
+    given_initial_differs: _Bool
 
     def agreed_values(self, field: str) -> _Str:
         """The value each pair agreed on, for exact matches on a
@@ -335,4 +352,15 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
         *script_differences(left, li, right, ri),
         np.asarray(shared & (out[:, FIELD_INDEX["phone"]] > 0)),
         np.asarray(left.korean_name[li] | right.korean_name[ri]),
+        np.asarray(
+            left.phone_personal[li] & right.phone_personal[ri] & (out[:, FIELD_INDEX["phone"]] == 0)
+        ),
+        # Across scripts the romanisation distance decides instead.
+        _initial_differs(left.given[li], right.given[ri]) & ~_cross_script(left, li, right, ri),
     )
+
+
+def _initial_differs(a: _Str, b: _Str) -> _Bool:
+    first_a = np.asarray([s[:1] for s in a.tolist()], dtype=object)
+    first_b = np.asarray([s[:1] for s in b.tolist()], dtype=object)
+    return np.asarray((first_a != first_b) & (first_a != "") & (first_b != ""))

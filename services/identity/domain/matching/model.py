@@ -129,13 +129,18 @@ def _logit2(p: float) -> float:
 
 
 # Levels of the name comparisons (comparisons._NAME_LEVELS).
-_GIVEN_CLEARLY_DIFFERENT_BELOW = 2  # "else" and "jaro_winkler>=0.7": JW < 0.88
+# Korean given names are two syllables: one syllable apart (상훈 / 상철) is
+# a different name, while a typo keeps Jaro-Winkler at 0.92 or more.
+_GIVEN_CLEARLY_DIFFERENT_BELOW = 3  # JW < 0.92 on the phonetic keys
+_FAMILY_CLEARLY_DIFFERENT_BELOW = 1  # "else": JW < 0.7
+# "else" and "year_within_1": two components or more differ (a typo is one).
+_DOB_CLEARLY_DIFFERENT_TO = 1
 _STREET_SAME_FROM = 2  # "jaro_winkler>=0.9"
 
 
 class HouseholdPattern(StrEnum):
     NONE = "none"
-    GIVEN_NAME_CONFLICT = "given_name_conflict"
+    CONTRADICTION = "contradiction"
     SAME_HOUSEHOLD = "same_household_given_name_not_exact"
 
 
@@ -151,8 +156,25 @@ def household_patterns(
     phone = lv[:, FIELD_INDEX["phone"]]
     given_exact = FIELDS[FIELD_INDEX["given_name"]].exact_level
     family_exact = FIELDS[FIELD_INDEX["family_name"]].exact_level
-    present = (given != NULL_LEVEL) & (pairs.korean if scope == "korean" else True)
-    conflict = present & ((given < _GIVEN_CLEARLY_DIFFERENT_BELOW) | pairs.hangul_given_differs)
+    in_scope = pairs.korean if scope == "korean" else np.ones(len(lv), dtype=np.bool_)
+    present = (given != NULL_LEVEL) & in_scope
+    dob = lv[:, FIELD_INDEX["date_of_birth"]]
+    straight = ~pairs.names_crossed  # the written forms compare box by box
+    conflict = (
+        present
+        & ((given < _GIVEN_CLEARLY_DIFFERENT_BELOW) | (pairs.hangul_given_differs & straight))
+        # A family name or birth date that clearly differs says the same:
+        # Korean family names are few and fold to one key per name.
+        | (in_scope & (family != NULL_LEVEL) & (family < _FAMILY_CLEARLY_DIFFERENT_BELOW))
+        # A typo leaves the first letter: 영수 and 경수 are two names.
+        | (present & pairs.given_initial_differs & straight)
+        | (in_scope & (dob >= 0) & (dob <= _DOB_CLEARLY_DIFFERENT_TO))
+        # Two different mobiles: two people (a mobile is personal, and a
+        # person's second number is linked by its own exact identifier).
+        | (in_scope & pairs.mobiles_differ)
+        # A Latin name more than a typo away from the Hangul one.
+        | (present & pairs.script_mismatch & straight)
+    )
     phone_exact = FIELDS[FIELD_INDEX["phone"]].exact_level
     together = (family == family_exact) & (
         (street >= _STREET_SAME_FROM) | ((phone == phone_exact) & pairs.phone_shared)
@@ -160,13 +182,12 @@ def household_patterns(
     # A typo in a given name happens to the same person too; the birth date
     # tells them apart from a sibling or parent (twins differ in the name).
     dob_exact = FIELDS[FIELD_INDEX["date_of_birth"]].exact_level
-    dob = lv[:, FIELD_INDEX["date_of_birth"]]
     household = (
         together
         & present
         & (given != given_exact)
         & ~conflict
-        & ((dob != dob_exact) | pairs.script_mismatch)
+        & ((dob != dob_exact) | (pairs.script_mismatch & straight))
     )
     return np.asarray(conflict), np.asarray(household)
 
@@ -440,7 +461,7 @@ class MatchModel:
         conflict, household = household_patterns(pairs, self.household.scope)
         # The pattern is named even when the cap did not bite (weight 0).
         if conflict[0]:
-            per_field["household"] = (HouseholdPattern.GIVEN_NAME_CONFLICT.value, total - raw)
+            per_field["household"] = (HouseholdPattern.CONTRADICTION.value, total - raw)
         elif household[0]:
             per_field["household"] = (HouseholdPattern.SAME_HOUSEHOLD.value, total - raw)
         return MatchScore(total, probability_of(total), per_field)

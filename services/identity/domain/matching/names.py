@@ -22,6 +22,8 @@ import unicodedata
 from functools import lru_cache
 
 from korean_romanizer.romanizer import Romanizer
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 # Hangul family names, most common first: the order breaks ties when a
 # romanised full name could be split at more than one known surname.
@@ -322,27 +324,34 @@ _FOLDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for p, r in (
         (r"([^aeiouwy])\1+", r"\1"),  # Shinn, Jinn, Kkot
         (r"sh", "s"),
-        (r"ch", "j"),
-        (r"oung", "ong"),  # Young, Joung
+        (r"ch", "j"),  # Chihun / Jihun (McCune-Reischauer)
+        (r"oung", "eong"),  # Young / Yeong, Joung / Jeong
+        (r"(?<=[bcdfghjklmnpstyz])ung", "eong"),  # Sung / Seong, Kyung / Kyeong
+        (r"hyun", "hyeon"),  # Hyun / Hyeon
         (r"oo", "u"),  # Yoon, Joon, Soo
         (r"ou", "u"),  # You
-        (r"eo", "o"),  # Seo, Yeon, Jeong
-        (r"eu", "u"),  # Eun / McCune-Reischauer ŭn
         (r"ee", "i"),  # Hee, Yeeun
         (r"ui", "i"),  # Hui (희), Eui
         (r"wu", "u"),  # Woo after oo -> u: Minwoo / Minu
-        (r"(?<=[a-z])ung", "ong"),  # Sung / Seong, Jung / Jeong, Kyung / Gyeong
-        (r"hyun", "hyon"),  # Hyun / Hyeon
         (r"k", "g"),  # Kyung / Gyeong, Kang / Gang
         (r"p", "b"),
         (r"t", "d"),
         (r"r", "l"),
     )
 )
+# ㅓ (eo) and ㅗ (o), ㅕ (yeo) and ㅛ (yo), ㅡ (eu) and ㅜ (u) stay apart:
+# 영수 / 용수, 서연 / 소연, 승민 / 숭민 are different names, and a key that
+# merged them would link two people. Spellings that do write ㅓ as "u"
+# (Sung, Jung, Hyun) are folded only where that reading is the usual one.
+
+
+_MR_VOWELS = str.maketrans({"ŏ": "eo", "ŭ": "eu", "Ŏ": "Eo", "Ŭ": "Eu"})
 
 
 def strip_marks(text: str) -> str:
-    """Latin letters without diacritics (McCune-Reischauer ŏ, ŭ)."""
+    """Latin letters without diacritics; McCune-Reischauer's ŏ and ŭ are
+    written as Revised Romanisation writes those vowels (eo, eu)."""
+    text = unicodedata.normalize("NFC", text).translate(_MR_VOWELS)
     return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", text)))
 
 
@@ -456,6 +465,42 @@ def _romanisations(hangul: str) -> re.Pattern[str] | None:
             return None
         parts.append(_syllable_pattern(ch))
     return re.compile("".join(parts)) if parts else None
+
+
+@lru_cache(maxsize=8192)
+def _spellings(hangul: str) -> tuple[str, ...]:
+    """Every usual spelling of a (short) Hangul name; at most 4,096."""
+    out: list[str] = [""]
+    for ch in hangul:
+        if not _HANGUL_SYLLABLE.fullmatch(ch):
+            return ()
+        code = ord(ch) - 0xAC00
+        initial, medial, final = code // 588, (code // 28) % 21, code % 28
+        parts = {
+            i + m + f
+            for i in _INITIAL_SPELLINGS[initial]
+            for m in _MEDIAL_SPELLINGS[medial]
+            for f in _FINAL_SPELLINGS[final]
+        }
+        out = [a + b for a in out for b in sorted(parts)]
+        if len(out) > 4096:
+            return ()
+    return tuple(out)
+
+
+@lru_cache(maxsize=262144)
+def romanisation_distance(hangul: str, latin: str) -> int:
+    """Edits between ``latin`` and the nearest usual spelling of the Hangul
+    name: 0 is a romanisation, 1 a typo in one, more a different name
+    (capped at 2; 2 also when the Hangul is too long to spell out)."""
+    if romanises_as(hangul, latin):
+        return 0
+    text = strip_marks(clean(latin))
+    spellings = _spellings(clean(hangul))
+    if not spellings or not text:
+        return 2
+    best = process.extractOne(text, spellings, scorer=Levenshtein.distance, score_cutoff=1)
+    return 1 if best is not None else 2
 
 
 @lru_cache(maxsize=262144)

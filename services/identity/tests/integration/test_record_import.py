@@ -350,3 +350,47 @@ async def test_a_match_between_known_customers_merges_them_with_its_evidence(
     (merge,) = [s for s in why.path if s.kind == pb.ExplainStep.KIND_MERGE]
     assert merge.rule == "probabilistic" and merge.match_probability >= 0.95
     assert {w.field for w in merge.match_weights} >= {"street", "postcode", "date_of_birth"}
+
+
+async def test_the_chaining_guard_refuses_a_merge_the_customers_records_contradict(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    home = dict(street="마포구 월드컵북로 12길 34", city="서울", postcode="03971")
+    resp = await import_records(
+        stub,
+        # Customer A: two records joined by an email.
+        pb.ImportedRecord(
+            record_id="a1",
+            source="crm",
+            full_name="조윤서",
+            email="a@example.com",
+            date_of_birth="1992-04-03",
+            phone="010-5999-1234",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="a2", source="web", full_name="Yoonseo Cho", email="a@example.com", **home
+        ),
+        # Customer B: another 조윤서 at the same address (another mobile),
+        # and a bare record of hers that reads exactly like A's web record.
+        pb.ImportedRecord(
+            record_id="b2",
+            source="crm",
+            full_name="조윤서",
+            email="b@example.com",
+            phone="010-2222-3333",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="b1", source="pos", full_name="Yun Seo Jo", email="b@example.com", **home
+        ),
+    )
+    # b1 is a sure match for a2 on its own; but merging B into A would put
+    # two mobiles of two people in one customer.
+    assert resp.links_refused_chaining >= 1
+    assert resp.links_refused >= resp.links_refused_chaining
+    assert resp.linked_probabilistic == 0
+    assert await customer_of(stub, "crm", "a1") == await customer_of(stub, "web", "a2")
+    assert await customer_of(stub, "crm", "b2") == await customer_of(stub, "pos", "b1")
+    assert await customer_of(stub, "crm", "a1") != await customer_of(stub, "crm", "b2")
+    assert resp.review_items >= 1  # a person may still decide

@@ -138,4 +138,4 @@ def test_given_name_spacing_and_hyphens_do_not_matter() -> None:
         normalise_record(CustomerRecord("x", given_name=g, family_name="Kim")).given
         for g in ["Seo-yeon", "Seo Yeon", "SEOYEON", "서연", FULL_WIDTH_SEOYEON]
     }
-    assert keys == {"soyon"}  # the phonetic key (names.fold)
+    assert keys == {"seoyeon"}

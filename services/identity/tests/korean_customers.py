@@ -18,6 +18,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
+
+from cxloop_libs.pii import PhoneKind, normalize_phone, phone_kind
 
 # Family names with population weights (%), and the Latin spellings people use.
 FAMILY: list[tuple[str, float, list[str]]] = [
@@ -460,3 +463,57 @@ def pairwise(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> di
         "false_positives": len(predicted) - tp,
         "false_negatives": len(truth) - tp,
     }
+
+
+def _e164(raw: str) -> str:
+    try:
+        return normalize_phone(raw) if raw else ""
+    except ValueError:
+        return ""
+
+
+# -- the records as the service's API receives them --------------------------
+
+
+def imported(r: Record) -> Any:
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+
+    return pb.ImportedRecord(
+        record_id=r.record_id,
+        source=r.source,
+        given_name=r.given_name,
+        family_name=r.family_name,
+        full_name=r.full_name,
+        date_of_birth=r.date_of_birth,
+        street=r.street,
+        city=r.city,
+        postcode=r.postcode,
+        phone=r.phone,
+        email=r.email,
+    )
+
+
+def resolve_request(r: Record) -> Any:
+    from cxloop.common.v1 import identifier_pb2 as idpb
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+
+    ids = [idpb.Identifier(type=idpb.IDENTIFIER_TYPE_EMAIL, value=r.email)]
+    phone = _e164(r.phone)
+    if phone and phone_kind(phone) is PhoneKind.MOBILE:
+        ids.append(idpb.Identifier(type=idpb.IDENTIFIER_TYPE_PHONE, value=r.phone))
+    traits = {
+        k: v
+        for k, v in (
+            ("given_name", r.given_name),
+            ("family_name", r.family_name),
+            ("full_name", r.full_name),
+            ("date_of_birth", r.date_of_birth),
+            ("street", r.street),
+            ("city", r.city),
+            ("postcode", r.postcode),
+            ("phone", r.phone),
+            ("email", r.email),
+        )
+        if v
+    }
+    return pb.ResolveRequest(identifiers=ids, source=r.source, traits=traits)

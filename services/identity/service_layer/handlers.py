@@ -650,6 +650,7 @@ class IdentityHandlers:
     ) -> None:
         observations = []
         indexable = []
+        owners: dict[str, str] = {}
         for n, ref in refs.items():
             c = commands[n]
             customer = view.owner_of.get(ref.identifier.hash)
@@ -668,12 +669,13 @@ class IdentityHandlers:
                 for trait, value in c.traits
             ]
             indexable.append((ref, features_of(ref.key, dict(c.traits), email_hash=c.email_hash)))
+            owners[ref.key] = customer
         if self.traits is not None:
             self.traits.observe(session, observations, now)
         if self.index is not None:
             # Before the commit: should it roll back, the entry names an
             # identifier the graph does not have, and is never linked to.
-            self.index.put(indexable)
+            self.index.put(indexable, owners)
 
     def golden_record(self, session: Session, customer_id: str) -> list[GoldenTrait]:
         if self.traits is None:

@@ -97,6 +97,7 @@ class ImportSummary:
     review_item_ids: list[str] = field(default_factory=list)
     # Records now in the graph, for the real-time index once committed.
     indexable: list[tuple[RecordRef, CustomerRecord]] = field(default_factory=list)
+    indexable_customers: dict[str, str] = field(default_factory=dict)  # record key -> customer
 
 
 class RecordImporter:
@@ -276,6 +277,11 @@ class RecordImporter:
             for r in records
             if r.external.hash in view.owner_of
         ]
+        out.indexable_customers = {
+            r.ref.key: view.owner_of[r.external.hash]
+            for r in records
+            if r.external.hash in view.owner_of
+        }
         write.outbox.flush()
         return out
 
@@ -331,7 +337,7 @@ class RecordImporter:
         """After the commit: the import's records become candidates for
         later records."""
         if self.index is not None:
-            self.index.put(summary.indexable)
+            self.index.put(summary.indexable, summary.indexable_customers)
 
 
 def _without_national_id(features: CustomerRecord) -> CustomerRecord:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,6 +127,10 @@ class CandidateIndex:
         self._refs: list[RecordRef | None] = []
         self._position: dict[str, int] = {}  # record key -> position
         self._by_hash: dict[str, set[str]] = {}  # identifier hash -> record keys
+        # Whose each record is, as far as this process knows, so an erasure
+        # announced by event (another replica erased) empties this memory too.
+        self._customer: dict[str, str] = {}  # record key -> customer id
+        self._merged_into: dict[str, str] = {}  # merged customer id -> survivor
         self._dead = 0
         # Set once the records stored before this process started are in.
         self.loaded = threading.Event()
@@ -135,13 +139,20 @@ class CandidateIndex:
         with self._lock:
             return len(self._position)
 
-    def put(self, items: Iterable[tuple[RecordRef, CustomerRecord]]) -> int:
-        """Add records; a record already indexed (same key) is replaced."""
+    def put(
+        self,
+        items: Iterable[tuple[RecordRef, CustomerRecord]],
+        customers: Mapping[str, str] | None = None,
+    ) -> int:
+        """Add records; a record already indexed (same key) is replaced.
+        ``customers`` (record key -> customer id) says whose they are."""
         n = 0
         prepared = [(ref, normalise_record(features)) for ref, features in items]
         with self._lock:
             for ref, record in prepared:
                 self._drop(ref.key)
+                if customers and ref.key in customers:
+                    self._customer[ref.key] = customers[ref.key]
                 pos = self._blocks.add(record)
                 assert pos == len(self._records)
                 self._records.append(record)
@@ -162,7 +173,38 @@ class CandidateIndex:
             self._compact_if_sparse()
         return n
 
+    def _root(self, customer: str) -> str:
+        seen = 0
+        while customer in self._merged_into and seen < 1000:
+            customer, seen = self._merged_into[customer], seen + 1
+        return customer
+
+    def merged(self, survivor: str, losers: Iterable[str]) -> None:
+        """Another process merged customers: their records are the survivor's."""
+        with self._lock:
+            for loser in losers:
+                if loser != survivor:
+                    self._merged_into[loser] = survivor
+
+    def remove_customers(self, customer_ids: Iterable[str]) -> int:
+        """Take out every record of these customers (and of customers merged
+        into them): an erasure, wherever it ran."""
+        n = 0
+        with self._lock:
+            roots = {self._root(c) for c in customer_ids}
+            doomed = [k for k, c in self._customer.items() if self._root(c) in roots]
+            for key in doomed:
+                n += self._drop(key)
+            self._compact_if_sparse()
+        return n
+
+    def customer_of(self, key: str) -> str | None:
+        with self._lock:
+            c = self._customer.get(key)
+            return self._root(c) if c is not None and key in self._position else None
+
     def _drop(self, key: str) -> int:
+        self._customer.pop(key, None)
         pos = self._position.pop(key, None)
         if pos is None:
             return 0
@@ -352,17 +394,24 @@ def evidence_row(m: PairScore, cause: str, now: datetime) -> dict[str, object]:
 
 
 def index_stored_records(
-    session: Session, store: TraitStore, index: CandidateIndex, hasher: IdentifierHasher
+    session: Session,
+    store: TraitStore,
+    index: CandidateIndex,
+    hasher: IdentifierHasher,
+    customers: Collection[str] | None = None,
 ) -> int:
     """At start: every stored record's traits, opened with its customer's
-    key, become candidates again. Returns how many records were indexed."""
+    key, become candidates again; with ``customers``, only theirs (another
+    replica wrote them). Returns how many records were indexed."""
     n = 0
     batch: list[tuple[RecordRef, CustomerRecord]] = []
-    for r in store.records(session):
+    owners: dict[str, str] = {}
+    for r in store.records(session, customers=customers):
         ref = RecordRef(r.source, r.record_id, HashedId(r.id_type, r.record_ref, r.namespace))
         batch.append((ref, features_of(ref.key, r.traits, hasher=hasher)))
+        owners[ref.key] = r.customer_id
         if len(batch) >= 5000:
-            n += index.put(batch)
-            batch = []
-    n += index.put(batch)
+            n += index.put(batch, owners)
+            batch, owners = [], {}
+    n += index.put(batch, owners)
     return n

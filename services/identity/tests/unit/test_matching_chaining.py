@@ -60,3 +60,23 @@ def test_the_guard_follows_the_view_and_counts_refusals() -> None:
     # A record not in the graph yet, joining A.
     assert not guard.allows("A", "", [n(rec("x", "조윤서", dob="1980-01-01"))])
     assert guard.refused == 2
+
+
+def test_the_index_forgets_a_customer_and_those_merged_into_it() -> None:
+    import hashlib
+
+    from identity.domain.model import HashedId
+    from identity.service_layer.realtime import CandidateIndex, RecordRef
+
+    def ref(name: str) -> RecordRef:
+        return RecordRef("web", name, HashedId("email", hashlib.sha256(name.encode()).hexdigest()))
+
+    index = CandidateIndex()
+    records = [(ref(k), rec(k, "조윤서")) for k in ("a", "b", "c")]
+    index.put(records, {"web|" + r.identifier.hash: c for (r, _), c in zip(records, "XYZ")})
+    index.merged("X", ["Y"])  # another replica merged Y into X
+    assert index.customer_of("web|" + records[1][0].identifier.hash) == "X"
+    assert index.remove_customers(["X"]) == 2
+    assert len(index) == 1
+    assert index.remove_customers(["Y"]) == 0  # gone with X
+    assert index.remove_customers(["Z"]) == 1 and len(index) == 0

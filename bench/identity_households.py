@@ -258,12 +258,20 @@ def run_splink(records: list[Record], truth: set[tuple[str, str]]) -> dict[str, 
             sessions.append(f"skipped: {exc}"[:120])
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     out: dict[str, Any] = {}
+    scored = predictions.as_pandas_dataframe()
     for threshold in (0.5, 0.9):
+        # The pairs Splink predicts, before clustering closes them.
+        hits = scored[scored["match_probability"] >= threshold]
+        linked = {
+            (min(a, b), max(a, b))
+            for a, b in zip(hits["unique_id_l"], hits["unique_id_r"], strict=True)
+        }
+        out[f"pairs_at_{threshold}"] = pairwise(linked, truth)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
             predictions, threshold_match_probability=threshold
         ).as_pandas_dataframe()
         owners = dict(zip(clusters["unique_id"], clusters["cluster_id"].astype(str), strict=True))
-        out[f"at_{threshold}"] = pairwise(pairs_of_clusters(owners), truth)
+        out[f"clusters_at_{threshold}"] = pairwise(pairs_of_clusters(owners), truth)
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["em_sessions"] = sessions
     return out

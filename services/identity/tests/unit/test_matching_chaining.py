@@ -73,7 +73,9 @@ def test_the_index_forgets_a_customer_and_those_merged_into_it() -> None:
 
     index = CandidateIndex()
     records = [(ref(k), rec(k, "조윤서")) for k in ("a", "b", "c")]
-    index.put(records, {"web|" + r.identifier.hash: c for (r, _), c in zip(records, "XYZ")})
+    index.put(
+        records, {"web|" + r.identifier.hash: c for (r, _), c in zip(records, "XYZ", strict=True)}
+    )
     index.merged("X", ["Y"])  # another replica merged Y into X
     assert index.customer_of("web|" + records[1][0].identifier.hash) == "X"
     assert index.remove_customers(["X"]) == 2

@@ -194,7 +194,8 @@ def run_service(
 
 def run_splink(records: list[Record], truth: set[tuple[str, str]]) -> dict[str, Any]:
     """Splink 5 on DuckDB with Korean-aware inputs: given and family names as
-    the same romanised keys cxloop compares, E.164 phones, ISO dates, emails
+    the same romanised keys cxloop compares, E.164 mobiles (landlines left
+    out: they are a household's), ISO dates, emails
     normalised; term frequencies on names and postcode; EM on birth date,
     postcode and names; clusters at 0.5 and 0.9."""
     import pandas as pd
@@ -211,7 +212,8 @@ def run_splink(records: list[Record], truth: set[tuple[str, str]]) -> dict[str, 
                 "given": n.given or None,
                 "family": n.family or None,
                 "dob": dob,
-                "phone": ("+" + n.phone) if n.phone else None,
+                # Mobiles only: a landline is a household's, not a person's.
+                "phone": ("+" + n.phone) if n.phone and n.phone_personal else None,
                 "email": n.email_hash or None,
                 "street": n.street or None,
                 "city": n.city or None,

@@ -308,6 +308,8 @@ class ComparedPairs:
     mobiles_differ: _Bool
     # The given names' phonetic keys start differently (영수 / 경수 in Latin).
     given_initial_differs: _Bool
+    # Either record has its given name in Hangul.
+    any_hangul: _Bool
 
     def agreed_values(self, field: str) -> _Str:
         """The value each pair agreed on, for exact matches on a
@@ -357,6 +359,7 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
         ),
         # Across scripts the romanisation distance decides instead.
         _initial_differs(left.given[li], right.given[ri]) & ~_cross_script(left, li, right, ri),
+        np.asarray(left.given_hangul[li] | right.given_hangul[ri]),
     )
 
 

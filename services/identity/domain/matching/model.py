@@ -160,14 +160,19 @@ def household_patterns(
     present = (given != NULL_LEVEL) & in_scope
     dob = lv[:, FIELD_INDEX["date_of_birth"]]
     straight = ~pairs.names_crossed  # the written forms compare box by box
+    # The strict given-name tests (two syllables, one apart, are two names)
+    # hold for Korean given names: in a Korean base, or where one record
+    # writes the name in Hangul. A Latin-only pair that is in scope by its
+    # family name alone (James Kang) gets the milder threshold.
+    strict = np.ones(len(lv), dtype=np.bool_) if scope == "all" else np.asarray(pairs.any_hangul)
+    below = np.where(strict, _GIVEN_CLEARLY_DIFFERENT_BELOW, _GIVEN_CLEARLY_DIFFERENT_BELOW - 1)
     conflict = (
-        present
-        & ((given < _GIVEN_CLEARLY_DIFFERENT_BELOW) | (pairs.hangul_given_differs & straight))
+        present & ((given < below) | (pairs.hangul_given_differs & straight))
         # A family name or birth date that clearly differs says the same:
         # Korean family names are few and fold to one key per name.
         | (in_scope & (family != NULL_LEVEL) & (family < _FAMILY_CLEARLY_DIFFERENT_BELOW))
         # A typo leaves the first letter: 영수 and 경수 are two names.
-        | (present & pairs.given_initial_differs & straight)
+        | (present & strict & pairs.given_initial_differs & straight)
         | (in_scope & (dob >= 0) & (dob <= _DOB_CLEARLY_DIFFERENT_TO))
         # Two different mobiles: two people (a mobile is personal, and a
         # person's second number is linked by its own exact identifier).

@@ -196,17 +196,14 @@ def name_levels(
         _by_similarity(fa == xb, f_cross, thresholds, _null(fa, xb)),
         _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb)),
     )
-    # Across scripts: a Latin spelling of the Hangul name agrees exactly.
     # Across scripts the Hangul decides: a usual romanisation of it agrees
     # exactly, any other spelling does not, even when the phonetic keys
     # coincide.
     exact = len(_NAME_LEVELS) - 1
-    for k in np.flatnonzero(~swap & _cross_script(left, li, right, ri)).tolist():
-        distance = _romanised(left, int(li[k]), right, int(ri[k]))
-        if distance == 0:
-            given[k] = exact
-        elif given[k] == exact:
-            given[k] = exact - 1
+    distance = romanisation_distances(left, li, right, ri)
+    cross = ~swap & (distance >= 0)
+    given = np.where(cross & (distance == 0), exact, given)
+    given = np.where(cross & (distance > 0) & (given == exact), exact - 1, given)
     return np.stack([given, family], axis=1).astype(np.int8), np.asarray(swap)
 
 
@@ -216,10 +213,30 @@ def _cross_script(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int)
     return np.asarray((left.given_hangul[li] != right.given_hangul[ri]) & (wa != "") & (wb != ""))
 
 
-def _romanised(left: RecordColumns, i: int, right: RecordColumns, j: int) -> int:
-    """Edits from the Latin given name to a romanisation of the Hangul one."""
-    a, b = str(left.given_written[i]), str(right.given_written[j])
-    return romanisation_distance(a, b) if left.given_hangul[i] else romanisation_distance(b, a)
+def romanisation_distances(
+    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+) -> npt.NDArray[np.int8]:
+    """Per pair, edits from the Latin given name to a romanisation of the
+    Hangul one (0, 1, or 2 for more); -1 where the pair is not one of each
+    script. Each distinct pair of names is checked once."""
+    out = np.full(len(li), -1, dtype=np.int8)
+    where = np.flatnonzero(_cross_script(left, li, right, ri))
+    if not len(where):
+        return out
+    a_hangul = left.given_hangul[li[where]]
+    wa = left.given_written[li[where]]
+    wb = right.given_written[ri[where]]
+    hangul = np.where(a_hangul, wa, wb).tolist()
+    latin = np.where(a_hangul, wb, wa).tolist()
+    seen: dict[tuple[str, str], int] = {}
+    values = []
+    for pair in zip(hangul, latin, strict=True):
+        d = seen.get(pair)
+        if d is None:
+            d = seen[pair] = romanisation_distance(*pair)
+        values.append(d)
+    out[where] = values
+    return out
 
 
 def script_differences(
@@ -232,10 +249,7 @@ def script_differences(
     ``names.romanisation_distance``."""
     wa, wb = left.given_written[li], right.given_written[ri]
     both = np.asarray(left.given_hangul[li] & right.given_hangul[ri] & (wa != wb))
-    cross = np.zeros(len(li), dtype=np.bool_)
-    for k in np.flatnonzero(_cross_script(left, li, right, ri)).tolist():
-        cross[k] = _romanised(left, int(li[k]), right, int(ri[k])) > 1
-    return both, cross
+    return both, np.asarray(romanisation_distances(left, li, right, ri) > 1)
 
 
 def dob_levels(a: _Int, b: _Int) -> Levels:

@@ -8,8 +8,9 @@ event its transaction stages (`profile created` / `profile updated` with
 `observed_traits`, never values); every replica then opens that customer's
 sealed observations from the database into its own index. `profile merged`
 makes the losers' records the survivor's (and re-reads the survivor's);
-`profile split` re-reads both sides; consent's `erasure requested` drops the customer's records from
-memory at once, in every replica, whichever of them runs the erasure.
+`profile split` re-reads both sides; identity's answer to an erasure
+(`privacy_request answered`, sent by the replica that erased, after the
+delete) drops the customer's records from every other replica's memory.
 
 A plain NATS subscription (no consumer state), like the owner cache's: an
 event missed while disconnected is caught up at the next start, when the
@@ -35,12 +36,16 @@ from identity.adapters.trait_store import TraitStore
 from identity.service_layer.realtime import CandidateIndex, index_stored_records
 
 log = logging.getLogger(__name__)
+# Identity's own answer to an erasure: sent by the replica that erased, after
+# its transaction deleted the rows (and emptied its own index, counted in the
+# answer); the other replicas then drop the customer from memory.
+ERASURE_ANSWERED = ev.PRIVACY_REQUEST_ANSWERED["identity"]
 KINDS = (
     ev.PROFILE_CREATED,
     ev.PROFILE_UPDATED,
     ev.PROFILE_MERGED,
     ev.PROFILE_SPLIT,
-    ev.ERASURE_REQUESTED,
+    ERASURE_ANSWERED,
 )
 
 
@@ -70,8 +75,9 @@ def join_index_sync(
         except Exception:  # not ours to judge: the consumers dead-letter it
             log.debug("index sync: unreadable event on %s", msg.subject, exc_info=True)
             return
-        if isinstance(m, consent_events.ErasureRequested):
-            index.remove_customers([m.customer_id])
+        if isinstance(m, consent_events.PrivacyRequestAnswered):
+            if m.kind == consent_events.PRIVACY_REQUEST_KIND_ERASURE:
+                index.remove_customers([m.customer_id])
         elif isinstance(m, identity_events.ProfileMerged):
             index.merged(m.surviving_customer_id, m.merged_customer_ids)
             # A record that arrived with the merge (another replica's new

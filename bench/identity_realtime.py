@@ -118,6 +118,104 @@ def resolve_latency(
     }
 
 
+def _signup_client(target: str, rate: int, requests: list[bytes], out: Any) -> None:
+    """Runs in its own process: paced `Resolve` calls with traits (sign-ups
+    scored against the earlier records), latencies back via a queue."""
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+    from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+    async def run() -> None:
+        lat: list[float] = []
+        errors = 0
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            start = time.perf_counter()
+
+            async def one(raw: bytes) -> None:
+                nonlocal errors
+                req = pb.ResolveRequest.FromString(raw)
+                t = time.perf_counter()
+                try:
+                    await stub.Resolve(req, timeout=5)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    return
+                lat.append((time.perf_counter() - t) * 1000)
+
+            tasks = []
+            for i, raw in enumerate(requests):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.ensure_future(one(raw)))
+            await asyncio.gather(*tasks)
+            out.put({"latencies": lat, "errors": errors, "elapsed": time.perf_counter() - start})
+
+    asyncio.run(run())
+
+
+def signup_latency(rate: int = 200, households: int = 1500) -> dict[str, Any]:
+    """`Resolve` with traits at `rate` req/s from another process, against a
+    backfill of a Korean customer base (services/identity/tests/
+    korean_customers.py): the CRM, call-centre and POS records imported
+    first, then the web sign-ups, each scored in real time against earlier
+    records with a configured model (trained by EM on part of the data)."""
+    import json
+    import os
+    import tempfile
+
+    from cxloop.identity.v1 import identity_service_pb2 as pb
+    from cxloop.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+    from bench.identity_households import features
+    from identity.domain.matching import train_model
+    from identity.tests.korean_customers import generate, imported, resolve_request
+
+    _, records = generate(households, seed=200)
+    backfill = [r for r in records if r.source != "web"]
+    live = [r for r in records if r.source == "web"][: rate * 10]
+    model = train_model([features(r) for r in records[:3000]])
+    with tempfile.TemporaryDirectory(prefix="cxloop-signups-") as tmp:
+        model_file = os.path.join(tmp, "match-model.json")
+        with open(model_file, "w") as f:
+            json.dump(model.to_dict(), f)
+        env = {"CXLOOP_IDENTITY_MATCH_MODEL": model_file}
+        with running_suite(["identity"], extra_env=env) as suite:
+
+            async def backfill_import() -> int:
+                async with grpc.aio.insecure_channel(suite.identity_target) as ch:
+                    stub = pb_grpc.IdentityServiceStub(ch)
+                    msgs = [imported(r) for r in backfill]
+                    chunks = [
+                        pb.ImportRecordsRequest(records=msgs[i : i + 1000])
+                        for i in range(0, len(msgs), 1000)
+                    ]
+                    resp = await stub.ImportRecords(iter(chunks), timeout=3600)
+                    return int(resp.records)
+
+            imported_n = asyncio.run(backfill_import())
+            asyncio.run(wait_until_published(suite.nats_url))
+            q: mp.Queue[Any] = mp.get_context("spawn").Queue()
+            raw = [resolve_request(r).SerializeToString() for r in live]
+            p = mp.get_context("spawn").Process(
+                target=_signup_client, args=(suite.identity_target, rate, raw, q)
+            )
+            p.start()
+            res = q.get(timeout=len(raw) / rate * 10 + 120)
+            p.join(30)
+            database = suite.database
+    lat = res["latencies"]
+    return {
+        "rate_requests_per_s": rate,
+        "achieved_requests_per_s": round(len(lat) / res["elapsed"], 1),
+        "p50_ms": round(percentile(lat, 50), 2),
+        "p99_ms": round(percentile(lat, 99), 2),
+        "errors": res["errors"],
+        "requests": len(lat),
+        "earlier_records": imported_n,
+        "identity_database": database,
+        "target_p99_ms": 30,
+    }
+
+
 async def publish_backlog(url: str, n: int) -> None:
     bus = NatsBus(url, name="bench-backlog", streams=[stream_for("gateway")])
     await bus.connect(10)
@@ -199,6 +297,8 @@ def main(n: int = 50_000) -> dict[str, Any]:
         # The mix the target is about: 3 returning customers (resolved once
         # before, unmeasured) to 1 new.
         latency = resolve_latency(suite.identity_target, warm=True)
+        # The target must hold in repeated runs: two more, for the spread.
+        repeats = [latency] + [resolve_latency(suite.identity_target) for _ in range(2)]
         lower = [resolve_latency(suite.identity_target, rate) for rate in (250, 500)]
         # A sign-up storm: every call a new customer (1,000 new/s).
         all_new = resolve_latency(suite.identity_target, new_every=1)
@@ -207,11 +307,19 @@ def main(n: int = 50_000) -> dict[str, Any]:
         "consumer_events_per_s": round(rate, 1),
         "consumer_backlog": n,
         "resolve": latency,
+        "resolve_runs": repeats,
+        "resolve_p99_spread_ms": [
+            min(r["p99_ms"] for r in repeats),
+            max(r["p99_ms"] for r in repeats),
+        ],
         "resolve_all_new": all_new,
         "resolve_lower_rates": lower,
         "identity_database": database,
         "targets": {"resolve_p99_ms": 20, "consumer_events_per_s": 3000},
     }
+    # Sign-ups with traits, scored in real time (issue 14).
+    result["resolve_with_traits"] = signup_latency()
+    result["note"] = "busy machine (parallel work): the lead re-measures on a quiet machine"
     write_result(NAME, result)
     return result
 
@@ -245,6 +353,25 @@ def realtime_rows() -> list[str]:
             f"3 returning : 1 new ({low['achieved_requests_per_s']:,} achieved, "
             f"{low['errors']} errors) | {low['p50_ms']} / {low['p99_ms']} ms | — | — |"
             for low in r.get("resolve_lower_rates", [])
+        ),
+        *(
+            [
+                f"| identity realtime | `Resolve` with traits (sign-ups scored against "
+                f"{t['earlier_records']:,} earlier records) p50 / p99 at "
+                f"{t['rate_requests_per_s']} req/s ({t['achieved_requests_per_s']} achieved, "
+                f"{t['errors']} errors) | {t['p50_ms']} / {t['p99_ms']} ms | p99 ≤ 30 ms | — |"
+            ]
+            if (t := r.get("resolve_with_traits"))
+            else []
+        ),
+        *(
+            [
+                f"| identity realtime | `Resolve` p99 spread over {len(r['resolve_runs'])} runs "
+                f"at 1,000 req/s (3 : 1) | {r['resolve_p99_spread_ms'][0]} to "
+                f"{r['resolve_p99_spread_ms'][1]} ms | p99 ≤ 20 ms | — |"
+            ]
+            if r.get("resolve_runs")
+            else []
         ),
         f"| identity realtime | `interaction recorded` consumer alone ({r['identity_database']}, "
         f"{r['consumer_backlog']:,} backlog) | {r['consumer_events_per_s']:,.0f} events/s | ≥ 3,000 | — |",

@@ -33,6 +33,10 @@ def _rows() -> list[str]:
         from bench.identity_realtime import realtime_rows
 
         rows += realtime_rows()
+    if (HERE / "results" / "identity_households.json").exists():
+        from bench.identity_households import households_rows
+
+        rows += households_rows()
     if (HERE / "results" / "consent.json").exists():
         try:
             from bench.consent import consent_rows

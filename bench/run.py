@@ -27,6 +27,10 @@ def main() -> None:
         from bench import identity_realtime
 
         identity_realtime.main()
+    if not only or "identity_households" in only:
+        from bench import identity_households
+
+        identity_households.main()
     if not only or "identity_scale" in only:
         from bench import identity_scale
 

@@ -22,6 +22,7 @@ from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime, base_runtime
 from identity.adapters import privacy, retention
 from identity.adapters.grpc_servicer import IdentityServicer
+from identity.adapters.index_sync import join_index_sync
 from identity.adapters.match_model import load_match_model
 from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
 from identity.adapters.trait_store import TraitStore
@@ -108,6 +109,9 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
         log.info("real-time index loaded", extra={"records": n})
 
     runtime.extra_tasks.append(load_index)
+    # Other replicas' records and erasures reach this index by event (ADR 0056).
+    join_index_sync(runtime, db, traits, index, hasher)
+    runtime.candidate_index = index  # type: ignore[attr-defined]  # for tests
     runtime.grpc_server = grpc_server_from_settings(
         settings,
         [(pb_grpc.add_IdentityServiceServicer_to_server, servicer)],

@@ -6,10 +6,12 @@ from cxloop_libs.pii.junk import JUNK_VALUES, is_junk
 from cxloop_libs.pii.normalize import (
     IdType,
     InvalidIdentifier,
+    PhoneKind,
     normalize_email,
     normalize_identifier,
     normalize_phone,
     normalize_text,
+    phone_kind,
 )
 
 __all__ = [
@@ -17,9 +19,11 @@ __all__ = [
     "IdType",
     "IdentifierHasher",
     "InvalidIdentifier",
+    "PhoneKind",
     "is_junk",
     "normalize_email",
     "normalize_identifier",
     "normalize_phone",
     "normalize_text",
+    "phone_kind",
 ]

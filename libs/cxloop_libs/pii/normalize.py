@@ -109,9 +109,59 @@ def normalize_phone(value: str, default_region: str = "KR", *, field: str = "pho
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
         raise InvalidIdentifier(field, "not a phone number") from None
-    if not (phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number)):
+    if not phonenumbers.is_possible_number(number) or not (
+        phonenumbers.is_valid_number(number) or _assigned_mobile_range(number)
+    ):
         raise InvalidIdentifier(field, f"not a valid phone number for region {default_region}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Mobile ranges carriers have assigned ahead of phonenumbers' metadata, by
+# country code: the national number as it must look. Korea gives every mobile
+# 010 + eight digits; the metadata still calls parts of that (010-59xx-xxxx)
+# unassigned, and rejecting a customer's real number splits them from their
+# other records. Only the exact mobile shape is let through.
+_LAGGING_MOBILE_RANGES: dict[int, re.Pattern[str]] = {82: re.compile(r"10[2-9]\d{7}")}
+
+
+def _assigned_mobile_range(number: phonenumbers.PhoneNumber) -> bool:
+    shape = _LAGGING_MOBILE_RANGES.get(number.country_code or 0)
+    national = phonenumbers.national_significant_number(number)
+    return shape is not None and shape.fullmatch(national) is not None
+
+
+class PhoneKind(StrEnum):
+    """Whose a number is. A mobile (or a personal number) belongs to one
+    person; a fixed line, an internet phone (070), a toll-free or shared-cost
+    number belongs to a household or an office and must not link people."""
+
+    MOBILE = "mobile"
+    SHARED = "shared"
+
+
+_PERSONAL_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+        phonenumbers.PhoneNumberType.PAGER,
+    }
+)
+
+
+def phone_kind(number_text: str, default_region: str | None = None) -> PhoneKind:
+    """`MOBILE` for a personal number, `SHARED` for everything else (fixed
+    lines, VoIP, service numbers, and numbers that do not parse). E.164, or
+    national with ``default_region``."""
+    try:
+        number = phonenumbers.parse(unicodedata.normalize("NFKC", number_text), default_region)
+    except phonenumbers.NumberParseException:
+        return PhoneKind.SHARED
+    if phonenumbers.number_type(number) in _PERSONAL_TYPES or (
+        phonenumbers.is_possible_number(number) and _assigned_mobile_range(number)
+    ):
+        return PhoneKind.MOBILE
+    return PhoneKind.SHARED
 
 
 def _normalize_id(value: str, field: str) -> str:

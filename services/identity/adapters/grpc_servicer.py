@@ -19,7 +19,14 @@ from cxloop_libs.audit import AuditLog
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 from cxloop_libs.messaging import MalformedEvent
-from cxloop_libs.pii import IdentifierHasher, IdType, is_junk, normalize_identifier
+from cxloop_libs.pii import (
+    IdentifierHasher,
+    IdType,
+    PhoneKind,
+    is_junk,
+    normalize_identifier,
+    phone_kind,
+)
 from identity.adapters.audit import CHANGE, GRAPH, PROFILE, READ, REVIEW, audited
 from identity.adapters.repository import ProfileRecord
 from identity.domain.matching import CustomerRecord
@@ -171,13 +178,17 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             id_type, value, ns = self._normalized(ident, f"identifiers[{n}]")
             if is_junk(id_type, value):
                 continue  # placeholder values never link anyone
+            if id_type is IdType.PHONE and phone_kind(value) is PhoneKind.SHARED:
+                continue  # a landline / 070 number is a household's, not a person's
             hashed = HashedId(id_type.value, self.hasher.hash_normalized(id_type, value, ns), ns)
             if hashed.hash in self.ignored_hashes:
                 continue  # junk by configuration
             out.append(hashed)
         if not out:
             raise InvalidArgument(
-                "identifiers", "only placeholder values (e.g. 'null', 'test@test.com')"
+                "identifiers",
+                "only placeholder values (e.g. 'null', 'test@test.com') or shared landlines"
+                " (02-…, 070-…: send them as traits[phone])",
             )
         return out
 
@@ -460,14 +471,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             except InvalidArgument as exc:
                 issues.append(pb.ImportIssue(record_id=rid, field=field_name, message=str(exc)))
                 continue
+            if field_name == "phone":
+                phone = normalize_identifier(IdType.PHONE, raw, default_region=self.default_region)[
+                    0
+                ]
+                if phone_kind(phone) is PhoneKind.SHARED:
+                    # A landline links no one: it is compared as weak
+                    # evidence only (model.HouseholdRules).
+                    continue
             ids.append(hashed)
             if field_name == "email":
                 email_hash = hashed.hash
                 email = " ".join(raw.split())
-            else:
-                phone = normalize_identifier(IdType.PHONE, raw, default_region=self.default_region)[
-                    0
-                ]
         traits = [
             (name, " ".join(raw.split())[:MAX_TRAIT_CHARS])
             for name, raw in (
@@ -556,6 +571,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             linked_probabilistic=summary.linked_probabilistic,
             review_items=summary.review_items,
             links_refused=summary.links_refused,
+            links_refused_chaining=summary.links_refused_chaining,
             comparisons=summary.comparisons,
             comparisons_with_earlier=summary.comparisons_with_earlier,
             model=summary.model,

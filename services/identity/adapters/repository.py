@@ -90,6 +90,31 @@ class GraphRepository:
                 view.know(h, cid, _aware(created), shared=shared_at is not None)
         return view
 
+    def extend_view(self, view: GraphView, customers: Iterable[str]) -> list[str]:
+        """Every identifier of these customers into ``view`` (the chaining
+        guard compares all their records); returns the hashes."""
+        wanted = sorted(set(customers))
+        dialect = self.s.get_bind().dialect.name
+        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        out: list[str] = []
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i : i + 900]
+            rows = self.s.execute(
+                sa.select(
+                    IdentifierRow.hash,
+                    IdentifierRow.customer_id,
+                    CustomerRow.created_at,
+                    ident.c.shared_at,
+                )
+                .join(CustomerRow, CustomerRow.customer_id == IdentifierRow.customer_id)
+                .where(one_of(ident.c.customer_id, chunk, dialect))
+            )
+            for h, cid, created, shared_at in rows:
+                out.append(h)
+                if h not in view.owner_of:
+                    view.know(h, cid, _aware(created), shared=shared_at is not None)
+        return out
+
     def load_counts(self, view: GraphView, customers: Iterable[str]) -> None:
         """For merge protection, about the given customers: every identifier
         count per type, and the customers each was split from. One query

@@ -11,7 +11,7 @@ read per batch of customers, one insert per batch of observations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +60,7 @@ class StoredRecord:
     source: str
     record_id: str
     traits: dict[str, str]
+    customer_id: str = ""
 
 
 class TraitStore:
@@ -235,16 +236,20 @@ class TraitStore:
                 )
         return out
 
-    def records(self, session: Session, batch: int = 5000) -> Iterator[StoredRecord]:
-        """Every stored record with its traits opened, for the real-time
-        index at start; records whose identifier left the graph are skipped."""
+    def records(
+        self, session: Session, batch: int = 5000, customers: Collection[str] | None = None
+    ) -> Iterator[StoredRecord]:
+        """Every stored record (of ``customers``, when given) with its traits
+        opened, for the real-time index; records whose identifier left the
+        graph are skipped."""
         last = ""
+        only = _OBS.c.customer_id.in_(sorted(customers)) if customers is not None else sa.true()
         while True:
             refs = [
                 r[0]
                 for r in session.execute(
                     sa.select(_OBS.c.record_ref)
-                    .where(_OBS.c.record_ref > last)
+                    .where(_OBS.c.record_ref > last, only)
                     .group_by(_OBS.c.record_ref)
                     .order_by(_OBS.c.record_ref)
                     .limit(batch)
@@ -265,7 +270,7 @@ class TraitStore:
                     _IDENT.c.namespace,
                 )
                 .join(_IDENT, _IDENT.c.hash == _OBS.c.record_ref)
-                .where(_OBS.c.record_ref.in_(refs))
+                .where(_OBS.c.record_ref.in_(refs), only)
                 .order_by(_OBS.c.record_ref, _OBS.c.source)
             ).all()
             keys = self.keyring.keys(session, {r.customer_id for r in rows})
@@ -281,7 +286,13 @@ class TraitStore:
                 rec = found.get((r.record_ref, r.source))
                 if rec is None:
                     rec = StoredRecord(
-                        r.record_ref, r.id_type, r.namespace, r.source, r.record_id, {}
+                        r.record_ref,
+                        r.id_type,
+                        r.namespace,
+                        r.source,
+                        r.record_id,
+                        {},
+                        r.customer_id,
                     )
                     found[(r.record_ref, r.source)] = rec
                 rec.traits[r.trait] = value

@@ -27,12 +27,18 @@ from identity.adapters.repository import (
     staged_tables,
 )
 from identity.adapters.trait_store import NewObservation, TraitStore
-from identity.domain.matching import LOWER_THRESHOLD, UPPER_THRESHOLD, MatchModel
+from identity.domain.matching import (
+    LOWER_THRESHOLD,
+    UPPER_THRESHOLD,
+    MatchModel,
+    normalise_record,
+)
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
 from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 from identity.domain.survivorship import GoldenTrait, SurvivorshipPolicy, golden_record
 from identity.service_layer.realtime import (
     CandidateIndex,
+    ChainGuard,
     PairScore,
     RecordRef,
     evidence_row,
@@ -338,6 +344,8 @@ class IdentityHandlers:
         self.model = model
         self.upper = upper
         self.lower = lower
+        # Probabilistic merges the chaining guard refused (Resolve with traits).
+        self.links_refused_chaining = 0
 
     # -- events -----------------------------------------------------------
     def on_interactions(self, session: Session, events: list[ReceivedEvent]) -> None:
@@ -454,6 +462,7 @@ class IdentityHandlers:
         write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
         evidence: list[dict[str, object]] = []
         unsure: list[PairScore] = []
+        guard = self._guard(repo, view, commands, scored)
         for n in pending:
             c = commands[n]
             outcome = view.link(c.identifiers, now, new_customer_id, self.policy)
@@ -471,7 +480,12 @@ class IdentityHandlers:
             out[n] = outcome
             if n in refs:
                 refs[n] = self._anchor(refs[n], c, view, outcome.customer_id)
-                self._link_scored(view, write, refs[n], scored[n], cause, c, now, evidence, unsure)
+                if guard is not None:
+                    features = features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
+                    guard.know(refs[n].identifier.hash, normalise_record(features))
+                self._link_scored(
+                    view, write, refs[n], scored[n], cause, c, now, evidence, unsure, guard
+                )
         write.flush_graph()
         if refs:
             repo.insert_matches(evidence)
@@ -560,9 +574,11 @@ class IdentityHandlers:
         now: datetime,
         evidence: list[dict[str, object]],
         unsure: list[PairScore],
+        guard: ChainGuard | None = None,
     ) -> None:
         """Link the call's customer with earlier records' customers the model
-        is sure of (merge protection and cannot-link apply); queue the rest."""
+        is sure of (merge protection, cannot-link and the chaining guard
+        apply); queue the rest."""
         for k, m in enumerate(sorted(pairs, key=lambda m: -m.probability)):
             m = PairScore(m.partner, ref, m.probability, m.weights)
             a, b = m.partner.identifier.hash, ref.identifier.hash
@@ -571,6 +587,10 @@ class IdentityHandlers:
             if view.owner_of[a] == view.owner_of[b]:
                 continue
             if m.probability < self.upper:
+                unsure.append(m)
+                continue
+            if guard is not None and not guard.allows(view.owner_of[a], view.owner_of[b]):
+                self.links_refused_chaining += 1
                 unsure.append(m)
                 continue
             pair_cause = f"{cause}:p{k}"
@@ -582,6 +602,30 @@ class IdentityHandlers:
                 evidence.append(evidence_row(m, pair_cause, now))
             if outcome.blocked and all(x.reason != "cannot-link" for x in outcome.blocked):
                 unsure.append(m)  # over a limit: a person may still decide
+
+    def _guard(
+        self,
+        repo: GraphRepository,
+        view: GraphView,
+        commands: Sequence[ResolveCommand],
+        scored: Mapping[int, Sequence[PairScore]],
+    ) -> ChainGuard | None:
+        """The chaining guard over every record of the customers a sure
+        match of this batch may merge (their identifiers join the view)."""
+        sure = [(n, m) for n, ms in scored.items() for m in ms if m.probability >= self.upper]
+        if self.model is None or self.index is None or not sure:
+            return None
+        guard = ChainGuard(self.model, view)
+        stake = {view.owner_of[m.partner.identifier.hash] for _, m in sure}
+        stake |= {
+            view.owner_of[i.hash]
+            for n, _ in sure
+            for i in commands[n].identifiers
+            if i.hash in view.owner_of
+        }
+        stake.discard("")
+        guard.know_all(self.index.records_by_hash(repo.extend_view(view, stake)))
+        return guard
 
     @staticmethod
     def _queue(
@@ -606,6 +650,7 @@ class IdentityHandlers:
     ) -> None:
         observations = []
         indexable = []
+        owners: dict[str, str] = {}
         for n, ref in refs.items():
             c = commands[n]
             customer = view.owner_of.get(ref.identifier.hash)
@@ -624,12 +669,13 @@ class IdentityHandlers:
                 for trait, value in c.traits
             ]
             indexable.append((ref, features_of(ref.key, dict(c.traits), email_hash=c.email_hash)))
+            owners[ref.key] = customer
         if self.traits is not None:
             self.traits.observe(session, observations, now)
         if self.index is not None:
             # Before the commit: should it roll back, the entry names an
             # identifier the graph does not have, and is never linked to.
-            self.index.put(indexable)
+            self.index.put(indexable, owners)
 
     def golden_record(self, session: Session, customer_id: str) -> list[GoldenTrait]:
         if self.traits is None:

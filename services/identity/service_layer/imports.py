@@ -28,6 +28,7 @@ from identity.domain.matching import (
     UPPER_THRESHOLD,
     CustomerRecord,
     MatchModel,
+    normalise_record,
     run_linkage,
 )
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
@@ -35,6 +36,7 @@ from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 from identity.service_layer.handlers import GraphWrite, utcnow
 from identity.service_layer.realtime import (
     CandidateIndex,
+    ChainGuard,
     PairScore,
     RecordRef,
     evidence_row,
@@ -74,6 +76,7 @@ class Scoring:
     comparisons: int
     model: str  # configured, trained, none
     comparisons_with_earlier: int = 0
+    match_model: MatchModel | None = None  # what scored the pairs
 
 
 @dataclass(slots=True)
@@ -84,6 +87,9 @@ class ImportSummary:
     linked_probabilistic: int = 0
     review_items: int = 0
     links_refused: int = 0
+    # Probabilistic merges refused because the two customers' records
+    # contradict each other (the chaining guard); counted in links_refused too.
+    links_refused_chaining: int = 0
     comparisons: int = 0
     comparisons_with_earlier: int = 0
     model: str = "none"
@@ -91,6 +97,7 @@ class ImportSummary:
     review_item_ids: list[str] = field(default_factory=list)
     # Records now in the graph, for the real-time index once committed.
     indexable: list[tuple[RecordRef, CustomerRecord]] = field(default_factory=list)
+    indexable_customers: dict[str, str] = field(default_factory=dict)  # record key -> customer
 
 
 class RecordImporter:
@@ -150,7 +157,7 @@ class RecordImporter:
             matches += [m for m in earlier if m.partner.key not in in_import]
         pos = {r.ref.key: n for n, r in enumerate(records)}
         matches.sort(key=lambda m: (pos[m.record.key], -m.probability, pos.get(m.partner.key, -1)))
-        return Scoring(matches, linkage.comparisons, kind, earlier_comparisons)
+        return Scoring(matches, linkage.comparisons, kind, earlier_comparisons, linkage.model)
 
     # -- linking (one transaction) ----------------------------------------------
     def apply(
@@ -182,6 +189,7 @@ class RecordImporter:
             else:
                 unsure.append(m)
         evidence: list[dict[str, object]] = []
+        guard = self._guard(repo, view, records, scoring, auto)
 
         def link(
             ids: Sequence[HashedId], cause: str, source: str, rule: str, observed: Sequence[str]
@@ -198,6 +206,15 @@ class RecordImporter:
             cause = f"import:{import_id}:{n}"
             observed = sorted({t for t, _ in r.traits})
             known = any(i.hash in view.owner_of for i in r.identifiers)
+            while partners and not known and guard is not None:
+                # The first partner's customer must not contradict the record.
+                target = view.owner_of[partners[0].partner.identifier.hash]
+                if guard.allows(target, "", guard.own(r.external.hash)):
+                    break
+                out.links_refused += 1
+                out.links_refused_chaining += 1
+                unsure.append(partners[0])
+                partners = partners[1:]
             if partners and not known:
                 # A new record matched to an earlier one joins its customer
                 # directly: its identifiers are linked by the match.
@@ -229,6 +246,11 @@ class RecordImporter:
                     continue  # a refused identifier links nothing
                 if view.owner_of[a] == view.owner_of[b]:
                     continue
+                if guard is not None and not guard.allows(view.owner_of[a], view.owner_of[b]):
+                    out.links_refused += 1
+                    out.links_refused_chaining += 1
+                    unsure.append(m)
+                    continue
                 pair_cause = f"{cause}:p{k}"
                 outcome = link(
                     (m.partner.identifier, r.external), pair_cause, r.source, "probabilistic", ()
@@ -255,8 +277,38 @@ class RecordImporter:
             for r in records
             if r.external.hash in view.owner_of
         ]
+        out.indexable_customers = {
+            r.ref.key: view.owner_of[r.external.hash]
+            for r in records
+            if r.external.hash in view.owner_of
+        }
         write.outbox.flush()
         return out
+
+    def _guard(
+        self,
+        repo: GraphRepository,
+        view: GraphView,
+        records: Sequence[ImportRecord],
+        scoring: Scoring,
+        auto: dict[int, list[PairScore]],
+    ) -> ChainGuard | None:
+        """The chaining guard over the import's records and every record of
+        the earlier customers a sure match may merge."""
+        if scoring.match_model is None or not auto:
+            return None
+        guard = ChainGuard(scoring.match_model, view)
+        for r in records:
+            guard.know(r.external.hash, normalise_record(_without_national_id(r.features)))
+        stake = {
+            view.owner_of[m.partner.identifier.hash]
+            for ms in auto.values()
+            for m in ms
+            if m.partner.identifier.hash in view.owner_of
+        }
+        if stake and self.index is not None:
+            guard.know_all(self.index.records_by_hash(repo.extend_view(view, stake)))
+        return guard
 
     def _observe(
         self, session: Session, view: GraphView, records: Sequence[ImportRecord], now: datetime
@@ -285,7 +337,7 @@ class RecordImporter:
         """After the commit: the import's records become candidates for
         later records."""
         if self.index is not None:
-            self.index.put(summary.indexable)
+            self.index.put(summary.indexable, summary.indexable_customers)
 
 
 def _without_national_id(features: CustomerRecord) -> CustomerRecord:

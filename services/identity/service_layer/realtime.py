@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,7 +30,13 @@ from sqlmodel import Session
 
 from cxloop_libs.pii import IdentifierHasher, IdType
 from identity.adapters.trait_store import TraitStore
-from identity.domain.matching import CustomerRecord, MatchModel, NormalisedRecord, normalise_record
+from identity.domain.matching import (
+    CustomerRecord,
+    MatchModel,
+    NormalisedRecord,
+    clusters_contradict,
+    normalise_record,
+)
 from identity.domain.matching.blocking import PREDICTION_RULES, BlockingIndex, BlockingRule
 from identity.domain.matching.comparisons import RecordColumns, compare
 from identity.domain.model import GraphView, HashedId
@@ -121,6 +127,10 @@ class CandidateIndex:
         self._refs: list[RecordRef | None] = []
         self._position: dict[str, int] = {}  # record key -> position
         self._by_hash: dict[str, set[str]] = {}  # identifier hash -> record keys
+        # Whose each record is, as far as this process knows, so an erasure
+        # announced by event (another replica erased) empties this memory too.
+        self._customer: dict[str, str] = {}  # record key -> customer id
+        self._merged_into: dict[str, str] = {}  # merged customer id -> survivor
         self._dead = 0
         # Set once the records stored before this process started are in.
         self.loaded = threading.Event()
@@ -129,13 +139,20 @@ class CandidateIndex:
         with self._lock:
             return len(self._position)
 
-    def put(self, items: Iterable[tuple[RecordRef, CustomerRecord]]) -> int:
-        """Add records; a record already indexed (same key) is replaced."""
+    def put(
+        self,
+        items: Iterable[tuple[RecordRef, CustomerRecord]],
+        customers: Mapping[str, str] | None = None,
+    ) -> int:
+        """Add records; a record already indexed (same key) is replaced.
+        ``customers`` (record key -> customer id) says whose they are."""
         n = 0
         prepared = [(ref, normalise_record(features)) for ref, features in items]
         with self._lock:
             for ref, record in prepared:
                 self._drop(ref.key)
+                if customers and ref.key in customers:
+                    self._customer[ref.key] = customers[ref.key]
                 pos = self._blocks.add(record)
                 assert pos == len(self._records)
                 self._records.append(record)
@@ -156,7 +173,38 @@ class CandidateIndex:
             self._compact_if_sparse()
         return n
 
+    def _root(self, customer: str) -> str:
+        seen = 0
+        while customer in self._merged_into and seen < 1000:
+            customer, seen = self._merged_into[customer], seen + 1
+        return customer
+
+    def merged(self, survivor: str, losers: Iterable[str]) -> None:
+        """Another process merged customers: their records are the survivor's."""
+        with self._lock:
+            for loser in losers:
+                if loser != survivor:
+                    self._merged_into[loser] = survivor
+
+    def remove_customers(self, customer_ids: Iterable[str]) -> int:
+        """Take out every record of these customers (and of customers merged
+        into them): an erasure, wherever it ran."""
+        n = 0
+        with self._lock:
+            roots = {self._root(c) for c in customer_ids}
+            doomed = [k for k, c in self._customer.items() if self._root(c) in roots]
+            for key in doomed:
+                n += self._drop(key)
+            self._compact_if_sparse()
+        return n
+
+    def customer_of(self, key: str) -> str | None:
+        with self._lock:
+            c = self._customer.get(key)
+            return self._root(c) if c is not None and key in self._position else None
+
     def _drop(self, key: str) -> int:
+        self._customer.pop(key, None)
         pos = self._position.pop(key, None)
         if pos is None:
             return 0
@@ -187,6 +235,18 @@ class CandidateIndex:
             self._position[ref.key] = self._blocks.add(rec)
             self._records.append(rec)
             self._refs.append(ref)
+
+    def records_by_hash(self, hashes: Iterable[str]) -> dict[str, list[NormalisedRecord]]:
+        """The indexed records named by these identifier hashes."""
+        out: dict[str, list[NormalisedRecord]] = {}
+        with self._lock:
+            for h in hashes:
+                for key in self._by_hash.get(h, ()):
+                    pos = self._position.get(key)
+                    record = self._records[pos] if pos is not None else None
+                    if record is not None:
+                        out.setdefault(h, []).append(record)
+        return out
 
     def score(
         self,
@@ -226,6 +286,52 @@ class CandidateIndex:
             detail = model.score(known[k], normalised[i])
             out.append(PairScore(known_refs[k], new[i][0], float(probability[k]), detail.per_field))
         return out, len(li)
+
+
+class ChainGuard:
+    """The records of the customers a batch may merge probabilistically, as
+    match features by identifier hash, and the check before such a merge
+    (domain/matching/chaining.py). Customers' members come from the view,
+    so merges made earlier in the batch are followed."""
+
+    def __init__(self, model: MatchModel, view: GraphView) -> None:
+        self.model = model
+        self.view = view
+        self._records: dict[str, list[NormalisedRecord]] = {}
+        self.refused = 0
+
+    def know(self, identifier_hash: str, record: NormalisedRecord) -> None:
+        self._records.setdefault(identifier_hash, []).append(record)
+
+    def know_all(self, records: Mapping[str, Sequence[NormalisedRecord]]) -> None:
+        for h, recs in records.items():
+            for r in recs:
+                self.know(h, r)
+
+    def own(self, identifier_hash: str) -> list[NormalisedRecord]:
+        return list(self._records.get(identifier_hash, ()))
+
+    def members(self, customer: str) -> list[NormalisedRecord]:
+        seen: set[str] = set()
+        out: list[NormalisedRecord] = []
+        for h in self.view.members.get(customer, ()):
+            for r in self._records.get(h, ()):
+                if r.record_id not in seen:
+                    seen.add(r.record_id)
+                    out.append(r)
+        return out
+
+    def allows(self, a: str, b: str, extra: Sequence[NormalisedRecord] = ()) -> bool:
+        """May customers ``a`` and ``b`` (the second joined by ``extra``
+        records not in the graph yet) become one? Counts a refusal."""
+        if a == b:
+            return True
+        left = self.members(a)
+        right = [*self.members(b), *extra] if b else list(extra)
+        if clusters_contradict(self.model, left, right):
+            self.refused += 1
+            return False
+        return True
 
 
 def review_item_rows(
@@ -288,17 +394,24 @@ def evidence_row(m: PairScore, cause: str, now: datetime) -> dict[str, object]:
 
 
 def index_stored_records(
-    session: Session, store: TraitStore, index: CandidateIndex, hasher: IdentifierHasher
+    session: Session,
+    store: TraitStore,
+    index: CandidateIndex,
+    hasher: IdentifierHasher,
+    customers: Collection[str] | None = None,
 ) -> int:
     """At start: every stored record's traits, opened with its customer's
-    key, become candidates again. Returns how many records were indexed."""
+    key, become candidates again; with ``customers``, only theirs (another
+    replica wrote them). Returns how many records were indexed."""
     n = 0
     batch: list[tuple[RecordRef, CustomerRecord]] = []
-    for r in store.records(session):
+    owners: dict[str, str] = {}
+    for r in store.records(session, customers=customers):
         ref = RecordRef(r.source, r.record_id, HashedId(r.id_type, r.record_ref, r.namespace))
         batch.append((ref, features_of(ref.key, r.traits, hasher=hasher)))
+        owners[ref.key] = r.customer_id
         if len(batch) >= 5000:
-            n += index.put(batch)
-            batch = []
-    n += index.put(batch)
+            n += index.put(batch, owners)
+            batch, owners = [], {}
+    n += index.put(batch, owners)
     return n

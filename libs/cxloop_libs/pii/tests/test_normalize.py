@@ -176,3 +176,45 @@ def test_from_proto_rejects_unknown(value: int) -> None:
 def test_invalid_identifier_pickles() -> None:
     err = pickle.loads(pickle.dumps(InvalidIdentifier("email", "bad")))
     assert (err.field, err.reason, str(err)) == ("email", "bad", "email: bad")
+
+
+# -- Korean mobiles ahead of the metadata; whose a number is -----------------
+
+
+def test_a_korean_mobile_the_metadata_does_not_know_yet_is_accepted() -> None:
+    import phonenumbers
+
+    from cxloop_libs.pii import normalize_phone
+
+    lagging = phonenumbers.parse("010-5999-1234", "KR")
+    assert phonenumbers.is_possible_number(lagging)
+    assert not phonenumbers.is_valid_number(lagging)  # the case this is for
+    assert normalize_phone("010-5999-1234") == "+821059991234"
+    assert normalize_phone("+82 10 5999 1234") == "+821059991234"
+
+
+@pytest.mark.parametrize("bad", ["010-599-123", "011-5999-12345", "02-0000-00000"])
+def test_other_impossible_or_invalid_numbers_stay_rejected(bad: str) -> None:
+    from cxloop_libs.pii import InvalidIdentifier, normalize_phone
+
+    with pytest.raises(InvalidIdentifier):
+        normalize_phone(bad)
+
+
+@pytest.mark.parametrize(
+    ("number", "kind"),
+    [
+        ("010-1234-5678", "mobile"),
+        ("010-5999-1234", "mobile"),
+        ("+821059991234", "mobile"),
+        ("02-555-0100", "shared"),
+        ("031-123-4567", "shared"),
+        ("070-1234-5678", "shared"),
+        ("1588-1234", "shared"),
+        ("not a number", "shared"),
+    ],
+)
+def test_phone_kind_tells_personal_from_household_numbers(number: str, kind: str) -> None:
+    from cxloop_libs.pii import phone_kind
+
+    assert phone_kind(number, "KR").value == kind

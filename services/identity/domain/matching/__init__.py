@@ -2,6 +2,7 @@
 records that share no exact identifier. Pure domain code: no I/O."""
 
 from identity.domain.matching.blocking import BlockingIndex, BlockingRule
+from identity.domain.matching.chaining import clusters_contradict
 from identity.domain.matching.linker import (
     ScoredPair,
     cluster,
@@ -33,6 +34,7 @@ __all__ = [
     "RealtimeMatcher",
     "ScoredPair",
     "cluster",
+    "clusters_contradict",
     "decide",
     "link_batch",
     "normalise_record",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from identity.domain.matching.names import fold
 from identity.domain.matching.record import NormalisedRecord
 
 _Int = npt.NDArray[np.int64]
@@ -40,8 +41,12 @@ def _both(a: str, b: str) -> str:
 
 
 def _names(r: NormalisedRecord) -> str:
-    # Sorted, so records with the names in swapped boxes share the block.
-    a, b = sorted((r.given_as_family, r.family))
+    # Sorted, so records with the names in swapped boxes share the block;
+    # Korean names by phonetic keys, so 지훈 and "Jihoon" share it too.
+    if r.korean_name:
+        a, b = sorted((fold(r.given_as_family), fold(r.family)))
+    else:
+        a, b = sorted((r.given_as_family, r.family))
     return _both(a, b)
 
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from identity.domain.matching.names import has_hangul, romanisation_distance
 from identity.domain.matching.record import NormalisedRecord
 
 NULL_LEVEL = -1
@@ -95,6 +96,10 @@ class RecordColumns:
     phone: _Str
     email_hash: _Str
     national_id: _Str
+    given_written: _Str
+    given_hangul: _Bool  # given_written is Hangul
+    phone_personal: _Bool
+    korean_name: _Bool
 
     @classmethod
     def of(cls, records: Sequence[NormalisedRecord]) -> RecordColumns:
@@ -116,6 +121,10 @@ class RecordColumns:
             phone=_col(r.phone for r in records),
             email_hash=_col(r.email_hash for r in records),
             national_id=_col(r.national_id for r in records),
+            given_written=_col(r.given_written for r in records),
+            given_hangul=np.asarray([has_hangul(r.given_written) for r in records], dtype=np.bool_),
+            phone_personal=np.asarray([r.phone_personal for r in records], dtype=np.bool_),
+            korean_name=np.asarray([r.korean_name for r in records], dtype=np.bool_),
         )
 
     def __len__(self) -> int:
@@ -187,7 +196,60 @@ def name_levels(
         _by_similarity(fa == xb, f_cross, thresholds, _null(fa, xb)),
         _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb)),
     )
+    # Across scripts the Hangul decides: a usual romanisation of it agrees
+    # exactly, any other spelling does not, even when the phonetic keys
+    # coincide.
+    exact = len(_NAME_LEVELS) - 1
+    distance = romanisation_distances(left, li, right, ri)
+    cross = ~swap & (distance >= 0)
+    given = np.where(cross & (distance == 0), exact, given)
+    given = np.where(cross & (distance > 0) & (given == exact), exact - 1, given)
     return np.stack([given, family], axis=1).astype(np.int8), np.asarray(swap)
+
+
+def _cross_script(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> _Bool:
+    """One given name in Hangul, the other in Latin letters."""
+    wa, wb = left.given_written[li], right.given_written[ri]
+    return np.asarray((left.given_hangul[li] != right.given_hangul[ri]) & (wa != "") & (wb != ""))
+
+
+def romanisation_distances(
+    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+) -> npt.NDArray[np.int8]:
+    """Per pair, edits from the Latin given name to a romanisation of the
+    Hangul one (0, 1, or 2 for more); -1 where the pair is not one of each
+    script. Each distinct pair of names is checked once."""
+    out = np.full(len(li), -1, dtype=np.int8)
+    where = np.flatnonzero(_cross_script(left, li, right, ri))
+    if not len(where):
+        return out
+    a_hangul = left.given_hangul[li[where]]
+    wa = left.given_written[li[where]]
+    wb = right.given_written[ri[where]]
+    hangul = np.where(a_hangul, wa, wb).tolist()
+    latin = np.where(a_hangul, wb, wa).tolist()
+    seen: dict[tuple[str, str], int] = {}
+    values = []
+    for pair in zip(hangul, latin, strict=True):
+        d = seen.get(pair)
+        if d is None:
+            d = seen[pair] = romanisation_distance(*pair)
+        values.append(d)
+    out[where] = values
+    return out
+
+
+def script_differences(
+    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+) -> tuple[_Bool, _Bool]:
+    """(both given names in Hangul and different, one in Hangul and the
+    other in Latin letters more than one typo away from a usual romanisation
+    of it). In one script a different syllable is a different name (민준 /
+    민지), not a typo; across scripts the check is
+    ``names.romanisation_distance``."""
+    wa, wb = left.given_written[li], right.given_written[ri]
+    both = np.asarray(left.given_hangul[li] & right.given_hangul[ri] & (wa != wb))
+    return both, np.asarray(romanisation_distances(left, li, right, ri) > 1)
 
 
 def dob_levels(a: _Int, b: _Int) -> Levels:
@@ -247,6 +309,21 @@ class ComparedPairs:
     ri: _Int
     levels: Levels  # (n_pairs, len(FIELDS)), columns in FIELDS order
     names_crossed: _Bool
+    # Both given names in Hangul and different; one in Hangul and the other
+    # not a romanisation of it (see ``script_differences``).
+    hangul_given_differs: _Bool
+    script_mismatch: _Bool
+    # The phone agreement (exact or last eight digits) is on a number at
+    # least one record holds as a landline / shared number.
+    phone_shared: _Bool
+    # Either record carries a Korean name (the household rules' scope).
+    korean: _Bool
+    # Both records hold a mobile (personal) number, and not the same one.
+    mobiles_differ: _Bool
+    # The given names' phonetic keys start differently (영수 / 경수 in Latin).
+    given_initial_differs: _Bool
+    # Either record has its given name in Hangul.
+    any_hangul: _Bool
 
     def agreed_values(self, field: str) -> _Str:
         """The value each pair agreed on, for exact matches on a
@@ -280,4 +357,27 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
     out[:, FIELD_INDEX["national_id"]] = national_id_levels(
         left.national_id[li], right.national_id[ri]
     )
-    return ComparedPairs(left, li, right, ri, out, crossed)
+    shared = ~(left.phone_personal[li] & right.phone_personal[ri])
+    return ComparedPairs(
+        left,
+        li,
+        right,
+        ri,
+        out,
+        crossed,
+        *script_differences(left, li, right, ri),
+        np.asarray(shared & (out[:, FIELD_INDEX["phone"]] > 0)),
+        np.asarray(left.korean_name[li] | right.korean_name[ri]),
+        np.asarray(
+            left.phone_personal[li] & right.phone_personal[ri] & (out[:, FIELD_INDEX["phone"]] == 0)
+        ),
+        # Across scripts the romanisation distance decides instead.
+        _initial_differs(left.given[li], right.given[ri]) & ~_cross_script(left, li, right, ri),
+        np.asarray(left.given_hangul[li] | right.given_hangul[ri]),
+    )
+
+
+def _initial_differs(a: _Str, b: _Str) -> _Bool:
+    first_a = np.asarray([s[:1] for s in a.tolist()], dtype=object)
+    first_b = np.asarray([s[:1] for s in b.tolist()], dtype=object)
+    return np.asarray((first_a != first_b) & (first_a != "") & (first_b != ""))

@@ -9,7 +9,7 @@ links into people.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +33,9 @@ from identity.domain.matching.record import CustomerRecord, NormalisedRecord, no
 
 _Int = npt.NDArray[np.int64]
 RANDOM_PAIRS = 1_000_000
+# Share of records with Korean names from which a trained model applies the
+# household rules to every pair (HouseholdRules.scope "all").
+KOREAN_BASE_SHARE = 0.3
 _TF_FIELDS = {
     "given_name": "given",
     "family_name": "family",
@@ -104,12 +107,18 @@ def train_model(
     n = len(left)
     all_pairs = n * len(right) if right is not None else n * (n - 1) // 2
     everyone = left + (right or [])
-    return MatchModel.train(
+    model = MatchModel.train(
         random_levels,
         sessions,
         term_frequencies(everyone),
         candidates=(compare(lc, li, rc, ri).levels, all_pairs),
     )
+    # A Korean customer base: the household rules hold for every pair, also
+    # between records whose family names alone do not look Korean (Song, Ryu).
+    korean = sum(r.korean_name for r in everyone) / max(len(everyone), 1)
+    if korean >= KOREAN_BASE_SHARE:
+        model.household = replace(model.household, scope="all")
+    return model
 
 
 def run_linkage(

@@ -59,6 +59,144 @@ MODEL_VERSION = 1
 _TF_MIN_COUNT = 2
 
 
+@dataclass(frozen=True, slots=True)
+class HouseholdRules:
+    """What Fellegi-Sunter's independent fields get wrong about families.
+
+    Parents, children, siblings and twins share a street, a landline and a
+    family name, twins a birth date too. Each of those agreements is rare
+    among random pairs, so the model weighs them as strong evidence and adds
+    them up: a brother and sister at one address score like one person. But
+    within a household the given name is the field that tells people apart,
+    so it is not independent of the others. Three explicit rules:
+
+    * ``given_conflict_cap``: a clear given-name disagreement (Jaro-Winkler
+      below 0.88 on the phonetic keys, or two different Hangul names) caps
+      the match probability here, whatever else agrees: different given
+      names in one family are different people. (A person known by two
+      names is linked by an exact email or mobile, or by a reviewer.)
+    * ``household_cap``: when the pair is in one household (same family name
+      and street, or same family name and a shared landline) and the given
+      names are similar but not the same name, the probability is capped
+      here, below the auto-link threshold, when the birth dates differ
+      (siblings, parents) or the names are in two scripts and the Latin one
+      is not a romanisation of the Hangul one (twins 이서연 / "Seoyoon Lee"):
+      they go to review, never merge by themselves. A typo with the same
+      birth date in one script still links.
+    * ``shared_phone_max_weight``: an agreement on a landline or internet
+      phone (02-, 031-, 070-) is worth at most this many bits; a mobile keeps
+      the weight the model learned.
+    """
+
+    given_conflict_cap: float = 0.01
+    household_cap: float = 0.9
+    shared_phone_max_weight: float = 2.0
+    # Which pairs the two name rules apply to: "korean" (either record
+    # carries a Korean name: Hangul, or a distinctly Korean family name) or
+    # "all".
+    scope: str = "korean"
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {
+            "scope": self.scope,
+            "given_conflict_cap": self.given_conflict_cap,
+            "household_cap": self.household_cap,
+            "shared_phone_max_weight": self.shared_phone_max_weight,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HouseholdRules:
+        base = cls()
+        return cls(
+            given_conflict_cap=float(data.get("given_conflict_cap", base.given_conflict_cap)),
+            household_cap=float(data.get("household_cap", base.household_cap)),
+            shared_phone_max_weight=float(
+                data.get("shared_phone_max_weight", base.shared_phone_max_weight)
+            ),
+            scope=_scope(str(data.get("scope", base.scope))),
+        )
+
+
+def _scope(value: str) -> str:
+    if value not in ("korean", "all"):
+        raise ValueError(f"household scope must be 'korean' or 'all', not {value!r}")
+    return value
+
+
+def _logit2(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log2(p / (1 - p))
+
+
+# Levels of the name comparisons (comparisons._NAME_LEVELS).
+# Korean given names are two syllables: one syllable apart (상훈 / 상철) is
+# a different name, while a typo keeps Jaro-Winkler at 0.92 or more.
+_GIVEN_CLEARLY_DIFFERENT_BELOW = 3  # JW < 0.92 on the phonetic keys
+_FAMILY_CLEARLY_DIFFERENT_BELOW = 1  # "else": JW < 0.7
+# "else" and "year_within_1": two components or more differ (a typo is one).
+_DOB_CLEARLY_DIFFERENT_TO = 1
+_STREET_SAME_FROM = 2  # "jaro_winkler>=0.9"
+
+
+class HouseholdPattern(StrEnum):
+    NONE = "none"
+    CONTRADICTION = "contradiction"
+    SAME_HOUSEHOLD = "same_household_given_name_not_exact"
+
+
+def household_patterns(
+    pairs: ComparedPairs, scope: str = "korean"
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(clear given-name conflict, same household without an exact given
+    name) for every pair in ``scope`` (see ``HouseholdRules``)."""
+    lv = pairs.levels
+    given = lv[:, FIELD_INDEX["given_name"]]
+    family = lv[:, FIELD_INDEX["family_name"]]
+    street = lv[:, FIELD_INDEX["street"]]
+    phone = lv[:, FIELD_INDEX["phone"]]
+    given_exact = FIELDS[FIELD_INDEX["given_name"]].exact_level
+    family_exact = FIELDS[FIELD_INDEX["family_name"]].exact_level
+    in_scope = pairs.korean if scope == "korean" else np.ones(len(lv), dtype=np.bool_)
+    present = (given != NULL_LEVEL) & in_scope
+    dob = lv[:, FIELD_INDEX["date_of_birth"]]
+    straight = ~pairs.names_crossed  # the written forms compare box by box
+    # The strict given-name tests (two syllables, one apart, are two names)
+    # hold for Korean given names: in a Korean base, or where one record
+    # writes the name in Hangul. A Latin-only pair that is in scope by its
+    # family name alone (James Kang) gets the milder threshold.
+    strict = np.ones(len(lv), dtype=np.bool_) if scope == "all" else np.asarray(pairs.any_hangul)
+    below = np.where(strict, _GIVEN_CLEARLY_DIFFERENT_BELOW, _GIVEN_CLEARLY_DIFFERENT_BELOW - 1)
+    conflict = (
+        present & ((given < below) | (pairs.hangul_given_differs & straight))
+        # A family name or birth date that clearly differs says the same:
+        # Korean family names are few and fold to one key per name.
+        | (in_scope & (family != NULL_LEVEL) & (family < _FAMILY_CLEARLY_DIFFERENT_BELOW))
+        # A typo leaves the first letter: 영수 and 경수 are two names.
+        | (present & strict & pairs.given_initial_differs & straight)
+        | (in_scope & (dob >= 0) & (dob <= _DOB_CLEARLY_DIFFERENT_TO))
+        # Two different mobiles: two people (a mobile is personal, and a
+        # person's second number is linked by its own exact identifier).
+        | (in_scope & pairs.mobiles_differ)
+        # A Latin name more than a typo away from the Hangul one.
+        | (present & pairs.script_mismatch & straight)
+    )
+    phone_exact = FIELDS[FIELD_INDEX["phone"]].exact_level
+    together = (family == family_exact) & (
+        (street >= _STREET_SAME_FROM) | ((phone == phone_exact) & pairs.phone_shared)
+    )
+    # A typo in a given name happens to the same person too; the birth date
+    # tells them apart from a sibling or parent (twins differ in the name).
+    dob_exact = FIELDS[FIELD_INDEX["date_of_birth"]].exact_level
+    household = (
+        together
+        & present
+        & (given != given_exact)
+        & ~conflict
+        & ((dob != dob_exact) | (pairs.script_mismatch & straight))
+    )
+    return np.asarray(conflict), np.asarray(household)
+
+
 class LinkDecision(StrEnum):
     AUTO_LINK = "auto_link"
     REVIEW = "review"
@@ -145,6 +283,7 @@ class MatchModel:
     prior: float  # λ: probability that two random records are one person
     term_frequencies: dict[str, TermFrequencies] = field(default_factory=dict)
     fields: tuple[FieldComparison, ...] = FIELDS
+    household: HouseholdRules = field(default_factory=HouseholdRules)
 
     # -- training ---------------------------------------------------------
 
@@ -280,7 +419,22 @@ class MatchModel:
                             fam = self.term_frequencies["family_name"]
                             freq[crossed] = fam.frequency(values[crossed])
                     out[exact, f] = np.log2(self.m[spec.name][spec.exact_level] / freq)
+        phone = FIELD_INDEX["phone"]
+        shared = np.flatnonzero(pairs.phone_shared)
+        if len(shared):
+            out[shared, phone] = np.minimum(
+                out[shared, phone], self.household.shared_phone_max_weight
+            )
         return out
+
+    def household_cap(self, pairs: ComparedPairs) -> _Float:
+        """Cap on the total weight of every pair from the household rules
+        (``HouseholdRules``); +inf where they do not apply."""
+        conflict, household = household_patterns(pairs, self.household.scope)
+        cap = np.full(len(conflict), np.inf)
+        cap[household] = _logit2(self.household.household_cap)
+        cap[conflict] = _logit2(self.household.given_conflict_cap)
+        return cap
 
     @property
     def prior_weight(self) -> float:
@@ -288,7 +442,9 @@ class MatchModel:
 
     def probabilities(self, pairs: ComparedPairs) -> tuple[_Float, _Float]:
         """(total match weight, match probability) of every pair."""
-        weight = self.prior_weight + self.field_weights(pairs).sum(axis=1)
+        weight = np.minimum(
+            self.prior_weight + self.field_weights(pairs).sum(axis=1), self.household_cap(pairs)
+        )
         return weight, 1.0 / (1.0 + np.exp2(-weight))
 
     def score(
@@ -305,7 +461,14 @@ class MatchModel:
             level = int(pairs.levels[0, f])
             label = "null" if level == NULL_LEVEL else spec.levels[level]
             per_field[spec.name] = (label, float(weights[f]))
-        total = self.prior_weight + float(weights.sum())
+        raw = self.prior_weight + float(weights.sum())
+        total = min(raw, float(self.household_cap(pairs)[0]))
+        conflict, household = household_patterns(pairs, self.household.scope)
+        # The pattern is named even when the cap did not bite (weight 0).
+        if conflict[0]:
+            per_field["household"] = (HouseholdPattern.CONTRADICTION.value, total - raw)
+        elif household[0]:
+            per_field["household"] = (HouseholdPattern.SAME_HOUSEHOLD.value, total - raw)
         return MatchScore(total, probability_of(total), per_field)
 
     # -- persistence ----------------------------------------------------------
@@ -314,6 +477,7 @@ class MatchModel:
         return {
             "version": MODEL_VERSION,
             "prior": self.prior,
+            "household": self.household.to_dict(),
             "fields": {
                 spec.name: {
                     "levels": list(spec.levels),
@@ -349,4 +513,10 @@ class MatchModel:
             name: TermFrequencies(dict(tf["counts"]), int(tf["total"]))
             for name, tf in data.get("term_frequencies", {}).items()
         }
-        return cls(m=m, u=u, prior=float(data["prior"]), term_frequencies=tfs)
+        return cls(
+            m=m,
+            u=u,
+            prior=float(data["prior"]),
+            term_frequencies=tfs,
+            household=HouseholdRules.from_dict(data.get("household", {})),
+        )

@@ -22,6 +22,8 @@ import unicodedata
 from functools import lru_cache
 
 from korean_romanizer.romanizer import Romanizer
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 # Hangul family names, most common first: the order breaks ties when a
 # romanised full name could be split at more than one known surname.
@@ -211,13 +213,34 @@ def family_key(family: str) -> str:
 
 
 def given_key(given: str) -> str:
+    """The phonetic key of a given name in any script (see ``fold``)."""
     text = clean(given)
-    return romanise(text) if has_hangul(text) else text
+    return fold(romanise(text) if has_hangul(text) else text)
 
 
 def is_korean_family(text: str) -> bool:
     key = family_key(text)
     return key in _KNOWN_FAMILY_KEYS
+
+
+# Korean family names whose Latin spelling is as common outside Korea (Son,
+# Wang, Ma, Han, Song …): written in Latin letters they do not make a name
+# Korean on their own.
+_SHARED_LATIN_FAMILY = frozenset(
+    "son ma mo no ban in ok wang do ha na je u o i an go ko gu ku ju chu her hur ro so li ri "
+    "yi woo wu jin min ki gil ji yang song moon bang hong kong cha chang jang lim han nam sun "
+    "mun seo young yu ryu you oh wi".split()
+)
+
+
+def is_korean_name(given: str, family: str) -> bool:
+    """Hangul in either name, or a family name that is Korean (and not a
+    spelling shared with other languages, unless the family name key says
+    so through a distinctly Korean variant)."""
+    if has_hangul(given) or has_hangul(family):
+        return True
+    text = clean(family)
+    return bool(text) and text not in _SHARED_LATIN_FAMILY and is_korean_family(text)
 
 
 def split_hangul_full_name(name: str) -> tuple[str, str]:
@@ -263,6 +286,12 @@ def split_full_name(name: str) -> tuple[str, str]:
 
 def name_keys(given: str, family: str, full_name: str = "") -> tuple[str, str]:
     """``(given_key, family_key)`` from whichever name fields a source filled."""
+    given, family = name_fields(given, family, full_name)
+    return given_key(given), family_key(family)
+
+
+def name_fields(given: str, family: str, full_name: str = "") -> tuple[str, str]:
+    """``(given, family)`` as written, from whichever name fields a source filled."""
     if not given and not family and full_name:
         given, family = split_full_name(full_name)
     elif (
@@ -273,4 +302,211 @@ def name_keys(given: str, family: str, full_name: str = "") -> tuple[str, str]:
     ):
         # Some Korean forms have one name box; the whole name lands in "family".
         given, family = split_hangul_full_name(family)
-    return given_key(given), family_key(family)
+    return given, family
+
+
+# -- given names across scripts ------------------------------------------------
+#
+# A given name is compared in two ways. Its *key* is a phonetic folding of the
+# romanised name that erases the spelling conventions people switch between
+# (Yoon/Yun, Joon/Jun, Hee/Hui, Kyung/Gyeong, Chihun/Jihun): an exact match
+# on keys is what "same name" means between two Latin spellings, and the key
+# is what term frequencies count. When one record has the name in Hangul and
+# the other in Latin letters, the Latin one is also checked against every
+# spelling the Hangul name is commonly romanised to, syllable by syllable
+# (Revised Romanisation, McCune-Reischauer without marks, and the popular
+# forms), which is stricter than the key: 서연 is "Seoyeon", "Seo-yeon",
+# "Soyon", "Suh Yeon", but not "Seoyoon" (서윤).
+
+_MARKS = re.compile(r"[\u0300-\u036f]")
+_FOLDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"([^aeiouwy])\1+", r"\1"),  # Shinn, Jinn, Kkot
+        (r"sh", "s"),
+        (r"ch", "j"),  # Chihun / Jihun (McCune-Reischauer)
+        (r"oung", "eong"),  # Young / Yeong, Joung / Jeong
+        (r"(?<=[bcdfghjklmnpstyz])ung", "eong"),  # Sung / Seong, Kyung / Kyeong
+        (r"hyun", "hyeon"),  # Hyun / Hyeon
+        (r"oo", "u"),  # Yoon, Joon, Soo
+        (r"ou", "u"),  # You
+        (r"ee", "i"),  # Hee, Yeeun
+        (r"ui", "i"),  # Hui (희), Eui
+        (r"wu", "u"),  # Woo after oo -> u: Minwoo / Minu
+        (r"k", "g"),  # Kyung / Gyeong, Kang / Gang
+        (r"p", "b"),
+        (r"t", "d"),
+        (r"r", "l"),
+    )
+)
+# ㅓ (eo) and ㅗ (o), ㅕ (yeo) and ㅛ (yo), ㅡ (eu) and ㅜ (u) stay apart:
+# 영수 / 용수, 서연 / 소연, 승민 / 숭민 are different names, and a key that
+# merged them would link two people. Spellings that do write ㅓ as "u"
+# (Sung, Jung, Hyun) are folded only where that reading is the usual one.
+
+
+_MR_VOWELS = str.maketrans({"ŏ": "eo", "ŭ": "eu", "Ŏ": "Eo", "Ŭ": "Eu"})
+
+
+def strip_marks(text: str) -> str:
+    """Latin letters without diacritics; McCune-Reischauer's ŏ and ŭ are
+    written as Revised Romanisation writes those vowels (eo, eu)."""
+    text = unicodedata.normalize("NFC", text).translate(_MR_VOWELS)
+    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", text)))
+
+
+def fold(latin: str) -> str:
+    """The phonetic key of a romanised Korean given name (see above); names
+    of other origins go through the same folding, so both sides of a
+    comparison are always treated alike."""
+    text = strip_marks(latin)
+    for pattern, repl in _FOLDS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+# Hangul syllable = initial * 588 + medial * 28 + final (Unicode 3.12).
+_INITIAL_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("g", "k"),  # ㄱ
+    ("kk", "gg", "k"),  # ㄲ
+    ("n",),  # ㄴ
+    ("d", "t"),  # ㄷ
+    ("tt", "dd"),  # ㄸ
+    ("r", "l"),  # ㄹ
+    ("m",),  # ㅁ
+    ("b", "p"),  # ㅂ
+    ("pp", "bb"),  # ㅃ
+    ("s", "sh"),  # ㅅ
+    ("ss", "s"),  # ㅆ
+    ("",),  # ㅇ
+    ("j", "ch"),  # ㅈ
+    ("jj", "tch"),  # ㅉ
+    ("ch",),  # ㅊ
+    ("k",),  # ㅋ
+    ("t",),  # ㅌ
+    ("p",),  # ㅍ
+    ("h",),  # ㅎ
+)
+_MEDIAL_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("a", "ah"),  # ㅏ
+    ("ae", "ai"),  # ㅐ
+    ("ya",),  # ㅑ
+    ("yae",),  # ㅒ
+    ("eo", "o", "u", "uh"),  # ㅓ (Seo, So, Sung, Suh)
+    ("e",),  # ㅔ
+    ("yeo", "yo", "yu", "you"),  # ㅕ (Yeon, Hyun, Young)
+    ("ye",),  # ㅖ
+    ("o", "oh"),  # ㅗ
+    ("wa",),  # ㅘ
+    ("wae",),  # ㅙ
+    ("oe", "oi", "wi"),  # ㅚ
+    ("yo",),  # ㅛ
+    ("u", "oo", "woo", "wu"),  # ㅜ (Joon; 우 as Woo)
+    ("wo", "weo"),  # ㅝ
+    ("we",),  # ㅞ
+    ("wi",),  # ㅟ
+    ("yu", "yoo", "you"),  # ㅠ
+    ("eu", "u"),  # ㅡ
+    ("ui", "eui", "ee", "i"),  # ㅢ
+    ("i", "ee", "y"),  # ㅣ
+)
+_FINAL_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("",),
+    ("k", "g", "kk"),  # ㄱ
+    ("k",),  # ㄲ
+    ("k",),  # ㄳ
+    ("n", "nn"),  # ㄴ
+    ("n",),  # ㄵ
+    ("n",),  # ㄶ
+    ("t", "d"),  # ㄷ
+    ("l", "r", "ll"),  # ㄹ
+    ("k",),  # ㄺ
+    ("m",),  # ㄻ
+    ("l",),  # ㄼ
+    ("l",),  # ㄽ
+    ("l",),  # ㄾ
+    ("p",),  # ㄿ
+    ("l",),  # ㅀ
+    ("m",),  # ㅁ
+    ("p", "b"),  # ㅂ
+    ("p",),  # ㅄ
+    ("t", "s"),  # ㅅ
+    ("t",),  # ㅆ
+    ("ng",),  # ㅇ
+    ("t",),  # ㅈ
+    ("t",),  # ㅊ
+    ("k",),  # ㅋ
+    ("t",),  # ㅌ
+    ("p",),  # ㅍ
+    ("t",),  # ㅎ
+)
+
+
+def _syllable_pattern(ch: str) -> str:
+    code = ord(ch) - 0xAC00
+    initial, medial, final = code // 588, (code // 28) % 21, code % 28
+    alternatives = sorted(
+        {
+            i + m + f
+            for i in _INITIAL_SPELLINGS[initial]
+            for m in _MEDIAL_SPELLINGS[medial]
+            for f in _FINAL_SPELLINGS[final]
+        },
+        key=lambda s: (-len(s), s),
+    )
+    return "(?:" + "|".join(re.escape(a) for a in alternatives) + ")"
+
+
+@lru_cache(maxsize=65536)
+def _romanisations(hangul: str) -> re.Pattern[str] | None:
+    parts = []
+    for ch in hangul:
+        if not _HANGUL_SYLLABLE.fullmatch(ch):
+            return None
+        parts.append(_syllable_pattern(ch))
+    return re.compile("".join(parts)) if parts else None
+
+
+@lru_cache(maxsize=8192)
+def _spellings(hangul: str) -> tuple[str, ...]:
+    """Every usual spelling of a (short) Hangul name; at most 4,096."""
+    out: list[str] = [""]
+    for ch in hangul:
+        if not _HANGUL_SYLLABLE.fullmatch(ch):
+            return ()
+        code = ord(ch) - 0xAC00
+        initial, medial, final = code // 588, (code // 28) % 21, code % 28
+        parts = {
+            i + m + f
+            for i in _INITIAL_SPELLINGS[initial]
+            for m in _MEDIAL_SPELLINGS[medial]
+            for f in _FINAL_SPELLINGS[final]
+        }
+        out = [a + b for a in out for b in sorted(parts)]
+        if len(out) > 4096:
+            return ()
+    return tuple(out)
+
+
+@lru_cache(maxsize=262144)
+def romanisation_distance(hangul: str, latin: str) -> int:
+    """Edits between ``latin`` and the nearest usual spelling of the Hangul
+    name: 0 is a romanisation, 1 a typo in one, more a different name
+    (capped at 2; 2 also when the Hangul is too long to spell out)."""
+    if romanises_as(hangul, latin):
+        return 0
+    text = strip_marks(clean(latin))
+    spellings = _spellings(clean(hangul))
+    if not spellings or not text:
+        return 2
+    best = process.extractOne(text, spellings, scorer=Levenshtein.distance, score_cutoff=1)
+    return 1 if best is not None else 2
+
+
+@lru_cache(maxsize=262144)
+def romanises_as(hangul: str, latin: str) -> bool:
+    """Is ``latin`` (any case, spaces, hyphens, marks) a usual romanisation of
+    the Hangul name ``hangul``?"""
+    pattern = _romanisations(clean(hangul))
+    text = strip_marks(clean(latin))
+    return pattern is not None and bool(text) and pattern.fullmatch(text) is not None

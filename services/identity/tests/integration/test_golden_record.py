@@ -299,7 +299,9 @@ async def test_later_imports_and_resolve_traits_are_scored_against_earlier_recor
                 phone="010-3333-4444",
             ),
             pb.ImportedRecord(
-                record_id="s-1", source="crm", full_name="김서연", date_of_birth="1990-05-17"
+                record_id="s-1",
+                source="crm",
+                full_name="김민준",  # same name, no birth date
             ),
         )
         assert second.comparisons_with_earlier >= 2

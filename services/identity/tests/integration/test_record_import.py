@@ -126,7 +126,9 @@ async def test_an_unsure_pair_waits_for_review_and_a_rejection_blocks_later_auto
         record_id="m-1", source="shop", full_name="김민준", date_of_birth="1990-05-17"
     )
     seoyeon = pb.ImportedRecord(
-        record_id="s-1", source="crm", full_name="김서연", date_of_birth="1990-05-17"
+        record_id="s-1",
+        source="crm",
+        full_name="김민준",  # same name, no birth date
     )
     resp = await import_records(stub, minjun, seoyeon)
     assert (resp.linked_probabilistic, resp.review_items) == (0, 1)
@@ -179,7 +181,9 @@ async def test_approving_a_review_item_merges_the_two_customers(
             record_id="1", source="crm", full_name="박지훈", date_of_birth="1975-02-01"
         ),
         pb.ImportedRecord(
-            record_id="2", source="pos", full_name="박하은", date_of_birth="1975-02-01"
+            record_id="2",
+            source="pos",
+            full_name="Park Jihoon",  # no birth date
         ),
     )
     assert resp.review_items == 1
@@ -225,9 +229,68 @@ async def test_korean_and_romanised_records_with_the_same_birth_date_and_phone_a
     assert (resp.customers_created, resp.linked_exact) == (2, 1)
     app, pos = await customer_of(stub, "app", "app-1"), await customer_of(stub, "pos", "card-9")
     assert app == pos  # the phone, written two ways, is one exact identifier
-    # Seoyeon shares surname and birth date: never merged without a person.
+    # Seoyeon shares surname and birth date, but not the given name: a
+    # different person (the household rule), not even a review item.
     assert await customer_of(stub, "shop", "web-3") != app
-    assert resp.review_items == 1
+    assert resp.review_items == 0
+
+
+async def test_a_shared_landline_links_no_one_and_a_mobile_still_does(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    home = dict(street="마포구 월드컵북로 12길 34", city="서울", postcode="03971")
+    resp = await import_records(
+        stub,
+        pb.ImportedRecord(
+            record_id="m",
+            source="crm",
+            full_name="박영희",
+            phone="02-333-4444",
+            date_of_birth="1965-03-07",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="s",
+            source="crm",
+            full_name="박지훈",
+            phone="02 333 4444",
+            date_of_birth="1995-11-20",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="w",
+            source="pos",
+            full_name="Park Jihoon",
+            phone="070-1234-5678",
+            email="jihoon@example.com",
+        ),
+        pb.ImportedRecord(
+            record_id="x",
+            source="web",
+            full_name="박지훈",
+            phone="070-1234-5678",
+            email="other@example.com",
+        ),
+        pb.ImportedRecord(
+            record_id="y", source="app", full_name="Park Jihun", phone="010-5999-1234"
+        ),
+        pb.ImportedRecord(record_id="z", source="web", phone="+82 10 5999 1234"),
+    )
+    assert not resp.issues  # 010-59xx is a phone number, even ahead of the metadata
+    mother, son = await customer_of(stub, "crm", "m"), await customer_of(stub, "crm", "s")
+    assert mother != son  # one landline, two people
+    # The same 070 number on two records with nothing else in common links nothing.
+    assert await customer_of(stub, "pos", "w") != await customer_of(stub, "web", "x")
+    assert await customer_of(stub, "app", "y") == await customer_of(stub, "web", "z")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Resolve(
+            pb.ResolveRequest(
+                identifiers=[idpb.Identifier(type=idpb.IDENTIFIER_TYPE_PHONE, value="02-333-4444")]
+            ),
+            timeout=5,
+        )
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "landline" in (err.value.details() or "")
 
 
 async def test_bad_fields_are_reported_and_the_rest_of_the_record_is_used(
@@ -287,3 +350,47 @@ async def test_a_match_between_known_customers_merges_them_with_its_evidence(
     (merge,) = [s for s in why.path if s.kind == pb.ExplainStep.KIND_MERGE]
     assert merge.rule == "probabilistic" and merge.match_probability >= 0.95
     assert {w.field for w in merge.match_weights} >= {"street", "postcode", "date_of_birth"}
+
+
+async def test_the_chaining_guard_refuses_a_merge_the_customers_records_contradict(
+    stub: pb_grpc.IdentityServiceStub,
+) -> None:
+    home = dict(street="마포구 월드컵북로 12길 34", city="서울", postcode="03971")
+    resp = await import_records(
+        stub,
+        # Customer A: two records joined by an email.
+        pb.ImportedRecord(
+            record_id="a1",
+            source="crm",
+            full_name="조윤서",
+            email="a@example.com",
+            date_of_birth="1992-04-03",
+            phone="010-5999-1234",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="a2", source="web", full_name="Yoonseo Cho", email="a@example.com", **home
+        ),
+        # Customer B: another 조윤서 at the same address (another mobile),
+        # and a bare record of hers that reads exactly like A's web record.
+        pb.ImportedRecord(
+            record_id="b2",
+            source="crm",
+            full_name="조윤서",
+            email="b@example.com",
+            phone="010-2222-3333",
+            **home,
+        ),
+        pb.ImportedRecord(
+            record_id="b1", source="pos", full_name="Yun Seo Jo", email="b@example.com", **home
+        ),
+    )
+    # b1 is a sure match for a2 on its own; but merging B into A would put
+    # two mobiles of two people in one customer.
+    assert resp.links_refused_chaining >= 1
+    assert resp.links_refused >= resp.links_refused_chaining
+    assert resp.linked_probabilistic == 0
+    assert await customer_of(stub, "crm", "a1") == await customer_of(stub, "web", "a2")
+    assert await customer_of(stub, "crm", "b2") == await customer_of(stub, "pos", "b1")
+    assert await customer_of(stub, "crm", "a1") != await customer_of(stub, "crm", "b2")
+    assert resp.review_items >= 1  # a person may still decide

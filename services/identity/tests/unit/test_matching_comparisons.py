@@ -83,7 +83,8 @@ def test_postcode_levels(a: str, b: str, expected: str) -> None:
     ("a", "b", "expected"),
     [
         ("+821012345678", "+821012345678", "exact"),
-        ("+821012345678", "01012345678", "last_8_digits"),
+        ("+821012345678", "01012345678", "exact"),  # national form read as KR
+        ("+821012345678", "+8201012345678", "last_8_digits"),
         ("+821012345678", "+821012345679", "else"),
     ],
 )

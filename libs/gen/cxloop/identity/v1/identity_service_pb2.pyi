@@ -302,7 +302,7 @@ class ImportIssue(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportRecordsResponse(_message.Message):
-    __slots__ = ("records", "records_skipped", "customers_created", "linked_exact", "linked_probabilistic", "review_items", "links_refused", "comparisons", "model", "issues", "comparisons_with_earlier")
+    __slots__ = ("records", "records_skipped", "customers_created", "linked_exact", "linked_probabilistic", "review_items", "links_refused", "comparisons", "model", "issues", "comparisons_with_earlier", "links_refused_chaining")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +314,7 @@ class ImportRecordsResponse(_message.Message):
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ISSUES_FIELD_NUMBER: _ClassVar[int]
     COMPARISONS_WITH_EARLIER_FIELD_NUMBER: _ClassVar[int]
+    LINKS_REFUSED_CHAINING_FIELD_NUMBER: _ClassVar[int]
     records: int
     records_skipped: int
     customers_created: int
@@ -325,7 +326,8 @@ class ImportRecordsResponse(_message.Message):
     model: str
     issues: _containers.RepeatedCompositeFieldContainer[ImportIssue]
     comparisons_with_earlier: int
-    def __init__(self, records: _Optional[int] = ..., records_skipped: _Optional[int] = ..., customers_created: _Optional[int] = ..., linked_exact: _Optional[int] = ..., linked_probabilistic: _Optional[int] = ..., review_items: _Optional[int] = ..., links_refused: _Optional[int] = ..., comparisons: _Optional[int] = ..., model: _Optional[str] = ..., issues: _Optional[_Iterable[_Union[ImportIssue, _Mapping]]] = ..., comparisons_with_earlier: _Optional[int] = ...) -> None: ...
+    links_refused_chaining: int
+    def __init__(self, records: _Optional[int] = ..., records_skipped: _Optional[int] = ..., customers_created: _Optional[int] = ..., linked_exact: _Optional[int] = ..., linked_probabilistic: _Optional[int] = ..., review_items: _Optional[int] = ..., links_refused: _Optional[int] = ..., comparisons: _Optional[int] = ..., model: _Optional[str] = ..., issues: _Optional[_Iterable[_Union[ImportIssue, _Mapping]]] = ..., comparisons_with_earlier: _Optional[int] = ..., links_refused_chaining: _Optional[int] = ...) -> None: ...
 
 class ListReviewItemsRequest(_message.Message):
     __slots__ = ("status", "page_size")

@@ -90,7 +90,10 @@ async def bootstrap(settings: FeedbackSettings | None = None) -> ServiceRuntime:
     async def load_model() -> None:
         cache = Path(settings.model_cache_dir) if settings.model_cache_dir else None
         model = await asyncio.to_thread(load_or_train, cache, settings.sentiment_train_limit)
-        slot.analyzer = TextAnalyzer(model)
+        analyzer = TextAnalyzer(model)
+        # Loads kiwipiepy's model and VADER's lexicon now, not in a request.
+        await asyncio.to_thread(analyzer.analyze, ["배송이 빨라요", "fast delivery"])
+        slot.analyzer = analyzer
         slot.ready.set()
         log.info("text analytics ready")
 

@@ -34,6 +34,8 @@ class GatewaySettings(ServiceSettings):
     privacy_tokens: str = ""
     # CXLOOP_DEV_PRIVACY_TOKEN: accepted only in development mode.
     dev_privacy_token: str = "dev-privacy"
+    # Origins allowed to call /v1/feedback (comma separated; empty: any).
+    feedback_origins: str = ""
 
     @field_validator("write_keys")
     @classmethod

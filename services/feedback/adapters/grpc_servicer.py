@@ -287,6 +287,7 @@ class FeedbackServicer(pb_grpc.FeedbackServiceServicer):
                 if request.HasField("submitted_at")
                 else None,
                 channel=request.channel,
+                token=request.token,
             )
         )
         return pb.SubmitReviewResponse(

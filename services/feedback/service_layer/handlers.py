@@ -94,6 +94,9 @@ def _aware(dt: datetime) -> datetime:
 class ConsentCheck(Protocol):
     def may_use(self, customer_id: str, purpose: str) -> bool: ...
 
+    @property
+    def is_ready(self) -> bool: ...
+
 
 def _check_customer(customer_id: str, field_name: str = "customer_id") -> str:
     if not customer_id or len(customer_id) > 64 or not customer_id.isprintable():
@@ -364,8 +367,10 @@ class FeedbackHandlers:
                     continue
                 if not sampled(msg.customer_id, event_id, rule.sample_rate):
                     continue
-                if not self.consent.may_use(msg.customer_id, self.config.survey_purpose):
-                    continue  # asked again when sending, consent may change meanwhile
+                if self.consent.is_ready and not self.consent.may_use(
+                    msg.customer_id, self.config.survey_purpose
+                ):
+                    continue  # asked again when sending: consent may change meanwhile
                 version = self.get_survey(session, rule.survey_id)[0].version
                 due = max(occurred + rule.delay, now) if rule.delay else now
                 rows.append(
@@ -405,6 +410,8 @@ class FeedbackHandlers:
         """Sends scheduled invitations that are due (consent and the contact
         gate checked now); returns how many were sent."""
         now = now or self.clock()
+        if not self.consent.is_ready:
+            return 0  # consent not loaded yet: the invitations wait, none is lost
         q = (
             sa.select(t.invitation)
             .where(t.invitation.c.status == "scheduled", t.invitation.c.due_at <= now)
@@ -822,7 +829,20 @@ class FeedbackHandlers:
         idempotency_key: str = "",
         submitted_at: datetime | None = None,
         channel: str = "",
+        token: str = "",
     ) -> ItemResult:
+        if token:
+            invitation_id = self.tokens.verify(token)
+            inv = session.execute(
+                sa.select(t.invitation).where(t.invitation.c.invitation_id == invitation_id)
+            ).first()
+            if inv is None or not str(inv.status).startswith(("sent", "answer")):
+                raise InvalidInput("token", "unknown invitation")
+            if _aware(inv.expires_at) <= self.clock():
+                raise InvalidInput("token", "expired")
+            customer_id = inv.customer_id
+            # One review per invitation and product, however often it is sent.
+            idempotency_key = derived_id("review-token", invitation_id, product_id[:128])
         _check_customer(customer_id)
         if not product_id or len(product_id) > 128:
             raise InvalidInput("product_id", "1-128 characters")
@@ -1315,7 +1335,10 @@ class FeedbackHandlers:
         outbox = OutboxWriter(session)
         raised: list[epb.AlertRaised] = []
         for metric in SCALES:
-            slices_: list[tuple[str, str]] = [("", ""), *kpi_store.dimension_values(session, metric, first)]
+            slices_: list[tuple[str, str]] = [
+                ("", ""),
+                *kpi_store.dimension_values(session, metric, first),
+            ]
             for dim, value in slices_:
                 filters = {dim: value} if dim else {}
                 days = kpi_store.daily(session, metric, first, last, filters)

@@ -11,9 +11,23 @@ import pytest
 
 from feedback.domain import cases as dc
 from feedback.domain.anomaly import DailyValue, detect_drops
-from feedback.domain.invitations import ContactHistory, ContactPolicy, ResponseTokens, contact_refusal, sampled
+from feedback.domain.invitations import (
+    ContactHistory,
+    ContactPolicy,
+    ResponseTokens,
+    contact_refusal,
+    sampled,
+)
 from feedback.domain.surveys import InvalidInput
-from feedback.domain.text import Aspect, Language, clauses, detect_language, english_keywords, tag_aspects, text_problem
+from feedback.domain.text import (
+    Aspect,
+    Language,
+    clauses,
+    detect_language,
+    english_keywords,
+    tag_aspects,
+    text_problem,
+)
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -102,7 +116,10 @@ def test_aspects_have_spans_in_both_languages() -> None:
 def test_language_and_keywords() -> None:
     assert detect_language("배송 OK 좋아요") is Language.KO
     assert detect_language("great app 굿") is Language.EN
-    assert english_keywords("The delivery was late, late again. Terrible delivery!")[:2] == ["delivery", "late"]
+    assert english_keywords("The delivery was late, late again. Terrible delivery!")[:2] == [
+        "delivery",
+        "late",
+    ]
 
 
 @pytest.mark.parametrize("text", ["a" * 5001, "abc\x00def", "bin\x01ary", "bad\ufffd"])

@@ -23,12 +23,27 @@ DOC = {
     "name": "After purchase",
     "title": {"ko": "구매 후 설문", "en": "After your purchase"},
     "questions": [
-        {"id": "nps", "type": "nps", "required": True, "text": {"ko": "추천하시겠어요?", "en": "Would you recommend us?"}},
-        {"id": "why", "type": "free_text", "text": {"ko": "이유는?", "en": "Why?"},
-         "show_if": {"question_id": "nps", "max_score": 6}},
-        {"id": "topic", "type": "multi_choice", "text": "What mattered?",
-         "choices": [{"id": "delivery", "text": {"ko": "배송", "en": "Delivery"}},
-                     {"id": "price", "text": {"en": "Price"}}]},
+        {
+            "id": "nps",
+            "type": "nps",
+            "required": True,
+            "text": {"ko": "추천하시겠어요?", "en": "Would you recommend us?"},
+        },
+        {
+            "id": "why",
+            "type": "free_text",
+            "text": {"ko": "이유는?", "en": "Why?"},
+            "show_if": {"question_id": "nps", "max_score": 6},
+        },
+        {
+            "id": "topic",
+            "type": "multi_choice",
+            "text": "What mattered?",
+            "choices": [
+                {"id": "delivery", "text": {"ko": "배송", "en": "Delivery"}},
+                {"id": "price", "text": {"en": "Price"}},
+            ],
+        },
         {"id": "stars", "type": "rating", "scale_max": 10, "text": "Stars"},
     ],
 }
@@ -51,7 +66,10 @@ def test_export_import_round_trip() -> None:
     [
         (lambda d: d["questions"][0].update(type="stars"), "survey.questions[0].type"),
         (lambda d: d["questions"][1].update(id="nps"), "survey.questions[1].id"),
-        (lambda d: d["questions"][1]["show_if"].update(question_id="later"), "survey.questions[1].show_if.question_id"),
+        (
+            lambda d: d["questions"][1]["show_if"].update(question_id="later"),
+            "survey.questions[1].show_if.question_id",
+        ),
         (lambda d: d["questions"][2].update(choices=[]), "survey.questions[2].choices"),
         (lambda d: d["questions"][3].update(scale_max=11), "survey.questions[3].scale_max"),
         (lambda d: d.update(id="has space"), "survey.id"),
@@ -68,7 +86,9 @@ def test_bad_definitions_name_the_field(mutate, field) -> None:
 
 def test_display_logic_shows_why_only_to_detractors() -> None:
     s = survey()
-    ok = validate_answers(s, [RawAnswer("nps", score=3), RawAnswer("why", text="slow")], partial=False)
+    ok = validate_answers(
+        s, [RawAnswer("nps", score=3), RawAnswer("why", text="slow")], partial=False
+    )
     assert ok["why"].text == "slow"
     with pytest.raises(InvalidInput, match="not shown"):
         validate_answers(s, [RawAnswer("nps", score=9), RawAnswer("why", text="x")], partial=False)
@@ -101,7 +121,11 @@ def test_partial_response_may_leave_required_questions_open() -> None:
 def test_multi_choice_collects_every_choice() -> None:
     got = validate_answers(
         survey(),
-        [RawAnswer("nps", score=9), RawAnswer("topic", choice_id="delivery"), RawAnswer("topic", choice_id="price")],
+        [
+            RawAnswer("nps", score=9),
+            RawAnswer("topic", choice_id="delivery"),
+            RawAnswer("topic", choice_id="price"),
+        ],
         partial=False,
     )
     assert got["topic"].choices == ("delivery", "price")
@@ -126,7 +150,9 @@ def test_standard_formulas() -> None:
     merged.merge(t)
     merged.merge(t)
     assert kpi_value(QuestionType.NPS, merged)[0] == pytest.approx(20.0)
-    assert kpi_value(QuestionType.NPS, merged)[2] - kpi_value(QuestionType.NPS, merged)[1] < high - low
+    assert (
+        kpi_value(QuestionType.NPS, merged)[2] - kpi_value(QuestionType.NPS, merged)[1] < high - low
+    )
 
 
 def test_detractor_rules() -> None:

@@ -216,7 +216,7 @@ class SubmitResponseResponse(_message.Message):
     def __init__(self, response_id: _Optional[str] = ..., detractor: _Optional[bool] = ..., case_id: _Optional[str] = ..., complete: _Optional[bool] = ..., analysis: _Optional[_Union[TextAnalysis, _Mapping]] = ...) -> None: ...
 
 class SubmitReviewRequest(_message.Message):
-    __slots__ = ("customer_id", "product_id", "rating", "text", "idempotency_key", "submitted_at", "channel")
+    __slots__ = ("customer_id", "product_id", "rating", "text", "idempotency_key", "submitted_at", "channel", "token")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     RATING_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,7 @@ class SubmitReviewRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     product_id: str
     rating: int
@@ -231,7 +232,8 @@ class SubmitReviewRequest(_message.Message):
     idempotency_key: str
     submitted_at: _timestamp_pb2.Timestamp
     channel: str
-    def __init__(self, customer_id: _Optional[str] = ..., product_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+    token: str
+    def __init__(self, customer_id: _Optional[str] = ..., product_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class SubmitReviewResponse(_message.Message):
     __slots__ = ("review_id", "analysis", "case_id")

@@ -38,6 +38,10 @@ def main() -> None:
             pass
         else:
             consent.main()
+    if not only or "feedback" in only:
+        from bench import feedback
+
+        feedback.main()
     write_readme()
 
 

@@ -16,7 +16,7 @@ from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
-SKELETONS = ["personalization", "loyalty", "feedback"]
+SKELETONS = ["personalization", "loyalty"]  # feedback: built (issue 13)
 
 
 @pytest.mark.parametrize("service", SKELETONS)

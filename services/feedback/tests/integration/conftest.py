@@ -6,6 +6,7 @@ published on the IDENTITY stream."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,12 +26,14 @@ from feedback.bootstrap import bootstrap
 from feedback.config import FeedbackSettings
 
 # One small model for the whole test session (trained once, cached).
-MODEL_LIMIT = 1500
+MODEL_LIMIT = 800
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("feedback-models")
+def model_dir() -> Path:
+    # Kept across sessions: the cache file is keyed by the data's hash, the
+    # row limit and the scikit-learn version, so a stale model is never used.
+    return Path(tempfile.gettempdir()) / "cxloop-feedback-test-models"
 
 
 def settings_for(
@@ -55,7 +58,7 @@ async def start_feedback(settings: FeedbackSettings) -> ServiceRuntime:
     runtime = await bootstrap(settings)
     await runtime.start()
     await runtime.db_ready.wait()
-    await asyncio.wait_for(runtime.analyzer_slot.ready.wait(), 90)  # type: ignore[attr-defined]
+    await asyncio.wait_for(runtime.analyzer_slot.ready.wait(), 300)  # type: ignore[attr-defined]
     return runtime
 
 

@@ -5,6 +5,7 @@ GetKpis costs the same over a million responses as over a thousand."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,12 +44,20 @@ class ScoredResponse:
     negative_aspects: tuple[str, ...] = ()
 
 
+_PAIRS = list(itertools.combinations(range(len(KPI_DIMENSIONS)), 2))
+
+
 def slices(dims: Mapping[str, str]) -> list[tuple[str, ...]]:
-    """The all-slice, one slice per single dimension, and the full slice."""
+    """The all-slice, one slice per single dimension, one per pair of
+    dimensions, and the full slice: a query with up to two filters reads
+    one row per day; three or more sum the full slices."""
     full = tuple(dims.get(d) or NONE for d in KPI_DIMENSIONS)
+    n = len(KPI_DIMENSIONS)
     out = [tuple(ALL for _ in KPI_DIMENSIONS)]
-    for i in range(len(KPI_DIMENSIONS)):
-        out.append(tuple(full[i] if j == i else ALL for j in range(len(KPI_DIMENSIONS))))
+    for i in range(n):
+        out.append(tuple(full[i] if j == i else ALL for j in range(n)))
+    for a, b in _PAIRS:
+        out.append(tuple(full[j] if j in (a, b) else ALL for j in range(n)))
     out.append(full)
     return out
 
@@ -136,7 +145,7 @@ def daily(
     q = sa.select(kpi_day.c.day, *sums).where(
         kpi_day.c.metric == metric.value, kpi_day.c.day >= first_day, kpi_day.c.day <= last_day
     )
-    if len(f) <= 1:
+    if len(f) <= 2:
         for d in KPI_DIMENSIONS:
             q = q.where(kpi_day.c[d] == f.get(d, ALL))
     else:  # several filters: sum the full slices that match them

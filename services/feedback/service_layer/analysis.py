@@ -66,8 +66,10 @@ class TextAnalyzer:
         self.classifier = classifier
         self.korean = KoreanKeywords() if korean_keywords else None
 
-    def analyze(self, texts: Sequence[str]) -> list[TextAnalysis]:
-        """One analysis per text, all texts' sentences scored in one call."""
+    def analyze(self, texts: Sequence[str], *, keywords: bool = True) -> list[TextAnalysis]:
+        """One analysis per text, all texts' sentences scored in one call.
+        Without ``keywords`` the morphological analysis (the costliest part)
+        is skipped: what ingestion stores is sentiment and aspects."""
         if not texts:
             return []
         mentions = [tag_aspects(t) for t in texts]
@@ -86,8 +88,12 @@ class TextAnalyzer:
         whole, parts = sentiments[: len(texts)], sentiments[len(texts) :]
         langs = [detect_language(t) for t in texts]
         ko_idx = [i for i, lang in enumerate(langs) if lang is Language.KO]
-        ko_kw = self.korean([texts[i] for i in ko_idx]) if self.korean else [[] for _ in ko_idx]
-        keywords: dict[int, list[str]] = dict(zip(ko_idx, ko_kw, strict=True))
+        ko_kw = (
+            self.korean([texts[i] for i in ko_idx])
+            if self.korean and keywords
+            else [[] for _ in ko_idx]
+        )
+        found: dict[int, list[str]] = dict(zip(ko_idx, ko_kw, strict=True))
         out = []
         for i, t in enumerate(texts):
             tagged: list[AspectMention] = []
@@ -98,7 +104,12 @@ class TextAnalyzer:
                         label = parts[k].label
                         break
                 tagged.append(AspectMention(m.aspect, m.start, m.end, m.cue, label))
-            kws = keywords.get(i) if langs[i] is Language.KO else english_keywords(t)
+            if not keywords:
+                kws: list[str] | None = []
+            elif langs[i] is Language.KO:
+                kws = found.get(i)
+            else:
+                kws = english_keywords(t)
             out.append(TextAnalysis(langs[i], whole[i], tagged, kws or []))
         return out
 

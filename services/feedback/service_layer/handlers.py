@@ -181,13 +181,13 @@ class FeedbackHandlers:
         self._versions: dict[tuple[str, int], SurveyVersion] = {}
 
     # -- text analytics ----------------------------------------------------
-    def analyze(self, texts: Sequence[str]) -> list[TextAnalysis]:
+    def analyze(self, texts: Sequence[str], *, keywords: bool = True) -> list[TextAnalysis]:
         if not texts:
             return []
         analyzer = self._analyzer()
         if analyzer is None:
             raise Unavailable("the text analytics model is still loading; retry shortly")
-        return analyzer.analyze(texts)
+        return analyzer.analyze(texts, keywords=keywords)
 
     # -- surveys -------------------------------------------------------------
     def put_survey(self, session: Session, document: str) -> tuple[SurveyVersion, datetime]:
@@ -531,7 +531,7 @@ class FeedbackHandlers:
             if isinstance(p, _Prepared):
                 texts += p.texts.values()
         try:
-            analyses = iter(self.analyze(texts))
+            analyses = iter(self.analyze(texts, keywords=False))
         except Exception as exc:
             prepared = [exc if isinstance(p, _Prepared) and p.texts else p for p in prepared]
             analyses = iter(())

@@ -208,7 +208,9 @@ async def test_reviews_voice_and_bad_input(
     assert rv.review_id and rv.case_id
     assert {m.aspect for m in rv.analysis.aspects} >= {"quality", "returns"}
     reviews = await eventually(lambda: world.events(ev.REVIEW_SUBMITTED), timeout=10)
-    assert reviews[0].rating == 1 and reviews[0].text_length == len("Broken on arrival, refund took weeks.")  # type: ignore[attr-defined]
+    assert reviews[0].rating == 1 and reviews[0].text_length == len(
+        "Broken on arrival, refund took weeks."
+    )  # type: ignore[attr-defined]
     good = await stub.SubmitReview(
         pb.SubmitReviewRequest(
             customer_id="c1", product_id="sku-2", rating=5, text="Great quality, fast delivery"

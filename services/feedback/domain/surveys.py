@@ -179,7 +179,7 @@ def parse_survey(doc: Any, *, survey_id: str | None = None, version: int = 1) ->
         if qid in seen:
             raise InvalidInput(f"{where}.id", f"{qid!r} used twice")
         try:
-            qtype = QuestionType(q.get("type"))
+            qtype = QuestionType(str(q.get("type")))
         except ValueError:
             raise InvalidInput(
                 f"{where}.type", f"one of {', '.join(t.value for t in QuestionType)}"

@@ -351,9 +351,9 @@ async def test_erasure_removes_the_customer_and_keeps_the_kpis(
     assert exported["responses"][0]["text"] == json.dumps({"why": "rude staff"})
     answer = await feedback.db.in_transaction(erase)
     assert (
-        answer.counts["responses"] == 1
-        and answer.counts["reviews"] == 1
-        and answer.counts["cases"] == 2
+        answer.row_counts["responses"] == 1
+        and answer.row_counts["reviews"] == 1
+        and answer.row_counts["cases"] == 2
     )
     for table in (t.response, t.review, t.case, t.invitation):
         assert rows(feedback, table, customer_id="c-gone") == []

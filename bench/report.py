@@ -40,6 +40,10 @@ def _rows() -> list[str]:
             pass
         else:
             rows += consent_rows()
+    if (HERE / "results" / "feedback.json").exists():
+        from bench.feedback import feedback_rows
+
+        rows += feedback_rows()
     return rows
 
 

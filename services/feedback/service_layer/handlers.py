@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel import Session
 
+from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, NotFound, Unavailable
 from cxloop_libs.messaging import OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
@@ -540,7 +541,7 @@ class FeedbackHandlers:
             [p.customer_id for p in prepared if isinstance(p, _Prepared) and p.texts],
             create=True,
         )
-        outbox = OutboxWriter(session)
+        staged: list[dict[str, object]] = []
         scored: list[kpi_store.ScoredResponse] = []
         results: list[ResponseResult | BaseException] = []
         for p in prepared:
@@ -551,6 +552,7 @@ class FeedbackHandlers:
                 results.append(p.existing)
                 continue
             text_analyses = [next(analyses) for _ in p.texts]
+            outbox = OutboxWriter(None)  # this item's events, kept only if it is stored
             nested = session.begin_nested()
             try:
                 result, score = self._store_response(
@@ -559,13 +561,14 @@ class FeedbackHandlers:
                 nested.commit()
             except Exception as exc:
                 nested.rollback()
-                outbox.drain()  # its events go with it
                 results.append(exc)
                 continue
-            outbox.flush()
+            staged += outbox.drain()
             if score is not None:
                 scored.append(score)
             results.append(result)
+        if staged:
+            bulk_insert(session, OutboxWriter.TABLE, staged)
         kpi_store.add_responses(session, scored)
         return results
 

@@ -54,6 +54,10 @@ def main() -> None:
         from bench import personalization
 
         personalization.main()
+    if not only or "feedback" in only:
+        from bench import feedback
+
+        feedback.main()
     write_readme()
 
 

@@ -24,6 +24,7 @@ from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
 from gateway.adapters import privacy
+from gateway.adapters.feedback_client import FeedbackClient
 from gateway.adapters.http import create_app
 from gateway.adapters.identity_profiles import GrpcProfileSource, ProfileEventFollower
 from gateway.adapters.loyalty_client import LoyaltyClient
@@ -32,6 +33,7 @@ from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
 from gateway.domain.enforcement import ObjectorIdentifiers
 from gateway.domain.translation import InteractionTranslator
+from gateway.entrypoints.feedback_api import add_feedback_routes
 from gateway.entrypoints.loyalty_api import install_loyalty_errors, loyalty_router
 from gateway.entrypoints.personalization_api import add_personalization_routes
 from gateway.service_layer.enforcement import AnalyticsEnforcement
@@ -175,6 +177,12 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
     add_personalization_routes(app, recs, settings.accepted_write_keys())
     extra_tasks.append(recs.run)
     on_stop.append(recs.stop)
+    feedback = client_channel(settings.grpc_target("feedback"), token=token)
+    add_feedback_routes(
+        app,
+        FeedbackClient(feedback, deadline_s=settings.grpc_deadline_s),
+        frozenset(o.strip() for o in settings.feedback_origins.split(",") if o.strip()),
+    )
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)
 
@@ -197,7 +205,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         server.should_exit = True
 
     async def close_channels() -> None:
-        for channel in (identity_channel, consent_channel, loyalty_channel):
+        for channel in (identity_channel, consent_channel, loyalty_channel, feedback):
             await channel.close()
 
     runtime = ServiceRuntime(

@@ -43,6 +43,8 @@ class GatewaySettings(ServiceSettings):
     pii_scan_allow: str = ""
     # How long a call waits for JetStream's PubAck before answering 503.
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Origins allowed to call /v1/feedback (comma separated; empty: any).
+    feedback_origins: str = ""
 
     @field_validator("write_keys")
     @classmethod

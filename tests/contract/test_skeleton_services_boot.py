@@ -17,7 +17,7 @@ from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
-SKELETONS = ["personalization", "feedback"]
+SKELETONS = ["personalization"]  # loyalty, feedback: built (issues 11, 13)
 # Services partly built: only these RPCs are still UNIMPLEMENTED (the rest
 # are tested with the service), and the database they need.
 PARTLY_BUILT = {"personalization": {"ListSegments", "GetPrediction"}}

@@ -21,7 +21,7 @@ def consent_env(services: list[str]) -> dict[str, str]:
 def test_the_whole_suite_waits_for_every_participant(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(VAR, raising=False)
     env = consent_env(["identity", "consent", "personalization", "loyalty", "analytics", "gateway"])
-    assert env[VAR] == "consent,identity,gateway,loyalty,analytics,personalization"
+    assert env[VAR] == "consent,identity,gateway,loyalty,analytics,personalization,feedback"
 
 
 def test_only_the_started_participants_are_awaited(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,12 +153,16 @@ DETRACTOR_DETECTED = EventKind(
     "feedback", "detractor", "detected", feedback_events.DetractorDetected
 )
 FEEDBACK_ALERT_RAISED = EventKind("feedback", "alert", "raised", feedback_events.AlertRaised)
+CASE_OPENED = EventKind("feedback", "case", "opened", feedback_events.CaseOpened)
+CASE_RESOLVED = EventKind("feedback", "case", "resolved", feedback_events.CaseResolved)
 _FEEDBACK: tuple[EventKind, ...] = (
     SURVEY_INVITED,
     RESPONSE_RECEIVED,
     REVIEW_SUBMITTED,
     DETRACTOR_DETECTED,
     FEEDBACK_ALERT_RAISED,
+    CASE_OPENED,
+    CASE_RESOLVED,
 )
 
 # -- personalization (services/personalization) -------------------------------

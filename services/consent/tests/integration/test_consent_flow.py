@@ -418,3 +418,13 @@ async def test_projection_started_before_consent_waits_denies_then_follows(
         await asyncio.gather(task, return_exceptions=True)
         await bus.close()
         await runtime.stop()
+
+
+async def test_survey_contact_is_a_purpose_a_customer_can_grant_for_feedback_invitations(
+    stub: pb_grpc.ConsentServiceStub,
+) -> None:
+    cid = customer()
+    await record(stub, cid, "survey_contact", GRANTED)
+    prefs = await stub.GetPreferences(pb.GetPreferencesRequest(customer_id=cid), timeout=5)
+    by = {p.purpose: p for p in prefs.purposes}
+    assert by["survey_contact"].decision == GRANTED

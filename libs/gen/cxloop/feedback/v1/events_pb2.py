@@ -25,31 +25,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xloop/feedback/v1/events.proto\x12\x12\x63xloop.feedback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"n\n\x0eRecordedAnswer\x12\x13\n\x0bquestion_id\x18\x01 \x01(\t\x12\x0f\n\x05score\x18\x02 \x01(\x05H\x00\x12\x13\n\tchoice_id\x18\x03 \x01(\tH\x00\x12\x18\n\x0e\x65ncrypted_text\x18\x04 \x01(\x0cH\x00\x42\x07\n\x05value\"\xfe\x01\n\rSurveyInvited\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x36\n\x07\x63hannel\x18\x04 \x01(\x0e\x32%.cxloop.feedback.v1.InvitationChannel\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\x12.\n\ninvited_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcd\x01\n\x10ResponseReceived\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x15\n\rinvitation_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x33\n\x07\x61nswers\x18\x05 \x03(\x0b\x32\".cxloop.feedback.v1.RecordedAnswer\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe8\x01\n\x11\x44\x65tractorDetected\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tsurvey_id\x18\x03 \x01(\t\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.cxloop.feedback.v1.KpiMetric\x12\r\n\x05score\x18\x05 \x01(\x05\x12\x16\n\x0e\x65ncrypted_text\x18\x06 \x01(\x0c\x12\x0f\n\x07\x63\x61se_id\x18\x07 \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x03\n\x0b\x41lertRaised\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.cxloop.feedback.v1.AlertKind\x12\x33\n\x08severity\x18\x03 \x01(\x0e\x32!.cxloop.feedback.v1.AlertSeverity\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.cxloop.feedback.v1.KpiMetric\x12\x16\n\x0eobserved_value\x18\x05 \x01(\x01\x12\x16\n\x0e\x65xpected_value\x18\x06 \x01(\x01\x12\x30\n\x0cwindow_start\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\n \x01(\t\x12-\n\traised_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa4\x01\n\x0fReviewSubmitted\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x0e\n\x06rating\x18\x04 \x01(\x05\x12\x13\n\x0btext_length\x18\x05 \x01(\x05\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*d\n\tKpiMetric\x12\x1a\n\x16KPI_METRIC_UNSPECIFIED\x10\x00\x12\x12\n\x0eKPI_METRIC_NPS\x10\x01\x12\x13\n\x0fKPI_METRIC_CSAT\x10\x02\x12\x12\n\x0eKPI_METRIC_CES\x10\x03*\xb5\x01\n\x11InvitationChannel\x12\"\n\x1eINVITATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18INVITATION_CHANNEL_EMAIL\x10\x01\x12\x1a\n\x16INVITATION_CHANNEL_SMS\x10\x02\x12\x1f\n\x1bINVITATION_CHANNEL_APP_PUSH\x10\x03\x12!\n\x1dINVITATION_CHANNEL_IN_PRODUCT\x10\x04*\x9d\x01\n\tAlertKind\x12\x1a\n\x16\x41LERT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_KIND_KPI_DROP\x10\x01\x12\x1e\n\x1a\x41LERT_KIND_DETRACTOR_SPIKE\x10\x02\x12\x1e\n\x1a\x41LERT_KIND_NEGATIVE_REVIEW\x10\x03\x12\x1b\n\x17\x41LERT_KIND_CASE_OVERDUE\x10\x04*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xloop/feedback/v1/events.proto\x12\x12\x63xloop.feedback.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"n\n\x0eRecordedAnswer\x12\x13\n\x0bquestion_id\x18\x01 \x01(\t\x12\x0f\n\x05score\x18\x02 \x01(\x05H\x00\x12\x13\n\tchoice_id\x18\x03 \x01(\tH\x00\x12\x18\n\x0e\x65ncrypted_text\x18\x04 \x01(\x0cH\x00\x42\x07\n\x05value\"\xea\x02\n\rSurveyInvited\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x36\n\x07\x63hannel\x18\x04 \x01(\x0e\x32%.cxloop.feedback.v1.InvitationChannel\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\x12.\n\ninvited_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eresponse_token\x18\x08 \x01(\t\x12\x16\n\x0esurvey_version\x18\t \x01(\x05\x12\x12\n\ntouchpoint\x18\n \x01(\t\x12\x15\n\rjourney_stage\x18\x0b \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x0c \x01(\t\"\xcd\x01\n\x10ResponseReceived\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x11\n\tsurvey_id\x18\x02 \x01(\t\x12\x15\n\rinvitation_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x33\n\x07\x61nswers\x18\x05 \x03(\x0b\x32\".cxloop.feedback.v1.RecordedAnswer\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe8\x01\n\x11\x44\x65tractorDetected\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tsurvey_id\x18\x03 \x01(\t\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.cxloop.feedback.v1.KpiMetric\x12\r\n\x05score\x18\x05 \x01(\x05\x12\x16\n\x0e\x65ncrypted_text\x18\x06 \x01(\x0c\x12\x0f\n\x07\x63\x61se_id\x18\x07 \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xce\x03\n\x0b\x41lertRaised\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.cxloop.feedback.v1.AlertKind\x12\x33\n\x08severity\x18\x03 \x01(\x0e\x32!.cxloop.feedback.v1.AlertSeverity\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.cxloop.feedback.v1.KpiMetric\x12\x16\n\x0eobserved_value\x18\x05 \x01(\x01\x12\x16\n\x0e\x65xpected_value\x18\x06 \x01(\x01\x12\x30\n\x0cwindow_start\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\n \x01(\t\x12-\n\traised_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tdimension\x18\x0c \x01(\t\x12\x0f\n\x07z_score\x18\r \x01(\x01\x12\x11\n\tresponses\x18\x0e \x01(\x04\"\xa4\x01\n\x0fReviewSubmitted\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x12\n\nproduct_id\x18\x03 \x01(\t\x12\x0e\n\x06rating\x18\x04 \x01(\x05\x12\x13\n\x0btext_length\x18\x05 \x01(\x05\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\nCaseOpened\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0bsource_kind\x18\x03 \x01(\t\x12\x11\n\tsource_id\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\t\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x0c\x43\x61seResolved\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x1c\n\x14\x65ncrypted_resolution\x18\x03 \x01(\x0c\x12\x17\n\x0fnotify_customer\x18\x04 \x01(\x08\x12\x1f\n\x17\x66ollow_up_invitation_id\x18\x05 \x01(\t\x12/\n\x0bresolved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*d\n\tKpiMetric\x12\x1a\n\x16KPI_METRIC_UNSPECIFIED\x10\x00\x12\x12\n\x0eKPI_METRIC_NPS\x10\x01\x12\x13\n\x0fKPI_METRIC_CSAT\x10\x02\x12\x12\n\x0eKPI_METRIC_CES\x10\x03*\xb5\x01\n\x11InvitationChannel\x12\"\n\x1eINVITATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18INVITATION_CHANNEL_EMAIL\x10\x01\x12\x1a\n\x16INVITATION_CHANNEL_SMS\x10\x02\x12\x1f\n\x1bINVITATION_CHANNEL_APP_PUSH\x10\x03\x12!\n\x1dINVITATION_CHANNEL_IN_PRODUCT\x10\x04*\x9d\x01\n\tAlertKind\x12\x1a\n\x16\x41LERT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_KIND_KPI_DROP\x10\x01\x12\x1e\n\x1a\x41LERT_KIND_DETRACTOR_SPIKE\x10\x02\x12\x1e\n\x1a\x41LERT_KIND_NEGATIVE_REVIEW\x10\x03\x12\x1b\n\x17\x41LERT_KIND_CASE_OVERDUE\x10\x04*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.feedback.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KPIMETRIC']._serialized_start=1477
-  _globals['_KPIMETRIC']._serialized_end=1577
-  _globals['_INVITATIONCHANNEL']._serialized_start=1580
-  _globals['_INVITATIONCHANNEL']._serialized_end=1761
-  _globals['_ALERTKIND']._serialized_start=1764
-  _globals['_ALERTKIND']._serialized_end=1921
-  _globals['_ALERTSEVERITY']._serialized_start=1924
-  _globals['_ALERTSEVERITY']._serialized_end=2053
+  _globals['_KPIMETRIC']._serialized_start=2034
+  _globals['_KPIMETRIC']._serialized_end=2134
+  _globals['_INVITATIONCHANNEL']._serialized_start=2137
+  _globals['_INVITATIONCHANNEL']._serialized_end=2318
+  _globals['_ALERTKIND']._serialized_start=2321
+  _globals['_ALERTKIND']._serialized_end=2478
+  _globals['_ALERTSEVERITY']._serialized_start=2481
+  _globals['_ALERTSEVERITY']._serialized_end=2610
   _globals['_RECORDEDANSWER']._serialized_start=88
   _globals['_RECORDEDANSWER']._serialized_end=198
   _globals['_SURVEYINVITED']._serialized_start=201
-  _globals['_SURVEYINVITED']._serialized_end=455
-  _globals['_RESPONSERECEIVED']._serialized_start=458
-  _globals['_RESPONSERECEIVED']._serialized_end=663
-  _globals['_DETRACTORDETECTED']._serialized_start=666
-  _globals['_DETRACTORDETECTED']._serialized_end=898
-  _globals['_ALERTRAISED']._serialized_start=901
-  _globals['_ALERTRAISED']._serialized_end=1308
-  _globals['_REVIEWSUBMITTED']._serialized_start=1311
-  _globals['_REVIEWSUBMITTED']._serialized_end=1475
+  _globals['_SURVEYINVITED']._serialized_end=563
+  _globals['_RESPONSERECEIVED']._serialized_start=566
+  _globals['_RESPONSERECEIVED']._serialized_end=771
+  _globals['_DETRACTORDETECTED']._serialized_start=774
+  _globals['_DETRACTORDETECTED']._serialized_end=1006
+  _globals['_ALERTRAISED']._serialized_start=1009
+  _globals['_ALERTRAISED']._serialized_end=1471
+  _globals['_REVIEWSUBMITTED']._serialized_start=1474
+  _globals['_REVIEWSUBMITTED']._serialized_end=1638
+  _globals['_CASEOPENED']._serialized_start=1641
+  _globals['_CASEOPENED']._serialized_end=1840
+  _globals['_CASERESOLVED']._serialized_start=1843
+  _globals['_CASERESOLVED']._serialized_end=2032
 # @@protoc_insertion_point(module_scope)

@@ -71,7 +71,7 @@ class RecordedAnswer(_message.Message):
     def __init__(self, question_id: _Optional[str] = ..., score: _Optional[int] = ..., choice_id: _Optional[str] = ..., encrypted_text: _Optional[bytes] = ...) -> None: ...
 
 class SurveyInvited(_message.Message):
-    __slots__ = ("invitation_id", "survey_id", "customer_id", "channel", "cause_event_id", "invited_at", "expires_at")
+    __slots__ = ("invitation_id", "survey_id", "customer_id", "channel", "cause_event_id", "invited_at", "expires_at", "response_token", "survey_version", "touchpoint", "journey_stage", "case_id")
     INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
     SURVEY_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,11 @@ class SurveyInvited(_message.Message):
     CAUSE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     INVITED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SURVEY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOUCHPOINT_FIELD_NUMBER: _ClassVar[int]
+    JOURNEY_STAGE_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
     invitation_id: str
     survey_id: str
     customer_id: str
@@ -86,7 +91,12 @@ class SurveyInvited(_message.Message):
     cause_event_id: str
     invited_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, invitation_id: _Optional[str] = ..., survey_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[InvitationChannel, str]] = ..., cause_event_id: _Optional[str] = ..., invited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    response_token: str
+    survey_version: int
+    touchpoint: str
+    journey_stage: str
+    case_id: str
+    def __init__(self, invitation_id: _Optional[str] = ..., survey_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., channel: _Optional[_Union[InvitationChannel, str]] = ..., cause_event_id: _Optional[str] = ..., invited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_token: _Optional[str] = ..., survey_version: _Optional[int] = ..., touchpoint: _Optional[str] = ..., journey_stage: _Optional[str] = ..., case_id: _Optional[str] = ...) -> None: ...
 
 class ResponseReceived(_message.Message):
     __slots__ = ("response_id", "survey_id", "invitation_id", "customer_id", "answers", "submitted_at")
@@ -125,7 +135,7 @@ class DetractorDetected(_message.Message):
     def __init__(self, response_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., survey_id: _Optional[str] = ..., metric: _Optional[_Union[KpiMetric, str]] = ..., score: _Optional[int] = ..., encrypted_text: _Optional[bytes] = ..., case_id: _Optional[str] = ..., detected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AlertRaised(_message.Message):
-    __slots__ = ("alert_id", "kind", "severity", "metric", "observed_value", "expected_value", "window_start", "window_end", "customer_id", "case_id", "raised_at")
+    __slots__ = ("alert_id", "kind", "severity", "metric", "observed_value", "expected_value", "window_start", "window_end", "customer_id", "case_id", "raised_at", "dimension", "z_score", "responses")
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +147,9 @@ class AlertRaised(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    Z_SCORE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     kind: AlertKind
     severity: AlertSeverity
@@ -148,7 +161,10 @@ class AlertRaised(_message.Message):
     customer_id: str
     case_id: str
     raised_at: _timestamp_pb2.Timestamp
-    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., metric: _Optional[_Union[KpiMetric, str]] = ..., observed_value: _Optional[float] = ..., expected_value: _Optional[float] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ..., case_id: _Optional[str] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    dimension: str
+    z_score: float
+    responses: int
+    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., severity: _Optional[_Union[AlertSeverity, str]] = ..., metric: _Optional[_Union[KpiMetric, str]] = ..., observed_value: _Optional[float] = ..., expected_value: _Optional[float] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_id: _Optional[str] = ..., case_id: _Optional[str] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dimension: _Optional[str] = ..., z_score: _Optional[float] = ..., responses: _Optional[int] = ...) -> None: ...
 
 class ReviewSubmitted(_message.Message):
     __slots__ = ("review_id", "customer_id", "product_id", "rating", "text_length", "submitted_at")
@@ -165,3 +181,37 @@ class ReviewSubmitted(_message.Message):
     text_length: int
     submitted_at: _timestamp_pb2.Timestamp
     def __init__(self, review_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product_id: _Optional[str] = ..., rating: _Optional[int] = ..., text_length: _Optional[int] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CaseOpened(_message.Message):
+    __slots__ = ("case_id", "customer_id", "source_kind", "source_id", "priority", "opened_at", "due_at")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    customer_id: str
+    source_kind: str
+    source_id: str
+    priority: str
+    opened_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    def __init__(self, case_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_id: _Optional[str] = ..., priority: _Optional[str] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CaseResolved(_message.Message):
+    __slots__ = ("case_id", "customer_id", "encrypted_resolution", "notify_customer", "follow_up_invitation_id", "resolved_at")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    NOTIFY_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    customer_id: str
+    encrypted_resolution: bytes
+    notify_customer: bool
+    follow_up_invitation_id: str
+    resolved_at: _timestamp_pb2.Timestamp
+    def __init__(self, case_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., encrypted_resolution: _Optional[bytes] = ..., notify_customer: _Optional[bool] = ..., follow_up_invitation_id: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

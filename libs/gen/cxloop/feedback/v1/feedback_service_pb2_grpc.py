@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class FeedbackServiceStub:
-    """Collects survey responses, serves KPI series and manages follow-up cases.
+    """Surveys, responses, reviews, voice-of-customer notes, text analytics, KPI
+    series, anomaly alerts and follow-up cases.
     """
 
     def __init__(self, channel):
@@ -35,15 +36,65 @@ class FeedbackServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.PutSurvey = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/PutSurvey',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyResponse.FromString,
+                _registered_method=True)
+        self.GetSurvey = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/GetSurvey',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyResponse.FromString,
+                _registered_method=True)
+        self.ListSurveys = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/ListSurveys',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysResponse.FromString,
+                _registered_method=True)
+        self.PutTrigger = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/PutTrigger',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerResponse.FromString,
+                _registered_method=True)
+        self.ListTriggers = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/ListTriggers',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersResponse.FromString,
+                _registered_method=True)
         self.SubmitResponse = channel.unary_unary(
                 '/cxloop.feedback.v1.FeedbackService/SubmitResponse',
                 request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitResponseRequest.SerializeToString,
                 response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitResponseResponse.FromString,
                 _registered_method=True)
+        self.SubmitReview = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/SubmitReview',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewResponse.FromString,
+                _registered_method=True)
+        self.RecordVoice = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/RecordVoice',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceResponse.FromString,
+                _registered_method=True)
+        self.AnalyzeText = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/AnalyzeText',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextResponse.FromString,
+                _registered_method=True)
         self.GetKpis = channel.unary_unary(
                 '/cxloop.feedback.v1.FeedbackService/GetKpis',
                 request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisRequest.SerializeToString,
                 response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisResponse.FromString,
+                _registered_method=True)
+        self.GetDrivers = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/GetDrivers',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversResponse.FromString,
+                _registered_method=True)
+        self.ScanAnomalies = channel.unary_unary(
+                '/cxloop.feedback.v1.FeedbackService/ScanAnomalies',
+                request_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesRequest.SerializeToString,
+                response_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesResponse.FromString,
                 _registered_method=True)
         self.ListCases = channel.unary_unary(
                 '/cxloop.feedback.v1.FeedbackService/ListCases',
@@ -58,20 +109,93 @@ class FeedbackServiceStub:
 
 
 class FeedbackServiceServicer:
-    """Collects survey responses, serves KPI series and manages follow-up cases.
+    """Surveys, responses, reviews, voice-of-customer notes, text analytics, KPI
+    series, anomaly alerts and follow-up cases.
     """
 
+    def PutSurvey(self, request, context):
+        """Creates a survey from its JSON document, or a new version of an existing
+        one (published versions never change). Also the JSON import.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSurvey(self, request, context):
+        """One version of a survey (latest when version is 0) with its JSON export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSurveys(self, request, context):
+        """The latest version of every survey.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutTrigger(self, request, context):
+        """Creates or replaces a trigger: invite to a survey when an event happens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTriggers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitResponse(self, request, context):
-        """Stores a survey response and publishes ResponseReceived (and
-        DetractorDetected for a low score). Free text is encrypted with the
-        customer's subject key before it is stored or published.
+        """Stores a survey response (complete or partial) and publishes
+        ResponseReceived (and DetractorDetected + CaseOpened for a low score).
+        Free text is encrypted with the customer's subject key before it is
+        stored or published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitReview(self, request, context):
+        """Stores a product review and publishes ReviewSubmitted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordVoice(self, request, context):
+        """Stores a voice-of-customer note from a partner (e.g. a call-centre note).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnalyzeText(self, request, context):
+        """Sentiment, aspects and keywords of a text; nothing is stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetKpis(self, request, context):
-        """A KPI as a time series.
+        """A KPI as a time series with confidence intervals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDrivers(self, request, context):
+        """Which aspects (delivery, price ...) move the KPI.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanAnomalies(self, request, context):
+        """Runs anomaly detection over the daily KPI series now and publishes an
+        AlertRaised per new anomaly (the service also does this on a timer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,7 +209,7 @@ class FeedbackServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCase(self, request, context):
-        """Changes a case's status and/or adds a note.
+        """Changes a case's status, owner, resolution and/or adds a note.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,15 +218,65 @@ class FeedbackServiceServicer:
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'PutSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSurvey,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyResponse.SerializeToString,
+            ),
+            'GetSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSurvey,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyResponse.SerializeToString,
+            ),
+            'ListSurveys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSurveys,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysResponse.SerializeToString,
+            ),
+            'PutTrigger': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutTrigger,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerResponse.SerializeToString,
+            ),
+            'ListTriggers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTriggers,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersResponse.SerializeToString,
+            ),
             'SubmitResponse': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitResponse,
                     request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitResponseRequest.FromString,
                     response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitResponseResponse.SerializeToString,
             ),
+            'SubmitReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitReview,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewResponse.SerializeToString,
+            ),
+            'RecordVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordVoice,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceResponse.SerializeToString,
+            ),
+            'AnalyzeText': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnalyzeText,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextResponse.SerializeToString,
+            ),
             'GetKpis': grpc.unary_unary_rpc_method_handler(
                     servicer.GetKpis,
                     request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisRequest.FromString,
                     response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisResponse.SerializeToString,
+            ),
+            'GetDrivers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDrivers,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversResponse.SerializeToString,
+            ),
+            'ScanAnomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScanAnomalies,
+                    request_deserializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesRequest.FromString,
+                    response_serializer=cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesResponse.SerializeToString,
             ),
             'ListCases': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCases,
@@ -123,8 +297,144 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FeedbackService:
-    """Collects survey responses, serves KPI series and manages follow-up cases.
+    """Surveys, responses, reviews, voice-of-customer notes, text analytics, KPI
+    series, anomaly alerts and follow-up cases.
     """
+
+    @staticmethod
+    def PutSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/PutSurvey',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/GetSurvey',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSurveys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/ListSurveys',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListSurveysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutTrigger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/PutTrigger',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.PutTriggerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTriggers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/ListTriggers',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ListTriggersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def SubmitResponse(request,
@@ -154,6 +464,87 @@ class FeedbackService:
             _registered_method=True)
 
     @staticmethod
+    def SubmitReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/SubmitReview',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.SubmitReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/RecordVoice',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.RecordVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/AnalyzeText',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.AnalyzeTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetKpis(request,
             target,
             options=(),
@@ -170,6 +561,60 @@ class FeedbackService:
             '/cxloop.feedback.v1.FeedbackService/GetKpis',
             cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisRequest.SerializeToString,
             cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetKpisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDrivers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/GetDrivers',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.GetDriversResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.feedback.v1.FeedbackService/ScanAnomalies',
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesRequest.SerializeToString,
+            cxloop_dot_feedback_dot_v1_dot_feedback__service__pb2.ScanAnomaliesResponse.FromString,
             options,
             channel_credentials,
             insecure,

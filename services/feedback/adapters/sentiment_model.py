@@ -1,0 +1,273 @@
+"""Sentiment (negative / neutral / positive with a score) for Korean and
+English, trained from the labelled data this service carries in
+``services/feedback/data`` (sources and licences: data/README.md).
+
+Decision (docs/adr/0050-sentiment-model.md): no weights are committed; the
+model is trained from the carried data at first start (or by
+``python -m feedback.adapters.sentiment_model``) and cached as a pickle keyed
+by the data's hash and the scikit-learn version, so a new library version or
+new data retrains instead of loading a stale pickle.
+
+Per language the classifier is an ensemble of two linear models over word
+and character n-grams: a logistic regression on TF-IDF features and a
+logistic regression on NB-scaled binary features (NB-LR, Wang & Manning
+2012); for English the VADER lexicon's scores are extra features (VADER is
+strong on short, informal text where n-grams have little evidence).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import lzma
+import pickle
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from feedback.domain.text import Language, Sentiment, SentimentLabel, detect_language
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+KO_FILE = DATA_DIR / "ko_movie_reviews.tsv.xz"
+EN_FILE = DATA_DIR / "en_rated_snippets.tsv.xz"
+LABELS = (SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE)
+# Words: Hangul syllable runs, Latin words, emoticon-ish runs of ㅋ/ㅎ/ㅠ/ㅜ.
+TOKEN_PATTERN = r"(?u)[가-힣]+|[a-zA-Z][a-zA-Z']*|[ㅋㅎㅠㅜ]+|[!?]+"
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledText:
+    text: str
+    label: int  # index into LABELS
+    corpus: str
+
+
+def _split_bucket(text: str) -> int:
+    """0..99 from the text itself: the same text always lands in the same
+    split (so duplicates cannot straddle train and test)."""
+    return zlib.crc32(text.encode()) % 100
+
+
+def is_held_out(text: str) -> bool:
+    """The project's own validation split: 15 % of the texts, by hash."""
+    return _split_bucket(text) < 15
+
+
+def load_korean(path: Path = KO_FILE) -> list[LabelledText]:
+    """NSMC raw ratings: 1-4 negative, 5-8 neutral, 9-10 positive."""
+    out = []
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            rating, _, text = line.rstrip("\n").partition("\t")
+            if not text.strip():
+                continue
+            r = int(rating)
+            out.append(LabelledText(text, 0 if r <= 4 else 2 if r >= 9 else 1, "movie"))
+    return out
+
+
+def load_english(path: Path = EN_FILE) -> list[LabelledText]:
+    """VADER ground truth, mean of >= 20 raters in -4..+4: below -0.5
+    negative, above +0.5 positive, between neutral."""
+    out = []
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            corpus, mean, text = line.rstrip("\n").split("\t", 2)
+            m = float(mean)
+            label = 0 if m < -0.5 else 2 if m > 0.5 else 1
+            out.append(LabelledText(text, label, corpus.removesuffix("Snippets")))
+    return out
+
+
+def split(rows: Sequence[LabelledText]) -> tuple[list[LabelledText], list[LabelledText]]:
+    train = [r for r in rows if not is_held_out(r.text)]
+    test = [r for r in rows if is_held_out(r.text)]
+    return train, test
+
+
+_vader: Any = None
+
+
+def _vader_scores(texts: Sequence[str]) -> np.ndarray:
+    global _vader
+    if _vader is None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        _vader = SentimentIntensityAnalyzer()
+    rows = []
+    for t in texts:
+        s = _vader.polarity_scores(t)
+        rows.append([s["compound"], s["pos"], s["neg"], s["neu"]])
+    return np.asarray(rows, dtype=np.float64)
+
+
+class LanguageModel:
+    """One language's ensemble. ``fit`` then ``proba``."""
+
+    def __init__(self, language: Language, *, vader: bool = False, c: float = 2.0) -> None:
+        self.language = language
+        self.vader = vader
+        self.c = c
+        self.word = TfidfVectorizer(
+            token_pattern=TOKEN_PATTERN,
+            ngram_range=(1, 2),
+            min_df=2,
+            sublinear_tf=True,
+            max_features=200_000,
+            lowercase=True,
+        )
+        self.char = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(1, 4),
+            min_df=2,
+            sublinear_tf=True,
+            max_features=200_000,
+            lowercase=True,
+        )
+        # The NB part one-vs-rest with liblinear: fast on binary features.
+        self.tfidf_lr = LogisticRegression(C=c, max_iter=300)
+        self.nb_lr = OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear"))
+        self.nb_r: np.ndarray | None = None
+
+    def _features(self, texts: Sequence[str], fit: bool = False) -> sp.csr_matrix:
+        if fit:
+            w, c = self.word.fit_transform(texts), self.char.fit_transform(texts)
+        else:
+            w, c = self.word.transform(texts), self.char.transform(texts)
+        blocks = [w, c]
+        if self.vader:
+            blocks.append(sp.csr_matrix(_vader_scores(texts) * 3.0))
+        return sp.hstack(blocks, format="csr")
+
+    @staticmethod
+    def _nb_ratio(x: sp.csr_matrix, y: np.ndarray) -> np.ndarray:
+        """Log-count ratio of positive vs negative texts per feature (binary
+        presence), the NB part of NB-LR; neutral texts are left out."""
+        b = (x > 0).astype(np.float64)
+        p = np.asarray(b[y == 2].sum(axis=0)).ravel() + 1.0
+        q = np.asarray(b[y == 0].sum(axis=0)).ravel() + 1.0
+        return np.log((p / p.sum()) / (q / q.sum()))  # type: ignore[no-any-return]
+
+    def _nb_features(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        assert self.nb_r is not None
+        b = (x > 0).astype(np.float64)
+        return sp.csr_matrix(b.multiply(self.nb_r))
+
+    def fit(self, texts: Sequence[str], labels: Sequence[int]) -> LanguageModel:
+        y = np.asarray(labels)
+        x = self._features(texts, fit=True)
+        self.tfidf_lr.fit(x, y)
+        self.nb_r = self._nb_ratio(x, y)
+        self.nb_lr.fit(self._nb_features(x), y)
+        return self
+
+    def proba(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 3) probabilities in LABELS order."""
+        x = self._features(texts)
+        a = self.tfidf_lr.predict_proba(x)
+        b = self.nb_lr.predict_proba(self._nb_features(x))
+        return (a + b) / 2.0  # type: ignore[no-any-return]
+
+
+class SentimentModel:
+    """Both languages; picks the model by the text's script."""
+
+    def __init__(self, models: dict[Language, LanguageModel]) -> None:
+        self.models = models
+
+    def classify(self, texts: Sequence[str]) -> list[Sentiment]:
+        out: list[Sentiment | None] = [None] * len(texts)
+        by_lang: dict[Language, list[int]] = {}
+        for i, t in enumerate(texts):
+            by_lang.setdefault(detect_language(t), []).append(i)
+        for lang, idx in by_lang.items():
+            model = self.models.get(lang) or self.models[Language.EN]
+            probs = model.proba([texts[i][:MAX_TEXT] for i in idx])
+            for i, p in zip(idx, probs, strict=True):
+                out[i] = Sentiment.from_probabilities(float(p[0]), float(p[1]), float(p[2]), lang)
+        return [s for s in out if s is not None]
+
+    def classify_one(self, text: str) -> Sentiment:
+        return self.classify([text])[0]
+
+
+def _data_hash(limit: int) -> str:
+    h = hashlib.sha256()
+    for p in (KO_FILE, EN_FILE):
+        h.update(p.read_bytes())
+    h.update(f"{limit}|{sklearn.__version__}|v1".encode())
+    return h.hexdigest()[:16]
+
+
+def _subsample(rows: list[LabelledText], limit: int) -> list[LabelledText]:
+    if not limit or len(rows) <= limit:
+        return rows
+    step = len(rows) / limit
+    return [rows[int(i * step)] for i in range(limit)]
+
+
+def train(limit: int = 0) -> SentimentModel:
+    """Trains both languages on their training splits (``limit`` rows per
+    language at most; 0 for all)."""
+    ko_train, _ = split(load_korean())
+    en_train, _ = split(load_english())
+    ko_train, en_train = _subsample(ko_train, limit), _subsample(en_train, limit)
+    ko = LanguageModel(Language.KO).fit([r.text for r in ko_train], [r.label for r in ko_train])
+    en = LanguageModel(Language.EN, vader=True).fit(
+        [r.text for r in en_train], [r.label for r in en_train]
+    )
+    return SentimentModel({Language.KO: ko, Language.EN: en})
+
+
+def load_or_train(cache_dir: Path | None, limit: int = 0) -> SentimentModel:
+    """The cached model for the carried data, training it when absent."""
+    path = cache_dir / f"sentiment-{_data_hash(limit)}.pkl" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as f:
+                model = pickle.load(f)
+            if isinstance(model, SentimentModel):
+                return model
+        except Exception as exc:  # a torn or foreign file: retrain
+            log.warning("sentiment model cache unreadable, retraining: %r", exc)
+    log.info("training sentiment models from the carried data", extra={"limit": limit})
+    model = train(limit)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    return model
+
+
+_WS = re.compile(r"\s+")
+
+
+def main() -> None:  # pragma: no cover - build step
+    import argparse
+
+    p = argparse.ArgumentParser(description="Train and cache the sentiment models.")
+    p.add_argument("--cache-dir", default=".cxloop/models")
+    p.add_argument("--limit", type=int, default=0)
+    a = p.parse_args()
+    load_or_train(Path(a.cache_dir), a.limit)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

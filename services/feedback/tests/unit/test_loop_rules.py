@@ -1,0 +1,131 @@
+"""Tokens, the contact gate, sampling, cases' SLA and escalation, anomaly
+detection, aspects and bad text."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feedback.domain import cases as dc
+from feedback.domain.anomaly import DailyValue, detect_drops
+from feedback.domain.invitations import (
+    ContactHistory,
+    ContactPolicy,
+    ResponseTokens,
+    contact_refusal,
+    sampled,
+)
+from feedback.domain.surveys import InvalidInput
+from feedback.domain.text import (
+    Aspect,
+    Language,
+    clauses,
+    detect_language,
+    english_keywords,
+    tag_aspects,
+    text_problem,
+)
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+def test_tokens_are_signed_and_bound_to_their_invitation() -> None:
+    tokens = ResponseTokens(b"k" * 32)
+    tok = tokens.issue("inv-1")
+    assert tokens.verify(tok) == "inv-1"
+    forged = "inv-2." + tok.split(".")[1]
+    for bad in (forged, tok + "x", "inv-1", "", "a.b.c"):
+        with pytest.raises(InvalidInput) as e:
+            tokens.verify(bad)
+        assert e.value.field == "token"
+    with pytest.raises(InvalidInput):
+        ResponseTokens(b"other-key-32-bytes-long.........").verify(tok)
+
+
+def test_contact_gate() -> None:
+    p = ContactPolicy(timedelta(days=7), timedelta(days=30), timedelta(days=90))
+    h = lambda a=None, i=None, r=None: ContactHistory(a, i, r)  # noqa: E731
+    assert contact_refusal(p, h(), NOW) is None
+    assert contact_refusal(p, h(a=NOW - timedelta(days=6)), NOW) == "global_wait"
+    assert contact_refusal(p, h(a=NOW - timedelta(days=8)), NOW) is None
+    assert contact_refusal(p, h(i=NOW - timedelta(days=20)), NOW) == "cooldown_after_invite"
+    assert contact_refusal(p, h(r=NOW - timedelta(days=60)), NOW) == "cooldown_after_response"
+    assert contact_refusal(p, h(r=NOW - timedelta(days=91)), NOW) is None
+
+
+def test_sampling_is_deterministic_and_near_the_rate() -> None:
+    hits = sum(sampled(f"c{i}", f"e{i}", 0.3) for i in range(5000))
+    assert 1300 < hits < 1700
+    assert sampled("c1", "e1", 0.3) == sampled("c1", "e1", 0.3)
+    assert all(sampled(f"c{i}", "e", 1.0) for i in range(50))
+    assert not any(sampled(f"c{i}", "e", 0.0) for i in range(50))
+
+
+def test_case_sla_escalation_and_transitions() -> None:
+    p = dc.priority_for("nps", 2, strongly_negative_text=False)
+    assert p is dc.CasePriority.HIGH
+    assert dc.priority_for("nps", 5, strongly_negative_text=True) is dc.CasePriority.HIGH
+    due = dc.due_at(p, NOW)
+    assert due == NOW + timedelta(hours=24)
+    assert dc.escalation(dc.CaseStatus.OPEN, p, due, 0, NOW) is None
+    esc = dc.escalation(dc.CaseStatus.OPEN, p, due, 0, due + timedelta(minutes=1))
+    assert esc is not None and esc.priority is dc.CasePriority.URGENT and esc.level == 1
+    assert dc.escalation(dc.CaseStatus.RESOLVED, p, due, 0, due + timedelta(days=1)) is None
+    assert dc.check_transition(dc.CaseStatus.CLOSED, dc.CaseStatus.OPEN) is not None
+    assert dc.check_transition(dc.CaseStatus.OPEN, dc.CaseStatus.RESOLVED) is None
+
+
+def _year(drops: dict[int, float], seed: int = 7) -> list[DailyValue]:
+    rnd = random.Random(seed)
+    out = []
+    for d in range(365):
+        weekly = 8 * math.sin(2 * math.pi * d / 7)  # weekends differ a lot
+        v = 35 + weekly + rnd.gauss(0, 2) - drops.get(d, 0)
+        out.append(DailyValue(20000 + d, v, 200))
+    return out
+
+
+def test_anomaly_detection_finds_drops_and_ignores_the_weekly_cycle() -> None:
+    drops = {100: 25.0, 101: 20.0, 200: 18.0, 300: 30.0}
+    found = {a.day - 20000 for a in detect_drops(_year(drops))}
+    assert {100, 200, 300} <= found
+    assert len(found - set(drops)) <= 2  # a handful of false alarms at most
+    assert detect_drops(_year({})) == [] or len(detect_drops(_year({}))) <= 2
+
+
+def test_anomaly_detection_skips_thin_days() -> None:
+    series = [DailyValue(d.day, d.value, 3) for d in _year({100: 40.0})]
+    assert detect_drops(series) == []
+
+
+def test_aspects_have_spans_in_both_languages() -> None:
+    text = "배송이 너무 늦었지만 가격은 괜찮아요"
+    found = tag_aspects(text)
+    assert [a.aspect for a in found] == [Aspect.DELIVERY, Aspect.PRICE]
+    assert text[found[0].start : found[0].end] == "배송"
+    en = "The app crashed at checkout and the refund took weeks."
+    kinds = {a.aspect for a in tag_aspects(en)}
+    assert {Aspect.APP_WEBSITE, Aspect.RETURNS} <= kinds
+    assert all(en[a.start : a.end].lower() == a.cue.lower() for a in tag_aspects(en))
+    assert len(clauses("Delivery was fast but the price is too high.")) == 2
+
+
+def test_language_and_keywords() -> None:
+    assert detect_language("배송 OK 좋아요") is Language.KO
+    assert detect_language("great app 굿") is Language.EN
+    assert english_keywords("The delivery was late, late again. Terrible delivery!")[:2] == [
+        "delivery",
+        "late",
+    ]
+
+
+@pytest.mark.parametrize("text", ["a" * 5001, "abc\x00def", "bin\x01ary", "bad\ufffd"])
+def test_bad_text_is_refused(text: str) -> None:
+    assert text_problem(text) is not None
+
+
+def test_good_text_passes() -> None:
+    assert text_problem("좋아요!\n정말 😀") is None

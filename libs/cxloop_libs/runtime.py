@@ -11,11 +11,12 @@ their batch → relay drains → gRPC drains → connections close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,40 @@ class ServiceRuntime:
     failed: bool = field(default=False, init=False)
     _stop_event: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     db_ready: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def follow_live(
+        self, subjects: Iterable[str], on_message: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        """Plain NATS subscriptions to ``subjects`` from when the bus is ready
+        until the process stops: how a replica keeps in-memory state (caches,
+        indexes) current from the other replicas' events. No consumer state: an
+        event missed while disconnected is not redelivered, so the caller bounds
+        that (a TTL, a reload at start)."""
+        wanted = tuple(subjects)
+        stopping = asyncio.Event()
+
+        async def run() -> None:
+            ready = asyncio.ensure_future(self.bus.ready())
+            await asyncio.wait(
+                [ready, asyncio.ensure_future(stopping.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not ready.done():
+                ready.cancel()
+                return
+            subs = [await self.bus.nc.subscribe(s, cb=on_message) for s in wanted]
+            try:
+                await stopping.wait()
+            finally:
+                for sub in subs:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+
+        async def stop() -> None:
+            stopping.set()
+
+        self.extra_tasks.append(run)
+        self.on_stop.append(stop)
 
     @property
     def name(self) -> str:

@@ -20,7 +20,6 @@ index is loaded from the database again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -89,7 +88,6 @@ def join_index_sync(
             if m.observed_traits:
                 await reload([m.customer_id])
 
-    stopping = asyncio.Event()
     index_loaded = asyncio.Event()
 
     async def watch_loaded() -> None:
@@ -98,25 +96,5 @@ def join_index_sync(
         await asyncio.to_thread(index.loaded.wait)
         index_loaded.set()
 
-    async def run() -> None:
-        ready = asyncio.ensure_future(runtime.bus.ready())
-        await asyncio.wait(
-            [ready, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        if not ready.done():
-            ready.cancel()
-            return
-        subs = [await runtime.bus.nc.subscribe(k.subject, cb=on_message) for k in KINDS]
-        try:
-            await stopping.wait()
-        finally:
-            for sub in subs:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-
-    async def stop() -> None:
-        stopping.set()
-
-    runtime.extra_tasks.append(run)
+    runtime.follow_live([k.subject for k in KINDS], on_message)
     runtime.extra_tasks.append(watch_loaded)
-    runtime.on_stop.append(stop)

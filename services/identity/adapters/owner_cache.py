@@ -25,8 +25,6 @@ Bounded: past `max_entries` the oldest tenth goes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -197,26 +195,4 @@ def join_invalidation(runtime: ServiceRuntime, cache: OwnerCache) -> None:
         elif isinstance(m, consent_events.ErasureRequested):
             cache.forget(customers=[m.customer_id])
 
-    stopping = asyncio.Event()
-
-    async def run() -> None:
-        ready = asyncio.ensure_future(runtime.bus.ready())
-        await asyncio.wait(
-            [ready, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        if not ready.done():
-            ready.cancel()
-            return
-        subs = [await runtime.bus.nc.subscribe(k.subject, cb=on_message) for k in kinds]
-        try:
-            await stopping.wait()
-        finally:
-            for sub in subs:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-
-    async def stop() -> None:
-        stopping.set()
-
-    runtime.extra_tasks.append(run)
-    runtime.on_stop.append(stop)
+    runtime.follow_live([k.subject for k in kinds], on_message)

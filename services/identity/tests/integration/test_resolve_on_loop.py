@@ -22,6 +22,7 @@ from cxloop_libs.messaging import EventPublisher, NatsBus, PendingEvent, stream_
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher, IdType
 from cxloop_libs.privacy import RequestKind
+from cxloop_libs.runtime import ServiceRuntime
 from cxloop_testing.infra import eventually
 from identity.adapters import privacy
 from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
@@ -177,6 +178,7 @@ class _Runtime:
     bus: NatsBus
     extra_tasks: list[Any] = field(default_factory=list)
     on_stop: list[Any] = field(default_factory=list)
+    follow_live = ServiceRuntime.follow_live
 
 
 async def test_other_replicas_changes_arrive_by_event(clean_nats: str) -> None:

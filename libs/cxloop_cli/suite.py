@@ -34,6 +34,7 @@ PRIVACY_PARTICIPANTS: tuple[str, ...] = (
     "loyalty",
     "analytics",
     "personalization",
+    "feedback",
 )
 
 

@@ -57,7 +57,7 @@ PRODUCTION_SECRETS: dict[str, tuple[str, ...]] = {
     "CXLOOP_GRPC_CLIENT_TOKEN": (ALL_SERVICES,),
     "CXLOOP_GATEWAY_WRITE_KEYS": ("gateway",),
     "CXLOOP_CONSENT_SIGNING_KEY": ("consent",),
-    "CXLOOP_MASTER_KEY": ("identity", "consent"),
+    "CXLOOP_MASTER_KEY": ("identity", "consent", "feedback"),
     # NATS password of the `cxloop` user (compose and the prod overlay run
     # NATS with authentication; cxloop_libs.messaging.connection).
     "CXLOOP_NATS_PASSWORD": (ALL_SERVICES,),

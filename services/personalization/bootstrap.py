@@ -118,7 +118,7 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
         with contextlib.suppress(TimeoutError):
             await consent.wait_ready(timeout=30)
         # Kiwi's model loads holding the GIL: before serving, not during.
-        engine.content.tokenize("워밍업")
+        await asyncio.to_thread(engine.content.tokenize, "워밍업")
         counts = await db.run(lambda: _load(db, service))
         log.info("personalization memory loaded", extra=counts)
 

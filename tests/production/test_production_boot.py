@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +214,8 @@ class Suite:
     env: dict[str, dict[str, str]]
     gateway_url: str
     targets: dict[str, str]
+    # The last log lines of a service, for failure messages.
+    tail: Callable[[str], str]
 
     @property
     def write_key(self) -> str:
@@ -298,6 +300,7 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
             env=declared,
             gateway_url=f"http://{placement.target('gateway')}",
             targets={s: placement.target(s) for s in declared},
+            tail=lambda s: "\n".join(sup.last_lines(s, 30)),
         )
 
 
@@ -408,7 +411,18 @@ async def test_production_suite_from_the_deploy_files_serves_the_smoke_flow(suit
                 s = await consent.GetPrivacyRequestStatus(
                     cpb.GetPrivacyRequestStatusRequest(request_id=opened.request_id), timeout=5
                 )
-                return s if s.status == cpb.PRIVACY_REQUEST_STATUS_COMPLETED else None
+                if s.status == cpb.PRIVACY_REQUEST_STATUS_COMPLETED:
+                    return s
+                # Said when time runs out: who has not answered, and their logs.
+                pending = [
+                    p.participant
+                    for p in s.participants
+                    if p.state == cpb.PARTICIPANT_STATE_PENDING
+                ]
+                raise AssertionError(
+                    f"not answered: {pending}\n"
+                    + "\n".join(f"--- {p}:\n{suite.tail(p)}" for p in pending)
+                )
 
             done = await eventually(completed, timeout=60, interval=0.25)
             participants = {p.participant for p in done.participants}

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -184,11 +185,15 @@ class BatchConsumer:
             except NotFoundError:
                 if delay >= 1.0:
                     log.info("waiting for stream %s", self.spec.stream)
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 2.0)
+            except (TimeoutError, NoRespondersError):
+                # JetStream busy or electing a leader (a clustered stream, a
+                # process that held the GIL): transient, not a reason to die.
+                log.warning("creating consumer %s timed out; retrying", self.spec.durable)
+            try:
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 2.0)
         return None
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:

@@ -20,7 +20,9 @@ def consent_env(services: list[str]) -> dict[str, str]:
 
 def test_the_whole_suite_waits_for_every_participant(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(VAR, raising=False)
-    env = consent_env(["identity", "consent", "personalization", "loyalty", "analytics", "gateway"])
+    env = consent_env(
+        ["identity", "consent", "personalization", "loyalty", "analytics", "feedback", "gateway"]
+    )
     assert env[VAR] == "consent,identity,gateway,loyalty,analytics,personalization,feedback"
 
 

@@ -179,6 +179,48 @@ def audit_export(
     )
 
 
+keys_app = typer.Typer(help="API keys for the console API (/v1/customers ...), with roles.")
+app.add_typer(keys_app, name="keys")
+JSON_OPTION = typer.Option("--json", help="Machine-readable output.")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what holds it, e.g. 'desk agent 17'.")],
+    role: Annotated[str, typer.Option(help="admin, marketer, analyst, agent or privacy_officer.")],
+    rate: Annotated[int, typer.Option(help="Requests per second per gateway process.")] = 50,
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Create a key; it is printed once (only its hash is stored)."""
+    from cxloop_cli import keys
+
+    raise typer.Exit(keys.create(console, nats_url, name, role, rate, as_json))
+
+
+@keys_app.command("list")
+def keys_list(
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Every key with its role, rate and whether it is revoked (never the secret)."""
+    from cxloop_cli import keys
+
+    raise typer.Exit(keys.list_keys(console, nats_url, as_json))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (12 hex digits).")],
+    nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Revoke a key: every gateway refuses it from the next request on."""
+    from cxloop_cli import keys
+
+    raise typer.Exit(keys.revoke(console, nats_url, key_id, as_json))
+
+
 @app.command()
 def version() -> None:
     """Print the installed cxloop version."""

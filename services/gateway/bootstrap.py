@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from cxloop_libs.apikeys import KeyRegistry, KeyStore
 from cxloop_libs.consent import ConsentProjection
 from cxloop_libs.grpcx.client import client_channel
 from cxloop_libs.messaging import EventPublisher, NatsBus, stream_for
@@ -24,6 +25,8 @@ from cxloop_libs.privacy.retention import join_retention
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
 from gateway.adapters import privacy
+from gateway.adapters.console_audit import StreamAudit
+from gateway.adapters.customer_parts import grpc_customer360
 from gateway.adapters.feedback_client import FeedbackClient
 from gateway.adapters.http import create_app
 from gateway.adapters.identity_profiles import GrpcProfileSource, ProfileEventFollower
@@ -33,6 +36,7 @@ from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
 from gateway.domain.enforcement import ObjectorIdentifiers
 from gateway.domain.translation import InteractionTranslator
+from gateway.entrypoints.console_api import add_console_routes
 from gateway.entrypoints.feedback_api import add_feedback_routes
 from gateway.entrypoints.loyalty_api import install_loyalty_errors, loyalty_router
 from gateway.entrypoints.personalization_api import add_personalization_routes
@@ -171,9 +175,8 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         routers=routers,
     )
     # Recommendations for frontends (services/gateway/entrypoints/personalization_api.py).
-    recs = PersonalizationClient(
-        client_channel(settings.grpc_target("personalization"), token=token), identity_channel
-    )
+    personalization_channel = client_channel(settings.grpc_target("personalization"), token=token)
+    recs = PersonalizationClient(personalization_channel, identity_channel)
     add_personalization_routes(app, recs, settings.accepted_write_keys())
     extra_tasks.append(recs.run)
     on_stop.append(recs.stop)
@@ -183,6 +186,28 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         FeedbackClient(feedback, deadline_s=settings.grpc_deadline_s),
         frozenset(o.strip() for o in settings.feedback_origins.split(",") if o.strip()),
     )
+    # The console API (services/gateway/entrypoints/console_api.py): API keys
+    # with roles from the gateway's key-value bucket, the customer 360.
+    keys = KeyRegistry(KeyStore(lambda: bus.js, replicas=bus.connection.stream_replicas))
+    audit = StreamAudit(publisher)
+    add_console_routes(
+        app,
+        keys,
+        grpc_customer360(
+            {
+                "identity": identity_channel,
+                "consent": consent_channel,
+                "loyalty": loyalty_channel,
+                "personalization": personalization_channel,
+                "feedback": feedback,
+            },
+            deadline_s=settings.customer360_deadline_s,
+        ),
+        audit.publish,
+        audit.entry,
+    )
+    extra_tasks.append(keys.run)
+    on_stop.append(keys.stop)
     if settings.dev_key_active:
         log.info("gateway accepting write key %r (development mode only)", settings.dev_write_key)
 
@@ -205,7 +230,13 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         server.should_exit = True
 
     async def close_channels() -> None:
-        for channel in (identity_channel, consent_channel, loyalty_channel, feedback):
+        for channel in (
+            identity_channel,
+            consent_channel,
+            loyalty_channel,
+            feedback,
+            personalization_channel,
+        ):
             await channel.close()
 
     runtime = ServiceRuntime(

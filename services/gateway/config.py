@@ -45,6 +45,9 @@ class GatewaySettings(ServiceSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Origins allowed to call /v1/feedback (comma separated; empty: any).
     feedback_origins: str = ""
+    # Each service's part of the customer 360 waits at most this long; a
+    # slower one is reported missing (CXLOOP_GATEWAY_CUSTOMER360_DEADLINE_S).
+    customer360_deadline_s: float = Field(default=1.0, gt=0, le=30)
 
     @field_validator("write_keys")
     @classmethod

@@ -1,0 +1,196 @@
+"""The customer 360's parts over each service's gRPC API. Every call carries
+the console user as ``x-cxloop-actor`` and the stated reason as
+``x-cxloop-reason``, so each service's own audit log records who read what
+and why (docs/adr/0020-audit-log.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+import grpc.aio
+from cxloop.common.v1 import identifier_pb2 as common
+from cxloop.consent.v1 import consent_service_pb2 as cpb
+from cxloop.consent.v1 import consent_service_pb2_grpc as cgrpc
+from cxloop.feedback.v1 import feedback_service_pb2 as fpb
+from cxloop.feedback.v1 import feedback_service_pb2_grpc as fgrpc
+from cxloop.identity.v1 import identity_service_pb2 as ipb
+from cxloop.identity.v1 import identity_service_pb2_grpc as igrpc
+from cxloop.loyalty.v1 import loyalty_service_pb2 as lpb
+from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as lgrpc
+from cxloop.personalization.v1 import personalization_service_pb2 as ppb
+from cxloop.personalization.v1 import personalization_service_pb2_grpc as pgrpc
+from google.protobuf.json_format import MessageToDict
+
+from cxloop_libs.audit import ACTOR_HEADER, REASON_HEADER, Actor
+from gateway.service_layer.customer360 import Customer360, Part, PartUnavailable
+
+LOOKUP_KINDS = {
+    "email": common.IDENTIFIER_TYPE_EMAIL,
+    "phone": common.IDENTIFIER_TYPE_PHONE,
+    "userId": common.IDENTIFIER_TYPE_USER_ID,
+}
+HISTORY_PAGE = 20
+
+
+def metadata(actor: Actor) -> tuple[tuple[str, str], ...]:
+    md = [(ACTOR_HEADER, actor.on_behalf_of)] if actor.on_behalf_of else []
+    if actor.reason:
+        md.append((REASON_HEADER, quote(actor.reason, safe="")))
+    return tuple(md)
+
+
+def _json(message: Any) -> dict[str, Any]:
+    return MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+async def _ask(service: str, call: Awaitable[Any]) -> Any:
+    """The answer, None for NOT_FOUND, PartUnavailable for anything else."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+        if code == grpc.StatusCode.NOT_FOUND:
+            return None
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            raise PartUnavailable(f"{service} does not offer this yet") from None
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise PartUnavailable(f"{service} is unavailable") from None
+        raise PartUnavailable(f"{service} answered {code.name}") from None
+
+
+def grpc_customer360(
+    channels: dict[str, grpc.aio.Channel], *, deadline_s: float = 1.0
+) -> Customer360:
+    """The 360 over these services' channels (keys: identity, consent,
+    loyalty, personalization, feedback; a missing key leaves the part out)."""
+    parts: list[Part] = []
+
+    def add(name: str, service: str, fetch: Callable[[str, Actor], Awaitable[Any]]) -> None:
+        if service in channels:
+            parts.append(Part(name, service, fetch))
+
+    if "identity" in channels:
+        identity = igrpc.IdentityServiceStub(channels["identity"])
+
+        async def profile(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "identity",
+                identity.GetProfile(
+                    ipb.GetProfileRequest(customer_id=cid),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r.profile)
+
+        add("profile", "identity", profile)
+
+    if "consent" in channels:
+        consent = cgrpc.ConsentServiceStub(channels["consent"])
+
+        async def preferences(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "consent",
+                consent.GetPreferences(
+                    cpb.GetPreferencesRequest(customer_id=cid),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        add("consent", "consent", preferences)
+
+    if "loyalty" in channels:
+        loyalty = lgrpc.LoyaltyServiceStub(channels["loyalty"])
+
+        async def points(cid: str, actor: Actor) -> dict[str, Any] | None:
+            md = metadata(actor)
+            account = await _ask(
+                "loyalty",
+                loyalty.GetAccount(
+                    lpb.GetAccountRequest(customer_id=cid), timeout=deadline_s, metadata=md
+                ),
+            )
+            if account is None:
+                return None
+            history = await _ask(
+                "loyalty",
+                loyalty.GetHistory(
+                    lpb.GetHistoryRequest(customer_id=cid, page_size=HISTORY_PAGE),
+                    timeout=deadline_s,
+                    metadata=md,
+                ),
+            )
+            out = _json(account)
+            out["history"] = _json(history) if history is not None else {}
+            return out
+
+        add("loyalty", "loyalty", points)
+
+    if "personalization" in channels:
+        perso = pgrpc.PersonalizationServiceStub(channels["personalization"])
+
+        async def recommendations(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "personalization",
+                perso.Recommend(
+                    ppb.RecommendRequest(customer_id=cid, placement="console", limit=10),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        async def segments(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "personalization",
+                perso.ListSegments(
+                    ppb.ListSegmentsRequest(customer_id=cid),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        add("recommendations", "personalization", recommendations)
+        add("segments", "personalization", segments)
+
+    if "feedback" in channels:
+        feedback = fgrpc.FeedbackServiceStub(channels["feedback"])
+
+        async def cases(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "feedback",
+                feedback.ListCases(
+                    fpb.ListCasesRequest(customer_id=cid, page_size=20),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        add("cases", "feedback", cases)
+
+    lookup = None
+    if "identity" in channels:
+        identity_stub = igrpc.IdentityServiceStub(channels["identity"])
+
+        async def find(kind: str, value: str, actor: Actor) -> str | None:
+            r = await _ask(
+                "identity",
+                identity_stub.LookupByIdentifier(
+                    ipb.LookupByIdentifierRequest(
+                        identifier=common.Identifier(type=LOOKUP_KINDS[kind], value=value)
+                    ),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None or not r.customer_id else str(r.customer_id)
+
+        lookup = find
+    return Customer360(tuple(parts), deadline_s=deadline_s, lookup=lookup)

@@ -68,6 +68,10 @@ def running_suite(
     nats_url = infra.nats_url()
     if reset:
         asyncio.run(infra.reset_streams(nats_url))
+    if "gateway" in services and "consent" not in services:
+        # The gateway is ready once consent's state is loaded (docs/adr/0036):
+        # without consent on a fresh NATS it would wait forever.
+        services = ["consent", *services]
     data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-"))
     environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
     for name in services:

@@ -198,7 +198,7 @@ async def paced_latency(
 def main(n: int = 50_000) -> dict[str, Any]:
     nats_url = infra.nats_url()
     raw = asyncio.run(raw_jetstream(nats_url, n))
-    with running_suite(["identity", "gateway"]) as suite:
+    with running_suite(["consent", "identity", "gateway"]) as suite:
         saturated = asyncio.run(run_suite_benchmark(suite.gateway_url, suite.nats_url, n))
         paced = asyncio.run(paced_latency(suite.gateway_url, suite.nats_url, rate=1000, seconds=10))
         database = suite.database

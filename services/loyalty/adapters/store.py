@@ -490,3 +490,139 @@ def reserve_fast(
         # Lots and balance disagree: refuse (the transaction rolls back).
         raise RuntimeError(f"lots held {taken} of {points} points the balance promised")
     return int(after)
+
+
+# -- a member's concurrent reservations in one transaction (PostgreSQL) ----------
+# Group commit (ADR 0070): the calls that queued for one member while its
+# previous group was being written are decided together. Two statements and
+# the commit under the member's row lock, however many calls the group holds.
+_GROUP_LOCK = sa.text(
+    "SELECT a.available, a.merged_into,"
+    " (SELECT COALESCE(json_agg(json_build_array(r.idempotency_key, r.redemption_id,"
+    "   r.customer_id, r.points, r.reward_id, r.status, r.expires_at)), '[]')"
+    "  FROM loyalty_redemption AS r WHERE r.idempotency_key = ANY(CAST(:keys AS text[])))"
+    " FROM loyalty_account AS a WHERE a.customer_id = :cid FOR UPDATE OF a"
+)
+# Requests and lots both laid end to end (running sums); a request takes from
+# each lot the overlap of their two intervals, so the group spends the
+# soonest-expiring lots first and, within the group, in arrival order.
+_GROUP_WRITE = sa.text(
+    """
+WITH rq AS (
+  SELECT r.*, SUM(r.n) OVER (ORDER BY r.ord) AS hi
+  FROM unnest(CAST(:rids AS text[]), CAST(:pids AS text[]), CAST(:ns AS bigint[]),
+              CAST(:rewards AS text[]), CAST(:idems AS text[]), CAST(:descrs AS text[]),
+              CAST(:expires AS timestamptz[]))
+       WITH ORDINALITY AS r(rid, pid, n, reward, idem, descr, expires, ord)
+), lots AS (
+  SELECT lot_id, remaining,
+         SUM(remaining) OVER (ORDER BY expires_at, earned_at, lot_id) AS hi
+  FROM loyalty_lot
+  WHERE customer_id = :cid AND state = 'active' AND remaining > 0
+), pieces AS (
+  SELECT rq.ord, l.lot_id, l.hi AS lot_hi,
+         LEAST(l.hi, rq.hi) - GREATEST(l.hi - l.remaining, rq.hi - rq.n) AS take
+  FROM rq JOIN lots AS l ON l.hi - l.remaining < rq.hi AND l.hi > rq.hi - rq.n
+), taken AS (
+  UPDATE loyalty_lot AS l SET remaining = l.remaining - p.take
+  FROM (SELECT lot_id, SUM(take) AS take FROM pieces GROUP BY lot_id) AS p
+  WHERE l.lot_id = p.lot_id
+  RETURNING p.take
+), redemption AS (
+  INSERT INTO loyalty_redemption (redemption_id, customer_id, points, reward_id, status,
+    idempotency_key, allocations, reserved_at, expires_at)
+  SELECT rq.rid, :cid, rq.n, rq.reward, 'reserved', rq.idem,
+    COALESCE((SELECT json_agg(json_build_array(p.lot_id, p.take) ORDER BY p.lot_hi)
+              FROM pieces AS p WHERE p.ord = rq.ord)::text, '[]'),
+    :now, rq.expires
+  FROM rq
+), posting AS (
+  INSERT INTO loyalty_posting (posting_id, customer_id, kind, available, pending, reserved,
+    score, idempotency_key, reference_id, cause_event_id, rule_ids, description,
+    reverses_posting_id, occurred_at)
+  SELECT rq.pid, :cid, 'reserve', -rq.n, 0, rq.n, 0, 'reserve:' || rq.rid, rq.rid, '', '[]',
+    rq.descr, NULL, :now
+  FROM rq
+), legs AS (
+  INSERT INTO loyalty_leg (posting_id, owner, book, amount)
+  SELECT rq.pid, :cid, b.book, CASE WHEN b.book = 'available' THEN -rq.n ELSE rq.n END
+  FROM rq CROSS JOIN (VALUES ('available'), ('reserved')) AS b(book)
+), account AS (
+  UPDATE loyalty_account SET available = available - :total, reserved = reserved + :total,
+    version = version + 1
+  WHERE customer_id = :cid
+)
+SELECT COALESCE(SUM(take), 0) FROM taken
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRedemption:
+    """A redemption already stored under one of a group's idempotency keys."""
+
+    redemption_id: str
+    customer_id: str
+    points: int
+    reward_id: str
+    status: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewReservation:
+    redemption_id: str
+    posting_id: str
+    points: int
+    reward_id: str
+    idempotency_key: str
+    expires_at: datetime
+
+
+def lock_for_reservations(
+    session: Session, cid: str, keys: Sequence[str]
+) -> tuple[int, str, dict[str, HeldRedemption]] | None:
+    """Lock the member's account row; (available, merged_into, the
+    redemptions already stored under ``keys``), or None without an account.
+
+    The key lookup shares the statement's snapshot, which may predate the
+    lock: a redemption another replica stored meanwhile under the same key is
+    caught by the key's unique index (the group re-runs and then finds it)."""
+    row = session.execute(_GROUP_LOCK, {"cid": cid, "keys": list(keys)}).first()
+    if row is None:
+        return None
+    found = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    held = {
+        key: HeldRedemption(rid, owner, int(n), reward, status, datetime.fromisoformat(expires))
+        for key, rid, owner, n, reward, status, expires in found
+    }
+    return int(row[0]), row[1], held
+
+
+def reserve_many(
+    session: Session, cid: str, items: Sequence[NewReservation], now: datetime
+) -> None:
+    """Write a locked member's reservations: lots, redemptions, postings,
+    legs and the account, in one statement (its snapshot starts after the
+    lock, so it sees every earlier change of the member's lots)."""
+    if not items:
+        return
+    total = sum(i.points for i in items)
+    taken = session.execute(
+        _GROUP_WRITE,
+        {
+            "cid": cid,
+            "rids": [i.redemption_id for i in items],
+            "pids": [i.posting_id for i in items],
+            "ns": [i.points for i in items],
+            "rewards": [i.reward_id[:64] for i in items],
+            "idems": [i.idempotency_key[:200] for i in items],
+            "descrs": [f"Reserved for {i.reward_id or 'checkout'}"[:200] for i in items],
+            "expires": [i.expires_at for i in items],
+            "total": total,
+            "now": now,
+        },
+    ).scalar_one()
+    if int(taken) != total:
+        # Lots and balance disagree: refuse (the transaction rolls back).
+        raise RuntimeError(f"lots held {taken} of {total} points the balance promised")

@@ -587,16 +587,35 @@ def lock_for_reservations(
 
     The key lookup shares the statement's snapshot, which may predate the
     lock: a redemption another replica stored meanwhile under the same key is
-    caught by the key's unique index (the group re-runs and then finds it)."""
+    caught by the key's unique index (the group re-runs and then finds it),
+    and before refusing a call for want of points the caller asks again
+    (`held_redemptions`), so a retry is never refused what its first attempt
+    got."""
     row = session.execute(_GROUP_LOCK, {"cid": cid, "keys": list(keys)}).first()
     if row is None:
         return None
-    found = json.loads(row[2]) if isinstance(row[2], str) else row[2]
-    held = {
+    return int(row[0]), row[1], _held(row[2])
+
+
+_HELD = sa.text(
+    "SELECT COALESCE(json_agg(json_build_array(r.idempotency_key, r.redemption_id,"
+    " r.customer_id, r.points, r.reward_id, r.status, r.expires_at)), '[]')"
+    " FROM loyalty_redemption AS r WHERE r.idempotency_key = ANY(CAST(:keys AS text[]))"
+)
+
+
+def _held(found: Any) -> dict[str, HeldRedemption]:
+    rows = json.loads(found) if isinstance(found, str) else found
+    return {
         key: HeldRedemption(rid, owner, int(n), reward, status, datetime.fromisoformat(expires))
-        for key, rid, owner, n, reward, status, expires in found
+        for key, rid, owner, n, reward, status, expires in rows
     }
-    return int(row[0]), row[1], held
+
+
+def held_redemptions(session: Session, keys: Sequence[str]) -> dict[str, HeldRedemption]:
+    """Redemptions stored under ``keys``, read by a statement of its own: run
+    under the member's lock, it sees every redemption committed before."""
+    return _held(session.execute(_HELD, {"keys": list(keys)}).scalar_one())
 
 
 def reserve_many(

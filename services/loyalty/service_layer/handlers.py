@@ -28,6 +28,7 @@ from loyalty.adapters.store import (
     Posted,
     Tx,
     aware,
+    held_redemptions,
     lock_for_reservations,
     new_id,
     reserve_fast,
@@ -668,6 +669,10 @@ class LoyaltyHandlers:
             # No account yet (nothing to spend), or merged into another member.
             return self._reserve_each(tx, items)
         available, _, held = locked
+        if sum(i.points for i in items) > available:
+            # Some may be refused: first learn of every key stored before the
+            # lock was taken (another replica's group may have just committed).
+            held = held_redemptions(tx.s, [i.idempotency_key for i in items])
         out: list[Reservation | Exception] = []
         new: list[NewReservation] = []
         first: dict[str, int] = {}

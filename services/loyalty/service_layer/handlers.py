@@ -1110,7 +1110,9 @@ class LoyaltyHandlers:
             r[0]: r[1]
             for r in tx.s.execute(
                 sa.select(t.account.c.customer_id, t.account.c.merged_into).where(
-                    tx._in(t.account.c.merged_into, list(cids))
+                    # The condition of the partial index (else a scan per batch).
+                    t.account.c.merged_into != "",
+                    tx._in(t.account.c.merged_into, list(cids)),
                 )
             )
         }

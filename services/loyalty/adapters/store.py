@@ -103,6 +103,16 @@ class Tx:
         self.relay_needed = False
 
     def _in(self, col: Any, values: list[Any]) -> Any:
+        """``col IN values`` for the string keys of a batch (hundreds of ids).
+        On PostgreSQL the ids travel as one JSON document: psycopg dumps a
+        list parameter element by element (~1 ms for 450 ids), json.dumps in
+        C (~60 µs); `= ANY(ARRAY(...))` still uses the column's index."""
+        if self.pg and values and all(isinstance(v, str) for v in values):
+            doc = sa.bindparam(None, json.dumps(values), type_=sa.Text)
+            ids = sa.select(
+                sa.func.json_array_elements_text(sa.cast(doc, postgresql.JSON))
+            ).scalar_subquery()
+            return col == sa.any_(sa.func.array(ids))
         return one_of(col, values, self.s.get_bind().dialect.name)
 
     # -- members -----------------------------------------------------------

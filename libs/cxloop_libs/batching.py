@@ -84,3 +84,58 @@ class RequestBatcher(Generic[Req, Res]):
                 fut.set_exception(res)
             else:
                 fut.set_result(res)
+
+
+Key = TypeVar("Key")
+
+
+class KeyedRequestBatcher(Generic[Key, Req, Res]):
+    """One `RequestBatcher` per key (a member, an account): calls for one key
+    are applied together, a batch at a time, while calls for other keys run
+    in parallel. The batch function gets the key with the batch. A key's
+    batcher lives while calls for it are outstanding, so memory follows the
+    keys in use, not every key ever seen.
+
+    With ``max_wait_s=0`` this is group commit: the first call of a key starts
+    at once; calls arriving while its batch is applied form the next batch.
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[Key, Sequence[Req]], Awaitable[Sequence[Res | BaseException]]],
+        *,
+        max_batch: int = 200,
+        max_wait_s: float = 0.0,
+    ) -> None:
+        self._apply = apply
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._batchers: dict[Key, tuple[RequestBatcher[Req, Res], list[int]]] = {}
+        self.batches = 0
+
+    def __len__(self) -> int:
+        """Keys with calls outstanding."""
+        return len(self._batchers)
+
+    async def submit(self, key: Key, request: Req) -> Res:
+        entry = self._batchers.get(key)
+        if entry is None:
+
+            async def apply(batch: Sequence[Req]) -> Sequence[Res | BaseException]:
+                self.batches += 1
+                return await self._apply(key, batch)
+
+            entry = (
+                RequestBatcher(apply, max_batch=self.max_batch, max_wait_s=self.max_wait_s),
+                [0],
+            )
+            self._batchers[key] = entry
+        batcher, outstanding = entry
+        outstanding[0] += 1
+        try:
+            return await batcher.submit(request)
+        finally:
+            outstanding[0] -= 1
+            # Every call of this batcher has its answer: its batches are done.
+            if outstanding[0] == 0 and self._batchers.get(key) is entry:
+                del self._batchers[key]

@@ -201,6 +201,7 @@ async def bootstrap(settings: LoyaltySettings | None = None) -> ServiceRuntime:
         [pb.DESCRIPTOR.services_by_name["LoyaltyService"].full_name],
     )
     runtime.handlers = handlers  # type: ignore[attr-defined]
+    runtime.redeems = servicer.redeems  # type: ignore[attr-defined]
     runtime.rules_ready = rules_ready  # type: ignore[attr-defined]
     runtime.consumers_api = consumers  # type: ignore[attr-defined]
     runtime.schedule = schedule  # type: ignore[attr-defined]

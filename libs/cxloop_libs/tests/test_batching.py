@@ -58,3 +58,31 @@ async def test_wrong_result_count_is_an_error_not_a_silent_mismatch() -> None:
     b: RequestBatcher[int, int] = RequestBatcher(short, max_wait_s=0.001)
     with pytest.raises(RuntimeError, match="2 requests"):
         await asyncio.gather(b.submit(1), b.submit(2))
+
+
+async def test_keyed_batches_group_by_key_and_forget_idle_keys() -> None:
+    from cxloop_libs.batching import KeyedRequestBatcher
+
+    seen: list[tuple[str, list[int]]] = []
+    running: dict[str, int] = {}
+    overlap: list[str] = []
+
+    async def apply(key: str, items: Sequence[int]) -> Sequence[int | BaseException]:
+        running[key] = running.get(key, 0) + 1
+        if running[key] > 1:
+            overlap.append(key)
+        seen.append((key, list(items)))
+        await asyncio.sleep(0.01)
+        running[key] -= 1
+        return [i + (100 if key == "b" else 0) for i in items]
+
+    b: KeyedRequestBatcher[str, int, int] = KeyedRequestBatcher(apply)
+    first = [asyncio.ensure_future(b.submit(k, i)) for k, i in (("b", 0), ("a", 1))]
+    await asyncio.sleep(0.001)  # their batches are being applied
+    results = [*await asyncio.gather(*(b.submit("a" if i % 2 else "b", i) for i in range(2, 10)))]
+    results[:0] = await asyncio.gather(*first)
+    assert results == [i + (0 if i % 2 else 100) for i in range(10)]
+    # The first call of each key went alone; the rest queued behind it together.
+    assert sorted(seen) == [("a", [1]), ("a", [3, 5, 7, 9]), ("b", [0]), ("b", [2, 4, 6, 8])]
+    assert overlap == []  # never two batches of one key at once
+    assert len(b) == 0

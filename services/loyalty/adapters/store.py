@@ -11,6 +11,7 @@ posting's ``idempotency_key`` is unique in the database.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import uuid
@@ -21,12 +22,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from cxloop_libs.db import bulk_insert, one_of
 from cxloop_libs.messaging import EventKind, OutboxWriter
 from loyalty.adapters import tables as t
 from loyalty.domain.ledger import Kind, LotView, legs_for
+
+PG_TEXT_ARRAY = postgresql.ARRAY(sa.Text)
 
 
 def new_id() -> str:
@@ -43,6 +47,18 @@ def aware(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_ids_json(rule_ids: tuple[str, ...]) -> str:
+    # A batch's postings share a few rule lists: encode each once.
+    return json.dumps(list(rule_ids))
 
 
 @dataclass(slots=True)
@@ -87,6 +103,16 @@ class Tx:
         self.relay_needed = False
 
     def _in(self, col: Any, values: list[Any]) -> Any:
+        """``col IN values`` for the string keys of a batch (hundreds of ids).
+        On PostgreSQL the ids travel as one JSON document: psycopg dumps a
+        list parameter element by element (~1 ms for 450 ids), json.dumps in
+        C (~60 µs); `= ANY(ARRAY(...))` still uses the column's index."""
+        if self.pg and values and all(isinstance(v, str) for v in values):
+            doc = sa.bindparam(None, json.dumps(values), type_=sa.Text)
+            ids = sa.select(
+                sa.func.json_array_elements_text(sa.cast(doc, postgresql.JSON))
+            ).scalar_subquery()
+            return col == sa.any_(sa.func.array(ids))
         return one_of(col, values, self.s.get_bind().dialect.name)
 
     # -- members -----------------------------------------------------------
@@ -116,12 +142,33 @@ class Tx:
             if self.pg:
                 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-                self.s.execute(pg_insert(t.account).on_conflict_do_nothing(), new)
+                # The rows we insert are ours (locked) until commit: read them
+                # back from the INSERT; only ids another writer created
+                # meanwhile need the locking SELECT.
+                made = list(
+                    self.s.execute(
+                        pg_insert(t.account)
+                        .from_select(
+                            ["customer_id", "created_at"],
+                            sa.select(
+                                sa.func.unnest(
+                                    sa.bindparam("ids", missing, type_=PG_TEXT_ARRAY)
+                                ).label("customer_id"),
+                                sa.bindparam("at", self.now, type_=t.account.c.created_at.type),
+                            ).order_by(sa.text("1")),
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(*t.account.c)
+                    ).mappings()
+                )
+                rows += made
+                missing = sorted(set(missing) - {r["customer_id"] for r in made})
             else:
                 self.s.execute(t.account.insert().prefix_with("OR IGNORE"), new)
-            rows += list(
-                self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
-            )
+            if missing:
+                rows += list(
+                    self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
+                )
         for r in rows:
             self.accounts[r["customer_id"]] = Account(
                 r["customer_id"],
@@ -204,7 +251,7 @@ class Tx:
                 "idempotency_key": key[:200],
                 "reference_id": reference_id[:128],
                 "cause_event_id": cause_event_id[:128],
-                "rule_ids": json.dumps(list(rule_ids)),
+                "rule_ids": _rule_ids_json(tuple(rule_ids)),
                 "description": description[:200],
                 "reverses_posting_id": reverses,
                 "occurred_at": when,
@@ -269,7 +316,8 @@ class Tx:
         )
 
     def stage(self, kind: EventKind, message: Message, subject: str) -> None:
-        self.outbox.stage(kind, message, subject=subject)
+        # A cheap random id (uuid4 costs a system call per event, ADR 0022).
+        self.outbox.stage(kind, message, subject=subject, event_id=new_id())
         self.relay_needed = True
 
     # -- lots ----------------------------------------------------------------
@@ -375,18 +423,19 @@ class Tx:
             ]
             if self.pg and len(rows) > 1:
                 # One statement for the batch (executemany is a round trip a row).
+                # The rows as one JSON document: psycopg dumps nine arrays of
+                # hundreds of values element by element, json.dumps in C.
                 self.s.execute(
                     sa.text(
                         "UPDATE loyalty_account AS a SET available = v.a, pending = v.p,"
                         " reserved = v.r, debt = v.d, tier = v.tier, tier_floor = v.floor,"
                         " tier_valid_until = v.vu, tier_grace_until = v.gu,"
                         " version = a.version + 1"
-                        " FROM unnest(CAST(:cid AS text[]), CAST(:a AS bigint[]), CAST(:p AS bigint[]),"
-                        " CAST(:r AS bigint[]), CAST(:d AS bigint[]), CAST(:tier AS text[]),"
-                        " CAST(:floor AS text[]), CAST(:vu AS timestamptz[]), CAST(:gu AS timestamptz[]))"
-                        " AS v(cid, a, p, r, d, tier, floor, vu, gu) WHERE a.customer_id = v.cid"
+                        " FROM json_to_recordset(CAST(:rows AS json)) AS v(cid text, a bigint,"
+                        " p bigint, r bigint, d bigint, tier text, floor text, vu timestamptz,"
+                        " gu timestamptz) WHERE a.customer_id = v.cid"
                     ),
-                    {k: [r[k] for r in rows] for k in rows[0]},
+                    {"rows": json.dumps(rows, default=_iso, separators=(",", ":"))},
                 )
             else:
                 self.s.execute(
@@ -490,3 +539,158 @@ def reserve_fast(
         # Lots and balance disagree: refuse (the transaction rolls back).
         raise RuntimeError(f"lots held {taken} of {points} points the balance promised")
     return int(after)
+
+
+# -- a member's concurrent reservations in one transaction (PostgreSQL) ----------
+# Group commit (ADR 0070): the calls that queued for one member while its
+# previous group was being written are decided together. Two statements and
+# the commit under the member's row lock, however many calls the group holds.
+_GROUP_LOCK = sa.text(
+    "SELECT a.available, a.merged_into,"
+    " (SELECT COALESCE(json_agg(json_build_array(r.idempotency_key, r.redemption_id,"
+    "   r.customer_id, r.points, r.reward_id, r.status, r.expires_at)), '[]')"
+    "  FROM loyalty_redemption AS r WHERE r.idempotency_key = ANY(CAST(:keys AS text[])))"
+    " FROM loyalty_account AS a WHERE a.customer_id = :cid FOR UPDATE OF a"
+)
+# Requests and lots both laid end to end (running sums); a request takes from
+# each lot the overlap of their two intervals, so the group spends the
+# soonest-expiring lots first and, within the group, in arrival order.
+_GROUP_WRITE = sa.text(
+    """
+WITH rq AS (
+  SELECT r.*, SUM(r.n) OVER (ORDER BY r.ord) AS hi
+  FROM unnest(CAST(:rids AS text[]), CAST(:pids AS text[]), CAST(:ns AS bigint[]),
+              CAST(:rewards AS text[]), CAST(:idems AS text[]), CAST(:descrs AS text[]),
+              CAST(:expires AS timestamptz[]))
+       WITH ORDINALITY AS r(rid, pid, n, reward, idem, descr, expires, ord)
+), lots AS (
+  SELECT lot_id, remaining,
+         SUM(remaining) OVER (ORDER BY expires_at, earned_at, lot_id) AS hi
+  FROM loyalty_lot
+  WHERE customer_id = :cid AND state = 'active' AND remaining > 0
+), pieces AS (
+  SELECT rq.ord, l.lot_id, l.hi AS lot_hi,
+         LEAST(l.hi, rq.hi) - GREATEST(l.hi - l.remaining, rq.hi - rq.n) AS take
+  FROM rq JOIN lots AS l ON l.hi - l.remaining < rq.hi AND l.hi > rq.hi - rq.n
+), taken AS (
+  UPDATE loyalty_lot AS l SET remaining = l.remaining - p.take
+  FROM (SELECT lot_id, SUM(take) AS take FROM pieces GROUP BY lot_id) AS p
+  WHERE l.lot_id = p.lot_id
+  RETURNING p.take
+), redemption AS (
+  INSERT INTO loyalty_redemption (redemption_id, customer_id, points, reward_id, status,
+    idempotency_key, allocations, reserved_at, expires_at)
+  SELECT rq.rid, :cid, rq.n, rq.reward, 'reserved', rq.idem,
+    COALESCE((SELECT json_agg(json_build_array(p.lot_id, p.take) ORDER BY p.lot_hi)
+              FROM pieces AS p WHERE p.ord = rq.ord)::text, '[]'),
+    :now, rq.expires
+  FROM rq
+), posting AS (
+  INSERT INTO loyalty_posting (posting_id, customer_id, kind, available, pending, reserved,
+    score, idempotency_key, reference_id, cause_event_id, rule_ids, description,
+    reverses_posting_id, occurred_at)
+  SELECT rq.pid, :cid, 'reserve', -rq.n, 0, rq.n, 0, 'reserve:' || rq.rid, rq.rid, '', '[]',
+    rq.descr, NULL, :now
+  FROM rq
+), legs AS (
+  INSERT INTO loyalty_leg (posting_id, owner, book, amount)
+  SELECT rq.pid, :cid, b.book, CASE WHEN b.book = 'available' THEN -rq.n ELSE rq.n END
+  FROM rq CROSS JOIN (VALUES ('available'), ('reserved')) AS b(book)
+), account AS (
+  UPDATE loyalty_account SET available = available - :total, reserved = reserved + :total,
+    version = version + 1
+  WHERE customer_id = :cid
+)
+SELECT COALESCE(SUM(take), 0) FROM taken
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRedemption:
+    """A redemption already stored under one of a group's idempotency keys."""
+
+    redemption_id: str
+    customer_id: str
+    points: int
+    reward_id: str
+    status: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewReservation:
+    redemption_id: str
+    posting_id: str
+    points: int
+    reward_id: str
+    idempotency_key: str
+    expires_at: datetime
+
+
+def lock_for_reservations(
+    session: Session, cid: str, keys: Sequence[str]
+) -> tuple[int, str, dict[str, HeldRedemption]] | None:
+    """Lock the member's account row; (available, merged_into, the
+    redemptions already stored under ``keys``), or None without an account.
+
+    The key lookup shares the statement's snapshot, which may predate the
+    lock: a redemption another replica stored meanwhile under the same key is
+    caught by the key's unique index (the group re-runs and then finds it),
+    and before refusing a call for want of points the caller asks again
+    (`held_redemptions`), so a retry is never refused what its first attempt
+    got."""
+    row = session.execute(_GROUP_LOCK, {"cid": cid, "keys": list(keys)}).first()
+    if row is None:
+        return None
+    return int(row[0]), row[1], _held(row[2])
+
+
+_HELD = sa.text(
+    "SELECT COALESCE(json_agg(json_build_array(r.idempotency_key, r.redemption_id,"
+    " r.customer_id, r.points, r.reward_id, r.status, r.expires_at)), '[]')"
+    " FROM loyalty_redemption AS r WHERE r.idempotency_key = ANY(CAST(:keys AS text[]))"
+)
+
+
+def _held(found: Any) -> dict[str, HeldRedemption]:
+    rows = json.loads(found) if isinstance(found, str) else found
+    return {
+        key: HeldRedemption(rid, owner, int(n), reward, status, datetime.fromisoformat(expires))
+        for key, rid, owner, n, reward, status, expires in rows
+    }
+
+
+def held_redemptions(session: Session, keys: Sequence[str]) -> dict[str, HeldRedemption]:
+    """Redemptions stored under ``keys``, read by a statement of its own: run
+    under the member's lock, it sees every redemption committed before."""
+    return _held(session.execute(_HELD, {"keys": list(keys)}).scalar_one())
+
+
+def reserve_many(
+    session: Session, cid: str, items: Sequence[NewReservation], now: datetime
+) -> None:
+    """Write a locked member's reservations: lots, redemptions, postings,
+    legs and the account, in one statement (its snapshot starts after the
+    lock, so it sees every earlier change of the member's lots)."""
+    if not items:
+        return
+    total = sum(i.points for i in items)
+    taken = session.execute(
+        _GROUP_WRITE,
+        {
+            "cid": cid,
+            "rids": [i.redemption_id for i in items],
+            "pids": [i.posting_id for i in items],
+            "ns": [i.points for i in items],
+            "rewards": [i.reward_id[:64] for i in items],
+            "idems": [i.idempotency_key[:200] for i in items],
+            "descrs": [f"Reserved for {i.reward_id or 'checkout'}"[:200] for i in items],
+            "expires": [i.expires_at for i in items],
+            "total": total,
+            "now": now,
+        },
+    ).scalar_one()
+    if int(taken) != total:
+        # Lots and balance disagree: refuse (the transaction rolls back).
+        raise RuntimeError(f"lots held {taken} of {total} points the balance promised")

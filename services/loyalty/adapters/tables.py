@@ -30,6 +30,14 @@ account = sa.Table(
     sa.Column("created_at", TS, nullable=False),
 )
 
+# Members merged into another (few): the tier score finds them per batch.
+sa.Index(
+    "ix_loyalty_account_merged",
+    account.c.merged_into,
+    postgresql_where=account.c.merged_into != "",
+    sqlite_where=account.c.merged_into != "",
+)
+
 # The journal: one row per posting, append-only. `idempotency_key` is unique:
 # the database itself refuses a second posting for one cause.
 posting = sa.Table(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as pb_grpc
 from sqlmodel import Session
 
 from cxloop_libs.audit import ANONYMOUS, Action, AuditLog
+from cxloop_libs.batching import KeyedRequestBatcher
 from cxloop_libs.db import Database, is_transient_db_error
 from cxloop_libs.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from loyalty.adapters import tables as t
@@ -23,7 +24,7 @@ from loyalty.adapters.store import Tx, aware
 from loyalty.domain.ledger import Kind
 from loyalty.domain.money import checked_minor_units, currency
 from loyalty.domain.rules import Line, Purchase, evaluate_purchase, parse_rule_set
-from loyalty.service_layer.commands import PurchaseIn, ReturnIn
+from loyalty.service_layer.commands import PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer.handlers import LoyaltyHandlers, Reservation, ts
 
 T = TypeVar("T")
@@ -138,6 +139,14 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
         self.audit = audit
         self.admin_callers = admin_callers
         self.auth_required = auth_required
+        self.redeems: KeyedRequestBatcher[str, RedeemIn, Reservation] = KeyedRequestBatcher(
+            self._redeem_group, max_batch=500, max_wait_s=0.0
+        )
+
+    async def _redeem_group(
+        self, cid: str, items: Sequence[RedeemIn]
+    ) -> list[Reservation | Exception]:
+        return await self._tx(lambda tx: self.h.reserve_group(tx, cid, items))
 
     async def _tx(self, fn: Callable[[Tx], T]) -> T:
         if not self.is_ready():
@@ -283,15 +292,21 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
     # -- redemption ------------------------------------------------------------------
     async def Redeem(self, request: pb.RedeemRequest, context: Any) -> pb.RedeemResponse:
         cid = _id(request.customer_id, "customer_id")
-        r = await self._tx(
-            lambda tx: self.h.reserve(
-                tx,
+        if not self.is_ready():
+            raise Unavailable("the loyalty database is not ready yet")
+        self.h.check_redeem(
+            request.points, request.reward_id, request.idempotency_key, request.hold_seconds
+        )
+        # Calls for one member queue and are reserved together (group commit).
+        r = await self.redeems.submit(
+            cid,
+            RedeemIn(
                 cid,
                 request.points,
                 request.reward_id,
                 request.idempotency_key,
                 request.hold_seconds,
-            )
+            ),
         )
         return pb.RedeemResponse(
             redemption_id=r.redemption_id,

@@ -39,3 +39,14 @@ class ActivityIn:
     cause: str
     text_length: int = 0
     reference_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemIn:
+    """Reserve a member's points (checkout, a catalogue reward)."""
+
+    customer_id: str
+    points: int
+    reward_id: str
+    idempotency_key: str
+    hold_seconds: int = 0

@@ -22,7 +22,18 @@ from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import catalog as ev
 from loyalty.adapters import tables as t
-from loyalty.adapters.store import Account, Posted, Tx, aware, new_id, reserve_fast
+from loyalty.adapters.store import (
+    Account,
+    NewReservation,
+    Posted,
+    Tx,
+    aware,
+    held_redemptions,
+    lock_for_reservations,
+    new_id,
+    reserve_fast,
+    reserve_many,
+)
 from loyalty.domain.ledger import (
     Kind,
     ReturnPolicy,
@@ -40,7 +51,7 @@ from loyalty.domain.rules import (
     period_key,
 )
 from loyalty.domain.tiers import TierState, decide_tier
-from loyalty.service_layer.commands import ActivityIn, PurchaseIn, ReturnIn
+from loyalty.service_layer.commands import ActivityIn, PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer.rulebook import RuleBook
 
 log = logging.getLogger(__name__)
@@ -632,9 +643,8 @@ class LoyaltyHandlers:
             available_after,
         )
 
-    def reserve(
-        self, tx: Tx, cid: str, points: int, reward_id: str, idem: str, hold_seconds: int = 0
-    ) -> Reservation:
+    def check_redeem(self, points: int, reward_id: str, idem: str, hold_seconds: int) -> None:
+        """A redemption's own fields (no I/O): checked before it queues."""
         check_points(points)
         if not idem.strip():
             raise InvalidArgument("idempotency_key", "is required")
@@ -643,6 +653,112 @@ class LoyaltyHandlers:
         reward = self.rules.current.reward(reward_id) if reward_id else None
         if reward is not None and points != reward.points:
             raise InvalidArgument("points", f"reward {reward_id!r} costs {reward.points} points")
+
+    def reserve_group(
+        self, tx: Tx, cid: str, items: Sequence[RedeemIn]
+    ) -> list[Reservation | Exception]:
+        """Reserve for one member the calls that queued together (group
+        commit, ADR 0070): one row lock, one statement writing them all, one
+        commit. Each call is decided in arrival order against the balance left
+        by those before it and gets its own answer: its reservation, the one
+        already stored under its idempotency key, or why it was refused."""
+        if not tx.pg:
+            return self._reserve_each(tx, items)
+        locked = lock_for_reservations(tx.s, cid, [i.idempotency_key for i in items])
+        if locked is None or locked[1]:
+            # No account yet (nothing to spend), or merged into another member.
+            return self._reserve_each(tx, items)
+        available, _, held = locked
+        if sum(i.points for i in items) > available:
+            # Some may be refused: first learn of every key stored before the
+            # lock was taken (another replica's group may have just committed).
+            held = held_redemptions(tx.s, [i.idempotency_key for i in items])
+        out: list[Reservation | Exception] = []
+        new: list[NewReservation] = []
+        first: dict[str, int] = {}
+        for it in items:
+            key = it.idempotency_key
+            if key in first:  # the same call twice in one group: one answer
+                out.append(out[first[key]])
+                continue
+            first[key] = len(out)
+            h = held.get(key)
+            if h is not None:
+                after = available if h.customer_id == cid else self._available(tx, h.customer_id)
+                out.append(
+                    Reservation(
+                        h.redemption_id,
+                        h.customer_id,
+                        h.points,
+                        h.reward_id,
+                        h.status,
+                        h.expires_at,
+                        "",
+                        after,
+                    )
+                )
+                continue
+            if available < it.points:
+                out.append(
+                    FailedPrecondition(
+                        f"points: {it.points} requested, {max(available, 0)} available"
+                    )
+                )
+                continue
+            available -= it.points
+            r = NewReservation(
+                str(uuid.uuid4()),
+                new_id(),
+                it.points,
+                it.reward_id,
+                key,
+                tx.now + timedelta(seconds=it.hold_seconds or self.hold_seconds),
+            )
+            new.append(r)
+            out.append(
+                Reservation(
+                    r.redemption_id,
+                    cid,
+                    r.points,
+                    r.reward_id,
+                    "reserved",
+                    r.expires_at,
+                    r.posting_id,
+                    available,
+                )
+            )
+        reserve_many(tx.s, cid, new, tx.now)
+        return out
+
+    def _reserve_each(self, tx: Tx, items: Sequence[RedeemIn]) -> list[Reservation | Exception]:
+        out: list[Reservation | Exception] = []
+        for it in items:
+            try:
+                out.append(
+                    self.reserve(
+                        tx,
+                        it.customer_id,
+                        it.points,
+                        it.reward_id,
+                        it.idempotency_key,
+                        it.hold_seconds,
+                    )
+                )
+            except (FailedPrecondition, InvalidArgument) as exc:
+                out.append(exc)
+        return out
+
+    @staticmethod
+    def _available(tx: Tx, cid: str) -> int:
+        n = tx.s.execute(
+            sa.select(t.account.c.available).where(t.account.c.customer_id == cid)
+        ).scalar()
+        return int(n or 0)
+
+    def reserve(
+        self, tx: Tx, cid: str, points: int, reward_id: str, idem: str, hold_seconds: int = 0
+    ) -> Reservation:
+        self.check_redeem(points, reward_id, idem, hold_seconds)
         cid = tx.survivor(cid)
         # Before the lock: a retry is answered without queueing behind others
         # (the unique key catches two first attempts racing).
@@ -994,7 +1110,9 @@ class LoyaltyHandlers:
             r[0]: r[1]
             for r in tx.s.execute(
                 sa.select(t.account.c.customer_id, t.account.c.merged_into).where(
-                    tx._in(t.account.c.merged_into, list(cids))
+                    # The condition of the partial index (else a scan per batch).
+                    t.account.c.merged_into != "",
+                    tx._in(t.account.c.merged_into, list(cids)),
                 )
             )
         }

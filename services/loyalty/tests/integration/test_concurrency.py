@@ -63,3 +63,105 @@ async def test_fifty_concurrent_redemptions_never_overspend(
             assert check_books(s) == []
     finally:
         await runtime.stop()
+
+
+async def test_two_replicas_group_concurrent_redeems_of_one_member_exactly(
+    loyalty_nats: str, database_url: str
+) -> None:
+    """Two loyalty processes' gRPC servers, one database: 120 Redeem calls of
+    one member at once, some retried (same idempotency key) on the other
+    replica. Never more reserved than the member had, each key one outcome,
+    every answer matches the books, lots cover exactly what was reserved."""
+    import json
+    import random
+
+    import sqlalchemy as sa
+
+    from loyalty.adapters import tables as t
+
+    a = await start_loyalty(loyalty_nats, database_url)
+    b = await start_loyalty(loyalty_nats, database_url)
+    try:
+        assert a.grpc_server is not None and b.grpc_server is not None
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{a.grpc_server.port}") as ca,
+            grpc.aio.insecure_channel(f"127.0.0.1:{b.grpc_server.port}") as cb,
+        ):
+            stubs = [pb_grpc.LoyaltyServiceStub(ca), pb_grpc.LoyaltyServiceStub(cb)]
+            for days, price in ((40, 50000), (30, 30000), (20, 20000)):
+                when = Timestamp()
+                when.FromDatetime(datetime.now(UTC) - timedelta(days=days))
+                await stubs[0].PostPurchase(
+                    pb.PostPurchaseRequest(
+                        customer_id="hot",
+                        order_id=f"g-{days}",
+                        currency_code="KRW",
+                        idempotency_key=f"g-{days}",
+                        lines=[pb.PurchaseLine(quantity=1, unit_price_minor_units=price)],
+                        purchased_at=when,
+                    ),
+                    timeout=5,
+                )
+            rng = random.Random(3)
+            calls = [(f"k{i}", rng.choice((1, 7, 13, 25, 40))) for i in range(100)]
+            # 20 retries of earlier calls, on the other replica.
+            calls += [calls[i] for i in rng.sample(range(100), 20)]
+
+            async def redeem(i: int, key: str, points: int) -> tuple[str, str, int, str]:
+                try:
+                    r = await stubs[i % 2 if i < 100 else 1 - (int(key[1:]) % 2)].Redeem(
+                        pb.RedeemRequest(customer_id="hot", points=points, idempotency_key=key),
+                        timeout=60,
+                    )
+                    return key, r.redemption_id, points, ""
+                except grpc.aio.AioRpcError as err:
+                    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+                    return key, "", points, err.details() or ""
+
+            results = await asyncio.gather(*(redeem(i, k, p) for i, (k, p) in enumerate(calls)))
+            outcome: dict[str, set[str]] = {}
+            for key, rid, points, why in results:
+                outcome.setdefault(key, set()).add(rid)
+                if not rid:
+                    left = int(why.split(", ")[1].split()[0])
+                    assert left < points, why  # refused only when it did not fit
+            assert all(len(v) == 1 for v in outcome.values()), outcome  # one outcome per key
+            granted = {k: v.pop() for k, v in outcome.items() if "" not in v}
+            want = dict(calls)
+            spent = sum(want[k] for k in granted)
+            assert 0 < spent <= 1000 and len(granted) < 100  # some refused: never overspent
+            acct = await stubs[1].GetAccount(pb.GetAccountRequest(customer_id="hot"), timeout=5)
+            assert (acct.available_points, acct.reserved_points) == (1000 - spent, spent)
+            # A retry later still answers the same reservation.
+            some = next(iter(granted))
+            again = await stubs[0].Redeem(
+                pb.RedeemRequest(customer_id="hot", points=want[some], idempotency_key=some),
+                timeout=5,
+            )
+            assert again.redemption_id == granted[some]
+        assert a.db is not None
+        with a.db.session() as s:
+            assert check_books(s) == []
+            rows = s.execute(
+                sa.select(
+                    t.redemption.c.idempotency_key,
+                    t.redemption.c.points,
+                    t.redemption.c.allocations,
+                )
+            ).all()
+            assert {r[0] for r in rows} == set(granted)
+            taken: dict[str, int] = {}
+            for _, points, allocations in rows:
+                plan = json.loads(allocations)
+                assert sum(n for _, n in plan) == points
+                for lot, n in plan:
+                    taken[lot] = taken.get(lot, 0) + n
+            lots = s.execute(sa.select(t.lot.c.lot_id, t.lot.c.points, t.lot.c.remaining)).all()
+            assert all(taken.get(lot, 0) == pts - rem for lot, pts, rem in lots)
+        if "postgresql" in database_url:
+            # Group commit happened: fewer transactions than calls.
+            batches = a.redeems.batches + b.redeems.batches  # type: ignore[attr-defined]
+            assert batches < len(calls)
+    finally:
+        await a.stop()
+        await b.stop()

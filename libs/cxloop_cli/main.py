@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from importlib import metadata
@@ -219,6 +220,88 @@ def keys_revoke(
     from cxloop_cli import keys
 
     raise typer.Exit(keys.revoke(console, nats_url, key_id, as_json))
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=100_000, help="How many customers.")] = 300,
+    days: Annotated[int, typer.Option(min=7, max=1095, help="Days of history.")] = 365,
+    seed: Annotated[int, typer.Option(help="Same seed, same shop.")] = 7,
+    gateway_url: Annotated[
+        str, typer.Option(envvar="CXLOOP_GATEWAY_URL", help="Gateway base URL.")
+    ] = f"http://127.0.0.1:{GATEWAY_HTTP_PORT}",
+    write_key: Annotated[
+        str, typer.Option(envvar="CXLOOP_DEMO_WRITE_KEY", help="A source write key.")
+    ] = DEFAULT_WRITE_KEY,
+    grpc_token: Annotated[
+        str, typer.Option(envvar="CXLOOP_GRPC_CLIENT_TOKEN", help="Bearer token for gRPC calls.")
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Seed the running suite with a synthetic shop through its public APIs
+    (a year of web, app, store and call-centre behaviour, consent, reviews,
+    surveys), then print what to open. Idempotent: a second run adds nothing."""
+    import asyncio
+
+    from cxloop_cli import demo as demo_mod
+    from cxloop_cli.demo_shop import make_shop
+    from cxloop_libs.config import GRPC_PORTS
+
+    targets = {
+        name: os.environ.get(f"CXLOOP_{name.upper()}_GRPC_TARGET", f"127.0.0.1:{port}")
+        for name, port in GRPC_PORTS.items()
+    }
+    if not asyncio.run(demo_mod.wait_for_gateway(gateway_url, 60)):
+        console.print(
+            f"[red]error:[/] the gateway at {gateway_url} is not ready; start the suite with "
+            "`make run` (or set --gateway-url)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    shop = make_shop(customers, days, seed)
+    seeder = demo_mod.Seeder(
+        shop, gateway_url=gateway_url, write_key=write_key, targets=targets, token=grpc_token
+    )
+    report = asyncio.run(demo_mod.run(seeder, console, show_progress=not as_json))
+    summary = report.to_json()
+    sample = shop.people[0]
+    summary["sample"] = {"email": sample.email, "userId": sample.user_id}
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        for k, v in summary["counts"].items():
+            console.print(f"  {k}: {v:,}", highlight=False)
+        for k, v in summary["problems"].items():
+            console.print(f"  [yellow]{k}: {v:,}[/]", highlight=False)
+        console.print(
+            "\nNow look at one customer across the suite, as a service agent would:\n"
+            "  KEY=$(.venv/bin/cxloop keys create --name demo --role agent --json | "
+            "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"key\"])')\n"
+            f'  curl -H "Authorization: Bearer $KEY" -H "X-Cxloop-Reason: demo" '
+            f"'{gateway_url}/v1/customers?email={sample.email}'",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(0 if report.customers else 1)
+
+
+@app.command()
+def customer(
+    who: Annotated[str, typer.Argument(help="A customer id, an email or a phone number.")],
+    reason: Annotated[str, typer.Option(help="Why you read this customer's data (audited).")],
+    key: Annotated[
+        str, typer.Option(envvar="CXLOOP_API_KEY", help="An API key (`cxloop keys create`).")
+    ] = "",
+    gateway_url: Annotated[
+        str, typer.Option(envvar="CXLOOP_GATEWAY_URL", help="Gateway base URL.")
+    ] = f"http://127.0.0.1:{GATEWAY_HTTP_PORT}",
+    as_json: Annotated[bool, typer.Option("--json", help="The 360 as JSON.")] = False,
+) -> None:
+    """One customer across the suite (identity, consent, points, recommendations,
+    cases), read through the gateway like the console does."""
+    from cxloop_cli import customer as customer_mod
+
+    raise typer.Exit(customer_mod.show(console, gateway_url, key, who, reason, as_json))
 
 
 @app.command()

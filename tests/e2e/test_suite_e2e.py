@@ -59,6 +59,9 @@ def suite() -> Iterator[Suite]:
         environ[f"CXLOOP_{name.upper()}_METRICS_PORT"] = "0"
         if name != "gateway":
             environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(infra.free_port())
+    # Feedback trains its text model at start; a small one keeps this module
+    # quick (model quality is bench/feedback.py's business, not these tests').
+    environ["CXLOOP_FEEDBACK_SENTIMENT_TRAIN_LIMIT"] = "2000"
     collector = OtlpCollectorStub().start()
     with contextlib.ExitStack() as stack:
         admin = infra.postgres_admin_url()
@@ -332,3 +335,80 @@ async def test_events_posted_to_the_gateway_appear_in_an_analytics_funnel(suite:
         return [s.customers for s in got.steps] == [1, 1]
 
     assert await eventually(converted, timeout=30, interval=0.2)
+
+
+@pytest.mark.timeout(400)  # feedback answers reviews once its text model is trained
+async def test_cxloop_demo_seeds_the_running_suite_through_its_public_apis(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cxloop demo` (issue #17) against the running suite: every customer
+    signed up, every event accepted, consent, reviews and survey answers
+    stored; the loop shows in loyalty (a demo buyer has points); a second run
+    adds no customer (idempotent)."""
+    import json as _json
+
+    from cxloop.loyalty.v1 import loyalty_service_pb2 as lpb
+    from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as lpb_grpc
+    from typer.testing import CliRunner
+
+    from cxloop_cli.demo_shop import make_shop
+    from cxloop_cli.main import app as cli
+
+    for name, spec in suite.specs.items():
+        port = spec.env.get(f"CXLOOP_{name.upper()}_GRPC_PORT")
+        if port:
+            monkeypatch.setenv(f"CXLOOP_{name.upper()}_GRPC_TARGET", f"127.0.0.1:{port}")
+    args = ["demo", "--customers", "25", "--days", "60", "--seed", "3", "--json"]
+    args += ["--gateway-url", suite.gateway_url]
+    first = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert first.exit_code == 0, first.output
+    report = _json.loads(first.output.strip().splitlines()[-1])
+    shop = make_shop(25, 60, 3)
+    assert report["problems"] == {}, report
+    assert report["customers"] == 25
+    assert report["counts"]["events accepted"] == len(shop.events)
+    assert report["counts"]["consent choices"] == sum(len(p.consents) for p in shop.people)
+    assert report["counts"]["reviews"] == len(shop.reviews)
+    assert report["counts"]["survey responses"] == len(shop.nps)
+    # The purchases reached loyalty through gateway → identity → loyalty.
+    buyer = next(e["userId"] for e in shop.events if e.get("event") == "Order Completed")
+    profile = await profile_of(suite, idpb.IDENTIFIER_TYPE_USER_ID, buyer)
+    target = f"127.0.0.1:{suite.specs['loyalty'].env['CXLOOP_LOYALTY_GRPC_PORT']}"
+
+    async def has_points() -> bool:
+        async with grpc.aio.insecure_channel(target) as ch:
+            try:
+                a = await lpb_grpc.LoyaltyServiceStub(ch).GetAccount(
+                    lpb.GetAccountRequest(customer_id=profile.customer_id), timeout=5
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return a.available_points + a.pending_points > 0
+
+    await eventually(has_points, timeout=60)
+    # The console API, wired into the running gateway: a key made with the
+    # CLI, the 360 read with `cxloop customer` by email.
+    monkeypatch.setenv("CXLOOP_NATS_URL", infra.nats_url())
+    made = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["keys", "create", "--name", "e2e", "--role", "agent", "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    key = _json.loads(made.output)["key"]
+    buyer_email = next(p.email for p in shop.people if p.user_id == buyer)
+    read = ["customer", buyer_email, "--reason", "e2e", "--key", key, "--json"]
+    read += ["--gateway-url", suite.gateway_url]
+
+    async def the_360() -> dict[str, object] | None:
+        r = await asyncio.to_thread(CliRunner().invoke, cli, read)
+        return _json.loads(r.output) if r.exit_code == 0 else None
+
+    c360 = await eventually(the_360, timeout=30)  # the gateway's key watch catches up
+    assert c360["customerId"] == profile.customer_id
+    points = c360["loyalty"]
+    assert isinstance(points, dict)
+    assert int(points["availablePoints"]) + int(points["pendingPoints"]) > 0
+    assert c360["consent"] is not None and c360["complete"] in (True, False)
+    again = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert again.exit_code == 0, again.output
+    second = _json.loads(again.output.strip().splitlines()[-1])
+    assert second["customers"] == 25 and second["problems"] == {}

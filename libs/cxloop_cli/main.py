@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cxloop_cli.status import collect_status, render_status
+from cxloop_cli.status import collect_status, render_backlogs, render_status
 from cxloop_cli.suite import DEFAULT_WRITE_KEY, parse_only
 from cxloop_cli.up import UpOptions, run_up
 from cxloop_libs.audit.stream import SERVICES as AUDIT_SERVICES
@@ -109,10 +109,48 @@ def status(
     nats_monitor_url: Annotated[
         str, typer.Option(envvar="CXLOOP_NATS_MONITOR_URL", help="NATS monitoring base URL.")
     ] = f"http://127.0.0.1:{EMBEDDED_NATS_MONITOR_PORT}",
+    nats_url: Annotated[
+        str, typer.Option(envvar="CXLOOP_NATS_URL", help="NATS, for consumer lag and dead letters.")
+    ] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Health of NATS, each gRPC service and the gateway; exit 1 if any is down."""
+    """Health of NATS, each gRPC service and the gateway, and each consumer's
+    backlog and dead letters; exit 1 if any component is down."""
+    import asyncio
+
+    from cxloop_cli.backlog import consumer_backlogs
+    from cxloop_cli.natsconn import NatsUnreachable, connected
+
     rows = collect_status(gateway_url, nats_monitor_url)
-    render_status(console, rows)
+
+    async def backlogs() -> list[dict[str, object]]:
+        async with connected(nats_url) as nc:
+            return [b.to_json() for b in await consumer_backlogs(nc.jetstream())]
+
+    try:
+        lag: list[dict[str, object]] | None = asyncio.run(backlogs())
+    except NatsUnreachable:
+        lag = None
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "components": [
+                        {
+                            "component": r.component,
+                            "target": r.target,
+                            "up": r.result.up,
+                            "detail": r.result.detail,
+                        }
+                        for r in rows
+                    ],
+                    "consumers": lag,
+                }
+            )
+        )
+    else:
+        render_status(console, rows)
+        render_backlogs(console, lag)
     raise typer.Exit(0 if all(r.result.up for r in rows) else 1)
 
 

@@ -59,3 +59,32 @@ def render_status(console: Console, rows: list[ComponentStatus]) -> None:
         state = "[green]up[/]" if row.result.up else "[red]down[/]"
         table.add_row(row.component, row.target, state, row.result.detail)
     console.print(table)
+
+
+def render_backlogs(console: Console, rows: list[dict[str, object]] | None) -> None:
+    if rows is None:
+        console.print("consumers: NATS unreachable (set --nats-url / CXLOOP_NATS_URL)")
+        return
+    table = Table(title="consumers", title_justify="left")
+    for col in (
+        "service",
+        "consumer",
+        "stream",
+        "pending",
+        "unacked",
+        "redelivered",
+        "dead letters",
+    ):
+        table.add_column(col)
+    for r in rows:
+        dead = int(str(r["dead_letters"]))
+        table.add_row(
+            str(r["service"]),
+            str(r["consumer"]),
+            str(r["stream"]),
+            f"{int(str(r['pending'])):,}",
+            str(r["unacknowledged"]),
+            str(r["redelivered"]),
+            f"[red]{dead}[/]" if dead else "0",
+        )
+    console.print(table)

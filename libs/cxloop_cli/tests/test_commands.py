@@ -112,3 +112,44 @@ def test_dlq_ls_without_nats_is_a_clear_error_not_a_traceback() -> None:
     assert r.returncode == 1
     assert "Traceback" not in r.stdout + r.stderr
     assert "cannot reach NATS" in (r.stdout + r.stderr)
+
+
+def test_status_reports_each_consumers_backlog_and_dead_letters(fresh_nats: EmbeddedNats) -> None:
+    import json
+
+    from nats.js.api import ConsumerConfig
+
+    async def setup(js):  # type: ignore[no-untyped-def]
+        await ensure_stream(js, stream_for("loyalty"))
+        await ensure_stream(js, DEAD_LETTER)
+        await js.add_consumer(
+            "LOYALTY",
+            ConsumerConfig(durable_name="feedback-loyalty", filter_subject="cx.loyalty.>"),
+        )
+        for i in range(3):
+            await js.publish("cx.loyalty.points.earned", f"{i}".encode())
+        for _ in range(2):
+            await js.publish("dlq.feedback-loyalty.cx.loyalty.points.earned", b"poison")
+
+    asyncio.run(_with_js(fresh_nats.url, setup))
+    r = cxloop(
+        "status",
+        "--json",
+        "--nats-url",
+        fresh_nats.url,
+        "--gateway-url",
+        "http://127.0.0.1:9",
+        "--nats-monitor-url",
+        "http://127.0.0.1:9",
+    )
+    assert r.returncode == 1  # nothing but NATS runs: components are down
+    consumers = {c["consumer"]: c for c in json.loads(r.stdout)["consumers"]}
+    c = consumers["feedback-loyalty"]
+    assert (c["service"], c["stream"], c["pending"], c["dead_letters"]) == (
+        "feedback",
+        "LOYALTY",
+        3,
+        2,
+    )
+    table = cxloop("status", "--nats-url", fresh_nats.url, "--gateway-url", "http://127.0.0.1:9")
+    assert "feedback-loyalty" in table.stdout and "dead letters" in table.stdout

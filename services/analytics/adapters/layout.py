@@ -75,9 +75,44 @@ class SortedLayout:
         self.cols = Columns.empty()
         self.watermark = 0  # highest store sequence held
         self.lock = threading.RLock()
+        # Derived from one version of the columns (every change replaces
+        # them, so the object itself is the version): each event code's
+        # sorted positions and the time span, built on first use.
+        self._derived_of: Columns | None = None
+        self._positions: dict[int, I64] = {}
+        self._span: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.cols)
+
+    def _derived(self) -> None:
+        if self._derived_of is not self.cols:
+            self._derived_of = self.cols
+            self._positions = {}
+            self._span = None
+
+    def snapshot(self, codes: list[int]) -> tuple[Columns, list[I64]]:
+        """The columns and, for each event code, the sorted positions of
+        its events in them (one scan per code per version of the columns,
+        not one per query)."""
+        with self.lock:
+            self._derived()
+            out = []
+            for code in codes:
+                p = self._positions.get(code)
+                if p is None:
+                    p = self._positions[code] = np.flatnonzero(self.cols.event == code)
+                out.append(p)
+            return self.cols, out
+
+    def span(self) -> tuple[int, int]:
+        """(earliest, latest) event time held, ms; (0, -1) when empty."""
+        with self.lock:
+            self._derived()
+            if self._span is None:
+                ts = self.cols.ts_ms
+                self._span = (int(ts.min()), int(ts.max())) if len(ts) else (0, -1)
+            return self._span
 
     def load(self, cols: Columns, watermark: int) -> None:
         with self.lock:

@@ -93,7 +93,7 @@ class JourneyAnalytics:
             f.property == "channel" for s in q.steps for f in s.filters
         ) and q.breakdown in ("", "channel")
         loader = self._funnel_from_layout if in_layout else self._funnel_from_sql
-        customer, ts, masks, codes, labels = loader(q)
+        customer, ts, masks, codes, labels, (lo, hi) = loader(q)
         levels = engine.customer_levels(
             customer,
             ts,
@@ -102,6 +102,8 @@ class JourneyAnalytics:
             range_end_ms=q.range.end_ms,
             window_ms=q.window_s * 1000,
             strict=q.strict,
+            # Every event held lies in the range: no per-start time test.
+            in_range=q.range.start_ms <= lo and hi < q.range.end_ms,
         )
         names = [s.event for s in q.steps]
         result = engine.funnel(
@@ -119,26 +121,32 @@ class JourneyAnalytics:
             )
         return FunnelAnswer(result, note)
 
-    def _funnel_from_layout(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+    def _funnel_from_layout(
+        self, q: FunnelQuery
+    ) -> tuple[Any, Any, list[Any], Any, Any, tuple[int, int]]:
         layout = self.store.ensure_layout()
         with layout.lock:
-            cols = layout.cols
             events = dict(layout.events.codes)
             channels = dict(layout.channels.codes)
             channel_labels = list(layout.channels.labels)
-        masks = []
-        for s in q.steps:
-            mask = cols.event == events[s.event]
+            # Each step starts from its event's cached positions; a channel
+            # filter narrows them (no scan of every event per step).
+            cols, positions = layout.snapshot([events[s.event] for s in q.steps])
+            span = layout.span()
+        steps = []
+        for s, p in zip(q.steps, positions, strict=True):
             for f in s.filters:
                 wanted = np.asarray([channels.get(v, -1) for v in f.values], dtype=np.int32)
-                hit = np.isin(cols.channel, wanted)
-                mask &= ~hit if f.negate else hit
-            masks.append(mask)
+                hit = np.isin(cols.channel[p], wanted)
+                p = p[~hit if f.negate else hit]
+            steps.append(p)
         if q.breakdown == "channel":
-            return cols.customer, cols.ts_ms, masks, cols.channel.astype(np.int64), channel_labels
-        return cols.customer, cols.ts_ms, masks, None, None
+            return cols.customer, cols.ts_ms, steps, cols.channel, channel_labels, span
+        return cols.customer, cols.ts_ms, steps, None, None, span
 
-    def _funnel_from_sql(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+    def _funnel_from_sql(
+        self, q: FunnelQuery
+    ) -> tuple[Any, Any, list[Any], Any, Any, tuple[int, int]]:
         params: list[Any] = []
         step_cols = []
         for i, s in enumerate(q.steps):
@@ -170,11 +178,11 @@ class JourneyAnalytics:
         ts = np.asarray(data["t"], dtype=np.int64)
         masks = [np.asarray(data[f"s{i}"], dtype=np.bool_) for i in range(len(q.steps))]
         if not q.breakdown:
-            return customer, ts, masks, None, None
+            return customer, ts, masks, None, None, (0, -1)
         labels, codes = np.unique(
             np.asarray(data["b"], dtype=object).astype(str), return_inverse=True
         )
-        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels]
+        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels], (0, -1)
 
     # -- paths ---------------------------------------------------------------
     def paths(self, q: PathsQuery) -> path_engine.PathsResult:

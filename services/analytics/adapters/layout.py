@@ -10,6 +10,7 @@ survivor's key, erased customers' rows and expired rows are masked out.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,7 @@ class SortedLayout:
         self._derived_of: Columns | None = None
         self._positions: dict[int, I64] = {}
         self._span: tuple[int, int] | None = None
+        self._memo: dict[str, npt.NDArray[np.int32]] = {}
 
     def __len__(self) -> int:
         return len(self.cols)
@@ -90,6 +92,19 @@ class SortedLayout:
             self._derived_of = self.cols
             self._positions = {}
             self._span = None
+            self._memo = {}
+
+    def derived(
+        self, name: str, compute: Callable[[Columns], npt.NDArray[np.int32]]
+    ) -> tuple[Columns, npt.NDArray[np.int32]]:
+        """The columns and a per-event array computed from them (the dense
+        customer number, a period index), kept until the columns change."""
+        with self.lock:
+            self._derived()
+            a = self._memo.get(name)
+            if a is None:
+                a = self._memo[name] = compute(self.cols)
+            return self.cols, a
 
     def snapshot(self, codes: list[int]) -> tuple[Columns, list[I64]]:
         """The columns and, for each event code, the sorted positions of

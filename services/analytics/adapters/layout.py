@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
+# Rows held back from the sorted columns before a write merges them itself.
+PENDING_MAX_ROWS = 200_000
 I32 = npt.NDArray[np.int32]
 
 
@@ -64,6 +66,18 @@ class Columns:
             self.channel[mask],
         )
 
+    @classmethod
+    def concat(cls, parts: list[Columns]) -> Columns:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            np.concatenate([p.customer for p in parts]),
+            np.concatenate([p.ts_ms for p in parts]),
+            np.concatenate([p.seq for p in parts]),
+            np.concatenate([p.event for p in parts]),
+            np.concatenate([p.channel for p in parts]),
+        )
+
     def sorted(self) -> Columns:
         order = np.lexsort((self.seq, self.ts_ms, self.customer))
         return self.take(order)
@@ -73,7 +87,12 @@ class SortedLayout:
     def __init__(self) -> None:
         self.events = Dictionary()
         self.channels = Dictionary()
-        self.cols = Columns.empty()
+        self._cols = Columns.empty()
+        # Rows written but not yet merged: a write appends here (cheap); the
+        # next read of ``cols`` merges them all at once, so a stream of small
+        # batches costs one re-layout per query, not one per batch.
+        self._pending: list[Columns] = []
+        self._pending_rows = 0
         self.watermark = 0  # highest store sequence held
         self.lock = threading.RLock()
         # Derived from one version of the columns (every change replaces
@@ -86,6 +105,18 @@ class SortedLayout:
 
     def __len__(self) -> int:
         return len(self.cols)
+
+    @property
+    def cols(self) -> Columns:
+        with self.lock:
+            if self._pending:
+                self._flush()
+            return self._cols
+
+    @cols.setter
+    def cols(self, value: Columns) -> None:
+        with self.lock:
+            self._cols = value
 
     def _derived(self) -> None:
         if self._derived_of is not self.cols:
@@ -131,28 +162,36 @@ class SortedLayout:
 
     def load(self, cols: Columns, watermark: int) -> None:
         with self.lock:
-            self.cols = cols.sorted()
+            self._pending, self._pending_rows = [], 0
+            self._cols = cols.sorted()
             self.watermark = watermark
 
     def merge(self, new: Columns) -> None:
-        """Insert rows (any order) at their sorted place."""
+        """Insert rows (any order) at their sorted place (at the next read)."""
         if len(new) == 0:
             return
         with self.lock:
-            new = new.sorted()
-            cur = self.cols
-            if len(cur) == 0:
-                self.cols = new
-            else:
-                at = _insert_positions(cur, new)
-                self.cols = Columns(
-                    np.insert(cur.customer, at, new.customer),
-                    np.insert(cur.ts_ms, at, new.ts_ms),
-                    np.insert(cur.seq, at, new.seq),
-                    np.insert(cur.event, at, new.event),
-                    np.insert(cur.channel, at, new.channel),
-                )
+            self._pending.append(new)
+            self._pending_rows += len(new)
             self.watermark = max(self.watermark, int(new.seq.max()))
+            if self._pending_rows > PENDING_MAX_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        new = Columns.concat(pending).sorted()
+        cur = self._cols
+        if len(cur) == 0:
+            self._cols = new
+            return
+        at = _insert_positions(cur, new)
+        self._cols = Columns(
+            np.insert(cur.customer, at, new.customer),
+            np.insert(cur.ts_ms, at, new.ts_ms),
+            np.insert(cur.seq, at, new.seq),
+            np.insert(cur.event, at, new.event),
+            np.insert(cur.channel, at, new.channel),
+        )
 
     def drop_customers(self, keys: list[int]) -> int:
         with self.lock:

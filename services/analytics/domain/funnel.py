@@ -140,7 +140,7 @@ def customer_levels(
 def _positions(step: Bools | Int64s) -> Int64s:
     if step.dtype == np.bool_:
         return np.flatnonzero(step)
-    return step
+    return np.asarray(step, dtype=np.int64)
 
 
 def summarise(

@@ -96,7 +96,7 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
             stream="IDENTITY",
             durable=durable("interactions"),
             filter_subject=ev.INTERACTION_RESOLVED.subject,
-            batch_size=settings.consumer_batch_size,
+            batch_size=settings.ingest_batch_size,
             max_deliver=settings.consumer_max_deliver,
         ),
         ingest.on_interactions,

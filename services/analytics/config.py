@@ -23,6 +23,9 @@ class AnalyticsSettings(ServiceSettings):
     alert_interval_s: float = Field(default=3600.0, gt=0)
     # Slack-compatible incoming webhook for alerts; empty: none.
     alert_webhook_url: str = ""
+    # Interactions taken per fetch from the stream (one DuckDB transaction
+    # each): large batches amortise the per-batch cost (docs/adr/0090).
+    ingest_batch_size: int = Field(default=2000, ge=1, le=10_000)
     # Most breakdown values a query returns (the rest are capped, and said so).
     max_breakdown_values: int = Field(default=50, ge=1, le=1000)
 

@@ -10,12 +10,15 @@ survivor's key, erased customers' rows and expired rows are masked out.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
+# Rows held back from the sorted columns before a write merges them itself.
+PENDING_MAX_ROWS = 200_000
 I32 = npt.NDArray[np.int32]
 
 
@@ -63,6 +66,18 @@ class Columns:
             self.channel[mask],
         )
 
+    @classmethod
+    def concat(cls, parts: list[Columns]) -> Columns:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            np.concatenate([p.customer for p in parts]),
+            np.concatenate([p.ts_ms for p in parts]),
+            np.concatenate([p.seq for p in parts]),
+            np.concatenate([p.event for p in parts]),
+            np.concatenate([p.channel for p in parts]),
+        )
+
     def sorted(self) -> Columns:
         order = np.lexsort((self.seq, self.ts_ms, self.customer))
         return self.take(order)
@@ -72,37 +87,111 @@ class SortedLayout:
     def __init__(self) -> None:
         self.events = Dictionary()
         self.channels = Dictionary()
-        self.cols = Columns.empty()
+        self._cols = Columns.empty()
+        # Rows written but not yet merged: a write appends here (cheap); the
+        # next read of ``cols`` merges them all at once, so a stream of small
+        # batches costs one re-layout per query, not one per batch.
+        self._pending: list[Columns] = []
+        self._pending_rows = 0
         self.watermark = 0  # highest store sequence held
         self.lock = threading.RLock()
+        # Derived from one version of the columns (every change replaces
+        # them, so the object itself is the version): each event code's
+        # sorted positions and the time span, built on first use.
+        self._derived_of: Columns | None = None
+        self._positions: dict[int, I64] = {}
+        self._span: tuple[int, int] | None = None
+        self._memo: dict[str, npt.NDArray[np.int32]] = {}
 
     def __len__(self) -> int:
         return len(self.cols)
 
+    @property
+    def cols(self) -> Columns:
+        with self.lock:
+            if self._pending:
+                self._flush()
+            return self._cols
+
+    @cols.setter
+    def cols(self, value: Columns) -> None:
+        with self.lock:
+            self._cols = value
+
+    def _derived(self) -> None:
+        if self._derived_of is not self.cols:
+            self._derived_of = self.cols
+            self._positions = {}
+            self._span = None
+            self._memo = {}
+
+    def derived(
+        self, name: str, compute: Callable[[Columns], npt.NDArray[np.int32]]
+    ) -> tuple[Columns, npt.NDArray[np.int32]]:
+        """The columns and a per-event array computed from them (the dense
+        customer number, a period index), kept until the columns change."""
+        with self.lock:
+            self._derived()
+            a = self._memo.get(name)
+            if a is None:
+                a = self._memo[name] = compute(self.cols)
+            return self.cols, a
+
+    def snapshot(self, codes: list[int]) -> tuple[Columns, list[I64]]:
+        """The columns and, for each event code, the sorted positions of
+        its events in them (one scan per code per version of the columns,
+        not one per query)."""
+        with self.lock:
+            self._derived()
+            out = []
+            for code in codes:
+                p = self._positions.get(code)
+                if p is None:
+                    p = self._positions[code] = np.flatnonzero(self.cols.event == code)
+                out.append(p)
+            return self.cols, out
+
+    def span(self) -> tuple[int, int]:
+        """(earliest, latest) event time held, ms; (0, -1) when empty."""
+        with self.lock:
+            self._derived()
+            if self._span is None:
+                ts = self.cols.ts_ms
+                self._span = (int(ts.min()), int(ts.max())) if len(ts) else (0, -1)
+            return self._span
+
     def load(self, cols: Columns, watermark: int) -> None:
         with self.lock:
-            self.cols = cols.sorted()
+            self._pending, self._pending_rows = [], 0
+            self._cols = cols.sorted()
             self.watermark = watermark
 
     def merge(self, new: Columns) -> None:
-        """Insert rows (any order) at their sorted place."""
+        """Insert rows (any order) at their sorted place (at the next read)."""
         if len(new) == 0:
             return
         with self.lock:
-            new = new.sorted()
-            cur = self.cols
-            if len(cur) == 0:
-                self.cols = new
-            else:
-                at = _insert_positions(cur, new)
-                self.cols = Columns(
-                    np.insert(cur.customer, at, new.customer),
-                    np.insert(cur.ts_ms, at, new.ts_ms),
-                    np.insert(cur.seq, at, new.seq),
-                    np.insert(cur.event, at, new.event),
-                    np.insert(cur.channel, at, new.channel),
-                )
+            self._pending.append(new)
+            self._pending_rows += len(new)
             self.watermark = max(self.watermark, int(new.seq.max()))
+            if self._pending_rows > PENDING_MAX_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        new = Columns.concat(pending).sorted()
+        cur = self._cols
+        if len(cur) == 0:
+            self._cols = new
+            return
+        at = _insert_positions(cur, new)
+        self._cols = Columns(
+            np.insert(cur.customer, at, new.customer),
+            np.insert(cur.ts_ms, at, new.ts_ms),
+            np.insert(cur.seq, at, new.seq),
+            np.insert(cur.event, at, new.event),
+            np.insert(cur.channel, at, new.channel),
+        )
 
     def drop_customers(self, keys: list[int]) -> int:
         with self.lock:

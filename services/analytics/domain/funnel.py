@@ -57,64 +57,90 @@ class CustomerLevels:
 def customer_levels(
     customer: npt.NDArray[np.int64],
     ts_ms: Int64s,
-    steps: list[Bools],
+    steps: list[Bools] | list[Int64s],
     *,
     range_start_ms: int,
     range_end_ms: int,
     window_ms: int,
     strict: bool = False,
+    in_range: bool = False,
 ) -> CustomerLevels:
+    """``steps``: per step, a boolean mask over the events or the sorted
+    positions of the events that match it (what the layout caches, so a
+    query does not scan every event once per step). ``in_range``: the caller
+    knows every event lies in the range (no per-start time test)."""
     n = len(ts_ms)
     k_steps = len(steps)
-    first = steps[0] & (ts_ms >= range_start_ms) & (ts_ms < range_end_ms)
-    starts = np.flatnonzero(first)
+    occurrences = [_positions(s) for s in steps]
+    starts = occurrences[0]
+    if not in_range and len(starts):
+        t = ts_ms[starts]
+        starts = starts[(t >= range_start_ms) & (t < range_end_ms)]
     m = len(starts)
-    seconds = np.full((m, k_steps), np.nan)
     if m == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CustomerLevels(empty, empty, np.zeros((0, k_steps)), empty)
-    seconds[:, 0] = 0.0
     start_customer = customer[starts]
     level = np.ones(m, dtype=np.int64)
     # Only the starts still converting are carried to the next step (most
-    # stop early), so later steps work on ever smaller arrays.
+    # stop early), so later steps work on ever smaller arrays; each step
+    # keeps (which starts, ms elapsed) and seconds are filled in at the end
+    # for the one start chosen per customer.
     live = np.arange(m)
-    pos = starts.copy()
+    pos = starts
     t0 = ts_ms[starts]
     who = start_customer
+    reached: list[tuple[Int64s, Int64s]] = []
     for k in range(1, k_steps):
+        occ = occurrences[k]
+        if len(occ) == 0 or len(live) == 0:
+            break
         if strict:
             nxt = pos + 1
-            ok = nxt < n
+            j = np.minimum(np.searchsorted(occ, nxt), len(occ) - 1)
+            ok = occ[j] == nxt
             nxt = np.minimum(nxt, n - 1)
-            ok &= steps[k][nxt]
         else:
-            occurrences = np.flatnonzero(steps[k])
-            if len(occurrences) == 0:
-                break
-            j = np.searchsorted(occurrences, pos, side="right")
-            ok = j < len(occurrences)
-            nxt = occurrences[np.minimum(j, len(occurrences) - 1)]
+            j = np.searchsorted(occ, pos, side="right")
+            ok = j < len(occ)
+            nxt = occ[np.minimum(j, len(occ) - 1)]
         elapsed = ts_ms[nxt] - t0
         ok &= (customer[nxt] == who) & (elapsed <= window_ms)
         if not ok.any():
             break
         live, pos, t0, who = live[ok], nxt[ok], t0[ok], who[ok]
-        level[live] += 1
-        seconds[live, k] = elapsed[ok] / 1000.0
-    # Starts are in event order, hence grouped by customer.
+        level[live] = k + 1
+        reached.append((live, elapsed[ok]))
+    # Starts are in event order, hence grouped by customer. One reduction
+    # picks each customer's deepest level and, among its starts reaching
+    # it, the earliest: the key is level above, reversed index below.
     bounds = np.flatnonzero(np.r_[True, start_customer[1:] != start_customer[:-1]])
-    best = np.maximum.reduceat(level, bounds)
-    group = np.repeat(np.arange(len(bounds)), np.diff(np.r_[bounds, m]))
-    order = np.arange(m)
-    candidate = np.where(level == best[group], order, m)
-    chosen = np.minimum.reduceat(candidate, bounds)
+    key = (level << 32) | (m - 1 - np.arange(m, dtype=np.int64))
+    best_key = np.maximum.reduceat(key, bounds)
+    best = best_key >> 32
+    chosen = m - 1 - (best_key & 0xFFFFFFFF)
+    seconds = np.full((len(chosen), k_steps), np.nan)
+    seconds[:, 0] = 0.0
+    for k, (who_reached, elapsed_ms) in enumerate(reached, start=1):
+        # Customers whose chosen start reached step k: find it among the
+        # (sorted) starts that did.
+        deep = np.flatnonzero(best > k)
+        if len(deep) == 0:
+            break
+        at = np.searchsorted(who_reached, chosen[deep])
+        seconds[deep, k] = elapsed_ms[at] / 1000.0
     return CustomerLevels(
         customer=start_customer[bounds],
         level=best,
-        seconds=seconds[chosen],
+        seconds=seconds,
         start_index=starts[chosen],
     )
+
+
+def _positions(step: Bools | Int64s) -> Int64s:
+    if step.dtype == np.bool_:
+        return np.flatnonzero(step)
+    return np.asarray(step, dtype=np.int64)
 
 
 def summarise(

@@ -18,12 +18,14 @@ from typing import Any
 from cxloop.gateway.v1 import events_pb2 as gw
 from google.protobuf import struct_pb2
 
-from analytics.adapters.event_store import EventRow, EventStore
+from analytics.adapters.event_store import EventBatch, EventRow, EventStore
+from analytics.adapters.event_store import properties_json as _json
 from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 
 log = logging.getLogger(__name__)
 
+_DEFAULT_NAMES = {"page": "page viewed", "screen": "screen viewed"}
 _KIND_NAMES = {
     gw.INTERACTION_KIND_TRACK: "track",
     gw.INTERACTION_KIND_PAGE: "page",
@@ -85,18 +87,44 @@ class Ingest:
         self.listeners: list[Callable[[int], None]] = []
 
     def on_interactions(self, events: list[ReceivedEvent]) -> None:
-        rows: list[EventRow] = []
+        """One fetch -> columns -> one store transaction. Per event only the
+        protobuf decode and the field reads; consent is asked once per
+        customer of the batch."""
+        b = EventBatch()
+        allowed: dict[str, bool] = {}
+        wanted = ev.INTERACTION_RESOLVED.ce_type
+        kinds = _KIND_NAMES
         for e in events:
-            if e.type != ev.INTERACTION_RESOLVED.ce_type:
+            if e.type != wanted:
                 continue
-            row = row_of(e.id, e.message())
-            if row is None:
+            msg = e.message()
+            it = msg.interaction
+            kind = kinds.get(it.kind)
+            if kind is None:
                 continue
-            if not self.may_use(row.customer_id):
+            cid = msg.customer_id
+            if not cid:
+                raise MalformedEvent("interaction resolved without customer_id")
+            name = it.name or _DEFAULT_NAMES.get(kind, "")
+            if not name:
+                raise MalformedEvent("track call without an event name")
+            ok = allowed.get(cid)
+            if ok is None:
+                ok = allowed[cid] = self.may_use(cid)
+            if not ok:
                 self.refused += 1
                 continue
-            rows.append(row)
-        n = self.store.ingest(rows)
+            stamp = it.occurred_at if it.HasField("occurred_at") else it.received_at
+            b.event_id.append(it.message_id or e.id)
+            b.customer_id.append(cid)
+            b.ts_us.append(stamp.seconds * 1_000_000 + stamp.nanos // 1000)
+            b.event.append(name)
+            b.kind.append(kind)
+            b.channel.append(it.channel or "unknown")
+            b.source.append(it.source)
+            fields = it.properties.fields
+            b.properties.append(_json({k: _value(fields[k]) for k in fields}) if fields else "{}")
+        n = self.store.ingest_batch(b)
         self.stored += n
         for listener in self.listeners:
             listener(n)

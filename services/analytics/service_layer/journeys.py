@@ -93,7 +93,7 @@ class JourneyAnalytics:
             f.property == "channel" for s in q.steps for f in s.filters
         ) and q.breakdown in ("", "channel")
         loader = self._funnel_from_layout if in_layout else self._funnel_from_sql
-        customer, ts, masks, codes, labels = loader(q)
+        customer, ts, masks, codes, labels, (lo, hi) = loader(q)
         levels = engine.customer_levels(
             customer,
             ts,
@@ -102,6 +102,8 @@ class JourneyAnalytics:
             range_end_ms=q.range.end_ms,
             window_ms=q.window_s * 1000,
             strict=q.strict,
+            # Every event held lies in the range: no per-start time test.
+            in_range=q.range.start_ms <= lo and hi < q.range.end_ms,
         )
         names = [s.event for s in q.steps]
         result = engine.funnel(
@@ -119,26 +121,32 @@ class JourneyAnalytics:
             )
         return FunnelAnswer(result, note)
 
-    def _funnel_from_layout(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+    def _funnel_from_layout(
+        self, q: FunnelQuery
+    ) -> tuple[Any, Any, list[Any], Any, Any, tuple[int, int]]:
         layout = self.store.ensure_layout()
         with layout.lock:
-            cols = layout.cols
             events = dict(layout.events.codes)
             channels = dict(layout.channels.codes)
             channel_labels = list(layout.channels.labels)
-        masks = []
-        for s in q.steps:
-            mask = cols.event == events[s.event]
+            # Each step starts from its event's cached positions; a channel
+            # filter narrows them (no scan of every event per step).
+            cols, positions = layout.snapshot([events[s.event] for s in q.steps])
+            span = layout.span()
+        steps = []
+        for s, p in zip(q.steps, positions, strict=True):
             for f in s.filters:
                 wanted = np.asarray([channels.get(v, -1) for v in f.values], dtype=np.int32)
-                hit = np.isin(cols.channel, wanted)
-                mask &= ~hit if f.negate else hit
-            masks.append(mask)
+                hit = np.isin(cols.channel[p], wanted)
+                p = p[~hit if f.negate else hit]
+            steps.append(p)
         if q.breakdown == "channel":
-            return cols.customer, cols.ts_ms, masks, cols.channel.astype(np.int64), channel_labels
-        return cols.customer, cols.ts_ms, masks, None, None
+            return cols.customer, cols.ts_ms, steps, cols.channel, channel_labels, span
+        return cols.customer, cols.ts_ms, steps, None, None, span
 
-    def _funnel_from_sql(self, q: FunnelQuery) -> tuple[Any, Any, list[Any], Any, Any]:
+    def _funnel_from_sql(
+        self, q: FunnelQuery
+    ) -> tuple[Any, Any, list[Any], Any, Any, tuple[int, int]]:
         params: list[Any] = []
         step_cols = []
         for i, s in enumerate(q.steps):
@@ -170,11 +178,11 @@ class JourneyAnalytics:
         ts = np.asarray(data["t"], dtype=np.int64)
         masks = [np.asarray(data[f"s{i}"], dtype=np.bool_) for i in range(len(q.steps))]
         if not q.breakdown:
-            return customer, ts, masks, None, None
+            return customer, ts, masks, None, None, (0, -1)
         labels, codes = np.unique(
             np.asarray(data["b"], dtype=object).astype(str), return_inverse=True
         )
-        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels]
+        return customer, ts, masks, codes.astype(np.int64), [str(x) for x in labels], (0, -1)
 
     # -- paths ---------------------------------------------------------------
     def paths(self, q: PathsQuery) -> path_engine.PathsResult:
@@ -206,8 +214,20 @@ class JourneyAnalytics:
         q.validate(self.store.known_events())
         layout = self.store.ensure_layout()
         with layout.lock:
-            cols = layout.cols
             codes = dict(layout.events.codes)
+            # Per version of the columns: each event's dense customer number,
+            # day and period (built once, not per query).
+            cols, dense = layout.derived("dense", lambda c: _dense(c.customer))
+            _, day = layout.derived("day", lambda c: (c.ts_ms // DAY_MS).astype(np.int32))
+            _, pidx = layout.derived(
+                f"period:{q.period.value}",
+                lambda c: _period_index(c.ts_ms, q.period).astype(np.int32),
+            )
+            positions = {
+                code: layout.snapshot([code])[1][0]
+                for code in {codes.get(q.cohort_event), codes.get(q.return_event)}
+                if code is not None
+            }
         end = _ts(q.range.end)
         triangle = retention_triangle(
             cols.customer,
@@ -219,12 +239,15 @@ class JourneyAnalytics:
             end_ms=q.range.end_ms,
             period=q.period,
             periods=q.periods,
+            dense=dense,
+            period_index=pidx,
+            positions=positions,
         )
         cohorts = []
         for c, n, retained in triangle:
             width = min(q.periods, _periods_between(c.replace(tzinfo=None), end, q.period))
             cohorts.append(CohortRow(c, n, (retained + [0] * width)[:width]))
-        dau, mau = _stickiness_layout(cols.customer, cols.ts_ms, q.range)
+        dau, mau = _stickiness_layout(cols.customer, cols.ts_ms, q.range, dense=dense, day=day)
         return RetentionAnswer(cohorts, dau / mau if mau else 0.0, dau, mau)
 
     def stages(self, q: StagesQuery) -> list[tuple[datetime, list[tuple[str, int, float]]]]:
@@ -359,6 +382,16 @@ def _period_start(index: int, period: Period) -> datetime:
     return datetime(1970 + year, month + 1, 1, tzinfo=UTC)
 
 
+def _dense(customer: Any) -> Any:
+    """Each event's customer as 0, 1, 2 … (columns sorted by customer)."""
+    if len(customer) == 0:
+        return np.zeros(0, dtype=np.int32)
+    change = np.empty(len(customer), dtype=np.int32)
+    change[0] = 0
+    np.not_equal(customer[1:], customer[:-1], out=change[1:])
+    return np.cumsum(change, dtype=np.int32)
+
+
 def retention_triangle(
     customer: Any,
     ts_ms: Any,
@@ -370,72 +403,96 @@ def retention_triangle(
     end_ms: int,
     period: Period,
     periods: int,
+    dense: Any = None,
+    period_index: Any = None,
+    positions: dict[int, Any] | None = None,
 ) -> list[tuple[datetime, int, list[int]]]:
     """(cohort start, customers, retained per period) from columns sorted by
     customer and time: a customer's cohort is the period of their first
     cohort event (before the range end, at or after its start); retained in
-    period k: returned (return event inside the range) k periods later."""
+    period k: returned (return event inside the range) k periods later.
+
+    ``dense``, ``period_index`` (per event) and ``positions`` (sorted
+    positions per event code) may come precomputed from the layout; no
+    sort is needed anywhere: within a customer, time only grows."""
     n = len(ts_ms)
     if n == 0:
         return []
-    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
-    in_cohort = ts_ms < end_ms
-    if cohort_code is not None:
-        in_cohort &= event == cohort_code
-    # Columns are sorted by customer then time: a customer's first cohort
-    # event is where the customer changes; no sort is needed anywhere below.
-    idx = np.flatnonzero(in_cohort)
-    dc = dense[idx]
-    first = np.flatnonzero(np.r_[True, dc[1:] != dc[:-1]])
-    members = dc[first]
-    first_ts = ts_ms[idx[first]]
-    keep = first_ts >= start_ms
-    members, first_ts = members[keep], first_ts[keep]
-    if len(members) == 0:
+    if dense is None:
+        dense = _dense(customer)
+    if period_index is None:
+        period_index = _period_index(ts_ms, period).astype(np.int32)
+    positions = positions or {}
+
+    def where(code: int) -> Any:
+        p = positions.get(code)
+        return np.flatnonzero(event == code) if p is None else p
+
+    # Each customer's first cohort event: where the customer changes among
+    # the cohort events (all events, or the cohort event's positions).
+    idx = (
+        np.flatnonzero(np.r_[True, dense[1:] != dense[:-1]])
+        if cohort_code is None
+        else where(cohort_code)
+    )
+    if cohort_code is not None and len(idx):
+        dc = dense[idx]
+        idx = idx[np.r_[True, dc[1:] != dc[:-1]]]
+    first_ts = ts_ms[idx]
+    keep = (first_ts >= start_ms) & (first_ts < end_ms)
+    idx = idx[keep]
+    if len(idx) == 0:
         return []
-    cohort_of = np.full(int(dense[-1]) + 1, -1, dtype=np.int64)
-    cohort_p = _period_index(first_ts, period)
-    cohort_of[members] = cohort_p
-    ret = (ts_ms >= start_ms) & (ts_ms < end_ms)
-    if return_code is not None:
-        ret &= event == return_code
-    r_idx = np.flatnonzero(ret)
-    r_cust = dense[r_idx]
-    r_p = _period_index(ts_ms[r_idx], period)
-    has = cohort_of[r_cust] >= 0
-    r_cust, r_p = r_cust[has], r_p[has]
-    k = r_p - cohort_of[r_cust]
-    ok = (k >= 0) & (k < periods)
-    r_cust, k = r_cust[ok], k[ok]
-    # Periods grow with time within a customer: distinct pairs are changes.
-    distinct = np.r_[True, (r_cust[1:] != r_cust[:-1]) | (k[1:] != k[:-1])]
-    pair_cust, pair_k = r_cust[distinct], k[distinct]
+    cohort_p = period_index[idx]
     pmin = int(cohort_p.min())
     width = int(cohort_p.max()) - pmin + 1
+    cohort_of = np.full(int(dense[-1]) + 1, -1, dtype=np.int32)
+    cohort_of[dense[idx]] = cohort_p - pmin
+    # Returns: k = period of the event - cohort period, per event of a
+    # cohort member inside the range.
+    if return_code is None:
+        r_idx = None
+        r_dense, r_ts, r_p = dense, ts_ms, period_index
+    else:
+        r_idx = where(return_code)
+        r_dense, r_ts, r_p = dense[r_idx], ts_ms[r_idx], period_index[r_idx]
+    c = cohort_of[r_dense]
+    k = r_p - pmin - c
+    ok = (c >= 0) & (k >= 0) & (k < periods) & (r_ts >= start_ms) & (r_ts < end_ms)
+    sel = np.flatnonzero(ok)
+    rd, rk = r_dense[sel], k[sel]
+    # Periods grow with time within a customer: distinct pairs are changes.
+    distinct = np.r_[True, (rd[1:] != rd[:-1]) | (rk[1:] != rk[:-1])]
+    pair_c = c[sel][distinct].astype(np.int64)
     sizes = np.bincount(cohort_p - pmin, minlength=width)
-    kept = np.bincount(
-        (cohort_of[pair_cust] - pmin) * periods + pair_k, minlength=width * periods
-    ).reshape(width, periods)
+    kept = np.bincount(pair_c * periods + rk[distinct], minlength=width * periods).reshape(
+        width, periods
+    )
     out = []
-    for c in np.flatnonzero(sizes):
-        row = kept[c]
+    for ci in np.flatnonzero(sizes):
+        row = kept[ci]
         last = int(np.flatnonzero(row).max()) + 1 if row.any() else 0
         out.append(
-            (_period_start(pmin + int(c), period), int(sizes[c]), [int(x) for x in row[:last]])
+            (_period_start(pmin + int(ci), period), int(sizes[ci]), [int(x) for x in row[:last]])
         )
     return out
 
 
-def _stickiness_layout(customer: Any, ts_ms: Any, r: TimeRange) -> tuple[float, int]:
+def _stickiness_layout(
+    customer: Any, ts_ms: Any, r: TimeRange, *, dense: Any = None, day: Any = None
+) -> tuple[float, int]:
     end = r.end_ms
     start = max(r.start_ms, end - 30 * DAY_MS)
     days = max(1, -(-(end - start) // DAY_MS))
-    sel = (ts_ms >= start) & (ts_ms < end)
-    if not sel.any():
+    sel = np.flatnonzero((ts_ms >= start) & (ts_ms < end))
+    if not len(sel):
         return 0.0, 0
-    dense = np.cumsum(np.r_[True, customer[1:] != customer[:-1]]) - 1
+    if dense is None:
+        dense = _dense(customer)
+    if day is None:
+        day = ts_ms // DAY_MS
     c = dense[sel]
-    d = (ts_ms[sel] - start) // DAY_MS
+    d = day[sel]
     new_customer = np.r_[True, c[1:] != c[:-1]]
     customer_days = int((new_customer | np.r_[True, d[1:] != d[:-1]]).sum())
     return customer_days / days, int(new_customer.sum())

@@ -127,7 +127,7 @@ def test_layout_and_sql_paths_agree(loaded) -> None:  # type: ignore[no-untyped-
     analytics, _ = loaded
     q = FunnelQuery(tuple(Step(s) for s in STEPS), 86_400, RANGE)
     fast = analytics.funnel(q).result
-    customer, ts, masks, _, _ = analytics._funnel_from_sql(q)
+    customer, ts, masks, _, _, _ = analytics._funnel_from_sql(q)
     from analytics.domain.funnel import customer_levels, summarise
 
     levels = customer_levels(

@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class RunningSuite:
     nats_url: str
     database: str
     consent_target: str = ""
+    # Every gRPC service's address, by name.
+    targets: dict[str, str] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -105,4 +107,5 @@ def running_suite(
             nats_url=nats_url,
             database=database,
             consent_target=by_name["consent"].address if "consent" in by_name else "",
+            targets={p.name: p.address for p in plans if p.name != "gateway"},
         )

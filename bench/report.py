@@ -56,6 +56,10 @@ def _rows() -> list[str]:
         from bench.feedback import feedback_rows
 
         rows += feedback_rows()
+    if (HERE / "results" / "gateway.json").exists():
+        from bench.gateway import gateway_rows
+
+        rows += gateway_rows()
     return rows
 
 

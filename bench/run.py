@@ -58,6 +58,10 @@ def main() -> None:
         from bench import feedback
 
         feedback.main()
+    if not only or "gateway" in only:
+        from bench import gateway
+
+        gateway.main()
     write_readme()
 
 

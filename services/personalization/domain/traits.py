@@ -186,7 +186,7 @@ class CustomerState:
             return sum(1 for at, _ in self.orders if now - window_s < at <= now)
         evs = self.window(name, now - window_s, now, where)
         # Several products of one event count once.
-        return len({(s.at, s.name) for s in evs}) if where is None else len(evs)
+        return len({(s.at, s.name) for s in evs})
 
     def total(self, name: str | None, window_s: float, now: float, where: Any = None) -> float:
         if name == ORDER and where is None:

@@ -126,7 +126,9 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
         log.info("personalization memory loaded", extra=counts)
 
     live = replica.follow(runtime, load, service.apply, service.forget)
-    intel_servicer = intelligence_consumer.wire(runtime, db, consent, settings, relay.notify)
+    intel_servicer = intelligence_consumer.wire(
+        runtime, db, consent, settings, relay.notify, ready=live.wait
+    )
     join_privacy_requests(
         runtime,
         privacy.PARTICIPANT,

@@ -39,7 +39,7 @@ class Trigger:
     unless: str = ""  # an event name that cancels a waiting action
     delay_s: float = 0.0
     #: "channel:purpose" in order of preference; the first the customer
-    #: consented to is used; empty: purpose "marketing", channel "".
+    #: consented to is used; empty: email under marketing_email.
     channels: tuple[str, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
     max_per_customer: int = 1
@@ -129,7 +129,7 @@ def validate(t: Trigger, segments: set[str], others: Sequence[Trigger]) -> None:
     for c in t.channels:
         ch, _, purpose = c.partition(":")
         if not ch or not purpose:
-            raise InvalidArgument("trigger.channels", "each is channel:purpose, e.g. email:marketing")
+            raise InvalidArgument("trigger.channels", "each is channel:purpose, e.g. email:marketing_email")
 
 
 def action_id(trigger_id: str, customer_id: str, cause: str) -> str:
@@ -138,7 +138,7 @@ def action_id(trigger_id: str, customer_id: str, cause: str) -> str:
 
 def choose_channel(t: Trigger, may_use: Any) -> tuple[str, str] | None:
     """(channel, purpose) the customer consented to, or None."""
-    options = [c.partition(":")[::2] for c in t.channels] or [("", "marketing")]
+    options = [c.partition(":")[::2] for c in t.channels] or [("email", "marketing_email")]
     for ch, purpose in options:
         if may_use(purpose):
             return ch, purpose

@@ -49,7 +49,10 @@ def wire(
     consent: ConsentProjection,
     settings: PersonalizationSettings,
     after_commit: Callable[[], None],
+    *,
+    ready: Callable[[], Any],
 ) -> IntelligenceServicer:
+    """``ready`` is awaited before the sweeps start (schema migrated, memory loaded)."""
     intel = Intelligence(
         may_use=consent.may_use, tz=ZoneInfo(settings.time_zone), config=config_of(settings)
     )
@@ -90,6 +93,7 @@ def wire(
     consent.on_change.append(on_consent_change)
 
     async def every(interval: float, fn: Callable[[], Any], what: str) -> None:
+        await ready()
         while not stopping.is_set():
             try:
                 await fn()

@@ -36,7 +36,7 @@ def _after(token: str) -> str:
     if not token:
         return ""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except Exception as exc:
         raise InvalidArgument("page_token", "not a token this service returned") from exc
 

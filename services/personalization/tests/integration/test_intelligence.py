@@ -114,7 +114,7 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     buyer, abandoner, refuser = (f"c-{uuid.uuid4().hex[:8]}" for _ in range(3))
     for cid in (buyer, abandoner):
         await consent(world, cid, "profiling")
-        await consent(world, cid, "marketing")
+        await consent(world, cid, "marketing_email")
     await s.DefineSegment(
         ipb.DefineSegmentRequest(
             segment=ipb.SegmentDefinition(
@@ -139,7 +139,7 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
                 unless="order_completed",
                 delay_seconds=1,
                 action="send_message",
-                channels=["push:marketing_push", "email:marketing"],
+                channels=["push:marketing_push", "email:marketing_email"],
                 max_per_customer=1,
                 cap_window_seconds=3600,
             )
@@ -181,7 +181,7 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     acts = await actions()
     assert [a.customer_id for a in acts] == [abandoner]
     a = acts[0]
-    assert a.journey_id == "cart-abandoned" and a.purpose == "marketing"
+    assert a.journey_id == "cart-abandoned" and a.purpose == "marketing_email"
     assert a.parameters["channel"] == "email" and list(a.parameters["item_ids"]) == ["sku-1"]
     # A second cart add is a new cause, but the per-trigger cap holds it back.
     await world.track(abandoner, "Product Added", {"product_id": "sku-2"}, at=time.time())

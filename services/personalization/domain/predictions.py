@@ -82,10 +82,16 @@ class BGNBD:
         x, t_x, T = s.x[keep], s.t_x[keep], s.T[keep]
         scale = 10.0 / max(float(T.max()), 1e-9)  # lifetimes rescales time too
         best = None
-        for start in (np.zeros(4), np.log([1.0, 1.0, 0.5, 2.0])):
+        args = (x, t_x * scale, T * scale)
+        # Several starts, bounded log-parameters: the likelihood has a ridge
+        # towards a, b -> infinity (no dropout) that traps a single start.
+        for start in (np.log([0.5, 1.0, 0.5, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)):
             res = optimize.minimize(
-                _bgnbd_ll, start, args=(x, t_x * scale, T * scale), method="Nelder-Mead",
-                options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-7},
+                _bgnbd_ll, start, args=args, method="L-BFGS-B", bounds=[(-8.0, 8.0)] * 4
+            )
+            res = optimize.minimize(
+                _bgnbd_ll, res.x, args=args, method="Nelder-Mead",
+                options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-8},
             )
             if best is None or res.fun < best.fun:
                 best = res
@@ -149,10 +155,11 @@ class GammaGamma:
 
 @dataclass(frozen=True, slots=True)
 class CLVModel:
-    """BG/NBD + Gamma-Gamma, with the backtest ratio correction (see
-    docs/adr/0096): the models are refitted on an earlier cut of the same
-    calibration data, their predicted total for the rest of the calibration
-    period is compared with what happened, and that ratio scales forecasts."""
+    """BG/NBD + Gamma-Gamma. ``correction`` is an optional backtest ratio
+    (fit_clv's backtest_days): the model refitted on an earlier cut of the
+    calibration data is compared with what happened in the rest of it. The
+    CDNOW bench shows it does not help reliably, so the service leaves it off
+    (docs/adr/0096-customer-intelligence.md)."""
 
     bgnbd: BGNBD
     gg: GammaGamma
@@ -186,7 +193,7 @@ def fit_clv(orders: Sequence[Orders], cutoff: float, *, backtest_days: float = 0
 
 
 # -- churn ---------------------------------------------------------------------------
-FEATURES = ("recency_days", "frequency", "age_days", "monetary", "orders_90d", "orders_30d", "p_alive")
+FEATURES = ("recency_days", "frequency", "monetary", "orders_90d", "orders_30d", "p_alive")
 
 
 def churn_features(orders: Sequence[Orders], cutoff: float, bg: BGNBD | None = None) -> np.ndarray:
@@ -199,13 +206,12 @@ def churn_features(orders: Sequence[Orders], cutoff: float, bg: BGNBD | None = N
             [
                 (cutoff - last) / DAY,
                 len(past),
-                (cutoff - past[0][0]) / DAY if past else 0.0,
                 float(np.mean([v for _, v in past])) if past else 0.0,
                 sum(1 for at, _ in past if at > cutoff - 90 * DAY),
                 sum(1 for at, _ in past if at > cutoff - 30 * DAY),
             ]
         )
-    feats = np.array(rows, dtype=float).reshape(-1, 6)
+    feats = np.array(rows, dtype=float).reshape(-1, 5)
     pa = bg.p_alive(s.x, s.t_x, s.T) if bg is not None else np.ones(len(rows))
     return np.column_stack([feats, pa])
 
@@ -243,9 +249,13 @@ def train_churn(
         return churn_features(active, cut, bg), churn_labels(active, cut, horizon_days)
 
     def make() -> Any:
+        # Sigmoid (Platt) calibration keeps the booster's ranking (isotonic's
+        # steps tie scores and cost AUC); customer age is left out on purpose:
+        # at the later serving cut every customer is older than any seen in
+        # training, and trees do not extrapolate.
         return CalibratedClassifierCV(
             HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15),
-            method="isotonic",
+            method="sigmoid",
             cv=3,
         )
 

@@ -475,7 +475,7 @@ class Intelligence:
         ids, lists = pr.by_customer(orders)
         version = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
         models = []
-        clv = pr.fit_clv(lists, now, backtest_days=min(90.0, self.cfg.clv_horizon_days / 4))
+        clv = pr.fit_clv(lists, now)
         s = pr.summarise(lists, now)
         purchases = clv.purchases(self.cfg.clv_horizon_days, s)
         values = clv.value(self.cfg.clv_horizon_days, s)

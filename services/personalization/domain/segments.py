@@ -68,7 +68,8 @@ def tokenize(src: str) -> list[Tok]:
         m = _TOKEN.match(src, i)
         if m is None or m.end() == i:
             raise RuleError(i, f"unexpected character {src[i]!r}")
-        start = m.start(m.lastgroup or 0)
+        group = "num" if m.group("num") is not None else (m.lastgroup or 0)
+        start = m.start(group)
         if m.group("num") is not None:
             if m.group("unit"):
                 n = float(m.group("num"))

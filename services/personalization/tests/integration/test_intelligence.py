@@ -214,3 +214,73 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     assert (abandoner, "carted-not-bought", pev.SEGMENT_EXIT_REASON_CONSENT_WITHDRAWN) in {
         (e.customer_id, e.segment_id, e.reason) for e in exited
     }
+
+
+def _rows(w: World, table: str, cid: str) -> int:
+    import sqlalchemy as sa
+
+    assert w.perso.db is not None
+    with w.perso.db.session() as s:
+        return int(
+            s.execute(sa.text(f"select count(*) from {table} where customer_id = :c"), {"c": cid}).scalar_one()
+        )
+
+
+async def test_predictions_gated_by_profiling_and_erased(world: World) -> None:
+    from cxloop.consent.v1 import events_pb2 as cevents
+
+    from cxloop_libs.messaging import PendingEvent
+
+    s = stub(world)
+    rng = __import__("random").Random(5)
+    now = time.time()
+    ids = [f"p-{uuid.uuid4().hex[:8]}" for _ in range(24)]
+    for cid in ids:
+        await consent(world, cid, "profiling")
+    for n, cid in enumerate(ids):
+        first = now - rng.uniform(150, 300) * 86_400
+        for k in range(1 + n % 5):
+            await world.track(
+                cid,
+                "Order Completed",
+                {"order_id": f"{cid}-{k}", "revenue": 20 + n, "products": [{"product_id": "sku", "category": "c"}]},
+                at=first + k * rng.uniform(5, 30) * 86_400,
+            )
+
+    async def all_in() -> bool:
+        try:
+            t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=ids[-1]), timeout=5)
+        except grpc.aio.AioRpcError:
+            return False
+        return t.traits["lifetime_orders"] == 1 + (len(ids) - 1) % 5
+
+    await eventually(all_in, timeout=20)
+    code, _ = await status_of(s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[0])))
+    assert code == grpc.StatusCode.NOT_FOUND  # not refreshed yet
+    refreshed = await s.RefreshPredictions(ipb.RefreshPredictionsRequest(), timeout=120)
+    assert refreshed.customers == len(ids)
+    clv = [m for m in refreshed.models if m.model == "clv"]
+    assert clv and clv[0].metrics["customers"] == len(ids)
+    p = (await s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[4]))).predictions
+    assert p.clv_model_version == clv[0].version
+    assert p.predicted_clv >= 0 and 0 <= p.probability_alive <= 1
+    assert p.churn_probability == -1 or 0 <= p.churn_probability <= 1
+    t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=ids[4]))
+    assert t.traits["predicted_clv"] == pytest.approx(p.predicted_clv)
+    assert 1 <= t.traits["rfm_frequency"] <= 5
+    # Withdrawal removes the predictions; the RPC answers it is not allowed.
+    await consent(world, ids[0], "profiling", granted=False)
+    await eventually(lambda: _rows(world, "pers_prediction", ids[0]) == 0, timeout=5)
+    code, detail = await status_of(s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[0])))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "profiling" in detail
+    # Erasure removes traits, memberships and predictions.
+    await world.consent_pub.publish(
+        PendingEvent.of(
+            ev.ERASURE_REQUESTED,
+            cevents.ErasureRequested(request_id="r-intel", customer_id=ids[1]),
+            subject=ids[1],
+        )
+    )
+    for table in ("pers_prediction", "pers_intel_state", "pers_segment_member"):
+        await eventually(lambda table=table: _rows(world, table, ids[1]) == 0, timeout=10)
+    assert _rows(world, "pers_prediction", ids[2]) == 1

@@ -56,6 +56,10 @@ def _rows() -> list[str]:
         from bench.feedback import feedback_rows
 
         rows += feedback_rows()
+    if (HERE / "results" / "intelligence.json").exists():
+        from bench.intelligence import intelligence_rows
+
+        rows += intelligence_rows()
     return rows
 
 

@@ -58,6 +58,10 @@ def main() -> None:
         from bench import feedback
 
         feedback.main()
+    if not only or "intelligence" in only:
+        from bench import intelligence
+
+        intelligence.main()
     write_readme()
 
 

@@ -159,7 +159,7 @@ class CLVModel:
     (fit_clv's backtest_days): the model refitted on an earlier cut of the
     calibration data is compared with what happened in the rest of it. The
     CDNOW bench shows it does not help reliably, so the service leaves it off
-    (docs/adr/0096-customer-intelligence.md)."""
+    (docs/adr/0095-customer-intelligence.md)."""
 
     bgnbd: BGNBD
     gg: GammaGamma

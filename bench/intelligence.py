@@ -29,7 +29,13 @@ def _cdnow() -> Any:
     import pandas as pd
 
     path = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
-    df = pd.read_csv(path, sep=r"\s+", header=0, names=["customer_id", "date", "cds", "value"], dtype={"customer_id": str, "date": str})
+    df = pd.read_csv(
+        path,
+        sep=r"\s+",
+        header=0,
+        names=["customer_id", "date", "cds", "value"],
+        dtype={"customer_id": str, "date": str},
+    )
     df["date"] = pd.to_datetime(df["date"], format="%Y%m%d")
     return df
 
@@ -91,16 +97,27 @@ def clv(df: Any) -> dict[str, Any]:
         # The lifetimes library, same data, same cut, daily periods.
         t0 = time.perf_counter()
         summ = calibration_and_holdout_data(
-            df, "customer_id", "date", calibration_period_end=cal, observation_period_end=hold,
-            freq="D", monetary_value_col="value",
+            df,
+            "customer_id",
+            "date",
+            calibration_period_end=cal,
+            observation_period_end=hold,
+            freq="D",
+            monetary_value_col="value",
         )
-        bgf = BetaGeoFitter(penalizer_coef=0.0).fit(summ["frequency_cal"], summ["recency_cal"], summ["T_cal"])
+        bgf = BetaGeoFitter(penalizer_coef=0.0).fit(
+            summ["frequency_cal"], summ["recency_cal"], summ["T_cal"]
+        )
         lt_n = bgf.conditional_expected_number_of_purchases_up_to_time(
             summ["duration_holdout"], summ["frequency_cal"], summ["recency_cal"], summ["T_cal"]
         ).to_numpy()
         rep = summ[(summ["frequency_cal"] > 0) & (summ["monetary_value_cal"] > 0)]
-        ggf = GammaGammaFitter(penalizer_coef=0.0).fit(rep["frequency_cal"], rep["monetary_value_cal"])
-        lt_m = ggf.conditional_expected_average_profit(summ["frequency_cal"], summ["monetary_value_cal"]).to_numpy()
+        ggf = GammaGammaFitter(penalizer_coef=0.0).fit(
+            rep["frequency_cal"], rep["monetary_value_cal"]
+        )
+        lt_m = ggf.conditional_expected_average_profit(
+            summ["frequency_cal"], summ["monetary_value_cal"]
+        ).to_numpy()
         lt_v = lt_n * lt_m
         lt_s = time.perf_counter() - t0
         # lifetimes counts holdout purchases per distinct day too; align by id.
@@ -110,15 +127,28 @@ def clv(df: Any) -> dict[str, Any]:
         idx = np.array([order[cid] for cid in sel_ids])
         lt_act_v = (summ["monetary_value_holdout"] * summ["frequency_holdout"]).to_numpy()
         out[f"{cal}..{hold}"] = {
-            "customers": int(len(sel)),
-            "ours": {**_metrics(ours_n, act_n, ours_v, act_v), "fit_s": round(ours_s, 2),
-                     "bgnbd": {k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")}},
-            "lifetimes": {**_metrics(lt_n[idx], lt_act_n[idx], lt_v[idx], lt_act_v[idx]), "fit_s": round(lt_s, 2),
-                          "bgnbd": {k: round(float(v), 5) for k, v in bgf.params_.items()}},
+            "customers": len(sel),
+            "ours": {
+                **_metrics(ours_n, act_n, ours_v, act_v),
+                "fit_s": round(ours_s, 2),
+                "bgnbd": {k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")},
+            },
+            "lifetimes": {
+                **_metrics(lt_n[idx], lt_act_n[idx], lt_v[idx], lt_act_v[idx]),
+                "fit_s": round(lt_s, 2),
+                "bgnbd": {k: round(float(v), 5) for k, v in bgf.params_.items()},
+            },
             # An experiment, not the served model: the backtest ratio correction.
-            "ours_backtest_corrected": {**_metrics(cor_n, act_n, cor_v, act_v), "correction": round(corrected.correction, 4)},
+            "ours_backtest_corrected": {
+                **_metrics(cor_n, act_n, cor_v, act_v),
+                "correction": round(corrected.correction, 4),
+            },
         }
-        print(cal, json.dumps(out[f"{cal}..{hold}"]["ours"]), json.dumps(out[f"{cal}..{hold}"]["lifetimes"]))
+        print(
+            cal,
+            json.dumps(out[f"{cal}..{hold}"]["ours"]),
+            json.dumps(out[f"{cal}..{hold}"]["lifetimes"]),
+        )
     return out
 
 
@@ -199,7 +229,9 @@ def main() -> dict[str, Any]:
     if "segments" in parts:
         from bench.intelligence_scale import segments_bench
 
-        results["segments"] = segments_bench(int(os.environ.get("CXLOOP_BENCH_INTEL_CUSTOMERS", "1000000")))
+        results["segments"] = segments_bench(
+            int(os.environ.get("CXLOOP_BENCH_INTEL_CUSTOMERS", "1000000"))
+        )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return results

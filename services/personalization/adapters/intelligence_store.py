@@ -92,7 +92,9 @@ def epoch(d: datetime) -> float:
     return (d.replace(tzinfo=UTC) if d.tzinfo is None else d).timestamp()
 
 
-def upsert(session: Session, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+def upsert(
+    session: Session, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
     if not rows:
         return
     stmt = _insert(session, table)
@@ -136,7 +138,9 @@ def all_segments(session: Session) -> list[sa.Row[Any]]:
 
 
 def all_triggers(session: Session) -> list[str]:
-    return [r[0] for r in session.execute(sa.select(triggers.c.data).order_by(triggers.c.trigger_id))]
+    return [
+        r[0] for r in session.execute(sa.select(triggers.c.data).order_by(triggers.c.trigger_id))
+    ]
 
 
 def memberships(session: Session, ids: Iterable[str]) -> dict[str, set[str]]:
@@ -177,7 +181,11 @@ def page_members(session: Session, segment_id: str, after: str, limit: int) -> l
 
 
 def customer_segments(session: Session, customer_id: str) -> list[sa.Row[Any]]:
-    q = sa.select(members).where(members.c.customer_id == customer_id).order_by(members.c.segment_id)
+    q = (
+        sa.select(members)
+        .where(members.c.customer_id == customer_id)
+        .order_by(members.c.segment_id)
+    )
     return list(session.execute(q))
 
 
@@ -189,11 +197,18 @@ def actions_since(session: Session, customer_id: str, since: float) -> list[sa.R
 
 
 def due_pending(session: Session, now: float, limit: int = 500) -> list[sa.Row[Any]]:
-    q = sa.select(pending).where(pending.c.due_at <= dt(now)).order_by(pending.c.due_at).limit(limit)
+    q = (
+        sa.select(pending)
+        .where(pending.c.due_at <= dt(now))
+        .order_by(pending.c.due_at)
+        .limit(limit)
+    )
     return list(session.execute(q))
 
 
-def delete_pending(session: Session, trigger_id: str, customer_id: str, cause: str | None = None) -> int:
+def delete_pending(
+    session: Session, trigger_id: str, customer_id: str, cause: str | None = None
+) -> int:
     cond = [pending.c.trigger_id == trigger_id, pending.c.customer_id == customer_id]
     if cause is not None:
         cond.append(pending.c.cause_event_id == cause)
@@ -224,7 +239,12 @@ def erase(session: Session, customer_id: str, *, keep_actions: bool = False) -> 
     """Deletes the customer's traits, memberships, waiting actions and
     predictions (and the action log unless kept for caps)."""
     counts = {}
-    tables = [("traits", states), ("segment_memberships", members), ("pending_actions", pending), ("predictions", predictions)]
+    tables = [
+        ("traits", states),
+        ("segment_memberships", members),
+        ("pending_actions", pending),
+        ("predictions", predictions),
+    ]
     if not keep_actions:
         tables.append(("actions", actions))
     for name, table in tables:
@@ -235,7 +255,12 @@ def erase(session: Session, customer_id: str, *, keep_actions: bool = False) -> 
 
 def export(session: Session, customer_id: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, table in (("traits", states), ("segment_memberships", members), ("predictions", predictions), ("actions", actions)):
+    for name, table in (
+        ("traits", states),
+        ("segment_memberships", members),
+        ("predictions", predictions),
+        ("actions", actions),
+    ):
         rows = session.execute(sa.select(table).where(table.c.customer_id == customer_id))
         out[name] = [
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}

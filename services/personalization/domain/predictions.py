@@ -32,7 +32,9 @@ class Summary:
     m: np.ndarray  # mean value of repeat purchases (0 when x == 0)
 
 
-def summarise(orders_by_customer: Sequence[Orders], cutoff: float, unit_days: float = 1.0) -> Summary:
+def summarise(
+    orders_by_customer: Sequence[Orders], cutoff: float, unit_days: float = 1.0
+) -> Summary:
     xs, txs, Ts, ms = [], [], [], []
     for orders in orders_by_customer:
         days: dict[int, float] = {}
@@ -41,7 +43,8 @@ def summarise(orders_by_customer: Sequence[Orders], cutoff: float, unit_days: fl
                 d = int(at // DAY)
                 days[d] = days.get(d, 0.0) + v
         if not days:
-            xs.append(0.0), txs.append(0.0), Ts.append(0.0), ms.append(0.0)
+            for col in (xs, txs, Ts, ms):
+                col.append(0.0)
             continue
         ds = sorted(days)
         first = ds[0]
@@ -57,7 +60,12 @@ def summarise(orders_by_customer: Sequence[Orders], cutoff: float, unit_days: fl
 def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
     r, alpha, a, b = np.exp(params)
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
+    a2 = (
+        special.gammaln(a + b)
+        + special.gammaln(b + x)
+        - special.gammaln(b)
+        - special.gammaln(a + b + x)
+    )
     a3 = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
         a4 = np.where(
@@ -93,7 +101,10 @@ class BGNBD:
                 best = res
         assert best is not None
         best = optimize.minimize(
-            _bgnbd_ll, best.x, args=args, method="Nelder-Mead",
+            _bgnbd_ll,
+            best.x,
+            args=args,
+            method="Nelder-Mead",
             options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6},
         )
         r, alpha, a, b = np.exp(best.x)
@@ -106,7 +117,9 @@ class BGNBD:
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
         first = (a + b + x - 1) / (a - 1)
         second = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
-        third = 1 + (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+        third = 1 + (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (
+            r + x
+        )
         return np.asarray(first * second / third)
 
     def p_alive(self, x: Any, t_x: Any, T: Any) -> np.ndarray:
@@ -120,8 +133,13 @@ class BGNBD:
 def _gg_ll(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> float:
     p, q, v = np.exp(params)
     ll = (
-        special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q)
-        + q * np.log(v) + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(x * m + v)
+        special.gammaln(p * x + q)
+        - special.gammaln(p * x)
+        - special.gammaln(q)
+        + q * np.log(v)
+        + (p * x - 1) * np.log(m)
+        + p * x * np.log(x)
+        - (p * x + q) * np.log(x * m + v)
     )
     return float(-ll.sum())
 
@@ -140,8 +158,13 @@ class GammaGamma:
         if len(x) < 3:
             mean = float(m.mean()) if len(m) else 0.0
             return cls(1.0, 2.0, mean, mean)
-        res = optimize.minimize(_gg_ll, np.log([1.0, 1.0, 1.0]), args=(x, m), method="Nelder-Mead",
-                                options={"maxiter": 4000})
+        res = optimize.minimize(
+            _gg_ll,
+            np.log([1.0, 1.0, 1.0]),
+            args=(x, m),
+            method="Nelder-Mead",
+            options={"maxiter": 4000},
+        )
         p, q, v = np.exp(res.x)
         pm = float(p * v / (q - 1)) if q > 1 else float(m.mean())
         return cls(float(p), float(q), float(v), pm)
@@ -169,7 +192,7 @@ class CLVModel:
         return self.bgnbd.expected(t_days, s.x, s.t_x, s.T) * self.correction
 
     def value(self, t_days: float, s: Summary) -> np.ndarray:
-        return self.purchases(t_days, s) * self.gg.expected_value(s.x, s.m)
+        return np.asarray(self.purchases(t_days, s) * self.gg.expected_value(s.x, s.m))
 
 
 def fit_clv(orders: Sequence[Orders], cutoff: float, *, backtest_days: float = 0.0) -> CLVModel:
@@ -287,7 +310,9 @@ def _train_churn(
             recency_auc=float(roc_auc_score(yte, base)),
             reliability=[[float(a), float(b)] for a, b in zip(mean, frac, strict=True)],
         )
-    final = make().fit(Xte, yte) if min(int(yte.sum()), int(len(yte) - yte.sum())) >= min_class else clf
+    final = (
+        make().fit(Xte, yte) if min(int(yte.sum()), int(len(yte) - yte.sum())) >= min_class else clf
+    )
     return ChurnModel(final, metrics)
 
 

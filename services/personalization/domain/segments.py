@@ -74,7 +74,12 @@ def tokenize(src: str) -> list[Tok]:
             if m.group("unit"):
                 n = float(m.group("num"))
                 out.append(
-                    Tok("dur", m.group(0).strip(), start, n * (DAY if m.group("unit") == "d" else 3600))
+                    Tok(
+                        "dur",
+                        m.group(0).strip(),
+                        start,
+                        n * (DAY if m.group("unit") == "d" else 3600),
+                    )
                 )
             else:
                 out.append(Tok("num", m.group("num"), start, float(m.group("num"))))
@@ -176,7 +181,9 @@ class _Parser:
             raise RuleError(0, "empty rule")
         node = self.or_()
         if self.tok.kind != "end":
-            raise RuleError(self.tok.pos, f"expected 'and', 'or' or end of rule, found {self._found()}")
+            raise RuleError(
+                self.tok.pos, f"expected 'and', 'or' or end of rule, found {self._found()}"
+            )
         return node
 
     def or_(self) -> Any:
@@ -206,7 +213,9 @@ class _Parser:
 
     def cmp_op(self) -> str:
         if self.tok.kind != "op" or self.tok.text not in _CMP:
-            raise RuleError(self.tok.pos, f"expected a comparison (=, !=, <, <=, >, >=), found {self._found()}")
+            raise RuleError(
+                self.tok.pos, f"expected a comparison (=, !=, <, <=, >, >=), found {self._found()}"
+            )
         return "=" if self.next().text == "==" else self.toks[self.i - 1].text
 
     def number(self) -> float:
@@ -222,7 +231,10 @@ class _Parser:
     def predicate(self) -> Any:
         t = self.tok
         if t.kind != "word":
-            raise RuleError(t.pos, f"expected a trait, count(...), sum(...) or consent(...), found {self._found()}")
+            raise RuleError(
+                t.pos,
+                f"expected a trait, count(...), sum(...) or consent(...), found {self._found()}",
+            )
         if t.value == "consent":
             self.next()
             self.expect_op("(")
@@ -245,21 +257,31 @@ class _Parser:
                 self.next()
                 ft = self.tok
                 if ft.kind != "word" or ft.value not in WHERE_FIELDS:
-                    raise RuleError(ft.pos, f"expected one of {', '.join(WHERE_FIELDS)} after 'where', found {self._found()}")
+                    raise RuleError(
+                        ft.pos,
+                        f"expected one of {', '.join(WHERE_FIELDS)} after 'where', found {self._found()}",
+                    )
                 self.next()
                 self.expect_op("=") if self.tok.text == "=" else self.expect_op("==")
                 where = (str(ft.value), self.string())
             if not self.is_word("within"):
-                raise RuleError(self.tok.pos, f"expected 'within' and a window such as 30d, found {self._found()}")
+                raise RuleError(
+                    self.tok.pos,
+                    f"expected 'within' and a window such as 30d, found {self._found()}",
+                )
             self.next()
             dt = self.tok
             if dt.kind != "dur":
-                raise RuleError(dt.pos, f"expected a window such as 30d or 12h, found {self._found()}")
+                raise RuleError(
+                    dt.pos, f"expected a window such as 30d or 12h, found {self._found()}"
+                )
             self.next()
             if dt.value <= 0:
                 raise RuleError(dt.pos, "window must be longer than zero")
             if dt.value > self.max_window_s + 1e-9:
-                raise RuleError(dt.pos, f"window longer than the {self.max_window_s / DAY:g} days kept")
+                raise RuleError(
+                    dt.pos, f"window longer than the {self.max_window_s / DAY:g} days kept"
+                )
             self.expect_op(")")
             op = self.cmp_op()
             nt = self.tok
@@ -379,7 +401,11 @@ class Rule:
             nonlocal found
             if isinstance(n, Agg) or (
                 isinstance(n, Cmp | In)
-                and (n.trait.startswith("days_since") or n.trait.endswith("d") or n.trait == "lifecycle")
+                and (
+                    n.trait.startswith("days_since")
+                    or n.trait.endswith("d")
+                    or n.trait == "lifecycle"
+                )
             ):
                 found = True
             for c in getattr(n, "parts", ()):

@@ -113,7 +113,9 @@ def validate(t: Trigger, segments: set[str], others: Sequence[Trigger]) -> None:
         if value not in chain:
             raise InvalidArgument("trigger.on", f"unknown trigger {value!r}")
     else:
-        raise InvalidArgument("trigger.on", "must be event:<name>, segment:<id> or action:<trigger>")
+        raise InvalidArgument(
+            "trigger.on", "must be event:<name>, segment:<id> or action:<trigger>"
+        )
     if t.action not in ACTION_KINDS:
         raise InvalidArgument("trigger.action", f"must be one of {', '.join(ACTION_KINDS)}")
     if t.unless and t.unless not in KNOWN_EVENTS:
@@ -129,7 +131,9 @@ def validate(t: Trigger, segments: set[str], others: Sequence[Trigger]) -> None:
     for c in t.channels:
         ch, _, purpose = c.partition(":")
         if not ch or not purpose:
-            raise InvalidArgument("trigger.channels", "each is channel:purpose, e.g. email:marketing_email")
+            raise InvalidArgument(
+                "trigger.channels", "each is channel:purpose, e.g. email:marketing_email"
+            )
 
 
 def action_id(trigger_id: str, customer_id: str, cause: str) -> str:
@@ -168,7 +172,11 @@ class QuietHours:
             return at
         d = datetime.fromtimestamp(at, tz)
         h = d.hour
-        inside = (self.start <= h < self.end) if self.start < self.end else (h >= self.start or h < self.end)
+        inside = (
+            (self.start <= h < self.end)
+            if self.start < self.end
+            else (h >= self.start or h < self.end)
+        )
         if not inside:
             return at
         end = d.replace(hour=self.end, minute=0, second=0, microsecond=0)

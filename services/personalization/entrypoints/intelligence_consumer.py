@@ -119,7 +119,10 @@ def wire(
 
     async def predict() -> None:
         models, n = await db.in_transaction(intel.refresh_predictions)
-        log.info("predictions refreshed", extra={"customers": n, "models": [m["version"] for m in models]})
+        log.info(
+            "predictions refreshed",
+            extra={"customers": n, "models": [m["version"] for m in models]},
+        )
 
     async def actions_loop() -> None:
         await every(settings.intel_action_interval_s, fire, "firing due actions")
@@ -154,7 +157,9 @@ def with_intelligence(
             return a
         if kind is RequestKind.ERASURE:
             counts = st.erase(session, cid)
-            return PrivacyAnswer(sorted({*a.categories, *counts}), {**a.row_counts, **counts}, detail=a.detail)
+            return PrivacyAnswer(
+                sorted({*a.categories, *counts}), {**a.row_counts, **counts}, detail=a.detail
+            )
         export = st.export(session, cid)
         merged = {**json.loads(a.export_json or "{}"), **export}
         return PrivacyAnswer(

@@ -42,13 +42,19 @@ def _after(token: str) -> str:
 
 
 class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
-    def __init__(self, db: Database, intel: Intelligence, *, after_commit: Callable[[], None]) -> None:
+    def __init__(
+        self, db: Database, intel: Intelligence, *, after_commit: Callable[[], None]
+    ) -> None:
         self.db = db
         self.intel = intel
         self.after_commit = after_commit
 
-    async def GetTraits(self, request: pb.GetTraitsRequest, context: grpc.aio.ServicerContext) -> pb.GetTraitsResponse:
-        t = await self.db.run(lambda: self._in(lambda s: self.intel.get_traits(s, request.customer_id)))
+    async def GetTraits(
+        self, request: pb.GetTraitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTraitsResponse:
+        t = await self.db.run(
+            lambda: self._in(lambda s: self.intel.get_traits(s, request.customer_id))
+        )
         stage, rule = t.pop("lifecycle"), t.pop("lifecycle_rule")
         return pb.GetTraitsResponse(
             customer_id=request.customer_id,
@@ -71,7 +77,10 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
         )
         return pb.DefineSegmentResponse(
             segment=pb.SegmentDefinition(
-                segment_id=seg.segment_id.strip(), name=seg.name or seg.segment_id.strip(), rule=seg.rule, size=size
+                segment_id=seg.segment_id.strip(),
+                name=seg.name or seg.segment_id.strip(),
+                rule=seg.rule,
+                size=size,
             )
         )
 
@@ -82,7 +91,9 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
             raise InvalidArgument("sample_size", "between 0 and 100")
         self.intel.parse_rule(request.rule, "rule")
         size, ids, n = await self.db.run(
-            lambda: self._in(lambda s: self.intel.preview(s, request.rule, request.sample_size or 10))
+            lambda: self._in(
+                lambda s: self.intel.preview(s, request.rule, request.sample_size or 10)
+            )
         )
         return pb.PreviewSegmentResponse(size=size, sample_customer_ids=ids, evaluated=n)
 
@@ -91,10 +102,16 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
     ) -> pb.GetSegmentsResponse:
         if not request.customer_id:
             raise InvalidArgument("customer_id", "required")
-        rows = await self.db.run(lambda: self._in(lambda s: st.customer_segments(s, request.customer_id)))
+        rows = await self.db.run(
+            lambda: self._in(lambda s: st.customer_segments(s, request.customer_id))
+        )
         return pb.GetSegmentsResponse(
             segments=[
-                pb.SegmentMember(segment_id=r.segment_id, customer_id=r.customer_id, entered_at=ts(st.epoch(r.entered_at)))
+                pb.SegmentMember(
+                    segment_id=r.segment_id,
+                    customer_id=r.customer_id,
+                    entered_at=ts(st.epoch(r.entered_at)),
+                )
                 for r in rows
             ]
         )
@@ -110,12 +127,18 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
         after = _after(request.page_token)
 
         def q(s: Any) -> tuple[list[Any], int]:
-            return st.page_members(s, request.segment_id, after, size), st.segment_size(s, request.segment_id)
+            return st.page_members(s, request.segment_id, after, size), st.segment_size(
+                s, request.segment_id
+            )
 
         rows, total = await self.db.run(lambda: self._in(q))
         return pb.ListSegmentMembersResponse(
             members=[
-                pb.SegmentMember(segment_id=r.segment_id, customer_id=r.customer_id, entered_at=ts(st.epoch(r.entered_at)))
+                pb.SegmentMember(
+                    segment_id=r.segment_id,
+                    customer_id=r.customer_id,
+                    entered_at=ts(st.epoch(r.entered_at)),
+                )
                 for r in rows
             ],
             next_page_token=_token(rows[-1].customer_id) if len(rows) == size else "",
@@ -134,7 +157,9 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
             )
             for r in rows:
                 yield pb.SegmentMember(
-                    segment_id=r.segment_id, customer_id=r.customer_id, entered_at=ts(st.epoch(r.entered_at))
+                    segment_id=r.segment_id,
+                    customer_id=r.customer_id,
+                    entered_at=ts(st.epoch(r.entered_at)),
                 )
             if len(rows) < 1000:
                 return
@@ -143,7 +168,9 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
     async def GetPredictions(
         self, request: pb.GetPredictionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPredictionsResponse:
-        p = await self.db.run(lambda: self._in(lambda s: self.intel.get_predictions(s, request.customer_id)))
+        p = await self.db.run(
+            lambda: self._in(lambda s: self.intel.get_predictions(s, request.customer_id))
+        )
         return pb.GetPredictionsResponse(
             predictions=pb.CustomerPredictions(
                 customer_id=request.customer_id,

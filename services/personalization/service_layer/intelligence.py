@@ -123,7 +123,9 @@ class Intelligence:
                 try:
                     rule = sg.parse(r.rule, self.traits, max_window_s=self.cfg.traits.horizon_s)
                 except sg.RuleError:
-                    log.warning("stored segment rule no longer parses", extra={"segment": r.segment_id})
+                    log.warning(
+                        "stored segment rule no longer parses", extra={"segment": r.segment_id}
+                    )
                     continue
                 self._rules[key] = rule
             out.append((r.segment_id, rule))
@@ -141,7 +143,14 @@ class Intelligence:
             session,
             st.segments,
             ["segment_id"],
-            [{"segment_id": sid, "name": name or sid, "rule": rule, "updated_at": st.dt(self.clock())}],
+            [
+                {
+                    "segment_id": sid,
+                    "name": name or sid,
+                    "rule": rule,
+                    "updated_at": st.dt(self.clock()),
+                }
+            ],
         )
         return st.segment_size(session, sid)
 
@@ -152,7 +161,13 @@ class Intelligence:
             session,
             st.triggers,
             ["trigger_id"],
-            [{"trigger_id": t.trigger_id, "data": json.dumps(t.to_json()), "updated_at": st.dt(self.clock())}],
+            [
+                {
+                    "trigger_id": t.trigger_id,
+                    "data": json.dumps(t.to_json()),
+                    "updated_at": st.dt(self.clock()),
+                }
+            ],
         )
         return t
 
@@ -179,7 +194,10 @@ class Intelligence:
         outbox = OutboxWriter(session)
         ids = {cid for _, cid, _ in parsed}
         raw = st.load_states(session, ids)
-        states = {c: CustomerState.of_json(json.loads(raw[c][0])) if c in raw else CustomerState() for c in ids}
+        states = {
+            c: CustomerState.of_json(json.loads(raw[c][0])) if c in raw else CustomerState()
+            for c in ids
+        }
         triggers = [t for t in self._triggers(session) if t.enabled]
         changed: set[str] = set()
         last_event: dict[str, str] = {}
@@ -194,7 +212,15 @@ class Intelligence:
                 if t.unless and t.unless == name:
                     st.delete_pending(session, t.trigger_id, cid)
                 if kind == "event" and value == name:
-                    self._schedule(session, t, cid, eid, at, now, {"item_ids": [s.item for s in seen if s.item][:20]})
+                    self._schedule(
+                        session,
+                        t,
+                        cid,
+                        eid,
+                        at,
+                        now,
+                        {"item_ids": [s.item for s in seen if s.item][:20]},
+                    )
         if not changed:
             return
         segs = self._segments(session)
@@ -203,9 +229,22 @@ class Intelligence:
         rows = []
         for cid in sorted(changed):
             state = states[cid]
-            traits = compute(state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid)))
+            traits = compute(
+                state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid))
+            )
             rows.append(_state_row(cid, state, traits, now))
-            self._membership(session, outbox, cid, state, traits, now, segs, mems.get(cid, set()), last_event[cid], triggers)
+            self._membership(
+                session,
+                outbox,
+                cid,
+                state,
+                traits,
+                now,
+                segs,
+                mems.get(cid, set()),
+                last_event[cid],
+                triggers,
+            )
         st.upsert(session, st.states, ["customer_id"], rows)
         outbox.flush()
 
@@ -241,11 +280,20 @@ class Intelligence:
             st.insert_new(
                 session,
                 st.members,
-                [{"segment_id": sid, "customer_id": cid, "entered_at": st.dt(now), "cause_event_id": cause[:160]}],
+                [
+                    {
+                        "segment_id": sid,
+                        "customer_id": cid,
+                        "entered_at": st.dt(now),
+                        "cause_event_id": cause[:160],
+                    }
+                ],
             )
             outbox.stage(
                 ev.SEGMENT_ENTERED,
-                ev_pb.SegmentEntered(customer_id=cid, segment_id=sid, entered_at=ts(now), cause_event_id=cause),
+                ev_pb.SegmentEntered(
+                    customer_id=cid, segment_id=sid, entered_at=ts(now), cause_event_id=cause
+                ),
                 subject=cid,
                 event_id=str(uuid.uuid5(_NS, f"entered|{sid}|{cid}|{cause}|{now:.3f}")),
             )
@@ -328,11 +376,18 @@ class Intelligence:
             window = max(t.cap_window_s, self.cfg.actions_window_s)
             recent = st.actions_since(session, cid, now - window)
             all_recent = [r for r in recent if st.epoch(r.at) > now - self.cfg.actions_window_s]
-            mine = [r for r in recent if r.trigger_id == t.trigger_id and st.epoch(r.at) > now - t.cap_window_s]
-            channel = tg.choose_channel(t, lambda purpose: self._may_use(cid, purpose))
+            mine = [
+                r
+                for r in recent
+                if r.trigger_id == t.trigger_id and st.epoch(r.at) > now - t.cap_window_s
+            ]
+            channel = tg.choose_channel(t, lambda purpose, c=cid: self._may_use(c, purpose))
             if channel is None:
                 status = "no_consent"
-            elif len(all_recent) >= self.cfg.max_actions_per_window or len(mine) >= t.max_per_customer:
+            elif (
+                len(all_recent) >= self.cfg.max_actions_per_window
+                or len(mine) >= t.max_per_customer
+            ):
                 status = "capped"
             new = st.insert_new(
                 session,
@@ -356,7 +411,14 @@ class Intelligence:
                 continue
             assert channel is not None
             params = Struct()
-            params.update({**dict(t.parameters), **json.loads(p.data), "channel": channel[0], "cause_event_id": p.cause_event_id})
+            params.update(
+                {
+                    **dict(t.parameters),
+                    **json.loads(p.data),
+                    "channel": channel[0],
+                    "cause_event_id": p.cause_event_id,
+                }
+            )
             kind, value = t.source
             outbox.stage(
                 ev.ACTION_TRIGGERED,
@@ -400,11 +462,18 @@ class Intelligence:
             if not self.profiling(cid):
                 continue
             state = CustomerState.of_json(json.loads(r.state))
-            traits = compute(state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid)))
+            traits = compute(
+                state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid))
+            )
             old = json.loads(r.traits)
-            if old.get("lifecycle") != traits["lifecycle"] or old.get("lifecycle_rule") != traits["lifecycle_rule"]:
+            if (
+                old.get("lifecycle") != traits["lifecycle"]
+                or old.get("lifecycle_rule") != traits["lifecycle_rule"]
+            ):
                 updates.append(_state_row(cid, state, traits, now))
-            self._membership(session, outbox, cid, state, traits, now, segs, mems.get(cid, set()), "", triggers)
+            self._membership(
+                session, outbox, cid, state, traits, now, segs, mems.get(cid, set()), "", triggers
+            )
         st.upsert(session, st.states, ["customer_id"], updates)
         outbox.flush()
         return str(rows[-1].customer_id)
@@ -437,7 +506,9 @@ class Intelligence:
                     continue
                 evaluated += 1
                 state = CustomerState.of_json(json.loads(r.state))
-                traits = compute(state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid)))
+                traits = compute(
+                    state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid))
+                )
                 if parsed.evaluate(state, traits, now, lambda p, c=cid: self._may_use(c, p)):
                     size += 1
                     if len(ids) < sample:
@@ -486,7 +557,12 @@ class Intelligence:
                 "version": clv_v,
                 "model": "clv",
                 "metrics": {
-                    "bgnbd": {"r": clv.bgnbd.r, "alpha": clv.bgnbd.alpha, "a": clv.bgnbd.a, "b": clv.bgnbd.b},
+                    "bgnbd": {
+                        "r": clv.bgnbd.r,
+                        "alpha": clv.bgnbd.alpha,
+                        "a": clv.bgnbd.a,
+                        "b": clv.bgnbd.b,
+                    },
                     "gamma_gamma": {"p": clv.gg.p, "q": clv.gg.q, "v": clv.gg.v},
                     "backtest_correction": clv.correction,
                     "customers": len(ids),
@@ -503,7 +579,10 @@ class Intelligence:
             churn_p = churn.predict(feats)
             models.append({"version": churn_v, "model": "churn", "metrics": churn.metrics})
         rfm = rfm_scores(
-            [(c, (now - o[-1][0]) / DAY, len(o), sum(v for _, v in o)) for c, o in zip(ids, lists, strict=True)]
+            [
+                (c, (now - o[-1][0]) / DAY, len(o), sum(v for _, v in o))
+                for c, o in zip(ids, lists, strict=True)
+            ]
         )
         rows = []
         for i, cid in enumerate(ids):
@@ -527,7 +606,14 @@ class Intelligence:
                 session,
                 st.model_versions,
                 ["version"],
-                [{"version": mv["version"], "model": mv["model"], "metrics": json.dumps(mv["metrics"]), "trained_at": st.dt(now)}],
+                [
+                    {
+                        "version": mv["version"],
+                        "model": mv["model"],
+                        "metrics": json.dumps(mv["metrics"]),
+                        "trained_at": st.dt(now),
+                    }
+                ],
             )
             mv["trained_at"] = now
         return models, len(ids)
@@ -548,7 +634,9 @@ class Intelligence:
                     reason=ev_pb.SEGMENT_EXIT_REASON_CONSENT_WITHDRAWN,
                 ),
                 subject=cid,
-                event_id=str(uuid.uuid5(_NS, f"withdrawn|{r.segment_id}|{cid}|{st.epoch(r.entered_at):.3f}")),
+                event_id=str(
+                    uuid.uuid5(_NS, f"withdrawn|{r.segment_id}|{cid}|{st.epoch(r.entered_at):.3f}")
+                ),
             )
         counts = st.erase(session, cid, keep_actions=True)
         outbox.flush()
@@ -571,7 +659,9 @@ def _extra(pred: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _state_row(cid: str, state: CustomerState, traits: Mapping[str, Any], now: float) -> dict[str, Any]:
+def _state_row(
+    cid: str, state: CustomerState, traits: Mapping[str, Any], now: float
+) -> dict[str, Any]:
     return {
         "customer_id": cid,
         "state": json.dumps(state.to_json(), separators=(",", ":")),

@@ -74,17 +74,23 @@ async def status_of(call: Any) -> tuple[grpc.StatusCode, str]:
 async def test_bad_definitions_name_the_field(world: World) -> None:
     s = stub(world)
     code, detail = await status_of(
-        s.DefineSegment(ipb.DefineSegmentRequest(segment=ipb.SegmentDefinition(segment_id="x", rule="orders_30d >")))
+        s.DefineSegment(
+            ipb.DefineSegmentRequest(
+                segment=ipb.SegmentDefinition(segment_id="x", rule="orders_30d >")
+            )
+        )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "segment.rule" in detail and "character 13" in detail
     for rule, words in (
-        ("favourite_colour = \"red\"", "unknown trait"),
+        ('favourite_colour = "red"', "unknown trait"),
         ("count(teleported within 3d) > 0", "unknown event"),
         ("orders_30d > 5 and orders_30d < 2", "never be true"),
     ):
         code, detail = await status_of(
-            s.DefineSegment(ipb.DefineSegmentRequest(segment=ipb.SegmentDefinition(segment_id="x", rule=rule)))
+            s.DefineSegment(
+                ipb.DefineSegmentRequest(segment=ipb.SegmentDefinition(segment_id="x", rule=rule))
+            )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and words in detail, detail
     code, detail = await status_of(
@@ -99,17 +105,24 @@ async def test_bad_definitions_name_the_field(world: World) -> None:
         s.DefineTrigger(
             ipb.DefineTriggerRequest(
                 trigger=ipb.TriggerDefinition(
-                    trigger_id="t", on="event:product_added", action="send_message", max_per_customer=0
+                    trigger_id="t",
+                    on="event:product_added",
+                    action="send_message",
+                    max_per_customer=0,
                 )
             )
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "trigger.max_per_customer" in detail
-    code, _ = await status_of(s.ListSegmentMembers(ipb.ListSegmentMembersRequest(segment_id="x", page_token="%%")))
+    code, _ = await status_of(
+        s.ListSegmentMembers(ipb.ListSegmentMembersRequest(segment_id="x", page_token="%%"))
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, clean_nats: str) -> None:
+async def test_traits_segments_cart_abandonment_and_withdrawal(
+    world: World, clean_nats: str
+) -> None:
     s = stub(world)
     buyer, abandoner, refuser = (f"c-{uuid.uuid4().hex[:8]}" for _ in range(3))
     for cid in (buyer, abandoner):
@@ -147,11 +160,17 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     )
     now = time.time()
     for cid in (buyer, abandoner, refuser):
-        await world.track(cid, "Product Added", {"product_id": "sku-1", "category": "shoes", "price": 50}, at=now)
+        await world.track(
+            cid, "Product Added", {"product_id": "sku-1", "category": "shoes", "price": 50}, at=now
+        )
     await world.track(
         buyer,
         "Order Completed",
-        {"order_id": "o1", "revenue": 50, "products": [{"product_id": "sku-1", "category": "shoes", "price": 50}]},
+        {
+            "order_id": "o1",
+            "revenue": 50,
+            "products": [{"product_id": "sku-1", "category": "shoes", "price": 50}],
+        },
         at=now + 0.1,
     )
 
@@ -170,6 +189,7 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     assert t.lifecycle_stage == "new" and "first seen" in t.lifecycle_rule
     segs = await s.GetSegments(ipb.GetSegmentsRequest(customer_id=buyer))
     assert [m.segment_id for m in segs.segments] == ["shoe-buyers"]
+
     # The abandoner gets exactly one action after the delay, on the consented channel.
     async def actions() -> list[pev.ActionTriggered]:
         return await published(clean_nats, ev.ACTION_TRIGGERED)
@@ -199,7 +219,9 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(world: World, cle
     }
     exited = await published(clean_nats, ev.SEGMENT_EXITED)
     assert [(e.customer_id, e.segment_id) for e in exited] == [(buyer, "carted-not-bought")]
-    page = await s.ListSegmentMembers(ipb.ListSegmentMembersRequest(segment_id="carted-not-bought", page_size=1))
+    page = await s.ListSegmentMembers(
+        ipb.ListSegmentMembersRequest(segment_id="carted-not-bought", page_size=1)
+    )
     assert [m.customer_id for m in page.members] == [abandoner] and page.total == 1
     preview = await s.PreviewSegment(ipb.PreviewSegmentRequest(rule="cart_adds_7d >= 1"))
     assert preview.size == 2 and sorted(preview.sample_customer_ids) == sorted([buyer, abandoner])
@@ -222,7 +244,9 @@ def _rows(w: World, table: str, cid: str) -> int:
     assert w.perso.db is not None
     with w.perso.db.session() as s:
         return int(
-            s.execute(sa.text(f"select count(*) from {table} where customer_id = :c"), {"c": cid}).scalar_one()
+            s.execute(
+                sa.text(f"select count(*) from {table} where customer_id = :c"), {"c": cid}
+            ).scalar_one()
         )
 
 
@@ -243,7 +267,11 @@ async def test_predictions_gated_by_profiling_and_erased(world: World) -> None:
             await world.track(
                 cid,
                 "Order Completed",
-                {"order_id": f"{cid}-{k}", "revenue": 20 + n, "products": [{"product_id": "sku", "category": "c"}]},
+                {
+                    "order_id": f"{cid}-{k}",
+                    "revenue": 20 + n,
+                    "products": [{"product_id": "sku", "category": "c"}],
+                },
                 at=first + k * rng.uniform(5, 30) * 86_400,
             )
 

@@ -13,7 +13,14 @@ from cxloop_libs.errors import InvalidArgument
 from personalization.domain import predictions as pr
 from personalization.domain import segments as sg
 from personalization.domain import triggers as tg
-from personalization.domain.traits import DAY, CustomerState, compute, rfm_scores, seen_from_tracked, trait_names
+from personalization.domain.traits import (
+    DAY,
+    CustomerState,
+    compute,
+    rfm_scores,
+    seen_from_tracked,
+    trait_names,
+)
 
 NOW = 1_800_000_000.0
 NAMES = trait_names()
@@ -27,11 +34,20 @@ def state_with(*events: tuple[str, dict, float]) -> CustomerState:
 
 
 def order(category: str, days_ago: float, revenue: float = 10.0) -> tuple[str, dict, float]:
-    return ("Order Completed", {"revenue": revenue, "products": [{"product_id": "p", "category": category}]}, NOW - days_ago * DAY)
+    return (
+        "Order Completed",
+        {"revenue": revenue, "products": [{"product_id": "p", "category": category}]},
+        NOW - days_ago * DAY,
+    )
 
 
 def test_windows_slide_and_events_apply_once() -> None:
-    s = state_with(order("shoes", 3), order("shoes", 20), order("hats", 60), ("Product Viewed", {"product_id": "x", "category": "hats"}, NOW - 1 * DAY))
+    s = state_with(
+        order("shoes", 3),
+        order("shoes", 20),
+        order("hats", 60),
+        ("Product Viewed", {"product_id": "x", "category": "hats"}, NOW - 1 * DAY),
+    )
     assert not s.add("e0", seen_from_tracked("Order Completed", {"revenue": 5}, NOW), 90 * DAY)
     t = compute(s, NOW)
     assert (t["orders_7d"], t["orders_30d"], t["orders_90d"]) == (1, 2, 3)
@@ -50,7 +66,14 @@ def test_windows_slide_and_events_apply_once() -> None:
         ([order("a", 300), order("a", 100)], "dormant"),
         ([order("a", 400), order("a", 190)], "churned"),
         ([order("a", 80), order("a", 40), order("a", 20), order("a", 1)], "loyal"),
-        ([order("a", 100), ("Product Viewed", {"product_id": "x"}, NOW - 2 * DAY), order("a", 10)], "active"),
+        (
+            [
+                order("a", 100),
+                ("Product Viewed", {"product_id": "x"}, NOW - 2 * DAY),
+                order("a", 10),
+            ],
+            "active",
+        ),
     ],
 )
 def test_lifecycle_names_its_rule(events: list, stage: str) -> None:
@@ -71,8 +94,12 @@ def test_segment_language_evaluates_windows_and_consent() -> None:
     s2 = state_with(order("shoes", 20), order("shoes", 5))
     assert not rule.evaluate(s2, compute(s2, NOW), NOW, lambda p: True)
     assert rule.needs() == {"marketing_email"} and rule.time_based()
-    r2 = sg.parse('lifecycle in ("new", "active") or (lifetime_revenue > 100 and not orders_7d = 0)', NAMES)
-    assert compute(s, NOW)["lifecycle"] == "active" and r2.evaluate(s, compute(s, NOW), NOW, lambda p: True)
+    r2 = sg.parse(
+        'lifecycle in ("new", "active") or (lifetime_revenue > 100 and not orders_7d = 0)', NAMES
+    )
+    assert compute(s, NOW)["lifecycle"] == "active" and r2.evaluate(
+        s, compute(s, NOW), NOW, lambda p: True
+    )
     gone = state_with(order("shoes", 200), order("shoes", 60))
     assert not r2.evaluate(gone, compute(gone, NOW), NOW, lambda p: True)
 

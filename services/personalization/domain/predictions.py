@@ -35,7 +35,10 @@ class Summary:
 def summarise(
     orders_by_customer: Sequence[Orders], cutoff: float, unit_days: float = 1.0
 ) -> Summary:
-    xs, txs, Ts, ms = [], [], [], []
+    xs: list[float] = []
+    txs: list[float] = []
+    Ts: list[float] = []
+    ms: list[float] = []
     for orders in orders_by_customer:
         days: dict[int, float] = {}
         for at, v in orders:

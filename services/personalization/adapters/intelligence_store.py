@@ -111,6 +111,12 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]
     return n
 
 
+def insert_ignoring(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """One statement; rows whose key exists (or repeats) are skipped."""
+    if rows:
+        session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
 def load_states(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
     ids = list(ids)
     out: dict[str, tuple[str, str]] = {}
@@ -155,14 +161,13 @@ def memberships(session: Session, ids: Iterable[str]) -> dict[str, set[str]]:
     return out
 
 
-def remove_members(session: Session, pairs: Sequence[tuple[str, str]]) -> int:
-    n = 0
-    for sid, cid in pairs:
-        res: Any = session.execute(
-            sa.delete(members).where(members.c.segment_id == sid, members.c.customer_id == cid)
+def remove_members(session: Session, customer_id: str, segment_ids: Sequence[str]) -> int:
+    res: Any = session.execute(
+        sa.delete(members).where(
+            members.c.customer_id == customer_id, members.c.segment_id.in_(list(segment_ids))
         )
-        n += int(res.rowcount or 0)
-    return n
+    )
+    return int(res.rowcount or 0)
 
 
 def segment_size(session: Session, segment_id: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -103,6 +104,37 @@ class Intelligence:
         self.traits = trait_names(self.cfg.traits)
         self._rules: dict[tuple[str, str], sg.Rule] = {}
         self.stats = Stats()
+        # Rows written in bulk at the end of a batch (one statement each):
+        # waiting actions keyed by (trigger, customer), first cause wins.
+        # Per thread: the consumer and the sweeps run in different threads.
+        self._local = threading.local()
+
+    @property
+    def _pending(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return self._local.__dict__.setdefault("pending", {})  # type: ignore[no-any-return]
+
+    @_pending.setter
+    def _pending(self, value: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self._local.pending = value
+
+    @property
+    def _members(self) -> list[dict[str, Any]]:
+        return self._local.__dict__.setdefault("members", [])  # type: ignore[no-any-return]
+
+    @_members.setter
+    def _members(self, value: list[dict[str, Any]]) -> None:
+        self._local.members = value
+
+    def _flush(self, session: Session) -> None:
+        if self._pending:
+            st.insert_ignoring(session, st.pending, list(self._pending.values()))
+        if self._members:
+            st.insert_ignoring(session, st.members, self._members)
+        self._pending, self._members = {}, []
+
+    def _unschedule(self, session: Session, trigger_id: str, cid: str) -> None:
+        self._pending.pop((trigger_id, cid), None)
+        st.delete_pending(session, trigger_id, cid)
 
     def profiling(self, customer_id: str) -> bool:
         return bool(customer_id) and self._may_use(customer_id, PROFILING)
@@ -191,6 +223,7 @@ class Intelligence:
         if not parsed:
             return
         self.stats.events += len(parsed)
+        self._pending, self._members = {}, []
         outbox = OutboxWriter(session)
         ids = {cid for _, cid, _ in parsed}
         raw = st.load_states(session, ids)
@@ -210,7 +243,7 @@ class Intelligence:
             for t in triggers:
                 kind, value = t.source
                 if t.unless and t.unless == name:
-                    st.delete_pending(session, t.trigger_id, cid)
+                    self._unschedule(session, t.trigger_id, cid)
                 if kind == "event" and value == name:
                     self._schedule(
                         session,
@@ -222,6 +255,7 @@ class Intelligence:
                         {"item_ids": [s.item for s in seen if s.item][:20]},
                     )
         if not changed:
+            self._flush(session)
             return
         segs = self._segments(session)
         mems = st.memberships(session, changed)
@@ -246,6 +280,7 @@ class Intelligence:
                 triggers,
             )
         st.upsert(session, st.states, ["customer_id"], rows)
+        self._flush(session)
         outbox.flush()
 
     def _membership(
@@ -277,17 +312,13 @@ class Intelligence:
             elif not inside and sid in current:
                 exited.append(sid)
         for sid in entered:
-            st.insert_new(
-                session,
-                st.members,
-                [
-                    {
-                        "segment_id": sid,
-                        "customer_id": cid,
-                        "entered_at": st.dt(now),
-                        "cause_event_id": cause[:160],
-                    }
-                ],
+            self._members.append(
+                {
+                    "segment_id": sid,
+                    "customer_id": cid,
+                    "entered_at": st.dt(now),
+                    "cause_event_id": cause[:160],
+                }
             )
             outbox.stage(
                 ev.SEGMENT_ENTERED,
@@ -302,7 +333,7 @@ class Intelligence:
                 if t.source == ("segment", sid):
                     self._schedule(session, t, cid, f"segment:{sid}:{now:.3f}", now, now, {})
         if exited:
-            st.remove_members(session, [(sid, cid) for sid in exited])
+            st.remove_members(session, cid, exited)
         for sid in exited:
             outbox.stage(
                 ev.SEGMENT_EXITED,
@@ -331,18 +362,15 @@ class Intelligence:
         due = at + t.delay_s
         if due < now - self.cfg.stale_cause_s:
             return  # a replayed old event does not act today
-        st.insert_new(
-            session,
-            st.pending,
-            [
-                {
-                    "trigger_id": t.trigger_id,
-                    "customer_id": cid,
-                    "cause_event_id": cause[:160],
-                    "due_at": st.dt(due),
-                    "data": json.dumps(dict(data)),
-                }
-            ],
+        self._pending.setdefault(
+            (t.trigger_id, cid),
+            {
+                "trigger_id": t.trigger_id,
+                "customer_id": cid,
+                "cause_event_id": cause[:160],
+                "due_at": st.dt(due),
+                "data": json.dumps(dict(data)),
+            },
         )
 
     # -- the sweeps --------------------------------------------------------------------
@@ -356,6 +384,7 @@ class Intelligence:
         triggers = {t.trigger_id: t for t in self._triggers(session)}
         outbox = OutboxWriter(session)
         fired = 0
+        self._pending, self._members = {}, []
         for p in due:
             t = triggers.get(p.trigger_id)
             cid = p.customer_id
@@ -440,6 +469,7 @@ class Intelligence:
             for other in triggers.values():
                 if other.enabled and other.source == ("action", t.trigger_id):
                     self._schedule(session, other, cid, aid, now, now, {})
+        self._flush(session)
         outbox.flush()
         return fired
 
@@ -457,6 +487,7 @@ class Intelligence:
         preds = st.load_predictions(session, ids)
         outbox = OutboxWriter(session)
         updates = []
+        self._pending, self._members = {}, []
         for r in rows:
             cid = r.customer_id
             if not self.profiling(cid):
@@ -475,6 +506,7 @@ class Intelligence:
                 session, outbox, cid, state, traits, now, segs, mems.get(cid, set()), "", triggers
             )
         st.upsert(session, st.states, ["customer_id"], updates)
+        self._flush(session)
         outbox.flush()
         return str(rows[-1].customer_id)
 

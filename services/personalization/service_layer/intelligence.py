@@ -223,6 +223,9 @@ class Intelligence:
         if not parsed:
             return
         self.stats.events += len(parsed)
+        # Evaluate no earlier than the newest event: a sender's clock slightly
+        # ahead must not leave its own event outside every window.
+        now = max(now, max(seen[0].at for _, _, seen in parsed))
         self._pending, self._members = {}, []
         outbox = OutboxWriter(session)
         ids = {cid for _, cid, _ in parsed}

@@ -58,8 +58,8 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
     from cxloop_testing.infra import postgres_admin_url
     from personalization.adapters import intelligence_store as st
     from personalization.bootstrap import MIGRATIONS
-    from personalization.service_layer.intelligence import Intelligence
     from personalization.domain.traits import CustomerState, compute, seen_from_tracked
+    from personalization.service_layer.intelligence import Intelligence
 
     admin = postgres_admin_url()
     assert admin, "PostgreSQL is needed (CXLOOP_TEST_DATABASE_URL or 127.0.0.1:5432)"
@@ -82,9 +82,30 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
             for k in range(rng.randint(1, 4)):
                 at = now - rng.uniform(0, 80) * DAY
                 name_ = rng.choice(["Product Viewed", "Order Completed", "Product Added"])
-                s.add(f"{cid}-{k}", seen_from_tracked(name_, {"product_id": "p", "category": rng.choice(CATEGORIES), "price": 20, "revenue": 20}, at), 90 * DAY)
+                s.add(
+                    f"{cid}-{k}",
+                    seen_from_tracked(
+                        name_,
+                        {
+                            "product_id": "p",
+                            "category": rng.choice(CATEGORIES),
+                            "price": 20,
+                            "revenue": 20,
+                        },
+                        at,
+                    ),
+                    90 * DAY,
+                )
             tr = compute(s, now)
-            rows.append({"customer_id": cid, "state": json.dumps(s.to_json()), "traits": json.dumps(tr), "lifecycle": tr["lifecycle"], "updated_at": st.dt(now)})
+            rows.append(
+                {
+                    "customer_id": cid,
+                    "state": json.dumps(s.to_json()),
+                    "traits": json.dumps(tr),
+                    "lifecycle": tr["lifecycle"],
+                    "updated_at": st.dt(now),
+                }
+            )
         with db.session() as sess:
             sess.execute(sa.insert(st.states), rows)
     load_s = time.perf_counter() - t0
@@ -93,10 +114,21 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
         out = []
         for _ in range(n):
             cid = rng.choice(ids)
-            name_ = rng.choice(["Product Viewed", "Product Viewed", "Product Added", "Order Completed"])
+            name_ = rng.choice(
+                ["Product Viewed", "Product Viewed", "Product Added", "Order Completed"]
+            )
             props = Struct()
-            props.update({"product_id": f"p{rng.randint(1, 500)}", "category": rng.choice(CATEGORIES), "price": 25, "revenue": 25})
-            it = gev.InteractionRecorded(message_id=str(uuid.uuid4()), name=name_, properties=props, channel="web")
+            props.update(
+                {
+                    "product_id": f"p{rng.randint(1, 500)}",
+                    "category": rng.choice(CATEGORIES),
+                    "price": 25,
+                    "revenue": 25,
+                }
+            )
+            it = gev.InteractionRecorded(
+                message_id=str(uuid.uuid4()), name=name_, properties=props, channel="web"
+            )
             it.occurred_at.FromSeconds(int(time.time()))
             out.append(_Event(iev.InteractionResolved(customer_id=cid, interaction=it)))
         return out
@@ -119,8 +151,10 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
             intel.define_segment(sess, f"s{i:02d}", f"segment {i}", rule)
     rate, lat = run(intel, make_events(events))
     with db.session() as sess:
-        entered = int(sess.execute(sa.text("select count(*) from cx_outbox")).scalar_one()) if False else int(
-            sess.execute(sa.select(sa.func.count()).select_from(st.members)).scalar_one()
+        entered = (
+            int(sess.execute(sa.text("select count(*) from cx_outbox")).scalar_one())
+            if False
+            else int(sess.execute(sa.select(sa.func.count()).select_from(st.members)).scalar_one())
         )
     db.engine.dispose()
     with eng.connect() as c:

@@ -82,10 +82,19 @@ def wire(
         except Exception:
             log.exception("removing a withdrawn customer's intelligence failed")
 
+    granted: set[str] = set()
+
     def on_consent_change(cid: str) -> None:
         # Every replica reacts; deletes are idempotent and exit events carry
-        # deterministic ids, so JetStream keeps one of each.
-        if not consent.may_use(cid, PROFILING):
+        # deterministic ids, so JetStream keeps one of each. Only a customer
+        # seen with profiling granted is cleaned here (one transaction per
+        # change of anyone's consent would crowd the worker threads); the
+        # segment sweep removes any other non-consenting customer's rows.
+        if consent.may_use(cid, PROFILING):
+            granted.add(cid)
+            return
+        if cid in granted:
+            granted.discard(cid)
             task = asyncio.get_running_loop().create_task(withdraw(cid))
             pending.add(task)
             task.add_done_callback(pending.discard)

@@ -494,6 +494,7 @@ class Intelligence:
         for r in rows:
             cid = r.customer_id
             if not self.profiling(cid):
+                self.withdraw(session, cid)  # consent gone while no replica saw it
                 continue
             state = CustomerState.of_json(json.loads(r.state))
             traits = compute(

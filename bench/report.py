@@ -60,6 +60,10 @@ def _rows() -> list[str]:
         from bench.gateway import gateway_rows
 
         rows += gateway_rows()
+    if (HERE / "results" / "intelligence.json").exists():
+        from bench.intelligence import intelligence_rows
+
+        rows += intelligence_rows()
     return rows
 
 

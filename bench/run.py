@@ -62,6 +62,10 @@ def main() -> None:
         from bench import gateway
 
         gateway.main()
+    if not only or "intelligence" in only:
+        from bench import intelligence
+
+        intelligence.main()
     write_readme()
 
 

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from cxloop.personalization.v1 import intelligence_pb2 as ipb
+from cxloop.personalization.v1 import intelligence_pb2_grpc as ipb_grpc
 from cxloop.personalization.v1 import personalization_service_pb2 as pb
 from cxloop.personalization.v1 import personalization_service_pb2_grpc as pb_grpc
 
@@ -27,6 +29,7 @@ from personalization.adapters.grpc_servicer import PersonalizationServicer
 from personalization.config import PersonalizationSettings
 from personalization.domain.engine import Engine, EngineConfig
 from personalization.domain.recommender import Rules
+from personalization.entrypoints import intelligence_consumer
 from personalization.service_layer.service import PURPOSE, Personalization
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,14 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
         log.info("personalization memory loaded", extra=counts)
 
     live = replica.follow(runtime, load, service.apply, service.forget)
-    join_privacy_requests(runtime, privacy.PARTICIPANT, privacy.answerer(service.forget))
+    intel_servicer = intelligence_consumer.wire(
+        runtime, db, consent, settings, relay.notify, ready=live.wait
+    )
+    join_privacy_requests(
+        runtime,
+        privacy.PARTICIPANT,
+        intelligence_consumer.with_intelligence(privacy.answerer(service.forget)),
+    )
 
     stopping = asyncio.Event()
 
@@ -164,8 +174,14 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,
-        [(pb_grpc.add_PersonalizationServiceServicer_to_server, servicer)],
-        [pb.DESCRIPTOR.services_by_name["PersonalizationService"].full_name],
+        [
+            (pb_grpc.add_PersonalizationServiceServicer_to_server, servicer),
+            (ipb_grpc.add_IntelligenceServiceServicer_to_server, intel_servicer),
+        ],
+        [
+            pb.DESCRIPTOR.services_by_name["PersonalizationService"].full_name,
+            ipb.DESCRIPTOR.services_by_name["IntelligenceService"].full_name,
+        ],
     )
     runtime.service = service  # type: ignore[attr-defined]
     runtime.engine = engine  # type: ignore[attr-defined]

@@ -30,3 +30,19 @@ class PersonalizationSettings(ServiceSettings):
     # Business rules per placement: JSON {"placement": {"boosts": {...},
     # "pins": {"item": 0}, "max_per_category": 2}}.
     placement_rules: str = ""
+
+    # -- customer intelligence (issue #15; README "Customer intelligence") --------
+    # Trait windows in days, comma separated (segment windows may not exceed the longest).
+    intel_windows_days: str = "7,30,90"
+    # How often due trigger actions are fired, and how often every customer is
+    # re-evaluated for time-based segment changes.
+    intel_action_interval_s: float = Field(default=1.0, gt=0)
+    intel_sweep_interval_s: float = Field(default=300.0, gt=0)
+    # Scheduled CLV / churn refit and scoring (also on demand: RefreshPredictions).
+    intel_predictions_interval_s: float = Field(default=86_400.0, gt=0)
+    # Local hours HH-HH when no action is sent (empty: none), in time_zone.
+    intel_quiet_hours: str = ""
+    # At most this many actions per customer per day, across all triggers.
+    intel_max_actions_per_day: int = Field(default=3, ge=1)
+    intel_clv_horizon_days: int = Field(default=365, ge=1)
+    intel_churn_horizon_days: int = Field(default=180, ge=1)

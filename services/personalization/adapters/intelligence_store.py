@@ -1,0 +1,285 @@
+"""Customer intelligence tables (issue #15), SQLAlchemy Core; only this
+service touches them. Migration: 0095_intelligence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from personalization.adapters.repository import _insert, meta
+
+TS = sa.DateTime(timezone=True)
+
+states = sa.Table(
+    "pers_intel_state",
+    meta,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),  # CustomerState JSON
+    sa.Column("traits", sa.Text, nullable=False),  # last computed traits JSON
+    sa.Column("lifecycle", sa.String(16), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+segments = sa.Table(
+    "pers_segment",
+    meta,
+    sa.Column("segment_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+members = sa.Table(
+    "pers_segment_member",
+    meta,
+    sa.Column("segment_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("entered_at", TS, nullable=False),
+    sa.Column("cause_event_id", sa.String(160), nullable=False),
+)
+triggers = sa.Table(
+    "pers_trigger",
+    meta,
+    sa.Column("trigger_id", sa.String(64), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+pending = sa.Table(
+    "pers_action_pending",
+    meta,
+    sa.Column("trigger_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("cause_event_id", sa.String(160), nullable=False),
+    sa.Column("due_at", TS, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+actions = sa.Table(
+    "pers_action",
+    meta,
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("trigger_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("cause_event_id", sa.String(160), nullable=False),
+    # fired, capped, no_consent
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", TS, nullable=False),
+)
+predictions = sa.Table(
+    "pers_prediction",
+    meta,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("computed_at", TS, nullable=False),
+)
+model_versions = sa.Table(
+    "pers_model_version",
+    meta,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(16), nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("trained_at", TS, nullable=False),
+)
+
+
+def dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def epoch(d: datetime) -> float:
+    return (d.replace(tzinfo=UTC) if d.tzinfo is None else d).timestamp()
+
+
+def upsert(
+    session: Session, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    stmt = _insert(session, table)
+    cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=cols), list(rows))
+
+
+def insert_new(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Inserts rows whose key is new; returns how many were inserted."""
+    n = 0
+    for r in rows:
+        res: Any = session.execute(_insert(session, table).on_conflict_do_nothing(), [r])
+        n += int(res.rowcount or 0)
+    return n
+
+
+def insert_ignoring(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """One statement; rows whose key exists (or repeats) are skipped."""
+    if rows:
+        session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
+def load_states(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    ids = list(ids)
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(ids), 500):
+        q = sa.select(states.c.customer_id, states.c.state, states.c.traits).where(
+            states.c.customer_id.in_(ids[i : i + 500])
+        )
+        for cid, st, tr in session.execute(q):
+            out[cid] = (st, tr)
+    return out
+
+
+def iter_states(session: Session, after: str = "", limit: int = 2000) -> list[sa.Row[Any]]:
+    q = (
+        sa.select(states.c.customer_id, states.c.state, states.c.traits)
+        .where(states.c.customer_id > after)
+        .order_by(states.c.customer_id)
+        .limit(limit)
+    )
+    return list(session.execute(q))
+
+
+def all_segments(session: Session) -> list[sa.Row[Any]]:
+    return list(session.execute(sa.select(segments).order_by(segments.c.segment_id)))
+
+
+def all_triggers(session: Session) -> list[str]:
+    return [
+        r[0] for r in session.execute(sa.select(triggers.c.data).order_by(triggers.c.trigger_id))
+    ]
+
+
+def memberships(session: Session, ids: Iterable[str]) -> dict[str, set[str]]:
+    ids = list(ids)
+    out: dict[str, set[str]] = {c: set() for c in ids}
+    for i in range(0, len(ids), 500):
+        q = sa.select(members.c.customer_id, members.c.segment_id).where(
+            members.c.customer_id.in_(ids[i : i + 500])
+        )
+        for cid, sid in session.execute(q):
+            out.setdefault(cid, set()).add(sid)
+    return out
+
+
+def remove_members(session: Session, customer_id: str, segment_ids: Sequence[str]) -> int:
+    res: Any = session.execute(
+        sa.delete(members).where(
+            members.c.customer_id == customer_id, members.c.segment_id.in_(list(segment_ids))
+        )
+    )
+    return int(res.rowcount or 0)
+
+
+def segment_size(session: Session, segment_id: str) -> int:
+    q = sa.select(sa.func.count()).select_from(members).where(members.c.segment_id == segment_id)
+    return int(session.execute(q).scalar_one())
+
+
+def page_members(session: Session, segment_id: str, after: str, limit: int) -> list[sa.Row[Any]]:
+    q = (
+        sa.select(members)
+        .where(members.c.segment_id == segment_id, members.c.customer_id > after)
+        .order_by(members.c.customer_id)
+        .limit(limit)
+    )
+    return list(session.execute(q))
+
+
+def customer_segments(session: Session, customer_id: str) -> list[sa.Row[Any]]:
+    q = (
+        sa.select(members)
+        .where(members.c.customer_id == customer_id)
+        .order_by(members.c.segment_id)
+    )
+    return list(session.execute(q))
+
+
+def actions_since(session: Session, customer_id: str, since: float) -> list[sa.Row[Any]]:
+    q = sa.select(actions.c.trigger_id, actions.c.at).where(
+        actions.c.customer_id == customer_id, actions.c.status == "fired", actions.c.at > dt(since)
+    )
+    return list(session.execute(q))
+
+
+def due_pending(session: Session, now: float, limit: int = 500) -> list[sa.Row[Any]]:
+    q = (
+        sa.select(pending)
+        .where(pending.c.due_at <= dt(now))
+        .order_by(pending.c.due_at)
+        .limit(limit)
+    )
+    return list(session.execute(q))
+
+
+def delete_pending(
+    session: Session, trigger_id: str, customer_id: str, cause: str | None = None
+) -> int:
+    cond = [pending.c.trigger_id == trigger_id, pending.c.customer_id == customer_id]
+    if cause is not None:
+        cond.append(pending.c.cause_event_id == cause)
+    res: Any = session.execute(sa.delete(pending).where(*cond))
+    return int(res.rowcount or 0)
+
+
+def get_prediction(session: Session, customer_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(predictions.c.data).where(predictions.c.customer_id == customer_id)
+    ).first()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def load_predictions(session: Session, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = list(ids)
+    out = {}
+    for i in range(0, len(ids), 500):
+        q = sa.select(predictions.c.customer_id, predictions.c.data).where(
+            predictions.c.customer_id.in_(ids[i : i + 500])
+        )
+        for cid, data in session.execute(q):
+            out[cid] = json.loads(data)
+    return out
+
+
+def erase(session: Session, customer_id: str, *, keep_actions: bool = False) -> dict[str, int]:
+    """Deletes the customer's traits, memberships, waiting actions and
+    predictions (and the action log unless kept for caps)."""
+    counts = {}
+    tables = [
+        ("traits", states),
+        ("segment_memberships", members),
+        ("pending_actions", pending),
+        ("predictions", predictions),
+    ]
+    if not keep_actions:
+        tables.append(("actions", actions))
+    for name, table in tables:
+        res: Any = session.execute(sa.delete(table).where(table.c.customer_id == customer_id))
+        counts[name] = int(res.rowcount or 0)
+    return counts
+
+
+def export(session: Session, customer_id: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, table in (
+        ("traits", states),
+        ("segment_memberships", members),
+        ("predictions", predictions),
+        ("actions", actions),
+    ):
+        rows = session.execute(sa.select(table).where(table.c.customer_id == customer_id))
+        out[name] = [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
+            for r in rows
+        ]
+    return out
+
+
+def iter_member_ids(session: Session, segment_id: str) -> Iterator[str]:
+    after = ""
+    while True:
+        rows = page_members(session, segment_id, after, 1000)
+        if not rows:
+            return
+        for r in rows:
+            yield r.customer_id
+        after = rows[-1].customer_id

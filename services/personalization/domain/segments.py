@@ -1,0 +1,484 @@
+"""The segment language (issue #15): parser with error positions, checks
+(unknown trait or event, a rule that can never be true) and the evaluator.
+
+Grammar (keywords case-insensitive)::
+
+    rule      := or
+    or        := and ("or" and)*
+    and       := unary ("and" unary)*
+    unary     := "not" unary | "(" rule ")" | predicate
+    predicate := "consent" "(" STRING ")"
+               | agg "(" EVENT ["where" FIELD "=" STRING] "within" DURATION ")" CMP NUMBER
+               | TRAIT CMP (NUMBER | STRING)
+               | TRAIT "in" "(" STRING ("," STRING)* ")"
+    agg       := "count" | "sum"
+    CMP       := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
+    DURATION  := NUMBER ("d" | "h")          e.g. 30d, 12h
+
+Example: ``count(order_completed where category = "shoes" within 30d) >= 2
+and count(order_completed where category = "shoes" within 14d) = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from personalization.domain.traits import DAY, KNOWN_EVENTS, WHERE_FIELDS, CustomerState
+
+
+class RuleError(ValueError):
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(position, message)
+        self.position = position
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"at character {self.position + 1}: {self.message}"
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)(?P<unit>[dh])?\b"
+    r'|(?P<str>"(?:[^"\\]|\\.)*")'
+    r"|(?P<op>==|!=|<=|>=|=|<|>|\(|\)|,)"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tok:
+    kind: str  # num, dur, str, op, word, end
+    text: str
+    pos: int
+    value: Any = None
+
+
+def tokenize(src: str) -> list[Tok]:
+    out: list[Tok] = []
+    i = 0
+    while True:
+        while i < len(src) and src[i].isspace():
+            i += 1
+        if i >= len(src):
+            out.append(Tok("end", "", i))
+            return out
+        m = _TOKEN.match(src, i)
+        if m is None or m.end() == i:
+            raise RuleError(i, f"unexpected character {src[i]!r}")
+        group = "num" if m.group("num") is not None else (m.lastgroup or 0)
+        start = m.start(group)
+        if m.group("num") is not None:
+            if m.group("unit"):
+                n = float(m.group("num"))
+                out.append(
+                    Tok(
+                        "dur",
+                        m.group(0).strip(),
+                        start,
+                        n * (DAY if m.group("unit") == "d" else 3600),
+                    )
+                )
+            else:
+                out.append(Tok("num", m.group("num"), start, float(m.group("num"))))
+        elif m.group("str") is not None:
+            raw = m.group("str")
+            out.append(Tok("str", raw, start, re.sub(r"\\(.)", r"\1", raw[1:-1])))
+        elif m.group("op") is not None:
+            out.append(Tok("op", m.group("op"), start))
+        else:
+            out.append(Tok("word", m.group("word"), start, m.group("word").lower()))
+        i = m.end()
+
+
+# -- AST -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class And:
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    parts: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    part: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agg:
+    fn: str  # count | sum
+    event: str
+    where: tuple[str, str] | None
+    window_s: float
+    op: str
+    value: float
+
+    @property
+    def key(self) -> str:
+        w = f" where {self.where[0]}={self.where[1]}" if self.where else ""
+        return f"{self.fn}({self.event}{w} within {self.window_s})"
+
+
+@dataclass(frozen=True, slots=True)
+class Cmp:
+    trait: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    trait: str
+    values: frozenset[str]
+
+
+_CMP = {"=", "==", "!=", "<", "<=", ">", ">="}
+KEYWORDS = {"and", "or", "not", "in", "within", "where", "count", "sum", "consent"}
+
+
+class _Parser:
+    def __init__(
+        self, src: str, traits: Mapping[str, str], max_window_s: float, events: frozenset[str]
+    ) -> None:
+        self.toks = tokenize(src)
+        self.i = 0
+        self.traits = traits
+        self.max_window_s = max_window_s
+        self.events = events
+
+    @property
+    def tok(self) -> Tok:
+        return self.toks[self.i]
+
+    def next(self) -> Tok:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def is_word(self, w: str) -> bool:
+        return self.tok.kind == "word" and self.tok.value == w
+
+    def expect_op(self, op: str) -> Tok:
+        if self.tok.kind != "op" or self.tok.text != op:
+            raise RuleError(self.tok.pos, f"expected {op!r}, found {self._found()}")
+        return self.next()
+
+    def _found(self) -> str:
+        return "end of rule" if self.tok.kind == "end" else repr(self.tok.text)
+
+    def parse(self) -> Any:
+        if self.tok.kind == "end":
+            raise RuleError(0, "empty rule")
+        node = self.or_()
+        if self.tok.kind != "end":
+            raise RuleError(
+                self.tok.pos, f"expected 'and', 'or' or end of rule, found {self._found()}"
+            )
+        return node
+
+    def or_(self) -> Any:
+        parts = [self.and_()]
+        while self.is_word("or"):
+            self.next()
+            parts.append(self.and_())
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+
+    def and_(self) -> Any:
+        parts = [self.unary()]
+        while self.is_word("and"):
+            self.next()
+            parts.append(self.unary())
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def unary(self) -> Any:
+        if self.is_word("not"):
+            self.next()
+            return Not(self.unary())
+        if self.tok.kind == "op" and self.tok.text == "(":
+            self.next()
+            node = self.or_()
+            self.expect_op(")")
+            return node
+        return self.predicate()
+
+    def cmp_op(self) -> str:
+        if self.tok.kind != "op" or self.tok.text not in _CMP:
+            raise RuleError(
+                self.tok.pos, f"expected a comparison (=, !=, <, <=, >, >=), found {self._found()}"
+            )
+        return "=" if self.next().text == "==" else self.toks[self.i - 1].text
+
+    def number(self) -> float:
+        if self.tok.kind != "num":
+            raise RuleError(self.tok.pos, f"expected a number, found {self._found()}")
+        return float(self.next().value)
+
+    def string(self) -> str:
+        if self.tok.kind != "str":
+            raise RuleError(self.tok.pos, f'expected a "quoted string", found {self._found()}')
+        return str(self.next().value)
+
+    def predicate(self) -> Any:
+        t = self.tok
+        if t.kind != "word":
+            raise RuleError(
+                t.pos,
+                f"expected a trait, count(...), sum(...) or consent(...), found {self._found()}",
+            )
+        if t.value == "consent":
+            self.next()
+            self.expect_op("(")
+            purpose = self.string()
+            if not purpose.strip():
+                raise RuleError(self.toks[self.i - 1].pos, "consent purpose is empty")
+            self.expect_op(")")
+            return Consent(purpose.strip())
+        if t.value in ("count", "sum"):
+            self.next()
+            self.expect_op("(")
+            et = self.tok
+            if et.kind != "word":
+                raise RuleError(et.pos, f"expected an event name, found {self._found()}")
+            name = str(self.next().value)
+            if name not in self.events:
+                raise RuleError(et.pos, f"unknown event {et.text!r}")
+            where = None
+            if self.is_word("where"):
+                self.next()
+                ft = self.tok
+                if ft.kind != "word" or ft.value not in WHERE_FIELDS:
+                    raise RuleError(
+                        ft.pos,
+                        f"expected one of {', '.join(WHERE_FIELDS)} after 'where', found {self._found()}",
+                    )
+                self.next()
+                self.expect_op("=") if self.tok.text == "=" else self.expect_op("==")
+                where = (str(ft.value), self.string())
+            if not self.is_word("within"):
+                raise RuleError(
+                    self.tok.pos,
+                    f"expected 'within' and a window such as 30d, found {self._found()}",
+                )
+            self.next()
+            dt = self.tok
+            if dt.kind != "dur":
+                raise RuleError(
+                    dt.pos, f"expected a window such as 30d or 12h, found {self._found()}"
+                )
+            self.next()
+            if dt.value <= 0:
+                raise RuleError(dt.pos, "window must be longer than zero")
+            if dt.value > self.max_window_s + 1e-9:
+                raise RuleError(
+                    dt.pos, f"window longer than the {self.max_window_s / DAY:g} days kept"
+                )
+            self.expect_op(")")
+            op = self.cmp_op()
+            nt = self.tok
+            v = self.number()
+            if t.value == "count" and not float(v).is_integer():
+                raise RuleError(nt.pos, "a count is compared with a whole number")
+            return Agg(str(t.value), name, where, float(dt.value), op, v)
+        if t.value in KEYWORDS:
+            raise RuleError(t.pos, f"expected a condition, found keyword {t.text!r}")
+        name = str(t.value)
+        if name not in self.traits:
+            raise RuleError(t.pos, f"unknown trait {t.text!r}")
+        self.next()
+        kind = self.traits[name]
+        if self.is_word("in"):
+            self.next()
+            self.expect_op("(")
+            values = [self.string()]
+            while self.tok.kind == "op" and self.tok.text == ",":
+                self.next()
+                values.append(self.string())
+            self.expect_op(")")
+            if kind != "string":
+                raise RuleError(t.pos, f"trait {t.text!r} is a number: 'in' takes a string trait")
+            return In(name, frozenset(values))
+        op = self.cmp_op()
+        vt = self.tok
+        if kind == "number":
+            return Cmp(name, op, self.number())
+        if op not in ("=", "!="):
+            raise RuleError(vt.pos, f"trait {t.text!r} is a string: only = and != compare it")
+        return Cmp(name, op, self.string())
+
+
+def _interval(op: str, v: float) -> tuple[float, float, bool, bool]:
+    """(low, high, low_open, high_open) where a comparison holds."""
+    inf = math.inf
+    return {
+        "=": (v, v, False, False),
+        "<": (-inf, v, True, True),
+        "<=": (-inf, v, True, False),
+        ">": (v, inf, True, True),
+        ">=": (v, inf, False, True),
+    }[op]
+
+
+def _never_true(node: Any) -> bool:
+    """True when a conjunction restricts one quantity to an empty range
+    (counts and sums are never negative)."""
+    if isinstance(node, Or):
+        return all(_never_true(p) for p in node.parts)
+    parts = node.parts if isinstance(node, And) else (node,)
+    if isinstance(node, And) and any(_never_true(p) for p in parts if isinstance(p, Or)):
+        return True
+    ranges: dict[str, tuple[float, float, bool, bool]] = {}
+    strings: dict[str, set[str]] = {}
+    for p in parts:
+        if isinstance(p, Agg | Cmp) and p.op != "!=" and isinstance(p.value, float):
+            key = p.key if isinstance(p, Agg) else p.trait
+            lo, hi, lo_open, hi_open = _interval(p.op, p.value)
+            nonneg = ("lifetime_", "days_since", "events_", "orders_", "views_", "cart_adds_")
+            if (isinstance(p, Agg) or key.startswith(nonneg)) and (hi < 0 or (hi == 0 and hi_open)):
+                return True  # never negative
+            old = ranges.get(key)
+            if old is not None:
+                # Intersect.
+                if lo > old[0] or (lo == old[0] and lo_open):
+                    nlo, nlo_open = lo, lo_open
+                else:
+                    nlo, nlo_open = old[0], old[2]
+                if hi < old[1] or (hi == old[1] and hi_open):
+                    nhi, nhi_open = hi, hi_open
+                else:
+                    nhi, nhi_open = old[1], old[3]
+                lo, hi, lo_open, hi_open = nlo, nhi, nlo_open, nhi_open
+            if lo > hi or (lo == hi and (lo_open or hi_open)):
+                return True
+            ranges[key] = (lo, hi, lo_open, hi_open)
+        elif isinstance(p, Cmp) and p.op == "=" and isinstance(p.value, str):
+            s = strings.setdefault(p.trait, {p.value})
+            s &= {p.value}
+            if not s:
+                return True
+        elif isinstance(p, In):
+            s = strings.setdefault(p.trait, set(p.values))
+            s &= set(p.values)
+            if not s:
+                return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    source: str
+    root: Any
+
+    def needs(self) -> set[str]:
+        """Consent purposes the rule reads (so it is not computed without them)."""
+        out: set[str] = set()
+
+        def walk(n: Any) -> None:
+            if isinstance(n, Consent):
+                out.add(n.purpose)
+            for c in getattr(n, "parts", ()):
+                walk(c)
+            if isinstance(n, Not):
+                walk(n.part)
+
+        walk(self.root)
+        return out
+
+    def time_based(self) -> bool:
+        """True when membership can change with time alone (windows, days_since)."""
+        found = False
+
+        def walk(n: Any) -> None:
+            nonlocal found
+            if isinstance(n, Agg) or (
+                isinstance(n, Cmp | In)
+                and (
+                    n.trait.startswith("days_since")
+                    or n.trait.endswith("d")
+                    or n.trait == "lifecycle"
+                )
+            ):
+                found = True
+            for c in getattr(n, "parts", ()):
+                walk(c)
+            if isinstance(n, Not):
+                walk(n.part)
+
+        walk(self.root)
+        return found
+
+    def evaluate(
+        self,
+        state: CustomerState,
+        traits: Mapping[str, Any],
+        now: float,
+        consent: Callable[[str], bool],
+    ) -> bool:
+        return _eval(self.root, state, traits, now, consent)
+
+
+def _cmp(a: Any, op: str, b: Any) -> bool:
+    if op == "=":
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    if op == "<":
+        return bool(a < b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a >= b)
+
+
+def _eval(
+    n: Any,
+    state: CustomerState,
+    traits: Mapping[str, Any],
+    now: float,
+    consent: Callable[[str], bool],
+) -> bool:
+    if isinstance(n, And):
+        return all(_eval(p, state, traits, now, consent) for p in n.parts)
+    if isinstance(n, Or):
+        return any(_eval(p, state, traits, now, consent) for p in n.parts)
+    if isinstance(n, Not):
+        return not _eval(n.part, state, traits, now, consent)
+    if isinstance(n, Consent):
+        return consent(n.purpose)
+    if isinstance(n, Agg):
+        v: float = (
+            state.count(n.event, n.window_s, now, n.where)
+            if n.fn == "count"
+            else state.total(n.event, n.window_s, now, n.where)
+        )
+        return _cmp(v, n.op, n.value)
+    if isinstance(n, In):
+        return traits.get(n.trait) in n.values
+    assert isinstance(n, Cmp)
+    return _cmp(traits.get(n.trait, 0.0 if isinstance(n.value, float) else ""), n.op, n.value)
+
+
+def parse(
+    src: str,
+    traits: Mapping[str, str],
+    *,
+    max_window_s: float = 90 * DAY,
+    events: frozenset[str] = KNOWN_EVENTS,
+) -> Rule:
+    """Parses and checks a rule; raises RuleError with the position."""
+    if len(src) > 4000:
+        raise RuleError(4000, "rule longer than 4000 characters")
+    root = _Parser(src, traits, max_window_s, events).parse()
+    if _never_true(root):
+        raise RuleError(0, "the rule can never be true")
+    return Rule(src, root)

@@ -1,0 +1,315 @@
+"""Customer intelligence end to end (issue #15): real NATS, consent and
+personalization; the database is SQLite and PostgreSQL (fixture)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import grpc
+import nats
+import pytest
+from cxloop.consent.v1 import consent_service_pb2 as cpb
+from cxloop.consent.v1 import events_pb2 as cev
+from cxloop.personalization.v1 import events_pb2 as pev
+from cxloop.personalization.v1 import intelligence_pb2 as ipb
+from cxloop.personalization.v1 import intelligence_pb2_grpc as ipb_grpc
+from google.protobuf.message import Message
+
+from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.messaging.catalog import EventKind
+from cxloop_testing.infra import eventually
+from personalization.tests.conftest import World
+
+pytestmark = pytest.mark.asyncio
+
+
+def stub(w: World) -> ipb_grpc.IntelligenceServiceStub:
+    assert w.perso.grpc_server is not None
+    return ipb_grpc.IntelligenceServiceStub(
+        grpc.aio.insecure_channel(f"127.0.0.1:{w.perso.grpc_server.port}")
+    )
+
+
+async def consent(w: World, cid: str, purpose: str, granted: bool = True) -> None:
+    await w.consent.RecordConsent(
+        cpb.RecordConsentRequest(
+            customer_id=cid,
+            purpose=purpose,
+            decision=cev.CONSENT_DECISION_GRANTED if granted else cev.CONSENT_DECISION_WITHDRAWN,
+            notice_version="1",
+            channel=cev.CONSENT_CHANNEL_WEB_FORM,
+        ),
+        timeout=5,
+    )
+    await eventually(lambda: w.perso.consent.may_use(cid, purpose) is granted)  # type: ignore[attr-defined]
+
+
+async def published(url: str, kind: EventKind) -> list[Any]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(kind.subject, stream="PERSONALIZATION")
+        out: list[Message] = []
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=0.3)
+            except TimeoutError:
+                break
+            for m in msgs:
+                out.append(kind.decode(m.data))
+                await m.ack()
+        return out
+    finally:
+        await nc.close()
+
+
+async def status_of(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    return err.value.code(), err.value.details() or ""
+
+
+async def test_bad_definitions_name_the_field(world: World) -> None:
+    s = stub(world)
+    code, detail = await status_of(
+        s.DefineSegment(
+            ipb.DefineSegmentRequest(
+                segment=ipb.SegmentDefinition(segment_id="x", rule="orders_30d >")
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "segment.rule" in detail and "character 13" in detail
+    for rule, words in (
+        ('favourite_colour = "red"', "unknown trait"),
+        ("count(teleported within 3d) > 0", "unknown event"),
+        ("orders_30d > 5 and orders_30d < 2", "never be true"),
+    ):
+        code, detail = await status_of(
+            s.DefineSegment(
+                ipb.DefineSegmentRequest(segment=ipb.SegmentDefinition(segment_id="x", rule=rule))
+            )
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and words in detail, detail
+    code, detail = await status_of(
+        s.DefineTrigger(
+            ipb.DefineTriggerRequest(
+                trigger=ipb.TriggerDefinition(trigger_id="t", on="action:t", action="send_message")
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "trigger.on" in detail and "loop" in detail
+    code, detail = await status_of(
+        s.DefineTrigger(
+            ipb.DefineTriggerRequest(
+                trigger=ipb.TriggerDefinition(
+                    trigger_id="t",
+                    on="event:product_added",
+                    action="send_message",
+                    max_per_customer=0,
+                )
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "trigger.max_per_customer" in detail
+    code, _ = await status_of(
+        s.ListSegmentMembers(ipb.ListSegmentMembersRequest(segment_id="x", page_token="%%"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_traits_segments_cart_abandonment_and_withdrawal(
+    world: World, clean_nats: str
+) -> None:
+    s = stub(world)
+    buyer, abandoner, refuser = (f"c-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    for cid in (buyer, abandoner):
+        await consent(world, cid, "profiling")
+        await consent(world, cid, "marketing_email")
+    await s.DefineSegment(
+        ipb.DefineSegmentRequest(
+            segment=ipb.SegmentDefinition(
+                segment_id="carted-not-bought",
+                rule="count(product_added within 7d) >= 1 and count(order_completed within 7d) = 0",
+            )
+        )
+    )
+    await s.DefineSegment(
+        ipb.DefineSegmentRequest(
+            segment=ipb.SegmentDefinition(
+                segment_id="shoe-buyers",
+                rule='count(order_completed where category = "shoes" within 30d) >= 1',
+            )
+        )
+    )
+    await s.DefineTrigger(
+        ipb.DefineTriggerRequest(
+            trigger=ipb.TriggerDefinition(
+                trigger_id="cart-abandoned",
+                on="event:product_added",
+                unless="order_completed",
+                # Long enough for the buyer's order to be consumed first on a busy machine.
+                delay_seconds=5,
+                action="send_message",
+                channels=["push:marketing_push", "email:marketing_email"],
+                max_per_customer=1,
+                cap_window_seconds=3600,
+            )
+        )
+    )
+    now = time.time()
+    for cid in (buyer, abandoner, refuser):
+        await world.track(
+            cid, "Product Added", {"product_id": "sku-1", "category": "shoes", "price": 50}, at=now
+        )
+    await world.track(
+        buyer,
+        "Order Completed",
+        {
+            "order_id": "o1",
+            "revenue": 50,
+            "products": [{"product_id": "sku-1", "category": "shoes", "price": 50}],
+        },
+        at=now + 0.1,
+    )
+
+    async def traits(cid: str) -> ipb.GetTraitsResponse:
+        return await s.GetTraits(ipb.GetTraitsRequest(customer_id=cid), timeout=5)
+
+    async def has_orders() -> bool:
+        try:
+            return (await traits(buyer)).traits["orders_7d"] == 1
+        except grpc.aio.AioRpcError:
+            return False
+
+    await eventually(has_orders, timeout=10)
+    t = await traits(buyer)
+    assert t.traits["lifetime_revenue"] == 50 and t.traits["top_category_30d"] == "shoes"
+    assert t.lifecycle_stage == "new" and "first seen" in t.lifecycle_rule
+    segs = await s.GetSegments(ipb.GetSegmentsRequest(customer_id=buyer))
+    assert [m.segment_id for m in segs.segments] == ["shoe-buyers"]
+
+    # The abandoner gets exactly one action after the delay, on the consented channel.
+    async def actions() -> list[pev.ActionTriggered]:
+        return await published(clean_nats, ev.ACTION_TRIGGERED)
+
+    async def one_action() -> bool:
+        return len(await actions()) >= 1
+
+    await eventually(one_action, timeout=30)
+    acts = await actions()
+    assert [a.customer_id for a in acts] == [abandoner]
+    a = acts[0]
+    assert a.journey_id == "cart-abandoned" and a.purpose == "marketing_email"
+    assert a.parameters["channel"] == "email" and list(a.parameters["item_ids"]) == ["sku-1"]
+    # A second cart add is a new cause, but the per-trigger cap holds it back.
+    await world.track(abandoner, "Product Added", {"product_id": "sku-2"}, at=time.time())
+    intel = world.perso.intelligence  # type: ignore[attr-defined]
+    await eventually(lambda: intel.stats.capped >= 1, timeout=15)
+    assert len(await actions()) == 1
+    # The refuser (no profiling consent) has nothing computed.
+    code, _ = await status_of(s.GetTraits(ipb.GetTraitsRequest(customer_id=refuser)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    entered = await published(clean_nats, ev.SEGMENT_ENTERED)
+    assert {(e.customer_id, e.segment_id) for e in entered} == {
+        (buyer, "carted-not-bought"),
+        (buyer, "shoe-buyers"),
+        (abandoner, "carted-not-bought"),
+    }
+    exited = await published(clean_nats, ev.SEGMENT_EXITED)
+    assert [(e.customer_id, e.segment_id) for e in exited] == [(buyer, "carted-not-bought")]
+    page = await s.ListSegmentMembers(
+        ipb.ListSegmentMembersRequest(segment_id="carted-not-bought", page_size=1)
+    )
+    assert [m.customer_id for m in page.members] == [abandoner] and page.total == 1
+    preview = await s.PreviewSegment(ipb.PreviewSegmentRequest(rule="cart_adds_7d >= 1"))
+    assert preview.size == 2 and sorted(preview.sample_customer_ids) == sorted([buyer, abandoner])
+    # Withdrawing profiling removes traits and memberships, and publishes the exit.
+    await consent(world, abandoner, "profiling", granted=False)
+
+    async def gone() -> bool:
+        return not (await s.GetSegments(ipb.GetSegmentsRequest(customer_id=abandoner))).segments
+
+    await eventually(gone, timeout=5)
+    exited = await published(clean_nats, ev.SEGMENT_EXITED)
+    assert (abandoner, "carted-not-bought", pev.SEGMENT_EXIT_REASON_CONSENT_WITHDRAWN) in {
+        (e.customer_id, e.segment_id, e.reason) for e in exited
+    }
+
+
+def _rows(w: World, table: str, cid: str) -> int:
+    import sqlalchemy as sa
+
+    assert w.perso.db is not None
+    with w.perso.db.session() as s:
+        return int(
+            s.execute(
+                sa.text(f"select count(*) from {table} where customer_id = :c"), {"c": cid}
+            ).scalar_one()
+        )
+
+
+async def test_predictions_gated_by_profiling_and_erased(world: World) -> None:
+    from cxloop.consent.v1 import events_pb2 as cevents
+
+    from cxloop_libs.messaging import PendingEvent
+
+    s = stub(world)
+    rng = __import__("random").Random(5)
+    now = time.time()
+    ids = [f"p-{uuid.uuid4().hex[:8]}" for _ in range(24)]
+    for cid in ids:
+        await consent(world, cid, "profiling")
+    for n, cid in enumerate(ids):
+        first = now - rng.uniform(150, 300) * 86_400
+        for k in range(1 + n % 5):
+            await world.track(
+                cid,
+                "Order Completed",
+                {
+                    "order_id": f"{cid}-{k}",
+                    "revenue": 20 + n,
+                    "products": [{"product_id": "sku", "category": "c"}],
+                },
+                at=first + k * rng.uniform(5, 30) * 86_400,
+            )
+
+    async def all_in() -> bool:
+        try:
+            t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=ids[-1]), timeout=5)
+        except grpc.aio.AioRpcError:
+            return False
+        return t.traits["lifetime_orders"] == 1 + (len(ids) - 1) % 5
+
+    await eventually(all_in, timeout=20)
+    code, _ = await status_of(s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[0])))
+    assert code == grpc.StatusCode.NOT_FOUND  # not refreshed yet
+    refreshed = await s.RefreshPredictions(ipb.RefreshPredictionsRequest(), timeout=120)
+    assert refreshed.customers == len(ids)
+    clv = [m for m in refreshed.models if m.model == "clv"]
+    assert clv and clv[0].metrics["customers"] == len(ids)
+    p = (await s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[4]))).predictions
+    assert p.clv_model_version == clv[0].version
+    assert p.predicted_clv >= 0 and 0 <= p.probability_alive <= 1
+    assert p.churn_probability == -1 or 0 <= p.churn_probability <= 1
+    t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=ids[4]))
+    assert t.traits["predicted_clv"] == pytest.approx(p.predicted_clv)
+    assert 1 <= t.traits["rfm_frequency"] <= 5
+    # Withdrawal removes the predictions; the RPC answers it is not allowed.
+    await consent(world, ids[0], "profiling", granted=False)
+    await eventually(lambda: _rows(world, "pers_prediction", ids[0]) == 0, timeout=5)
+    code, detail = await status_of(s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[0])))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "profiling" in detail
+    # Erasure removes traits, memberships and predictions.
+    await world.consent_pub.publish(
+        PendingEvent.of(
+            ev.ERASURE_REQUESTED,
+            cevents.ErasureRequested(request_id="r-intel", customer_id=ids[1]),
+            subject=ids[1],
+        )
+    )
+    for table in ("pers_prediction", "pers_intel_state", "pers_segment_member"):
+        await eventually(lambda table=table: _rows(world, table, ids[1]) == 0, timeout=10)
+    assert _rows(world, "pers_prediction", ids[2]) == 1

@@ -20,6 +20,8 @@ from cxloop.identity.v1 import identity_service_pb2 as ipb
 from cxloop.identity.v1 import identity_service_pb2_grpc as igrpc
 from cxloop.loyalty.v1 import loyalty_service_pb2 as lpb
 from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as lgrpc
+from cxloop.personalization.v1 import intelligence_pb2 as intel_pb
+from cxloop.personalization.v1 import intelligence_pb2_grpc as intel_grpc
 from cxloop.personalization.v1 import personalization_service_pb2 as ppb
 from cxloop.personalization.v1 import personalization_service_pb2_grpc as pgrpc
 from google.protobuf.json_format import MessageToDict
@@ -145,11 +147,35 @@ def grpc_customer360(
             )
             return None if r is None else _json(r)
 
+        intel = intel_grpc.IntelligenceServiceStub(channels["personalization"])
+
         async def segments(cid: str, actor: Actor) -> dict[str, Any] | None:
             r = await _ask(
                 "personalization",
-                perso.ListSegments(
-                    ppb.ListSegmentsRequest(customer_id=cid),
+                intel.GetSegments(
+                    intel_pb.GetSegmentsRequest(customer_id=cid),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        async def traits(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "personalization",
+                intel.GetTraits(
+                    intel_pb.GetTraitsRequest(customer_id=cid),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            return None if r is None else _json(r)
+
+        async def predictions(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                "personalization",
+                intel.GetPredictions(
+                    intel_pb.GetPredictionsRequest(customer_id=cid),
                     timeout=deadline_s,
                     metadata=metadata(actor),
                 ),
@@ -158,6 +184,8 @@ def grpc_customer360(
 
         add("recommendations", "personalization", recommendations)
         add("segments", "personalization", segments)
+        add("traits", "personalization", traits)
+        add("predictions", "personalization", predictions)
 
     if "feedback" in channels:
         feedback = fgrpc.FeedbackServiceStub(channels["feedback"])

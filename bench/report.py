@@ -56,6 +56,10 @@ def _rows() -> list[str]:
         from bench.feedback import feedback_rows
 
         rows += feedback_rows()
+    if (HERE / "results" / "personalization.json").exists():
+        from bench.personalization import personalization_rows
+
+        rows += personalization_rows()
     return rows
 
 

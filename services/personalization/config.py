@@ -30,3 +30,8 @@ class PersonalizationSettings(ServiceSettings):
     # Business rules per placement: JSON {"placement": {"boosts": {...},
     # "pins": {"item": 0}, "max_per_category": 2}}.
     placement_rules: str = ""
+    # The hybrid's blend weights, JSON {"ease": 1.0, "als": 0.1, ...}; empty:
+    # the defaults learned offline (recommender.DEFAULT_BLEND). Keys given
+    # replace the defaults' (bench/personalization.py tune_blend learns them
+    # on a validation split).
+    blend: str = ""

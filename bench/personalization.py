@@ -367,6 +367,15 @@ def tune_blend(
 
 
 # -- through the service ---------------------------------------------------------------
+SERVICE_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def personalization_process(nats_url: str, **env_extra: str) -> Iterator[tuple[str, Path]]:
     data_dir = Path(tempfile.mkdtemp(prefix="cxloop-bench-perso-"))
@@ -390,9 +399,12 @@ def personalization_process(nats_url: str, **env_extra: str) -> Iterator[tuple[s
     db = data_dir / "personalization.db"
     env.setdefault("CXLOOP_PERSONALIZATION_DATABASE_URL", f"sqlite:///{db}")
     log = (data_dir / "personalization.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "personalization"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    cmd = [sys.executable, "-m", "personalization"]
+    profile = os.environ.get("CXLOOP_BENCH_PROFILE_SERVICE", "")
+    if profile:  # a pyinstrument profile of the service, written when it stops
+        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, *cmd[1:]]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    SERVICE_PIDS[f"127.0.0.1:{port}"] = proc.pid
     try:
         yield f"127.0.0.1:{port}", data_dir
     finally:
@@ -843,8 +855,15 @@ def latency(
             p = ctx.Process(
                 target=_load_client, args=(target, customers, consented, items, rate, seconds, q)
             )
+            pid = SERVICE_PIDS[target]
+            cpu0 = cpu_seconds(pid)
             p.start()
             result.update(q.get(timeout=seconds * 10 + 120))
+            # The service's CPU per request (warm-up included): what a quiet
+            # core needs per call, whatever else runs on this machine.
+            result["service_cpu_ms_per_request"] = round(
+                (cpu_seconds(pid) - cpu0) * 1000 / (result["requests"] + 50), 3
+            )
             p.join(30)
     return result
 

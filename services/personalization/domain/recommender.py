@@ -515,9 +515,9 @@ class Recommender:
             if mine is not None and p_val[r] > 0:
                 best_c, best_v = mine.comps[int(p_best[r])], float(p_val[r])
             for k, c in enumerate(dense):
-                v = float(stack[k, r])
-                if v > best_v:
-                    best_c, best_v = c, v
+                val = float(stack[k, r])
+                if val > best_v:
+                    best_c, best_v = c, val
             if best_c is not None:
                 reason, name = best_c.reason, best_c.name
                 related = self._related(best_c, i, hidx, q)
@@ -629,10 +629,9 @@ class Recommender:
         scores[~allowed] = -np.inf
         want = q.n + len(pinned)
         pool = min(len(scores), max(want * 5, want + 50))
+        size = len(scores)
         cand = (
-            np.argpartition(-scores, pool - 1)[:pool]
-            if pool < len(scores)
-            else np.arange(len(scores))
+            np.argpartition(scores, size - pool)[size - pool :] if pool < size else np.arange(size)
         )
         cand = cand[np.argsort(-scores[cand], kind="stable")]
         out: list[int] = []
@@ -698,7 +697,29 @@ class Recommender:
         ]
 
 
+_FIXED = {
+    Reason.POPULAR: "popular right now",
+    Reason.TRENDING: "trending this week",
+    Reason.NEW_ARRIVAL: "new arrival",
+    Reason.PINNED: "featured",
+}
+_WITH_ITEM = {
+    Reason.SIMILAR_TO_HISTORY: ("because you viewed {}", "based on your activity"),
+    Reason.BOUGHT_TOGETHER: ("often bought with {} in your cart", "goes with your cart"),
+    Reason.VIEWING_NOW: ("similar to {}, which you are viewing", "similar to this item"),
+    Reason.CONTENT_MATCH: ("like {} you viewed", "matches your taste"),
+}
+
+
 def explain(reason: Reason, related: str, q: Query) -> str:
+    """The sentence a frontend can show (only the one asked for is built)."""
+    fixed = _FIXED.get(reason)
+    if fixed is not None:
+        return fixed
+    pair = _WITH_ITEM.get(reason)
+    if pair is not None:
+        return pair[0].format(related) if related else pair[1]
+    # POPULAR_IN_CONTEXT
     ctx = " ".join(
         x
         for x in (
@@ -707,20 +728,4 @@ def explain(reason: Reason, related: str, q: Query) -> str:
         )
         if x
     )
-    return {
-        Reason.SIMILAR_TO_HISTORY: f"because you viewed {related}"
-        if related
-        else "based on your activity",
-        Reason.BOUGHT_TOGETHER: f"often bought with {related} in your cart"
-        if related
-        else "goes with your cart",
-        Reason.POPULAR: "popular right now",
-        Reason.TRENDING: "trending this week",
-        Reason.NEW_ARRIVAL: "new arrival",
-        Reason.VIEWING_NOW: f"similar to {related}, which you are viewing"
-        if related
-        else "similar to this item",
-        Reason.POPULAR_IN_CONTEXT: f"popular {ctx}".strip() if ctx else "popular here",
-        Reason.CONTENT_MATCH: f"like {related} you viewed" if related else "matches your taste",
-        Reason.PINNED: "featured",
-    }[reason]
+    return f"popular {ctx}" if ctx else "popular here"

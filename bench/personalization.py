@@ -221,14 +221,34 @@ def baselines(train: np.ndarray, test: np.ndarray, *, tune: bool = True) -> dict
 
 # -- the service's engine in-process --------------------------------------------------
 def engine_for(train: np.ndarray, **cfg: Any) -> Any:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
     from personalization.domain.engine import Engine, EngineConfig
     from personalization.domain.interactions import Interaction, Kind
 
+    tz = ZoneInfo("Asia/Seoul")  # the service's default: same day-part counters as served
     e = Engine(EngineConfig(korean_tokenizer="bigram", **cfg))
     for n, (u, i, _r, t) in enumerate(train):
-        e.learn(Interaction(f"e{n}", str(int(u)), str(int(i)), Kind.RATING, 3.0, float(t)))
+        d = datetime.fromtimestamp(float(t), tz)
+        e.learn(
+            Interaction(f"e{n}", str(int(u)), str(int(i)), Kind.RATING, 3.0, float(t)),
+            d.hour,
+            d.weekday(),
+        )
     e.retrain()
     return e
+
+
+def served_clock() -> dict[str, int]:
+    """The hour and weekday the service puts into a request without context
+    (its clock, in its default time zone): tuning sees the same
+    popular-in-context component that serving will add."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Seoul"))
+    return {"hour": now.hour, "weekday": now.weekday()}
 
 
 def engine_recs(
@@ -239,7 +259,7 @@ def engine_recs(
     out = {}
     for u in users:
         recs, _ = e.recommend(
-            Query(str(u), n=K, strategy=strategy, exclude_seen=True, hour=None), blend
+            Query(str(u), n=K, strategy=strategy, exclude_seen=True, **served_clock()), blend
         )
         out[u] = [int(r.item_id) for r in recs]
     return out
@@ -257,7 +277,7 @@ def component_matrices(
     mats: dict[str, np.ndarray] = {}
     seen = np.zeros((len(users), n), dtype=bool)
     for r, u in enumerate(users):
-        q = Query(str(u), n=K, exclude_seen=True, hour=None)
+        q = Query(str(u), n=K, exclude_seen=True, **served_clock())
         h = st.signals.histories.get(str(u))
         for c in e.recommender.hybrid.components(st, q, h):
             mats.setdefault(c.name, np.zeros((len(users), n), dtype=np.float32))[r] = _norm(

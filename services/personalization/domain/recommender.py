@@ -218,16 +218,17 @@ class Content:
 
 
 # Learned offline on validation splits (bench/personalization.py tune_blend, with
-# a 3-day history half-life): ML-100K random and time-ordered;
-# the blend of normalised component scores the hybrid uses by default.
+# a 3-day history half-life): ML-100K random and time-ordered, the worse of
+# "hybrid / best single model" maximised; the blend of normalised component
+# scores the hybrid uses by default (CXLOOP_PERSONALIZATION_BLEND overrides).
 DEFAULT_BLEND: Mapping[str, float] = {
     "ease": 1.0,
-    "als": 0.1,
+    "als": 0.2,
     "item_knn": 0.2,
     "content": 0.05,
     "popular": 0.0,
     "popular_in_context": 0.05,
-    "trending": 0.05,
+    "trending": 0.0,
     "recent": 0.0,
     # Request context (not personal data): always used, consent or not.
     "viewing_now": 3.0,

@@ -64,6 +64,10 @@ def _rows() -> list[str]:
         from bench.intelligence import intelligence_rows
 
         rows += intelligence_rows()
+    if (HERE / "results" / "personalization.json").exists():
+        from bench.personalization import personalization_rows
+
+        rows += personalization_rows()
     return rows
 
 

@@ -75,6 +75,7 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
             use_als=settings.use_als,
             als_factors=settings.als_factors,
             korean_tokenizer=settings.korean_tokenizer,
+            blend=_blend(settings.blend),
         ),
         may_use=lambda c: consent.may_use(c, PURPOSE),
     )
@@ -193,3 +194,22 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
 def _load(db: Database, service: Personalization) -> dict[str, int]:
     with db.session() as s:
         return service.load(s)
+
+
+def _blend(text: str) -> dict[str, float] | None:
+    """CXLOOP_PERSONALIZATION_BLEND: JSON weights over the default blend."""
+    if not text.strip():
+        return None
+    import json
+
+    from personalization.domain.recommender import DEFAULT_BLEND
+
+    raw = json.loads(text)
+    if not isinstance(raw, dict) or not all(
+        k in DEFAULT_BLEND and isinstance(v, int | float) and v >= 0 for k, v in raw.items()
+    ):
+        raise ValueError(
+            "CXLOOP_PERSONALIZATION_BLEND: a JSON object of non-negative weights over "
+            + ", ".join(DEFAULT_BLEND)
+        )
+    return {**DEFAULT_BLEND, **{k: float(v) for k, v in raw.items()}}

@@ -46,3 +46,8 @@ class PersonalizationSettings(ServiceSettings):
     intel_max_actions_per_day: int = Field(default=3, ge=1)
     intel_clv_horizon_days: int = Field(default=365, ge=1)
     intel_churn_horizon_days: int = Field(default=180, ge=1)
+    # The hybrid's blend weights, JSON {"ease": 1.0, "als": 0.1, ...}; empty:
+    # the defaults learned offline (recommender.DEFAULT_BLEND). Keys given
+    # replace the defaults' (bench/personalization.py tune_blend learns them
+    # on a validation split).
+    blend: str = ""

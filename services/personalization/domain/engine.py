@@ -85,6 +85,8 @@ class Engine:
 
     def forget(self, customer_id: str) -> int:
         with self.lock:
+            for r in (self.recommender, *self._blended.values()):
+                r.forget(customer_id)
             return self.signals.forget(customer_id)
 
     # -- scheduled models ------------------------------------------------------
@@ -142,6 +144,11 @@ class Engine:
         with self.lock:
             self.content.tokenized(done)
             self.content.build(len(self.catalog))
+        # Text neighbours of every item, outside the lock: requests then only
+        # look them up (a similar-items page, content matches of a history).
+        built, table = self.content.neighbour_table()
+        with self.lock:
+            self.content.install_neighbours(built, table)
         return True
 
     # -- answering -------------------------------------------------------------

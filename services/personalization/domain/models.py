@@ -107,6 +107,7 @@ class Als:
     regularization: float
     alpha: float
     version: str
+    _y32: npt.NDArray[np.float32] | None = None
 
     @classmethod
     def fit(
@@ -152,7 +153,11 @@ class Als:
         out = np.zeros(n)
         u = self.user_vector(idx, w)
         m = min(n, len(self.item_factors))
-        out[:m] = self.item_factors[:m] @ u
+        # Single precision for the catalogue-wide product (half the memory
+        # traffic; rankings do not need more).
+        if self._y32 is None:
+            self._y32 = self.item_factors.astype(np.float32)
+        out[:m] = self._y32[:m] @ u.astype(np.float32)
         return out
 
 
@@ -214,9 +219,13 @@ class ContentIndex:
         self.matrix: Matrix = sp.csr_matrix((0, 0))
         self.dirty = False
         self._neighbours: dict[int, tuple[I64, F64]] = {}
+        # Bumped whenever content scores may change (a build, new neighbours):
+        # cached per-customer lists compare it.
+        self.generation = 0
 
     def neighbours(self, i: int, k: int = 50) -> tuple[I64, F64]:
-        """The ``k`` items most similar in text to ``i`` (cached per build)."""
+        """The ``k`` items most similar in text to ``i`` (precomputed after a
+        build by ``precompute``, else computed here and cached per build)."""
         got = self._neighbours.get(i)
         if got is not None:
             return got
@@ -230,6 +239,40 @@ class ContentIndex:
             got = (top.astype(np.int64), sim[top].astype(np.float64))
         self._neighbours[i] = got
         return got
+
+    def neighbour_table(
+        self, k: int = 50, chunk: int = 512
+    ) -> tuple[Matrix, dict[int, tuple[I64, F64]]]:
+        """Every described item's ``k`` text neighbours, from the current
+        build: pure computation over a snapshot, so ``Engine.refresh_content``
+        runs it outside the lock, off the request path. Chunked so the
+        similarity block stays small (``chunk`` x items)."""
+        m = self.matrix
+        out: dict[int, tuple[I64, F64]] = {}
+        if m.shape[0] == 0 or m.nnz == 0:
+            return m, out
+        rows = np.flatnonzero(np.diff(m.indptr) > 0)
+        mt = m.T.tocsr()
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            sim = np.asarray((m[part] @ mt).todense(), dtype=np.float32)
+            sim[np.arange(len(part)), part] = 0.0
+            kk = min(k, sim.shape[1] - 1)
+            top = np.argpartition(-sim, kk, axis=1)[:, :kk]
+            vals = np.take_along_axis(sim, top, axis=1)
+            for r, i in enumerate(part.tolist()):
+                keep = vals[r] > 0
+                out[i] = (top[r][keep].astype(np.int64), vals[r][keep].astype(np.float64))
+        return m, out
+
+    def install_neighbours(self, built_from: Matrix, table: dict[int, tuple[I64, F64]]) -> bool:
+        """Installs a table computed by ``neighbour_table`` unless the index
+        was rebuilt meanwhile (then the next refresh computes a new one)."""
+        if built_from is not self.matrix:
+            return False
+        self._neighbours = {**table, **self._neighbours}
+        self.generation += 1
+        return True
 
     def profile_scores(self, items: I64, w: F64, n: int) -> F64:
         """Content scores for a history from cached neighbours (cheap per request)."""
@@ -269,6 +312,7 @@ class ContentIndex:
             )
         self._neighbours = {}
         self.dirty = False
+        self.generation += 1
 
     def similar_to(self, items: I64, w: F64, n: int) -> F64:
         out = np.zeros(n)

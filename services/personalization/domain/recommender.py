@@ -5,6 +5,7 @@ strategy that produced it and a reason a frontend can show."""
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -217,16 +218,17 @@ class Content:
 
 
 # Learned offline on validation splits (bench/personalization.py tune_blend, with
-# a 3-day history half-life): ML-100K random and time-ordered;
-# the blend of normalised component scores the hybrid uses by default.
+# a 3-day history half-life): ML-100K random and time-ordered, the worse of
+# "hybrid / best single model" maximised; the blend of normalised component
+# scores the hybrid uses by default (CXLOOP_PERSONALIZATION_BLEND overrides).
 DEFAULT_BLEND: Mapping[str, float] = {
     "ease": 1.0,
-    "als": 0.1,
+    "als": 0.2,
     "item_knn": 0.2,
     "content": 0.05,
     "popular": 0.0,
     "popular_in_context": 0.05,
-    "trending": 0.05,
+    "trending": 0.0,
     "recent": 0.0,
     # Request context (not personal data): always used, consent or not.
     "viewing_now": 3.0,
@@ -241,6 +243,11 @@ FALLBACK_BLEND: Mapping[str, float] = {
     "viewing_now": 3.0,
     "cart": 2.0,
 }
+
+
+# Strategies that read the customer's history (cached per customer); the
+# others read only shared signals and the request.
+PERSONAL = frozenset({"ease", "als", "item_knn", "content", "recent"})
 
 
 class Hybrid:
@@ -258,14 +265,20 @@ class Hybrid:
             Recent(),
         )
 
+    def uses(self, personal: bool) -> list[Strategy]:
+        """The parts that contribute: personal ones only with a history,
+        none with a zero weight (popularity always: the fallback's base)."""
+        return [
+            part
+            for part in self.parts
+            if (personal or part.name not in PERSONAL)
+            and (self.blend.get(part.name, 0.0) > 0 or part.name == "popular")
+        ]
+
     def components(self, st: State, q: Query, h: History | None) -> list[Component]:
-        out: list[Component] = []
         personal = h is not None and q.personalized and bool(h.weights)
-        for part in self.parts:
-            if not personal and part.name in ("ease", "als", "item_knn", "content", "recent"):
-                continue
-            if self.blend.get(part.name, 0.0) <= 0 and part.name not in ("popular",):
-                continue
+        out: list[Component] = []
+        for part in self.uses(personal):
             out.extend(part.components(st, q, h))
         return out
 
@@ -292,7 +305,7 @@ def _session_components(st: State, q: Query) -> list[Component]:
     if cur is not None:
         one = np.asarray([cur], dtype=np.int64)
         s = _norm(_knn_scores(st, one, np.ones(1), n)) + 0.5 * _norm(
-            st.content.similar_to(one, np.ones(1), n)
+            st.content.profile_scores(one, np.ones(1), n)
         )
         out.append(Component("viewing_now", s, Reason.VIEWING_NOW, np.full(n, cur)))
     cart = [st.catalog.index[c] for c in q.cart if c in st.catalog.index]
@@ -309,13 +322,159 @@ SINGLE: Mapping[str, Strategy] = {
 }
 
 
+@dataclass(slots=True)
+class _PersonalList:
+    """A customer's personal components, weighted and blended, kept for the
+    ``candidates`` best items only (plus the history's size, so excluding
+    what they saw still leaves enough). Valid while the customer's history
+    and the models it was computed with are unchanged."""
+
+    history: History
+    version: int
+    ease: object
+    als: object
+    content: int
+    cand: I64  # item indexes, ascending
+    total: F64  # blended personal score of each candidate
+    best: I64  # which of ``comps`` contributes most to each candidate
+    best_val: F64
+    comps: list[Component]  # name, reason (scores dropped)
+
+
+@dataclass(slots=True)
+class _SharedScores:
+    """The non-personal components (popularity, in context, trending) as
+    weighted, normalised vectors; valid until the next event or catalogue change."""
+
+    signals: int
+    catalog: int
+    comps: list[Component]  # scores: the weighted, normalised vector
+    total: F64  # their sum, plus the tie-breaking priors
+    new_items: F64 | None
+
+
 class Recommender:
+    """Scores a request as: shared vectors (cached per context until the next
+    event) + the customer's cached personal candidates + the request's own
+    context (page item, cart); the business rules then rank."""
+
+    # Personal candidates kept per customer (beyond their history's size).
+    candidates = 300
+    # Customers whose personal lists are kept (least recently used dropped).
+    max_cached = 20_000
+
     def __init__(self, state: State, blend: Mapping[str, float] | None = None) -> None:
         self.state = state
         self.hybrid = Hybrid(blend)
+        self._personal: OrderedDict[tuple[str, str], _PersonalList] = OrderedDict()
+        self._shared: dict[tuple[object, ...], _SharedScores] = {}
+        self.hits = 0
+        self.misses = 0
 
     def strategy(self, name: str) -> Strategy:
         return self.hybrid if name == "hybrid" else SINGLE[name]
+
+    def forget(self, customer_id: str) -> None:
+        """Erasure / consent withdrawn: the customer's cached lists go too."""
+        for key in [k for k in self._personal if k[0] == customer_id]:
+            del self._personal[key]
+
+    def _parts(self, name: str, personal: bool) -> list[Strategy]:
+        if name == "hybrid":
+            return self.hybrid.uses(personal)
+        return [SINGLE[name]]
+
+    def _weights(
+        self, name: str, personal: bool, comps: Sequence[Component]
+    ) -> Mapping[str, float]:
+        if name != "hybrid":
+            return {c.name: 1.0 for c in comps}
+        return self.hybrid.blend if personal else FALLBACK_BLEND
+
+    def personal_list(self, q: Query, h: History, n: int) -> _PersonalList | None:
+        """The customer's personal candidates, from the cache when their
+        history, the models and the content index are those it was built on."""
+        st = self.state
+        key = (q.customer_id, q.strategy)
+        got = self._personal.get(key)
+        gen = st.content.generation
+        if (
+            got is not None
+            and got.history is h
+            and got.version == h.version
+            and got.ease is st.ease
+            and got.als is st.als
+            and got.content == gen
+        ):
+            self._personal.move_to_end(key)
+            self.hits += 1
+            return got
+        self.misses += 1
+        parts = [p for p in self._parts(q.strategy, True) if p.name in PERSONAL]
+        if not parts:
+            return None
+        comps = [c for p in parts for c in p.components(st, q, h)]
+        weights = self._weights(q.strategy, True, comps)
+        total = np.zeros(n)
+        vals = []
+        for c in comps:
+            v = weights.get(c.name, 0.0) * _norm(c.scores[:n])
+            total += v
+            vals.append(v)
+        m = min(n, self.candidates + len(h.weights))
+        cand = np.argpartition(-total, m - 1)[:m] if m < n else np.arange(n)
+        cand.sort()
+        stack = np.vstack(vals)[:, cand]
+        best = np.argmax(stack, axis=0)
+        entry = _PersonalList(
+            h,
+            h.version,
+            st.ease,
+            st.als,
+            gen,
+            cand,
+            total[cand],
+            best,
+            stack[best, np.arange(len(cand))],
+            [Component(c.name, np.zeros(0), c.reason, c.anchors) for c in comps],
+        )
+        self._personal[key] = entry
+        self._personal.move_to_end(key)
+        while len(self._personal) > self.max_cached:
+            self._personal.popitem(last=False)
+        return entry
+
+    def shared_scores(self, q: Query, personal: bool, n: int) -> _SharedScores:
+        st = self.state
+        ctx = tuple(_context_keys(q))
+        key = (q.strategy, personal, ctx)
+        got = self._shared.get(key)
+        if (
+            got is not None
+            and got.signals == st.signals.version
+            and got.catalog == st.catalog.version
+            and len(got.total) == n
+        ):
+            return got
+        parts = [p for p in self._parts(q.strategy, personal) if p.name not in PERSONAL]
+        raw = [c for p in parts for c in p.components(st, q, None)]
+        weights = self._weights(q.strategy, personal, raw)
+        comps = []
+        total = np.zeros(n)
+        for c in raw:
+            v = weights.get(c.name, 0.0) * _norm(c.scores[:n])
+            total += v
+            comps.append(Component(c.name, v, c.reason, c.anchors))
+        # Tiny popularity prior: a stable order among ties (cold start).
+        total += 1e-6 * _norm(st.signals.popular.vector(n))
+        new_items = self._new_arrivals(n)
+        if new_items is not None:
+            total += 1e-7 * new_items
+        got = _SharedScores(st.signals.version, st.catalog.version, comps, total, new_items)
+        if len(self._shared) > 256:  # context combinations are few; bound anyway
+            self._shared.clear()
+        self._shared[key] = got
+        return got
 
     def recommend(self, q: Query) -> tuple[list[Recommended], bool]:
         """The ranked list, and whether it is non-personal (fallback)."""
@@ -325,46 +484,49 @@ class Recommender:
             return [], True
         h = st.signals.histories.get(q.customer_id) if q.personalized else None
         personal = h is not None and bool(h.weights)
-        strat = self.strategy(q.strategy)
-        comps = strat.components(st, q, h)
-        if q.strategy != "hybrid":
-            weights: Mapping[str, float] = {c.name: 1.0 for c in comps}
-        else:
-            weights = self.hybrid.blend if personal else FALLBACK_BLEND
+        shared = self.shared_scores(q, personal, n)
+        mine = self.personal_list(q, h, n) if (personal and h is not None) else None
+        total = shared.total.copy()
+        if mine is not None:
+            total[mine.cand] += mine.total
         sess = _session_components(st, q)
-        comps = comps + sess
+        sess_parts = []
         for c in sess:
-            weights = {**weights, c.name: self.hybrid.blend.get(c.name, 1.0)}
-        total = np.zeros(n)
-        contrib = []
-        for c in comps:
-            wgt = weights.get(c.name, 0.0)
-            part = wgt * _norm(c.scores[:n])
-            total += part
-            contrib.append(part)
-        # Tiny popularity prior: a stable order among ties (cold start).
-        total += 1e-6 * _norm(st.signals.popular.vector(n))
-        new_items = self._new_arrivals(n)
-        if new_items is not None:
-            total += 1e-7 * new_items
+            v = self.hybrid.blend.get(c.name, 1.0) * _norm(c.scores[:n])
+            total += v
+            sess_parts.append(Component(c.name, v, c.reason, c.anchors))
         allowed = self._allowed(q, h, n)
         ranked = self._rank(total, allowed, q)
+        # Each ranked item's reason: the component contributing most to it.
+        dense = shared.comps + sess_parts
+        r_idx = np.asarray(ranked, dtype=np.int64)
+        stack = np.vstack([c.scores[r_idx] for c in dense]) if dense else np.zeros((0, len(r_idx)))
+        if mine is not None and len(r_idx):
+            pos = np.minimum(np.searchsorted(mine.cand, r_idx), len(mine.cand) - 1)
+            inside = mine.cand[pos] == r_idx
+            p_val = np.where(inside, mine.best_val[pos], 0.0)
+            p_best = mine.best[pos]
         out = []
-        stack = np.vstack(contrib) if contrib else np.zeros((0, n))
         hidx = h.arrays()[0] if (h is not None and personal) else np.zeros(0, dtype=np.int64)
-        for i in ranked:
+        new_items = shared.new_items
+        for r, i in enumerate(ranked):
             reason, name, related = Reason.POPULAR, "popular", -1
-            if len(comps):
-                k = int(np.argmax(stack[:, i]))
-                if stack[k, i] > 0:
-                    c = comps[k]
-                    reason, name = c.reason, c.name
-                    related = self._related(c, i, hidx, q)
+            best_c: Component | None = None
+            best_v = 0.0
+            if mine is not None and p_val[r] > 0:
+                best_c, best_v = mine.comps[int(p_best[r])], float(p_val[r])
+            for k, c in enumerate(dense):
+                val = float(stack[k, r])
+                if val > best_v:
+                    best_c, best_v = c, val
+            if best_c is not None:
+                reason, name = best_c.reason, best_c.name
+                related = self._related(best_c, i, hidx, q)
             if (
                 new_items is not None
                 and new_items[i] > 0
                 and reason is Reason.POPULAR
-                and stack[:, i].max(initial=0) <= 0
+                and best_v <= 0
             ):
                 reason, name = Reason.NEW_ARRIVAL, "new_arrival"
             item_id = st.catalog.ids[i]
@@ -468,10 +630,9 @@ class Recommender:
         scores[~allowed] = -np.inf
         want = q.n + len(pinned)
         pool = min(len(scores), max(want * 5, want + 50))
+        size = len(scores)
         cand = (
-            np.argpartition(-scores, pool - 1)[:pool]
-            if pool < len(scores)
-            else np.arange(len(scores))
+            np.argpartition(scores, size - pool)[size - pool :] if pool < size else np.arange(size)
         )
         cand = cand[np.argsort(-scores[cand], kind="stable")]
         out: list[int] = []
@@ -537,7 +698,29 @@ class Recommender:
         ]
 
 
+_FIXED = {
+    Reason.POPULAR: "popular right now",
+    Reason.TRENDING: "trending this week",
+    Reason.NEW_ARRIVAL: "new arrival",
+    Reason.PINNED: "featured",
+}
+_WITH_ITEM = {
+    Reason.SIMILAR_TO_HISTORY: ("because you viewed {}", "based on your activity"),
+    Reason.BOUGHT_TOGETHER: ("often bought with {} in your cart", "goes with your cart"),
+    Reason.VIEWING_NOW: ("similar to {}, which you are viewing", "similar to this item"),
+    Reason.CONTENT_MATCH: ("like {} you viewed", "matches your taste"),
+}
+
+
 def explain(reason: Reason, related: str, q: Query) -> str:
+    """The sentence a frontend can show (only the one asked for is built)."""
+    fixed = _FIXED.get(reason)
+    if fixed is not None:
+        return fixed
+    pair = _WITH_ITEM.get(reason)
+    if pair is not None:
+        return pair[0].format(related) if related else pair[1]
+    # POPULAR_IN_CONTEXT
     ctx = " ".join(
         x
         for x in (
@@ -546,20 +729,4 @@ def explain(reason: Reason, related: str, q: Query) -> str:
         )
         if x
     )
-    return {
-        Reason.SIMILAR_TO_HISTORY: f"because you viewed {related}"
-        if related
-        else "based on your activity",
-        Reason.BOUGHT_TOGETHER: f"often bought with {related} in your cart"
-        if related
-        else "goes with your cart",
-        Reason.POPULAR: "popular right now",
-        Reason.TRENDING: "trending this week",
-        Reason.NEW_ARRIVAL: "new arrival",
-        Reason.VIEWING_NOW: f"similar to {related}, which you are viewing"
-        if related
-        else "similar to this item",
-        Reason.POPULAR_IN_CONTEXT: f"popular {ctx}".strip() if ctx else "popular here",
-        Reason.CONTENT_MATCH: f"like {related} you viewed" if related else "matches your taste",
-        Reason.PINNED: "featured",
-    }[reason]
+    return f"popular {ctx}" if ctx else "popular here"

@@ -51,6 +51,8 @@ class History:
     recent: list[int] = field(default_factory=list)
     last_at: float = 0.0
     _arrays: tuple[I64, F64] | None = None
+    # Bumped on every change: lists cached for this customer compare it.
+    version: int = 0
 
     def add(self, i: int, weight: float, at: float, kind: Kind, half_life_s: float) -> bool:
         """Adds an event; True if the item is new to this customer."""
@@ -75,6 +77,7 @@ class History:
             del self.recent[:-50]
         self.last_at = max(self.last_at, at)
         self._arrays = None
+        self.version += 1
         return new
 
     def arrays(self) -> tuple[I64, F64]:

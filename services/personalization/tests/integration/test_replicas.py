@@ -129,6 +129,16 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
 
     await eventually(lambda: personal_on(a))
     await eventually(lambda: personal_on(b))
+    # Both replicas now hold dana's list in their caches; her own next event
+    # (through the service's stream) replaces it on each.
+    await w.track("dana", "Order Completed", {"products": [{"product_id": "p3"}]})
+
+    async def bought_gone(stub: pb_grpc.PersonalizationServiceStub) -> bool:
+        r = await rec(stub, "dana")
+        return not r.fallback and "p3" not in [i.item_id for i in r.items]
+
+    await eventually(lambda: bought_gone(a))
+    await eventually(lambda: bought_gone(b))
 
     # Experiment created on A; B assigns the same variant and counts A's exposures.
     e = res.Experiment(

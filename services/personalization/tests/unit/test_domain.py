@@ -212,3 +212,73 @@ def test_conversions_are_attributed_within_the_window() -> None:
     assert tr.counts("e")["t"] == (1, 1, 20.0)
     tr.forget("u1")
     assert tr.counts("e")["t"] == (0, 0, 20.0)
+
+
+def _random_engine(seed: int = 1) -> tuple[Engine, np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    e = Engine(EngineConfig(korean_tokenizer="bigram", use_als=True, als_iterations=3))
+    for j in range(60):
+        e.upsert_item(Item(f"i{j}", f"item {j % 7} word{j % 5}", f"c{j % 6}", price=float(j)))
+    e.refresh_content()
+    for n in range(600):
+        c, j = int(rng.integers(40)), int(rng.zipf(1.5)) % 60
+        e.learn(Interaction(f"e{n}", f"c{c}", f"i{j}", Kind.VIEW, 1.0, T0 + n))
+    e.retrain()
+    return e, rng
+
+
+def _fresh_answer(e: Engine, q: Query) -> list[tuple[str, str, str]]:
+    """The same request with every cache emptied first."""
+    e.recommender._personal.clear()
+    e.recommender._shared.clear()
+    return [(r.item_id, r.reason.value, r.related_item_id) for r in e.recommend(q)[0]]
+
+
+def _answer(e: Engine, q: Query) -> list[tuple[str, str, str]]:
+    return [(r.item_id, r.reason.value, r.related_item_id) for r in e.recommend(q)[0]]
+
+
+def test_cached_lists_follow_the_customers_own_events_and_model_swaps() -> None:
+    e, rng = _random_engine()
+    q = Query("c3", n=10, channel="web", hour=20, weekday=2)
+    first = _answer(e, q)
+    hits = e.recommender.hits
+    assert _answer(e, q) == first and e.recommender.hits == hits + 1  # served from the cache
+    # The customer's own event: the next answer is computed anew.
+    for n, j in enumerate((5, 6, 7, 8)):
+        e.learn(Interaction(f"own{n}", "c3", f"i{j}", Kind.PURCHASE, 5.0, T0 + 1000 + n))
+        got = _answer(e, q)
+        assert got == _fresh_answer(e, q)
+        assert f"i{j}" not in [i for i, _r, _x in got]  # bought: excluded at once
+    assert got != first
+    # Others' events reach the cached list with the next model swap.
+    for n in range(200):
+        c, j = int(rng.integers(40)), int(rng.integers(60))
+        e.learn(Interaction(f"o{n}", f"c{c}", f"i{j}", Kind.VIEW, 1.0, T0 + 2000 + n))
+    e.retrain()
+    assert _answer(e, q) == _fresh_answer(e, q)
+    # Context and request rules are applied after the cache.
+    ctx = Query("c3", n=10, channel="app", hour=8, weekday=6, current_item="i1", price_max=30.0)
+    assert _answer(e, ctx) == _fresh_answer(e, ctx)
+
+
+def test_erasure_drops_the_cached_list() -> None:
+    e, _ = _random_engine(2)
+    e.recommend(Query("c4", n=5))
+    assert any(k[0] == "c4" for k in e.recommender._personal)
+    e.forget("c4")
+    assert not any(k[0] == "c4" for k in e.recommender._personal)
+    recs, fallback = e.recommend(Query("c4", n=5))
+    assert fallback and len(recs) == 5
+
+
+def test_candidate_scoring_ranks_as_the_whole_catalogue() -> None:
+    """Keeping only the best personal candidates (here 4 x n beyond the
+    history, as the default 300 is for a top 10) changes
+    no top n: the shared scores are too small to lift an item from further down."""
+    e, _ = _random_engine(3)
+    e.recommender.candidates = 1000  # every item a candidate
+    full = {c: _fresh_answer(e, Query(f"c{c}", n=5, exclude_seen=True)) for c in range(40)}
+    e.recommender.candidates = 20
+    cut = {c: _fresh_answer(e, Query(f"c{c}", n=5, exclude_seen=True)) for c in range(40)}
+    assert cut == full

@@ -524,7 +524,18 @@ class FeedbackHandlers:
         used_tokens: set[str] = set()
         surveys: dict[tuple[str, int], SurveyVersion] = {}
         done = self._stored_by_key(session, [i.idempotency_key for i in items])
-        for item in items:
+        # A retry that arrives in the same batch as its first attempt gets
+        # the first attempt's answer.
+        first_with_key: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for n, item in enumerate(items):
+            key = item.idempotency_key
+            if key and key not in done and key in first_with_key:
+                repeats[n] = first_with_key[key]
+                prepared.append(None)
+                continue
+            if key:
+                first_with_key.setdefault(key, n)
             try:
                 prepared.append(
                     self._prepare_response(session, item, now, used_tokens, surveys, done)
@@ -550,7 +561,9 @@ class FeedbackHandlers:
         results: list[ResponseResult | BaseException | None] = []
         built: list[tuple[int, _Prepared, list[TextAnalysis]]] = []
         for p in prepared:
-            if not isinstance(p, _Prepared):
+            if p is None:
+                results.append(None)  # a repeat, set below
+            elif not isinstance(p, _Prepared):
                 results.append(p)
             elif p.existing is not None:
                 results.append(p.existing)
@@ -605,10 +618,18 @@ class FeedbackHandlers:
                 stored.append((i, result))
         for i, r in stored:
             results[i] = r
+        for n, first in repeats.items():
+            r = results[first]
+            results[n] = (
+                ResponseResult(r.response_id, r.complete, False)
+                if isinstance(r, ResponseResult)
+                else r
+            )
         if staged:
             bulk_insert(session, OutboxWriter.TABLE, staged)
         kpi_store.add_responses(session, scored)
-        return [r for r in results if r is not None]
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
 
     def _stored_by_key(self, session: Session, keys: Sequence[str]) -> dict[str, ResponseResult]:
         """Responses already stored under these idempotency keys, in one query."""

@@ -27,7 +27,7 @@ from cxloop_libs.pii.envelope import KeyShredded, SubjectKey, SubjectKeyring
 from feedback.adapters import kpi_store
 from feedback.adapters import tables as t
 from feedback.domain import cases as dc
-from feedback.domain.anomaly import DailyValue, DetectorSettings, detect_drops
+from feedback.domain.anomaly import DailyValue, DetectorSettings, detect_drops, detect_spikes
 from feedback.domain.invitations import (
     ContactHistory,
     ContactPolicy,
@@ -1436,13 +1436,23 @@ class FeedbackHandlers:
                 filters = {dim: value} if dim else {}
                 days = kpi_store.daily(session, metric, first, last, filters)
                 series = [DailyValue(d, kpi_value(metric, tl)[0], tl.n) for d, tl in days.items()]
-                for a in detect_drops(series, s):
+                found = [("kpi_drop", a) for a in detect_drops(series, s)]
+                if metric is QuestionType.NPS:
+                    # The share of detractors (0-6) rising is an alarm of its
+                    # own: NPS can hold while promoters and detractors both grow.
+                    shares = [
+                        DailyValue(d, 100.0 * tl.detractors / tl.n, tl.n)
+                        for d, tl in days.items()
+                        if tl.n
+                    ]
+                    found += [("detractor_spike", a) for a in detect_spikes(shares, s)]
+                for kind, a in found:
                     if a.day < last - self.config.alert_lookback_days:
                         continue
                     label = f"{dim}={value}" if dim else "all"
                     exists = session.execute(
                         sa.select(t.alert.c.alert_id).where(
-                            t.alert.c.kind == "kpi_drop",
+                            t.alert.c.kind == kind,
                             t.alert.c.metric == metric.value,
                             t.alert.c.dimension == label,
                             t.alert.c.day == a.day,
@@ -1450,11 +1460,15 @@ class FeedbackHandlers:
                     ).first()
                     if exists:
                         continue
-                    alert_id = derived_id("alert", metric.value, label, str(a.day))
+                    alert_id = (
+                        derived_id("alert", metric.value, label, str(a.day))
+                        if kind == "kpi_drop"
+                        else derived_id("alert", kind, metric.value, label, str(a.day))
+                    )
                     session.execute(
                         sa.insert(t.alert).values(
                             alert_id=alert_id,
-                            kind="kpi_drop",
+                            kind=kind,
                             metric=metric.value,
                             dimension=label,
                             day=a.day,
@@ -1465,7 +1479,9 @@ class FeedbackHandlers:
                     )
                     msg = epb.AlertRaised(
                         alert_id=alert_id,
-                        kind=epb.ALERT_KIND_KPI_DROP,
+                        kind=epb.ALERT_KIND_KPI_DROP
+                        if kind == "kpi_drop"
+                        else epb.ALERT_KIND_DETRACTOR_SPIKE,
                         severity=epb.ALERT_SEVERITY_CRITICAL
                         if a.z >= 2 * s.k
                         else epb.ALERT_SEVERITY_WARNING,

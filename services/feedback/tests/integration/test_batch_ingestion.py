@@ -125,3 +125,43 @@ def test_a_refused_batch_is_stored_item_by_item(tmp_path: Path) -> None:
     assert _nps_total(db, h) == 3
     # Events only for the stored items: response received x2, detractor + case for c3.
     assert _count(db, OutboxWriter.TABLE) - outbox_before == 4
+
+
+def test_a_detractor_spike_raises_its_own_alert_when_nps_holds(tmp_path: Path) -> None:
+    """Promoters and detractors both grow on one day: NPS holds (no KPI
+    drop), the share of detractors doubles (a detractor spike)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from cxloop.feedback.v1 import events_pb2 as epb
+
+    now = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    db, h = _setup(tmp_path)
+    h.clock = lambda: now
+    last = kpi_store.local_day(now - timedelta(days=1), h.tz)
+    rnd = random.Random(5)
+    scored = []
+    dims = {"survey_id": "nps", "channel": "", "touchpoint": "", "segment": "", "journey_stage": ""}
+    for day in range(last - 120, last + 1):
+        if day == last - 1:
+            promoters, detractors = 60, 40  # NPS 20 as usual, detractors 40 % (usually ~20 %)
+        else:
+            promoters, detractors = 40 + rnd.randint(-3, 3), 20 + rnd.randint(-3, 3)
+        passives = 100 - promoters - detractors
+        for score, count in ((10, promoters), (8, passives), (3, detractors)):
+            scored += [kpi_store.ScoredResponse(QuestionType.NPS, score, day, dims)] * count
+    with db.session() as s:
+        kpi_store.add_responses(s, scored)
+        s.commit()
+    with db.session() as s:
+        raised = h.scan_anomalies(s)
+        s.commit()
+    spikes = [
+        a for a in raised if a.kind == epb.ALERT_KIND_DETRACTOR_SPIKE and a.dimension == "all"
+    ]
+    assert len(spikes) == 1
+    assert spikes[0].observed_value == 40.0 and 15 <= spikes[0].expected_value <= 25
+    assert spikes[0].responses == 100
+    assert not [a for a in raised if a.kind == epb.ALERT_KIND_KPI_DROP]
+    with db.session() as s:  # raised once: a second scan finds it stored
+        assert [a for a in h.scan_anomalies(s) if a.kind == epb.ALERT_KIND_DETRACTOR_SPIKE] == []

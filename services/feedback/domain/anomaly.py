@@ -68,3 +68,12 @@ def detect_drops(
                 continue  # an anomaly does not teach the baseline what normal is
         residuals.append((day, resid))
     return out
+
+
+def detect_spikes(
+    series: Sequence[DailyValue], s: DetectorSettings = DetectorSettings()
+) -> list[Anomaly]:
+    """Every anomalous rise in ``series`` (e.g. the share of detractors):
+    the same test as ``detect_drops`` on the mirrored series."""
+    mirrored = [DailyValue(d.day, -d.value, d.responses) for d in series]
+    return [Anomaly(a.day, -a.observed, -a.expected, a.z) for a in detect_drops(mirrored, s)]

@@ -27,7 +27,7 @@ from cxloop_libs.pii.envelope import KeyShredded, SubjectKey, SubjectKeyring
 from feedback.adapters import kpi_store
 from feedback.adapters import tables as t
 from feedback.domain import cases as dc
-from feedback.domain.anomaly import DailyValue, DetectorSettings, detect_drops
+from feedback.domain.anomaly import DailyValue, DetectorSettings, detect_drops, detect_spikes
 from feedback.domain.invitations import (
     ContactHistory,
     ContactPolicy,
@@ -522,9 +522,24 @@ class FeedbackHandlers:
         now = self.clock()
         prepared: list[Any] = []
         used_tokens: set[str] = set()
-        for item in items:
+        surveys: dict[tuple[str, int], SurveyVersion] = {}
+        done = self._stored_by_key(session, [i.idempotency_key for i in items])
+        # A retry that arrives in the same batch as its first attempt gets
+        # the first attempt's answer.
+        first_with_key: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for n, item in enumerate(items):
+            key = item.idempotency_key
+            if key and key not in done and key in first_with_key:
+                repeats[n] = first_with_key[key]
+                prepared.append(None)
+                continue
+            if key:
+                first_with_key.setdefault(key, n)
             try:
-                prepared.append(self._prepare_response(session, item, now, used_tokens))
+                prepared.append(
+                    self._prepare_response(session, item, now, used_tokens, surveys, done)
+                )
             except Exception as exc:
                 prepared.append(exc)
         texts: list[str] = []
@@ -543,45 +558,122 @@ class FeedbackHandlers:
         )
         staged: list[dict[str, object]] = []
         scored: list[kpi_store.ScoredResponse] = []
-        results: list[ResponseResult | BaseException] = []
+        results: list[ResponseResult | BaseException | None] = []
+        built: list[tuple[int, _Prepared, list[TextAnalysis]]] = []
         for p in prepared:
-            if not isinstance(p, _Prepared):
+            if p is None:
+                results.append(None)  # a repeat, set below
+            elif not isinstance(p, _Prepared):
                 results.append(p)
-                continue
-            if p.existing is not None:
+            elif p.existing is not None:
                 results.append(p.existing)
-                continue
-            text_analyses = [next(analyses) for _ in p.texts]
-            outbox = OutboxWriter(None)  # this item's events, kept only if it is stored
-            nested = session.begin_nested()
+            else:
+                built.append((len(results), p, [next(analyses) for _ in p.texts]))
+                results.append(None)  # set below
+        # The whole batch's rows in one statement per table, in one
+        # savepoint; if any row is refused (a concurrent writer took an
+        # idempotency key), the items are stored one by one instead so the
+        # others keep their place.
+        writes = _Writes()
+        batch_out = OutboxWriter(None)
+        batch_scored: list[kpi_store.ScoredResponse] = []
+        stored: list[tuple[int, ResponseResult | BaseException]] = []
+        for i, p, text_analyses in built:
             try:
                 result, score = self._store_response(
-                    session, outbox, p, text_analyses, keys.get(p.customer_id), now
+                    writes, batch_out, p, text_analyses, keys.get(p.customer_id), now
                 )
-                nested.commit()
             except Exception as exc:
-                nested.rollback()
-                results.append(exc)
+                stored.append((i, exc))
                 continue
-            staged += outbox.drain()
+            stored.append((i, result))
             if score is not None:
-                scored.append(score)
-            results.append(result)
+                batch_scored.append(score)
+        nested = session.begin_nested()
+        try:
+            writes.apply(session)
+            nested.commit()
+            staged += batch_out.drain()
+            scored += batch_scored
+        except sa.exc.DBAPIError:
+            nested.rollback()
+            stored = []
+            for i, p, text_analyses in built:
+                outbox = OutboxWriter(None)  # this item's events, kept only if it is stored
+                one = _Writes()
+                nested = session.begin_nested()
+                try:
+                    result, score = self._store_response(
+                        one, outbox, p, text_analyses, keys.get(p.customer_id), now
+                    )
+                    one.apply(session)
+                    nested.commit()
+                except Exception as exc:
+                    nested.rollback()
+                    stored.append((i, exc))
+                    continue
+                staged += outbox.drain()
+                if score is not None:
+                    scored.append(score)
+                stored.append((i, result))
+        for i, r in stored:
+            results[i] = r
+        for n, first in repeats.items():
+            r = results[first]
+            results[n] = (
+                ResponseResult(r.response_id, r.complete, False)
+                if isinstance(r, ResponseResult)
+                else r
+            )
         if staged:
             bulk_insert(session, OutboxWriter.TABLE, staged)
         kpi_store.add_responses(session, scored)
-        return results
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _stored_by_key(self, session: Session, keys: Sequence[str]) -> dict[str, ResponseResult]:
+        """Responses already stored under these idempotency keys, in one query."""
+        wanted = sorted({k for k in keys if k and len(k) <= 128})
+        out: dict[str, ResponseResult] = {}
+        for i in range(0, len(wanted), 500):
+            for row in session.execute(
+                sa.select(
+                    t.response.c.idempotency_key, t.response.c.response_id, t.response.c.complete
+                ).where(t.response.c.idempotency_key.in_(wanted[i : i + 500]))
+            ):
+                out[row.idempotency_key] = ResponseResult(
+                    row.response_id, bool(row.complete), False
+                )
+        return out
+
+    def _survey_for(
+        self,
+        session: Session,
+        cache: dict[tuple[str, int], SurveyVersion],
+        survey_id: str,
+        version: int,
+    ) -> SurveyVersion:
+        """get_survey once per survey and version in a batch."""
+        got = cache.get((survey_id, version))
+        if got is None:
+            got, _ = self.get_survey(session, survey_id, version)
+            cache[(survey_id, version)] = got
+        return got
 
     def _prepare_response(
-        self, session: Session, item: ResponseInput, now: datetime, used_tokens: set[str]
+        self,
+        session: Session,
+        item: ResponseInput,
+        now: datetime,
+        used_tokens: set[str],
+        surveys: dict[tuple[str, int], SurveyVersion],
+        done: Mapping[str, ResponseResult],
     ) -> _Prepared:
         if item.idempotency_key:
             _check_key(item.idempotency_key, "idempotency_key")
-            row = session.execute(
-                sa.select(t.response).where(t.response.c.idempotency_key == item.idempotency_key)
-            ).first()
-            if row is not None:
-                return _Prepared.done(ResponseResult(row.response_id, bool(row.complete), False))
+            existing = done.get(item.idempotency_key)
+            if existing is not None:
+                return _Prepared.done(existing)
         for name in ("channel", "touchpoint", "segment"):
             _check_dim(getattr(item, name), name)
         if item.journey_stage not in JOURNEY_STAGES:
@@ -617,8 +709,8 @@ class FeedbackHandlers:
                 if previous is not None and previous.complete:
                     raise InvalidInput("token", "already used")
             used_tokens.add(invitation_id)
-            survey, _ = self.get_survey(
-                session, invitation.survey_id, int(invitation.survey_version)
+            survey = self._survey_for(
+                session, surveys, invitation.survey_id, int(invitation.survey_version)
             )
             customer_id = invitation.customer_id
             for d in ("channel", "touchpoint", "segment", "journey_stage"):
@@ -628,7 +720,7 @@ class FeedbackHandlers:
                 raise InvalidInput("survey_id", "required without a token")
             customer_id = _check_customer(item.customer_id)
             try:
-                survey, _ = self.get_survey(session, item.survey_id, item.survey_version)
+                survey = self._survey_for(session, surveys, item.survey_id, item.survey_version)
             except NotFound:
                 raise InvalidInput("survey_id", "unknown survey") from None
         if item.token and item.survey_version and item.survey_version != survey.version:
@@ -677,7 +769,7 @@ class FeedbackHandlers:
 
     def _store_response(
         self,
-        session: Session,
+        writes: _Writes,
         outbox: OutboxWriter,
         p: _Prepared,
         analyses: list[TextAnalysis],
@@ -731,22 +823,18 @@ class FeedbackHandlers:
             "aspects": json.dumps(aspects),
         }
         if p.previous is not None:
-            session.execute(
-                sa.update(t.response)
-                .where(t.response.c.response_id == response_id)
-                .values(**values)
-            )
+            writes.response_updates.append({"b_response_id": response_id, **values})
         else:
-            session.execute(
-                sa.insert(t.response).values(
-                    response_id=response_id, idempotency_key=p.idempotency_key, **values
-                )
+            writes.response_inserts.append(
+                {"response_id": response_id, "idempotency_key": p.idempotency_key, **values}
             )
         if p.invitation is not None:
-            session.execute(
-                sa.update(t.invitation)
-                .where(t.invitation.c.invitation_id == p.invitation.invitation_id)
-                .values(response_id=response_id, status="answered" if p.complete else "answering")
+            writes.invitation_updates.append(
+                {
+                    "b_invitation_id": p.invitation.invitation_id,
+                    "response_id": response_id,
+                    "status": "answered" if p.complete else "answering",
+                }
             )
         if not p.complete:
             return ResponseResult(response_id, False, analysis=analysis), None
@@ -781,7 +869,7 @@ class FeedbackHandlers:
             detractor = True
             strongly = analysis is not None and analysis.sentiment.strongly_negative
             case_id = self._open_case(
-                session,
+                writes,
                 outbox,
                 customer_id=p.customer_id,
                 source_kind="response",
@@ -968,7 +1056,7 @@ class FeedbackHandlers:
     # -- cases ---------------------------------------------------------------
     def _open_case(
         self,
-        session: Session,
+        session: Session | _Writes,
         outbox: OutboxWriter,
         *,
         customer_id: str,
@@ -980,23 +1068,25 @@ class FeedbackHandlers:
     ) -> str:
         case_id = derived_id("case", source_kind, source_id)
         due = dc.due_at(priority, now)
-        session.execute(
-            sa.insert(t.case).values(
-                case_id=case_id,
-                customer_id=customer_id,
-                source_kind=source_kind,
-                source_id=source_id,
-                status=dc.CaseStatus.OPEN.value,
-                priority=priority.value,
-                assignee="",
-                subject=subject,
-                opened_at=now,
-                updated_at=now,
-                due_at=due,
-                escalation_level=0,
-                follow_up_invitation_id="",
-            )
-        )
+        row = {
+            "case_id": case_id,
+            "customer_id": customer_id,
+            "source_kind": source_kind,
+            "source_id": source_id,
+            "status": dc.CaseStatus.OPEN.value,
+            "priority": priority.value,
+            "assignee": "",
+            "subject": subject,
+            "opened_at": now,
+            "updated_at": now,
+            "due_at": due,
+            "escalation_level": 0,
+            "follow_up_invitation_id": "",
+        }
+        if isinstance(session, _Writes):
+            session.case_inserts.append(row)
+        else:
+            session.execute(sa.insert(t.case).values(**row))
         outbox.stage(
             ev.CASE_OPENED,
             epb.CaseOpened(
@@ -1346,13 +1436,23 @@ class FeedbackHandlers:
                 filters = {dim: value} if dim else {}
                 days = kpi_store.daily(session, metric, first, last, filters)
                 series = [DailyValue(d, kpi_value(metric, tl)[0], tl.n) for d, tl in days.items()]
-                for a in detect_drops(series, s):
+                found = [("kpi_drop", a) for a in detect_drops(series, s)]
+                if metric is QuestionType.NPS:
+                    # The share of detractors (0-6) rising is an alarm of its
+                    # own: NPS can hold while promoters and detractors both grow.
+                    shares = [
+                        DailyValue(d, 100.0 * tl.detractors / tl.n, tl.n)
+                        for d, tl in days.items()
+                        if tl.n
+                    ]
+                    found += [("detractor_spike", a) for a in detect_spikes(shares, s)]
+                for kind, a in found:
                     if a.day < last - self.config.alert_lookback_days:
                         continue
                     label = f"{dim}={value}" if dim else "all"
                     exists = session.execute(
                         sa.select(t.alert.c.alert_id).where(
-                            t.alert.c.kind == "kpi_drop",
+                            t.alert.c.kind == kind,
                             t.alert.c.metric == metric.value,
                             t.alert.c.dimension == label,
                             t.alert.c.day == a.day,
@@ -1360,11 +1460,15 @@ class FeedbackHandlers:
                     ).first()
                     if exists:
                         continue
-                    alert_id = derived_id("alert", metric.value, label, str(a.day))
+                    alert_id = (
+                        derived_id("alert", metric.value, label, str(a.day))
+                        if kind == "kpi_drop"
+                        else derived_id("alert", kind, metric.value, label, str(a.day))
+                    )
                     session.execute(
                         sa.insert(t.alert).values(
                             alert_id=alert_id,
-                            kind="kpi_drop",
+                            kind=kind,
                             metric=metric.value,
                             dimension=label,
                             day=a.day,
@@ -1375,7 +1479,9 @@ class FeedbackHandlers:
                     )
                     msg = epb.AlertRaised(
                         alert_id=alert_id,
-                        kind=epb.ALERT_KIND_KPI_DROP,
+                        kind=epb.ALERT_KIND_KPI_DROP
+                        if kind == "kpi_drop"
+                        else epb.ALERT_KIND_DETRACTOR_SPIKE,
                         severity=epb.ALERT_SEVERITY_CRITICAL
                         if a.z >= 2 * s.k
                         else epb.ALERT_SEVERITY_WARNING,
@@ -1424,3 +1530,33 @@ class _Prepared:
             dims={},
             existing=result,
         )
+
+
+@dataclass(slots=True)
+class _Writes:
+    """Rows a batch of responses writes, applied with one statement per
+    table (executemany / COPY) instead of a statement per row."""
+
+    response_inserts: list[dict[str, Any]] = field(default_factory=list)
+    response_updates: list[dict[str, Any]] = field(default_factory=list)
+    invitation_updates: list[dict[str, Any]] = field(default_factory=list)
+    case_inserts: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply(self, session: Session) -> None:
+        bulk_insert(session, t.response, self.response_inserts)
+        if self.response_updates:
+            cols = [k for k in self.response_updates[0] if k != "b_response_id"]
+            session.execute(
+                sa.update(t.response)
+                .where(t.response.c.response_id == sa.bindparam("b_response_id"))
+                .values({c: sa.bindparam(c) for c in cols}),
+                self.response_updates,
+            )
+        if self.invitation_updates:
+            session.execute(
+                sa.update(t.invitation)
+                .where(t.invitation.c.invitation_id == sa.bindparam("b_invitation_id"))
+                .values(response_id=sa.bindparam("response_id"), status=sa.bindparam("status")),
+                self.invitation_updates,
+            )
+        bulk_insert(session, t.case, self.case_inserts)

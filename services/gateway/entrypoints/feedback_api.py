@@ -123,3 +123,37 @@ def add_feedback_routes(
     app: FastAPI, client: FeedbackClient, origins: frozenset[str] = frozenset()
 ) -> None:
     app.include_router(feedback_router(client, origins=origins))
+    if origins:
+        app.add_middleware(FeedbackPreflight, origins=origins)
+
+
+class FeedbackPreflight:
+    """CORS preflights of ``/v1/feedback`` answered for the allowed origins
+    only: the gateway's CORS middleware allows every origin (the ingest API
+    needs that), so without this a page from any origin would be told it may
+    post survey answers, and learn only from the 403 that it may not.
+    Added after that middleware, so it runs first."""
+
+    def __init__(self, app: Any, origins: frozenset[str]) -> None:
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "OPTIONS"
+            and scope["path"].startswith("/v1/feedback/")
+        ):
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            origin = headers.get("origin")
+            if (
+                origin is not None
+                and "access-control-request-method" in headers
+                and origin not in self.origins
+            ):
+                response = _error(403, "origin not allowed", "origin")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -81,3 +81,39 @@ async def test_token_response_and_review_over_http(
     assert submitted[0].customer_id == "c-web"  # type: ignore[attr-defined]
     k = await stub.GetKpis(pb.GetKpisRequest(metric=epb.KPI_METRIC_NPS), timeout=5)
     assert k.total.responses == 1 and k.total.promoters == 1
+
+
+async def test_preflight_allows_only_the_configured_origins() -> None:
+    """The gateway's own app (its CORS middleware allows every origin for the
+    ingest API); the feedback routes' preflight answers only the shop."""
+    from gateway.adapters.http import create_app
+    from gateway.domain.write_keys import WriteKeys
+    from gateway.tests.unit.fakes import FakeReadiness
+
+    app = create_app(ingest=None, write_keys=WriteKeys({}), readiness=FakeReadiness())  # type: ignore[arg-type]
+    # A preflight never reaches the feedback service: nothing listens here.
+    channel = grpc.aio.insecure_channel("127.0.0.1:9")
+    add_feedback_routes(app, FeedbackClient(channel, deadline_s=1), frozenset({SHOP}))
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw"
+    ) as http:
+        ok = await http.options("/v1/feedback/responses", headers={"origin": SHOP, **preflight})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] in (SHOP, "*")
+        assert "POST" in ok.headers["access-control-allow-methods"]
+        evil = await http.options(
+            "/v1/feedback/responses", headers={"origin": "https://evil.example", **preflight}
+        )
+        assert evil.status_code == 403
+        assert "access-control-allow-origin" not in evil.headers
+        assert evil.json()["fields"][0]["field"] == "origin"
+        # The ingest API's preflight still answers any origin.
+        ingest = await http.options(
+            "/v1/batch", headers={"origin": "https://evil.example", **preflight}
+        )
+        assert ingest.status_code == 200
+    await channel.close()

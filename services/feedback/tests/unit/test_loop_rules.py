@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feedback.domain import cases as dc
-from feedback.domain.anomaly import DailyValue, detect_drops
+from feedback.domain.anomaly import DailyValue, detect_drops, detect_spikes
 from feedback.domain.invitations import (
     ContactHistory,
     ContactPolicy,
@@ -94,6 +94,16 @@ def test_anomaly_detection_finds_drops_and_ignores_the_weekly_cycle() -> None:
     assert {100, 200, 300} <= found
     assert len(found - set(drops)) <= 2  # a handful of false alarms at most
     assert detect_drops(_year({})) == [] or len(detect_drops(_year({}))) <= 2
+
+
+def test_spike_detection_finds_rises_not_drops() -> None:
+    # The year's values mirrored around 35: the drops become rises.
+    rises = [DailyValue(d.day, 70 - d.value, d.responses) for d in _year({150: 25.0})]
+    found = detect_spikes(rises)
+    assert 150 in {a.day - 20000 for a in found}
+    spike = next(a for a in found if a.day == 20150)
+    assert spike.observed > spike.expected and spike.z > 0
+    assert 150 not in {a.day - 20000 for a in detect_spikes(_year({150: 25.0}))}
 
 
 def test_anomaly_detection_skips_thin_days() -> None:

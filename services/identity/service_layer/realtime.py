@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,9 @@ REALTIME_MAX_BLOCK = 1000
 # hundreds of strangers; 200 keeps all of them and scores 69 candidates per
 # sign-up on average instead of 171 (ADR 0085).
 REALTIME_MAX_CANDIDATES = 200
+# Causes of this process's own index writes remembered for its index sync
+# (a rolled-back write's cause is never announced; the oldest go first).
+_OWN_WRITES_KEPT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,10 @@ class CandidateIndex:
         self._customer: dict[str, str] = {}  # record key -> customer id
         self._merged_into: dict[str, str] = {}  # merged customer id -> survivor
         self._dead = 0
+        # Causes (`resolve:<uuid>`, `import:<id>`) of writes this process
+        # indexed itself: the profile events they announce need no re-read
+        # here (ADR 0085). Other replicas do not know them and re-read.
+        self._own_writes: OrderedDict[str, None] = OrderedDict()
         # Set once the records stored before this process started are in.
         self.loaded = threading.Event()
 
@@ -174,6 +182,27 @@ class CandidateIndex:
                 n += 1
             self._compact_if_sparse()
         return n
+
+    def note_own_writes(self, causes: Iterable[str]) -> None:
+        """Writes this process indexed itself, by the cause their profile
+        events carry (`resolve:<uuid>` of a call, `import:<id>` of all of
+        an import's records)."""
+        with self._lock:
+            for cause in causes:
+                self._own_writes[cause] = None
+            while len(self._own_writes) > _OWN_WRITES_KEPT:
+                self._own_writes.popitem(last=False)
+
+    def indexed_here(self, cause: str) -> bool:
+        """Did this process index the records announced with ``cause``
+        itself? Events name the call's or the import's cause, or a link
+        made for it (``<cause>:p<k>``, ``import:<id>:<n>``)."""
+        kind, _, rest = cause.partition(":")
+        if kind not in ("resolve", "import"):
+            return False
+        key = f"{kind}:{rest.split(':', 1)[0]}"
+        with self._lock:
+            return key in self._own_writes
 
     def remove(self, hashes: Iterable[str]) -> int:
         """Take out the records of these identifiers (erasure)."""

@@ -111,3 +111,19 @@ def test_the_candidate_budget_takes_the_smallest_blocks_first() -> None:
     assert index.candidate_positions(new, budget=20) == list(range(5))
     assert len(index.candidate_positions(new, budget=35)) == 35
     assert index.candidate_positions(new, budget=4) == []
+
+
+def test_the_writer_knows_its_own_profile_events_by_their_cause() -> None:
+    index = CandidateIndex()
+    index.note_own_writes(["resolve:1f2e", "import:abc123"])
+    # The call's own event, and the links made for it.
+    assert index.indexed_here("resolve:1f2e")
+    assert index.indexed_here("resolve:1f2e:p0")
+    # Every record of the import, and their links.
+    assert index.indexed_here("import:abc123:7")
+    assert index.indexed_here("import:abc123:7:p1")
+    # Other replicas' writes (and other causes) are read again.
+    assert not index.indexed_here("resolve:9999")
+    assert not index.indexed_here("import:other:7")
+    assert not index.indexed_here("event-123")
+    assert not index.indexed_here("")

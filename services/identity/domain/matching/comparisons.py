@@ -270,7 +270,11 @@ def string_levels(a: _Str, b: _Str, thresholds: Sequence[float]) -> Levels:
 
 
 def name_levels(
-    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+    left: RecordColumns,
+    li: _Int,
+    right: RecordColumns,
+    ri: _Int,
+    distance: npt.NDArray[np.int8] | None = None,
 ) -> tuple[Levels, _Bool]:
     """Given- and family-name levels, shape (n, 2), and where the crossed
     order was used.
@@ -301,7 +305,8 @@ def name_levels(
     # exactly, any other spelling does not, even when the phonetic keys
     # coincide.
     exact = len(_NAME_LEVELS) - 1
-    distance = romanisation_distances(left, li, right, ri)
+    if distance is None:
+        distance = romanisation_distances(left, li, right, ri)
     cross = ~swap & (distance >= 0)
     given = np.where(cross & (distance == 0), exact, given)
     given = np.where(cross & (distance > 0) & (given == exact), exact - 1, given)
@@ -341,7 +346,11 @@ def romanisation_distances(
 
 
 def script_differences(
-    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+    left: RecordColumns,
+    li: _Int,
+    right: RecordColumns,
+    ri: _Int,
+    distance: npt.NDArray[np.int8] | None = None,
 ) -> tuple[_Bool, _Bool]:
     """(both given names in Hangul and different, one in Hangul and the
     other in Latin letters more than one typo away from a usual romanisation
@@ -350,7 +359,9 @@ def script_differences(
     ``names.romanisation_distance``."""
     wa, wb = left.given_written[li], right.given_written[ri]
     both = np.asarray(left.given_hangul[li] & right.given_hangul[ri] & (wa != wb))
-    return both, np.asarray(romanisation_distances(left, li, right, ri) > 1)
+    if distance is None:
+        distance = romanisation_distances(left, li, right, ri)
+    return both, np.asarray(distance > 1)
 
 
 def dob_levels(a: _Int, b: _Int) -> Levels:
@@ -445,7 +456,10 @@ class ComparedPairs:
 
 def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> ComparedPairs:
     out = np.empty((len(li), len(FIELDS)), dtype=np.int8)
-    names, crossed = name_levels(left, li, right, ri)
+    # Across scripts, once per pair: both the name levels and the household
+    # rules read it.
+    distance = romanisation_distances(left, li, right, ri)
+    names, crossed = name_levels(left, li, right, ri, distance)
     out[:, FIELD_INDEX["given_name"]] = names[:, 0]
     out[:, FIELD_INDEX["family_name"]] = names[:, 1]
     out[:, FIELD_INDEX["date_of_birth"]] = dob_levels(left.dob_ymd[li], right.dob_ymd[ri])
@@ -466,7 +480,7 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
         ri,
         out,
         crossed,
-        *script_differences(left, li, right, ri),
+        *script_differences(left, li, right, ri, distance),
         np.asarray(shared & (out[:, FIELD_INDEX["phone"]] > 0)),
         np.asarray(left.korean_name[li] | right.korean_name[ri]),
         np.asarray(

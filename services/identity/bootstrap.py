@@ -53,7 +53,10 @@ async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     # index holds earlier records' match features, opened at start.
     keyring = SubjectKeyring(master_key_from_settings(settings))
     traits = TraitStore(keyring)
-    index = CandidateIndex(max_block_size=settings.realtime_max_block_size)
+    index = CandidateIndex(
+        max_block_size=settings.realtime_max_block_size,
+        max_candidates=settings.realtime_max_candidates,
+    )
     model = load_match_model(settings.match_model)
     handlers = IdentityHandlers(
         policy=policy,

@@ -67,6 +67,9 @@ class IdentitySettings(ServiceSettings):
     # more earlier records than this gives no candidates (bounds the work
     # per new record).
     realtime_max_block_size: int = Field(default=1000, ge=10)
+    # ... and one new record is compared with at most this many earlier
+    # records: its blocks smallest first while they fit (ADR 0085).
+    realtime_max_candidates: int = Field(default=200, ge=10)
     # Resolve remembers which customer an identifier belongs to (PostgreSQL
     # path; service_layer/owner_cache.py, ADR 0024): at most this many
     # identifiers (0: off), each for at most this long when no event says

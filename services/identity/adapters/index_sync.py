@@ -5,8 +5,9 @@ Each identity process holds earlier records' match features in memory
 (`service_layer/realtime.CandidateIndex`). A record written through one
 replica (an import, a `Resolve` with traits) is announced by the profile
 event its transaction stages (`profile created` / `profile updated` with
-`observed_traits`, never values); every replica then opens that customer's
-sealed observations from the database into its own index. `profile merged`
+`observed_traits`, never values); every other replica then opens that
+customer's sealed observations from the database into its own index (the
+writer indexed them already, and knows the event by its cause). `profile merged`
 makes the losers' records the survivor's (and re-reads the survivor's);
 `profile split` re-reads both sides; identity's answer to an erasure
 (`privacy_request answered`, sent by the replica that erased, after the
@@ -80,12 +81,16 @@ def join_index_sync(
         elif isinstance(m, identity_events.ProfileMerged):
             index.merged(m.surviving_customer_id, m.merged_customer_ids)
             # A record that arrived with the merge (another replica's new
-            # customer folded at once) is stored under the survivor.
-            await reload([m.surviving_customer_id])
+            # customer folded at once) is stored under the survivor; the
+            # replica that merged has it already.
+            if not index.indexed_here(m.cause_event_id):
+                await reload([m.surviving_customer_id])
         elif isinstance(m, identity_events.ProfileSplit):
             await reload([m.original_customer_id, *m.resulting_customer_ids])
         elif isinstance(m, identity_events.ProfileCreated | identity_events.ProfileUpdated):
-            if m.observed_traits:
+            # The replica that wrote the records indexed them itself
+            # (ADR 0085): only the others read them.
+            if m.observed_traits and not index.indexed_here(m.cause_event_id):
                 await reload([m.customer_id])
 
     index_loaded = asyncio.Event()

@@ -463,6 +463,7 @@ class IdentityHandlers:
         evidence: list[dict[str, object]] = []
         unsure: list[PairScore] = []
         guard = self._guard(repo, view, commands, scored)
+        causes: dict[int, str] = {}
         for n in pending:
             c = commands[n]
             outcome = view.link(c.identifiers, now, new_customer_id, self.policy)
@@ -479,6 +480,7 @@ class IdentityHandlers:
             )
             out[n] = outcome
             if n in refs:
+                causes[n] = cause
                 refs[n] = self._anchor(refs[n], c, view, outcome.customer_id)
                 if guard is not None:
                     features = features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
@@ -490,7 +492,7 @@ class IdentityHandlers:
         if refs:
             repo.insert_matches(evidence)
             self._queue(repo, view, unsure, now)
-            self._observe(session, view, commands, refs, now)
+            self._observe(session, view, commands, refs, now, causes)
         write.outbox.flush()
         # A returning customer merged away by another call of the batch
         # answers with the survivor, as it would a moment later; so does a
@@ -647,6 +649,7 @@ class IdentityHandlers:
         commands: Sequence[ResolveCommand],
         refs: Mapping[int, RecordRef],
         now: datetime,
+        causes: Mapping[int, str],
     ) -> None:
         observations = []
         indexable = []
@@ -676,6 +679,9 @@ class IdentityHandlers:
             # Before the commit: should it roll back, the entry names an
             # identifier the graph does not have, and is never linked to.
             self.index.put(indexable, owners)
+            # Their profile events need no re-read by this process's index
+            # sync: the records are in already.
+            self.index.note_own_writes(causes[n] for n in refs if n in causes)
 
     def golden_record(self, session: Session, customer_id: str) -> list[GoldenTrait]:
         if self.traits is None:

@@ -98,6 +98,8 @@ class ImportSummary:
     # Records now in the graph, for the real-time index once committed.
     indexable: list[tuple[RecordRef, CustomerRecord]] = field(default_factory=list)
     indexable_customers: dict[str, str] = field(default_factory=dict)  # record key -> customer
+    # The import's causes are `import:<id>:<n>`: this prefix names them all.
+    cause_prefix: str = ""
 
 
 class RecordImporter:
@@ -180,7 +182,11 @@ class RecordImporter:
             comparisons=scoring.comparisons,
             comparisons_with_earlier=scoring.comparisons_with_earlier,
             model=scoring.model,
+            cause_prefix=f"import:{import_id}",
         )
+        if self.index is not None:
+            # Indexed by `index_committed`; the events need no re-read here.
+            self.index.note_own_writes([out.cause_prefix])
         auto: dict[int, list[PairScore]] = {}
         unsure: list[PairScore] = []
         for m in scoring.matches:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,12 +39,22 @@ from identity.domain.matching import (
     normalise_record,
 )
 from identity.domain.matching.blocking import PREDICTION_RULES, BlockingIndex, BlockingRule
-from identity.domain.matching.comparisons import RecordColumns, compare
+from identity.domain.matching.comparisons import ColumnStore, RecordColumns, compare
 from identity.domain.model import GraphView, HashedId
 
 # Records sharing one blocking key beyond which the key is not used for
 # real-time candidates (a city's most common postcode, a shop's phone).
 REALTIME_MAX_BLOCK = 1000
+# Candidates one new record is compared with at most: its blocks smallest
+# first while they fit (BlockingIndex.candidate_positions). On the Korean
+# households bench every pair scored at or above the review threshold is in
+# a block of 27 records or fewer, while a family name in a city brings
+# hundreds of strangers; 200 keeps all of them and scores 69 candidates per
+# sign-up on average instead of 171 (ADR 0085).
+REALTIME_MAX_CANDIDATES = 200
+# Causes of this process's own index writes remembered for its index sync
+# (a rolled-back write's cause is never announced; the oldest go first).
+_OWN_WRITES_KEPT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +129,16 @@ class CandidateIndex:
         self,
         rules: tuple[BlockingRule, ...] = PREDICTION_RULES,
         max_block_size: int = REALTIME_MAX_BLOCK,
+        max_candidates: int | None = REALTIME_MAX_CANDIDATES,
     ) -> None:
         self.rules = rules
         self.max_block_size = max_block_size
+        self.max_candidates = max_candidates
         self._lock = threading.Lock()
         self._blocks = BlockingIndex((), rules, max_block_size)
+        # The same records column by column, for scoring without converting
+        # candidates again on every call.
+        self._columns = ColumnStore()
         self._records: list[NormalisedRecord | None] = []
         self._refs: list[RecordRef | None] = []
         self._position: dict[str, int] = {}  # record key -> position
@@ -132,6 +148,10 @@ class CandidateIndex:
         self._customer: dict[str, str] = {}  # record key -> customer id
         self._merged_into: dict[str, str] = {}  # merged customer id -> survivor
         self._dead = 0
+        # Causes (`resolve:<uuid>`, `import:<id>`) of writes this process
+        # indexed itself: the profile events they announce need no re-read
+        # here (ADR 0085). Other replicas do not know them and re-read.
+        self._own_writes: OrderedDict[str, None] = OrderedDict()
         # Set once the records stored before this process started are in.
         self.loaded = threading.Event()
 
@@ -154,7 +174,7 @@ class CandidateIndex:
                 if customers and ref.key in customers:
                     self._customer[ref.key] = customers[ref.key]
                 pos = self._blocks.add(record)
-                assert pos == len(self._records)
+                assert pos == len(self._records) == self._columns.append(record)
                 self._records.append(record)
                 self._refs.append(ref)
                 self._position[ref.key] = pos
@@ -162,6 +182,27 @@ class CandidateIndex:
                 n += 1
             self._compact_if_sparse()
         return n
+
+    def note_own_writes(self, causes: Iterable[str]) -> None:
+        """Writes this process indexed itself, by the cause their profile
+        events carry (`resolve:<uuid>` of a call, `import:<id>` of all of
+        an import's records)."""
+        with self._lock:
+            for cause in causes:
+                self._own_writes[cause] = None
+            while len(self._own_writes) > _OWN_WRITES_KEPT:
+                self._own_writes.popitem(last=False)
+
+    def indexed_here(self, cause: str) -> bool:
+        """Did this process index the records announced with ``cause``
+        itself? Events name the call's or the import's cause, or a link
+        made for it (``<cause>:p<k>``, ``import:<id>:<n>``)."""
+        kind, _, rest = cause.partition(":")
+        if kind not in ("resolve", "import"):
+            return False
+        key = f"{kind}:{rest.split(':', 1)[0]}"
+        with self._lock:
+            return key in self._own_writes
 
     def remove(self, hashes: Iterable[str]) -> int:
         """Take out the records of these identifiers (erasure)."""
@@ -217,6 +258,7 @@ class CandidateIndex:
                     del self._by_hash[ref.identifier.hash]
         self._records[pos] = None
         self._refs[pos] = None
+        self._columns.clear(pos)
         self._dead += 1
         return 1
 
@@ -230,9 +272,11 @@ class CandidateIndex:
             if ref is not None and rec is not None
         ]
         self._blocks = BlockingIndex((), self.rules, self.max_block_size)
+        self._columns = ColumnStore(max(1024, 2 * len(live)))
         self._records, self._refs, self._position, self._dead = [], [], {}, 0
         for ref, rec in live:
             self._position[ref.key] = self._blocks.add(rec)
+            self._columns.append(rec)
             self._records.append(rec)
             self._refs.append(ref)
 
@@ -262,29 +306,41 @@ class CandidateIndex:
             return [], 0
         normalised = [normalise_record(f) for _, f in new]
         li: list[int] = []
-        known: list[NormalisedRecord] = []
-        known_refs: list[RecordRef] = []
+        found: list[int] = []
         with self._lock:
             for i, ((ref, _), record) in enumerate(zip(new, normalised, strict=True)):
-                for p in self._blocks.candidate_positions(record):
-                    other, other_ref = self._records[p], self._refs[p]
-                    if other is None or other_ref is None or other_ref.key == ref.key:
-                        continue
-                    li.append(i)
-                    known.append(other)
-                    known_refs.append(other_ref)
-        if not li:
-            return [], 0
+                own = self._position.get(ref.key)
+                for p in self._blocks.candidate_positions(record, self.max_candidates):
+                    # Dead positions (erased, replaced) are not in _position's
+                    # values; their refs are None.
+                    if p != own and self._refs[p] is not None:
+                        li.append(i)
+                        found.append(p)
+            if not li:
+                return [], 0
+            positions = np.asarray(found, dtype=np.int64)
+            right = self._columns.take(positions)
+            # The list as it is now: an erasure while scoring sets an entry
+            # to None (that pair is then dropped); compaction makes a new list.
+            refs = self._refs
         left = RecordColumns.of(normalised)
-        right = RecordColumns.of(known)
         lidx = np.asarray(li, dtype=np.int64)
-        ridx = np.arange(len(known), dtype=np.int64)
-        _, probability = model.probabilities(compare(left, lidx, right, ridx))
+        ridx = np.arange(len(found), dtype=np.int64)
+        pairs = compare(left, lidx, right, ridx)
+        weights = model.weigh(pairs)
         out = []
-        for k in np.flatnonzero(probability >= min_probability):
-            i = li[k]
-            detail = model.score(known[k], normalised[i])
-            out.append(PairScore(known_refs[k], new[i][0], float(probability[k]), detail.per_field))
+        for k in np.flatnonzero(weights.probability >= min_probability):
+            partner = refs[found[k]]
+            if partner is None:
+                continue
+            out.append(
+                PairScore(
+                    partner,
+                    new[li[k]][0],
+                    float(weights.probability[k]),
+                    model.details(pairs, weights, int(k)),
+                )
+            )
         return out, len(li)
 
 

@@ -130,15 +130,31 @@ class BlockingIndex:
     def record_id(self, position: int) -> str:
         return self._ids[position]
 
-    def candidate_positions(self, record: NormalisedRecord) -> list[int]:
-        """Positions of indexed records sharing a block with ``record``."""
-        found: set[int] = set()
+    def candidate_positions(self, record: NormalisedRecord, budget: int | None = None) -> list[int]:
+        """Positions of indexed records sharing a block with ``record``.
+
+        With a ``budget``, the record's blocks are taken smallest first while
+        they fit in it: a small block (a date of birth, a postcode, the two
+        names) is selective, a large one (a family name in a city) mostly
+        brings strangers. The budget bounds the comparisons of one real-time
+        call however the base grows; the records a block beyond it would
+        have brought in are those a smaller block did not already find."""
+        blocks = []
         for rule in self.rules:
             key = rule.key(record)
             if not key:
                 continue
             block = self._blocks[rule.name].get(key)
             if block and len(block) <= self.max_block_size:
+                blocks.append(block)
+        found: set[int] = set()
+        if budget is None:
+            for block in blocks:
+                found.update(block)
+        else:
+            for block in sorted(blocks, key=len):
+                if len(found) + len(block) > budget:
+                    break
                 found.update(block)
         return sorted(found)
 

@@ -106,7 +106,7 @@ class RecordColumns:
         ymd = np.full((len(records), 3), -1, dtype=np.int64)
         for i, r in enumerate(records):
             if r.dob:
-                ymd[i] = (int(r.dob[:4]), int(r.dob[4:6]), int(r.dob[6:8]))
+                ymd[i] = _ymd(r.dob)
         return cls(
             record_ids=[r.record_id for r in records],
             given=_col(r.given for r in records),
@@ -129,6 +129,107 @@ class RecordColumns:
 
     def __len__(self) -> int:
         return len(self.record_ids)
+
+
+def _ymd(dob: str) -> tuple[int, int, int]:
+    return int(dob[:4]), int(dob[4:6]), int(dob[6:8])
+
+
+# RecordColumns' string columns (NormalisedRecord attributes of the same name).
+_STRING_COLUMNS: tuple[str, ...] = (
+    "given",
+    "family",
+    "given_as_family",
+    "dob",
+    "street",
+    "city",
+    "postcode",
+    "state",
+    "phone",
+    "email_hash",
+    "national_id",
+    "given_written",
+)
+
+
+class ColumnStore:
+    """Records kept column by column as they arrive, one position each (the
+    real-time candidate index). Scoring a new record gathers its candidates'
+    columns by position with one fancy-indexing step per column, instead of
+    converting each candidate's record again on every call. A cleared
+    position holds empty values: an erased record's raw values are gone from
+    memory, not just unreachable."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._n = 0
+        self._capacity = 0
+        self._ids: _Str = np.zeros(0, dtype=object)
+        self._strings: dict[str, _Str] = {}
+        self._ymd: _Int = np.zeros((0, 3), dtype=np.int64)
+        self._given_hangul: _Bool = np.zeros(0, dtype=np.bool_)
+        self._phone_personal: _Bool = np.zeros(0, dtype=np.bool_)
+        self._korean_name: _Bool = np.zeros(0, dtype=np.bool_)
+        self._grow(capacity)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _grow(self, capacity: int) -> None:
+        n = self._n
+
+        def grown(old: npt.NDArray[Any], fill: Any, shape: tuple[int, ...] = ()) -> Any:
+            new = np.full((capacity, *shape), fill, dtype=old.dtype)
+            new[:n] = old[:n]
+            return new
+
+        self._ids = grown(self._ids, "")
+        self._strings = {
+            name: grown(self._strings.get(name, np.zeros(0, dtype=object)), "")
+            for name in _STRING_COLUMNS
+        }
+        self._ymd = grown(self._ymd, -1, (3,))
+        self._given_hangul = grown(self._given_hangul, False)
+        self._phone_personal = grown(self._phone_personal, False)
+        self._korean_name = grown(self._korean_name, False)
+        self._capacity = capacity
+
+    def append(self, record: NormalisedRecord) -> int:
+        """Store a record; returns its position."""
+        if self._n == self._capacity:
+            self._grow(max(2 * self._capacity, 1024))
+        pos = self._n
+        self._ids[pos] = record.record_id
+        for name in _STRING_COLUMNS:
+            self._strings[name][pos] = getattr(record, name)
+        if record.dob:
+            self._ymd[pos] = _ymd(record.dob)
+        self._given_hangul[pos] = has_hangul(record.given_written)
+        self._phone_personal[pos] = record.phone_personal
+        self._korean_name[pos] = record.korean_name
+        self._n += 1
+        return pos
+
+    def clear(self, position: int) -> None:
+        """Forget a record's values (erasure); the position stays taken."""
+        self._ids[position] = ""
+        for name in _STRING_COLUMNS:
+            self._strings[name][position] = ""
+        self._ymd[position] = -1
+        self._given_hangul[position] = False
+        self._phone_personal[position] = False
+        self._korean_name[position] = False
+
+    def take(self, positions: _Int) -> RecordColumns:
+        """The records at ``positions`` as columns (copies)."""
+        s = self._strings
+        return RecordColumns(
+            record_ids=self._ids[positions].tolist(),
+            **{name: s[name][positions] for name in _STRING_COLUMNS},
+            dob_ymd=self._ymd[positions],
+            given_hangul=self._given_hangul[positions],
+            phone_personal=self._phone_personal[positions],
+            korean_name=self._korean_name[positions],
+        )
 
 
 def _pairwise(scorer: Any, a: _Str, b: _Str, **kwargs: Any) -> _Float:
@@ -169,7 +270,11 @@ def string_levels(a: _Str, b: _Str, thresholds: Sequence[float]) -> Levels:
 
 
 def name_levels(
-    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+    left: RecordColumns,
+    li: _Int,
+    right: RecordColumns,
+    ri: _Int,
+    distance: npt.NDArray[np.int8] | None = None,
 ) -> tuple[Levels, _Bool]:
     """Given- and family-name levels, shape (n, 2), and where the crossed
     order was used.
@@ -200,7 +305,8 @@ def name_levels(
     # exactly, any other spelling does not, even when the phonetic keys
     # coincide.
     exact = len(_NAME_LEVELS) - 1
-    distance = romanisation_distances(left, li, right, ri)
+    if distance is None:
+        distance = romanisation_distances(left, li, right, ri)
     cross = ~swap & (distance >= 0)
     given = np.where(cross & (distance == 0), exact, given)
     given = np.where(cross & (distance > 0) & (given == exact), exact - 1, given)
@@ -240,7 +346,11 @@ def romanisation_distances(
 
 
 def script_differences(
-    left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int
+    left: RecordColumns,
+    li: _Int,
+    right: RecordColumns,
+    ri: _Int,
+    distance: npt.NDArray[np.int8] | None = None,
 ) -> tuple[_Bool, _Bool]:
     """(both given names in Hangul and different, one in Hangul and the
     other in Latin letters more than one typo away from a usual romanisation
@@ -249,7 +359,9 @@ def script_differences(
     ``names.romanisation_distance``."""
     wa, wb = left.given_written[li], right.given_written[ri]
     both = np.asarray(left.given_hangul[li] & right.given_hangul[ri] & (wa != wb))
-    return both, np.asarray(romanisation_distances(left, li, right, ri) > 1)
+    if distance is None:
+        distance = romanisation_distances(left, li, right, ri)
+    return both, np.asarray(distance > 1)
 
 
 def dob_levels(a: _Int, b: _Int) -> Levels:
@@ -344,7 +456,10 @@ class ComparedPairs:
 
 def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> ComparedPairs:
     out = np.empty((len(li), len(FIELDS)), dtype=np.int8)
-    names, crossed = name_levels(left, li, right, ri)
+    # Across scripts, once per pair: both the name levels and the household
+    # rules read it.
+    distance = romanisation_distances(left, li, right, ri)
+    names, crossed = name_levels(left, li, right, ri, distance)
     out[:, FIELD_INDEX["given_name"]] = names[:, 0]
     out[:, FIELD_INDEX["family_name"]] = names[:, 1]
     out[:, FIELD_INDEX["date_of_birth"]] = dob_levels(left.dob_ymd[li], right.dob_ymd[ri])
@@ -365,7 +480,7 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
         ri,
         out,
         crossed,
-        *script_differences(left, li, right, ri),
+        *script_differences(left, li, right, ri, distance),
         np.asarray(shared & (out[:, FIELD_INDEX["phone"]] > 0)),
         np.asarray(left.korean_name[li] | right.korean_name[ri]),
         np.asarray(

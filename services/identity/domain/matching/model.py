@@ -226,6 +226,18 @@ class MatchScore:
 
 
 @dataclass(frozen=True, slots=True)
+class PairWeights:
+    """``MatchModel.weigh``'s answer for a column of pairs."""
+
+    fields: _Float  # (n_pairs, n_fields) weight in bits
+    raw: _Float  # prior + field weights, before the household rules
+    weight: _Float  # after the household caps
+    probability: _Float
+    conflict: npt.NDArray[np.bool_]
+    household: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
 class TermFrequencies:
     """How common each value of a field is; u for an exact match on it."""
 
@@ -430,7 +442,9 @@ class MatchModel:
     def household_cap(self, pairs: ComparedPairs) -> _Float:
         """Cap on the total weight of every pair from the household rules
         (``HouseholdRules``); +inf where they do not apply."""
-        conflict, household = household_patterns(pairs, self.household.scope)
+        return self._cap(*household_patterns(pairs, self.household.scope))
+
+    def _cap(self, conflict: npt.NDArray[np.bool_], household: npt.NDArray[np.bool_]) -> _Float:
         cap = np.full(len(conflict), np.inf)
         cap[household] = _logit2(self.household.household_cap)
         cap[conflict] = _logit2(self.household.given_conflict_cap)
@@ -440,12 +454,38 @@ class MatchModel:
     def prior_weight(self) -> float:
         return math.log2(self.prior / (1 - self.prior))
 
+    def weigh(self, pairs: ComparedPairs) -> PairWeights:
+        """Every pair's field weights, total weight and probability, with
+        what ``details`` needs to explain any of them."""
+        fields = self.field_weights(pairs)
+        raw = self.prior_weight + fields.sum(axis=1)
+        conflict, household = household_patterns(pairs, self.household.scope)
+        weight = np.minimum(raw, self._cap(conflict, household))
+        return PairWeights(fields, raw, weight, 1.0 / (1.0 + np.exp2(-weight)), conflict, household)
+
     def probabilities(self, pairs: ComparedPairs) -> tuple[_Float, _Float]:
         """(total match weight, match probability) of every pair."""
-        weight = np.minimum(
-            self.prior_weight + self.field_weights(pairs).sum(axis=1), self.household_cap(pairs)
-        )
-        return weight, 1.0 / (1.0 + np.exp2(-weight))
+        w = self.weigh(pairs)
+        return w.weight, w.probability
+
+    def details(
+        self, pairs: ComparedPairs, weights: PairWeights, k: int
+    ) -> dict[str, tuple[str, float]]:
+        """Pair ``k``'s per-field breakdown (``Explain``): field -> (level
+        label, weight in bits), and the household pattern when one applies."""
+        per_field: dict[str, tuple[str, float]] = {}
+        row = weights.fields[k]
+        for f, spec in enumerate(self.fields):
+            level = int(pairs.levels[k, f])
+            label = "null" if level == NULL_LEVEL else spec.levels[level]
+            per_field[spec.name] = (label, float(row[f]))
+        total, raw = float(weights.weight[k]), float(weights.raw[k])
+        # The pattern is named even when the cap did not bite (weight 0).
+        if weights.conflict[k]:
+            per_field["household"] = (HouseholdPattern.CONTRADICTION.value, total - raw)
+        elif weights.household[k]:
+            per_field["household"] = (HouseholdPattern.SAME_HOUSEHOLD.value, total - raw)
+        return per_field
 
     def score(
         self, a: CustomerRecord | NormalisedRecord, b: CustomerRecord | NormalisedRecord
@@ -455,21 +495,9 @@ class MatchModel:
         right = RecordColumns.of([_as_normalised(b)])
         index = np.zeros(1, dtype=np.int64)
         pairs = compare(left, index, right, index)
-        weights = self.field_weights(pairs)[0]
-        per_field: dict[str, tuple[str, float]] = {}
-        for f, spec in enumerate(self.fields):
-            level = int(pairs.levels[0, f])
-            label = "null" if level == NULL_LEVEL else spec.levels[level]
-            per_field[spec.name] = (label, float(weights[f]))
-        raw = self.prior_weight + float(weights.sum())
-        total = min(raw, float(self.household_cap(pairs)[0]))
-        conflict, household = household_patterns(pairs, self.household.scope)
-        # The pattern is named even when the cap did not bite (weight 0).
-        if conflict[0]:
-            per_field["household"] = (HouseholdPattern.CONTRADICTION.value, total - raw)
-        elif household[0]:
-            per_field["household"] = (HouseholdPattern.SAME_HOUSEHOLD.value, total - raw)
-        return MatchScore(total, probability_of(total), per_field)
+        weights = self.weigh(pairs)
+        total = float(weights.weight[0])
+        return MatchScore(total, probability_of(total), self.details(pairs, weights, 0))
 
     # -- persistence ----------------------------------------------------------
 

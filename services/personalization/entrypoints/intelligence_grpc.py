@@ -147,7 +147,7 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
 
     async def ExportSegmentMembers(
         self, request: pb.ExportSegmentMembersRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.SegmentMember]:
+    ) -> AsyncIterator[pb.ExportSegmentMembersResponse]:
         if not request.segment_id:
             raise InvalidArgument("segment_id", "required")
         after = ""
@@ -156,10 +156,12 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
                 lambda a=after: self._in(lambda s: st.page_members(s, request.segment_id, a, 1000))
             )
             for r in rows:
-                yield pb.SegmentMember(
-                    segment_id=r.segment_id,
-                    customer_id=r.customer_id,
-                    entered_at=ts(st.epoch(r.entered_at)),
+                yield pb.ExportSegmentMembersResponse(
+                    member=pb.SegmentMember(
+                        segment_id=r.segment_id,
+                        customer_id=r.customer_id,
+                        entered_at=ts(st.epoch(r.entered_at)),
+                    )
                 )
             if len(rows) < 1000:
                 return

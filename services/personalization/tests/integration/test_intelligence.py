@@ -224,6 +224,13 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(
         ipb.ListSegmentMembersRequest(segment_id="carted-not-bought", page_size=1)
     )
     assert [m.customer_id for m in page.members] == [abandoner] and page.total == 1
+    exported = [
+        r.member.customer_id
+        async for r in s.ExportSegmentMembers(
+            ipb.ExportSegmentMembersRequest(segment_id="shoe-buyers")
+        )
+    ]
+    assert exported == [buyer]
     preview = await s.PreviewSegment(ipb.PreviewSegmentRequest(rule="cart_adds_7d >= 1"))
     assert preview.size == 2 and sorted(preview.sample_customer_ids) == sorted([buyer, abandoner])
     # Withdrawing profiling removes traits and memberships, and publishes the exit.

@@ -78,6 +78,12 @@ class GetSegmentsRequest(_message.Message):
     customer_id: str
     def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
 
+class ExportSegmentMembersResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: SegmentMember
+    def __init__(self, member: _Optional[_Union[SegmentMember, _Mapping]] = ...) -> None: ...
+
 class SegmentMember(_message.Message):
     __slots__ = ("segment_id", "customer_id", "entered_at")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]

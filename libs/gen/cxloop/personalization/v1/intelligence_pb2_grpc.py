@@ -66,7 +66,7 @@ class IntelligenceServiceStub:
         self.ExportSegmentMembers = channel.unary_stream(
                 '/cxloop.personalization.v1.IntelligenceService/ExportSegmentMembers',
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersRequest.SerializeToString,
-                response_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.SegmentMember.FromString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersResponse.FromString,
                 _registered_method=True)
         self.GetPredictions = channel.unary_unary(
                 '/cxloop.personalization.v1.IntelligenceService/GetPredictions',
@@ -190,7 +190,7 @@ def add_IntelligenceServiceServicer_to_server(servicer, server):
             'ExportSegmentMembers': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportSegmentMembers,
                     request_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersRequest.FromString,
-                    response_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.SegmentMember.SerializeToString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersResponse.SerializeToString,
             ),
             'GetPredictions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPredictions,
@@ -373,7 +373,7 @@ class IntelligenceService:
             target,
             '/cxloop.personalization.v1.IntelligenceService/ExportSegmentMembers',
             cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersRequest.SerializeToString,
-            cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.SegmentMember.FromString,
+            cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ExportSegmentMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -117,6 +117,27 @@ def paced(kind: str, target: str, key: str, ids: list[str]) -> dict[str, Any]:
     }
 
 
+async def _drain(nats_url: str, timeout_s: float = 300) -> float:
+    """Wait until every consumer has worked off the seeding (measuring reads
+    while six services still digest a year of events measures the backlog)."""
+    import nats
+
+    from cxloop_cli.backlog import consumer_backlogs
+
+    started = time.monotonic()
+    nc = await nats.connect(nats_url)
+    try:
+        while time.monotonic() - started < timeout_s:
+            lag = await consumer_backlogs(nc.jetstream())
+            if all(b.pending == 0 and b.unacknowledged == 0 for b in lag):
+                break
+            await asyncio.sleep(1)
+    finally:
+        await nc.close()
+    await asyncio.sleep(2)  # the gateway's key watch
+    return round(time.monotonic() - started, 1)
+
+
 def customer360() -> dict[str, Any]:
     from cxloop_cli import demo
     from cxloop_cli.demo_shop import make_shop
@@ -142,10 +163,15 @@ def customer360() -> dict[str, Any]:
                 await nc.close()
 
         key = asyncio.run(make_key())
-        time.sleep(2)  # the gateway's key watch and the consumers catch up
+        drained = asyncio.run(_drain(infra.nats_url()))
         c360 = paced("360", suite.gateway_url, key, ids)
         floor = paced("get_profile", targets["identity"], "", ids)
-    return {"seeded": report.to_json(), "customer_360": c360, "identity_get_profile": floor}
+    return {
+        "seeded": report.to_json(),
+        "backlog_drained_s": drained,
+        "customer_360": c360,
+        "identity_get_profile": floor,
+    }
 
 
 def main() -> dict[str, Any]:

@@ -74,37 +74,43 @@ def grpc_customer360(
         if service in channels:
             parts.append(Part(name, service, fetch))
 
+    def one_call(
+        service: str, method: Any, request: Callable[[str], Any], unwrap: str = ""
+    ) -> Callable[[str, Actor], Awaitable[dict[str, Any] | None]]:
+        """A part that is one unary call (its answer, or one field of it)."""
+
+        async def fetch(cid: str, actor: Actor) -> dict[str, Any] | None:
+            r = await _ask(
+                service, method(request(cid), timeout=deadline_s, metadata=metadata(actor))
+            )
+            return None if r is None else _json(getattr(r, unwrap) if unwrap else r)
+
+        return fetch
+
     if "identity" in channels:
         identity = igrpc.IdentityServiceStub(channels["identity"])
-
-        async def profile(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
+        add(
+            "profile",
+            "identity",
+            one_call(
                 "identity",
-                identity.GetProfile(
-                    ipb.GetProfileRequest(customer_id=cid),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r.profile)
-
-        add("profile", "identity", profile)
+                identity.GetProfile,
+                lambda c: ipb.GetProfileRequest(customer_id=c),
+                unwrap="profile",
+            ),
+        )
 
     if "consent" in channels:
         consent = cgrpc.ConsentServiceStub(channels["consent"])
-
-        async def preferences(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
+        add(
+            "consent",
+            "consent",
+            one_call(
                 "consent",
-                consent.GetPreferences(
-                    cpb.GetPreferencesRequest(customer_id=cid),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
-        add("consent", "consent", preferences)
+                consent.GetPreferences,
+                lambda c: cpb.GetPreferencesRequest(customer_id=c),
+            ),
+        )
 
     if "loyalty" in channels:
         loyalty = lgrpc.LoyaltyServiceStub(channels["loyalty"])
@@ -135,73 +141,34 @@ def grpc_customer360(
 
     if "personalization" in channels:
         perso = pgrpc.PersonalizationServiceStub(channels["personalization"])
-
-        async def recommendations(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
-                "personalization",
-                perso.Recommend(
-                    ppb.RecommendRequest(customer_id=cid, placement="console", limit=10),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
         intel = intel_grpc.IntelligenceServiceStub(channels["personalization"])
-
-        async def segments(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
-                "personalization",
-                intel.GetSegments(
-                    intel_pb.GetSegmentsRequest(customer_id=cid),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
-        async def traits(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
-                "personalization",
-                intel.GetTraits(
-                    intel_pb.GetTraitsRequest(customer_id=cid),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
-        async def predictions(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
-                "personalization",
-                intel.GetPredictions(
-                    intel_pb.GetPredictionsRequest(customer_id=cid),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
-        add("recommendations", "personalization", recommendations)
-        add("segments", "personalization", segments)
-        add("traits", "personalization", traits)
-        add("predictions", "personalization", predictions)
+        for name, method, request in (
+            (
+                "recommendations",
+                perso.Recommend,
+                lambda c: ppb.RecommendRequest(customer_id=c, placement="console", limit=10),
+            ),
+            ("segments", intel.GetSegments, lambda c: intel_pb.GetSegmentsRequest(customer_id=c)),
+            ("traits", intel.GetTraits, lambda c: intel_pb.GetTraitsRequest(customer_id=c)),
+            (
+                "predictions",
+                intel.GetPredictions,
+                lambda c: intel_pb.GetPredictionsRequest(customer_id=c),
+            ),
+        ):
+            add(name, "personalization", one_call("personalization", method, request))
 
     if "feedback" in channels:
         feedback = fgrpc.FeedbackServiceStub(channels["feedback"])
-
-        async def cases(cid: str, actor: Actor) -> dict[str, Any] | None:
-            r = await _ask(
+        add(
+            "cases",
+            "feedback",
+            one_call(
                 "feedback",
-                feedback.ListCases(
-                    fpb.ListCasesRequest(customer_id=cid, page_size=20),
-                    timeout=deadline_s,
-                    metadata=metadata(actor),
-                ),
-            )
-            return None if r is None else _json(r)
-
-        add("cases", "feedback", cases)
+                feedback.ListCases,
+                lambda c: fpb.ListCasesRequest(customer_id=c, page_size=20),
+            ),
+        )
 
     lookup = None
     if "identity" in channels:

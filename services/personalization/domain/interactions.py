@@ -70,7 +70,8 @@ def _product_id(p: Mapping[str, Any]) -> str:
     return ""
 
 
-def _number(v: Any) -> float:
+def number(v: Any) -> float:
+    """A property's value as a finite float (0 for anything else)."""
     if isinstance(v, bool):
         return 0.0
     if isinstance(v, int | float) and math.isfinite(v):
@@ -111,8 +112,8 @@ def from_tracked_event(
         pid = _product_id(p)
         if not pid:
             continue
-        qty = max(_number(p.get("quantity")) or 1.0, 1.0)
-        revenue = _number(p.get("price")) * qty if kind is Kind.PURCHASE else 0.0
+        qty = max(number(p.get("quantity")) or 1.0, 1.0)
+        revenue = number(p.get("price")) * qty if kind is Kind.PURCHASE else 0.0
         out.append(
             Interaction(
                 event_id=f"{event_id}:{n}",

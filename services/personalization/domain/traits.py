@@ -10,11 +10,12 @@ time-based changes).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from personalization.domain.interactions import number
 
 DAY = 86_400.0
 #: Event names the segment language and triggers know (Segment's e-commerce
@@ -52,20 +53,6 @@ def event_key(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def _num(v: Any) -> float:
-    if isinstance(v, bool):
-        return 0.0
-    if isinstance(v, int | float) and math.isfinite(v):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            f = float(v)
-        except ValueError:
-            return 0.0
-        return f if math.isfinite(f) else 0.0
-    return 0.0
-
-
 def _str(v: Any) -> str:
     return v.strip()[:128] if isinstance(v, str) else ""
 
@@ -99,15 +86,17 @@ def seen_from_tracked(
         return []
     products = props.get("products")
     plist = [p for p in products if isinstance(p, Mapping)] if isinstance(products, list) else []
-    total = _num(props.get("revenue")) or _num(props.get("total"))
+    total = number(props.get("revenue")) or number(props.get("total"))
     if key == ORDER and not total:
-        total = sum(_num(p.get("price")) * max(_num(p.get("quantity")) or 1.0, 1.0) for p in plist)
+        total = sum(
+            number(p.get("price")) * max(number(p.get("quantity")) or 1.0, 1.0) for p in plist
+        )
     if not plist:
         plist = [props]
     out = []
     for n, p in enumerate(plist):
         item = _str(p.get("product_id")) or _str(p.get("sku")) or _str(p.get("id"))
-        value = total if key == ORDER else _num(p.get("price"))
+        value = total if key == ORDER else number(p.get("price"))
         out.append(
             Seen(at, key, _str(p.get("category")), item, channel[:32], value if n == 0 else 0.0)
         )

@@ -192,3 +192,48 @@ def test_embedded_nats_reports_a_taken_port(tmp_path: Path) -> None:
     assert f"127.0.0.1:{taken}" in message
     assert "CXLOOP_EMBEDDED_NATS_PORT" in message
     assert "CXLOOP_NATS_URL" in message
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_children_stop_when_the_supervisor_is_killed_outright(tmp_path: Path) -> None:
+    """A supervisor SIGKILLed (no chance to stop anything) leaves no child
+    running: each asked the kernel for SIGTERM when its parent dies."""
+    import os
+    import signal
+    import subprocess
+
+    pid_file = tmp_path / "child.pid"
+    parent = textwrap.dedent(
+        f"""
+        import sys, time
+        from cxloop_cli.supervisor import ProcessSpec, Supervisor
+        sup = Supervisor(log_dir=None, output=None)
+        p = sup.start(ProcessSpec(name="sleeper", argv=[sys.executable, "-c",
+            "import time; time.sleep(120)"]))
+        open({str(pid_file)!r}, "w").write(str(p.pid))
+        time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the supervisor never started its child"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    os.kill(child, 0)  # running
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    def alive() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie not yet reaped by init counts as gone.
+        stat = Path(f"/proc/{child}/stat")
+        return stat.exists() and stat.read_text().split()[2] != "Z"
+
+    deadline = time.monotonic() + 10
+    while alive():
+        assert time.monotonic() < deadline, "the child outlived its killed supervisor"
+        time.sleep(0.05)

@@ -17,33 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
-
-
-def _parent_death_signal() -> Callable[[], None] | None:
-    """On Linux, a child asks the kernel for SIGTERM when its parent dies, so
-    a supervisor killed outright (SIGKILL, a crashed test or benchmark) leaves
-    no service running and holding its ports. libc is loaded here, in the
-    parent: between fork and exec the child only makes the one system call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def set_it() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return set_it
-
-
-# The signal fires when the *thread* that started the child ends: start()
-# is called from the supervising (main) thread, which lives as long as the suite.
-_DIE_WITH_PARENT = _parent_death_signal()
+from typing import IO, TextIO
 
 ReadyCheck = Callable[[], bool]
 """Returns True once the process serves; may raise, which counts as not ready yet."""
@@ -169,7 +143,6 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=_DIE_WITH_PARENT,
             )
         except OSError as exc:
             if log_file is not None:

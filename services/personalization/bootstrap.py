@@ -164,7 +164,20 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), 0.25)
 
-    runtime.extra_tasks.extend([retrain, refresh_content])
+    async def resync_experiments() -> None:
+        # Experiment status changes reach replicas on the stream; this reads
+        # the few stored experiments every couple of seconds in case one was
+        # missed (a replica that never learned "running" would not assign).
+        await live.wait()
+        while not stopping.is_set():
+            try:
+                await db.run(lambda: _experiments(db, service))
+            except Exception:
+                log.warning("experiment resync failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 2.0)
+
+    runtime.extra_tasks.extend([retrain, refresh_content, resync_experiments])
     runtime.on_stop.append(stop_retraining)
     servicer = PersonalizationServicer(
         db,
@@ -189,6 +202,11 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     runtime.consent = consent  # type: ignore[attr-defined]
     runtime.live = live  # type: ignore[attr-defined]
     return runtime
+
+
+def _experiments(db: Database, service: Personalization) -> int:
+    with db.session() as s:
+        return service.resync_experiments(s)
 
 
 def _load(db: Database, service: Personalization) -> dict[str, int]:

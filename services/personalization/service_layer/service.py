@@ -194,6 +194,18 @@ class Personalization:
             self.tracker.converted(inter, self.experiments)
         return 1
 
+    def resync_experiments(self, session: Session) -> int:
+        """Experiments as stored: a safety net beside the replica stream, so a
+        replica that missed a status change (started, stopped on another
+        replica) catches up within one resync. Status only moves forward."""
+        n = 0
+        for data in repo.load_experiments(session):
+            m = res.Experiment()
+            m.ParseFromString(data)
+            self._keep_experiment(msg.experiment_from(m))
+            n += 1
+        return n
+
     def _keep_experiment(self, e: ex.Experiment) -> None:
         with self.lock:
             old = self.experiments.get(e.experiment_id)

@@ -4,8 +4,6 @@ nats-server: what hostile clients, SDKs and faults meet (tests/hostile)."""
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,8 +101,8 @@ async def stored_events(nats_url: str) -> list[events_pb2.InteractionRecorded]:
 def nats_paused(server: EmbeddedNats) -> Iterator[None]:
     """SIGSTOP the nats-server (a stall: connections stay open, nothing
     answers) and SIGCONT it on leaving, whatever happens."""
-    os.kill(server.proc.pid, signal.SIGSTOP)
+    server.pause()
     try:
         yield
     finally:
-        os.kill(server.proc.pid, signal.SIGCONT)
+        server.resume()

@@ -6,8 +6,6 @@ every event is stored exactly once (issue 10 items 2 and 8)."""
 from __future__ import annotations
 
 import base64
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -33,8 +31,7 @@ def own_nats() -> Iterator[EmbeddedNats]:
     try:
         yield server
     finally:
-        if server.proc.poll() is None:
-            os.kill(server.proc.pid, signal.SIGCONT)
+        server.resume()
         server.stop()
 
 
@@ -90,7 +87,7 @@ async def test_stall_is_503_everywhere_and_retry_stores_each_once(
     r = await gateway.post("/v1/batch", json={"batch": [item(0)]}, headers=AUTH)
     assert r.status_code == 200, r.text
 
-    os.kill(own_nats.proc.pid, signal.SIGSTOP)
+    own_nats.pause()
     try:
         batch = {"batch": [item(i) for i in range(5)]}
         r = await gateway.post("/v1/batch", json=batch, headers=AUTH)
@@ -105,7 +102,7 @@ async def test_stall_is_503_everywhere_and_retry_stores_each_once(
         assert ready.status_code == 503
         assert ready.json()["checks"]["jetstream"] is False
     finally:
-        os.kill(own_nats.proc.pid, signal.SIGCONT)
+        own_nats.resume()
 
     async def ready_again() -> bool:
         return (await gateway.get("/readyz")).status_code == 200

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from bench.common import percentile, running_suite, write_result
+from bench.common import RunningSuite, percentile, running_suite, write_result
 
 NAME = "gateway"
 RATE = int(os.environ.get("CXLOOP_BENCH_GATEWAY_RATE", 200))
@@ -97,15 +97,28 @@ def _client(
     asyncio.run(run())
 
 
-def paced(kind: str, target: str, key: str, ids: list[str]) -> dict[str, Any]:
+def paced(
+    kind: str, target: str, key: str, ids: list[str], suite: RunningSuite | None = None
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q: Any = ctx.Queue()
     p = ctx.Process(target=_client, args=(kind, target, key, ids, RATE, SECONDS, q))
+    before = suite.cpu_seconds() if suite is not None else {}
     p.start()
     res = q.get(timeout=SECONDS * 10 + 120)
+    after = suite.cpu_seconds() if suite is not None else {}
     p.join(30)
     lat = res["latencies"]
+    # CPU per request of each service (includes the 20 warm-up calls):
+    # where the time goes, and a figure a busy machine barely moves.
+    calls = len(lat) + 20
+    cpu = {
+        name: round((after[name] - before.get(name, 0.0)) * 1000 / calls, 3)
+        for name in after
+        if after[name] - before.get(name, 0.0) > 0
+    }
     return {
+        "cpu_ms_per_request": cpu,
         "rate_requests_per_s": RATE,
         "achieved_requests_per_s": round(len(lat) / res["elapsed"], 1),
         "p50_ms": round(percentile(lat, 50), 2),
@@ -164,8 +177,8 @@ def customer360() -> dict[str, Any]:
 
         key = asyncio.run(make_key())
         drained = asyncio.run(_drain(infra.nats_url()))
-        c360 = paced("360", suite.gateway_url, key, ids)
-        floor = paced("get_profile", targets["identity"], "", ids)
+        c360 = paced("360", suite.gateway_url, key, ids, suite)
+        floor = paced("get_profile", targets["identity"], "", ids, suite)
     return {
         "seeded": report.to_json(),
         "backlog_drained_s": drained,

@@ -181,6 +181,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
     extra_tasks.append(recs.run)
     on_stop.append(recs.stop)
     feedback = client_channel(settings.grpc_target("feedback"), token=token)
+    analytics_channel = client_channel(settings.grpc_target("analytics"), token=token)
     add_feedback_routes(
         app,
         FeedbackClient(feedback, deadline_s=settings.grpc_deadline_s),
@@ -200,6 +201,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
                 "loyalty": loyalty_channel,
                 "personalization": personalization_channel,
                 "feedback": feedback,
+                "analytics": analytics_channel,
             },
             deadline_s=settings.customer360_deadline_s,
         ),
@@ -236,6 +238,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
             loyalty_channel,
             feedback,
             personalization_channel,
+            analytics_channel,
         ):
             await channel.close()
 

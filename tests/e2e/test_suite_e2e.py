@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -408,6 +409,29 @@ async def test_cxloop_demo_seeds_the_running_suite_through_its_public_apis(
     assert isinstance(points, dict)
     assert int(points["availablePoints"]) + int(points["pendingPoints"]) > 0
     assert c360["consent"] is not None and c360["complete"] in (True, False)
+    # The 360's recent journey (analytics) of a shopper who allows analytics.
+    shopper = next(
+        p
+        for p in shop.people
+        if p.consents.get("analytics")
+        and any(e.get("userId") == p.user_id and e.get("event") for e in shop.events)
+    )
+    read_shopper = ["customer", shopper.email, "--reason", "e2e", "--key", key, "--json"]
+    read_shopper += ["--gateway-url", suite.gateway_url]
+
+    async def journey() -> dict[str, Any] | None:
+        r = await asyncio.to_thread(CliRunner().invoke, cli, read_shopper)
+        out = _json.loads(r.output) if r.exit_code == 0 else None
+        return out["journey"] if out and out.get("journey") else None
+
+    j = await eventually(journey, timeout=60)
+    tracked = {
+        e["event"] for e in shop.events if e.get("userId") == shopper.user_id and e.get("event")
+    }
+    assert int(j["totalEvents"]) >= len(j["events"]) > 0
+    assert {e["event"] for e in j["events"]} & tracked
+    stamps = [e["occurredAt"] for e in j["events"]]
+    assert stamps == sorted(stamps, reverse=True)
     again = await asyncio.to_thread(CliRunner().invoke, cli, args)
     assert again.exit_code == 0, again.output
     second = _json.loads(again.output.strip().splitlines()[-1])

@@ -27,9 +27,9 @@ from analytics.domain.queries import (
     kpi_kind,
 )
 from analytics.service_layer import kpis
-from analytics.service_layer.journeys import JourneyAnalytics
+from analytics.service_layer.journeys import MAX_JOURNEY_EVENTS, JourneyAnalytics
 from cxloop_libs.db import Database
-from cxloop_libs.errors import InvalidArgument, Unavailable
+from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 
 PERIOD_FROM_PROTO = {
     pb.PERIOD_UNSPECIFIED: None,
@@ -253,6 +253,34 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
                 )
                 for start, rows in periods
             ]
+        )
+
+    async def RecentJourney(
+        self, request: pb.RecentJourneyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecentJourneyResponse:  # type: ignore[override]
+        if not request.customer_id:
+            raise InvalidArgument("customer_id", "must not be empty")
+        if not 0 <= request.limit <= MAX_JOURNEY_EVENTS:
+            raise InvalidArgument("limit", f"from 1 to {MAX_JOURNEY_EVENTS} (0 means 20)")
+        self._ready()
+        j = await asyncio.to_thread(self.journeys.recent, request.customer_id, request.limit or 20)
+        if j is None:
+            raise NotFound(f"no events of customer {request.customer_id}")
+        return pb.RecentJourneyResponse(
+            events=[
+                pb.JourneyEvent(
+                    occurred_at=_ts(e.occurred_at),
+                    event=e.event,
+                    kind=e.kind,
+                    channel=e.channel,
+                    source=e.source,
+                )
+                for e in j.events
+            ],
+            total_events=j.total,
+            first_seen=_ts(j.first_seen),
+            last_seen=_ts(j.last_seen),
+            channels=[pb.ChannelCount(channel=c, events=n) for c, n in j.channels],
         )
 
     async def ListAlerts(

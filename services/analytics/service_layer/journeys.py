@@ -42,6 +42,29 @@ class FunnelAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyEvent:
+    occurred_at: datetime
+    event: str
+    kind: str
+    channel: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecentJourney:
+    """One customer's newest events and a summary of all of them."""
+
+    events: list[JourneyEvent]
+    total: int
+    first_seen: datetime
+    last_seen: datetime
+    channels: list[tuple[str, int]]  # most events first
+
+
+MAX_JOURNEY_EVENTS = 200
+
+
+@dataclass(frozen=True, slots=True)
 class CohortRow:
     start: datetime
     customers: int
@@ -82,11 +105,40 @@ def _ts(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None)
 
 
+def _utc(stored: datetime) -> datetime:
+    """A timestamp as the store keeps it (naive UTC), made aware."""
+    return stored.replace(tzinfo=UTC)
+
+
 class JourneyAnalytics:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
     # -- funnels -------------------------------------------------------------
+    def recent(self, customer_id: str, limit: int = 20) -> RecentJourney | None:
+        """The customer's ``limit`` newest events (properties left out: they
+        may carry personal data), or None when the store has none."""
+        limit = max(1, min(limit, MAX_JOURNEY_EVENTS))
+        channels = self.store.sql(
+            "SELECT channel, count(*) AS n, min(ts), max(ts) FROM events "
+            "WHERE customer_id = ? GROUP BY channel ORDER BY n DESC, channel",
+            [customer_id],
+        )
+        if not channels:
+            return None
+        rows = self.store.sql(
+            "SELECT ts, event, kind, channel, source FROM events WHERE customer_id = ? "
+            "ORDER BY ts DESC, seq DESC LIMIT ?",
+            [customer_id, limit],
+        )
+        return RecentJourney(
+            events=[JourneyEvent(_utc(ts), e, k, c, src) for ts, e, k, c, src in rows],
+            total=sum(int(n) for _, n, _, _ in channels),
+            first_seen=_utc(min(first for _, _, first, _ in channels)),
+            last_seen=_utc(max(last for _, _, _, last in channels)),
+            channels=[(c, int(n)) for c, n, _, _ in channels],
+        )
+
     def funnel(self, q: FunnelQuery) -> FunnelAnswer:
         q.validate(self.store.known_events())
         in_layout = all(

@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 import grpc
 import grpc.aio
+from cxloop.analytics.v1 import analytics_service_pb2 as apb
+from cxloop.analytics.v1 import analytics_service_pb2_grpc as agrpc
 from cxloop.common.v1 import identifier_pb2 as common
 from cxloop.consent.v1 import consent_service_pb2 as cpb
 from cxloop.consent.v1 import consent_service_pb2_grpc as cgrpc
@@ -35,6 +37,7 @@ LOOKUP_KINDS = {
     "userId": common.IDENTIFIER_TYPE_USER_ID,
 }
 HISTORY_PAGE = 20
+JOURNEY_EVENTS = 20
 
 
 def metadata(actor: Actor) -> tuple[tuple[str, str], ...]:
@@ -67,7 +70,8 @@ def grpc_customer360(
     channels: dict[str, grpc.aio.Channel], *, deadline_s: float = 1.0
 ) -> Customer360:
     """The 360 over these services' channels (keys: identity, consent,
-    loyalty, personalization, feedback; a missing key leaves the part out)."""
+    loyalty, personalization, feedback, analytics; a missing key leaves the
+    part out)."""
     parts: list[Part] = []
 
     def add(name: str, service: str, fetch: Callable[[str, Actor], Awaitable[Any]]) -> None:
@@ -167,6 +171,18 @@ def grpc_customer360(
                 "feedback",
                 feedback.ListCases,
                 lambda c: fpb.ListCasesRequest(customer_id=c, page_size=20),
+            ),
+        )
+
+    if "analytics" in channels:
+        analytics = agrpc.AnalyticsServiceStub(channels["analytics"])
+        add(
+            "journey",
+            "analytics",
+            one_call(
+                "analytics",
+                analytics.RecentJourney,
+                lambda c: apb.RecentJourneyRequest(customer_id=c, limit=JOURNEY_EVENTS),
             ),
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -93,10 +93,24 @@ async def test_ingest_consent_merge_erasure_and_funnel(
             )
         )
 
+        # The customer 360's journey: web and store as one, newest first,
+        # without the events' properties.
+        j = await stub.RecentJourney(pb.RecentJourneyRequest(customer_id="c-a", limit=3))
+        assert [e.event for e in j.events] == ["review", "buy", "checkout"]
+        assert [e.channel for e in j.events] == ["web", "store", "store"]
+        assert j.events[0].occurred_at.ToDatetime(tzinfo=UTC) == T0 + timedelta(hours=5)
+        assert j.total_events == 5
+        assert j.first_seen.ToDatetime(tzinfo=UTC) == T0
+        assert [(c.channel, c.events) for c in j.channels] == [("web", 3), ("store", 2)]
+        assert "properties" not in pb.JourneyEvent.DESCRIPTOR.fields_by_name
+
         # Erasure: the survivor's rows (including the merged history) go.
         erase = consent_pb.ErasureRequested(request_id=str(uuid.uuid4()), customer_id="c-a")
         await publish(bus.js, ev.ERASURE_REQUESTED, erase, subject="c-a")
         await eventually(lambda: _equals(store.count, 4))
+        with pytest.raises(grpc.aio.AioRpcError) as gone:
+            await stub.RecentJourney(pb.RecentJourneyRequest(customer_id="c-a"))
+        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
         got = await stub.Funnel(funnel_request("view", "cart"), timeout=10)
         assert [s.customers for s in got.steps] == [1, 1]
 
@@ -146,6 +160,8 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
             "kpi.name",
         ),
         ("ListAlerts", pb.ListAlertsRequest(limit=100_000), "limit"),
+        ("RecentJourney", pb.RecentJourneyRequest(), "customer_id"),
+        ("RecentJourney", pb.RecentJourneyRequest(customer_id="c-1", limit=201), "limit"),
         (
             "Stages",
             pb.StagesRequest(stages=[pb.StageMapping(stage="a", events=["view"])]),

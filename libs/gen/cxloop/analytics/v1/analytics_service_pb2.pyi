@@ -336,3 +336,47 @@ class StagesResponse(_message.Message):
     PERIODS_FIELD_NUMBER: _ClassVar[int]
     periods: _containers.RepeatedCompositeFieldContainer[StagePeriod]
     def __init__(self, periods: _Optional[_Iterable[_Union[StagePeriod, _Mapping]]] = ...) -> None: ...
+
+class RecentJourneyRequest(_message.Message):
+    __slots__ = ("customer_id", "limit")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    limit: int
+    def __init__(self, customer_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class JourneyEvent(_message.Message):
+    __slots__ = ("occurred_at", "event", "kind", "channel", "source")
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    occurred_at: _timestamp_pb2.Timestamp
+    event: str
+    kind: str
+    channel: str
+    source: str
+    def __init__(self, occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[str] = ..., kind: _Optional[str] = ..., channel: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ChannelCount(_message.Message):
+    __slots__ = ("channel", "events")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    events: int
+    def __init__(self, channel: _Optional[str] = ..., events: _Optional[int] = ...) -> None: ...
+
+class RecentJourneyResponse(_message.Message):
+    __slots__ = ("events", "total_events", "first_seen", "last_seen", "channels")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[JourneyEvent]
+    total_events: int
+    first_seen: _timestamp_pb2.Timestamp
+    last_seen: _timestamp_pb2.Timestamp
+    channels: _containers.RepeatedCompositeFieldContainer[ChannelCount]
+    def __init__(self, events: _Optional[_Iterable[_Union[JourneyEvent, _Mapping]]] = ..., total_events: _Optional[int] = ..., first_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channels: _Optional[_Iterable[_Union[ChannelCount, _Mapping]]] = ...) -> None: ...

@@ -73,6 +73,11 @@ class AnalyticsServiceStub:
                 request_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.SerializeToString,
                 response_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.FromString,
                 _registered_method=True)
+        self.RecentJourney = channel.unary_unary(
+                '/cxloop.analytics.v1.AnalyticsService/RecentJourney',
+                request_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyRequest.SerializeToString,
+                response_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -134,6 +139,16 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecentJourney(self, request, context):
+        """One customer's most recent events, newest first, with how many there
+        are per channel (the customer 360's journey). Event properties are left
+        out: they may carry personal data. NOT_FOUND when the store holds no
+        event of the customer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +186,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.Stages,
                     request_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.FromString,
                     response_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.SerializeToString,
+            ),
+            'RecentJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecentJourney,
+                    request_deserializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyRequest.FromString,
+                    response_serializer=cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,6 +386,33 @@ class AnalyticsService:
             '/cxloop.analytics.v1.AnalyticsService/Stages',
             cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesRequest.SerializeToString,
             cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.StagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecentJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.analytics.v1.AnalyticsService/RecentJourney',
+            cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyRequest.SerializeToString,
+            cxloop_dot_analytics_dot_v1_dot_analytics__service__pb2.RecentJourneyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,6 +16,12 @@ so the whole suite's log can be read across streams (``cxloop audit export``).
 
 Reads answered from memory (a batch consent check) have no transaction: they
 go through :meth:`AuditLog.record_later`, a buffer written in batches.
+
+Reads of one customer at request rates (the customer 360 asks identity,
+consent... for every page an agent opens) go through :meth:`AuditLog.read`:
+the read runs in a read-only transaction, and its entry joins the entries of
+the reads that arrived together, written in one transaction (group commit);
+the answer still leaves only once its entry is committed.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from sqlmodel import Session
 
 from cxloop_libs.audit.actor import Actor, actor_from_grpc
 from cxloop_libs.audit.tables import AUDIT_TABLE
+from cxloop_libs.batching import RequestBatcher
 from cxloop_libs.db import Database, bulk_insert, is_transient_db_error
 from cxloop_libs.errors import InvalidArgument
 from cxloop_libs.messaging import OutboxWriter
@@ -259,6 +266,10 @@ class AuditLog:
         self.flush_interval_s = flush_interval_s
         self.max_buffered = max_buffered
         self._buffer: list[AuditEntry] = []
+        # Entries whose callers wait for their commit (:meth:`read`).
+        self._commits: RequestBatcher[AuditEntry, None] = RequestBatcher(
+            self._commit_entries, max_batch=500, max_wait_s=0.0
+        )
         self._wake = asyncio.Event()
         self._stopping = False
         self.dropped = 0
@@ -364,6 +375,52 @@ class AuditLog:
             return result
 
         return run
+
+    # -- group-committed (reads at request rates) -------------------------------
+    async def read(
+        self,
+        actor: Actor,
+        action: Action,
+        resource: str,
+        fn: Callable[[Session], T],
+        *,
+        subject: str | Callable[[T], str] = "",
+        fields: Sequence[str] = (),
+        operation: str = "",
+    ) -> T:
+        """``fn`` in its own read transaction, then its entry committed with
+        those of the reads that arrived together; returns once the entry is
+        stored (as :meth:`audited`, a failed write fails the read). A read
+        per transaction with its entry cost identity's `GetProfile` an insert,
+        an outbox row and a commit each."""
+        if self.db is None:
+            raise RuntimeError("AuditLog.read needs the service's database")
+        result = await self.db.in_transaction(fn)
+        who = subject(result) if callable(subject) else subject
+        await self.commit(
+            self.entry(
+                actor,
+                action,
+                resource,
+                subject=who,
+                fields=fields,
+                operation=operation,
+                outcome=Outcome.NOT_FOUND if result is None else Outcome.OK,
+            )
+        )
+        return result
+
+    async def commit(self, entry: AuditEntry) -> None:
+        """Store ``entry`` with others submitted meanwhile; returns once committed."""
+        await self._commits.submit(entry)
+
+    async def _commit_entries(self, entries: Sequence[AuditEntry]) -> Sequence[None]:
+        assert self.db is not None
+        batch = list(entries)
+        await self.db.in_transaction(lambda s: self.write(s, batch))
+        if self.on_commit is not None:
+            self.on_commit()
+        return [None] * len(batch)
 
     # -- buffered (reads answered without a transaction) ------------------------
     def record_later(self, entry: AuditEntry) -> None:

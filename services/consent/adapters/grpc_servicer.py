@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from cxloop.consent.v1 import consent_service_pb2 as pb
@@ -131,7 +131,7 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
     ) -> None:
         self.privacy = privacy
         # Who read or changed consent data (docs/adr/0020-audit-log.md).
-        self.audit = audit or AuditLog("consent")
+        self.audit = audit or AuditLog("consent", db=db, on_commit=after_commit)
         self.receipt_keys = receipt_keys
         self.admin_callers = admin_callers
         self.auth_required = auth_required
@@ -186,18 +186,16 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         actor = self.audit.actor(context)
         self._require_ready()
         cid, purpose = request.customer_id, request.purpose
-        (result,) = await self.db.in_transaction(
-            self._audited(
-                actor,
-                Action.READ,
-                STATE,
-                lambda s: self.handlers.check(s, [cid], purpose),
-                subject=cid,
-                fields=[f"purpose:{purpose}"],
-                operation="Check",
-            )
+        # The read, then its entry committed with concurrent reads' entries.
+        (result,) = await self.audit.read(
+            actor,
+            Action.READ,
+            STATE,
+            lambda s: self.handlers.check(s, [cid], purpose),
+            subject=cid,
+            fields=[f"purpose:{purpose}"],
+            operation="Check",
         )
-        self.after_commit()
         resp = pb.CheckResponse(
             allowed=result.reason.allows, reason=int(result.reason), known=result.known
         )
@@ -317,10 +315,10 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         self._require_ready()
         cid = request.customer_id
 
-        def read(s: Session) -> Any:
-            subject = self.handlers.preferences(s, cid)
-            self.audit.record(
-                s,
+        subject = await self.db.in_transaction(lambda s: self.handlers.preferences(s, cid))
+        # Committed with the entries of concurrent reads, before the answer.
+        await self.audit.commit(
+            self.audit.entry(
                 actor,
                 Action.READ,
                 PREFERENCES,
@@ -329,10 +327,7 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
                 operation="GetPreferences",
                 outcome=Outcome.OK if subject.version else Outcome.NOT_FOUND,
             )
-            return subject
-
-        subject = await self.db.in_transaction(read)
-        self.after_commit()
+        )
         catalogue = self.handlers.catalogue
         decided = {s.purpose: s for s in messages.subject_states(subject, catalogue)}
         return pb.GetPreferencesResponse(

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session
 
 from cxloop_libs.audit import Action, AuditLog
+from cxloop_libs.db import Database
 
 T = TypeVar("T")
 READ, CHANGE = Action.READ, Action.CHANGE
@@ -33,3 +34,22 @@ def audited(
         return fn
     actor = audit.actor(context)
     return audit.audited(actor, action, resource, fn, subject=subject, operation=operation)
+
+
+async def audited_read(
+    audit: AuditLog | None,
+    context: Any,
+    db: Database,
+    resource: str,
+    fn: Callable[[Session], T],
+    *,
+    subject: str | Callable[[T], str],
+    operation: str,
+) -> T:
+    """A read in a read-only transaction, its entry committed together with
+    those of concurrent reads (`AuditLog.read`); returns once it is stored."""
+    if audit is None:
+        return await db.in_transaction(fn)
+    return await audit.read(
+        audit.actor(context), READ, resource, fn, subject=subject, operation=operation
+    )

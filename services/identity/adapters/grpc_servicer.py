@@ -27,7 +27,7 @@ from cxloop_libs.pii import (
     normalize_identifier,
     phone_kind,
 )
-from identity.adapters.audit import CHANGE, GRAPH, PROFILE, READ, REVIEW, audited
+from identity.adapters.audit import CHANGE, GRAPH, PROFILE, READ, REVIEW, audited, audited_read
 from identity.adapters.repository import ProfileRecord
 from identity.domain.matching import CustomerRecord
 from identity.domain.model import HashedId
@@ -287,8 +287,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._require_db()
         cid = request.customer_id
         get = lambda s: self.handlers.get_profile(s, cid)  # noqa: E731
-        record = await self.db.in_transaction(
-            audited(self.audit, context, READ, PROFILE, get, subject=cid, operation="GetProfile")
+        record = await audited_read(
+            self.audit, context, self.db, PROFILE, get, subject=cid, operation="GetProfile"
         )
         if record is None:
             raise NotFound(f"no customer {cid}")
@@ -308,16 +308,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 found.golden = self.handlers.golden_record(s, found.customer.customer_id)
             return found
 
-        record = await self.db.in_transaction(
-            audited(
-                self.audit,
-                context,
-                READ,
-                PROFILE,
-                lookup,
-                subject=lambda r: r.customer.customer_id if r else "",
-                operation="LookupByIdentifier",
-            )
+        record = await audited_read(
+            self.audit,
+            context,
+            self.db,
+            PROFILE,
+            lookup,
+            subject=lambda r: r.customer.customer_id if r else "",
+            operation="LookupByIdentifier",
         )
         if record is None:
             raise NotFound("identifier is not known")

@@ -58,3 +58,35 @@ async def test_commits_close_together_leave_in_few_rounds_each_exactly_once(
         relay.stop()
         await asyncio.wait_for(runner, timeout=10)
         db.dispose()
+
+
+def test_an_idle_relay_polls_less_often_and_activity_brings_it_back() -> None:
+    from cxloop_libs.messaging.outbox import next_poll_interval
+
+    waits = [0.05]
+    for _ in range(6):  # rounds that find nothing
+        waits.append(next_poll_interval(waits[-1], 0, 0.05, 0.25))
+    assert waits == [0.05, 0.1, 0.2, 0.25, 0.25, 0.25, 0.25]
+    assert next_poll_interval(0.25, 3, 0.05, 0.25) == 0.05  # a round sent events
+    assert next_poll_interval(0.05, 0, 0.05, 0.05) == 0.05  # no back-off configured
+
+
+async def test_a_row_no_wake_up_announced_is_still_relayed_when_idle(
+    database_url: str, bus: NatsBus
+) -> None:
+    """Another process's commit (no notify): the back-off never stops the poll."""
+    db = Database(database_url)
+    SQLModel.metadata.create_all(db.engine, tables=[OutboxEvent.__table__])  # type: ignore[attr-defined]
+    relay = OutboxRelay(db, EventPublisher(bus, source="/cxloop/test"), poll_interval_s=0.05)
+    runner = asyncio.create_task(relay.run())
+    try:
+        # Idle long enough for the interval to reach its ceiling.
+        await eventually(lambda: relay._interval == relay.idle_poll_interval_s, timeout=10)
+        event_id = f"quiet-{uuid.uuid4().hex[:8]}"
+        await db.run(stage_interactions, db, [event_id])  # no relay.notify()
+        await eventually(lambda: relay.published == 1, timeout=10)
+        assert await gateway_event_ids(bus.js) == [event_id]
+    finally:
+        relay.stop()
+        await asyncio.wait_for(runner, timeout=10)
+        db.dispose()

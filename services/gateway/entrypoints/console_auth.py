@@ -72,7 +72,8 @@ class ConsoleGate:
         login_rate_per_s: float = 5.0,
     ) -> None:
         self.registry = registry
-        self.sessions = sessions or SessionBook()
+        # Not `sessions or ...`: an empty book is falsy (it has a length).
+        self.sessions = sessions if sessions is not None else SessionBook()
         self.secure_cookie = secure_cookie
         self.clock = clock
         self.limits = RateLimits()

@@ -99,6 +99,7 @@ async function main() {
       }
       if (out.checks.privacyForm) {
         await page.selectOption("#privacy-type", "access");
+        await page.check("#privacy-verified");
         await page.click("#privacy-form button[type=submit]");
         await page.waitForSelector("#privacy-status p");
         out.texts.privacyStatus = await page.textContent("#privacy-status");
@@ -139,7 +140,7 @@ async function main() {
   const cid = cfg.customerId;
   out.checks.read360 = await pageFetch(page, `/v1/customers/${cid}`, { headers: { "X-Cxloop-Reason": "browser test" } });
   out.checks.read360 = { status: out.checks.read360.status };
-  out.checks.privacy = { status: (await post(`/v1/customers/${cid}/privacy-requests`, { type: "access" })).status };
+  out.checks.privacy = { status: (await post(`/v1/customers/${cid}/privacy-requests`, { type: "access", verificationStatus: "verified" })).status };
   out.checks.points = { status: (await post(`/v1/customers/${cid}/points`, { points: 1, reason: "browser test" })).status };
   out.checks.preview = { status: (await post("/v1/console/segments/preview", { rule: "lifetime_orders >= 1" })).status };
   out.checks.overview = { status: (await pageFetch(page, "/v1/console/overview", {})).status };

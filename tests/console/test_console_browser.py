@@ -32,7 +32,8 @@ from cxloop_libs.apikeys import KeyStore
 from cxloop_testing import infra
 from cxloop_testing.infra import eventually
 
-pytestmark = pytest.mark.e2e
+# The suite starts inside the first test's time; browsers and erasure take a while.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / ".cxloop" / "tools" / "node_modules"
@@ -271,3 +272,34 @@ def test_analyst_reads_analytics_but_cannot_define_segments(console: Console) ->
     assert out["checks"]["preview"]["status"] == 403
     assert out["checks"]["read360"]["status"] == 403
     assert out["checks"]["overview"]["status"] == 200
+
+
+def test_privacy_cli_exports_then_erases_the_customer(console: Console) -> None:
+    """`cxloop privacy export|erase` through the running gateway (last here:
+    it erases the customer the browser tests read)."""
+    from typer.testing import CliRunner
+
+    from cxloop_cli.main import app
+
+    runner = CliRunner()
+    common = ["--gateway-url", console.url, "--json", "--wait", "90"]
+    r = runner.invoke(app, ["privacy", "export", console.email, *common])
+    assert r.exit_code == 0, r.output
+    exported = json.loads(r.output.strip().splitlines()[-1])
+    assert exported["status"] == "completed" and exported["customerId"] == console.customer_id
+    assert exported["type"] == "access" and exported["accessBundle"]
+    r = runner.invoke(
+        app, ["privacy", "erase", console.customer_id, "--reason", "ticket 77", "--yes", *common]
+    )
+    assert r.exit_code == 0, r.output
+    erased = json.loads(r.output.strip().splitlines()[-1])
+    assert erased["status"] == "completed" and erased["type"] == "erasure"
+    assert {p["participant"] for p in erased["participants"]} >= {"identity", "loyalty"}
+    headers = {
+        "Authorization": f"Bearer {console.keys['admin'][1]}",
+        "X-Cxloop-Reason": "check the erasure",
+    }
+    gone = httpx.get(
+        f"{console.url}/v1/customers", params={"email": console.email}, headers=headers
+    )
+    assert gone.status_code == 404, gone.text

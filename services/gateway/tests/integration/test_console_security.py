@@ -71,9 +71,7 @@ ROUTES = (
         {"type": "access"},
     ),
     Route("GET", "/v1/console/overview", "/v1/console/overview", Permission.ANALYTICS_READ),
-    Route(
-        "GET", "/v1/console/funnel?steps=a,b", "/v1/console/funnel", Permission.ANALYTICS_READ
-    ),
+    Route("GET", "/v1/console/funnel?steps=a,b", "/v1/console/funnel", Permission.ANALYTICS_READ),
     Route(
         "GET",
         "/v1/console/experiments/e-1",
@@ -168,9 +166,7 @@ async def _call(
 
 async def _login(env: Env, key: str) -> tuple[str, str]:
     """(the cookie header, the CSRF token) of a new session."""
-    r = await env.http.post(
-        "/v1/console/session", json={"apiKey": key}, headers={"Origin": ORIGIN}
-    )
+    r = await env.http.post("/v1/console/session", json={"apiKey": key}, headers={"Origin": ORIGIN})
     assert r.status_code == 200, r.text
     set_cookie = r.headers["set-cookie"]
     for attr in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):

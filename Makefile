@@ -52,6 +52,10 @@ sdk-tools: $(SDK_TOOLS) $(CONSOLE_TOOLS)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser SDK test will skip"; }
+	@# A Hangul font, so the console's Korean text renders in Chromium's screenshots.
+	@fc-list 2>/dev/null | grep -qi nanum || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-nanum >/dev/null || \
+	  echo "fonts-nanum not installed: Korean text shows as boxes in console screenshots"; }
 
 $(SDK_TOOLS):
 	mkdir -p .cxloop/tools

@@ -105,6 +105,12 @@ async function main() {
         out.texts.privacyStatus = await page.textContent("#privacy-status");
       }
     }
+    if (view === "experiments" && cfg.experimentId) {
+      await page.fill("#experiment-id", cfg.experimentId);
+      await page.click("#experiment-form button[type=submit]");
+      await page.waitForSelector("#experiment, #experiment-result .error");
+      out.texts.experiment = await page.textContent("#experiment-result");
+    }
     if (view === "experiments" && (await page.$("#segment-form"))) {
       await page.click("#segment-form button[type=submit]");
       await page.waitForSelector("#segment-result p");

@@ -211,11 +211,17 @@ function renderCustomer(section) {
     }
   } },
   h("label", { for: "find-kind" }, t("findBy"), kind),
-  h("label", { for: "find-value" }, t("value"), value),
+  h("label", { for: "find-value", class: "grow" }, t("value"), value),
   h("label", { for: "find-reason" }, t("reason"), reason),
   h("button", { type: "submit" }, t("find")),
   h("span", { id: "reason-help", class: "muted" }, t("reasonHelp")));
   section.append(h("h1", { id: "view-title" }, t("customerTitle")), form, out);
+}
+
+// A list, or "None" when it is empty.
+function listOr(items, ordered = false) {
+  if (!items.length) return h("p", { class: "muted" }, t("none"));
+  return h(ordered ? "ol" : "ul", {}, items.map((x) => h("li", {}, x)));
 }
 
 function part(title, id, body) {
@@ -249,10 +255,10 @@ function customer360(c, reason) {
     table([t("when"), t("kind"), t("points")], ((l.history || {}).entries || []).slice(0, 10).map((e) => [day(e.occurredAt), enumName(e.kind, "LEDGER_ENTRY_KIND_"), num(e.points)])),
   )) : unavailablePart(t("loyalty"), "part-loyalty", c, "loyalty"));
   grid.append(c.recommendations ? part(t("recommendations"), "part-recommendations",
-    h("ol", {}, ((c.recommendations.items) || []).slice(0, 8).map((i) => h("li", {}, i.itemId))))
+    listOr(((c.recommendations.items) || []).slice(0, 8).map((i) => i.itemId), true))
     : unavailablePart(t("recommendations"), "part-recommendations", c, "recommendations"));
   grid.append(c.segments ? part(t("segments"), "part-segments",
-    h("ul", {}, ((c.segments.segments) || []).map((s) => h("li", {}, s.segmentId))))
+    listOr(((c.segments.segments) || []).map((s) => s.segmentId)))
     : unavailablePart(t("segments"), "part-segments", c, "segments"));
   grid.append(c.traits ? part(t("traits"), "part-traits", h("p", {}, `${t("lifecycle")}: ${c.traits.lifecycleStage || "—"}`))
     : unavailablePart(t("traits"), "part-traits", c, "traits"));
@@ -261,7 +267,9 @@ function customer360(c, reason) {
     `${t("clv")}: ${pr ? num(Math.round(pr.predictedClv)) : "—"} · ${t("churn")}: ${pr && pr.churnProbability >= 0 ? pct(pr.churnProbability) : "—"}`))
     : unavailablePart(t("predictions"), "part-predictions", c, "predictions"));
   grid.append(c.cases ? part(t("cases"), "part-cases",
-    table([t("status"), ""], ((c.cases.cases) || []).map((x) => [enumName(x.status, "CASE_STATUS_"), x.subject || ""])))
+    ((c.cases.cases) || []).length
+      ? table([t("status"), ""], c.cases.cases.map((x) => [enumName(x.status, "CASE_STATUS_"), x.subject || ""]))
+      : listOr([]))
     : unavailablePart(t("cases"), "part-cases", c, "cases"));
   const actions = customerActions(c.customerId, reason);
   if (actions) wrap.append(actions);
@@ -344,7 +352,7 @@ async function renderOverview(section) {
     : notAvailableCard(t("liability"), "ov-loyalty", o, "loyalty"));
   const ex = o.experience;
   if (ex) {
-    const kpi = (name) => ex[name] && ex[name].total;
+    const kpi = (name) => (ex[name] && ex[name].total && Number(ex[name].total.responses) > 0 ? ex[name].total : null);
     const nps = ex.nps ? (ex.nps.series || []).filter((p) => Number(p.responses) > 0) : [];
     grid.append(h("section", { class: "card", id: "ov-experience", "aria-label": t("experience", { days: ex.days }) },
       h("h2", {}, t("experience", { days: ex.days })),
@@ -385,7 +393,7 @@ function renderJourneys(section) {
         : errorBox(err));
     }
   } },
-  h("label", { for: "funnel-steps" }, t("steps"), steps),
+  h("label", { for: "funnel-steps", class: "grow" }, t("steps"), steps),
   h("label", { for: "funnel-days" }, t("days"), days),
   h("label", { for: "funnel-breakdown" }, t("breakdown"), breakdown),
   h("button", { type: "submit" }, t("show")));
@@ -437,7 +445,9 @@ function renderExperiments(section) {
 
 function experiment(x) {
   const e = x.experiment || {};
-  const ci = (v, lo, hi) => `${pct(v)} (${pct(lo)} – ${pct(hi)})`;
+  // No exposures yet: an interval says nothing (the service answers ±1e300).
+  const ci = (v, lo, hi, n) => (Number(n) > 0 && Math.abs(Number(lo)) < 1e6 && Math.abs(Number(hi)) < 1e6
+    ? `${pct(v)} (${pct(lo)} – ${pct(hi)})` : "—");
   const card = h("section", { class: "card", id: "experiment" }, h("h2", {}, `${e.name || e.experimentId} · ${enumName(e.status, "EXPERIMENT_STATUS_")}`));
   if (x.sampleRatioMismatch) card.append(h("p", { class: "error", role: "alert" }, t("srm")));
   card.append(h("p", {}, x.winningVariantId ? t("winner", { v: x.winningVariantId }) : t("noWinner")));
@@ -445,8 +455,9 @@ function experiment(x) {
   card.append(barChart(vs.map((v) => ({ label: v.variantId, value: Number(v.conversionRate) * 1000, note: pct(v.conversionRate) })), t("rate")));
   card.append(table([t("variant"), t("exposures"), t("conversions"), t("rate"), t("uplift"), t("beatControl")],
     vs.map((v) => [v.control ? `${v.variantId} (${t("control")})` : v.variantId, num(v.exposures), num(v.conversions),
-      ci(v.conversionRate, v.conversionRateCiLow, v.conversionRateCiHigh),
-      v.control ? "—" : ci(v.uplift, v.upliftCiLow, v.upliftCiHigh), v.control ? "—" : pct(v.probabilityToBeatControl)])));
+      ci(v.conversionRate, v.conversionRateCiLow, v.conversionRateCiHigh, v.exposures),
+      v.control ? "—" : ci(v.uplift, v.upliftCiLow, v.upliftCiHigh, v.exposures),
+      v.control || !(Number(v.exposures) > 0) ? "—" : pct(v.probabilityToBeatControl)])));
   return card;
 }
 

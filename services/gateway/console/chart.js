@@ -10,30 +10,30 @@ function el(name, attrs = {}, text) {
 }
 
 function frame(width, height, label) {
-  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": label });
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label });
   svg.append(el("title", {}, label));
   return svg;
 }
 
 // Horizontal bars: [{label, value, note}] scaled to the largest value.
 export function barChart(rows, label, { format = (v) => v.toLocaleString() } = {}) {
-  const barH = 22, gap = 8, left = 130, width = 520;
+  const barH = 20, gap = 8, left = 110, width = 380;
   const height = rows.length * (barH + gap) + gap;
   const svg = frame(width, height, label);
   const max = Math.max(1, ...rows.map((r) => r.value));
   rows.forEach((r, i) => {
     const y = gap + i * (barH + gap);
-    const w = Math.max(2, ((width - left - 90) * r.value) / max);
-    svg.append(el("text", { x: 0, y: y + 15 }, r.label.length > 20 ? `${r.label.slice(0, 19)}…` : r.label));
+    const w = Math.max(2, ((width - left - 100) * r.value) / max);
+    svg.append(el("text", { x: 0, y: y + 14 }, r.label.length > 15 ? `${r.label.slice(0, 14)}…` : r.label));
     svg.append(el("rect", { x: left, y, width: w, height: barH, rx: 3, fill: "#1d4ed8" }));
-    svg.append(el("text", { x: left + w + 6, y: y + 15 }, r.note ?? format(r.value)));
+    svg.append(el("text", { x: left + w + 6, y: y + 14 }, r.note ?? format(r.value)));
   });
   return svg;
 }
 
 // A line over points [{label, value}] (oldest first).
 export function lineChart(points, label, { min, max } = {}) {
-  const width = 520, height = 180, pad = 28;
+  const width = 380, height = 160, pad = 30;
   const svg = frame(width, height, label);
   if (points.length === 0) return svg;
   const lo = min ?? Math.min(...points.map((p) => p.value));
@@ -52,6 +52,6 @@ export function lineChart(points, label, { min, max } = {}) {
     svg.append(dot);
   });
   svg.append(el("text", { x: pad, y: height - 8 }, points[0].label));
-  svg.append(el("text", { x: width - pad - 70, y: height - 8 }, points[points.length - 1].label));
+  svg.append(el("text", { x: width - pad - 64, y: height - 8 }, points[points.length - 1].label));
   return svg;
 }

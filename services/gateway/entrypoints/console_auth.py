@@ -174,7 +174,18 @@ class ConsoleGate:
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1/console", tags=["console"])
 
-        @router.post("/session", summary="Log in to the console with an API key (sets a cookie)")
+        @router.post(
+            "/session",
+            summary="Log in to the console with an API key (sets a cookie)",
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": LoginBody.model_json_schema(by_alias=True)}
+                    },
+                }
+            },
+        )
         async def login(request: Request) -> JSONResponse:
             # Login CSRF: only the console's own page may open a session.
             self.check_origin(request)

@@ -56,6 +56,24 @@ class ConsolePrivacyBody(_Model):
     verification_method: str = Field("", alias="verificationMethod", max_length=64)
 
 
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself (to bound its size first)."""
+    schema = model.model_json_schema(by_alias=True)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request; `fields` names each problem."},
+    401: {"description": "No API key or console session, or an unknown, revoked one."},
+    403: {
+        "description": "The role may not; a session request without its CSRF token or "
+        "from another origin."
+    },
+    429: {"description": "Over the key's rate; see `Retry-After`."},
+    503: {"description": "A service cannot answer now; see `Retry-After`."},
+}
+
+
 async def _body(request: Request, model: type[_Model]) -> Any:
     if "application/json" not in request.headers.get("content-type", ""):
         raise Refused(415, "send JSON", "header:Content-Type")
@@ -78,7 +96,7 @@ def add_console_views(
     audit: Callable[[AuditEntry], Awaitable[None]],
     make_entry: Callable[..., AuditEntry],
 ) -> None:
-    router = APIRouter(tags=["console"])
+    router = APIRouter(tags=["console"], responses=ERRORS)
 
     def may(permission: Permission) -> Any:
         return Depends(gate.require(permission))
@@ -163,7 +181,11 @@ def add_console_views(
 
         return await answer(work)
 
-    @router.post("/v1/console/segments/preview", summary="Size a segment rule without saving it")
+    @router.post(
+        "/v1/console/segments/preview",
+        summary="Size a segment rule without saving it",
+        openapi_extra=json_body(SegmentPreviewBody),
+    )
     async def preview(
         request: Request, _: Annotated[Caller, may(Permission.SEGMENTS)]
     ) -> JSONResponse:
@@ -177,6 +199,7 @@ def add_console_views(
     @router.post(
         "/v1/customers/{customer_id}/points",
         summary="Add or take points by hand, with a reason (audited)",
+        openapi_extra=json_body(AdjustPointsBody),
     )
     async def adjust(
         customer_id: str,
@@ -203,6 +226,7 @@ def add_console_views(
         "/v1/customers/{customer_id}/privacy-requests",
         summary="Open a privacy request for this customer (audited)",
         status_code=201,
+        openapi_extra=json_body(ConsolePrivacyBody),
     )
     async def privacy(
         customer_id: str,

@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 
 from cxloop_libs.apikeys import KeyRegistry, KeyStore
+from cxloop_libs.audit.stream import read_audit_entries
 from cxloop_libs.messaging import EventPublisher, NatsBus, stream_for
 from cxloop_testing.infra import eventually, free_port
 from gateway.adapters.console_audit import StreamAudit
@@ -101,6 +102,7 @@ class Env:
     registry: KeyRegistry
     keys: dict[str, str]  # role -> key
     clock: list[float]
+    bus: NatsBus
 
 
 @pytest.fixture
@@ -142,7 +144,7 @@ async def env(clean_nats: str) -> AsyncIterator[Env]:
     await eventually(lambda: all(registry.authenticate(k) for k in keys.values()), timeout=10)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
-        yield Env(http, app, store, registry, keys, clock)
+        yield Env(http, app, store, registry, keys, clock, bus)
     await registry.stop()
     watcher.cancel()
     await nowhere.close()
@@ -302,3 +304,27 @@ async def test_sessions_end_at_logout_when_idle_and_when_the_key_is_revoked(env:
     await eventually(lambda: env.registry.authenticate(doomed) is None, timeout=10)
     assert (await _call(env, me, {"Cookie": cookie})).status_code == 401
     assert (await _call(env, ROUTES[1], {"Cookie": cookie})).status_code == 401
+
+
+async def test_actions_are_audited_with_the_key_and_the_reason_before_any_service_is_asked(
+    env: Env,
+) -> None:
+    """Loyalty and consent are down here: the entries are written all the same,
+    before the call (an action that cannot be audited is not made)."""
+    cookie, csrf = await _login(env, env.keys["admin"])
+    points = await _call(env, ROUTES[3], {"Cookie": cookie}, csrf=csrf)
+    privacy = await _call(env, ROUTES[4], _bearer(env.keys["admin"]))
+    assert points.status_code == 503 and privacy.status_code == 503
+    key_id = env.keys["admin"].split("_")[1]
+
+    async def audited() -> bool:
+        entries = await read_audit_entries(
+            env.bus.js, services=["gateway"], subject="c-1", timeout_s=1
+        )
+        got = {(e.resource, e.reason) for e in entries if e.actor == f"gateway-key:{key_id}"}
+        return {
+            ("loyalty_adjustment", "goodwill"),
+            ("privacy_request:access", "security test"),
+        } <= got
+
+    await eventually(audited, timeout=10)

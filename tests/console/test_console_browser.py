@@ -121,12 +121,9 @@ def _seed_customer(url: str, admin_key: str) -> tuple[str, str]:
     return email, cid
 
 
-@pytest.fixture(scope="module")
-def console() -> Iterator[Console]:
-    _tools_or_skip()
-    nats_url = infra.nats_url()
-    asyncio.run(infra.reset_streams(nats_url))
-    data_dir = Path(tempfile.mkdtemp(prefix="cxloop-console-"))
+@contextlib.contextmanager
+def running_suite(data_dir: Path, nats_url: str) -> Iterator[dict[str, str]]:
+    """The whole suite as subprocesses on free ports: service name -> address."""
     environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
     for name in START_ORDER:
         environ[f"CXLOOP_{name.upper()}_METRICS_PORT"] = "0"
@@ -145,20 +142,35 @@ def console() -> Iterator[Console]:
         for spec in specs:
             sup.start(spec)
         sup.wait_ready(timeout=120)
-        url = {p.name: p for p in plans}["gateway"].address
-        keys = asyncio.run(_make_keys(nats_url))
+        yield {p.name: p.address for p in plans}
 
-        async def keys_known() -> bool:
-            r = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {keys['analyst'][1]}"})
-            return r.status_code == 200
 
-        assert asyncio.run(eventually(keys_known, timeout=30, interval=0.2))
+def keys_for_every_role(url: str, nats_url: str) -> dict[str, tuple[str, str]]:
+    keys = asyncio.run(_make_keys(nats_url))
+
+    async def keys_known() -> bool:
+        r = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {keys['analyst'][1]}"})
+        return r.status_code == 200
+
+    assert asyncio.run(eventually(keys_known, timeout=30, interval=0.2))
+    return keys
+
+
+@pytest.fixture(scope="module")
+def console() -> Iterator[Console]:
+    _tools_or_skip()
+    nats_url = infra.nats_url()
+    asyncio.run(infra.reset_streams(nats_url))
+    data_dir = Path(tempfile.mkdtemp(prefix="cxloop-console-"))
+    with running_suite(data_dir, nats_url) as addresses:
+        url = addresses["gateway"]
+        keys = keys_for_every_role(url, nats_url)
         email, cid = _seed_customer(url, keys["admin"][1])
         shots = Path(os.environ.get("CXLOOP_CONSOLE_SCREENSHOTS", data_dir / "screenshots"))
         yield Console(url, keys, email, cid, shots)
 
 
-def drive(console: Console, role: str) -> dict[str, Any]:
+def drive(console: Console, role: str, experiment_id: str = "") -> dict[str, Any]:
     node = _tools_or_skip()
     name, key = console.keys[role]
     cfg = {
@@ -170,6 +182,7 @@ def drive(console: Console, role: str) -> dict[str, Any]:
         "customerId": console.customer_id,
         "shots": str(console.shots),
         "axe": str(AXE) if AXE.exists() else "",
+        "experimentId": experiment_id,
     }
     r = subprocess.run(
         [node, str(Path(__file__).with_name("console_browser.cjs")), json.dumps(cfg)],

@@ -57,8 +57,12 @@ async function main() {
   await page.waitForSelector("#login-form");
   await axe(page, "login");
   await shot(page, "login");
-  await page.fill("#api-key", cfg.key);
-  await page.click("#login-form button[type=submit]");
+  // Keyboard only: the skip link first, then the key field, Enter submits.
+  await page.keyboard.press("Tab");
+  out.checks.firstTab = await page.evaluate(() => document.activeElement.id);
+  await page.focus("#api-key");
+  await page.keyboard.type(cfg.key);
+  await page.keyboard.press("Enter");
   await page.waitForFunction((n) => document.getElementById("whoami").textContent.includes(n), cfg.name);
   out.texts.whoami = await page.textContent("#whoami");
   const cookies = await context.cookies();
@@ -68,7 +72,8 @@ async function main() {
   out.nav = await page.$$eval("#nav a", (as) => as.map((a) => a.id.replace("nav-", "")));
 
   for (const view of out.nav) {
-    await page.click(`#nav-${view}`);
+    await page.focus(`#nav-${view}`);
+    await page.keyboard.press("Enter");
     await page.waitForSelector(`#view-${view}`);
     if (view === "overview") await page.waitForSelector("#overview, #view-overview .error");
     if (view === "journeys") {

@@ -198,6 +198,7 @@ def drive(console: Console, role: str, experiment_id: str = "") -> dict[str, Any
 
 def _common(out: dict[str, Any], role: str, name: str) -> None:
     assert out["texts"]["whoami"].startswith(name)
+    assert out["checks"]["firstTab"] == "skip-link"  # keyboard users skip the header
     # The session cookie: HttpOnly (no script sees it), Secure, SameSite=Strict.
     assert out["checks"]["cookie"] == {"httpOnly": True, "secure": True, "sameSite": "Strict"}
     assert out["checks"]["cookieVisibleToScript"] is False

@@ -100,7 +100,7 @@ async function main() {
         await page.click("#points-form button[type=submit]");
         await page.waitForSelector("#points-status p");
         out.texts.pointsStatus = await page.textContent("#points-status");
-        out.texts.pointsAvailable = await page.textContent("#points-available");
+        out.texts.pointsAvailable = (await page.$("#points-available")) ? await page.textContent("#points-available") : null;
       }
       if (out.checks.privacyForm) {
         await page.selectOption("#privacy-type", "access");

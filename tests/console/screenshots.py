@@ -66,7 +66,7 @@ def main() -> None:
     nats_url = infra.nats_url()
     asyncio.run(infra.reset_streams(nats_url))
     data_dir = Path(tempfile.mkdtemp(prefix="cxloop-screenshots-"))
-    with tcb.running_suite(data_dir, nats_url) as addresses:
+    with tcb.running_suite(data_dir, nats_url) as (addresses, _):
         url = addresses["gateway"]
         env = {
             f"CXLOOP_{name.upper()}_GRPC_TARGET": address

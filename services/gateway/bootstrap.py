@@ -223,7 +223,6 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         audit.entry,
         gate=gate,
     )
-    analytics_channel = client_channel(settings.grpc_target("analytics"), token=token)
     add_console_views(
         app,
         gate,

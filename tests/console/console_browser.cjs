@@ -92,6 +92,8 @@ async function main() {
       await page.waitForSelector("#c360, #customer-result .error");
       out.texts.customerId = (await page.$("#c360")) ? await page.getAttribute("#c360", "data-customer-id") : null;
       out.texts.missing = await page.$$eval("#missing li", (ls) => ls.map((l) => l.dataset.part));
+      out.texts.journey = await page.$$eval("#journey-table tbody tr", (rows) =>
+        rows.map((r) => Array.from(r.cells).map((c) => c.textContent)));
       out.checks.pointsForm = Boolean(await page.$("#points-form"));
       out.checks.privacyForm = Boolean(await page.$("#privacy-form"));
       if (out.checks.pointsForm) {

@@ -223,6 +223,8 @@ def _customer_view(out: dict[str, Any], console: Console) -> None:
     text = out["views"]["customer"]
     assert console.customer_id in text
     assert "Identifiers" in text and "email" in text
+    # The recent journey (analytics): the events sent through the gateway.
+    assert {row[1] for row in out["texts"]["journey"]} >= set(FUNNEL), out["texts"]["journey"]
 
 
 def _funnel_counted(out: dict[str, Any]) -> None:

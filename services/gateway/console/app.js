@@ -271,6 +271,14 @@ function customer360(c, reason) {
       ? table([t("status"), ""], c.cases.cases.map((x) => [enumName(x.status, "CASE_STATUS_"), x.subject || ""]))
       : listOr([]))
     : unavailablePart(t("cases"), "part-cases", c, "cases"));
+  const j = c.journey;
+  grid.append(j ? part(t("journey"), "part-journey", h("div", {},
+    h("p", {}, t("journeyTotals", { n: num(j.totalEvents), first: day(j.firstSeen), last: day(j.lastSeen) })),
+    (j.channels || []).length ? barChart(j.channels.map((x) => ({ label: x.channel || "—", value: Number(x.events) })), t("byChannel")) : "",
+    (j.events || []).length
+      ? table([t("when"), t("event"), t("channel")], j.events.slice(0, 10).map((e) => [day(e.occurredAt), e.event || e.kind, e.channel]), { id: "journey-table" })
+      : listOr([])))
+    : unavailablePart(t("journey"), "part-journey", c, "journey"));
   const actions = customerActions(c.customerId, reason);
   if (actions) wrap.append(actions);
   return wrap;

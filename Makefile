@@ -47,15 +47,25 @@ protos-check: protos
 # gateway's SDK compatibility tests (tests/hostile); chromium comes from apt
 # when missing and we are root, else the browser test skips and says why.
 SDK_TOOLS := .cxloop/tools/node_modules/@segment/analytics-node/package.json
-sdk-tools: $(SDK_TOOLS)
+CONSOLE_TOOLS := .cxloop/tools/node_modules/axe-core/package.json
+sdk-tools: $(SDK_TOOLS) $(CONSOLE_TOOLS)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser SDK test will skip"; }
+	@# A Hangul font, so the console's Korean text renders in Chromium's screenshots.
+	@fc-list 2>/dev/null | grep -qi nanum || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-nanum >/dev/null || \
+	  echo "fonts-nanum not installed: Korean text shows as boxes in console screenshots"; }
 
 $(SDK_TOOLS):
 	mkdir -p .cxloop/tools
 	npm install --silent --no-audit --no-fund --prefix .cxloop/tools \
 	  @segment/analytics-node@3 @segment/analytics-next@1 playwright-core@1
+
+# axe-core: the console's browser tests check accessibility with it (issue 17).
+$(CONSOLE_TOOLS):
+	mkdir -p .cxloop/tools
+	npm install --silent --no-audit --no-fund --prefix .cxloop/tools axe-core@4
 
 $(BUF):
 	mkdir -p .cxloop/tools

@@ -342,6 +342,64 @@ def customer(
     raise typer.Exit(customer_mod.show(console, gateway_url, key, who, reason, as_json))
 
 
+privacy_app = typer.Typer(
+    help="Data-subject requests (export, erasure) through the gateway's privacy API."
+)
+app.add_typer(privacy_app, name="privacy")
+PRIVACY_TOKEN_OPTION = typer.Option(
+    envvar="CXLOOP_PRIVACY_TOKEN",
+    help="A token of the gateway's CXLOOP_GATEWAY_PRIVACY_TOKENS (development: dev-privacy).",
+)
+GATEWAY_URL_OPTION = typer.Option(envvar="CXLOOP_GATEWAY_URL", help="Gateway base URL.")
+WAIT_OPTION = typer.Option(min=0, max=3600, help="Seconds to wait for every service's answer.")
+
+
+@privacy_app.command("export")
+def privacy_export(
+    who: Annotated[str, typer.Argument(help="A customer id, an email or a phone number.")],
+    out: Annotated[Path | None, typer.Option(help="Write the access bundle to this file.")] = None,
+    token: Annotated[str, PRIVACY_TOKEN_OPTION] = "dev-privacy",
+    gateway_url: Annotated[str, GATEWAY_URL_OPTION] = f"http://127.0.0.1:{GATEWAY_HTTP_PORT}",
+    wait: Annotated[float, WAIT_OPTION] = 120,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Export everything the suite holds about a customer (an access request).
+
+    Exit 0 when completed, 1 on an error, 3 when still running after --wait."""
+    from cxloop_cli import privacy
+
+    call = privacy.PrivacyCall(gateway_url, token, "access", who, wait_s=wait)
+    raise typer.Exit(privacy.main(console, call, as_json=as_json, out=out))
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    who: Annotated[str, typer.Argument(help="A customer id, an email or a phone number.")],
+    reason: Annotated[str, typer.Option(help="Why (the request, a ticket); kept as its actor.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    token: Annotated[str, PRIVACY_TOKEN_OPTION] = "dev-privacy",
+    gateway_url: Annotated[str, GATEWAY_URL_OPTION] = f"http://127.0.0.1:{GATEWAY_HTTP_PORT}",
+    wait: Annotated[float, WAIT_OPTION] = 120,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+) -> None:
+    """Erase a customer in every service (crypto-shredding); cannot be undone.
+
+    Exit 0 when completed, 1 on an error, 3 when still running after --wait."""
+    from cxloop_cli import privacy
+
+    reason = reason.strip()
+    if not reason:
+        console.print("[red]error:[/] --reason must say why (a request id, a ticket)")
+        raise typer.Exit(privacy.EXIT_USAGE)
+    if not yes and not typer.confirm(f"Erase {who} in every service? This cannot be undone"):
+        console.print("nothing erased")
+        raise typer.Exit(privacy.EXIT_ERROR)
+    call = privacy.PrivacyCall(
+        gateway_url, token, "erasure", who, actor=f"cxloop cli: {reason}", wait_s=wait
+    )
+    raise typer.Exit(privacy.main(console, call, as_json=as_json))
+
+
 @app.command()
 def version() -> None:
     """Print the installed cxloop version."""

@@ -26,6 +26,7 @@ from cxloop_libs.runtime import ServiceRuntime
 from cxloop_libs.telemetry import instrument_fastapi, setup_telemetry
 from gateway.adapters import privacy
 from gateway.adapters.console_audit import StreamAudit
+from gateway.adapters.console_sources import GrpcConsoleSources
 from gateway.adapters.customer_parts import grpc_customer360
 from gateway.adapters.feedback_client import FeedbackClient
 from gateway.adapters.http import create_app
@@ -35,8 +36,12 @@ from gateway.adapters.personalization_client import PersonalizationClient
 from gateway.adapters.readiness import SuiteReadiness
 from gateway.config import MAX_EVENT_BYTES, GatewaySettings
 from gateway.domain.enforcement import ObjectorIdentifiers
+from gateway.domain.sessions import SessionBook
 from gateway.domain.translation import InteractionTranslator
 from gateway.entrypoints.console_api import add_console_routes
+from gateway.entrypoints.console_auth import ConsoleGate
+from gateway.entrypoints.console_pages import add_console_pages
+from gateway.entrypoints.console_views import add_console_views
 from gateway.entrypoints.feedback_api import add_feedback_routes
 from gateway.entrypoints.loyalty_api import install_loyalty_errors, loyalty_router
 from gateway.entrypoints.personalization_api import add_personalization_routes
@@ -191,6 +196,15 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
     # with roles from the gateway's key-value bucket, the customer 360.
     keys = KeyRegistry(KeyStore(lambda: bus.js, replicas=bus.connection.stream_replicas))
     audit = StreamAudit(publisher)
+    # Console sessions for the browser (docs/adr/0110): a cookie per person
+    # who pasted a key on /console's login page.
+    gate = ConsoleGate(
+        keys,
+        sessions=SessionBook(
+            idle_s=settings.console_session_idle_s, max_age_s=settings.console_session_max_s
+        ),
+        secure_cookie=settings.console_cookie_secure,
+    )
     add_console_routes(
         app,
         keys,
@@ -207,7 +221,27 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
         audit.publish,
         audit.entry,
+        gate=gate,
     )
+    add_console_views(
+        app,
+        gate,
+        GrpcConsoleSources(
+            {
+                "identity": identity_channel,
+                "consent": consent_channel,
+                "loyalty": loyalty_channel,
+                "personalization": personalization_channel,
+                "feedback": feedback,
+                "analytics": analytics_channel,
+            },
+            deadline_s=max(settings.customer360_deadline_s, 2.0),
+        ),
+        desk,
+        audit.publish,
+        audit.entry,
+    )
+    add_console_pages(app)
     extra_tasks.append(keys.run)
     on_stop.append(keys.stop)
     if settings.dev_key_active:

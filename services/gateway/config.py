@@ -48,6 +48,12 @@ class GatewaySettings(ServiceSettings):
     # Each service's part of the customer 360 waits at most this long; a
     # slower one is reported missing (CXLOOP_GATEWAY_CUSTOMER360_DEADLINE_S).
     customer360_deadline_s: float = Field(default=1.0, gt=0, le=30)
+    # Console sessions (docs/adr/0110): the cookie is Secure unless this is
+    # off (only for plain-HTTP hosts other than localhost, never in production).
+    console_cookie_secure: bool = True
+    # A session ends after this long without a request, and after max_s anyway.
+    console_session_idle_s: float = Field(default=1800.0, ge=10, le=86_400)
+    console_session_max_s: float = Field(default=43_200.0, ge=60, le=7 * 86_400)
 
     @field_validator("write_keys")
     @classmethod

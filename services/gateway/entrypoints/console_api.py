@@ -17,36 +17,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
 from cxloop_libs.apikeys import ApiKey, KeyRegistry
 from cxloop_libs.audit import Action, Actor, AuditEntry
 from cxloop_libs.audit.actor import MAX_REASON
 from gateway.adapters.error_body import error_body
-from gateway.domain.access import ROLE_PERMISSIONS, Permission, RateLimits, allowed
+from gateway.domain.access import Permission
+from gateway.entrypoints.console_auth import Caller, ConsoleGate, Refused, describe, install
 from gateway.service_layer.customer360 import Customer360, CustomerNotFound, PartUnavailable
 
 _ID = re.compile(r"^[A-Za-z0-9_.:@=-]{1,128}$")
 REASON = "X-Cxloop-Reason"
-
-
-class Refused(Exception):
-    def __init__(
-        self, status: int, message: str, field: str = "", headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field, self.headers = status, message, field, headers
-
-
-def _refusal(exc: Refused) -> JSONResponse:
-    fields = [{"field": exc.field, "reason": exc.message}] if exc.field else None
-    body = error_body(exc.status, exc.message, fields)
-    if exc.status == 403:
-        body["code"] = "forbidden"
-    elif exc.status == 429:
-        body["code"] = "rate_limited"
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def _reason(value: str | None) -> str:
@@ -66,8 +49,9 @@ def add_console_routes(
     make_entry: Callable[..., AuditEntry],
     *,
     clock: Callable[[], float] = time.monotonic,
-) -> None:
-    limits = RateLimits()
+    gate: ConsoleGate | None = None,
+) -> ConsoleGate:
+    gate = gate or ConsoleGate(registry, clock=clock)
     router = APIRouter(tags=["console"])
 
     async def audited(actor: Actor, resource: str, subject: str, found: bool) -> None:
@@ -79,39 +63,6 @@ def add_console_routes(
                 "the audit log could not be written; nothing was read",
                 headers={"Retry-After": "2"},
             ) from None
-
-    def key_for(permission: Permission | None) -> Callable[..., ApiKey]:
-        def dependency(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
-            if not registry.ready.is_set():
-                raise Refused(503, "API keys are loading", headers={"Retry-After": "1"})
-            scheme, _, token = (authorization or "").partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise Refused(
-                    401,
-                    "an API key is required (Authorization: Bearer cxk_...)",
-                    "Authorization",
-                    {"WWW-Authenticate": "Bearer"},
-                )
-            key = registry.authenticate(token)
-            if key is None:
-                raise Refused(
-                    401,
-                    "unknown or revoked API key",
-                    "Authorization",
-                    {"WWW-Authenticate": "Bearer"},
-                )
-            wait = limits.take(key.key_id, key.rate_per_s, clock())
-            if wait > 0:
-                raise Refused(
-                    429,
-                    f"over this key's {key.rate_per_s} requests per second",
-                    headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-                )
-            if permission is not None and not allowed(key.role, permission):
-                raise Refused(403, f"role {key.role!r} may not {permission.value}")
-            return key
-
-        return dependency
 
     async def answer_360(key: ApiKey, reason: str, customer_id: str) -> JSONResponse:
         actor = Actor(f"gateway-key:{key.key_id}", f"key:{key.key_id}", reason)
@@ -125,14 +76,8 @@ def add_console_routes(
         return JSONResponse(body)
 
     @router.get("/v1/me", summary="The calling key: name, role and what it may do")
-    async def me(key: Annotated[ApiKey, Depends(key_for(None))]) -> dict[str, Any]:
-        return {
-            "keyId": key.key_id,
-            "name": key.name,
-            "role": key.role,
-            "permissions": sorted(p.value for p in ROLE_PERMISSIONS.get(key.role, ())),
-            "ratePerSecond": key.rate_per_s,
-        }
+    async def me(caller: Annotated[Caller, Depends(gate.require(None))]) -> dict[str, Any]:
+        return describe(caller.key)
 
     @router.get(
         "/v1/customers/{customer_id}",
@@ -140,9 +85,10 @@ def add_console_routes(
     )
     async def customer(
         customer_id: str,
-        key: Annotated[ApiKey, Depends(key_for(Permission.CUSTOMER_READ))],
+        caller: Annotated[Caller, Depends(gate.require(Permission.CUSTOMER_READ))],
         x_cxloop_reason: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
+        key = caller.key
         if not _ID.match(customer_id):
             raise Refused(400, "1-128 letters, digits and _.:@=-", "customer_id")
         return await answer_360(key, _reason(x_cxloop_reason), customer_id)
@@ -152,7 +98,7 @@ def add_console_routes(
         summary="Find a customer by email, phone or user id; answers their 360",
     )
     async def lookup(
-        key: Annotated[ApiKey, Depends(key_for(Permission.CUSTOMER_READ))],
+        caller: Annotated[Caller, Depends(gate.require(Permission.CUSTOMER_READ))],
         email: Annotated[str | None, Query(max_length=320)] = None,
         phone: Annotated[str | None, Query(max_length=64)] = None,
         user_id: Annotated[str | None, Query(alias="userId", max_length=256)] = None,
@@ -162,6 +108,7 @@ def add_console_routes(
         if len(given) != 1:
             raise Refused(400, "give exactly one of email, phone or userId", "email")
         reason = _reason(x_cxloop_reason)
+        key = caller.key
         kind, value = given[0]
         actor = Actor(f"gateway-key:{key.key_id}", f"key:{key.key_id}", reason)
         try:
@@ -178,9 +125,5 @@ def add_console_routes(
         return await answer_360(key, reason, found)
 
     app.include_router(router)
-
-    async def on_refused(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Refused)
-        return _refusal(exc)
-
-    app.add_exception_handler(Refused, on_refused)
+    install(app, gate)
+    return gate

@@ -37,8 +37,10 @@ async def test_routes_answer_refuse_and_fall_back(world: World) -> None:  # noqa
     await eventually(learned)
     assert w.perso.grpc_server is not None
     target = f"127.0.0.1:{w.perso.grpc_server.port}"
+    # A generous deadline: on a loaded machine the first Recommend (caches
+    # warming) took longer than the 1 s default and the route answered 503.
     client = PersonalizationClient(
-        grpc.aio.insecure_channel(target), grpc.aio.insecure_channel("127.0.0.1:1")
+        grpc.aio.insecure_channel(target), grpc.aio.insecure_channel("127.0.0.1:1"), deadline_s=10
     )
     app = FastAPI()
     add_personalization_routes(app, client, WriteKeys({"wk": "web"}))

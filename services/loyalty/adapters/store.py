@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from cxloop_libs.db import bulk_insert, one_of
 from cxloop_libs.messaging import EventKind, OutboxWriter
+from cxloop_libs.telemetry import current_traceparent
 from loyalty.adapters import tables as t
 from loyalty.domain.ledger import Kind, LotView, legs_for
 
@@ -35,8 +36,15 @@ PG_TEXT_ARRAY = postgresql.ARRAY(sa.Text)
 
 def new_id() -> str:
     """A random (version 4) UUID for a posting or lot. Ids only need to be
-    unique, not secret; uuid4() costs a system call each (ADR 0022)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    unique, not secret; uuid4() costs a system call each (ADR 0022), and
+    formatting a ``uuid.UUID`` costs twice this whole function."""
+    h = "%032x" % ((random.getrandbits(128) & _UUID_CLEAR) | _UUID_V4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# Version 4, RFC 4122 variant: the bits uuid.UUID(version=4) sets.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 def utcnow() -> datetime:
@@ -101,6 +109,8 @@ class Tx:
         self._legs: list[dict[str, Any]] = []
         self._lots: list[dict[str, Any]] = []
         self.relay_needed = False
+        # One trace context per transaction: looked up once, not per event.
+        self._traceparent: str | None = None
 
     def _in(self, col: Any, values: list[Any]) -> Any:
         """``col IN values`` for the string keys of a batch (hundreds of ids).
@@ -140,27 +150,10 @@ class Tx:
         if missing:
             new = [{"customer_id": c, "created_at": self.now} for c in missing]
             if self.pg:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
                 # The rows we insert are ours (locked) until commit: read them
                 # back from the INSERT; only ids another writer created
                 # meanwhile need the locking SELECT.
-                made = list(
-                    self.s.execute(
-                        pg_insert(t.account)
-                        .from_select(
-                            ["customer_id", "created_at"],
-                            sa.select(
-                                sa.func.unnest(
-                                    sa.bindparam("ids", missing, type_=PG_TEXT_ARRAY)
-                                ).label("customer_id"),
-                                sa.bindparam("at", self.now, type_=t.account.c.created_at.type),
-                            ).order_by(sa.text("1")),
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(*t.account.c)
-                    ).mappings()
-                )
+                made = self._insert_accounts(missing)
                 rows += made
                 missing = sorted(set(missing) - {r["customer_id"] for r in made})
             else:
@@ -170,19 +163,82 @@ class Tx:
                     self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
                 )
         for r in rows:
-            self.accounts[r["customer_id"]] = Account(
-                r["customer_id"],
-                int(r["available"]),
-                int(r["pending"]),
-                int(r["reserved"]),
-                int(r["debt"]),
-                r["tier"],
-                r["tier_floor"],
-                aware(r["tier_valid_until"]),
-                aware(r["tier_grace_until"]),
-                r["merged_into"],
-            )
+            self._remember(r)
         return self.accounts
+
+    def lock_owners(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """Lock the accounts the customers post to (a merged-away customer
+        posts to its survivor); customer id -> owner.
+
+        On PostgreSQL one statement locks the members that were not merged
+        away (`merged_into = ''` is re-checked on the locked row, so a merge
+        committed while we waited counts) and the new ones come back from
+        their INSERT; only ids left over (merged away, or created by another
+        writer meanwhile) take the survivor look-up. Elsewhere: look-up, then lock.
+        """
+        ids = sorted({c for c in customer_ids if c})
+        if not self.pg:
+            owners = self.survivors(ids)
+            self.lock(owners.values())
+            return owners
+        owners = {c: c for c in ids if c in self.accounts and not self.accounts[c].merged_into}
+        want = [c for c in ids if c not in owners and c not in self.accounts]
+        if want:
+            q = (
+                sa.select(t.account)
+                .where(self._in(t.account.c.customer_id, want), t.account.c.merged_into == "")
+                .order_by(t.account.c.customer_id)
+                .with_for_update()
+            )
+            rows = list(self.s.execute(q).mappings())
+            missing = sorted(set(want) - {r["customer_id"] for r in rows})
+            if missing:
+                rows += self._insert_accounts(missing)
+            for r in rows:
+                self._remember(r)
+                owners[r["customer_id"]] = r["customer_id"]
+        rest = [c for c in ids if c not in owners]
+        if rest:
+            found = self.survivors(rest)
+            self.lock(found.values())
+            owners.update(found)
+        return owners
+
+    def _insert_accounts(self, missing: list[str]) -> list[Any]:
+        """Insert new members' accounts (PostgreSQL); the rows we inserted,
+        ours (locked) until commit."""
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return list(
+            self.s.execute(
+                pg_insert(t.account)
+                .from_select(
+                    ["customer_id", "created_at"],
+                    sa.select(
+                        sa.func.unnest(sa.bindparam("ids", missing, type_=PG_TEXT_ARRAY)).label(
+                            "customer_id"
+                        ),
+                        sa.bindparam("at", self.now, type_=t.account.c.created_at.type),
+                    ).order_by(sa.text("1")),
+                )
+                .on_conflict_do_nothing()
+                .returning(*t.account.c)
+            ).mappings()
+        )
+
+    def _remember(self, r: Any) -> None:
+        self.accounts[r["customer_id"]] = Account(
+            r["customer_id"],
+            int(r["available"]),
+            int(r["pending"]),
+            int(r["reserved"]),
+            int(r["debt"]),
+            r["tier"],
+            r["tier_floor"],
+            aware(r["tier_valid_until"]),
+            aware(r["tier_grace_until"]),
+            r["merged_into"],
+        )
 
     def survivor(self, customer_id: str) -> str:
         """The member a (merged-away) customer id posts to now."""
@@ -317,7 +373,11 @@ class Tx:
 
     def stage(self, kind: EventKind, message: Message, subject: str) -> None:
         # A cheap random id (uuid4 costs a system call per event, ADR 0022).
-        self.outbox.stage(kind, message, subject=subject, event_id=new_id())
+        if self._traceparent is None:
+            self._traceparent = current_traceparent()
+        self.outbox.stage(
+            kind, message, subject=subject, event_id=new_id(), traceparent=self._traceparent
+        )
         self.relay_needed = True
 
     # -- lots ----------------------------------------------------------------

@@ -125,12 +125,18 @@ class RuleSet:
     tier_grace_days: int = 30
     rewards: tuple[Reward, ...] = ()
     source: str = ""
+    # The evaluation order, sorted once (it was sorted per purchase).
+    _ordered: tuple[Rule, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_stage = sorted(self.rules, key=lambda r: (STAGE[r.kind], r.priority))
+        object.__setattr__(self, "_ordered", tuple(by_stage))
 
     def reward(self, reward_id: str) -> Reward | None:
         return next((r for r in self.rewards if r.id == reward_id), None)
 
-    def ordered(self) -> list[Rule]:
-        return sorted(self.rules, key=lambda r: (STAGE[r.kind], r.priority))
+    def ordered(self) -> tuple[Rule, ...]:
+        return self._ordered
 
     def tier(self, tier_id: str) -> TierDef | None:
         return next((t for t in self.tiers if t.id == tier_id), None)

@@ -91,6 +91,25 @@ class Reservation:
     coupon: sa.RowMapping | None = None
 
 
+# Tier scores of a batch's members over the window, with the postings of
+# members merged into them (the partial index on merged_into finds those).
+_SCORES = sa.text(
+    """
+WITH ids AS (SELECT json_array_elements_text(CAST(:ids AS json)) AS cid),
+who AS (
+  SELECT cid AS owner, cid AS member FROM ids
+  UNION ALL
+  SELECT a.merged_into, a.customer_id FROM loyalty_account AS a
+  WHERE a.merged_into <> '' AND a.merged_into IN (SELECT cid FROM ids)
+)
+SELECT w.owner, SUM(p.score)
+FROM who AS w JOIN loyalty_posting AS p ON p.customer_id = w.member
+WHERE p.occurred_at >= :since AND p.score <> 0
+GROUP BY w.owner
+"""
+)
+
+
 class LoyaltyHandlers:
     def __init__(
         self,
@@ -109,9 +128,12 @@ class LoyaltyHandlers:
 
     # -- purchases -------------------------------------------------------------
     def _cap_usage(
-        self, tx: Tx, rules: RuleSet, cids: Sequence[str]
+        self, tx: Tx, rules: RuleSet, cids: Sequence[str], *, engagement: bool
     ) -> dict[tuple[str, str, str], int]:
-        capped = [r.id for r in rules.rules if r.caps]
+        """Points the members already earned this period from the capped rules
+        that can apply (engagement rules to activities, the others to
+        purchases): no look-up when none is capped."""
+        capped = [r.id for r in rules.rules if r.caps and (r.kind == "engagement") == engagement]
         if not capped or not cids:
             return {}
         rows = tx.s.execute(
@@ -171,9 +193,8 @@ class LoyaltyHandlers:
                 sa.select(t.order).where(tx._in(t.order.c.order_id, order_ids))
             ).mappings()
         }
-        owners = tx.survivors(p.customer_id for p in items)
-        tx.lock(owners.values())
-        usage = self._cap_usage(tx, rules, list(owners.values()))
+        owners = tx.lock_owners(p.customer_id for p in items)
+        usage = self._cap_usage(tx, rules, list(owners.values()), engagement=False)
         results: list[PurchaseResult] = []
         touched: set[str] = set()
         new_orders: list[dict[str, Any]] = []
@@ -451,9 +472,8 @@ class LoyaltyHandlers:
         keys = [f"activity:{a.cause}" for a in items]
         done = tx.existing_keys(keys)
         todo = [a for a, k in zip(items, keys, strict=True) if k not in done]
-        owners = tx.survivors(a.customer_id for a in todo)
-        tx.lock(owners.values())
-        usage = self._cap_usage(tx, rules, list(owners.values()))
+        owners = tx.lock_owners(a.customer_id for a in todo)
+        usage = self._cap_usage(tx, rules, list(owners.values()), engagement=True)
         out: list[int] = []
         touched: set[str] = set()
         seen: set[str] = set()
@@ -1104,6 +1124,15 @@ class LoyaltyHandlers:
             return {}
         since = tx.now - timedelta(days=self.rules.current.tier_window_days)
         tx.flush_rows()
+        if tx.pg:
+            # One statement: the members' own postings and those of members
+            # merged into them (a split clears merged_into, and the history
+            # goes back with it).
+            found = {
+                r[0]: int(r[1])
+                for r in tx.s.execute(_SCORES, {"ids": json.dumps(list(cids)), "since": since})
+            }
+            return {c: found.get(c, 0) for c in cids}
         # What members merged into these earned counts for them too (a split
         # clears merged_into, and the history goes back with it).
         aliases = {
@@ -1135,9 +1164,9 @@ class LoyaltyHandlers:
         if not cids:
             return
         rules = self.rules.current
+        accounts = tx.lock(cids)
         for cid, score in self.scores(tx, sorted(cids)).items():
-            acct = tx.lock([cid])[cid]
-            self._apply_tier(tx, rules, acct, score)
+            self._apply_tier(tx, rules, accounts[cid], score)
 
     def _apply_tier(self, tx: Tx, rules: RuleSet, acct: Account, score: int) -> None:
         state = TierState(acct.tier, acct.tier_valid_until, acct.tier_grace_until, acct.tier_floor)

@@ -106,6 +106,9 @@ class Reward:
     currency: str = ""
     valid_days: int = 30
     minimum_spend: int = 0
+    # Units that can ever be handed out (None: unlimited). Open reservations
+    # hold a unit; a cancelled or lapsed one gives it back.
+    stock: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,6 +588,7 @@ def parse_rule_set(document: str | Mapping[str, Any], version: int = 0) -> RuleS
                 str(coupon.get("currency") or "").upper(),
                 _int(coupon, "valid_days", f"{where}.coupon", 30),
                 _int(coupon, "minimum_spend", f"{where}.coupon", 0),
+                _int(r, "stock", where) if r.get("stock") is not None else None,
             )
         )
     return RuleSet(

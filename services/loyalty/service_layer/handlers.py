@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from cxloop.loyalty.v1 import events_pb2 as epb
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cxloop_libs.db import bulk_insert
@@ -45,6 +47,7 @@ from loyalty.domain.ledger import (
 from loyalty.domain.rules import (
     Earning,
     Purchase,
+    Reward,
     RuleSet,
     evaluate_activity,
     evaluate_purchase,
@@ -682,7 +685,8 @@ class LoyaltyHandlers:
         commit. Each call is decided in arrival order against the balance left
         by those before it and gets its own answer: its reservation, the one
         already stored under its idempotency key, or why it was refused."""
-        if not tx.pg:
+        if not tx.pg or any(self._stocked(i.reward_id) for i in items):
+            # Limited rewards take a unit of stock per call: the general path.
             return self._reserve_each(tx, items)
         locked = lock_for_reservations(tx.s, cid, [i.idempotency_key for i in items])
         if locked is None or locked[1]:
@@ -750,6 +754,42 @@ class LoyaltyHandlers:
         reserve_many(tx.s, cid, new, tx.now)
         return out
 
+    def _stocked(self, reward_id: str) -> Reward | None:
+        reward = self.rules.current.reward(reward_id) if reward_id else None
+        return reward if reward is not None and reward.stock is not None else None
+
+    @staticmethod
+    def _take_stock(tx: Tx, reward: Reward) -> None:
+        """One unit of a limited reward, or FailedPrecondition: a conditional
+        upsert on the reward's row (concurrent takers queue on its row lock
+        and each re-checks the count it finds), never above the stock."""
+        stock = reward.stock or 0
+        if stock > 0:
+            insert = pg_insert if tx.pg else sqlite_insert
+            taken = tx.s.execute(
+                insert(t.reward_stock)
+                .values(reward_id=reward.id, taken=1)
+                .on_conflict_do_update(
+                    index_elements=[t.reward_stock.c.reward_id],
+                    set_={"taken": t.reward_stock.c.taken + 1},
+                    where=t.reward_stock.c.taken < stock,
+                )
+                .returning(t.reward_stock.c.taken)
+            ).first()
+            if taken is not None:
+                return
+        raise FailedPrecondition(f"reward_id: {reward.id!r} is out of stock")
+
+    def stock_left(self, tx: Tx, reward_id: str) -> int | None:
+        """Units of a limited reward still free (None: unlimited or unknown)."""
+        reward = self._stocked(reward_id)
+        if reward is None or reward.stock is None:
+            return None
+        taken = tx.s.execute(
+            sa.select(t.reward_stock.c.taken).where(t.reward_stock.c.reward_id == reward_id)
+        ).scalar()
+        return max(reward.stock - int(taken or 0), 0)
+
     def _reserve_each(self, tx: Tx, items: Sequence[RedeemIn]) -> list[Reservation | Exception]:
         out: list[Reservation | Exception] = []
         for it in items:
@@ -791,7 +831,8 @@ class LoyaltyHandlers:
             tx.lock([row["customer_id"]])
             return self._reservation(row, tx.accounts[row["customer_id"]].available)
         expires = tx.now + timedelta(seconds=hold_seconds or self.hold_seconds)
-        if tx.pg and cid not in tx.accounts:
+        stocked = self._stocked(reward_id)
+        if tx.pg and cid not in tx.accounts and stocked is None:
             rid, pid = str(uuid.uuid4()), str(uuid.uuid4())
             after = reserve_fast(
                 tx.s,
@@ -814,6 +855,8 @@ class LoyaltyHandlers:
                 f"points: {points} requested, {max(acct.available, 0)} available"
             )
         plan = allocate(tx.active_lots(cid), points)
+        if stocked is not None:
+            self._take_stock(tx, stocked)  # last check, before anything is written
         tx.take_from_lots(plan)
         rid = str(uuid.uuid4())
         posted = tx.post(
@@ -835,6 +878,7 @@ class LoyaltyHandlers:
             "allocations": json.dumps(plan),
             "reserved_at": tx.now,
             "expires_at": expires,
+            "stock_taken": stocked is not None,
         }
         tx.s.execute(t.redemption.insert().values(**values))
         return Reservation(
@@ -942,6 +986,14 @@ class LoyaltyHandlers:
             raise FailedPrecondition(f"redemption_id: the reservation is {row['status']}")
         n = int(row["points"])
         tx.give_to_lots([(str(a), int(b)) for a, b in json.loads(row["allocations"])])
+        if row["stock_taken"]:
+            # The unit goes back to the reward's stock (once: the status
+            # changes in this transaction, under the member's lock).
+            tx.s.execute(
+                t.reward_stock.update()
+                .where(t.reward_stock.c.reward_id == row["reward_id"])
+                .values(taken=t.reward_stock.c.taken - 1)
+            )
         posted = tx.post(
             Kind.RELEASE,
             cid,

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -55,6 +55,7 @@ from loyalty.domain.rules import (
 )
 from loyalty.domain.tiers import TierState, decide_tier
 from loyalty.service_layer.commands import ActivityIn, PurchaseIn, RedeemIn, ReturnIn
+from loyalty.service_layer import birthdays
 from loyalty.service_layer.rulebook import RuleBook
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,11 @@ class LoyaltyHandlers:
         goodwill_points: int = 500,
         offer_max_points: int = 100_000,
         coupon_valid_days: int = 30,
+        birthday_zone: tzinfo = UTC,
     ) -> None:
         self.rules = rules
+        # Birthdays are celebrated on the day in the programme's time zone.
+        self.birthday_zone = birthday_zone
         self.hold_seconds = hold_seconds
         self.goodwill_points = goodwill_points
         self.offer_max_points = offer_max_points
@@ -486,6 +490,11 @@ class LoyaltyHandlers:
                 continue
             seen.add(key)
             cid = owners[a.customer_id]
+            if a.activity == "birthday" and not birthdays.claim(
+                tx, cid, birthdays.year_of(a.occurred_at, self.birthday_zone)
+            ):
+                out.append(0)  # this year's birthday reward was granted already
+                continue
             earning = evaluate_activity(
                 rules,
                 a.activity,
@@ -1169,6 +1178,11 @@ class LoyaltyHandlers:
                 .values(notified=True)
             )
         return len(by_member)
+
+    def grant_birthdays(self, tx: Tx, limit: int = 500) -> int:
+        """Today's birthday rewards not granted yet (scheduled; replica-safe)."""
+        todo = birthdays.due(tx, self.birthday_zone, limit)
+        return sum(1 for n in self.activities(tx, todo) if n) if todo else 0
 
     # -- tiers -----------------------------------------------------------------------
     def scores(self, tx: Tx, cids: Sequence[str]) -> dict[str, int]:

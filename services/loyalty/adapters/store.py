@@ -174,10 +174,14 @@ class Tx:
         away (`merged_into = ''` is re-checked on the locked row, so a merge
         committed while we waited counts) and the new ones come back from
         their INSERT; only ids left over (merged away, or created by another
-        writer meanwhile) take the survivor look-up. Elsewhere: look-up, then lock.
+        writer meanwhile) take the survivor look-up. On SQLite: the write
+        lock, then the look-up.
         """
         ids = sorted({c for c in customer_ids if c})
         if not self.pg:
+            # The database's write lock first (lock() takes it), so no merge
+            # can commit between the survivor look-up and the postings.
+            self.lock(ids)
             owners = self.survivors(ids)
             self.lock(owners.values())
             return owners

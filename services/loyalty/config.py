@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import ClassVar
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import random
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -10,7 +10,7 @@ from cxloop_libs.errors import InvalidArgument
 
 
 def birthday_of(month: int, day: int) -> str:
-    """"MM-DD", or "" for month and day 0 (forget it); InvalidArgument naming
+    """ "MM-DD", or "" for month and day 0 (forget it); InvalidArgument naming
     the field for a day that no year has."""
     if month == 0 and day == 0:
         return ""

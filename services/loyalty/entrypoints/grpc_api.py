@@ -21,10 +21,10 @@ from cxloop_libs.db import Database, is_transient_db_error
 from cxloop_libs.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from loyalty.adapters import tables as t
 from loyalty.adapters.store import Tx, aware
+from loyalty.domain.birthdays import birthday_of
 from loyalty.domain.ledger import Kind
 from loyalty.domain.money import checked_minor_units, currency
 from loyalty.domain.rules import Line, Purchase, evaluate_purchase, parse_rule_set
-from loyalty.domain.birthdays import birthday_of
 from loyalty.service_layer import birthdays
 from loyalty.service_layer.commands import PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer.handlers import LoyaltyHandlers, Reservation, ts

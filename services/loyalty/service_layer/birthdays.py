@@ -57,9 +57,7 @@ def due(tx: Tx, zone: tzinfo, limit: int = 500) -> list[ActivityIn]:
         .order_by(t.account.c.customer_id)
         .limit(limit)
     ).scalars()
-    return [
-        ActivityIn(cid, "birthday", tx.now, f"birthday:{cid}:{today.year}") for cid in cids
-    ]
+    return [ActivityIn(cid, "birthday", tx.now, f"birthday:{cid}:{today.year}") for cid in cids]
 
 
 def year_of(when: datetime, zone: tzinfo) -> int:

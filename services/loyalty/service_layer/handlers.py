@@ -16,9 +16,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from cxloop.loyalty.v1 import events_pb2 as epb
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cxloop_libs.db import bulk_insert
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -54,8 +54,8 @@ from loyalty.domain.rules import (
     period_key,
 )
 from loyalty.domain.tiers import TierState, decide_tier
-from loyalty.service_layer.commands import ActivityIn, PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer import birthdays
+from loyalty.service_layer.commands import ActivityIn, PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer.rulebook import RuleBook
 
 log = logging.getLogger(__name__)

@@ -93,7 +93,9 @@ async def test_two_replicas_grant_each_birthday_once(
         assert got["other-day"] == 0
         assert a.db is not None
         with a.db.session() as s:
-            assert s.execute(sa.select(sa.func.count()).select_from(t.birthday_grant)).scalar() == 10
+            assert (
+                s.execute(sa.select(sa.func.count()).select_from(t.birthday_grant)).scalar() == 10
+            )
             assert check_books(s) == []
     finally:
         await b.stop()

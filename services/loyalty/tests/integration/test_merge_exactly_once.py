@@ -5,6 +5,7 @@ account (where its points would be stranded)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -106,26 +107,33 @@ async def test_a_purchase_racing_a_merge_lands_on_the_survivor(
 
         buy("r1", "ro-1")
         buy("r2", "ro-2")
-        racer = threading.Thread(target=buy, args=("r2", "ro-3"))
-        with db.session() as s:
-            tx = Tx(s)
-            membership.merge(tx, "r1", ["r2"], "race-merge")
-            tx.flush()
-            # The purchase for r2 starts while the merge holds r2's row...
-            racer.start()
-            deadline = time.monotonic() + 30
-            while not _waiting_on_a_lock(postgres_url):
-                assert time.monotonic() < deadline, "the racing purchase never waited"
-                time.sleep(0.05)
-            # ...and the merge commits first.
-        racer.join(30)
+
+        def merge_while_a_purchase_waits() -> None:
+            racer = threading.Thread(target=buy, args=("r2", "ro-3"))
+            with db.session() as s:
+                tx = Tx(s)
+                membership.merge(tx, "r1", ["r2"], "race-merge")
+                tx.flush()
+                # The purchase for r2 starts while the merge holds r2's row...
+                racer.start()
+                deadline = time.monotonic() + 30
+                while not _waiting_on_a_lock(postgres_url):
+                    assert time.monotonic() < deadline, "the racing purchase never waited"
+                    time.sleep(0.05)
+                # ...and the merge commits first.
+            racer.join(30)
+
+        await asyncio.to_thread(merge_while_a_purchase_waits)
         got = books(runtime)
         assert got["r2"] == (0, 0, "r1")
         assert got["r1"][:2] == (600, 0)  # 200 + 200 moved + 200 from the racer
         with db.session() as s:
-            assert s.execute(
-                sa.select(t.order.c.customer_id).where(t.order.c.order_id == "ro-3")
-            ).scalar_one() == "r1"
+            assert (
+                s.execute(
+                    sa.select(t.order.c.customer_id).where(t.order.c.order_id == "ro-3")
+                ).scalar_one()
+                == "r1"
+            )
             assert check_books(s) == []
     finally:
         await runtime.stop()

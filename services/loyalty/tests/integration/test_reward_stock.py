@@ -108,7 +108,10 @@ async def test_limited_reward_never_over_issued_under_concurrent_redemptions(
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await stubs[0].Redeem(
                     pb.RedeemRequest(
-                        customer_id=members[0], points=100, reward_id="sold-out", idempotency_key="z"
+                        customer_id=members[0],
+                        points=100,
+                        reward_id="sold-out",
+                        idempotency_key="z",
                     ),
                     timeout=10,
                 )

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.db import one_of
 from cxloop_libs.messaging import EventKind, OutboxWriter
 from cxloop_libs.telemetry import current_traceparent
 from loyalty.adapters import tables as t
@@ -68,6 +69,39 @@ def _rule_ids_json(rule_ids: tuple[str, ...]) -> str:
     return json.dumps(list(rule_ids))
 
 
+POSTING_COLUMNS = (
+    "posting_id",
+    "customer_id",
+    "kind",
+    "available",
+    "pending",
+    "reserved",
+    "score",
+    "idempotency_key",
+    "reference_id",
+    "cause_event_id",
+    "rule_ids",
+    "description",
+    "reverses_posting_id",
+    "occurred_at",
+)
+LEG_COLUMNS = ("posting_id", "owner", "book", "amount")
+LOT_COLUMNS = (
+    "lot_id",
+    "customer_id",
+    "earned_by",
+    "origin",
+    "reference_id",
+    "points",
+    "remaining",
+    "state",
+    "earned_at",
+    "activates_at",
+    "expires_at",
+    "notified",
+)
+
+
 @dataclass(slots=True)
 class Account:
     customer_id: str
@@ -104,9 +138,9 @@ class Tx:
         self.outbox = OutboxWriter(session)
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.accounts: dict[str, Account] = {}
-        self._postings: list[dict[str, Any]] = []
-        self._legs: list[dict[str, Any]] = []
-        self._lots: list[dict[str, Any]] = []
+        self._postings: list[tuple[Any, ...]] = []
+        self._legs: list[tuple[Any, ...]] = []
+        self._lots: list[tuple[Any, ...]] = []
         self.relay_needed = False
         # One trace context per transaction: looked up once, not per event.
         self._traceparent: str | None = None
@@ -298,35 +332,30 @@ class Tx:
         acct = self.accounts[customer_id]  # locked first, always
         pid = posting_id or new_id()
         when = occurred_at or self.now
+        # Rows as tuples in POSTING_COLUMNS / LEG_COLUMNS order (COPY takes
+        # them as they are; a dict per row cost more than its COPY line).
         self._postings.append(
-            {
-                "posting_id": pid,
-                "customer_id": customer_id,
-                "kind": kind.value,
-                "available": available,
-                "pending": pending,
-                "reserved": reserved,
-                "score": score,
-                "idempotency_key": key[:200],
-                "reference_id": reference_id[:128],
-                "cause_event_id": cause_event_id[:128],
-                "rule_ids": _rule_ids_json(tuple(rule_ids)),
-                "description": description[:200],
-                "reverses_posting_id": reverses,
-                "occurred_at": when,
-            }
+            (
+                pid,
+                customer_id,
+                kind.value,
+                available,
+                pending,
+                reserved,
+                score,
+                key[:200],
+                reference_id[:128],
+                cause_event_id[:128],
+                _rule_ids_json(tuple(rule_ids)),
+                description[:200],
+                reverses,
+                when,
+            )
         )
         for leg in legs_for(
             kind, customer_id, available=available, pending=pending, reserved=reserved
         ):
-            self._legs.append(
-                {
-                    "posting_id": pid,
-                    "owner": leg.owner,
-                    "book": leg.book.value,
-                    "amount": leg.amount,
-                }
-            )
+            self._legs.append((pid, leg.owner, leg.book.value, leg.amount))
         acct.available += available
         acct.pending += pending
         acct.reserved += reserved
@@ -358,20 +387,20 @@ class Tx:
         earned_by: str | None = None,
     ) -> None:
         self._lots.append(
-            {
-                "lot_id": lot_id,
-                "customer_id": customer_id,
-                "earned_by": earned_by or customer_id,
-                "origin": origin,
-                "reference_id": reference_id[:128],
-                "points": points,
-                "remaining": points,
-                "state": "pending" if pending else "active",
-                "earned_at": earned_at,
-                "activates_at": activates_at,
-                "expires_at": expires_at,
-                "notified": False,
-            }
+            (
+                lot_id,
+                customer_id,
+                earned_by or customer_id,
+                origin,
+                reference_id[:128],
+                points,
+                points,
+                "pending" if pending else "active",
+                earned_at,
+                activates_at,
+                expires_at,
+                False,
+            )
         )
 
     def stage(self, kind: EventKind, message: Message, subject: str) -> None:
@@ -444,24 +473,39 @@ class Tx:
 
     def flush_lots(self) -> None:
         if self._lots:
-            self._insert(t.lot, self._lots)
+            self._insert(t.lot, LOT_COLUMNS, self._lots)
             self._lots = []
 
     # -- commit --------------------------------------------------------------
-    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        if len(rows) <= 4:
+    def _insert(
+        self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        if len(rows) <= 4 or not self.pg:
             # A few rows (a gRPC call): one INSERT beats COPY's extra round trips.
-            self.s.execute(table.insert(), rows)
-        else:
-            bulk_insert(self.s, table, rows)
+            self.s.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+            return
+        # COPY through the session's connection (same transaction), as
+        # cxloop_libs.db.bulk_insert does, but from tuples.
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        raw: Any = self.s.connection().connection.driver_connection
+        try:
+            with raw.cursor() as cur, cur.copy(statement) as copy:
+                for r in rows:
+                    copy.write_row(r)
+        except psycopg.errors.IntegrityError as err:
+            # Wrapped as SQLAlchemy would: the consumer re-runs a transaction
+            # a concurrent writer beat (is_conflict_error).
+            raise sa.exc.IntegrityError(statement, None, err) from err
+        except psycopg.OperationalError as err:
+            raise sa.exc.OperationalError(statement, None, err) from err
 
     def flush_rows(self) -> None:
         """Write staged postings, legs and lots (not the accounts)."""
         if self._postings:
-            self._insert(t.posting, self._postings)
+            self._insert(t.posting, POSTING_COLUMNS, self._postings)
             self._postings = []
         if self._legs:
-            self._insert(t.leg, self._legs)
+            self._insert(t.leg, LEG_COLUMNS, self._legs)
             self._legs = []
         self.flush_lots()
 

@@ -726,8 +726,17 @@ def loyalty_rows() -> list[str]:
     """bench/README.md rows from bench/results/loyalty.json."""
     r = json.loads((RESULTS / f"{NAME}.json").read_text())
     a, f, t, d = r["accrual"], r["exactness_under_faults"], r["exactness_two_replicas"], r["redeem"]
+    cpu = (
+        f" (CPU per posting: loyalty {a['loyalty_cpu_us_per_posting']:,.0f} µs,"
+        f" PostgreSQL {a['postgres_cpu_us_per_posting']:,.0f} µs; load {r['load_average_at_start'][0]})"
+        if "loyalty_cpu_us_per_posting" in a
+        else ""
+    )
+    before = r.get("accrual_quiet_machine_before_adr_0120")
+    if before:
+        cpu += f"; {before['postings_per_s']:,.0f}/s quiet, before ADR 0120"
     return [
-        f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
+        f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s{cpu} | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
         f"| loyalty | exact under {f['sigkills']} SIGKILLs, {f['nats_restarts']} NATS restart, log replayed ({f['events']:,} events) | {f['members_wrong']} wrong, {f['points_lost']} lost, {f['points_doubled']} doubled | 0 / 0 / 0 | — |",
         f"| loyalty | exact with 2 replicas, {t['sigkills']} SIGKILLs ({t['events']:,} events) | {t['members_wrong']} wrong, {t['points_lost']} lost, {t['points_doubled']} doubled | 0 / 0 / 0 | — |",
         f"| loyalty | Redeem p50 / p99, one member, {d['target_rate_per_s']} req/s offered, ≤ {d['max_in_flight']} in flight | {d['p50_ms']} / {d['p99_ms']} ms (achieved {d['achieved_rate_per_s']}/s); overspent: {d['overspent']} | p99 ≤ 20 ms | — |",

@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from cxloop.loyalty.v1 import loyalty_service_pb2 as pb
 from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as pb_grpc
 
+from cxloop_libs.privacy import RequestKind
 from cxloop_libs.runtime import ServiceRuntime
 from cxloop_testing.infra import eventually
 from loyalty.adapters import tables as t
 from loyalty.adapters.store import Tx
-from loyalty.service_layer import birthdays
+from loyalty.service_layer import birthdays, membership
 from loyalty.service_layer.schedule import check_books
 
 from ..conftest import start_loyalty
@@ -131,6 +132,23 @@ async def test_birthday_is_checked_and_the_track_event_does_not_grant_twice(
         await eventually(lambda: loyalty_processed(runtime) >= 3)
         assert points(runtime)["cake"] == 300
         assert points(runtime)["pie"] == 300
+        # Erasure forgets the day and leaves no grant under the member's id.
+        assert runtime.db is not None
+        with runtime.db.session() as s:
+            membership.answer_privacy(Tx(s), "cake", RequestKind.ERASURE)
+        with runtime.db.session() as s:
+            assert (
+                s.execute(
+                    sa.select(sa.func.count()).where(t.account.c.birthday == "03-14")
+                ).scalar_one()
+                == 0
+            )
+            assert (
+                s.execute(
+                    sa.select(sa.func.count()).where(t.birthday_grant.c.customer_id == "cake")
+                ).scalar_one()
+                == 0
+            )
     finally:
         await runtime.stop()
 

@@ -285,6 +285,60 @@ def wait_for(url: str, sql: str, target: int, timeout: float) -> float:
 
 INBOX = "SELECT COUNT(*) FROM inbox_event WHERE consumer = 'loyalty-interactions'"
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of a process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of a process and its descendants (the outbox relay child)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None:
+                parents[int(name)], cpu[int(name)] = st
+    keep = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in keep and pid not in keep:
+                keep.add(pid)
+                grew = True
+    return {p: cpu[p] for p in keep if p in cpu}
+
+
+def backends_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving the database (same host)."""
+    with _pg(url) as c:
+        pids = [
+            int(r[0])
+            for r in c.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            ).fetchall()
+        ]
+    out: dict[int, float] = {}
+    for pid in pids:
+        st = _stat(pid)
+        if st is not None:
+            out[pid] = st[1]
+    return out
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(p, 0.0) for p, v in after.items())
+
 
 # -- accrual ------------------------------------------------------------------------------
 def accrual(n: int) -> dict[str, Any]:
@@ -310,17 +364,29 @@ def accrual(n: int) -> dict[str, Any]:
             svc.start()
             try:
                 wait_for(url, "SELECT COUNT(*) FROM loyalty_posting", 1, 120)
+                assert svc.proc is not None
                 t0 = time.monotonic()
+                cpu0, pg0 = tree_cpu(svc.proc.pid), backends_cpu(url)
                 first = count(url, "SELECT COUNT(*) FROM loyalty_posting")
                 wait_for(url, "SELECT COUNT(*) FROM loyalty_posting", n, 600)
                 elapsed = time.monotonic() - t0
+                # The outbox relay is still publishing the last events: CPU up
+                # to the end of accrual only, like the rate.
+                cpu1, pg1 = tree_cpu(svc.proc.pid), backends_cpu(url)
             finally:
                 svc.stop()
             rate = (n - first) / elapsed
+            done = n - first
             baseline = raw_insert_baseline(url, n)
             return {
                 "purchase_events": n,
                 "postings_per_s": round(rate, 1),
+                # Process CPU per posting (robust to other load on the machine):
+                # the loyalty process with its outbox-relay child, and the
+                # PostgreSQL backends serving its database.
+                "loyalty_cpu_us_per_posting": round(_spent(cpu0, cpu1) / done * 1e6, 1),
+                "postgres_cpu_us_per_posting": round(_spent(pg0, pg1) / done * 1e6, 1),
+                "wall_seconds": round(elapsed, 1),
                 "raw_copy_rows_per_s": round(baseline, 1),
                 "share_of_raw": round(rate / baseline, 4),
                 "target_postings_per_s": 3000,
@@ -660,8 +726,17 @@ def loyalty_rows() -> list[str]:
     """bench/README.md rows from bench/results/loyalty.json."""
     r = json.loads((RESULTS / f"{NAME}.json").read_text())
     a, f, t, d = r["accrual"], r["exactness_under_faults"], r["exactness_two_replicas"], r["redeem"]
+    cpu = (
+        f" (CPU per posting: loyalty {a['loyalty_cpu_us_per_posting']:,.0f} µs,"
+        f" PostgreSQL {a['postgres_cpu_us_per_posting']:,.0f} µs; load {r['load_average_at_start'][0]})"
+        if "loyalty_cpu_us_per_posting" in a
+        else ""
+    )
+    before = r.get("accrual_quiet_machine_before_adr_0120")
+    if before:
+        cpu += f"; {before['postings_per_s']:,.0f}/s quiet, before ADR 0120"
     return [
-        f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
+        f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s{cpu} | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
         f"| loyalty | exact under {f['sigkills']} SIGKILLs, {f['nats_restarts']} NATS restart, log replayed ({f['events']:,} events) | {f['members_wrong']} wrong, {f['points_lost']} lost, {f['points_doubled']} doubled | 0 / 0 / 0 | — |",
         f"| loyalty | exact with 2 replicas, {t['sigkills']} SIGKILLs ({t['events']:,} events) | {t['members_wrong']} wrong, {t['points_lost']} lost, {t['points_doubled']} doubled | 0 / 0 / 0 | — |",
         f"| loyalty | Redeem p50 / p99, one member, {d['target_rate_per_s']} req/s offered, ≤ {d['max_in_flight']} in flight | {d['p50_ms']} / {d['p99_ms']} ms (achieved {d['achieved_rate_per_s']}/s); overspent: {d['overspent']} | p99 ≤ 20 ms | — |",

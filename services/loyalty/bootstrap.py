@@ -7,6 +7,7 @@ import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cxloop.loyalty.v1 import loyalty_service_pb2 as pb
 from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as pb_grpc
@@ -76,6 +77,7 @@ async def bootstrap(settings: LoyaltySettings | None = None) -> ServiceRuntime:
         goodwill_points=settings.goodwill_points,
         offer_max_points=settings.offer_max_points,
         coupon_valid_days=settings.coupon_valid_days,
+        birthday_zone=ZoneInfo(settings.birthday_timezone),
     )
     # Offers (goodwill, personalised) need marketing consent: the local view.
     consent = ConsentProjection(runtime.bus)

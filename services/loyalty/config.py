@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cxloop_libs.config import ServiceSettings
 
@@ -34,6 +35,17 @@ class LoyaltySettings(ServiceSettings):
     # Callers allowed to Adjust, PutRuleSet and SetTierFloor (token names);
     # empty: nobody, unless gRPC auth is off (development without tokens).
     admin_callers: str = ""
+    # Birthday rewards are granted on the member's day in this time zone (IANA).
+    birthday_timezone: str = "Asia/Seoul"
+
+    @field_validator("birthday_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name, e.g. Asia/Seoul)") from None
+        return v
 
     @property
     def offer_purpose_list(self) -> tuple[str, ...]:

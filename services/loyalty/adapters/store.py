@@ -14,19 +14,20 @@ from __future__ import annotations
 import functools
 import json
 import random
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.db import one_of
 from cxloop_libs.messaging import EventKind, OutboxWriter
+from cxloop_libs.telemetry import current_traceparent
 from loyalty.adapters import tables as t
 from loyalty.domain.ledger import Kind, LotView, legs_for
 
@@ -35,8 +36,15 @@ PG_TEXT_ARRAY = postgresql.ARRAY(sa.Text)
 
 def new_id() -> str:
     """A random (version 4) UUID for a posting or lot. Ids only need to be
-    unique, not secret; uuid4() costs a system call each (ADR 0022)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    unique, not secret; uuid4() costs a system call each (ADR 0022), and
+    formatting a ``uuid.UUID`` costs twice this whole function."""
+    h = "%032x" % ((random.getrandbits(128) & _UUID_CLEAR) | _UUID_V4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# Version 4, RFC 4122 variant: the bits uuid.UUID(version=4) sets.
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 def utcnow() -> datetime:
@@ -59,6 +67,39 @@ def _iso(value: object) -> str:
 def _rule_ids_json(rule_ids: tuple[str, ...]) -> str:
     # A batch's postings share a few rule lists: encode each once.
     return json.dumps(list(rule_ids))
+
+
+POSTING_COLUMNS = (
+    "posting_id",
+    "customer_id",
+    "kind",
+    "available",
+    "pending",
+    "reserved",
+    "score",
+    "idempotency_key",
+    "reference_id",
+    "cause_event_id",
+    "rule_ids",
+    "description",
+    "reverses_posting_id",
+    "occurred_at",
+)
+LEG_COLUMNS = ("posting_id", "owner", "book", "amount")
+LOT_COLUMNS = (
+    "lot_id",
+    "customer_id",
+    "earned_by",
+    "origin",
+    "reference_id",
+    "points",
+    "remaining",
+    "state",
+    "earned_at",
+    "activates_at",
+    "expires_at",
+    "notified",
+)
 
 
 @dataclass(slots=True)
@@ -97,10 +138,12 @@ class Tx:
         self.outbox = OutboxWriter(session)
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.accounts: dict[str, Account] = {}
-        self._postings: list[dict[str, Any]] = []
-        self._legs: list[dict[str, Any]] = []
-        self._lots: list[dict[str, Any]] = []
+        self._postings: list[tuple[Any, ...]] = []
+        self._legs: list[tuple[Any, ...]] = []
+        self._lots: list[tuple[Any, ...]] = []
         self.relay_needed = False
+        # One trace context per transaction: looked up once, not per event.
+        self._traceparent: str | None = None
 
     def _in(self, col: Any, values: list[Any]) -> Any:
         """``col IN values`` for the string keys of a batch (hundreds of ids).
@@ -140,27 +183,10 @@ class Tx:
         if missing:
             new = [{"customer_id": c, "created_at": self.now} for c in missing]
             if self.pg:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
                 # The rows we insert are ours (locked) until commit: read them
                 # back from the INSERT; only ids another writer created
                 # meanwhile need the locking SELECT.
-                made = list(
-                    self.s.execute(
-                        pg_insert(t.account)
-                        .from_select(
-                            ["customer_id", "created_at"],
-                            sa.select(
-                                sa.func.unnest(
-                                    sa.bindparam("ids", missing, type_=PG_TEXT_ARRAY)
-                                ).label("customer_id"),
-                                sa.bindparam("at", self.now, type_=t.account.c.created_at.type),
-                            ).order_by(sa.text("1")),
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(*t.account.c)
-                    ).mappings()
-                )
+                made = self._insert_accounts(missing)
                 rows += made
                 missing = sorted(set(missing) - {r["customer_id"] for r in made})
             else:
@@ -170,19 +196,86 @@ class Tx:
                     self.s.execute(q.where(self._in(t.account.c.customer_id, missing))).mappings()
                 )
         for r in rows:
-            self.accounts[r["customer_id"]] = Account(
-                r["customer_id"],
-                int(r["available"]),
-                int(r["pending"]),
-                int(r["reserved"]),
-                int(r["debt"]),
-                r["tier"],
-                r["tier_floor"],
-                aware(r["tier_valid_until"]),
-                aware(r["tier_grace_until"]),
-                r["merged_into"],
-            )
+            self._remember(r)
         return self.accounts
+
+    def lock_owners(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """Lock the accounts the customers post to (a merged-away customer
+        posts to its survivor); customer id -> owner.
+
+        On PostgreSQL one statement locks the members that were not merged
+        away (`merged_into = ''` is re-checked on the locked row, so a merge
+        committed while we waited counts) and the new ones come back from
+        their INSERT; only ids left over (merged away, or created by another
+        writer meanwhile) take the survivor look-up. On SQLite: the write
+        lock, then the look-up.
+        """
+        ids = sorted({c for c in customer_ids if c})
+        if not self.pg:
+            # The database's write lock first (lock() takes it), so no merge
+            # can commit between the survivor look-up and the postings.
+            self.lock(ids)
+            owners = self.survivors(ids)
+            self.lock(owners.values())
+            return owners
+        owners = {c: c for c in ids if c in self.accounts and not self.accounts[c].merged_into}
+        want = [c for c in ids if c not in owners and c not in self.accounts]
+        if want:
+            q = (
+                sa.select(t.account)
+                .where(self._in(t.account.c.customer_id, want), t.account.c.merged_into == "")
+                .order_by(t.account.c.customer_id)
+                .with_for_update()
+            )
+            rows = list(self.s.execute(q).mappings())
+            missing = sorted(set(want) - {r["customer_id"] for r in rows})
+            if missing:
+                rows += self._insert_accounts(missing)
+            for r in rows:
+                self._remember(r)
+                owners[r["customer_id"]] = r["customer_id"]
+        rest = [c for c in ids if c not in owners]
+        if rest:
+            found = self.survivors(rest)
+            self.lock(found.values())
+            owners.update(found)
+        return owners
+
+    def _insert_accounts(self, missing: list[str]) -> list[Any]:
+        """Insert new members' accounts (PostgreSQL); the rows we inserted,
+        ours (locked) until commit."""
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return list(
+            self.s.execute(
+                pg_insert(t.account)
+                .from_select(
+                    ["customer_id", "created_at"],
+                    sa.select(
+                        sa.func.unnest(sa.bindparam("ids", missing, type_=PG_TEXT_ARRAY)).label(
+                            "customer_id"
+                        ),
+                        sa.bindparam("at", self.now, type_=t.account.c.created_at.type),
+                    ).order_by(sa.text("1")),
+                )
+                .on_conflict_do_nothing()
+                .returning(*t.account.c)
+            ).mappings()
+        )
+
+    def _remember(self, r: Any) -> None:
+        self.accounts[r["customer_id"]] = Account(
+            r["customer_id"],
+            int(r["available"]),
+            int(r["pending"]),
+            int(r["reserved"]),
+            int(r["debt"]),
+            r["tier"],
+            r["tier_floor"],
+            aware(r["tier_valid_until"]),
+            aware(r["tier_grace_until"]),
+            r["merged_into"],
+        )
 
     def survivor(self, customer_id: str) -> str:
         """The member a (merged-away) customer id posts to now."""
@@ -239,35 +332,30 @@ class Tx:
         acct = self.accounts[customer_id]  # locked first, always
         pid = posting_id or new_id()
         when = occurred_at or self.now
+        # Rows as tuples in POSTING_COLUMNS / LEG_COLUMNS order (COPY takes
+        # them as they are; a dict per row cost more than its COPY line).
         self._postings.append(
-            {
-                "posting_id": pid,
-                "customer_id": customer_id,
-                "kind": kind.value,
-                "available": available,
-                "pending": pending,
-                "reserved": reserved,
-                "score": score,
-                "idempotency_key": key[:200],
-                "reference_id": reference_id[:128],
-                "cause_event_id": cause_event_id[:128],
-                "rule_ids": _rule_ids_json(tuple(rule_ids)),
-                "description": description[:200],
-                "reverses_posting_id": reverses,
-                "occurred_at": when,
-            }
+            (
+                pid,
+                customer_id,
+                kind.value,
+                available,
+                pending,
+                reserved,
+                score,
+                key[:200],
+                reference_id[:128],
+                cause_event_id[:128],
+                _rule_ids_json(tuple(rule_ids)),
+                description[:200],
+                reverses,
+                when,
+            )
         )
         for leg in legs_for(
             kind, customer_id, available=available, pending=pending, reserved=reserved
         ):
-            self._legs.append(
-                {
-                    "posting_id": pid,
-                    "owner": leg.owner,
-                    "book": leg.book.value,
-                    "amount": leg.amount,
-                }
-            )
+            self._legs.append((pid, leg.owner, leg.book.value, leg.amount))
         acct.available += available
         acct.pending += pending
         acct.reserved += reserved
@@ -299,25 +387,29 @@ class Tx:
         earned_by: str | None = None,
     ) -> None:
         self._lots.append(
-            {
-                "lot_id": lot_id,
-                "customer_id": customer_id,
-                "earned_by": earned_by or customer_id,
-                "origin": origin,
-                "reference_id": reference_id[:128],
-                "points": points,
-                "remaining": points,
-                "state": "pending" if pending else "active",
-                "earned_at": earned_at,
-                "activates_at": activates_at,
-                "expires_at": expires_at,
-                "notified": False,
-            }
+            (
+                lot_id,
+                customer_id,
+                earned_by or customer_id,
+                origin,
+                reference_id[:128],
+                points,
+                points,
+                "pending" if pending else "active",
+                earned_at,
+                activates_at,
+                expires_at,
+                False,
+            )
         )
 
     def stage(self, kind: EventKind, message: Message, subject: str) -> None:
         # A cheap random id (uuid4 costs a system call per event, ADR 0022).
-        self.outbox.stage(kind, message, subject=subject, event_id=new_id())
+        if self._traceparent is None:
+            self._traceparent = current_traceparent()
+        self.outbox.stage(
+            kind, message, subject=subject, event_id=new_id(), traceparent=self._traceparent
+        )
         self.relay_needed = True
 
     # -- lots ----------------------------------------------------------------
@@ -381,24 +473,39 @@ class Tx:
 
     def flush_lots(self) -> None:
         if self._lots:
-            self._insert(t.lot, self._lots)
+            self._insert(t.lot, LOT_COLUMNS, self._lots)
             self._lots = []
 
     # -- commit --------------------------------------------------------------
-    def _insert(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        if len(rows) <= 4:
+    def _insert(
+        self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        if len(rows) <= 4 or not self.pg:
             # A few rows (a gRPC call): one INSERT beats COPY's extra round trips.
-            self.s.execute(table.insert(), rows)
-        else:
-            bulk_insert(self.s, table, rows)
+            self.s.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+            return
+        # COPY through the session's connection (same transaction), as
+        # cxloop_libs.db.bulk_insert does, but from tuples.
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        raw: Any = self.s.connection().connection.driver_connection
+        try:
+            with raw.cursor() as cur, cur.copy(statement) as copy:
+                for r in rows:
+                    copy.write_row(r)
+        except psycopg.errors.IntegrityError as err:
+            # Wrapped as SQLAlchemy would: the consumer re-runs a transaction
+            # a concurrent writer beat (is_conflict_error).
+            raise sa.exc.IntegrityError(statement, None, err) from err
+        except psycopg.OperationalError as err:
+            raise sa.exc.OperationalError(statement, None, err) from err
 
     def flush_rows(self) -> None:
         """Write staged postings, legs and lots (not the accounts)."""
         if self._postings:
-            self._insert(t.posting, self._postings)
+            self._insert(t.posting, POSTING_COLUMNS, self._postings)
             self._postings = []
         if self._legs:
-            self._insert(t.leg, self._legs)
+            self._insert(t.leg, LEG_COLUMNS, self._legs)
             self._legs = []
         self.flush_lots()
 

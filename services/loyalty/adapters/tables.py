@@ -28,6 +28,15 @@ account = sa.Table(
     # Set when merged into another member: postings go to the survivor.
     sa.Column("merged_into", sa.String(64), nullable=False, server_default=""),
     sa.Column("created_at", TS, nullable=False),
+    # "MM-DD" (no year) for the scheduled birthday reward; "" when not known.
+    sa.Column("birthday", sa.String(5), nullable=False, server_default=""),
+)
+# Members with a birthday on a given day (the scheduler's look-up).
+sa.Index(
+    "ix_loyalty_account_birthday",
+    account.c.birthday,
+    postgresql_where=account.c.birthday != "",
+    sqlite_where=account.c.birthday != "",
 )
 
 # Members merged into another (few): the tier score finds them per batch.
@@ -134,6 +143,9 @@ redemption = sa.Table(
     sa.Column("reserved_at", TS, nullable=False),
     sa.Column("expires_at", TS, nullable=False),
     sa.Column("closed_at", TS, nullable=True),
+    # True when the reservation holds a unit of a limited reward's stock
+    # (given back on cancel or lapse).
+    sa.Column("stock_taken", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 sa.Index("ix_loyalty_redemption_open", redemption.c.status, redemption.c.expires_at)
 
@@ -199,6 +211,25 @@ request = sa.Table(
 )
 sa.Index("ix_loyalty_request_created", request.c.created_at)
 
+# Units of a limited catalogue reward held by open reservations and confirmed
+# redemptions; taken with a conditional update, never above the stock.
+reward_stock = sa.Table(
+    "loyalty_reward_stock",
+    METADATA,
+    sa.Column("reward_id", sa.String(64), primary_key=True),
+    sa.Column("taken", BIG, nullable=False),
+)
+
+# One scheduled birthday reward per member and year: the scheduler claims the
+# row before granting, so two replicas never both grant.
+birthday_grant = sa.Table(
+    "loyalty_birthday_grant",
+    METADATA,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("granted_at", TS, nullable=False),
+)
+
 ALL = (
     account,
     posting,
@@ -211,4 +242,6 @@ ALL = (
     rule_set,
     cap_usage,
     request,
+    reward_stock,
+    birthday_grant,
 )

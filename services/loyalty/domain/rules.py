@@ -106,6 +106,9 @@ class Reward:
     currency: str = ""
     valid_days: int = 30
     minimum_spend: int = 0
+    # Units that can ever be handed out (None: unlimited). Open reservations
+    # hold a unit; a cancelled or lapsed one gives it back.
+    stock: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +128,18 @@ class RuleSet:
     tier_grace_days: int = 30
     rewards: tuple[Reward, ...] = ()
     source: str = ""
+    # The evaluation order, sorted once (it was sorted per purchase).
+    _ordered: tuple[Rule, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_stage = sorted(self.rules, key=lambda r: (STAGE[r.kind], r.priority))
+        object.__setattr__(self, "_ordered", tuple(by_stage))
 
     def reward(self, reward_id: str) -> Reward | None:
         return next((r for r in self.rewards if r.id == reward_id), None)
 
-    def ordered(self) -> list[Rule]:
-        return sorted(self.rules, key=lambda r: (STAGE[r.kind], r.priority))
+    def ordered(self) -> tuple[Rule, ...]:
+        return self._ordered
 
     def tier(self, tier_id: str) -> TierDef | None:
         return next((t for t in self.tiers if t.id == tier_id), None)
@@ -579,6 +588,7 @@ def parse_rule_set(document: str | Mapping[str, Any], version: int = 0) -> RuleS
                 str(coupon.get("currency") or "").upper(),
                 _int(coupon, "valid_days", f"{where}.coupon", 30),
                 _int(coupon, "minimum_spend", f"{where}.coupon", 0),
+                _int(r, "stock", where) if r.get("stock") is not None else None,
             )
         )
     return RuleSet(

@@ -11,6 +11,7 @@ from typing import Any
 from cxloop.gateway.v1 import events_pb2 as gw
 from cxloop.personalization.v1 import events_pb2 as ppb
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Value
 from sqlmodel import Session
 
 from cxloop_libs.consent.projection import ConsentProjection
@@ -40,6 +41,35 @@ ACTIVITY_TRACKS = {
     "Birthday": "birthday",
 }
 MAX_LINES = 500
+
+
+# The properties an order event is read for (the rest are not converted).
+ORDER_PROPS = ("order_id", "orderId", "currency", "total", "revenue", "products")
+
+
+def _value(v: Value) -> Any:
+    """A Struct value as MessageToDict gives it (numbers as float), read
+    directly: converting a whole Struct costs ~25 µs an event, these reads ~1."""
+    kind = v.WhichOneof("kind")
+    if kind == "number_value":
+        return v.number_value
+    if kind == "string_value":
+        return v.string_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "list_value":
+        return MessageToDict(v.list_value)
+    if kind == "struct_value":
+        return MessageToDict(v.struct_value)
+    return None
+
+
+def order_props(it: Any) -> dict[str, Any]:
+    """The interaction's order properties (only those loyalty reads)."""
+    if not it.HasField("properties"):
+        return {}
+    fields = it.properties.fields
+    return {k: _value(fields[k]) for k in ORDER_PROPS if k in fields}
 
 
 def _when(msg: Any, field: str = "occurred_at") -> datetime:
@@ -128,11 +158,11 @@ class LoyaltyConsumers:
             name = it.name
             if name != PURCHASE and name not in RETURNS and name not in ACTIVITY_TRACKS:
                 continue
-            props = MessageToDict(it.properties) if it.HasField("properties") else {}
             when = _when(it)
             if name in ACTIVITY_TRACKS:
                 activities.append(ActivityIn(msg.customer_id, ACTIVITY_TRACKS[name], when, e.id))
                 continue
+            props = order_props(it)
             cur = currency(
                 str(props.get("currency") or self.default_currency), "properties.currency"
             )

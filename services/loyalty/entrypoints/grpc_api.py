@@ -21,9 +21,11 @@ from cxloop_libs.db import Database, is_transient_db_error
 from cxloop_libs.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from loyalty.adapters import tables as t
 from loyalty.adapters.store import Tx, aware
+from loyalty.domain.birthdays import birthday_of
 from loyalty.domain.ledger import Kind
 from loyalty.domain.money import checked_minor_units, currency
 from loyalty.domain.rules import Line, Purchase, evaluate_purchase, parse_rule_set
+from loyalty.service_layer import birthdays
 from loyalty.service_layer.commands import PurchaseIn, RedeemIn, ReturnIn
 from loyalty.service_layer.handlers import LoyaltyHandlers, Reservation, ts
 
@@ -637,6 +639,20 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
             )
 
         return await self._tx(read)
+
+    async def SetBirthday(
+        self, request: pb.SetBirthdayRequest, context: Any
+    ) -> pb.SetBirthdayResponse:
+        cid = _id(request.customer_id, "customer_id")
+        # Checked before any I/O: a bad day is INVALID_ARGUMENT naming the field.
+        birthday_of(request.month, request.day)
+
+        def store(tx: Tx) -> pb.SetBirthdayResponse:
+            return pb.SetBirthdayResponse(
+                birthday=birthdays.set_birthday(tx, cid, request.month, request.day)
+            )
+
+        return await self._tx(store)
 
     async def SetTierFloor(
         self, request: pb.SetTierFloorRequest, context: Any

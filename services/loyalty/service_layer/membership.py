@@ -196,6 +196,7 @@ def answer_privacy(tx: Tx, customer_id: str, kind: RequestKind) -> PrivacyAnswer
         ("loyalty_redemption", t.redemption, t.redemption.c.customer_id),
         ("loyalty_coupon", t.coupon, t.coupon.c.customer_id),
         ("loyalty_cap_usage", t.cap_usage, t.cap_usage.c.customer_id),
+        ("loyalty_birthday_grant", t.birthday_grant, t.birthday_grant.c.customer_id),
     ):
         res = tx.s.execute(table.update().where(col == customer_id).values({col.name: alias}))
         counts[name] = int(res.rowcount)  # type: ignore[attr-defined]
@@ -209,7 +210,9 @@ def answer_privacy(tx: Tx, customer_id: str, kind: RequestKind) -> PrivacyAnswer
         t.account.update().where(t.account.c.merged_into == customer_id).values(merged_into=alias)
     )
     res = tx.s.execute(
-        t.account.update().where(t.account.c.customer_id == customer_id).values(customer_id=alias)
+        t.account.update()
+        .where(t.account.c.customer_id == customer_id)
+        .values(customer_id=alias, birthday="")
     )
     counts["loyalty_account"] = int(res.rowcount)  # type: ignore[attr-defined]
     tx.accounts.pop(customer_id, None)

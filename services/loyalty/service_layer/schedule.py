@@ -1,6 +1,6 @@
 """Scheduled ledger work: activation after the return window, expiry with
 notices ahead, release of unconfirmed reservations, tier review at cycle
-end, forgetting old partner idempotency answers. Every step is safe to run
+end, birthday rewards, forgetting old partner idempotency answers. Every step is safe to run
 in two replicas at once (each re-checks the row's state under the member's
 lock)."""
 
@@ -60,6 +60,7 @@ class LedgerSchedule:
             ("lots_expired", self.h.expire_due),
             ("expiry_notices", lambda tx: self.h.notify_expiring(tx, self.notice_days)),
             ("tiers_reviewed", self.h.review_tiers),
+            ("birthdays_granted", self.h.grant_birthdays),
         ]
         for name, fn in steps:
             with self.db.session() as s:

@@ -167,3 +167,19 @@ def test_the_readme_example_earns_what_the_readme_says() -> None:
         rs, Purchase("KRW", (Line("n1", "shoes", "nike", 1, 100_000),), "web", when), "gold"
     )
     assert web.points == 4500
+
+
+def test_reward_stock_is_optional_and_checked() -> None:
+    base = {"id": "b", "kind": "base", "rates": {"KRW": {"per_amount": 1, "points": 1}}}
+    rs = parse_rule_set(
+        {
+            "rules": [base],
+            "rewards": [{"id": "mug", "points": 100, "stock": 3}, {"id": "any", "points": 5}],
+        }
+    )
+    assert rs.reward("mug").stock == 3  # type: ignore[union-attr]
+    assert rs.reward("any").stock is None  # type: ignore[union-attr]
+    for bad in (-1, "many", 1.5, True):
+        with pytest.raises(InvalidArgument) as err:
+            parse_rule_set({"rules": [base], "rewards": [{"id": "m", "points": 1, "stock": bad}]})
+        assert err.value.field == "rewards[0].stock"

@@ -554,3 +554,19 @@ class GetProgrammeTotalsResponse(_message.Message):
     reversed: int
     breakage_rate: float
     def __init__(self, liability: _Optional[int] = ..., issued: _Optional[int] = ..., redeemed: _Optional[int] = ..., expired: _Optional[int] = ..., reversed: _Optional[int] = ..., breakage_rate: _Optional[float] = ...) -> None: ...
+
+class SetBirthdayRequest(_message.Message):
+    __slots__ = ("customer_id", "month", "day")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    month: int
+    day: int
+    def __init__(self, customer_id: _Optional[str] = ..., month: _Optional[int] = ..., day: _Optional[int] = ...) -> None: ...
+
+class SetBirthdayResponse(_message.Message):
+    __slots__ = ("birthday",)
+    BIRTHDAY_FIELD_NUMBER: _ClassVar[int]
+    birthday: str
+    def __init__(self, birthday: _Optional[str] = ...) -> None: ...

@@ -117,6 +117,11 @@ class LoyaltyServiceStub:
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
                 _registered_method=True)
+        self.SetBirthday = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/SetBirthday',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayResponse.FromString,
+                _registered_method=True)
 
 
 class LoyaltyServiceServicer:
@@ -242,6 +247,15 @@ class LoyaltyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetBirthday(self, request, context):
+        """Records a member's birthday (month and day, no year) for the scheduled
+        birthday reward: granted once a year on that day in the programme's time
+        zone (the `birthday` engagement rule). Month 0 forgets it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoyaltyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -324,6 +338,11 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
                     servicer.GetProgrammeTotals,
                     request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.FromString,
                     response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.SerializeToString,
+            ),
+            'SetBirthday': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBirthday,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -761,6 +780,33 @@ class LoyaltyService:
             '/cxloop.loyalty.v1.LoyaltyService/GetProgrammeTotals',
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsRequest.SerializeToString,
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetProgrammeTotalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBirthday(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/SetBirthday',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.SetBirthdayResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from personalization.domain.traits import DAY, KNOWN_EVENTS, WHERE_FIELDS, CustomerState
@@ -373,48 +373,32 @@ def _never_true(node: Any) -> bool:
     return False
 
 
+Evaluator = Callable[[CustomerState, Mapping[str, Any], float, Callable[[str], bool], dict[Any, float]], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     source: str
     root: Any
+    # Derived once at construction (the consumer evaluates every rule for
+    # every changed customer): the purposes read, whether time alone can
+    # change the result, and the tree compiled into nested closures.
+    _needs: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+    _time_based: bool = field(default=False, init=False, compare=False, repr=False)
+    _fn: Evaluator | None = field(default=None, init=False, compare=False, repr=False)
 
-    def needs(self) -> set[str]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_needs", frozenset(_needs(self.root)))
+        object.__setattr__(self, "_time_based", _time_based(self.root))
+        object.__setattr__(self, "_fn", _compile(self.root))
+
+    def needs(self) -> frozenset[str]:
         """Consent purposes the rule reads (so it is not computed without them)."""
-        out: set[str] = set()
-
-        def walk(n: Any) -> None:
-            if isinstance(n, Consent):
-                out.add(n.purpose)
-            for c in getattr(n, "parts", ()):
-                walk(c)
-            if isinstance(n, Not):
-                walk(n.part)
-
-        walk(self.root)
-        return out
+        return self._needs
 
     def time_based(self) -> bool:
         """True when membership can change with time alone (windows, days_since)."""
-        found = False
-
-        def walk(n: Any) -> None:
-            nonlocal found
-            if isinstance(n, Agg) or (
-                isinstance(n, Cmp | In)
-                and (
-                    n.trait.startswith("days_since")
-                    or n.trait.endswith("d")
-                    or n.trait == "lifecycle"
-                )
-            ):
-                found = True
-            for c in getattr(n, "parts", ()):
-                walk(c)
-            if isinstance(n, Not):
-                walk(n.part)
-
-        walk(self.root)
-        return found
+        return self._time_based
 
     def evaluate(
         self,
@@ -422,8 +406,94 @@ class Rule:
         traits: Mapping[str, Any],
         now: float,
         consent: Callable[[str], bool],
+        memo: dict[Any, float] | None = None,
     ) -> bool:
-        return _eval(self.root, state, traits, now, consent)
+        """``memo`` caches window aggregates across the rules evaluated for
+        one customer at one time (many segments share an aggregate); pass
+        the same dict for all of them, a new one per customer."""
+        assert self._fn is not None
+        return self._fn(state, traits, now, consent, {} if memo is None else memo)
+
+
+def _children(n: Any) -> tuple[Any, ...]:
+    if isinstance(n, Not):
+        return (n.part,)
+    return tuple(getattr(n, "parts", ()))
+
+
+def _needs(n: Any) -> set[str]:
+    out = {n.purpose} if isinstance(n, Consent) else set()
+    for c in _children(n):
+        out |= _needs(c)
+    return out
+
+
+def _time_based(n: Any) -> bool:
+    if isinstance(n, Agg) or (
+        isinstance(n, Cmp | In)
+        and (n.trait.startswith("days_since") or n.trait.endswith("d") or n.trait == "lifecycle")
+    ):
+        return True
+    return any(_time_based(c) for c in _children(n))
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: bool(a == b),
+    "==": lambda a, b: bool(a == b),
+    "!=": lambda a, b: bool(a != b),
+    "<": lambda a, b: bool(a < b),
+    "<=": lambda a, b: bool(a <= b),
+    ">": lambda a, b: bool(a > b),
+    ">=": lambda a, b: bool(a >= b),
+}
+
+
+def _compile(n: Any) -> Evaluator:
+    """The tree as closures: same results as :func:`_eval`, without the
+    per-node type dispatch."""
+    if isinstance(n, And | Or):
+        fns = tuple(_compile(p) for p in n.parts)
+        if isinstance(n, And):
+
+            def f_and(s: Any, t: Any, now: float, c: Any, m: Any) -> bool:
+                return all(f(s, t, now, c, m) for f in fns)
+
+            return f_and
+
+        def f_or(s: Any, t: Any, now: float, c: Any, m: Any) -> bool:
+            return any(f(s, t, now, c, m) for f in fns)
+
+        return f_or
+    if isinstance(n, Not):
+        inner = _compile(n.part)
+        return lambda s, t, now, c, m: not inner(s, t, now, c, m)
+    if isinstance(n, Consent):
+        purpose = n.purpose
+        return lambda s, t, now, c, m: bool(c(purpose))
+    if isinstance(n, Agg):
+        op, value = _OPS[n.op], n.value
+        key = (n.fn, n.event, n.where, n.window_s)
+        event, where, window = n.event, n.where, n.window_s
+        count = n.fn == "count"
+
+        def f_agg(s: CustomerState, t: Any, now: float, c: Any, m: dict[Any, float]) -> bool:
+            v = m.get(key)
+            if v is None:
+                v = m[key] = (
+                    s.count(event, window, now, where)
+                    if count
+                    else s.total(event, window, now, where)
+                )
+            return op(v, value)
+
+        return f_agg
+    if isinstance(n, In):
+        trait, values = n.trait, n.values
+        return lambda s, t, now, c, m: t.get(trait) in values
+    assert isinstance(n, Cmp)
+    op, value, trait = _OPS[n.op], n.value, n.trait
+    default = 0.0 if isinstance(n.value, float) else ""
+    return lambda s, t, now, c, m: op(t.get(trait, default), value)
 
 
 def _cmp(a: Any, op: str, b: Any) -> bool:

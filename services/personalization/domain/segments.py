@@ -437,63 +437,57 @@ def _time_based(n: Any) -> bool:
     return any(_time_based(c) for c in _children(n))
 
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: bool(a == b),
-    "==": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
-}
 
 
-def _compile(n: Any) -> Evaluator:
-    """The tree as closures: same results as :func:`_eval`, without the
-    per-node type dispatch."""
-    if isinstance(n, And | Or):
-        fns = tuple(_compile(p) for p in n.parts)
+def _compile(root: Any) -> Evaluator:
+    """The tree as one Python expression compiled once: same results as
+    :func:`_eval`, with the language's and/or/not as Python's (short
+    circuit included) and no per-node dispatch. Only numbers, operators and
+    names made here enter the source; every string of the rule is passed in
+    as a constant, never spliced into the code."""
+    consts: list[Any] = []
+
+    def const(v: Any) -> str:
+        consts.append(v)
+        return f"K[{len(consts) - 1}]"
+
+    def gen(n: Any) -> str:
         if isinstance(n, And):
+            return "(" + " and ".join(gen(p) for p in n.parts) + ")"
+        if isinstance(n, Or):
+            return "(" + " or ".join(gen(p) for p in n.parts) + ")"
+        if isinstance(n, Not):
+            return f"(not {gen(n.part)})"
+        if isinstance(n, Consent):
+            return f"bool(c({const(n.purpose)}))"
+        if isinstance(n, Agg):
+            k = const((n.fn, n.event, n.where, n.window_s))
+            return f"(agg(s, now, m, {k}) {_PY_OP[n.op]} {float(n.value)!r})"
+        if isinstance(n, In):
+            return f"(t.get({const(n.trait)}) in {const(n.values)})"
+        assert isinstance(n, Cmp)
+        default = 0.0 if isinstance(n.value, float) else ""
+        return f"(t.get({const(n.trait)}, {const(default)}) {_PY_OP[n.op]} {const(n.value)})"
 
-            def f_and(s: Any, t: Any, now: float, c: Any, m: Any) -> bool:
-                return all(f(s, t, now, c, m) for f in fns)
+    body = gen(root)
+    fn = eval(  # noqa: S307 - source built above from fixed fragments only
+        compile(f"lambda s, t, now, c, m: bool({body})", "<segment rule>", "eval"),
+        {"K": tuple(consts), "agg": _agg, "bool": bool, "__builtins__": {}},
+    )
+    return fn  # type: ignore[no-any-return]
 
-            return f_and
 
-        def f_or(s: Any, t: Any, now: float, c: Any, m: Any) -> bool:
-            return any(f(s, t, now, c, m) for f in fns)
+_PY_OP = {"=": "==", "==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-        return f_or
-    if isinstance(n, Not):
-        inner = _compile(n.part)
-        return lambda s, t, now, c, m: not inner(s, t, now, c, m)
-    if isinstance(n, Consent):
-        purpose = n.purpose
-        return lambda s, t, now, c, m: bool(c(purpose))
-    if isinstance(n, Agg):
-        op, value = _OPS[n.op], n.value
-        key = (n.fn, n.event, n.where, n.window_s)
-        event, where, window = n.event, n.where, n.window_s
-        count = n.fn == "count"
 
-        def f_agg(s: CustomerState, t: Any, now: float, c: Any, m: dict[Any, float]) -> bool:
-            v = m.get(key)
-            if v is None:
-                v = m[key] = (
-                    s.count(event, window, now, where)
-                    if count
-                    else s.total(event, window, now, where)
-                )
-            return op(v, value)
-
-        return f_agg
-    if isinstance(n, In):
-        trait, values = n.trait, n.values
-        return lambda s, t, now, c, m: t.get(trait) in values
-    assert isinstance(n, Cmp)
-    op, value, trait = _OPS[n.op], n.value, n.trait
-    default = 0.0 if isinstance(n.value, float) else ""
-    return lambda s, t, now, c, m: op(t.get(trait, default), value)
+def _agg(s: CustomerState, now: float, m: dict[Any, float], key: Any) -> float:
+    v = m.get(key)
+    if v is None:
+        fn, event, where, window = key
+        v = m[key] = (
+            s.count(event, window, now, where) if fn == "count" else s.total(event, window, now, where)
+        )
+    return v
 
 
 def _cmp(a: Any, op: str, b: Any) -> bool:

@@ -11,6 +11,7 @@ sync.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ from sqlmodel import Session
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.telemetry.propagation import current_traceparent
 from personalization.adapters import intelligence_store as st
 from personalization.domain import predictions as pr
 from personalization.domain import segments as sg
@@ -333,7 +335,7 @@ class Intelligence:
                 exited.append(sid)
         if not entered and not exited:
             return
-        at_dt, at_ts = st.dt(now), ts(now)
+        at_dt, at_ts, tp = st.dt(now), ts(now), current_traceparent()
         for sid in entered:
             self._members.append(
                 {
@@ -349,7 +351,8 @@ class Intelligence:
                     customer_id=cid, segment_id=sid, entered_at=at_ts, cause_event_id=cause
                 ),
                 subject=cid,
-                event_id=str(uuid.uuid5(_NS, f"entered|{sid}|{cid}|{cause}|{now:.3f}")),
+                event_id=_uuid5(f"entered|{sid}|{cid}|{cause}|{now:.3f}"),
+                traceparent=tp,
             )
             self.stats.entered += 1
             for t in triggers:
@@ -368,7 +371,8 @@ class Intelligence:
                     cause_event_id=cause,
                 ),
                 subject=cid,
-                event_id=str(uuid.uuid5(_NS, f"exited|{sid}|{cid}|{cause}|{now:.3f}")),
+                event_id=_uuid5(f"exited|{sid}|{cid}|{cause}|{now:.3f}"),
+                traceparent=tp,
             )
             self.stats.exited += 1
 
@@ -700,6 +704,19 @@ class Intelligence:
 
     def erase(self, session: Session, cid: str) -> dict[str, int]:
         return st.erase(session, cid)
+
+
+_NS_BYTES = _NS.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NS, name))`` without building UUID objects (one per
+    segment entry or exit on the consumer's hot path)."""
+    b = bytearray(hashlib.sha1(_NS_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _extra(pred: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -104,6 +104,42 @@ def test_segment_language_evaluates_windows_and_consent() -> None:
     assert not r2.evaluate(gone, compute(gone, NOW), NOW, lambda p: True)
 
 
+def test_compiled_rules_agree_with_the_tree_walker() -> None:
+    # The consumer evaluates rules compiled once (one Python expression, a
+    # shared memo of window aggregates); the tree walker is the reference.
+    import random
+
+    rng = random.Random(7)
+    rules = [
+        sg.parse(r, NAMES)
+        for r in (
+            'count(order_completed where category = "shoes" within 30d) >= 2 '
+            'and count(order_completed where category = "shoes" within 14d) = 0',
+            'consent("marketing_email") and not (views_7d >= 2 or cart_adds_30d = 0)',
+            'lifecycle in ("new", "active") or (lifetime_revenue > 30 and top_category_30d != "hats")',
+            'sum(order_completed within 90d) >= 20 and count(product_viewed within 7d) >= 1',
+            'not consent("marketing_sms") or days_since_last_seen <= 10',
+        )
+    ]
+    cats = ["shoes", "hats", ""]
+    agree = 0
+    for _ in range(300):
+        events = []
+        for _ in range(rng.randint(0, 12)):
+            name = rng.choice(["Order Completed", "Product Viewed", "Product Added"])
+            props = {"revenue": 10.0, "price": 5.0, "category": rng.choice(cats), "product_id": "p"}
+            events.append((name, props, NOW - rng.uniform(0, 100) * DAY))
+        s = state_with(*events)
+        traits = compute(s, NOW)
+        granted = rng.random() < 0.5
+        memo: dict = {}
+        for r in rules:
+            got = r.evaluate(s, traits, NOW, lambda p, g=granted: g, memo)
+            assert got == sg._eval(r.root, s, traits, NOW, lambda p, g=granted: g), r.source
+            agree += got
+    assert 0 < agree < 300 * len(rules)  # both outcomes were exercised
+
+
 @pytest.mark.parametrize(
     ("rule", "position", "words"),
     [

@@ -635,7 +635,7 @@ class Intelligence:
         churn_p = np.full(len(ids), -1.0)
         if churn is not None:
             churn_v = f"churn-{version}"
-            feats = pr.churn_features(lists, now, clv.bgnbd)
+            feats = pr.churn_features(lists, now)
             churn_p = churn.predict(feats)
             models.append({"version": churn_v, "model": "churn", "metrics": churn.metrics})
         rfm = rfm_scores(

@@ -88,12 +88,13 @@ def clv(df: Any) -> dict[str, Any]:
         model = pr.fit_clv(sel, c)
         s = pr.summarise(sel, c)
         ours_n = model.purchases(horizon, s)
-        corrected = pr.fit_clv(sel, c, backtest_days=horizon / 2)
-        cor_n = corrected.purchases(horizon, s)
-        cor_v = cor_n * corrected.gg.expected_value(s.x, s.m)
         # Spend: expected purchases x Gamma-Gamma expected value per purchase.
         ours_v = ours_n * model.gg.expected_value(s.x, s.m)
         ours_s = time.perf_counter() - t0
+        # The plain BG/NBD (no never-dropout share), our own fit: an ablation.
+        plain = pr.fit_clv(sel, c, mixture=False)
+        plain_n = plain.purchases(horizon, s)
+        plain_v = plain_n * plain.gg.expected_value(s.x, s.m)
         # The lifetimes library, same data, same cut, daily periods.
         t0 = time.perf_counter()
         summ = calibration_and_holdout_data(
@@ -125,23 +126,26 @@ def clv(df: Any) -> dict[str, Any]:
         order = {cid: i for i, cid in enumerate(summ.index)}
         sel_ids = [cid for cid, k in zip(ids, keep, strict=True) if k]
         idx = np.array([order[cid] for cid in sel_ids])
-        lt_act_v = (summ["monetary_value_holdout"] * summ["frequency_holdout"]).to_numpy()
         out[f"{cal}..{hold}"] = {
             "customers": len(sel),
             "ours": {
                 **_metrics(ours_n, act_n, ours_v, act_v),
                 "fit_s": round(ours_s, 2),
-                "bgnbd": {k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")},
+                "bgnbd": {
+                    k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b", "pi")
+                },
             },
             "lifetimes": {
-                **_metrics(lt_n[idx], lt_act_n[idx], lt_v[idx], lt_act_v[idx]),
+                # Same actuals as ours (distinct days; spend summed over the
+                # holdout), checked equal to lifetimes' own holdout counts.
+                **_metrics(lt_n[idx], act_n, lt_v[idx], act_v),
+                "holdout_counts_match": bool((lt_act_n[idx] == act_n).all()),
                 "fit_s": round(lt_s, 2),
                 "bgnbd": {k: round(float(v), 5) for k, v in bgf.params_.items()},
             },
-            # An experiment, not the served model: the backtest ratio correction.
-            "ours_backtest_corrected": {
-                **_metrics(cor_n, act_n, cor_v, act_v),
-                "correction": round(corrected.correction, 4),
+            "ours_plain_bgnbd": {
+                **_metrics(plain_n, act_n, plain_v, act_v),
+                "bgnbd": {k: round(getattr(plain.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")},
             },
         }
         print(

@@ -59,9 +59,13 @@ def summarise(
     return Summary(np.array(xs), np.array(txs), np.array(Ts), np.array(ms))
 
 
-# -- BG/NBD ------------------------------------------------------------------------
-def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
-    r, alpha, a, b = np.exp(params)
+# -- BG/NBD with a share that never drops out -------------------------------------
+def _bgnbd_parts(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihoods under BG/NBD and under the plain NBD
+    (the same purchase process, never dropping out)."""
+    r, alpha, a, b = np.exp(params[:4])
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     a2 = (
         special.gammaln(a + b)
@@ -76,42 +80,74 @@ def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray)
             np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x),
             -np.inf,
         )
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    return float(-ll.sum())
+    return a1 + a2 + np.logaddexp(a3, a4), a1 + a3
+
+
+def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
+    bg, nbd = _bgnbd_parts(params, x, t_x, T)
+    if len(params) == 4:
+        return float(-bg.sum())
+    pi = special.expit(params[4])
+    return float(-np.logaddexp(np.log(pi) + nbd, np.log1p(-pi) + bg).sum())
 
 
 @dataclass(frozen=True, slots=True)
 class BGNBD:
+    """BG/NBD (Fader, Hardie & Lee 2005), optionally mixed with a share
+    ``pi`` of customers who never drop out (``pi`` = 0: the plain model).
+
+    The plain model makes every customer's dropout chance after a purchase a
+    Beta draw; on CDNOW it drops too many customers when calibrated on a few
+    months, and under-forecasts the year after. A never-dropout share, fitted
+    by the same maximum likelihood on the calibration data only, gives the
+    long-lived customers their own tail (docs/adr/0131-clv-never-dropout-share.md)."""
+
     r: float
     alpha: float
     a: float
     b: float
+    pi: float = 0.0
 
     @classmethod
-    def fit(cls, s: Summary) -> BGNBD:
+    def fit(cls, s: Summary, *, mixture: bool = True) -> BGNBD:
         keep = s.T > 0
         x, t_x, T = s.x[keep], s.t_x[keep], s.T[keep]
         scale = 10.0 / max(float(T.max()), 1e-9)  # lifetimes rescales time too
-        best = None
         args = (x, t_x * scale, T * scale)
-        # Several starts, bounded log-parameters: the likelihood has a ridge
-        # towards a, b -> infinity (no dropout) that traps a single start.
-        for start in (np.log([0.5, 1.0, 0.5, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)):
+        # Several bounded starts: the plain likelihood has a ridge towards
+        # a, b -> infinity (no dropout) that traps a single start.
+        starts = [np.log([0.25, 0.3, 0.7, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)]
+        best = None
+        for start in starts:
             res = optimize.minimize(
                 _bgnbd_ll, start, args=args, method="L-BFGS-B", bounds=[(-8.0, 8.0)] * 4
             )
             if best is None or res.fun < best.fun:
                 best = res
         assert best is not None
-        best = optimize.minimize(
-            _bgnbd_ll,
-            best.x,
-            args=args,
-            method="Nelder-Mead",
-            options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6},
-        )
-        r, alpha, a, b = np.exp(best.x)
-        return cls(float(r), float(alpha / scale), float(a), float(b))
+        if mixture:
+            plain = best
+            for logit in (-4.0, -2.0, 0.0):
+                res = optimize.minimize(
+                    _bgnbd_ll,
+                    np.r_[plain.x, logit],
+                    args=args,
+                    method="L-BFGS-B",
+                    bounds=[(-8.0, 8.0)] * 4 + [(-12.0, 12.0)],
+                )
+                if res.fun < best.fun:
+                    best = res
+        r, alpha, a, b = np.exp(best.x[:4])
+        pi = float(special.expit(best.x[4])) if len(best.x) == 5 else 0.0
+        return cls(float(r), float(alpha / scale), float(a), float(b), pi)
+
+    def _weights(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Posterior share of each customer in the never-dropout group."""
+        if self.pi <= 0:
+            return np.zeros_like(x)
+        params = np.log([self.r, self.alpha, self.a, self.b])
+        bg, nbd = _bgnbd_parts(params, x, t_x, T)
+        return np.asarray(special.expit(np.log(self.pi) - np.log1p(-self.pi) + nbd - bg))
 
     def expected(self, t: float, x: Any, t_x: Any, T: Any) -> np.ndarray:
         """Expected purchases in the next ``t`` for customers (x, t_x, T)."""
@@ -123,13 +159,17 @@ class BGNBD:
         third = 1 + (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (
             r + x
         )
-        return np.asarray(first * second / third)
+        bg = first * second / third
+        w = self._weights(x, t_x, T)
+        # Never dropping out: the Gamma-Poisson posterior rate times t.
+        return np.asarray(w * (r + x) / (alpha + T) * t + (1 - w) * bg)
 
     def p_alive(self, x: Any, t_x: Any, T: Any) -> np.ndarray:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
         d = (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (r + x)
-        return np.asarray(1.0 / (1.0 + d))
+        w = self._weights(x, t_x, T)
+        return np.asarray(w + (1 - w) / (1.0 + d))
 
 
 # -- Gamma-Gamma -------------------------------------------------------------------
@@ -198,16 +238,22 @@ class CLVModel:
         return np.asarray(self.purchases(t_days, s) * self.gg.expected_value(s.x, s.m))
 
 
-def fit_clv(orders: Sequence[Orders], cutoff: float, *, backtest_days: float = 0.0) -> CLVModel:
+def fit_clv(
+    orders: Sequence[Orders],
+    cutoff: float,
+    *,
+    backtest_days: float = 0.0,
+    mixture: bool = True,
+) -> CLVModel:
     s = summarise(orders, cutoff)
-    bg, gg = BGNBD.fit(s), GammaGamma.fit(s)
+    bg, gg = BGNBD.fit(s, mixture=mixture), GammaGamma.fit(s)
     corr = 1.0
     if backtest_days > 0:
         early = cutoff - backtest_days * DAY
         se = summarise(orders, early)
         known = se.T > 0
         if known.sum() >= 20:
-            bge = BGNBD.fit(se)
+            bge = BGNBD.fit(se, mixture=mixture)
             pred = float(bge.expected(backtest_days, se.x[known], se.t_x[known], se.T[known]).sum())
             actual = 0.0
             for o, k in zip(orders, known, strict=True):

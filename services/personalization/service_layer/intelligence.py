@@ -622,6 +622,7 @@ class Intelligence:
                         "alpha": clv.bgnbd.alpha,
                         "a": clv.bgnbd.a,
                         "b": clv.bgnbd.b,
+                        "never_dropout_share": clv.bgnbd.pi,
                     },
                     "gamma_gamma": {"p": clv.gg.p, "q": clv.gg.q, "v": clv.gg.v},
                     "backtest_correction": clv.correction,

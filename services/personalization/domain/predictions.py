@@ -100,7 +100,7 @@ class BGNBD:
     Beta draw; on CDNOW it drops too many customers when calibrated on a few
     months, and under-forecasts the year after. A never-dropout share, fitted
     by the same maximum likelihood on the calibration data only, gives the
-    long-lived customers their own tail (docs/adr/0131-clv-never-dropout-share.md)."""
+    long-lived customers their own tail (docs/adr/0131-churn-and-clv-models.md)."""
 
     r: float
     alpha: float
@@ -330,7 +330,7 @@ def _log_some(X: np.ndarray) -> np.ndarray:
 
 def churn_pipeline() -> Any:
     """Logistic regression on log-scaled, standardised features. Trees were
-    tried (docs/adr/0130-intelligence-throughput-and-models.md): they cannot
+    tried (docs/adr/0131-churn-and-clv-models.md): they cannot
     extrapolate past the recencies seen at the training cut, and on CDNOW's
     time-based holdout a booster lost to recency alone."""
     from sklearn.linear_model import LogisticRegression

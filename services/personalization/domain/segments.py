@@ -373,7 +373,9 @@ def _never_true(node: Any) -> bool:
     return False
 
 
-Evaluator = Callable[[CustomerState, Mapping[str, Any], float, Callable[[str], bool], dict[Any, float]], bool]
+Evaluator = Callable[
+    [CustomerState, Mapping[str, Any], float, Callable[[str], bool], dict[Any, float]], bool
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,8 +439,6 @@ def _time_based(n: Any) -> bool:
     return any(_time_based(c) for c in _children(n))
 
 
-
-
 def _compile(root: Any) -> Evaluator:
     """The tree as one Python expression compiled once: same results as
     :func:`_eval`, with the language's and/or/not as Python's (short
@@ -470,7 +470,8 @@ def _compile(root: Any) -> Evaluator:
         return f"(t.get({const(n.trait)}, {const(default)}) {_PY_OP[n.op]} {const(n.value)})"
 
     body = gen(root)
-    fn = eval(  # noqa: S307 - source built above from fixed fragments only
+    # Source built above from fixed fragments only (strings are constants).
+    fn = eval(
         compile(f"lambda s, t, now, c, m: bool({body})", "<segment rule>", "eval"),
         {"K": tuple(consts), "agg": _agg, "bool": bool, "__builtins__": {}},
     )
@@ -485,7 +486,9 @@ def _agg(s: CustomerState, now: float, m: dict[Any, float], key: Any) -> float:
     if v is None:
         fn, event, where, window = key
         v = m[key] = (
-            s.count(event, window, now, where) if fn == "count" else s.total(event, window, now, where)
+            s.count(event, window, now, where)
+            if fn == "count"
+            else s.total(event, window, now, where)
         )
     return v
 

@@ -253,6 +253,10 @@ def trait_names(cfg: TraitConfig = TraitConfig()) -> dict[str, str]:
     return out
 
 
+def _by_count_then_name(kv: tuple[str, int]) -> tuple[int, str]:
+    return -kv[1], kv[0]
+
+
 def compute(
     state: CustomerState,
     now: float,
@@ -305,7 +309,7 @@ def compute(
         c = cats[i]
         t[f"distinct_categories_{d}d"] = len(c)
         # Most frequent; ties go to the alphabetically first (deterministic).
-        t[f"top_category_{d}d"] = min(c, key=lambda k, c=c: (-c[k], k)) if c else ""
+        t[f"top_category_{d}d"] = min(c.items(), key=_by_count_then_name)[0] if c else ""
     for k in ("rfm_recency", "rfm_frequency", "rfm_monetary", "churn_probability", "predicted_clv"):
         t[k] = 0.0
     t.update(extra or {})

@@ -117,7 +117,7 @@ def test_compiled_rules_agree_with_the_tree_walker() -> None:
             'and count(order_completed where category = "shoes" within 14d) = 0',
             'consent("marketing_email") and not (views_7d >= 2 or cart_adds_30d = 0)',
             'lifecycle in ("new", "active") or (lifetime_revenue > 30 and top_category_30d != "hats")',
-            'sum(order_completed within 90d) >= 20 and count(product_viewed within 7d) >= 1',
+            "sum(order_completed within 90d) >= 20 and count(product_viewed within 7d) >= 1",
             'not consent("marketing_sms") or days_since_last_seen <= 10',
         )
     ]
@@ -301,4 +301,3 @@ def test_never_dropout_share_is_recovered() -> None:
     assert (mixed.p_alive(s.x, s.t_x, s.T) <= 1).all()
     none = pr.BGNBD.fit(pr.summarise(population(0.0), cut))
     assert none.pi < 0.05, none
-

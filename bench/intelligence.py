@@ -88,12 +88,13 @@ def clv(df: Any) -> dict[str, Any]:
         model = pr.fit_clv(sel, c)
         s = pr.summarise(sel, c)
         ours_n = model.purchases(horizon, s)
-        corrected = pr.fit_clv(sel, c, backtest_days=horizon / 2)
-        cor_n = corrected.purchases(horizon, s)
-        cor_v = cor_n * corrected.gg.expected_value(s.x, s.m)
         # Spend: expected purchases x Gamma-Gamma expected value per purchase.
         ours_v = ours_n * model.gg.expected_value(s.x, s.m)
         ours_s = time.perf_counter() - t0
+        # The plain BG/NBD (no never-dropout share), our own fit: an ablation.
+        plain = pr.fit_clv(sel, c, mixture=False)
+        plain_n = plain.purchases(horizon, s)
+        plain_v = plain_n * plain.gg.expected_value(s.x, s.m)
         # The lifetimes library, same data, same cut, daily periods.
         t0 = time.perf_counter()
         summ = calibration_and_holdout_data(
@@ -125,23 +126,26 @@ def clv(df: Any) -> dict[str, Any]:
         order = {cid: i for i, cid in enumerate(summ.index)}
         sel_ids = [cid for cid, k in zip(ids, keep, strict=True) if k]
         idx = np.array([order[cid] for cid in sel_ids])
-        lt_act_v = (summ["monetary_value_holdout"] * summ["frequency_holdout"]).to_numpy()
         out[f"{cal}..{hold}"] = {
             "customers": len(sel),
             "ours": {
                 **_metrics(ours_n, act_n, ours_v, act_v),
                 "fit_s": round(ours_s, 2),
-                "bgnbd": {k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")},
+                "bgnbd": {
+                    k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b", "pi")
+                },
             },
             "lifetimes": {
-                **_metrics(lt_n[idx], lt_act_n[idx], lt_v[idx], lt_act_v[idx]),
+                # Same actuals as ours (distinct days; spend summed over the
+                # holdout), checked equal to lifetimes' own holdout counts.
+                **_metrics(lt_n[idx], act_n, lt_v[idx], act_v),
+                "holdout_counts_match": bool((lt_act_n[idx] == act_n).all()),
                 "fit_s": round(lt_s, 2),
                 "bgnbd": {k: round(float(v), 5) for k, v in bgf.params_.items()},
             },
-            # An experiment, not the served model: the backtest ratio correction.
-            "ours_backtest_corrected": {
-                **_metrics(cor_n, act_n, cor_v, act_v),
-                "correction": round(corrected.correction, 4),
+            "ours_plain_bgnbd": {
+                **_metrics(plain_n, act_n, plain_v, act_v),
+                "bgnbd": {k: round(getattr(plain.bgnbd, k), 5) for k in ("r", "alpha", "a", "b")},
             },
         }
         print(
@@ -160,26 +164,44 @@ def churn(df: Any) -> dict[str, Any]:
 
     _, orders = _orders(df)
     end = _epoch("1998-06-30")
-    horizon = 182.0
-    m = pr.train_churn(orders, end, horizon)
-    assert m is not None
-    # Recency-only baseline: logistic regression on days since last order,
-    # same train cut and same holdout.
-    tr, te = end - 2 * horizon * DAY, end - horizon * DAY
-    a = [o for o in orders if o[0][0] <= tr]
-    b = [o for o in orders if o[0][0] <= te]
-    xtr, ytr = pr.churn_features(a, tr)[:, :1], pr.churn_labels(a, tr, horizon)
-    xte, yte = pr.churn_features(b, te)[:, :1], pr.churn_labels(b, te, horizon)
-    base = LogisticRegression().fit(xtr, ytr).predict_proba(xte)[:, 1]
-    return {
-        "definition": "churn = no purchase in the next 182 days; trained at 1997-06-30, held out at 1997-12-30",
-        "ours": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.metrics.items()},
-        "recency_baseline": {
-            "auc": round(float(roc_auc_score(yte, base)), 4),
-            "brier": round(float(brier_score_loss(yte, base)), 4),
-        },
-        "holdout_churn_rate": round(float(yte.mean()), 4),
-    }
+    out: dict[str, Any] = {}
+    # The issue's definition (6 months) and a second, shorter one, so the
+    # model is not judged on one cut only.
+    for horizon in (182.0, 91.0):
+        m = pr.train_churn(orders, end, horizon)
+        assert m is not None
+        # Recency-only baseline: logistic regression on days since last order,
+        # same train cut and same holdout.
+        tr, te = end - 2 * horizon * DAY, end - horizon * DAY
+        a = [o for o in orders if o[0][0] <= tr]
+        b = [o for o in orders if o[0][0] <= te]
+        xtr, ytr = pr.churn_features(a, tr), pr.churn_labels(a, tr, horizon)
+        xte, yte = pr.churn_features(b, te), pr.churn_labels(b, te, horizon)
+        base = LogisticRegression().fit(xtr[:, :1], ytr).predict_proba(xte[:, :1])[:, 1]
+        ours = pr.churn_pipeline().fit(xtr, ytr).predict_proba(xte)[:, 1]
+        # Paired bootstrap of the AUC gain over the baseline (same customers).
+        rng = np.random.default_rng(15)
+        gains = []
+        for _ in range(200):
+            i = rng.integers(0, len(yte), len(yte))
+            gains.append(roc_auc_score(yte[i], ours[i]) - roc_auc_score(yte[i], base[i]))
+        lo, hi = np.percentile(gains, [2.5, 97.5])
+        key = f"{int(horizon)}d"
+        out[key] = {
+            "definition": (
+                f"churn = no purchase in the next {int(horizon)} days; trained at "
+                f"{datetime.fromtimestamp(tr, UTC).date()}, held out at {datetime.fromtimestamp(te, UTC).date()}"
+            ),
+            "ours": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.metrics.items()},
+            "recency_baseline": {
+                "auc": round(float(roc_auc_score(yte, base)), 4),
+                "brier": round(float(brier_score_loss(yte, base)), 4),
+            },
+            "auc_gain_95ci": [round(float(lo), 4), round(float(hi), 4)],
+            "holdout_churn_rate": round(float(yte.mean()), 4),
+        }
+    # The issue's definition stays at the top level (report rows read it).
+    return {**out["182d"], "other_horizons": {"91d": out["91d"]}}
 
 
 def intelligence_rows() -> list[str]:
@@ -197,14 +219,19 @@ def intelligence_rows() -> list[str]:
     if "churn" in r:
         ch = r["churn"]
         rows.append(
-            f"| intelligence | CDNOW churn (6 months) AUC / Brier | {ch['ours'].get('auc')} / {ch['ours'].get('brier')} | — | "
+            f"| intelligence | CDNOW churn (6 months) AUC / Brier | {ch['ours'].get('auc')} / {ch['ours'].get('brier')} | beat recency clearly | "
             f"recency only {ch['recency_baseline']['auc']} / {ch['recency_baseline']['brier']} |"
         )
+        for h, o in ch.get("other_horizons", {}).items():
+            rows.append(
+                f"| intelligence | CDNOW churn ({h}) AUC / Brier | {o['ours'].get('auc')} / {o['ours'].get('brier')} | beat recency clearly | "
+                f"recency only {o['recency_baseline']['auc']} / {o['recency_baseline']['brier']} |"
+            )
     if "segments" in r:
         s = r["segments"]
         rows.append(
             f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}) | "
-            f"{s['events_per_s']:,.0f} events/s; event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
+            f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
             f"{s['baseline']} |"
         )
     return rows

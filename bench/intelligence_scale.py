@@ -11,6 +11,7 @@ commit that holds its `segment entered` row in the outbox.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -133,14 +134,18 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
             out.append(_Event(iev.InteractionResolved(customer_id=cid, interaction=it)))
         return out
 
+    cpu: dict[str, float] = {}
+
     def run(intel: Intelligence, evs: list[_Event]) -> tuple[float, list[float]]:
         lat = []
-        start = time.perf_counter()
+        start, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(evs), 500):
             b0 = time.perf_counter()
             with db.session() as sess:
                 intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
             lat.append(time.perf_counter() - b0)
+        # This process's CPU (the handler; PostgreSQL's own is not counted).
+        cpu["us_per_event"] = (time.process_time() - c0) / len(evs) * 1e6
         return len(evs) / (time.perf_counter() - start), lat
 
     intel = Intelligence(may_use=lambda c, p: True)
@@ -150,6 +155,8 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
         for i, rule in enumerate(_rules()[:segments]):
             intel.define_segment(sess, f"s{i:02d}", f"segment {i}", rule)
     rate, lat = run(intel, make_events(events))
+    cpu_us = cpu["us_per_event"]
+    load = os.getloadavg()[0]
     with db.session() as sess:
         entered = (
             int(sess.execute(sa.text("select count(*) from cx_outbox")).scalar_one())
@@ -165,6 +172,8 @@ def segments_bench(customers: int, events: int = 20_000, segments: int = 50) -> 
         "events": events,
         "database": "PostgreSQL",
         "events_per_s": round(rate, 1),
+        "handler_cpu_us_per_event": round(cpu_us, 1),
+        "load_average_1m": round(load, 2),
         "entered_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 1),
         "entered_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1),
         "memberships_after": entered,

@@ -102,6 +102,56 @@ def upsert(
     session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=cols), list(rows))
 
 
+def bulk_write(
+    session: Session,
+    table: sa.Table,
+    keys: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    *,
+    update: bool,
+) -> None:
+    """Many rows in two statements: on PostgreSQL COPY into a temporary
+    staging table, then ``INSERT ... SELECT ... ON CONFLICT`` (executemany
+    sends and binds one parameter set per row, and unnest()ed text arrays
+    pay for quoting every JSON document: together the consumer's largest
+    cost); elsewhere the executemany statements. ``update``: a key that
+    exists is overwritten (rows must then have distinct keys); otherwise
+    the row is skipped."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        if update:
+            upsert(session, table, keys, rows)
+        else:
+            insert_ignoring(session, table, rows)
+        return
+    from cxloop_libs.db.engine import bulk_insert
+
+    cols = [c.name for c in table.columns if c.name in rows[0]]
+    stage = sa.Table(f"_stage_{table.name}", sa.MetaData(), *(sa.Column(c) for c in cols))
+    # Per connection, emptied at every commit (or gone with a rollback).
+    session.execute(
+        sa.text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage.name} "
+            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    session.execute(sa.text(f"TRUNCATE {stage.name}"))
+    bulk_insert(session, stage, rows)
+    names = ", ".join(cols)
+    action = (
+        "UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in keys)
+        if update
+        else "NOTHING"
+    )
+    session.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage.name} "
+            f"ON CONFLICT ({', '.join(keys)}) DO {action}"
+        )
+    )
+
+
 def insert_new(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> int:
     """Inserts rows whose key is new; returns how many were inserted."""
     n = 0
@@ -161,13 +211,17 @@ def memberships(session: Session, ids: Iterable[str]) -> dict[str, set[str]]:
     return out
 
 
-def remove_members(session: Session, customer_id: str, segment_ids: Sequence[str]) -> int:
-    res: Any = session.execute(
-        sa.delete(members).where(
-            members.c.customer_id == customer_id, members.c.segment_id.in_(list(segment_ids))
+def remove_memberships(session: Session, pairs: Sequence[tuple[str, str]]) -> int:
+    """Deletes (segment_id, customer_id) memberships, 500 per statement."""
+    n = 0
+    for i in range(0, len(pairs), 500):
+        res: Any = session.execute(
+            sa.delete(members).where(
+                sa.tuple_(members.c.segment_id, members.c.customer_id).in_(list(pairs[i : i + 500]))
+            )
         )
-    )
-    return int(res.rowcount or 0)
+        n += int(res.rowcount or 0)
+    return n
 
 
 def segment_size(session: Session, segment_id: str) -> int:

@@ -59,9 +59,13 @@ def summarise(
     return Summary(np.array(xs), np.array(txs), np.array(Ts), np.array(ms))
 
 
-# -- BG/NBD ------------------------------------------------------------------------
-def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
-    r, alpha, a, b = np.exp(params)
+# -- BG/NBD with a share that never drops out -------------------------------------
+def _bgnbd_parts(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer log-likelihoods under BG/NBD and under the plain NBD
+    (the same purchase process, never dropping out)."""
+    r, alpha, a, b = np.exp(params[:4])
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     a2 = (
         special.gammaln(a + b)
@@ -76,42 +80,74 @@ def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray)
             np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x),
             -np.inf,
         )
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    return float(-ll.sum())
+    return a1 + a2 + np.logaddexp(a3, a4), a1 + a3
+
+
+def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
+    bg, nbd = _bgnbd_parts(params, x, t_x, T)
+    if len(params) == 4:
+        return float(-bg.sum())
+    pi = special.expit(params[4])
+    return float(-np.logaddexp(np.log(pi) + nbd, np.log1p(-pi) + bg).sum())
 
 
 @dataclass(frozen=True, slots=True)
 class BGNBD:
+    """BG/NBD (Fader, Hardie & Lee 2005), optionally mixed with a share
+    ``pi`` of customers who never drop out (``pi`` = 0: the plain model).
+
+    The plain model makes every customer's dropout chance after a purchase a
+    Beta draw; on CDNOW it drops too many customers when calibrated on a few
+    months, and under-forecasts the year after. A never-dropout share, fitted
+    by the same maximum likelihood on the calibration data only, gives the
+    long-lived customers their own tail (docs/adr/0131-churn-and-clv-models.md)."""
+
     r: float
     alpha: float
     a: float
     b: float
+    pi: float = 0.0
 
     @classmethod
-    def fit(cls, s: Summary) -> BGNBD:
+    def fit(cls, s: Summary, *, mixture: bool = True) -> BGNBD:
         keep = s.T > 0
         x, t_x, T = s.x[keep], s.t_x[keep], s.T[keep]
         scale = 10.0 / max(float(T.max()), 1e-9)  # lifetimes rescales time too
-        best = None
         args = (x, t_x * scale, T * scale)
-        # Several starts, bounded log-parameters: the likelihood has a ridge
-        # towards a, b -> infinity (no dropout) that traps a single start.
-        for start in (np.log([0.5, 1.0, 0.5, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)):
+        # Several bounded starts: the plain likelihood has a ridge towards
+        # a, b -> infinity (no dropout) that traps a single start.
+        starts = [np.log([0.25, 0.3, 0.7, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)]
+        best = None
+        for start in starts:
             res = optimize.minimize(
                 _bgnbd_ll, start, args=args, method="L-BFGS-B", bounds=[(-8.0, 8.0)] * 4
             )
             if best is None or res.fun < best.fun:
                 best = res
         assert best is not None
-        best = optimize.minimize(
-            _bgnbd_ll,
-            best.x,
-            args=args,
-            method="Nelder-Mead",
-            options={"maxiter": 2000, "xatol": 1e-6, "fatol": 1e-6},
-        )
-        r, alpha, a, b = np.exp(best.x)
-        return cls(float(r), float(alpha / scale), float(a), float(b))
+        if mixture:
+            plain = best
+            for logit in (-4.0, -2.0, 0.0):
+                res = optimize.minimize(
+                    _bgnbd_ll,
+                    np.r_[plain.x, logit],
+                    args=args,
+                    method="L-BFGS-B",
+                    bounds=[(-8.0, 8.0)] * 4 + [(-12.0, 12.0)],
+                )
+                if res.fun < best.fun:
+                    best = res
+        r, alpha, a, b = np.exp(best.x[:4])
+        pi = float(special.expit(best.x[4])) if len(best.x) == 5 else 0.0
+        return cls(float(r), float(alpha / scale), float(a), float(b), pi)
+
+    def _weights(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Posterior share of each customer in the never-dropout group."""
+        if self.pi <= 0:
+            return np.zeros_like(x)
+        params = np.log([self.r, self.alpha, self.a, self.b])
+        bg, nbd = _bgnbd_parts(params, x, t_x, T)
+        return np.asarray(special.expit(np.log(self.pi) - np.log1p(-self.pi) + nbd - bg))
 
     def expected(self, t: float, x: Any, t_x: Any, T: Any) -> np.ndarray:
         """Expected purchases in the next ``t`` for customers (x, t_x, T)."""
@@ -123,13 +159,17 @@ class BGNBD:
         third = 1 + (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (
             r + x
         )
-        return np.asarray(first * second / third)
+        bg = first * second / third
+        w = self._weights(x, t_x, T)
+        # Never dropping out: the Gamma-Poisson posterior rate times t.
+        return np.asarray(w * (r + x) / (alpha + T) * t + (1 - w) * bg)
 
     def p_alive(self, x: Any, t_x: Any, T: Any) -> np.ndarray:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
         d = (x > 0) * (a / (b + x - 1 + (x == 0))) * ((alpha + T) / (alpha + t_x)) ** (r + x)
-        return np.asarray(1.0 / (1.0 + d))
+        w = self._weights(x, t_x, T)
+        return np.asarray(w + (1 - w) / (1.0 + d))
 
 
 # -- Gamma-Gamma -------------------------------------------------------------------
@@ -198,16 +238,22 @@ class CLVModel:
         return np.asarray(self.purchases(t_days, s) * self.gg.expected_value(s.x, s.m))
 
 
-def fit_clv(orders: Sequence[Orders], cutoff: float, *, backtest_days: float = 0.0) -> CLVModel:
+def fit_clv(
+    orders: Sequence[Orders],
+    cutoff: float,
+    *,
+    backtest_days: float = 0.0,
+    mixture: bool = True,
+) -> CLVModel:
     s = summarise(orders, cutoff)
-    bg, gg = BGNBD.fit(s), GammaGamma.fit(s)
+    bg, gg = BGNBD.fit(s, mixture=mixture), GammaGamma.fit(s)
     corr = 1.0
     if backtest_days > 0:
         early = cutoff - backtest_days * DAY
         se = summarise(orders, early)
         known = se.T > 0
         if known.sum() >= 20:
-            bge = BGNBD.fit(se)
+            bge = BGNBD.fit(se, mixture=mixture)
             pred = float(bge.expected(backtest_days, se.x[known], se.t_x[known], se.T[known]).sum())
             actual = 0.0
             for o, k in zip(orders, known, strict=True):
@@ -219,32 +265,83 @@ def fit_clv(orders: Sequence[Orders], cutoff: float, *, backtest_days: float = 0
 
 
 # -- churn ---------------------------------------------------------------------------
-FEATURES = ("recency_days", "frequency", "monetary", "orders_90d", "orders_30d", "p_alive")
+#: Behavioural features per customer at a cutoff, from purchases on distinct
+#: days (lifetimes' convention). Recency stays first and raw: the bench's
+#: recency-only baseline reads column 0.
+FEATURES = (
+    "recency_days",
+    "purchase_days",
+    "mean_day_value",
+    "mean_gap_days",
+    "max_gap_days",
+    "recency_over_mean_gap",
+    "recency_over_tenure",
+    "orders_90d",
+)
+#: Columns on a log scale (counts and durations with long right tails).
+_LOG_COLS = (0, 1, 2, 3, 4, 5, 7)
 
 
-def churn_features(orders: Sequence[Orders], cutoff: float, bg: BGNBD | None = None) -> np.ndarray:
-    s = summarise(orders, cutoff)
+def churn_features(orders: Sequence[Orders], cutoff: float) -> np.ndarray:
+    """One row of :data:`FEATURES` per customer. Customer age on its own is
+    left out: every customer of a cohort is older at the serving cut than
+    any seen in training. Ratios (how overdue the next purchase is for this
+    customer's own rhythm) carry it instead and mean the same at any age."""
     rows = []
+    cut_day = cutoff / DAY
     for o in orders:
-        past = [(at, v) for at, v in o if at <= cutoff]
-        last = past[-1][0] if past else cutoff
+        days: dict[int, float] = {}
+        for at, v in o:
+            if at <= cutoff:
+                d = int(at // DAY)
+                days[d] = days.get(d, 0.0) + v
+        if not days:
+            rows.append([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+            continue
+        ds = sorted(days)
+        recency = cut_day - ds[-1]
+        tenure = cut_day - ds[0]
+        gaps = np.diff(ds) if len(ds) > 1 else np.array([tenure])
         rows.append(
             [
-                (cutoff - last) / DAY,
-                len(past),
-                float(np.mean([v for _, v in past])) if past else 0.0,
-                sum(1 for at, _ in past if at > cutoff - 90 * DAY),
-                sum(1 for at, _ in past if at > cutoff - 30 * DAY),
+                recency,
+                float(len(ds)),
+                sum(days.values()) / len(ds),
+                float(gaps.mean()),
+                float(gaps.max()),
+                recency / (float(gaps.mean()) + 1.0),
+                recency / (tenure + 1.0),
+                float(sum(1 for d in ds if d > cut_day - 90)),
             ]
         )
-    feats = np.array(rows, dtype=float).reshape(-1, 5)
-    pa = bg.p_alive(s.x, s.t_x, s.T) if bg is not None else np.ones(len(rows))
-    return np.column_stack([feats, pa])
+    return np.array(rows, dtype=float).reshape(-1, len(FEATURES))
 
 
 def churn_labels(orders: Sequence[Orders], cutoff: float, horizon_days: float) -> np.ndarray:
     end = cutoff + horizon_days * DAY
     return np.array([0 if any(cutoff < at <= end for at, _ in o) else 1 for o in orders])
+
+
+def _log_some(X: np.ndarray) -> np.ndarray:
+    X = np.array(X, dtype=float, copy=True)
+    X[:, _LOG_COLS] = np.log1p(np.maximum(X[:, _LOG_COLS], 0.0))
+    return X
+
+
+def churn_pipeline() -> Any:
+    """Logistic regression on log-scaled, standardised features. Trees were
+    tried (docs/adr/0131-churn-and-clv-models.md): they cannot
+    extrapolate past the recencies seen at the training cut, and on CDNOW's
+    time-based holdout a booster lost to recency alone."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    return make_pipeline(
+        FunctionTransformer(_log_some),
+        StandardScaler(),
+        LogisticRegression(C=1.0, max_iter=2000),
+    )
 
 
 @dataclass
@@ -261,9 +358,8 @@ def train_churn(
 ) -> ChurnModel | None:
     from threadpoolctl import threadpool_limits
 
-    # One thread for native pools; the booster is sklearn's plain gradient
-    # boosting, not the OpenMP histogram one, whose spinning threads cost
-    # minutes of wall time on a shared machine for seconds of work.
+    # One thread for native pools: seconds of work must not spin every core
+    # of a shared machine.
     with threadpool_limits(1):
         return _train_churn(orders, now, horizon_days, min_class)
 
@@ -272,9 +368,10 @@ def _train_churn(
     orders: Sequence[Orders], now: float, horizon_days: float, min_class: int
 ) -> ChurnModel | None:
     """Train at now - 2h (labels up to now - h), evaluate on the time-based
-    holdout at now - h (labels up to now), refit at now - h for serving."""
-    from sklearn.calibration import CalibratedClassifierCV, calibration_curve
-    from sklearn.ensemble import GradientBoostingClassifier
+    holdout at now - h (labels up to now) beside recency alone, refit at
+    now - h for serving."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     h = horizon_days * DAY
@@ -283,39 +380,35 @@ def _train_churn(
         active = [o for o in orders if o and o[0][0] <= cut]
         if not active:
             return np.zeros((0, len(FEATURES))), np.zeros(0)
-        bg = BGNBD.fit(summarise(active, cut)) if len(active) >= 20 else None
-        return churn_features(active, cut, bg), churn_labels(active, cut, horizon_days)
+        return churn_features(active, cut), churn_labels(active, cut, horizon_days)
 
-    def make() -> Any:
-        # Sigmoid (Platt) calibration keeps the booster's ranking (isotonic's
-        # steps tie scores and cost AUC); customer age is left out on purpose:
-        # at the later serving cut every customer is older than any seen in
-        # training, and trees do not extrapolate.
-        return CalibratedClassifierCV(
-            GradientBoostingClassifier(n_estimators=150, learning_rate=0.05, max_depth=3),
-            method="sigmoid",
-            cv=3,
-        )
+    def enough(y: np.ndarray) -> bool:
+        return min(int(y.sum()), int(len(y) - y.sum())) >= min_class
 
     Xtr, ytr = dataset(now - 2 * h)
     Xte, yte = dataset(now - h)
-    if min(int(ytr.sum()), int(len(ytr) - ytr.sum())) < min_class:
+    if not enough(ytr):
         return None
-    clf = make().fit(Xtr, ytr)
-    metrics: dict[str, Any] = {"train_customers": len(ytr), "holdout_customers": len(yte)}
+    clf = churn_pipeline().fit(Xtr, ytr)
+    metrics: dict[str, Any] = {
+        "model": "logistic regression on log-scaled RFM and inter-purchase features",
+        "features": list(FEATURES),
+        "train_customers": len(ytr),
+        "holdout_customers": len(yte),
+    }
     if len(set(yte.tolist())) == 2:
         p = clf.predict_proba(Xte)[:, 1]
-        base = Xte[:, 0]  # recency only
+        # The baseline: the same training cut, recency only.
+        base = LogisticRegression().fit(Xtr[:, :1], ytr).predict_proba(Xte[:, :1])[:, 1]
         frac, mean = calibration_curve(yte, p, n_bins=10, strategy="quantile")
         metrics.update(
             auc=float(roc_auc_score(yte, p)),
             brier=float(brier_score_loss(yte, p)),
             recency_auc=float(roc_auc_score(yte, base)),
+            recency_brier=float(brier_score_loss(yte, base)),
             reliability=[[float(a), float(b)] for a, b in zip(mean, frac, strict=True)],
         )
-    final = (
-        make().fit(Xte, yte) if min(int(yte.sum()), int(len(yte) - yte.sum())) >= min_class else clf
-    )
+    final = churn_pipeline().fit(Xte, yte) if enough(yte) else clf
     return ChurnModel(final, metrics)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from personalization.domain.traits import DAY, KNOWN_EVENTS, WHERE_FIELDS, CustomerState
@@ -373,48 +373,34 @@ def _never_true(node: Any) -> bool:
     return False
 
 
+Evaluator = Callable[
+    [CustomerState, Mapping[str, Any], float, Callable[[str], bool], dict[Any, float]], bool
+]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     source: str
     root: Any
+    # Derived once at construction (the consumer evaluates every rule for
+    # every changed customer): the purposes read, whether time alone can
+    # change the result, and the tree compiled into nested closures.
+    _needs: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+    _time_based: bool = field(default=False, init=False, compare=False, repr=False)
+    _fn: Evaluator | None = field(default=None, init=False, compare=False, repr=False)
 
-    def needs(self) -> set[str]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_needs", frozenset(_needs(self.root)))
+        object.__setattr__(self, "_time_based", _time_based(self.root))
+        object.__setattr__(self, "_fn", _compile(self.root))
+
+    def needs(self) -> frozenset[str]:
         """Consent purposes the rule reads (so it is not computed without them)."""
-        out: set[str] = set()
-
-        def walk(n: Any) -> None:
-            if isinstance(n, Consent):
-                out.add(n.purpose)
-            for c in getattr(n, "parts", ()):
-                walk(c)
-            if isinstance(n, Not):
-                walk(n.part)
-
-        walk(self.root)
-        return out
+        return self._needs
 
     def time_based(self) -> bool:
         """True when membership can change with time alone (windows, days_since)."""
-        found = False
-
-        def walk(n: Any) -> None:
-            nonlocal found
-            if isinstance(n, Agg) or (
-                isinstance(n, Cmp | In)
-                and (
-                    n.trait.startswith("days_since")
-                    or n.trait.endswith("d")
-                    or n.trait == "lifecycle"
-                )
-            ):
-                found = True
-            for c in getattr(n, "parts", ()):
-                walk(c)
-            if isinstance(n, Not):
-                walk(n.part)
-
-        walk(self.root)
-        return found
+        return self._time_based
 
     def evaluate(
         self,
@@ -422,8 +408,89 @@ class Rule:
         traits: Mapping[str, Any],
         now: float,
         consent: Callable[[str], bool],
+        memo: dict[Any, float] | None = None,
     ) -> bool:
-        return _eval(self.root, state, traits, now, consent)
+        """``memo`` caches window aggregates across the rules evaluated for
+        one customer at one time (many segments share an aggregate); pass
+        the same dict for all of them, a new one per customer."""
+        assert self._fn is not None
+        return self._fn(state, traits, now, consent, {} if memo is None else memo)
+
+
+def _children(n: Any) -> tuple[Any, ...]:
+    if isinstance(n, Not):
+        return (n.part,)
+    return tuple(getattr(n, "parts", ()))
+
+
+def _needs(n: Any) -> set[str]:
+    out = {n.purpose} if isinstance(n, Consent) else set()
+    for c in _children(n):
+        out |= _needs(c)
+    return out
+
+
+def _time_based(n: Any) -> bool:
+    if isinstance(n, Agg) or (
+        isinstance(n, Cmp | In)
+        and (n.trait.startswith("days_since") or n.trait.endswith("d") or n.trait == "lifecycle")
+    ):
+        return True
+    return any(_time_based(c) for c in _children(n))
+
+
+def _compile(root: Any) -> Evaluator:
+    """The tree as one Python expression compiled once: same results as
+    :func:`_eval`, with the language's and/or/not as Python's (short
+    circuit included) and no per-node dispatch. Only numbers, operators and
+    names made here enter the source; every string of the rule is passed in
+    as a constant, never spliced into the code."""
+    consts: list[Any] = []
+
+    def const(v: Any) -> str:
+        consts.append(v)
+        return f"K[{len(consts) - 1}]"
+
+    def gen(n: Any) -> str:
+        if isinstance(n, And):
+            return "(" + " and ".join(gen(p) for p in n.parts) + ")"
+        if isinstance(n, Or):
+            return "(" + " or ".join(gen(p) for p in n.parts) + ")"
+        if isinstance(n, Not):
+            return f"(not {gen(n.part)})"
+        if isinstance(n, Consent):
+            return f"bool(c({const(n.purpose)}))"
+        if isinstance(n, Agg):
+            k = const((n.fn, n.event, n.where, n.window_s))
+            return f"(agg(s, now, m, {k}) {_PY_OP[n.op]} {float(n.value)!r})"
+        if isinstance(n, In):
+            return f"(t.get({const(n.trait)}) in {const(n.values)})"
+        assert isinstance(n, Cmp)
+        default = 0.0 if isinstance(n.value, float) else ""
+        return f"(t.get({const(n.trait)}, {const(default)}) {_PY_OP[n.op]} {const(n.value)})"
+
+    body = gen(root)
+    # Source built above from fixed fragments only (strings are constants).
+    fn = eval(
+        compile(f"lambda s, t, now, c, m: bool({body})", "<segment rule>", "eval"),
+        {"K": tuple(consts), "agg": _agg, "bool": bool, "__builtins__": {}},
+    )
+    return fn  # type: ignore[no-any-return]
+
+
+_PY_OP = {"=": "==", "==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _agg(s: CustomerState, now: float, m: dict[Any, float], key: Any) -> float:
+    v = m.get(key)
+    if v is None:
+        fn, event, where, window = key
+        v = m[key] = (
+            s.count(event, window, now, where)
+            if fn == "count"
+            else s.total(event, window, now, where)
+        )
+    return v
 
 
 def _cmp(a: Any, op: str, b: Any) -> bool:

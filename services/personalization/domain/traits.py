@@ -253,6 +253,10 @@ def trait_names(cfg: TraitConfig = TraitConfig()) -> dict[str, str]:
     return out
 
 
+def _by_count_then_name(kv: tuple[str, int]) -> tuple[int, str]:
+    return -kv[1], kv[0]
+
+
 def compute(
     state: CustomerState,
     now: float,
@@ -270,17 +274,42 @@ def compute(
         t["lifetime_revenue"] / t["lifetime_orders"] if t["lifetime_orders"] else 0.0
     )
     t["days_since_last_order"] = (now - state.orders[-1][0]) / DAY if state.orders else 0.0
-    for d in cfg.windows_days:
+    # One pass over the recent events for every window (the consumer computes
+    # traits for each changed customer of every batch). Several products of
+    # one event count once: events are keyed by (time, name).
+    windows = sorted(cfg.windows_days)
+    since = [now - d * DAY for d in windows]
+    events: list[set[tuple[float, str]]] = [set() for _ in windows]
+    views: list[set[float]] = [set() for _ in windows]
+    adds: list[set[float]] = [set() for _ in windows]
+    cats: list[Counter[str]] = [Counter() for _ in windows]
+    for s in reversed(state.recent):  # newest first
+        at = s.at
+        if at > now:
+            continue
+        if at <= since[-1]:
+            break
+        for i in range(len(windows) - 1, -1, -1):
+            if at <= since[i]:
+                break
+            events[i].add((at, s.name))
+            if s.name == "product_viewed":
+                views[i].add(at)
+            elif s.name == "product_added":
+                adds[i].add(at)
+            if s.category:
+                cats[i][s.category] += 1
+    for i, d in enumerate(windows):
         w = d * DAY
-        t[f"events_{d}d"] = state.count(None, w, now)
+        t[f"events_{d}d"] = len(events[i])
         t[f"orders_{d}d"] = state.count(ORDER, w, now)
         t[f"revenue_{d}d"] = round(state.total(ORDER, w, now), 6)
-        t[f"views_{d}d"] = state.count("product_viewed", w, now)
-        t[f"cart_adds_{d}d"] = state.count("product_added", w, now)
-        cats = Counter(s.category for s in state.window(None, now - w, now) if s.category)
-        t[f"distinct_categories_{d}d"] = len(cats)
+        t[f"views_{d}d"] = len(views[i])
+        t[f"cart_adds_{d}d"] = len(adds[i])
+        c = cats[i]
+        t[f"distinct_categories_{d}d"] = len(c)
         # Most frequent; ties go to the alphabetically first (deterministic).
-        t[f"top_category_{d}d"] = min(cats, key=lambda c: (-cats[c], c)) if cats else ""
+        t[f"top_category_{d}d"] = min(c.items(), key=_by_count_then_name)[0] if c else ""
     for k in ("rfm_recency", "rfm_frequency", "rfm_monetary", "churn_probability", "predicted_clv"):
         t[k] = 0.0
     t.update(extra or {})

@@ -11,6 +11,7 @@ sync.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ from sqlmodel import Session
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.telemetry.propagation import current_traceparent
 from personalization.adapters import intelligence_store as st
 from personalization.domain import predictions as pr
 from personalization.domain import segments as sg
@@ -125,12 +127,27 @@ class Intelligence:
     def _members(self, value: list[dict[str, Any]]) -> None:
         self._local.members = value
 
+    @property
+    def _exits(self) -> list[tuple[str, str]]:
+        return self._local.__dict__.setdefault("exits", [])  # type: ignore[no-any-return]
+
+    @_exits.setter
+    def _exits(self, value: list[tuple[str, str]]) -> None:
+        self._local.exits = value
+
     def _flush(self, session: Session) -> None:
+        # Exits first: a customer evaluated once per batch never leaves and
+        # enters one segment in the same batch, but the order stays safe.
+        if self._exits:
+            st.remove_memberships(session, self._exits)
+            self._exits = []
         if self._pending:
             st.insert_ignoring(session, st.pending, list(self._pending.values()))
         if self._members:
-            st.insert_ignoring(session, st.members, self._members)
-        self._pending, self._members = {}, []
+            st.bulk_write(
+                session, st.members, ["segment_id", "customer_id"], self._members, update=False
+            )
+        self._pending, self._members, self._exits = {}, [], []
 
     def _unschedule(self, session: Session, trigger_id: str, cid: str) -> None:
         self._pending.pop((trigger_id, cid), None)
@@ -226,7 +243,7 @@ class Intelligence:
         # Evaluate no earlier than the newest event: a sender's clock slightly
         # ahead must not leave its own event outside every window.
         now = max(now, max(seen[0].at for _, _, seen in parsed))
-        self._pending, self._members = {}, []
+        self._pending, self._members, self._exits = {}, [], []
         outbox = OutboxWriter(session)
         ids = {cid for _, cid, _ in parsed}
         raw = st.load_states(session, ids)
@@ -282,7 +299,7 @@ class Intelligence:
                 last_event[cid],
                 triggers,
             )
-        st.upsert(session, st.states, ["customer_id"], rows)
+        st.bulk_write(session, st.states, ["customer_id"], rows, update=True)
         self._flush(session)
         outbox.flush()
 
@@ -304,51 +321,58 @@ class Intelligence:
             return self._may_use(cid, purpose)
 
         entered, exited = [], []
+        memo: dict[Any, float] = {}  # window aggregates shared by the rules
         for sid, rule in segs:
             if only_time_based and not rule.time_based():
                 continue
-            if any(not consent(p) for p in rule.needs()) and sid not in current:
+            needs = rule.needs()
+            if needs and sid not in current and any(not consent(p) for p in needs):
                 continue  # a segment over a refused purpose is not computed
-            inside = rule.evaluate(state, traits, now, consent)
+            inside = rule.evaluate(state, traits, now, consent, memo)
             if inside and sid not in current:
                 entered.append(sid)
             elif not inside and sid in current:
                 exited.append(sid)
+        if not entered and not exited:
+            return
+        at_dt, at_ts, tp = st.dt(now), ts(now), current_traceparent()
         for sid in entered:
             self._members.append(
                 {
                     "segment_id": sid,
                     "customer_id": cid,
-                    "entered_at": st.dt(now),
+                    "entered_at": at_dt,
                     "cause_event_id": cause[:160],
                 }
             )
             outbox.stage(
                 ev.SEGMENT_ENTERED,
                 ev_pb.SegmentEntered(
-                    customer_id=cid, segment_id=sid, entered_at=ts(now), cause_event_id=cause
+                    customer_id=cid, segment_id=sid, entered_at=at_ts, cause_event_id=cause
                 ),
                 subject=cid,
-                event_id=str(uuid.uuid5(_NS, f"entered|{sid}|{cid}|{cause}|{now:.3f}")),
+                event_id=_uuid5(f"entered|{sid}|{cid}|{cause}|{now:.3f}"),
+                traceparent=tp,
             )
             self.stats.entered += 1
             for t in triggers:
                 if t.source == ("segment", sid):
                     self._schedule(session, t, cid, f"segment:{sid}:{now:.3f}", now, now, {})
-        if exited:
-            st.remove_members(session, cid, exited)
+        # Removed with the batch's other writes (one statement, _flush).
+        self._exits.extend((sid, cid) for sid in exited)
         for sid in exited:
             outbox.stage(
                 ev.SEGMENT_EXITED,
                 ev_pb.SegmentExited(
                     customer_id=cid,
                     segment_id=sid,
-                    exited_at=ts(now),
+                    exited_at=at_ts,
                     reason=ev_pb.SEGMENT_EXIT_REASON_NO_LONGER_MATCHES,
                     cause_event_id=cause,
                 ),
                 subject=cid,
-                event_id=str(uuid.uuid5(_NS, f"exited|{sid}|{cid}|{cause}|{now:.3f}")),
+                event_id=_uuid5(f"exited|{sid}|{cid}|{cause}|{now:.3f}"),
+                traceparent=tp,
             )
             self.stats.exited += 1
 
@@ -387,7 +411,7 @@ class Intelligence:
         triggers = {t.trigger_id: t for t in self._triggers(session)}
         outbox = OutboxWriter(session)
         fired = 0
-        self._pending, self._members = {}, []
+        self._pending, self._members, self._exits = {}, [], []
         for p in due:
             t = triggers.get(p.trigger_id)
             cid = p.customer_id
@@ -490,7 +514,7 @@ class Intelligence:
         preds = st.load_predictions(session, ids)
         outbox = OutboxWriter(session)
         updates = []
-        self._pending, self._members = {}, []
+        self._pending, self._members, self._exits = {}, [], []
         for r in rows:
             cid = r.customer_id
             if not self.profiling(cid):
@@ -598,6 +622,7 @@ class Intelligence:
                         "alpha": clv.bgnbd.alpha,
                         "a": clv.bgnbd.a,
                         "b": clv.bgnbd.b,
+                        "never_dropout_share": clv.bgnbd.pi,
                     },
                     "gamma_gamma": {"p": clv.gg.p, "q": clv.gg.q, "v": clv.gg.v},
                     "backtest_correction": clv.correction,
@@ -611,7 +636,7 @@ class Intelligence:
         churn_p = np.full(len(ids), -1.0)
         if churn is not None:
             churn_v = f"churn-{version}"
-            feats = pr.churn_features(lists, now, clv.bgnbd)
+            feats = pr.churn_features(lists, now)
             churn_p = churn.predict(feats)
             models.append({"version": churn_v, "model": "churn", "metrics": churn.metrics})
         rfm = rfm_scores(
@@ -680,6 +705,19 @@ class Intelligence:
 
     def erase(self, session: Session, cid: str) -> dict[str, int]:
         return st.erase(session, cid)
+
+
+_NS_BYTES = _NS.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NS, name))`` without building UUID objects (one per
+    segment entry or exit on the consumer's hot path)."""
+    b = bytearray(hashlib.sha1(_NS_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _extra(pred: Mapping[str, Any] | None) -> dict[str, Any]:

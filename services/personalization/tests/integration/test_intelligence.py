@@ -320,3 +320,95 @@ async def test_predictions_gated_by_profiling_and_erased(world: World) -> None:
     for table in ("pers_prediction", "pers_intel_state", "pers_segment_member"):
         await eventually(lambda table=table: _rows(world, table, ids[1]) == 0, timeout=10)
     assert _rows(world, "pers_prediction", ids[2]) == 1
+
+
+async def test_many_customers_enter_and_exit_in_bulk_and_a_repeated_event_counts_once(
+    world: World, clean_nats: str
+) -> None:
+    # The consumer writes memberships and states for a whole batch at once
+    # (COPY + INSERT ... ON CONFLICT on PostgreSQL) and removes exits in one
+    # statement: many customers entering, half of them leaving, and an
+    # interaction delivered twice under another event id must leave exactly
+    # one membership, one entry and one exit per change, and apply once.
+    from cxloop.gateway.v1 import events_pb2 as gev
+    from cxloop.identity.v1 import events_pb2 as iev
+    from google.protobuf.struct_pb2 import Struct
+
+    from cxloop_libs.messaging import PendingEvent
+    from personalization.service_layer.messages import ts
+
+    s = stub(world)
+    cids = [f"b-{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(16)]
+    for cid in cids:
+        await consent(world, cid, "profiling")
+    await s.DefineSegment(
+        ipb.DefineSegmentRequest(
+            segment=ipb.SegmentDefinition(
+                segment_id="carted",
+                rule="count(product_added within 7d) >= 1 and count(order_completed within 7d) = 0",
+            )
+        )
+    )
+    now = time.time()
+    first = {
+        cid: await world.track(cid, "Product Added", {"product_id": "sku-1"}, at=now)
+        for cid in cids
+    }
+
+    async def size() -> int:
+        r = await s.ListSegmentMembers(
+            ipb.ListSegmentMembersRequest(segment_id="carted", page_size=100)
+        )
+        return int(r.total)
+
+    await eventually(lambda: _is(size(), len(cids)), timeout=30)
+    buyers = cids[::2]
+    for cid in buyers:
+        await world.track(cid, "Order Completed", {"revenue": 10}, at=now + 1)
+    # The first cart add of the first customer again: same interaction id,
+    # a different event id (a re-resolved interaction, not a JetStream dup).
+    again = Struct()
+    again.update({"product_id": "sku-1"})
+    it = gev.InteractionRecorded(
+        message_id=first[cids[1]],
+        kind=gev.INTERACTION_KIND_TRACK,
+        name="Product Added",
+        properties=again,
+        # Another time on purpose: applied twice, it would count as a second add.
+        occurred_at=ts(now + 0.5),
+        channel="web",
+    )
+    await world.identity.publish(
+        PendingEvent.of(
+            ev.INTERACTION_RESOLVED,
+            iev.InteractionResolved(customer_id=cids[1], interaction=it),
+            subject=cids[1],
+            event_id=str(uuid.uuid4()),
+        )
+    )
+    await eventually(lambda: _is(size(), len(cids) - len(buyers)), timeout=30)
+    intel = world.perso.intelligence  # type: ignore[attr-defined]
+    # Every event parsed, the repeated one included (it comes last).
+    await eventually(lambda: intel.stats.events >= len(cids) + len(buyers) + 1, timeout=30)
+    t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=cids[1]), timeout=5)
+    assert t.traits["cart_adds_7d"] == 1  # the repeated interaction applied once
+
+    # The outbox relay publishes after each commit: poll until the stream
+    # holds them (a duplicate would keep the lists from ever matching).
+    async def customers_of(kind: EventKind) -> list[str]:
+        return sorted(e.customer_id for e in await published(clean_nats, kind))
+
+    await eventually(lambda: _same(customers_of(ev.SEGMENT_ENTERED), sorted(cids)), timeout=30)
+    await eventually(lambda: _same(customers_of(ev.SEGMENT_EXITED), sorted(buyers)), timeout=30)
+    members = await s.ListSegmentMembers(
+        ipb.ListSegmentMembersRequest(segment_id="carted", page_size=100)
+    )
+    assert sorted(m.customer_id for m in members.members) == sorted(set(cids) - set(buyers))
+
+
+async def _is(value: Any, expected: int) -> bool:
+    return bool(await value == expected)
+
+
+async def _same(value: Any, expected: list[str]) -> bool:
+    return bool(await value == expected)

@@ -78,8 +78,11 @@ class TextAnalyzer:
         clause_of: list[list[tuple[int, int, int]]] = []  # per text: (start, end, index)
         for t, ms in zip(texts, mentions, strict=True):
             spans = []
-            if ms:
-                for start, end in clauses(t):
+            # A text of one clause is its own clause: the whole text's
+            # sentiment serves its aspects (no second classification).
+            cut = clauses(t) if ms else []
+            if len(cut) > 1:
+                for start, end in cut:
                     if any(start <= m.start < end for m in ms):
                         spans.append((start, end, len(clause_texts)))
                         clause_texts.append(t[start:end])

@@ -22,12 +22,14 @@ import logging
 import lzma
 import pickle
 import re
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kiwipiepy
 import numpy as np
 import scipy.sparse as sp
 import sklearn
@@ -115,6 +117,25 @@ def _vader_scores(texts: Sequence[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
+_kiwi: Any = None
+_kiwi_lock = threading.Lock()
+
+
+def _morphemes(texts: Sequence[str]) -> list[str]:
+    """Each text as its kiwipiepy morphemes, ``form/TAG`` separated by
+    spaces (the Korean model's word features, ADR 0150): "배송이 늦어요" ->
+    "배송/NNG 이/JKS 늦/VA 어요/EF". kiwipiepy ships its model in the PyPI
+    package (nothing downloaded); it loads once per process, lazily."""
+    global _kiwi
+    with _kiwi_lock:
+        if _kiwi is None:
+            from kiwipiepy import Kiwi
+
+            _kiwi = Kiwi(num_workers=-1)
+        kiwi = _kiwi
+    return [" ".join(f"{t.form}/{t.tag}" for t in toks) for toks in kiwi.tokenize(list(texts))]
+
+
 class LanguageModel:
     """One language's classifier. ``fit`` then ``proba``.
 
@@ -130,6 +151,7 @@ class LanguageModel:
         language: Language,
         *,
         vader: bool = False,
+        morphemes: bool = False,
         c: float = 2.0,
         polar_c: float = 2.0,
         nb_c: float = 0.3,
@@ -139,14 +161,27 @@ class LanguageModel:
     ) -> None:
         self.language = language
         self.vader = vader
+        self.morphemes = morphemes
         self.c = c
-        self.word = TfidfVectorizer(
-            token_pattern=TOKEN_PATTERN,
-            ngram_range=(1, 2),
-            min_df=2,
-            sublinear_tf=True,
-            max_features=200_000,
-            lowercase=True,
+        self.word = (
+            # Morpheme 1-3-grams over _morphemes' "form/TAG" tokens.
+            TfidfVectorizer(
+                token_pattern=r"\S+",
+                ngram_range=(1, 3),
+                min_df=2,
+                sublinear_tf=True,
+                max_features=400_000,
+                lowercase=False,
+            )
+            if morphemes
+            else TfidfVectorizer(
+                token_pattern=TOKEN_PATTERN,
+                ngram_range=(1, 2),
+                min_df=2,
+                sublinear_tf=True,
+                max_features=200_000,
+                lowercase=True,
+            )
         )
         self.char = TfidfVectorizer(
             analyzer=char_analyzer,
@@ -162,10 +197,11 @@ class LanguageModel:
         self.nb_r: np.ndarray | None = None
 
     def _features(self, texts: Sequence[str], fit: bool = False) -> sp.csr_matrix:
+        words = _morphemes(texts) if self.morphemes else texts
         if fit:
-            w, c = self.word.fit_transform(texts), self.char.fit_transform(texts)
+            w, c = self.word.fit_transform(words), self.char.fit_transform(texts)
         else:
-            w, c = self.word.transform(texts), self.char.transform(texts)
+            w, c = self.word.transform(words), self.char.transform(texts)
         blocks = [w, c]
         if self.vader:
             blocks.append(sp.csr_matrix(_vader_scores(texts) * 3.0))
@@ -211,7 +247,7 @@ class LanguageModel:
 def language_model(language: Language) -> LanguageModel:
     """The configuration the service trains (and the benchmark measures)."""
     if language is Language.KO:
-        return LanguageModel(language, max_char_features=300_000)
+        return LanguageModel(language, morphemes=True, max_char_features=300_000)
     return LanguageModel(language, vader=True)
 
 
@@ -241,7 +277,7 @@ def _data_hash(limit: int) -> str:
     h = hashlib.sha256()
     for p in (KO_FILE, EN_FILE):
         h.update(p.read_bytes())
-    h.update(f"{limit}|{sklearn.__version__}|v2".encode())
+    h.update(f"{limit}|{sklearn.__version__}|{kiwipiepy.__version__}|v3".encode())
     return h.hexdigest()[:16]
 
 

@@ -191,9 +191,9 @@ class LanguageModel:
             max_features=max_char_features,
             lowercase=True,
         )
-        self.neutral_lr = LogisticRegression(C=c, max_iter=300)
-        self.polar_lr = LogisticRegression(C=polar_c, solver="liblinear")
-        self.polar_nb = LogisticRegression(C=nb_c, solver="liblinear")
+        self.neutral_lr = LogisticRegression(C=c, max_iter=300, random_state=0)
+        self.polar_lr = LogisticRegression(C=polar_c, solver="liblinear", random_state=0)
+        self.polar_nb = LogisticRegression(C=nb_c, solver="liblinear", random_state=0)
         self.nb_r: np.ndarray | None = None
 
     def _features(self, texts: Sequence[str], fit: bool = False) -> sp.csr_matrix:

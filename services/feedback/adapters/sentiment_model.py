@@ -126,14 +126,19 @@ def _morphemes(texts: Sequence[str]) -> list[str]:
     spaces (the Korean model's word features, ADR 0150): "배송이 늦어요" ->
     "배송/NNG 이/JKS 늦/VA 어요/EF". kiwipiepy ships its model in the PyPI
     package (nothing downloaded); it loads once per process, lazily."""
+    return [" ".join(f"{t.form}/{t.tag}" for t in toks) for toks in kiwi().tokenize(list(texts))]
+
+
+def kiwi() -> Any:
+    """The process's one kiwipiepy analyser (sentiment features and Korean
+    keywords share it: its model takes seconds to load and its memory once)."""
     global _kiwi
     with _kiwi_lock:
         if _kiwi is None:
             from kiwipiepy import Kiwi
 
             _kiwi = Kiwi(num_workers=-1)
-        kiwi = _kiwi
-    return [" ".join(f"{t.form}/{t.tag}" for t in toks) for toks in kiwi.tokenize(list(texts))]
+        return _kiwi
 
 
 class LanguageModel:

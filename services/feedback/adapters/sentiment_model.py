@@ -249,10 +249,12 @@ class LanguageModel:
         return np.column_stack([polar * (1.0 - positive), neutral, polar * positive])
 
 
-def language_model(language: Language) -> LanguageModel:
-    """The configuration the service trains (and the benchmark measures)."""
+def language_model(language: Language, *, korean_morphemes: bool = True) -> LanguageModel:
+    """The configuration the service trains (and the benchmark measures).
+    ``korean_morphemes=False`` trades ~0.008 Korean polar accuracy for ~500
+    µs less CPU per Korean text (ADR 0150): word 1-2-grams instead."""
     if language is Language.KO:
-        return LanguageModel(language, morphemes=True, max_char_features=300_000)
+        return LanguageModel(language, morphemes=korean_morphemes, max_char_features=300_000)
     return LanguageModel(language, vader=True)
 
 
@@ -278,11 +280,13 @@ class SentimentModel:
         return self.classify([text])[0]
 
 
-def _data_hash(limit: int) -> str:
+def _data_hash(limit: int, korean_morphemes: bool = True) -> str:
     h = hashlib.sha256()
     for p in (KO_FILE, EN_FILE):
         h.update(p.read_bytes())
-    h.update(f"{limit}|{sklearn.__version__}|{kiwipiepy.__version__}|v3".encode())
+    h.update(
+        f"{limit}|{sklearn.__version__}|{kiwipiepy.__version__}|{korean_morphemes}|v3".encode()
+    )
     return h.hexdigest()[:16]
 
 
@@ -293,20 +297,24 @@ def _subsample(rows: list[LabelledText], limit: int) -> list[LabelledText]:
     return [rows[int(i * step)] for i in range(limit)]
 
 
-def train(limit: int = 0) -> SentimentModel:
+def train(limit: int = 0, *, korean_morphemes: bool = True) -> SentimentModel:
     """Trains both languages on their training splits (``limit`` rows per
     language at most; 0 for all)."""
     ko_train, _ = split(load_korean())
     en_train, _ = split(load_english())
     ko_train, en_train = _subsample(ko_train, limit), _subsample(en_train, limit)
-    ko = language_model(Language.KO).fit([r.text for r in ko_train], [r.label for r in ko_train])
+    ko = language_model(Language.KO, korean_morphemes=korean_morphemes).fit(
+        [r.text for r in ko_train], [r.label for r in ko_train]
+    )
     en = language_model(Language.EN).fit([r.text for r in en_train], [r.label for r in en_train])
     return SentimentModel({Language.KO: ko, Language.EN: en})
 
 
-def load_or_train(cache_dir: Path | None, limit: int = 0) -> SentimentModel:
+def load_or_train(
+    cache_dir: Path | None, limit: int = 0, *, korean_morphemes: bool = True
+) -> SentimentModel:
     """The cached model for the carried data, training it when absent."""
-    path = cache_dir / f"sentiment-{_data_hash(limit)}.pkl" if cache_dir else None
+    path = cache_dir / f"sentiment-{_data_hash(limit, korean_morphemes)}.pkl" if cache_dir else None
     if path is not None and path.exists():
         try:
             with path.open("rb") as f:
@@ -316,7 +324,7 @@ def load_or_train(cache_dir: Path | None, limit: int = 0) -> SentimentModel:
         except Exception as exc:  # a torn or foreign file: retrain
             log.warning("sentiment model cache unreadable, retraining: %r", exc)
     log.info("training sentiment models from the carried data", extra={"limit": limit})
-    model = train(limit)
+    model = train(limit, korean_morphemes=korean_morphemes)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -335,8 +343,9 @@ def main() -> None:  # pragma: no cover - build step
     p = argparse.ArgumentParser(description="Train and cache the sentiment models.")
     p.add_argument("--cache-dir", default=".cxloop/models")
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--no-korean-morphemes", action="store_true")
     a = p.parse_args()
-    load_or_train(Path(a.cache_dir), a.limit)
+    load_or_train(Path(a.cache_dir), a.limit, korean_morphemes=not a.no_korean_morphemes)
 
 
 if __name__ == "__main__":  # pragma: no cover

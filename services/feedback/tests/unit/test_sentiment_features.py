@@ -27,3 +27,16 @@ def test_korean_model_learns_from_morphemes_and_english_from_words() -> None:
     p = ko.proba(["늦어요", "좋아요"])
     assert p.shape == (2, 3)
     assert p[0, 0] > p[0, 2] and p[1, 2] > p[1, 0]
+
+
+def test_korean_morphemes_can_be_turned_off_and_key_their_own_cache(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from feedback.adapters.sentiment_model import _data_hash
+    from feedback.config import FeedbackSettings
+
+    assert not language_model(Language.KO, korean_morphemes=False).morphemes
+    assert _data_hash(100, True) != _data_hash(100, False)
+    monkeypatch.setenv("CXLOOP_ENV", "development")
+    monkeypatch.setenv("CXLOOP_FEEDBACK_SENTIMENT_KOREAN_MORPHEMES", "false")
+    assert FeedbackSettings.from_env().sentiment_korean_morphemes is False
+    monkeypatch.delenv("CXLOOP_FEEDBACK_SENTIMENT_KOREAN_MORPHEMES")
+    assert FeedbackSettings.from_env().sentiment_korean_morphemes is True

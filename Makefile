@@ -156,3 +156,13 @@ lock: venv
 fuzz: venv
 	CXLOOP_FUZZ_MAX_EXAMPLES=$${CXLOOP_FUZZ_MAX_EXAMPLES:-300} CXLOOP_FUZZ_TIMEOUT_S=3600 \
 	  $(BIN)/pytest -q tests/hostile/test_openapi_fuzz.py
+
+# Train the feedback service's sentiment models once, ahead of its first start
+# (ADR 0150): a deterministic build from services/feedback/data into the
+# cache the service reads (CXLOOP_FEEDBACK_MODEL_CACHE_DIR, default
+# .cxloop/models; not committed). Training on all rows takes minutes.
+.PHONY: sentiment-model
+sentiment-model: venv
+	$(BIN)/python -m feedback.adapters.sentiment_model \
+	  --cache-dir $${CXLOOP_FEEDBACK_MODEL_CACHE_DIR:-.cxloop/models} \
+	  --limit $${CXLOOP_FEEDBACK_SENTIMENT_TRAIN_LIMIT:-0}

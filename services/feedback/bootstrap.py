@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -89,7 +90,14 @@ async def bootstrap(settings: FeedbackSettings | None = None) -> ServiceRuntime:
 
     async def load_model() -> None:
         cache = Path(settings.model_cache_dir) if settings.model_cache_dir else None
-        model = await asyncio.to_thread(load_or_train, cache, settings.sentiment_train_limit)
+        model = await asyncio.to_thread(
+            functools.partial(
+                load_or_train,
+                cache,
+                settings.sentiment_train_limit,
+                korean_morphemes=settings.sentiment_korean_morphemes,
+            )
+        )
         analyzer = TextAnalyzer(model)
         # Loads kiwipiepy's model and VADER's lexicon now, not in a request.
         await asyncio.to_thread(analyzer.analyze, ["배송이 빨라요", "fast delivery"])

@@ -228,6 +228,13 @@ def _compile() -> dict[Aspect, re.Pattern[str]]:
     return out
 
 
+# Lookup tables for tag_aspects: English cues are whole words (the \w-runs
+# the per-aspect patterns' \b delimit), Korean cues are substrings.
+_EN_CUE: dict[str, Aspect] = {c: a for a, (_, en) in ASPECT_CUES.items() for c in en}
+_KO_CUES: list[tuple[Aspect, tuple[str, ...]]] = [
+    (a, tuple(sorted(ko, key=len, reverse=True))) for a, (ko, _) in ASPECT_CUES.items()
+]
+_WORD = re.compile(r"\w+")
 _ASPECT_RE = _compile()
 _CLAUSE_END = re.compile(r"[.!?。\n;]|(?:지만|는데|but|however)\s", re.IGNORECASE)
 
@@ -247,11 +254,34 @@ def clauses(text: str) -> list[tuple[int, int]]:
 
 
 def tag_aspects(text: str) -> list[AspectMention]:
-    """Every aspect cue in the text with its span, first mention first."""
-    found = []
-    for aspect, pattern in _ASPECT_RE.items():
-        for m in pattern.finditer(text):
-            found.append(AspectMention(aspect, m.start(), m.end(), m.group(0)))
+    """Every aspect cue in the text with its span, first mention first.
+
+    Same result as scanning with each aspect's pattern (``_ASPECT_RE``:
+    within an aspect, leftmost match, longest cue first, no overlaps), but
+    by dictionary lookups of the text's words and ``str.find`` of the
+    Korean stems: the six regex scans cost ~90 µs of CPU per comment, this
+    about a tenth of that."""
+    found: list[AspectMention] = []
+    if any(ch.isascii() and ch.isalpha() for ch in text):
+        for m in _WORD.finditer(text):
+            aspect = _EN_CUE.get(m.group(0).lower())
+            if aspect is not None:
+                found.append(AspectMention(aspect, m.start(), m.end(), m.group(0)))
+    for aspect, cues in _KO_CUES:
+        hits: list[tuple[int, int, str]] = []
+        for cue in cues:
+            at = text.find(cue)
+            while at >= 0:
+                hits.append((at, -len(cue), cue))
+                at = text.find(cue, at + 1)
+        if not hits:
+            continue
+        hits.sort()
+        end = 0
+        for start, neg_len, cue in hits:
+            if start >= end:
+                found.append(AspectMention(aspect, start, start - neg_len, cue))
+                end = start - neg_len
     found.sort(key=lambda a: (a.start, a.aspect.value))
     return found
 
@@ -291,9 +321,13 @@ def text_problem(text: str) -> str | None:
     (control characters other than whitespace), or not valid text."""
     if len(text) > MAX_TEXT_CHARS:
         return f"longer than {MAX_TEXT_CHARS} characters"
-    if "\x00" in text or any(
-        (ord(ch) < 32 and ch not in "\t\n\r") or 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) == 0xFFFD
-        for ch in text
-    ):
+    if _BINARY.search(text):
         return "contains binary or control characters"
     return None
+
+
+# Control characters other than tab / newline / carriage return, lone
+# surrogates, and U+FFFD (what a decoder leaves of bytes that were not
+# text). One regex scan: the per-character generator it replaces was ~35 µs
+# of CPU per comment on the ingestion path.
+_BINARY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffd]")

@@ -5,7 +5,6 @@ from kiwipiepy's morphological analysis; English content words)."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -32,19 +31,14 @@ class KoreanKeywords:
     """Nouns (NNG/NNP) and foreign words (SL) from kiwipiepy, most frequent
     first. The analyser loads lazily (it takes seconds) and is shared."""
 
-    _lock = threading.Lock()
-    _kiwi: Any = None
     _TAGS = frozenset({"NNG", "NNP", "SL", "XR"})
     _STOP = frozenset({"것", "수", "거", "때", "점", "정도", "진짜", "정말", "그냥", "이번"})
 
     @classmethod
     def analyser(cls) -> Any:
-        with cls._lock:
-            if cls._kiwi is None:
-                from kiwipiepy import Kiwi
+        from feedback.adapters.sentiment_model import kiwi
 
-                cls._kiwi = Kiwi(num_workers=-1)
-            return cls._kiwi
+        return kiwi()
 
     def __call__(self, texts: Sequence[str], top: int = 5) -> list[list[str]]:
         if not texts:
@@ -78,8 +72,11 @@ class TextAnalyzer:
         clause_of: list[list[tuple[int, int, int]]] = []  # per text: (start, end, index)
         for t, ms in zip(texts, mentions, strict=True):
             spans = []
-            if ms:
-                for start, end in clauses(t):
+            # A text of one clause is its own clause: the whole text's
+            # sentiment serves its aspects (no second classification).
+            cut = clauses(t) if ms else []
+            if len(cut) > 1:
+                for start, end in cut:
                     if any(start <= m.start < end for m in ms):
                         spans.append((start, end, len(clause_texts)))
                         clause_texts.append(t[start:end])

@@ -123,6 +123,38 @@ def test_aspects_have_spans_in_both_languages() -> None:
     assert len(clauses("Delivery was fast but the price is too high.")) == 2
 
 
+def test_aspect_lookup_matches_the_per_aspect_patterns() -> None:
+    """tag_aspects (word lookups + str.find) reports what scanning with each
+    aspect's regex reports: overlapping cues within an aspect (불친절 / 친절,
+    상담원 / 상담), case, word boundaries, Korean endings, repeats."""
+    from feedback.domain.text import _ASPECT_RE, AspectMention
+
+    def reference(text: str) -> list[AspectMention]:
+        found = [
+            AspectMention(aspect, m.start(), m.end(), m.group(0))
+            for aspect, pattern in _ASPECT_RE.items()
+            for m in pattern.finditer(text)
+        ]
+        return sorted(found, key=lambda a: (a.start, a.aspect.value))
+
+    texts = [
+        "상담원이 불친절했고 상담 내내 친절하지 않았어요. 배송배송 택배가 늦게 왔어요",
+        "DELIVERY late; Late-delivered? the app's UI crashed (refund/return). website site",
+        "appstore apps 앱이 lateness deliverys 가성비값 값어치 fit fitness",
+        "포장포장포장 반품 반송 환불환불",
+        "",
+        "no cue here at all",
+    ]
+    for text in texts:
+        assert tag_aspects(text) == reference(text), text
+    assert [a.cue for a in tag_aspects(texts[0]) if a.aspect is Aspect.STAFF] == [
+        "상담원",
+        "불친절",
+        "상담",
+        "친절",
+    ]
+
+
 def test_language_and_keywords() -> None:
     assert detect_language("배송 OK 좋아요") is Language.KO
     assert detect_language("great app 굿") is Language.EN
@@ -139,3 +171,37 @@ def test_bad_text_is_refused(text: str) -> None:
 
 def test_good_text_passes() -> None:
     assert text_problem("좋아요!\n정말 😀") is None
+
+
+def test_analysis_scores_clauses_only_when_a_text_has_several() -> None:
+    """One classifier call per batch; a one-clause comment is not scored a
+    second time as its own clause, a two-clause one gives each aspect its
+    clause's sentiment."""
+    from collections.abc import Sequence
+
+    from feedback.domain.text import Sentiment, SentimentLabel
+    from feedback.service_layer.analysis import TextAnalyzer
+
+    calls: list[list[str]] = []
+
+    class Fake:
+        def classify(self, texts: Sequence[str]) -> list[Sentiment]:
+            calls.append(list(texts))
+            return [
+                Sentiment.from_probabilities(
+                    *((0.8, 0.1, 0.1) if "high" in t or "awful" in t else (0.1, 0.1, 0.8)),
+                    Language.EN,
+                )
+                for t in texts
+            ]
+
+    out = TextAnalyzer(Fake(), korean_keywords=False).analyze(
+        ["Delivery was awful.", "Delivery was fast but the price is too high."], keywords=False
+    )
+    assert len(calls) == 1
+    assert len(calls[0]) == 2 + 2  # two texts, two clauses of the second
+    assert [a.sentiment for a in out[0].aspects] == [SentimentLabel.NEGATIVE]
+    assert [(a.aspect, a.sentiment) for a in out[1].aspects] == [
+        (Aspect.DELIVERY, SentimentLabel.POSITIVE),
+        (Aspect.PRICE, SentimentLabel.NEGATIVE),
+    ]

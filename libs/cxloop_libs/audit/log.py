@@ -361,20 +361,34 @@ class AuditLog:
 
         def run(session: Session) -> T:
             result = fn(session)
-            who = subject(result) if callable(subject) else subject
-            self.record(
+            self.write(
                 session,
-                actor,
-                action,
-                resource,
-                subject=who,
-                fields=fields,
-                operation=operation,
-                outcome=Outcome.NOT_FOUND if result is None else Outcome.OK,
+                [self._entry_of(result, actor, action, resource, subject, fields, operation)],
             )
             return result
 
         return run
+
+    def _entry_of(
+        self,
+        result: T,
+        actor: Actor,
+        action: Action,
+        resource: str,
+        subject: str | Callable[[T], str],
+        fields: Sequence[str],
+        operation: str,
+    ) -> AuditEntry:
+        """The entry of a read that returned ``result`` (None: not found)."""
+        return self.entry(
+            actor,
+            action,
+            resource,
+            subject=subject(result) if callable(subject) else subject,
+            fields=fields,
+            operation=operation,
+            outcome=Outcome.NOT_FOUND if result is None else Outcome.OK,
+        )
 
     # -- group-committed (reads at request rates) -------------------------------
     async def read(
@@ -396,17 +410,8 @@ class AuditLog:
         if self.db is None:
             raise RuntimeError("AuditLog.read needs the service's database")
         result = await self.db.in_transaction(fn)
-        who = subject(result) if callable(subject) else subject
         await self.commit(
-            self.entry(
-                actor,
-                action,
-                resource,
-                subject=who,
-                fields=fields,
-                operation=operation,
-                outcome=Outcome.NOT_FOUND if result is None else Outcome.OK,
-            )
+            self._entry_of(result, actor, action, resource, subject, fields, operation)
         )
         return result
 

@@ -64,18 +64,21 @@ class EventPublisher:
         self._sem = asyncio.Semaphore(concurrency)
         self._published = messaging_metrics().events_published
 
+    def _headers(self, event: PendingEvent) -> dict[str, str]:
+        return ce_headers(
+            event.kind,
+            event_id=event.event_id,
+            source=self.source,
+            subject=event.subject,
+            time=event.time,
+        )
+
     def _prepare(self, event: PendingEvent) -> tuple[str, dict[str, str], Span | None]:
         """Headers for one event, inside its producer span (ended by the
         caller); no span for an event that carries its own ``traceparent``."""
         nats_subject = event.nats_subject or event.kind.subject
         if event.traceparent is not None:
-            headers = ce_headers(
-                event.kind,
-                event_id=event.event_id,
-                source=self.source,
-                subject=event.subject,
-                time=event.time,
-            )
+            headers = self._headers(event)
             if event.traceparent:
                 headers["traceparent"] = event.traceparent
             return nats_subject, headers, None
@@ -89,13 +92,7 @@ class EventPublisher:
                 "messaging.message.id": event.event_id,
             },
         )
-        headers = ce_headers(
-            event.kind,
-            event_id=event.event_id,
-            source=self.source,
-            subject=event.subject,
-            time=event.time,
-        )
+        headers = self._headers(event)
         inject_headers(headers, trace.set_span_in_context(span))
         return nats_subject, headers, span
 
@@ -157,14 +154,7 @@ class EventPublisher:
         for event in events:
             if shared is not None:
                 nats_subject = event.nats_subject or event.kind.subject
-                headers = ce_headers(
-                    event.kind,
-                    event_id=event.event_id,
-                    source=self.source,
-                    subject=event.subject,
-                    time=event.time,
-                )
-                headers.update(shared)
+                headers = {**self._headers(event), **shared}
                 span: Span | None = None
             else:
                 nats_subject, headers, span = self._prepare(event)

@@ -169,3 +169,53 @@ def test_erasure_removes_the_customers_share_of_the_item_item_weights() -> None:
     assert ease_for_dan() < before
     ease = e.state.ease
     assert ease is not None and ease.local[e.catalog.index["solo"]] == -1  # out of the model
+
+
+def test_timestamps_match_protobufs_own_conversion() -> None:
+    from datetime import UTC, datetime
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from personalization.service_layer.messages import epoch, ts
+
+    for at in (T0, T0 + 0.5, T0 + 0.9999996, T0 + 1e-7, 1.25, 0.0):
+        want = Timestamp()
+        if at > 0:
+            want.FromDatetime(datetime.fromtimestamp(at, UTC))
+        assert ts(at) == want, at
+    assert abs(epoch(ts(T0 + 0.123456)) - (T0 + 0.123456)) < 1e-6
+
+
+def test_ranking_among_candidates_equals_ranking_the_whole_catalogue(
+    monkeypatch: object,
+) -> None:
+    """Only the shared top, the personal candidates and the request's context
+    neighbours are partitioned; the answer is that of the whole catalogue."""
+    import personalization.domain.recommender as rec
+
+    rng = np.random.default_rng(5)
+    e = Engine(EngineConfig(korean_tokenizer="bigram", use_als=False, auto_tune=False))
+    for j in range(2500):
+        e.upsert_item(Item(f"i{j}", category=f"c{j % 9}", price=float(j % 50)))
+    for n in range(6000):
+        c, j = int(rng.integers(300)), int(rng.zipf(1.3)) % 2500
+        e.learn(Interaction(f"e{n}", f"c{c}", f"i{j}", Kind.VIEW, 1.0, T0 + n), n % 24, n % 7)
+    e.retrain()
+    queries = [
+        Query(f"c{c}", n=n, channel="web", hour=c % 24, exclude_seen=bool(c % 2))
+        for c in range(0, 300, 7)
+        for n in (1, 10, 60)
+    ] + [
+        Query("nobody", n=20, current_item="i3"),
+        Query("c5", n=10, cart=("i1", "i2"), price_max=20.0),
+        Query("c6", n=10, category="c3"),
+    ]
+
+    def answers() -> list[list[tuple[str, str]]]:
+        e.recommender._personal.clear()
+        e.recommender._shared.clear()
+        return [[(r.item_id, r.reason.value) for r in e.recommend(q)[0]] for q in queries]
+
+    fast = answers()
+    monkeypatch.setattr(rec, "TOP_SHARED", 10**9)  # type: ignore[attr-defined]
+    assert answers() == fast

@@ -12,10 +12,13 @@ consent through consent's gRPC API), and the top 10 come out of
 validation split), ``implicit`` ALS (small grid on the same split), item-kNN
 (cosine, k = 200) and most-popular, computed directly with numpy.
 
-Also a time-ordered split (each user's last rating held out), where the
-hybrid is measured through the service's engine in-process (same code as
-serving, no transport) against ALS and EASE; the hybrid's blend weights are
-learned on a validation split of the training data (``tune_blend``).
+Also a time-ordered split (each user's last rating held out), measured the
+same way through the service. The service learns EASE's λ and the hybrid's
+blend weights itself, on validation splits held out from the training
+events it was sent (``personalization.domain.tuning``, ADR 0140); the
+bench never passes them in, and the test sets never reach the service
+before training ends. The engine in-process (same code, no transport) is
+reported beside it.
 
 Then experiment statistics: coverage of the reported 95 % uplift interval
 over simulated experiments with a known true lift, and how often the SRM
@@ -265,127 +268,6 @@ def engine_recs(
     return out
 
 
-def component_matrices(
-    e: Any, users: list[int]
-) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """Each hybrid component's normalised scores per user (rows) and the
-    seen-items mask, computed once so blends are evaluated in numpy."""
-    from personalization.domain.recommender import Query, _norm
-
-    st = e.state
-    n = len(st.catalog)
-    mats: dict[str, np.ndarray] = {}
-    seen = np.zeros((len(users), n), dtype=bool)
-    for r, u in enumerate(users):
-        q = Query(str(u), n=K, exclude_seen=True, **served_clock())
-        h = st.signals.histories.get(str(u))
-        for c in e.recommender.hybrid.components(st, q, h):
-            mats.setdefault(c.name, np.zeros((len(users), n), dtype=np.float32))[r] = _norm(
-                c.scores[:n]
-            )
-        if h is not None:
-            seen[r, h.arrays()[0]] = True
-    return mats, seen, list(st.catalog.ids)
-
-
-def blend_recs(
-    mats: Mapping[str, np.ndarray],
-    seen: np.ndarray,
-    ids: list[str],
-    users: list[int],
-    blend: Mapping[str, float],
-) -> dict[int, list[int]]:
-    total = np.zeros(seen.shape, dtype=np.float32)
-    for name, m in mats.items():
-        w = blend.get(name, 0.0)
-        if w:
-            total += w * m
-    total[seen] = -np.inf
-    top = np.argpartition(-total, K, axis=1)[:, :K]
-    order = np.take_along_axis(total, top, axis=1).argsort(axis=1)[:, ::-1]
-    top = np.take_along_axis(top, order, axis=1)
-    return {u: [int(ids[j]) for j in top[r]] for r, u in enumerate(users)}
-
-
-def tune_blend(
-    random_train: np.ndarray,
-    time_train: np.ndarray,
-    lam_random: float = 300.0,
-    lam_time: float = 300.0,
-    **cfg: Any,
-) -> dict[str, Any]:
-    """Coordinate search of the hybrid's blend weights on validation splits
-    carved from the training data of both protocols (a random 80/20 of the
-    random split's training part, and each user's last rating of the
-    time-ordered split's training part); never the test sets. EASE inside
-    the engine uses each protocol's λ tuned on validation. The objective:
-    the worst of the two ratios "hybrid NDCG@10 / best single model's
-    NDCG@10" (EASE, ALS, item-kNN alone, same engine, same split), so the
-    blend must match or beat the best model on both protocols."""
-    from personalization.domain.recommender import DEFAULT_BLEND
-
-    sets = []
-    singles = ("ease", "als", "item_knn")
-    for (vt, vv), lam in (
-        (split_random(random_train, 0.8, SEED + 1), lam_random),
-        (split_last(time_train), lam_time),
-    ):
-        e = engine_for(vt, ease_lambda=lam, **cfg)
-        rel = truth(vv)
-        users = sorted(rel)
-        mats, seen, ids = component_matrices(e, users)
-        alone = {
-            m: metrics(blend_recs(mats, seen, ids, users, {m: 1.0}), rel)["ndcg@10"]
-            for m in singles
-            if m in mats
-        }
-        sets.append((mats, seen, ids, users, rel, max(alone.values()), alone))
-
-    def score(blend: Mapping[str, float]) -> tuple[float, list[float]]:
-        got = [
-            metrics(blend_recs(m, s_, i, u, blend), r)["ndcg@10"] for m, s_, i, u, r, _b, _a in sets
-        ]
-        return min(g / st[5] for g, st in zip(got, sets, strict=True)), got
-
-    blend = dict(DEFAULT_BLEND)
-    grid = {
-        "ease": (0.25, 0.5, 1.0),
-        "als": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8),
-        "item_knn": (0.0, 0.05, 0.1, 0.2, 0.4),
-        "content": (0.0, 0.02, 0.05),
-        "recent": (0.0, 0.05, 0.1, 0.2, 0.4, 0.8),
-        "popular": (0.0, 0.01, 0.03, 0.1),
-        "trending": (0.0, 0.01, 0.05),
-        "popular_in_context": (0.0, 0.05),
-    }
-    best, got = score(blend)
-    start = (best, got)
-    for _round in range(3):
-        improved = False
-        for key, values in grid.items():
-            for v in values:
-                trial = {**blend, key: v}
-                if trial == blend:
-                    continue
-                sc, g = score(trial)
-                if sc > best + 1e-4:
-                    best, blend, got, improved = sc, trial, g, True
-        if not improved:
-            break
-    return {
-        "blend": {k: blend[k] for k in grid},
-        "objective": "max over blends of min(hybrid / best single model) over both validation splits",
-        "ease_lambda": {"random": lam_random, "time_ordered": lam_time},
-        "validation_ndcg@10_random": got[0],
-        "validation_ndcg@10_time_ordered": got[1],
-        "validation_ndcg@10_default_blend": start[1],
-        "validation_ndcg@10_single_models": {
-            "random": sets[0][6],
-            "time_ordered": sets[1][6],
-        },
-    }
-
-
 # -- through the service ---------------------------------------------------------------
 SERVICE_PIDS: dict[str, int] = {}
 
@@ -608,9 +490,29 @@ def quality_through_service(
     asyncio.run(infra.reset_streams(nats_url))
     with (
         consent_process(nats_url) as (consent_target, _db),
-        personalization_process(nats_url, **env) as (target, _dir),
+        personalization_process(nats_url, **env) as (target, data_dir),
     ):
-        return asyncio.run(_through_service(nats_url, consent_target, target, train, test))
+        out = asyncio.run(_through_service(nats_url, consent_target, target, train, test))
+        out["learned_in_service"] = _learned_in_service(data_dir / "personalization.log")
+        return out
+
+
+def _learned_in_service(log: Path) -> dict[str, Any]:
+    """EASE's λ and the blend the service learned on its own validation
+    splits, from its last "models retrained" log line."""
+    import json
+
+    last: dict[str, Any] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if "models retrained" in line:
+            with contextlib.suppress(ValueError):
+                last = json.loads(line)
+    return {
+        "model_version": last.get("version"),
+        "ease_lambda": last.get("ease_lambda"),
+        "blend": json.loads(last["blend"]) if last.get("blend") else None,
+        "validation_ndcg@10": json.loads(last["validation"]) if last.get("validation") else None,
+    }
 
 
 # -- experiment statistics ------------------------------------------------------------
@@ -1024,14 +926,15 @@ def _run_into(q: Any, fn: Any, args: tuple[Any, ...]) -> None:
 PARTS = ("quality", "experiments", "latency", "freshness")
 
 
-def _served_env(lam: float, blend: Mapping[str, float]) -> dict[str, str]:
-    """The served configuration learned on validation: EASE's λ and the blend."""
-    import json
-
-    return {
-        "CXLOOP_PERSONALIZATION_EASE_LAMBDA": str(lam),
-        "CXLOOP_PERSONALIZATION_BLEND": json.dumps(dict(blend)),
-    }
+# The service as deployed (it learns λ and the blend itself, on validation
+# splits held out from the events it was sent); re-tuned at every refit so
+# the final model's are learned on all the training events. INFO logs carry
+# what it learned.
+SERVED_ENV = {
+    "CXLOOP_PERSONALIZATION_TUNE_INTERVAL_S": "0",
+    "CXLOOP_PERSONALIZATION_TUNE_GROWTH": "0",
+    "CXLOOP_LOG_LEVEL": "INFO",
+}
 
 
 def main() -> dict[str, Any]:
@@ -1059,27 +962,25 @@ def main() -> dict[str, Any]:
         data = load_ml100k()
         train, test = split_random(data)
         lt, lv = split_last(data)
-        base_r = baselines(train, test)
-        base_t = baselines(lt, lv)
-        lam_r, lam_t = base_r["ease"]["lambda"], base_t["ease"]["lambda"]
-        learned = tune_blend(train, lt, lam_r, lam_t)
-        result["blend_learned_on_validation"] = learned
-        blend = learned["blend"]
-        result["random_75_25"] = {"baselines": base_r}
-        result["random_75_25"]["service"] = _fresh(
-            quality_through_service, train, test, _served_env(lam_r, blend)
-        )
-        write_result("personalization", result)
-        e = engine_for(lt, ease_lambda=lam_t, blend=blend)
-        hybrid = metrics(engine_recs(e, sorted(truth(lv))), truth(lv))
-        result["time_ordered_leave_last_out"] = {
-            "baselines": base_t,
-            "hybrid_engine_in_process": hybrid,
-        }
-        result["time_ordered_leave_last_out"]["service"] = _fresh(
-            quality_through_service, lt, lv, _served_env(lam_t, blend)
-        )
-        write_result("personalization", result)
+        result.pop("blend_learned_on_validation", None)  # the bench no longer tunes it
+        for key, (tr, te) in (
+            ("random_75_25", (train, test)),
+            ("time_ordered_leave_last_out", (lt, lv)),
+        ):
+            base = baselines(tr, te)
+            e = engine_for(tr)  # the service's engine in-process, self-tuned
+            result[key] = {
+                "baselines": base,
+                "hybrid_engine_in_process": {
+                    **metrics(engine_recs(e, sorted(truth(te))), truth(te)),
+                    "ease_lambda": e.model.ease_lambda,
+                    "blend": e.tuned.blend if e.tuned else None,
+                    "validation_ndcg@10": e.tuned.validation if e.tuned else None,
+                },
+            }
+            write_result("personalization", result)
+            result[key]["service"] = _fresh(quality_through_service, tr, te, SERVED_ENV)
+            write_result("personalization", result)
     if "experiments" in parts:
         result["experiments"] = experiment_coverage()
         write_result("personalization", result)

@@ -51,3 +51,12 @@ class PersonalizationSettings(ServiceSettings):
     # replace the defaults' (bench/personalization.py tune_blend learns them
     # on a validation split).
     blend: str = ""
+
+    # EASE's λ and the blend re-learned inside training on validation splits
+    # held out from the service's own data (ADR 0140); false: EASE_LAMBDA and
+    # BLEND are served as configured. Re-tuned at a retrain when the data grew
+    # by TUNE_GROWTH since the last tuning and TUNE_INTERVAL_S passed.
+    auto_tune: bool = True
+    tune_interval_s: float = Field(default=3600.0, ge=0)
+    tune_growth: float = Field(default=0.1, ge=0)
+    tune_max_customers: int = Field(default=3000, ge=20)

@@ -13,7 +13,8 @@ from personalization.domain.catalog import Catalog, Item
 from personalization.domain.interactions import Interaction
 from personalization.domain.models import Als, ContentIndex, Ease, Tokenizer, interaction_matrix
 from personalization.domain.recommender import Query, Recommended, Recommender, State
-from personalization.domain.signals import DAY_S, Signals
+from personalization.domain.signals import DAY_S, History, Signals
+from personalization.domain.tuning import TuneConfig, Tuned, tune
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,14 @@ class EngineConfig:
     blend: Mapping[str, float] | None = None
     korean_tokenizer: str = "kiwi"  # or "bigram"
     seed: int = 7
+    # λ and blend learned on validation splits of the service's own data
+    # (domain/tuning.py) at a retrain, when never tuned or when the data grew
+    # by ``tune_growth`` and ``tune_interval_s`` passed; False: the configured
+    # ``ease_lambda`` and ``blend`` are served as they are.
+    auto_tune: bool = True
+    tune_interval_s: float = 3600.0
+    tune_growth: float = 0.1
+    tune_max_customers: int = 3000
 
 
 @dataclass
@@ -42,6 +51,8 @@ class ModelInfo:
     items: int = 0
     seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    ease_lambda: float = 0.0
+    tuned: Tuned | None = None
 
 
 class Engine:
@@ -64,6 +75,11 @@ class Engine:
         # Events and requests come from different threads (consumers, gRPC).
         self.lock = threading.RLock()
         self._trained_on = -1
+        self.tuned: Tuned | None = None
+        self._tuned_at = 0.0
+        # Set by an erasure or a withdrawal: the scheduled models still carry
+        # that customer's share until the next fit, so it should come soon.
+        self.erased = threading.Event()
         self._blended: dict[tuple[tuple[str, float], ...], Recommender] = {}
 
     # -- learning ------------------------------------------------------------
@@ -87,51 +103,109 @@ class Engine:
         with self.lock:
             for r in (self.recommender, *self._blended.values()):
                 r.forget(customer_id)
-            return self.signals.forget(customer_id)
+            n = self.signals.forget(customer_id)
+            if n:
+                self.erased.set()
+            return n
 
     # -- scheduled models ------------------------------------------------------
     @property
     def stale(self) -> bool:
         return self.signals.version != self._trained_on
 
+    def _tune_due(self, interactions: int) -> bool:
+        cfg = self.config
+        if not cfg.auto_tune:
+            return False
+        if self.tuned is None:
+            return True
+        grown = interactions >= (1.0 + cfg.tune_growth) * self.tuned.interactions
+        shrunk = interactions < self.tuned.interactions  # erasures: re-learn without them
+        return (grown or shrunk) and time.time() - self._tuned_at >= cfg.tune_interval_s
+
+    def _fit_als(self, x: object) -> Als:
+        cfg = self.config
+        return Als.fit(
+            x,
+            factors=cfg.als_factors,
+            regularization=cfg.als_regularization,
+            alpha=cfg.als_alpha,
+            iterations=cfg.als_iterations,
+            seed=cfg.seed,
+        )
+
     def retrain(self) -> ModelInfo:
-        """Refits EASE (and ALS) on the consented customers' histories; the
-        swap is atomic, serving continues meanwhile."""
+        """Refits EASE (and ALS) on the consented customers' histories, after
+        re-learning λ and the blend on validation splits when due; the swap
+        is atomic, serving continues meanwhile. Deterministic in the data
+        (customers in id order, hash-chosen validation), so replicas holding
+        the same events fit the same models."""
         cfg = self.config
         t0 = time.perf_counter()
         with self.lock:
+            self.erased.clear()
             version_seen = self.signals.version
-            histories = [
-                h for c, h in self.signals.histories.items() if h.weights and self.may_use(c)
-            ]
+            consented = sorted(
+                c for c, h in self.signals.histories.items() if h.weights and self.may_use(c)
+            )
+            histories = [self.signals.histories[c] for c in consented]
             n = len(self.catalog)
             x = interaction_matrix(histories, n)
             xw = interaction_matrix(histories, n, binary=False) if cfg.use_als else None
+            interactions = int(x.nnz)
+            due = x.nnz > 0 and self._tune_due(interactions)
+            # Tuning runs outside the lock: on copies (events keep arriving).
+            snapshot = {c: _copy(self.signals.histories[c]) for c in consented} if due else {}
+            base_blend = dict(self.recommender.hybrid.blend)
         if x.nnz == 0:
             with self.lock:
                 self._trained_on = version_seen
             return self.model
+        tuned = self.tuned
+        if due:
+            got = tune(
+                self.catalog,
+                snapshot,
+                base_blend=base_blend,
+                base_lambda=cfg.ease_lambda,
+                ease_max_items=cfg.ease_max_items,
+                knn_k=cfg.knn_k,
+                fit_als=self._fit_als if cfg.use_als else None,
+                cfg=TuneConfig(max_customers=cfg.tune_max_customers),
+            )
+            if got is not None:
+                tuned = got
+        lam = tuned.ease_lambda if tuned is not None else cfg.ease_lambda
         version = f"m{int(time.time())}-{version_seen}"
-        ease = Ease.fit(x, lam=cfg.ease_lambda, max_items=cfg.ease_max_items, version=version)
+        ease = Ease.fit(x, lam=lam, max_items=cfg.ease_max_items, version=version)
         als = None
         if cfg.use_als and xw is not None and x.shape[0] >= 2:
-            als = Als.fit(
-                xw,
-                factors=cfg.als_factors,
-                regularization=cfg.als_regularization,
-                alpha=cfg.als_alpha,
-                iterations=cfg.als_iterations,
-                seed=cfg.seed,
-                version=version,
-            )
+            als = self._fit_als(xw)
+            als.version = version
         with self.lock:
             self.state.ease = ease
             self.state.als = als
             self._trained_on = version_seen
+            if tuned is not self.tuned and tuned is not None:
+                self.tuned = tuned
+                self._tuned_at = time.time()
+                self._set_blend(tuned.blend)
             self.model = ModelInfo(
-                version, time.time(), len(histories), n, time.perf_counter() - t0
+                version,
+                time.time(),
+                len(histories),
+                n,
+                time.perf_counter() - t0,
+                ease_lambda=lam,
+                tuned=self.tuned,
             )
         return self.model
+
+    def _set_blend(self, blend: Mapping[str, float]) -> None:
+        """The served blend (under the lock): cached lists and the experiments'
+        blends built over the old one are dropped."""
+        self.recommender = Recommender(self.state, blend)
+        self._blended.clear()
 
     def refresh_content(self) -> bool:
         """Tokenises new item texts (outside the lock: Korean morphology is
@@ -169,3 +243,11 @@ class Engine:
     def similar_items(self, item_id: str, n: int) -> list[tuple[str, float, str]]:
         with self.lock:
             return self.recommender.similar_items(item_id, n)
+
+
+def _copy(h: History) -> History:
+    out = History(ref=h.ref, last_at=h.last_at)
+    out.weights = dict(h.weights)
+    out.purchased = set(h.purchased)
+    out.recent = list(h.recent)
+    return out

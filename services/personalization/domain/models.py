@@ -276,12 +276,14 @@ class ContentIndex:
 
     def profile_scores(self, items: I64, w: F64, n: int) -> F64:
         """Content scores for a history from cached neighbours (cheap per request)."""
-        out = np.zeros(n)
-        for i, wi in zip(items.tolist(), w.tolist(), strict=True):
-            nb, sim = self.neighbours(i)
-            keep = nb < n
-            np.add.at(out, nb[keep], wi * sim[keep])
-        return out
+        rows = [(self.neighbours(i), wi) for i, wi in zip(items.tolist(), w.tolist(), strict=True)]
+        rows = [r for r in rows if len(r[0][0])]
+        if not rows:
+            return np.zeros(n)
+        idx = np.concatenate([nb for (nb, _s), _w in rows])
+        val = np.concatenate([wi * sim for (_nb, sim), wi in rows])
+        keep = idx < n
+        return np.bincount(idx[keep], weights=val[keep], minlength=n)[:n].astype(np.float64)
 
     def set_text(self, i: int, text: str) -> None:
         if self.texts.get(i) != text:

@@ -122,14 +122,21 @@ def _history(h: History | None, q: Query) -> tuple[I64, F64]:
     return h.arrays()
 
 
+def _neighbour_sum(rows: list[tuple[I64, F64]], w: F64, n: int) -> F64:
+    """sum_i w_i * row_i over neighbour rows (index, similarity), as one
+    bincount instead of a scatter per row."""
+    rows_w = [(nb, wi * sim) for (nb, sim), wi in zip(rows, w.tolist(), strict=True) if len(nb)]
+    if not rows_w:
+        return np.zeros(n)
+    idx = np.concatenate([r[0] for r in rows_w])
+    val = np.concatenate([r[1] for r in rows_w])
+    keep = idx < n
+    return np.bincount(idx[keep], weights=val[keep], minlength=n)[:n].astype(np.float64)
+
+
 def _knn_scores(st: State, items: I64, w: F64, n: int) -> F64:
-    out = np.zeros(n)
-    for i, wi in zip(items.tolist(), w.tolist(), strict=True):
-        nb, sim = st.signals.co.neighbours(i)
-        if len(nb):
-            keep = nb < n
-            np.add.at(out, nb[keep], wi * sim[keep])
-    return out
+    nbs = st.signals.co.neighbours
+    return _neighbour_sum([nbs(i) for i in items.tolist()], w, n)
 
 
 class Popular:
@@ -351,6 +358,13 @@ class _SharedScores:
     comps: list[Component]  # scores: the weighted, normalised vector
     total: F64  # their sum, plus the tie-breaking priors
     new_items: F64 | None
+    # The ``TOP_SHARED`` best items by ``total`` and the lowest total among
+    # them: an item outside every candidate set scores at most ``floor``.
+    top: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    floor: float = math.inf
+
+
+TOP_SHARED = 1000
 
 
 class Recommender:
@@ -471,6 +485,9 @@ class Recommender:
         if new_items is not None:
             total += 1e-7 * new_items
         got = _SharedScores(st.signals.version, st.catalog.version, comps, total, new_items)
+        if n > TOP_SHARED:
+            got.top = np.argpartition(total, n - TOP_SHARED)[n - TOP_SHARED :].astype(np.int64)
+            got.floor = float(total[got.top].min())
         if len(self._shared) > 256:  # context combinations are few; bound anyway
             self._shared.clear()
         self._shared[key] = got
@@ -496,7 +513,18 @@ class Recommender:
             total += v
             sess_parts.append(Component(c.name, v, c.reason, c.anchors))
         allowed = self._allowed(q, h, n)
-        ranked = self._rank(total, allowed, q)
+        # Only items that could reach the top are partitioned: the shared top,
+        # the personal candidates, the request's context neighbours.
+        cand: I64 | None = None
+        if len(shared.top):
+            parts = [shared.top, *(np.flatnonzero(c.scores) for c in sess_parts)]
+            if mine is not None:
+                parts.append(mine.cand)
+            mask = np.zeros(n, dtype=np.bool_)
+            for part in parts:
+                mask[part] = True
+            cand = np.flatnonzero(mask)
+        ranked = self._rank(total, allowed, q, cand, shared.floor)
         # Each ranked item's reason: the component contributing most to it.
         dense = shared.comps + sess_parts
         r_idx = np.asarray(ranked, dtype=np.int64)
@@ -614,7 +642,14 @@ class Recommender:
             ok &= cats
         return ok
 
-    def _rank(self, total: F64, allowed: np.ndarray, q: Query) -> list[int]:
+    def _rank(
+        self,
+        total: F64,
+        allowed: np.ndarray,
+        q: Query,
+        cand: I64 | None = None,
+        floor: float = math.inf,
+    ) -> list[int]:
         st = self.state
         scores = total.copy()
         for key, factor in q.rules.boosts.items():
@@ -631,9 +666,21 @@ class Recommender:
         want = q.n + len(pinned)
         pool = min(len(scores), max(want * 5, want + 50))
         size = len(scores)
-        cand = (
-            np.argpartition(scores, size - pool)[size - pool :] if pool < size else np.arange(size)
-        )
+        # Outside ``cand`` no item scores above ``floor`` (boosts aside): when
+        # ``pool`` candidates reach it, partitioning them alone is exact.
+        sub = None
+        if cand is not None and not q.rules.boosts and pool < len(cand):
+            if int((scores[cand] >= floor).sum()) >= pool:
+                sub = cand
+        if sub is not None:
+            k = len(sub) - pool
+            cand = sub[np.argpartition(scores[sub], k)[k:]]
+        else:
+            cand = (
+                np.argpartition(scores, size - pool)[size - pool :]
+                if pool < size
+                else np.arange(size)
+            )
         cand = cand[np.argsort(-scores[cand], kind="stable")]
         out: list[int] = []
         per_cat: dict[int, int] = {}

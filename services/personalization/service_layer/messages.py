@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from cxloop.personalization.v1 import events_pb2 as ev_pb
@@ -21,9 +20,16 @@ MAX_ID = 128
 
 
 def ts(epoch: float) -> Timestamp:
+    """Epoch seconds as a Timestamp, to the microsecond (as FromDatetime did,
+    without building a datetime: this runs on every Recommend)."""
     t = Timestamp()
     if epoch > 0:
-        t.FromDatetime(datetime.fromtimestamp(epoch, UTC))
+        sec = math.floor(epoch)
+        micros = round((epoch - sec) * 1e6)
+        if micros >= 1_000_000:
+            sec, micros = sec + 1, 0
+        t.seconds = int(sec)
+        t.nanos = int(micros) * 1000
     return t
 
 

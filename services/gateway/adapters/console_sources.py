@@ -32,7 +32,7 @@ from cxloop.personalization.v1 import personalization_service_pb2_grpc as pgrpc
 from google.protobuf.json_format import MessageToDict
 
 from cxloop_libs.audit import Actor
-from gateway.adapters.customer_parts import metadata
+from gateway.adapters.customer_parts import metadata, part_unavailable
 from gateway.domain.errors import InvalidRequest
 from gateway.service_layer.console_views import NotOffered, ViewPart, gather_parts
 from gateway.service_layer.customer360 import PartUnavailable
@@ -81,11 +81,7 @@ async def _ask(service: str, call: Any, *, field: str = "body") -> Any:
             raise InvalidRequest.one(name, reason) from None
         if code in ActionFailed.STATUS:
             raise ActionFailed(ActionFailed.STATUS[code], err.details() or code.name) from None
-        if code == grpc.StatusCode.UNIMPLEMENTED:
-            raise PartUnavailable(f"{service} does not offer this yet") from None
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise PartUnavailable(f"{service} is unavailable") from None
-        raise PartUnavailable(f"{service} answered {code.name}") from None
+        raise part_unavailable(service, err) from None
 
 
 def _range(days: int) -> apb.TimeRange:

@@ -51,19 +51,24 @@ def _json(message: Any) -> dict[str, Any]:
     return MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
+def part_unavailable(service: str, err: grpc.aio.AioRpcError) -> PartUnavailable:
+    """Why a service's part is missing, in words safe to show a caller."""
+    code = err.code()
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return PartUnavailable(f"{service} does not offer this yet")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return PartUnavailable(f"{service} is unavailable")
+    return PartUnavailable(f"{service} answered {code.name}")
+
+
 async def _ask(service: str, call: Awaitable[Any]) -> Any:
     """The answer, None for NOT_FOUND, PartUnavailable for anything else."""
     try:
         return await call
     except grpc.aio.AioRpcError as err:
-        code = err.code()
-        if code == grpc.StatusCode.NOT_FOUND:
+        if err.code() == grpc.StatusCode.NOT_FOUND:
             return None
-        if code == grpc.StatusCode.UNIMPLEMENTED:
-            raise PartUnavailable(f"{service} does not offer this yet") from None
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise PartUnavailable(f"{service} is unavailable") from None
-        raise PartUnavailable(f"{service} answered {code.name}") from None
+        raise part_unavailable(service, err) from None
 
 
 def grpc_customer360(

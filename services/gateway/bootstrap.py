@@ -205,18 +205,20 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         ),
         secure_cookie=settings.console_cookie_secure,
     )
+    # Every service the console and the 360 read, by name.
+    channels = {
+        "identity": identity_channel,
+        "consent": consent_channel,
+        "loyalty": loyalty_channel,
+        "personalization": personalization_channel,
+        "feedback": feedback,
+        "analytics": analytics_channel,
+    }
     add_console_routes(
         app,
         keys,
         grpc_customer360(
-            {
-                "identity": identity_channel,
-                "consent": consent_channel,
-                "loyalty": loyalty_channel,
-                "personalization": personalization_channel,
-                "feedback": feedback,
-                "analytics": analytics_channel,
-            },
+            channels,
             deadline_s=settings.customer360_deadline_s,
         ),
         audit.publish,
@@ -227,14 +229,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         app,
         gate,
         GrpcConsoleSources(
-            {
-                "identity": identity_channel,
-                "consent": consent_channel,
-                "loyalty": loyalty_channel,
-                "personalization": personalization_channel,
-                "feedback": feedback,
-                "analytics": analytics_channel,
-            },
+            channels,
             deadline_s=max(settings.customer360_deadline_s, 2.0),
         ),
         desk,
@@ -266,14 +261,7 @@ async def bootstrap(settings: GatewaySettings | None = None) -> ServiceRuntime:
         server.should_exit = True
 
     async def close_channels() -> None:
-        for channel in (
-            identity_channel,
-            consent_channel,
-            loyalty_channel,
-            feedback,
-            personalization_channel,
-            analytics_channel,
-        ):
+        for channel in channels.values():
             await channel.close()
 
     runtime = ServiceRuntime(

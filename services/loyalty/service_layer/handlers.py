@@ -833,6 +833,18 @@ class LoyaltyHandlers:
         ).scalar()
         return int(n or 0)
 
+    def _held(self, tx: Tx, idem: str) -> Reservation | None:
+        """The reservation stored under ``idem``, its member locked; None if none."""
+        row = (
+            tx.s.execute(sa.select(t.redemption).where(t.redemption.c.idempotency_key == idem))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        tx.lock([row["customer_id"]])
+        return self._reservation(row, tx.accounts[row["customer_id"]].available)
+
     def reserve(
         self, tx: Tx, cid: str, points: int, reward_id: str, idem: str, hold_seconds: int = 0
     ) -> Reservation:
@@ -840,14 +852,8 @@ class LoyaltyHandlers:
         cid = tx.survivor(cid)
         # Before the lock: a retry is answered without queueing behind others
         # (the unique key catches two first attempts racing).
-        row = (
-            tx.s.execute(sa.select(t.redemption).where(t.redemption.c.idempotency_key == idem))
-            .mappings()
-            .first()
-        )
-        if row is not None:
-            tx.lock([row["customer_id"]])
-            return self._reservation(row, tx.accounts[row["customer_id"]].available)
+        if (held := self._held(tx, idem)) is not None:
+            return held
         expires = tx.now + timedelta(seconds=hold_seconds or self.hold_seconds)
         stocked = self._stocked(reward_id)
         if tx.pg and cid not in tx.accounts and stocked is None:
@@ -869,6 +875,12 @@ class LoyaltyHandlers:
         tx.lock([cid])
         acct = tx.accounts[cid]
         if acct.available < points:
+            # This very call may have been stored by another replica between
+            # the look-up above and the lock (a retry sent elsewhere while
+            # the first attempt was still running): answer with it, never
+            # refuse a call that was granted.
+            if (held := self._held(tx, idem)) is not None:
+                return held
             raise FailedPrecondition(
                 f"points: {points} requested, {max(acct.available, 0)} available"
             )

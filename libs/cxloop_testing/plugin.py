@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
+import grpc.aio
 import pytest
 
 from cxloop_testing import infra
+
+
+def _own_subchannels(make: Any, options_at: int) -> Any:
+    """``make`` (a grpc channel factory) with a subchannel pool per channel.
+
+    gRPC shares subchannels between the channels of one process that name
+    the same address. Tests start servers on port 0, and the kernel may hand
+    a new server the port of one an earlier test stopped: a new channel then
+    inherits the old subchannel's "connection refused" and its back-off, and
+    the first call fails UNAVAILABLE although the server is listening (seen
+    once in `make test`). A channel's own pool starts fresh."""
+
+    def channel(*args: Any, **kwargs: Any) -> Any:
+        head, tail = args[:options_at], args[options_at + 1 :]
+        given = args[options_at] if len(args) > options_at else kwargs.pop("options", None)
+        options = list(given or [])
+        if not any(name == "grpc.use_local_subchannel_pool" for name, _ in options):
+            options.append(("grpc.use_local_subchannel_pool", 1))
+        return make(*head, options, *tail, **kwargs)
+
+    return channel
+
+
+grpc.aio.insecure_channel = _own_subchannels(grpc.aio.insecure_channel, 1)
+grpc.aio.secure_channel = _own_subchannels(grpc.aio.secure_channel, 2)
+grpc.insecure_channel = _own_subchannels(grpc.insecure_channel, 1)
+grpc.secure_channel = _own_subchannels(grpc.secure_channel, 2)
 
 
 @pytest.fixture(scope="session")

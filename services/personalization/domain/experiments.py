@@ -216,7 +216,9 @@ def wilson(c: int, n: int) -> tuple[float, float]:
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The interval always holds the observed rate; at 0 or n conversions the
+    # bound equals it exactly, but centre - half rounds to about 1e-17 for some n.
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
 
 
 def uplift_interval(c1: int, n1: int, c0: int, n0: int) -> tuple[float, float, float]:

@@ -193,6 +193,16 @@ def test_results_intervals_probability_and_srm() -> None:
     assert ex.srm_test([10000, 9950], [50, 50]) > ex.SRM_ALPHA
 
 
+def test_wilson_interval_holds_the_observed_rate_at_the_edges() -> None:
+    # Found by CI: 0 of 6 gave a lower bound of 2.8e-17, above the rate.
+    for n in range(1, 400):
+        for c in (0, n // 3, n):
+            lo, hi = ex.wilson(c, n)
+            assert 0.0 <= lo <= c / n <= hi <= 1.0, (c, n, lo, hi)
+    assert ex.wilson(0, 6)[0] == 0.0
+    assert ex.wilson(6, 6)[1] == 1.0
+
+
 def test_conversions_are_attributed_within_the_window() -> None:
     e = ex.Experiment(
         "e",

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from cxloop_libs.errors import InvalidArgument
+from cxloop_libs.stats import wilson_interval
 
 # Bad input, naming the field at fault (gRPC INVALID_ARGUMENT / HTTP 400).
 InvalidInput = InvalidArgument
@@ -424,10 +425,8 @@ def kpi_value(metric: QuestionType, t: ScoreTally) -> tuple[float, float, float]
         return (100 * v, 100 * max(-1.0, v - h), 100 * min(1.0, v + h))
     if metric is QuestionType.CSAT:
         p = t.satisfied / n
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        return (100 * p, 100 * (centre - half), 100 * (centre + half))
+        lo, hi = wilson_interval(t.satisfied, n, z)
+        return (100 * p, 100 * lo, 100 * hi)
     mean = t.total / n
     var = max(t.total_sq / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
     h = z * math.sqrt(var / n)

@@ -15,6 +15,7 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats
 
+from cxloop_libs.stats import wilson_interval
 from personalization.domain.interactions import Interaction, Kind
 from personalization.domain.recommender import CONTEXT_KEYS, STRATEGIES
 
@@ -210,15 +211,7 @@ class Results:
 
 
 def wilson(c: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = c / n
-    denom = 1 + Z95**2 / n
-    centre = (p + Z95**2 / (2 * n)) / denom
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    # The interval always holds the observed rate; at 0 or n conversions the
-    # bound equals it exactly, but centre - half rounds to about 1e-17 for some n.
-    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
+    return wilson_interval(c, n, Z95)
 
 
 def uplift_interval(c1: int, n1: int, c0: int, n0: int) -> tuple[float, float, float]:

@@ -547,7 +547,6 @@ def main() -> dict[str, Any]:
         write_result("analytics", previous)
         return previous
     result: dict[str, Any] = {
-        "note": "busy machine (parallel work): seven helpers shared 2 cores while this ran",
         "targets": {
             "ingest_events_per_s": 20_000,
             "funnel_p99_ms": 500,

@@ -24,11 +24,20 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    return {
+    """The machine a result was measured on, with its load when the result
+    was written (the benchmark itself counts: 2-4 on 2 cores is a benchmark
+    alone, more means other work shared the machine) and, when set,
+    ``CXLOOP_BENCH_NOTE`` (e.g. "busy machine: helpers ran tests")."""
+    out: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_average_1_5_15m": [round(x, 2) for x in os.getloadavg()],
     }
+    note = os.environ.get("CXLOOP_BENCH_NOTE")
+    if note:
+        out["note"] = note
+    return out
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

@@ -290,17 +290,19 @@ async def _erasures(
 
     nc = await nats.connect(nats_url)
     done: dict[str, asyncio.Future[float]] = {}
+    loop = asyncio.get_running_loop()
 
     async def completed(msg: Any) -> None:
         event = epb.PrivacyRequestCompleted()
         event.ParseFromString(msg.data)
-        fut = done.get(event.request_id)
-        if fut is not None and not fut.done():
+        # The completion can arrive before OpenPrivacyRequest's answer (every
+        # participant answered at once): kept for the caller, never dropped.
+        fut = done.setdefault(event.request_id, loop.create_future())
+        if not fut.done():
             fut.set_result(time.perf_counter())
 
     # A core subscription sees every event JetStream stores on the subject.
     await nc.subscribe(ev_completed_subject(), cb=completed)
-    loop = asyncio.get_running_loop()
     try:
         async with grpc.aio.insecure_channel(target) as ch:
             stub = pb_grpc.ConsentServiceStub(ch)

@@ -956,7 +956,6 @@ def main() -> dict[str, Any]:
     result: dict[str, Any] = {
         **{k: v for k, v in previous.items() if k not in ("machine", "measured_at")},
         "dataset": "MovieLens-100K (recbole/dataset_example/ml-100k)",
-        "note": "busy machine (parallel work)",
     }
     if "quality" in parts:
         data = load_ml100k()

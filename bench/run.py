@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
+import time
+import traceback
 
 from bench.report import write_readme
 
@@ -13,60 +16,57 @@ from bench.report import write_readme
 # to show in a latency percentile (consent's CheckBatch p99: 155 vs 6.6 ms).
 
 
+BENCHMARKS: tuple[str, ...] = (
+    "ingest",
+    "identity_accuracy",
+    "identity_realtime",
+    "identity_households",
+    "identity_scale",
+    "consent",
+    "loyalty",
+    "analytics",
+    "personalization",
+    "feedback",
+    "gateway",
+    "intelligence",
+)
+
+
+def run_one(name: str) -> None:
+    module = importlib.import_module(f"bench.{name}")
+    result = module.main()
+    if name == "ingest":
+        print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     only = set(sys.argv[1:])
-    if not only or "ingest" in only:
-        from bench import ingest
-
-        print(json.dumps(ingest.main(), indent=2))
-    if not only or "identity_accuracy" in only:
-        from bench import identity_accuracy
-
-        identity_accuracy.main()
-    if not only or "identity_realtime" in only:
-        from bench import identity_realtime
-
-        identity_realtime.main()
-    if not only or "identity_households" in only:
-        from bench import identity_households
-
-        identity_households.main()
-    if not only or "identity_scale" in only:
-        from bench import identity_scale
-
-        identity_scale.main()
-    if not only or "consent" in only:
+    unknown = only - set(BENCHMARKS)
+    if unknown:
+        sys.exit(
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; known: {', '.join(BENCHMARKS)}"
+        )
+    failed: list[str] = []
+    for name in BENCHMARKS:
+        if only and name not in only:
+            continue
+        started = time.monotonic()
+        print(f"== bench {name}", flush=True)
+        # One benchmark that fails (a timeout, a crash) must not take the
+        # others' measurements with it: it is reported and make bench fails
+        # at the end, after the README table is written from what was measured.
         try:
-            from bench import consent
-        except ImportError:
-            pass
-        else:
-            consent.main()
-    if not only or "loyalty" in only:
-        from bench import loyalty
-
-        loyalty.main()
-    if not only or "analytics" in only:
-        from bench import analytics
-
-        analytics.main()
-    if not only or "personalization" in only:
-        from bench import personalization
-
-        personalization.main()
-    if not only or "feedback" in only:
-        from bench import feedback
-
-        feedback.main()
-    if not only or "gateway" in only:
-        from bench import gateway
-
-        gateway.main()
-    if not only or "intelligence" in only:
-        from bench import intelligence
-
-        intelligence.main()
+            run_one(name)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+        print(
+            f"== bench {name}: {'FAILED' if name in failed else 'done'} in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
     write_readme()
+    if failed:
+        sys.exit(f"benchmarks that failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

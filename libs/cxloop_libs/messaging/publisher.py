@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from nats.js.api import PubAck
@@ -160,9 +161,8 @@ class EventPublisher:
                 nats_subject, headers, span = self._prepare(event)
             spans.append(span)
             try:
-                # wait_stall: never block forever on nats-py's pending limit.
                 future = await js.publish_async(
-                    nats_subject, event.data, headers=headers, wait_stall=timeout
+                    nats_subject, event.data, headers=headers, wait_stall=stall_timeout(js, timeout)
                 )
             except Exception as exc:  # the connection refused the message itself
                 future = asyncio.get_running_loop().create_future()
@@ -196,6 +196,23 @@ class EventPublisher:
         for subject, n in subjects.items():
             self._published.add(n, {"subject": subject})
         return results
+
+
+def stall_timeout(js: Any, timeout: float) -> float | None:
+    """``wait_stall`` for the next ``publish_async``: never block forever on
+    nats-py's limit of pending acknowledgements, but pass no timeout while
+    that limit has room. With a timeout nats-py wraps the (immediate)
+    semaphore acquire in ``asyncio.wait_for``, which on Python 3.11 makes a
+    task and yields to the event loop for every message: the gateway and the
+    outbox relays then published one event per loop turn (JetStream received
+    a trickle instead of a batch, consumers downstream pulled ~5 messages per
+    fetch instead of ~100, and ingest fell from 2,992 to 1,232 resolved
+    events/s). The semaphore is private to nats-py: without it, always the
+    timeout (the safe, slower way)."""
+    sem = getattr(js, "_publish_async_pending_semaphore", None)
+    if isinstance(sem, asyncio.Semaphore) and not sem.locked():
+        return None
+    return timeout
 
 
 def _batch_span_name(events: Sequence[PendingEvent]) -> tuple[str, str]:

@@ -297,7 +297,8 @@ async def test_purchase_to_invitation_to_answer_to_case_to_goodwill(loop: Loop) 
     assert not fb_consent.may_use(other_cid, "survey_contact")
 
     # The orders, as a Segment batch with the write key.
-    ordered_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    ordered_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as Segment sends it
     order = {"currency": "KRW", "total": 45000}
     await loop.segment(
         {

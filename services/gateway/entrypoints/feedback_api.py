@@ -124,36 +124,59 @@ def add_feedback_routes(
 ) -> None:
     app.include_router(feedback_router(client, origins=origins))
     if origins:
-        app.add_middleware(FeedbackPreflight, origins=origins)
+        app.add_middleware(FeedbackCors, origins=origins)
 
 
-class FeedbackPreflight:
-    """CORS preflights of ``/v1/feedback`` answered for the allowed origins
-    only: the gateway's CORS middleware allows every origin (the ingest API
-    needs that), so without this a page from any origin would be told it may
-    post survey answers, and learn only from the 403 that it may not.
-    Added after that middleware, so it runs first."""
+class FeedbackCors:
+    """CORS of ``/v1/feedback`` for the allowed origins only. The gateway's
+    CORS middleware allows every origin (``*``; the ingest API needs that),
+    so without this a page from any origin would be told it may post survey
+    answers, and learn only from the 403 that it may not. Added after that
+    middleware, so it runs first: a preflight from another origin is refused
+    here (403, field ``origin``, no CORS headers); on the answers, the
+    ``*`` becomes the caller's origin when it is allowed (with ``Vary:
+    Origin``, so a cache keeps one answer per origin), and every CORS header
+    is removed when it is not."""
 
     def __init__(self, app: Any, origins: frozenset[str]) -> None:
         self.app = app
         self.origins = origins
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "OPTIONS"
-            and scope["path"].startswith("/v1/feedback/")
-        ):
-            headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-            }
-            origin = headers.get("origin")
-            if (
-                origin is not None
-                and "access-control-request-method" in headers
-                and origin not in self.origins
-            ):
-                response = _error(403, "origin not allowed", "origin")
-                await response(scope, receive, send)
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/feedback/"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        allowed = origin in self.origins
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            if not allowed:
+                await _error(403, "origin not allowed", "origin")(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+
+        async def send_with_origin(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"access-control-allow-origin", b"vary")
+                    and (allowed or not k.lower().startswith(b"access-control-"))
+                ]
+                vary = [
+                    v.decode("latin-1")
+                    for k, v in message.get("headers", [])
+                    if k.lower() == b"vary"
+                ]
+                varies = {x.strip().lower() for v in vary for x in v.split(",")}
+                if "origin" not in varies:
+                    vary.append("Origin")
+                kept.append((b"vary", ", ".join(vary).encode("latin-1")))
+                if allowed:
+                    kept.append((b"access-control-allow-origin", origin.encode("latin-1")))
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await self.app(scope, receive, send_with_origin)

@@ -103,7 +103,9 @@ async def test_preflight_allows_only_the_configured_origins() -> None:
     ) as http:
         ok = await http.options("/v1/feedback/responses", headers={"origin": SHOP, **preflight})
         assert ok.status_code == 200
-        assert ok.headers["access-control-allow-origin"] in (SHOP, "*")
+        # The shop is named, not "*": no other page is told it may post.
+        assert ok.headers["access-control-allow-origin"] == SHOP
+        assert "origin" in ok.headers["vary"].lower()
         assert "POST" in ok.headers["access-control-allow-methods"]
         evil = await http.options(
             "/v1/feedback/responses", headers={"origin": "https://evil.example", **preflight}
@@ -111,6 +113,19 @@ async def test_preflight_allows_only_the_configured_origins() -> None:
         assert evil.status_code == 403
         assert "access-control-allow-origin" not in evil.headers
         assert evil.json()["fields"][0]["field"] == "origin"
+        # The requests themselves: the shop's answer names the shop (here a
+        # 503, nothing listens behind); another origin's 403 carries no CORS
+        # header, so its page cannot even read the refusal.
+        answer = {"token": "x.y", "answers": []}
+        shop = await http.post("/v1/feedback/responses", json=answer, headers={"origin": SHOP})
+        assert shop.status_code == 503, shop.text
+        assert shop.headers["access-control-allow-origin"] == SHOP
+        assert "origin" in shop.headers["vary"].lower()
+        refused = await http.post(
+            "/v1/feedback/responses", json=answer, headers={"origin": "https://evil.example"}
+        )
+        assert refused.status_code == 403 and refused.json()["fields"][0]["field"] == "origin"
+        assert not [h for h in refused.headers if h.startswith("access-control-")]
         # The ingest API's preflight still answers any origin.
         ingest = await http.options(
             "/v1/batch", headers={"origin": "https://evil.example", **preflight}

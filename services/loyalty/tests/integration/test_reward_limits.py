@@ -174,6 +174,28 @@ async def test_per_member_limits_hold_under_concurrent_redemptions_on_two_replic
                 2 if _last_month().year != datetime.now(UTC).year else 0
             )
             assert not (await burst("welcome", "d"))["l3"]
+
+            # Administered with the catalogue: a bad limit is refused naming
+            # the field; a new rule-set version raises it for the next call.
+            bad = json.loads(json.dumps(RULES))
+            bad["rewards"][0]["per_member"] = [{"max": 1, "period": "fortnight"}]
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stubs[0].PutRuleSet(
+                    pb.PutRuleSetRequest(rule_set_json=json.dumps(bad)), timeout=10
+                )
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "rewards[0].per_member[0].period" in (err.value.details() or "")
+            raised = json.loads(json.dumps(RULES))
+            raised["rewards"][0]["per_member"] = [{"max": 2, "period": "month"}]
+            await stubs[0].PutRuleSet(
+                pb.PutRuleSetRequest(rule_set_json=json.dumps(raised)), timeout=10
+            )
+            got = await stubs[0].GetRuleSet(pb.GetRuleSetRequest(), timeout=10)
+            assert '"max": 2' in got.rule_set_json
+            # The other replica takes the new version on its next rule reload;
+            # asked here on the replica that stored it.
+            more = [await redeem(0, "l0", "monthly-gift", f"l0-raised-{n}") for n in range(3)]
+            assert sum(1 for rid in more if rid) == 1
         assert a.db is not None
         with a.db.session() as s:
             rows = s.execute(

@@ -460,16 +460,17 @@ def exactness(
     replicas: int,
     *,
     restart_nats: bool,
-    min_kills: int = 5,
-    drain_kills: int = 2,
+    spread_kills: int = 6,
     seed: int = 7,
 ) -> dict[str, Any]:
-    """Kills fall at random points of the whole run: two while each quarter of
-    the log is being consumed (after a random 0.3-2 s), one of every process
-    when the durable is deleted, and ``drain_kills`` more at random points
-    (fractions of the events still unprocessed) while the rest drains, so the
-    late part of the log and its replay are hit too. ``kill_progress`` records
-    the share of distinct events processed at each kill."""
+    """The log is published in four chunks while loyalty runs, one SIGKILL
+    (after a random 0.3-2 s) after each chunk. Consumption lags publishing,
+    so the rest is a plan over the processing — the share of distinct events
+    done: ``spread_kills`` SIGKILLs at uniform random points of 3-97 %, the
+    NATS restart at a random point of 15-45 %, the durable's deletion at
+    45-75 % (every process restarted, the whole log delivered again) and one
+    more SIGKILL a random 1-8 s later, while events already processed are
+    being redelivered. ``kill_progress`` records the share done at each kill."""
     nats_srv = Nats()
     nats_srv.start()
     logs = tempfile.mkdtemp(prefix="cxloop-bench-loyalty-")
@@ -482,56 +483,51 @@ def exactness(
             for p in procs:
                 p.start()
             chunks = [log[i : i + len(log) // 4 + 1] for i in range(0, len(log), len(log) // 4 + 1)]
-            nats_restarted = False
-            durable_deleted = False
             kills = 0
             progress: list[float] = []
+            timeout = max(900.0, unique * 0.05)
 
-            def kill(victim: Loyalty) -> None:
+            def done() -> float:
+                return round(count(url, INBOX) / unique, 4)
+
+            def kill(victim: Loyalty, restart_after: float = 0.5) -> None:
                 nonlocal kills
-                progress.append(round(count(url, INBOX) / unique, 4))
+                progress.append(done())
                 victim.kill()
                 kills += 1
+                time.sleep(rng.uniform(0.0, restart_after))
+                victim.start()
 
-            for ci, chunk in enumerate(chunks):
+            for chunk in chunks:
                 asyncio.run(publish(nats_srv.url, chunk))
-                # Kill someone at a random point while the chunk is consumed.
-                for _ in range(2):
-                    time.sleep(rng.uniform(0.3, 2.0))
-                    victim = procs[kills % replicas]
-                    kill(victim)
-                    time.sleep(rng.uniform(0.0, 0.5))
-                    victim.start()
-                if restart_nats and ci == 1 and not nats_restarted:
+                time.sleep(rng.uniform(0.3, 2.0))
+                kill(procs[kills % replicas])
+            published_at = time.monotonic()
+            plan = [(rng.uniform(0.03, 0.97), "kill") for _ in range(spread_kills)]
+            if restart_nats:
+                plan.append((rng.uniform(0.15, 0.45), "nats"))
+            plan.append((rng.uniform(0.45, 0.75), "durable"))
+            nats_at: float | None = None
+            durable_at: float | None = None
+            for at, what in sorted(plan):
+                with contextlib.suppress(RuntimeError):  # drained early: go on
+                    wait_for(url, INBOX, int(at * unique), timeout)
+                if what == "kill":
+                    kill(procs[kills % replicas])
+                elif what == "nats":
+                    nats_at = done()
                     nats_srv.stop()
                     time.sleep(1.0)
                     nats_srv.start()
-                    nats_restarted = True
-                if ci == 2 and not durable_deleted:
-                    # The whole log again: the next subscribe re-creates the durable
-                    # from the stream's start, so every event is redelivered.
+                else:
+                    # The whole log again: the next subscribe re-creates the
+                    # durable from the stream's start, every event redelivered.
+                    durable_at = done()
                     asyncio.run(_delete_durable(nats_srv.url))
                     for p in procs:
-                        kill(p)
-                        p.start()
-                    durable_deleted = True
-            published_at = time.monotonic()
-            # While the rest drains: kill at random points of what is left.
-            for _ in range(max(drain_kills, min_kills - kills)):
-                done = count(url, INBOX)
-                target = done + int(rng.uniform(0.05, 0.6) * (unique - done))
-                with contextlib.suppress(RuntimeError):
-                    wait_for(url, INBOX, target, max(900.0, unique * 0.05))
-                if count(url, INBOX) >= unique:
-                    break
-                victim = procs[kills % replicas]
-                kill(victim)
-                time.sleep(rng.uniform(0.0, 0.5))
-                victim.start()
-            while kills < min_kills:  # only if the log drained before the drain kills
-                victim = procs[kills % replicas]
-                kill(victim)
-                victim.start()
+                        kill(p, restart_after=0.0)
+                    time.sleep(rng.uniform(1.0, 8.0))  # into the redelivery
+                    kill(procs[kills % replicas])
             wait_for(url, INBOX, unique, max(900.0, unique * 0.05))
             elapsed = time.monotonic() - published_at
             time.sleep(1.0)
@@ -553,8 +549,10 @@ def exactness(
                 "replicas": replicas,
                 "sigkills": kills,
                 "kill_progress": progress,
-                "nats_restarts": 1 if nats_restarted else 0,
-                "durable_deleted_and_log_replayed": durable_deleted,
+                "nats_restarts": 0 if nats_at is None else 1,
+                "nats_restart_progress": nats_at,
+                "durable_deleted_and_log_replayed": durable_at is not None,
+                "durable_deleted_progress": durable_at,
                 "events_processed": count(url, INBOX),
                 "balances_compared": len(everyone),
                 "members_wrong": wrong,
@@ -774,7 +772,7 @@ def main(scale: float = 1.0) -> dict[str, Any]:
         ),
         "replicas": (
             "exactness_two_replicas",
-            lambda: exactness(replicas_n, 2, restart_nats=False, seed=11),
+            lambda: exactness(replicas_n, 2, restart_nats=True, seed=11),
         ),
         "redeem": ("redeem", redeem_latency),
     }
@@ -809,6 +807,6 @@ def loyalty_rows() -> list[str]:
     return [
         f"| loyalty | accrual postings/s (PostgreSQL, {a['purchase_events']:,} purchases) | {a['postings_per_s']:,.0f}/s{cpu} | ≥ 3,000 | raw COPY {a['raw_copy_rows_per_s']:,.0f} rows/s |",
         f"| loyalty | exact under {f['sigkills']} SIGKILLs, {f['nats_restarts']} NATS restart, log replayed ({f['events']:,} events) | {f['members_wrong']} wrong, {f['points_lost']} lost, {f['points_doubled']} doubled | 0 / 0 / 0 | — |",
-        f"| loyalty | exact with 2 replicas, {t['sigkills']} SIGKILLs ({t['events']:,} events) | {t['members_wrong']} wrong, {t['points_lost']} lost, {t['points_doubled']} doubled | 0 / 0 / 0 | — |",
+        f"| loyalty | exact with 2 replicas, {t['sigkills']} SIGKILLs, {t['nats_restarts']} NATS restart, log replayed ({t['events']:,} events) | {t['members_wrong']} wrong, {t['points_lost']} lost, {t['points_doubled']} doubled | 0 / 0 / 0 | — |",
         f"| loyalty | Redeem p50 / p99, one member, {d['target_rate_per_s']} req/s offered, ≤ {d['max_in_flight']} in flight | {d['p50_ms']} / {d['p99_ms']} ms (achieved {d['achieved_rate_per_s']}/s); overspent: {d['overspent']} | p99 ≤ 20 ms | — |",
     ]

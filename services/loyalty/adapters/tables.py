@@ -148,6 +148,8 @@ redemption = sa.Table(
     sa.Column("stock_taken", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 sa.Index("ix_loyalty_redemption_open", redemption.c.status, redemption.c.expires_at)
+# A reward's per-member limits count the member's redemptions of it (ADR 0170).
+sa.Index("ix_loyalty_redemption_member", redemption.c.customer_id, redemption.c.reward_id)
 
 coupon = sa.Table(
     "loyalty_coupon",

@@ -43,6 +43,8 @@ ACTIVITIES = (
     "birthday",
 )
 PERIODS = ("day", "month", "year")
+# Per-member limits of a catalogue reward: a calendar period (UTC, as caps) or ever.
+LIMIT_PERIODS = ("day", "month", "year", "ever")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,19 @@ class TierDef:
 
 
 @dataclass(frozen=True, slots=True)
+class RewardLimit:
+    """At most ``max`` redemptions of a reward per member per ``period``."""
+
+    period: str  # day | month | year | ever
+    max: int
+
+    def describe(self) -> str:
+        times = "redemption" if self.max == 1 else "redemptions"
+        per = "" if self.period == "ever" else f" per {self.period}"
+        return f"{self.max} {times} per member{per}"
+
+
+@dataclass(frozen=True, slots=True)
 class Reward:
     """A catalogue entry: what ``points`` buy. With ``amount_off`` or
     ``percent_off_bp`` the reward is delivered as a coupon on confirmation."""
@@ -109,6 +124,9 @@ class Reward:
     # Units that can ever be handed out (None: unlimited). Open reservations
     # hold a unit; a cancelled or lapsed one gives it back.
     stock: int | None = None
+    # Per-member limits: open and confirmed redemptions of the member count,
+    # cancelled and lapsed ones do not (ADR 0170).
+    limits: tuple[RewardLimit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +225,40 @@ class Earning:
 
 # Used by a cap: points of a rule the customer already earned in a period.
 CapUsage = Mapping[tuple[str, str], int]
+
+
+def period_start(period: str, when: datetime) -> datetime | None:
+    """Start of the calendar period (of ``when``'s zone, UTC in the service)
+    holding ``when``, as ``period_key`` cuts periods; None for "ever"."""
+    if period == "day":
+        return when.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "month":
+        return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if period == "year":
+        return when.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return None
+
+
+def _reward_limits(raw: Any, where: str) -> tuple[RewardLimit, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidArgument(where, 'must be a list of {"max": n, "period": ...}')
+    out: list[RewardLimit] = []
+    for j, lim in enumerate(raw):
+        at = f"{where}[{j}]"
+        if not isinstance(lim, dict):
+            raise InvalidArgument(at, 'must be an object {"max": n, "period": ...}')
+        period = lim.get("period")
+        if period not in LIMIT_PERIODS:
+            raise InvalidArgument(f"{at}.period", f"must be one of {', '.join(LIMIT_PERIODS)}")
+        n = _int(lim, "max", at)
+        if n < 1:
+            raise InvalidArgument(f"{at}.max", "must be at least 1")
+        if any(o.period == period for o in out):
+            raise InvalidArgument(f"{at}.period", f"{period!r} is limited twice")
+        out.append(RewardLimit(str(period), n))
+    return tuple(out)
 
 
 def period_key(period: str, when: datetime) -> str:
@@ -589,6 +641,7 @@ def parse_rule_set(document: str | Mapping[str, Any], version: int = 0) -> RuleS
                 _int(coupon, "valid_days", f"{where}.coupon", 30),
                 _int(coupon, "minimum_spend", f"{where}.coupon", 0),
                 _int(r, "stock", where) if r.get("stock") is not None else None,
+                _reward_limits(r.get("per_member"), f"{where}.per_member"),
             )
         )
     return RuleSet(

@@ -52,6 +52,7 @@ from loyalty.domain.rules import (
     evaluate_activity,
     evaluate_purchase,
     period_key,
+    period_start,
 )
 from loyalty.domain.tiers import TierState, decide_tier
 from loyalty.service_layer import birthdays
@@ -703,8 +704,9 @@ class LoyaltyHandlers:
         commit. Each call is decided in arrival order against the balance left
         by those before it and gets its own answer: its reservation, the one
         already stored under its idempotency key, or why it was refused."""
-        if not tx.pg or any(self._stocked(i.reward_id) for i in items):
-            # Limited rewards take a unit of stock per call: the general path.
+        if not tx.pg or any(self._limited(i.reward_id) for i in items):
+            # Limited rewards take a unit of stock or count the member's
+            # redemptions per call: the general path.
             return self._reserve_each(tx, items)
         locked = lock_for_reservations(tx.s, cid, [i.idempotency_key for i in items])
         if locked is None or locked[1]:
@@ -775,6 +777,49 @@ class LoyaltyHandlers:
     def _stocked(self, reward_id: str) -> Reward | None:
         reward = self.rules.current.reward(reward_id) if reward_id else None
         return reward if reward is not None and reward.stock is not None else None
+
+    def _limited(self, reward_id: str) -> Reward | None:
+        """The catalogue reward if it has stock or per-member limits."""
+        reward = self.rules.current.reward(reward_id) if reward_id else None
+        if reward is not None and (reward.stock is not None or reward.limits):
+            return reward
+        return None
+
+    @staticmethod
+    def _check_member_limits(tx: Tx, cid: str, reward: Reward) -> None:
+        """FailedPrecondition naming the limit when the member (with the
+        members merged into it) already holds ``max`` open or confirmed
+        redemptions of the reward in the period. Called with the member's
+        account row locked: every redemption of the member takes that lock
+        first, so the count cannot change before this transaction commits —
+        two concurrent calls (in one replica or two) cannot both pass."""
+        if not reward.limits:
+            return
+        merged_in = sa.select(t.account.c.customer_id).where(
+            t.account.c.merged_into != "", t.account.c.merged_into == cid
+        )
+        rows = [
+            aware(r[0]) or r[0]
+            for r in tx.s.execute(
+                sa.select(t.redemption.c.reserved_at).where(
+                    sa.or_(
+                        t.redemption.c.customer_id == cid,
+                        t.redemption.c.customer_id.in_(merged_in),
+                    ),
+                    t.redemption.c.reward_id == reward.id,
+                    t.redemption.c.status.in_(("reserved", "confirmed")),
+                )
+            )
+        ]
+        for lim in reward.limits:
+            start = period_start(lim.period, tx.now)
+            used = sum(1 for at in rows if start is None or at >= start)
+            if used >= lim.max:
+                when = "" if start is None else f" this {lim.period}"
+                raise FailedPrecondition(
+                    f"reward_id: {reward.id!r} is limited to {lim.describe()}"
+                    f" ({used} already{when})"
+                )
 
     @staticmethod
     def _take_stock(tx: Tx, reward: Reward) -> None:
@@ -856,7 +901,8 @@ class LoyaltyHandlers:
             return held
         expires = tx.now + timedelta(seconds=hold_seconds or self.hold_seconds)
         stocked = self._stocked(reward_id)
-        if tx.pg and cid not in tx.accounts and stocked is None:
+        limited = self._limited(reward_id)
+        if tx.pg and cid not in tx.accounts and limited is None:
             rid, pid = str(uuid.uuid4()), str(uuid.uuid4())
             after = reserve_fast(
                 tx.s,
@@ -874,6 +920,14 @@ class LoyaltyHandlers:
             tx.lock([cid])  # too few points (or no account): say how many there are
         tx.lock([cid])
         acct = tx.accounts[cid]
+        if limited is not None and limited.limits:
+            try:
+                self._check_member_limits(tx, cid, limited)
+            except FailedPrecondition:
+                # As below: a call another replica stored meanwhile is answered.
+                if (held := self._held(tx, idem)) is not None:
+                    return held
+                raise
         if acct.available < points:
             # This very call may have been stored by another replica between
             # the look-up above and the lock (a retry sent elsewhere while

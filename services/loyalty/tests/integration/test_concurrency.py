@@ -166,3 +166,63 @@ async def test_two_replicas_group_concurrent_redeems_of_one_member_exactly(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_coupon_uses_raced_on_two_replicas_never_exceed_max_uses(
+    loyalty_nats: str, database_url: str
+) -> None:
+    """Checkouts racing on two loyalty processes: a single-use coupon is used
+    by exactly one of 10 orders, a 3-use coupon by exactly 3; a retried use
+    of the same order on the other replica is the same use, not a new one."""
+    a = await start_loyalty(loyalty_nats, database_url)
+    b = await start_loyalty(loyalty_nats, database_url)
+    try:
+        assert a.grpc_server is not None and b.grpc_server is not None
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{a.grpc_server.port}") as ca,
+            grpc.aio.insecure_channel(f"127.0.0.1:{b.grpc_server.port}") as cb,
+        ):
+            stubs = [pb_grpc.LoyaltyServiceStub(ca), pb_grpc.LoyaltyServiceStub(cb)]
+            codes = {}
+            for uses in (1, 3):
+                issued = await stubs[0].IssueCoupon(
+                    pb.IssueCouponRequest(
+                        customer_id="race",
+                        amount_off_minor_units=1000,
+                        currency_code="KRW",
+                        max_uses=uses,
+                        idempotency_key=f"issue-{uses}",
+                    ),
+                    timeout=10,
+                )
+                codes[uses] = issued.coupon.code
+
+            async def use(i: int, code: str, order: str) -> pb.ValidateCouponResponse:
+                resp: pb.ValidateCouponResponse = await stubs[i % 2].ValidateCoupon(
+                    pb.ValidateCouponRequest(
+                        code=code,
+                        customer_id="race",
+                        order_total_minor_units=50_000,
+                        redeem=True,
+                        order_id=order,
+                    ),
+                    timeout=30,
+                )
+                return resp
+
+            for uses, code in codes.items():
+                got = await asyncio.gather(*(use(i, code, f"o{uses}-{i}") for i in range(10)))
+                won = [i for i, r in enumerate(got) if r.valid]
+                assert len(won) == uses, [r.reason for r in got]
+                assert {r.reason for r in got if not r.valid} == {"used"}
+                # The winning order asks again on the other replica: the same use.
+                again = await use(won[0] + 1, code, f"o{uses}-{won[0]}")
+                assert again.valid, again.reason
+                late = await use(0, code, f"o{uses}-late")
+                assert (late.valid, late.reason) == (False, "used")
+        assert a.db is not None
+        with a.db.session() as s:
+            assert check_books(s) == []
+    finally:
+        await b.stop()
+        await a.stop()

@@ -14,6 +14,8 @@ from loyalty.domain.rules import (
     evaluate_activity,
     evaluate_purchase,
     parse_rule_set,
+    period_key,
+    period_start,
 )
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -183,3 +185,63 @@ def test_reward_stock_is_optional_and_checked() -> None:
         with pytest.raises(InvalidArgument) as err:
             parse_rule_set({"rules": [base], "rewards": [{"id": "m", "points": 1, "stock": bad}]})
         assert err.value.field == "rewards[0].stock"
+
+
+def test_reward_per_member_limits_parse_and_bad_ones_name_the_field() -> None:
+    base = {"id": "base", "kind": "base", "rates": {"KRW": {"per_amount": 100, "points": 1}}}
+    rs = parse_rule_set(
+        {
+            "rules": [base],
+            "rewards": [
+                {
+                    "id": "lounge",
+                    "points": 100,
+                    "per_member": [{"max": 1, "period": "month"}, {"max": 5, "period": "year"}],
+                },
+                {"id": "welcome", "points": 5, "per_member": [{"max": 1, "period": "ever"}]},
+                {"id": "any", "points": 5},
+            ],
+        }
+    )
+    lounge, welcome, free = (rs.reward(r) for r in ("lounge", "welcome", "any"))
+    assert lounge is not None and welcome is not None and free is not None
+    assert [(x.period, x.max) for x in lounge.limits] == [("month", 1), ("year", 5)]
+    assert lounge.limits[0].describe() == "1 redemption per member per month"
+    assert lounge.limits[1].describe() == "5 redemptions per member per year"
+    assert welcome.limits[0].describe() == "1 redemption per member"
+    assert free.limits == ()
+    for bad, where in (
+        ({"max": 1, "period": "week"}, "rewards[0].per_member[0].period"),
+        ({"max": 0, "period": "day"}, "rewards[0].per_member[0].max"),
+        ({"max": -1, "period": "day"}, "rewards[0].per_member[0].max"),
+        ({"period": "day"}, "rewards[0].per_member[0].max"),
+        ("1/month", "rewards[0].per_member[0]"),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            parse_rule_set(
+                {"rules": [base], "rewards": [{"id": "m", "points": 1, "per_member": [bad]}]}
+            )
+        assert err.value.field == where, bad
+    with pytest.raises(InvalidArgument) as err:
+        parse_rule_set(
+            {"rules": [base], "rewards": [{"id": "m", "points": 1, "per_member": {"max": 1}}]}
+        )
+    assert err.value.field == "rewards[0].per_member"
+    twice = [{"max": 1, "period": "day"}, {"max": 2, "period": "day"}]
+    with pytest.raises(InvalidArgument) as err:
+        parse_rule_set(
+            {"rules": [base], "rewards": [{"id": "m", "points": 1, "per_member": twice}]}
+        )
+    assert err.value.field == "rewards[0].per_member[1].period"
+
+
+def test_reward_limit_periods_are_calendar_periods_in_utc() -> None:
+    at = datetime(2026, 3, 15, 17, 30, tzinfo=UTC)
+    assert period_start("day", at) == datetime(2026, 3, 15, tzinfo=UTC)
+    assert period_start("month", at) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert period_start("year", at) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert period_start("ever", at) is None
+    # The same periods as the earning caps' counters.
+    for p in ("day", "month", "year"):
+        start = period_start(p, at)
+        assert start is not None and period_key(p, start) == period_key(p, at)

@@ -188,8 +188,17 @@ def signup_latency(rate: int = 200, households: int = 1500) -> dict[str, Any]:
                         pb.ImportRecordsRequest(records=msgs[i : i + 1000])
                         for i in range(0, len(msgs), 1000)
                     ]
-                    resp = await stub.ImportRecords(iter(chunks), timeout=3600)
-                    return int(resp.records)
+                    # Ready for gRPC before its database is (UNAVAILABLE, "not
+                    # ready yet"): retried, as a client would.
+                    for attempt in range(60):
+                        try:
+                            resp = await stub.ImportRecords(iter(chunks), timeout=3600)
+                            return int(resp.records)
+                        except grpc.aio.AioRpcError as e:
+                            if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == 59:
+                                raise
+                            await asyncio.sleep(0.5)
+                    raise AssertionError("unreachable")
 
             imported_n = asyncio.run(backfill_import())
             asyncio.run(wait_until_published(suite.nats_url))

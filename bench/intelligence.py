@@ -253,7 +253,7 @@ def intelligence_rows() -> list[str]:
         s = r["segments"]
         rows.append(
             f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}) | "
-            f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
+            f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs handler + {s.get('postgres_cpu_us_per_event', '?')} µs PostgreSQL CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
             f"{s['baseline']} |"
         )
     return rows

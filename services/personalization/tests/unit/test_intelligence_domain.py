@@ -390,3 +390,31 @@ def test_never_dropout_share_is_recovered() -> None:
     assert (mixed.p_alive(s.x, s.t_x, s.T) <= 1).all()
     none = pr.BGNBD.fit(pr.summarise(population(0.0), cut))
     assert none.pi < 0.05, none
+
+
+def test_event_properties_read_as_message_to_dict_gives_them() -> None:
+    # The consumer reads a Struct's values directly; MessageToDict is the
+    # reference for every kind of value, nested ones included.
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.struct_pb2 import Struct
+
+    from personalization.service_layer.messages import struct_dict
+
+    s = Struct()
+    s.update(
+        {
+            "product_id": "p1",
+            "price": 12.5,
+            "quantity": 3,
+            "gift": True,
+            "coupon": None,
+            "products": [{"sku": "a", "price": 2}, {"sku": "b", "tags": ["x", 1, None]}],
+            "meta": {"source": {"campaign": "spring", "n": 0}},
+            "empty": [],
+        }
+    )
+    assert struct_dict(s) == MessageToDict(s)
+    assert struct_dict(Struct()) == {}
+    # Where MessageToDict raises, the value stays a float (read as 0 later).
+    s["price"] = float("nan")
+    assert np.isnan(struct_dict(s)["price"])

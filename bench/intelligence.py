@@ -5,6 +5,7 @@ baseline, and trait + segment evaluation throughput with PostgreSQL.
     .venv/bin/python -m bench.run intelligence
     CXLOOP_BENCH_INTEL_PARTS=clv,churn   only some parts (clv, churn, segments)
     CXLOOP_BENCH_INTEL_CUSTOMERS=1000000 customers for the segments part
+    CXLOOP_BENCH_INTEL_WARM=1            segments part after a sweep (segments_warm)
 """
 
 from __future__ import annotations
@@ -278,8 +279,10 @@ def main() -> dict[str, Any]:
     if "segments" in parts:
         from bench.intelligence_scale import segments_bench
 
-        results["segments"] = segments_bench(
-            int(os.environ.get("CXLOOP_BENCH_INTEL_CUSTOMERS", "1000000"))
+        # CXLOOP_BENCH_INTEL_WARM=1: memberships swept in first (segments_warm).
+        warm = os.environ.get("CXLOOP_BENCH_INTEL_WARM") == "1"
+        results["segments_warm" if warm else "segments"] = segments_bench(
+            int(os.environ.get("CXLOOP_BENCH_INTEL_CUSTOMERS", "1000000")), warm=warm
         )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

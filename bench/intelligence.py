@@ -250,10 +250,13 @@ def intelligence_rows() -> list[str]:
                 f"| intelligence | CDNOW churn ({h}) AUC / Brier | {o['ours'].get('auc')} / {o['ours'].get('brier')} | beat recency clearly | "
                 f"recency only {o['recency_baseline']['auc']} / {o['recency_baseline']['brier']} |"
             )
-    if "segments" in r:
-        s = r["segments"]
+    for key in ("segments", "segments_warm"):
+        if key not in r:
+            continue
+        s = r[key]
+        warm = " (warm: memberships swept in first)" if s.get("warm") else ""
         rows.append(
-            f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}) | "
+            f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}){warm} | "
             f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs handler + {s.get('postgres_cpu_us_per_event', '?')} µs PostgreSQL CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
             f"{s['baseline']} |"
         )

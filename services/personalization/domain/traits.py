@@ -10,7 +10,7 @@ time-based changes).
 
 from __future__ import annotations
 
-from collections import Counter
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -274,42 +274,57 @@ def compute(
         t["lifetime_revenue"] / t["lifetime_orders"] if t["lifetime_orders"] else 0.0
     )
     t["days_since_last_order"] = (now - state.orders[-1][0]) / DAY if state.orders else 0.0
-    # One pass over the recent events for every window (the consumer computes
-    # traits for each changed customer of every batch). Several products of
-    # one event count once: events are keyed by (time, name).
+    # One pass over the recent events, newest first, for every window: the
+    # windows are nested, so one set of counters grows as the pass goes back
+    # in time and is read out each time it crosses a window's start (the
+    # consumer computes traits for each changed customer of every batch).
+    # Several products of one event count once: events are keyed by (time, name).
     windows = sorted(cfg.windows_days)
     since = [now - d * DAY for d in windows]
-    events: list[set[tuple[float, str]]] = [set() for _ in windows]
-    views: list[set[float]] = [set() for _ in windows]
-    adds: list[set[float]] = [set() for _ in windows]
-    cats: list[Counter[str]] = [Counter() for _ in windows]
-    for s in reversed(state.recent):  # newest first
+    events: set[tuple[float, str]] = set()
+    views: set[float] = set()
+    adds: set[float] = set()
+    cats: dict[str, int] = {}
+    snaps: list[tuple[int, int, int, int, str]] = []
+
+    def snap() -> None:
+        # Most frequent; ties go to the alphabetically first (deterministic).
+        top = min(cats.items(), key=_by_count_then_name)[0] if cats else ""
+        snaps.append((len(events), len(views), len(adds), len(cats), top))
+
+    for s in reversed(state.recent):
         at = s.at
         if at > now:
             continue
-        if at <= since[-1]:
-            break
-        for i in range(len(windows) - 1, -1, -1):
-            if at <= since[i]:
+        while at <= since[len(snaps)]:
+            snap()
+            if len(snaps) == len(windows):
                 break
-            events[i].add((at, s.name))
-            if s.name == "product_viewed":
-                views[i].add(at)
-            elif s.name == "product_added":
-                adds[i].add(at)
-            if s.category:
-                cats[i][s.category] += 1
+        if len(snaps) == len(windows):
+            break
+        name = s.name
+        events.add((at, name))
+        if name == "product_viewed":
+            views.add(at)
+        elif name == "product_added":
+            adds.add(at)
+        if s.category:
+            cats[s.category] = cats.get(s.category, 0) + 1
+    while len(snaps) < len(windows):
+        snap()
+    # Orders are sorted by time: each window is a slice (summed oldest first).
+    order_at = [at for at, _ in state.orders]
+    hi = bisect_right(order_at, now)
     for i, d in enumerate(windows):
-        w = d * DAY
-        t[f"events_{d}d"] = len(events[i])
-        t[f"orders_{d}d"] = state.count(ORDER, w, now)
-        t[f"revenue_{d}d"] = round(state.total(ORDER, w, now), 6)
-        t[f"views_{d}d"] = len(views[i])
-        t[f"cart_adds_{d}d"] = len(adds[i])
-        c = cats[i]
-        t[f"distinct_categories_{d}d"] = len(c)
-        # Most frequent; ties go to the alphabetically first (deterministic).
-        t[f"top_category_{d}d"] = min(c.items(), key=_by_count_then_name)[0] if c else ""
+        n_events, n_views, n_adds, n_cats, top = snaps[i]
+        lo = bisect_right(order_at, since[i], 0, hi)
+        t[f"events_{d}d"] = n_events
+        t[f"orders_{d}d"] = hi - lo
+        t[f"revenue_{d}d"] = round(sum(v for _, v in state.orders[lo:hi]), 6)
+        t[f"views_{d}d"] = n_views
+        t[f"cart_adds_{d}d"] = n_adds
+        t[f"distinct_categories_{d}d"] = n_cats
+        t[f"top_category_{d}d"] = top
     for k in ("rfm_recency", "rfm_frequency", "rfm_monetary", "churn_probability", "predicted_clv"):
         t[k] = 0.0
     t.update(extra or {})

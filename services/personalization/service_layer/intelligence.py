@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ from personalization.domain.traits import (
     seen_from_tracked,
     trait_names,
 )
-from personalization.service_layer.messages import epoch, ts
+from personalization.service_layer.messages import epoch, struct_dict, ts
 
 log = logging.getLogger(__name__)
 PROFILING = "profiling"
@@ -80,6 +81,13 @@ class IntelConfig:
     stale_cause_s: float = DAY
 
 
+@dataclass(frozen=True, slots=True)
+class _StateRow:
+    customer_id: str
+    state: str
+    traits: str
+
+
 @dataclass
 class Stats:
     events: int = 0
@@ -105,6 +113,7 @@ class Intelligence:
         self.clock = clock
         self.traits = trait_names(self.cfg.traits)
         self._rules: dict[tuple[str, str], sg.Rule] = {}
+        self._rule_set_cache: tuple[tuple[tuple[str, str], ...], sg.RuleSet] | None = None
         self.stats = Stats()
         # Rows written in bulk at the end of a batch (one statement each):
         # waiting actions keyed by (trigger, customer), first cause wins.
@@ -180,6 +189,15 @@ class Intelligence:
             out.append((r.segment_id, rule))
         return out
 
+    def _rule_set(self, session: Session) -> sg.RuleSet:
+        """All stored segments compiled together (rebuilt when one changes)."""
+        segs = self._segments(session)
+        key = tuple((sid, rule.source) for sid, rule in segs)
+        cached = self._rule_set_cache
+        if cached is None or cached[0] != key:
+            cached = self._rule_set_cache = (key, sg.RuleSet(segs))
+        return cached[1]
+
     def _triggers(self, session: Session) -> list[tg.Trigger]:
         return [tg.Trigger.of_json(json.loads(d)) for d in st.all_triggers(session)]
 
@@ -246,6 +264,9 @@ class Intelligence:
         self._pending, self._members, self._exits = {}, [], []
         outbox = OutboxWriter(session)
         ids = {cid for _, cid, _ in parsed}
+        # Another replica (or a sweep) may hold events of these customers in
+        # a batch of its own: wait for its commit, then read its state.
+        st.lock_customers(session, ids)
         raw = st.load_states(session, ids)
         states = {
             c: CustomerState.of_json(json.loads(raw[c][0])) if c in raw else CustomerState()
@@ -277,7 +298,7 @@ class Intelligence:
         if not changed:
             self._flush(session)
             return
-        segs = self._segments(session)
+        segs = self._rule_set(session)
         mems = st.memberships(session, changed)
         preds = st.load_predictions(session, changed)
         rows = []
@@ -311,7 +332,7 @@ class Intelligence:
         state: CustomerState,
         traits: Mapping[str, Any],
         now: float,
-        segs: list[tuple[str, sg.Rule]],
+        segs: sg.RuleSet,
         current: set[str],
         cause: str,
         triggers: list[tg.Trigger],
@@ -320,19 +341,20 @@ class Intelligence:
         def consent(purpose: str) -> bool:
             return self._may_use(cid, purpose)
 
-        entered, exited = [], []
-        memo: dict[Any, float] = {}  # window aggregates shared by the rules
-        for sid, rule in segs:
-            if only_time_based and not rule.time_based():
-                continue
-            needs = rule.needs()
-            if needs and sid not in current and any(not consent(p) for p in needs):
-                continue  # a segment over a refused purpose is not computed
-            inside = rule.evaluate(state, traits, now, consent, memo)
-            if inside and sid not in current:
-                entered.append(sid)
-            elif not inside and sid in current:
-                exited.append(sid)
+        inside = set(compress(segs.ids, segs.evaluate(state, traits, now, consent)))
+        # In the segments' order (ids are sorted); members of a segment that
+        # no longer exists stay until it is defined again.
+        entered = sorted(inside - current)
+        exited = sorted(sid for sid in current - inside if sid in segs.known)
+        if only_time_based and (entered or exited):
+            timed = {sid for sid, tb in zip(segs.ids, segs.time_based, strict=True) if tb}
+            entered = [sid for sid in entered if sid in timed]
+            exited = [sid for sid in exited if sid in timed]
+        if entered and any(segs.needs):
+            # A segment over a refused purpose is not computed: no entry (a
+            # member still leaves when the rule no longer holds).
+            needs = dict(zip(segs.ids, segs.needs, strict=True))
+            entered = [sid for sid in entered if all(consent(p) for p in needs[sid])]
         if not entered and not exited:
             return
         at_dt, at_ts, tp = st.dt(now), ts(now), current_traceparent()
@@ -504,12 +526,17 @@ class Intelligence:
         """Re-evaluates one page of customers at the current time (windows that
         slid, days since ...); returns the last customer id ("" when done)."""
         now = self.clock()
-        rows = st.iter_states(session, after, limit)
-        if not rows:
+        page = st.iter_states(session, after, limit)
+        if not page:
             return ""
-        segs = self._segments(session)
+        ids = [r.customer_id for r in page]
+        # The consumer may be changing some of these customers: lock, then
+        # read the states again (as committed by then).
+        st.lock_customers(session, ids)
+        fresh = st.load_states(session, ids)
+        rows = [_StateRow(cid, fresh[cid][0], fresh[cid][1]) for cid in ids if cid in fresh]
+        segs = self._rule_set(session)
         triggers = [t for t in self._triggers(session) if t.enabled]
-        ids = [r.customer_id for r in rows]
         mems = st.memberships(session, ids)
         preds = st.load_predictions(session, ids)
         outbox = OutboxWriter(session)
@@ -536,7 +563,7 @@ class Intelligence:
         st.upsert(session, st.states, ["customer_id"], updates)
         self._flush(session)
         outbox.flush()
-        return str(rows[-1].customer_id)
+        return str(page[-1].customer_id)
 
     # -- queries ---------------------------------------------------------------------------
     def get_traits(self, session: Session, cid: str) -> dict[str, Any]:
@@ -683,6 +710,7 @@ class Intelligence:
     def withdraw(self, session: Session, cid: str) -> dict[str, int]:
         """Profiling withdrawn: members exit (published), everything computed goes."""
         now = self.clock()
+        st.lock_customers(session, [cid])  # not racing a batch that rewrites them
         outbox = OutboxWriter(session)
         rows = st.customer_segments(session, cid)
         for r in rows:
@@ -704,6 +732,7 @@ class Intelligence:
         return counts
 
     def erase(self, session: Session, cid: str) -> dict[str, int]:
+        st.lock_customers(session, [cid])
         return st.erase(session, cid)
 
 
@@ -746,9 +775,7 @@ def _state_row(
 
 
 def json_props(s: Struct) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(s)
+    return struct_dict(s)
 
 
 def members_iter(session: Session, segment_id: str) -> Iterator[str]:

@@ -104,6 +104,43 @@ def test_segment_language_evaluates_windows_and_consent() -> None:
     assert not r2.evaluate(gone, compute(gone, NOW), NOW, lambda p: True)
 
 
+def test_window_traits_match_their_definitions_on_random_states() -> None:
+    # compute() reads every window in one pass; each trait's definition,
+    # window by window through CustomerState's queries, is the reference.
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):
+        s = CustomerState()
+        for n in range(rng.randint(0, 15)):
+            name = rng.choice(["Order Completed", "Product Viewed", "Product Added", "Signed In"])
+            products = [
+                {"category": rng.choice(["shoes", "hats", "bags", ""]), "product_id": "p"}
+                for _ in range(rng.randint(1, 3))
+            ]
+            at = NOW - rng.uniform(-0.5, 120) * DAY  # some after NOW, some past 90 days
+            s.add(
+                f"e{n}",
+                seen_from_tracked(name, {"revenue": 7.1, "products": products}, at),
+                90 * DAY,
+            )
+        t = compute(s, NOW)
+        for d in (7, 30, 90):
+            w = s.window(None, NOW - d * DAY, NOW)
+            cats: dict[str, int] = {}
+            for e in w:
+                if e.category:
+                    cats[e.category] = cats.get(e.category, 0) + 1
+            top = sorted(cats.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if cats else ""
+            assert t[f"events_{d}d"] == len({(e.at, e.name) for e in w})
+            assert t[f"views_{d}d"] == s.count("product_viewed", d * DAY, NOW)
+            assert t[f"cart_adds_{d}d"] == s.count("product_added", d * DAY, NOW)
+            assert t[f"orders_{d}d"] == s.count("order_completed", d * DAY, NOW)
+            assert t[f"revenue_{d}d"] == round(s.total("order_completed", d * DAY, NOW), 6)
+            assert t[f"distinct_categories_{d}d"] == len(cats)
+            assert t[f"top_category_{d}d"] == top
+
+
 def test_compiled_rules_agree_with_the_tree_walker() -> None:
     # The consumer evaluates rules compiled once (one Python expression, a
     # shared memo of window aggregates); the tree walker is the reference.
@@ -138,6 +175,58 @@ def test_compiled_rules_agree_with_the_tree_walker() -> None:
             assert got == sg._eval(r.root, s, traits, NOW, lambda p, g=granted: g), r.source
             agree += got
     assert 0 < agree < 300 * len(rules)  # both outcomes were exercised
+
+
+def test_rule_set_agrees_with_each_rule_and_the_tree_walker() -> None:
+    # The consumer evaluates all segments at once (aggregates in one pass
+    # over the recent events); each rule alone and the tree walker are the
+    # reference, on random states with multi-product orders, filters on
+    # several fields, sums and events after "now".
+    import random
+
+    rng = random.Random(11)
+    sources = [
+        'count(order_completed where category = "shoes" within 30d) >= 2 '
+        'and count(order_completed where category = "shoes" within 14d) = 0',
+        'consent("marketing_email") and not (views_7d >= 2 or cart_adds_30d = 0)',
+        "sum(order_completed within 90d) >= 20 and count(product_viewed within 7d) >= 1",
+        'sum(product_viewed where category = "hats" within 30d) >= 9',
+        'count(product_viewed where item = "p2" within 7d) >= 2',
+        'count(product_added where channel = "web" within 12h) >= 1 or orders_7d >= 1',
+        "count(order_completed within 30d) >= 2 and sum(order_completed within 7d) < 15",
+        'lifecycle in ("new", "active") and count(product_viewed within 90d) >= 3',
+        'not consent("marketing_sms") or days_since_last_seen <= 10',
+    ]
+    rules = [(f"s{i}", sg.parse(r, NAMES)) for i, r in enumerate(sources)]
+    rs = sg.RuleSet(rules)
+    assert rs.ids == tuple(sid for sid, _ in rules)
+    cats, items = ["shoes", "hats", ""], ["p1", "p2"]
+    hits = [0] * len(rules)
+    for _ in range(400):
+        events = []
+        for _ in range(rng.randint(0, 14)):
+            name = rng.choice(["Order Completed", "Product Viewed", "Product Added"])
+            products = [
+                {"category": rng.choice(cats), "product_id": rng.choice(items), "price": 4.5}
+                for _ in range(rng.randint(1, 3))
+            ]
+            props = {"revenue": rng.choice([5.0, 10.0, 12.5]), "products": products}
+            at = NOW - rng.uniform(-0.2, 95) * DAY  # a few slightly after NOW
+            events.append(seen_from_tracked(name, props, at, rng.choice(["web", "app"])))
+        s = CustomerState()
+        for n, seen in enumerate(events):
+            s.add(f"e{n}", seen, 90 * DAY)
+        traits = compute(s, NOW)
+        granted = rng.random() < 0.5
+        got = rs.evaluate(s, traits, NOW, lambda p, g=granted: g)
+        for k, (_, r) in enumerate(rules):
+            alone = r.evaluate(s, traits, NOW, lambda p, g=granted: g)
+            assert got[k] == alone == sg._eval(r.root, s, traits, NOW, lambda p, g=granted: g), (
+                r.source
+            )
+            hits[k] += got[k]
+    assert all(0 < h < 400 for h in hits), hits  # every rule both in and out
+    assert sg.RuleSet([]).evaluate(CustomerState(), {}, NOW, lambda p: True) == ()
 
 
 @pytest.mark.parametrize(
@@ -301,3 +390,31 @@ def test_never_dropout_share_is_recovered() -> None:
     assert (mixed.p_alive(s.x, s.t_x, s.T) <= 1).all()
     none = pr.BGNBD.fit(pr.summarise(population(0.0), cut))
     assert none.pi < 0.05, none
+
+
+def test_event_properties_read_as_message_to_dict_gives_them() -> None:
+    # The consumer reads a Struct's values directly; MessageToDict is the
+    # reference for every kind of value, nested ones included.
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.struct_pb2 import Struct
+
+    from personalization.service_layer.messages import struct_dict
+
+    s = Struct()
+    s.update(
+        {
+            "product_id": "p1",
+            "price": 12.5,
+            "quantity": 3,
+            "gift": True,
+            "coupon": None,
+            "products": [{"sku": "a", "price": 2}, {"sku": "b", "tags": ["x", 1, None]}],
+            "meta": {"source": {"campaign": "spring", "n": 0}},
+            "empty": [],
+        }
+    )
+    assert struct_dict(s) == MessageToDict(s)
+    assert struct_dict(Struct()) == {}
+    # Where MessageToDict raises, the value stays a float (read as 0 later).
+    s["price"] = float("nan")
+    assert np.isnan(struct_dict(s)["price"])

@@ -1,0 +1,109 @@
+"""Two personalization replicas updating one customer's traits at once
+(issue #15): the shared durable consumer can hand two events of one customer
+to two replicas, whose batches then overlap. Real PostgreSQL; the replicas
+are two `Intelligence` handlers on their own connections, as two processes
+would be."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from cxloop.gateway.v1 import events_pb2 as gev
+from cxloop.identity.v1 import events_pb2 as iev
+from google.protobuf.struct_pb2 import Struct
+
+from cxloop_libs.db import Database
+from cxloop_libs.db.migrations import run_migrations
+from cxloop_libs.messaging import catalog as ev
+from personalization.adapters import intelligence_store as st
+from personalization.bootstrap import MIGRATIONS
+from personalization.service_layer.intelligence import Intelligence
+
+pytestmark = pytest.mark.integration
+
+
+class _Event:
+    def __init__(self, cid: str, name: str, revenue: float) -> None:
+        props = Struct()
+        props.update({"product_id": "p1", "category": "shoes", "revenue": revenue})
+        it = gev.InteractionRecorded(
+            message_id=str(uuid.uuid4()), name=name, properties=props, channel="web"
+        )
+        it.occurred_at.FromSeconds(int(time.time()))
+        self.id = it.message_id
+        self._m = iev.InteractionResolved(customer_id=cid, interaction=it)
+
+    def message(self) -> iev.InteractionResolved:
+        return self._m
+
+
+def _waiting_for_lock(db: Database) -> bool:
+    with db.engine.connect() as c:
+        q = "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+        return int(c.execute(sa.text(q)).scalar_one()) > 0
+
+
+def test_overlapping_batches_of_two_replicas_keep_both_events(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    run_migrations(db.engine, MIGRATIONS)
+    a, b = (Intelligence(may_use=lambda c, p: True) for _ in range(2))
+    with db.session() as s:
+        a.define_segment(s, "buyers", "buyers", "count(order_completed within 30d) >= 1")
+    cid = "c-race"
+    staged, release, done_b = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def replica_a() -> None:
+        try:
+            with db.session() as s:
+                a.on_resolved(s, [_Event(cid, "Order Completed", 30.0)])  # type: ignore[list-item]
+                staged.set()
+                release.wait(20)  # the batch is not committed yet
+        except BaseException as e:  # reported by the test
+            errors.append(e)
+            staged.set()
+
+    def replica_b() -> None:
+        try:
+            with db.session() as s:
+                b.on_resolved(s, [_Event(cid, "Order Completed", 12.5)])  # type: ignore[list-item]
+        except BaseException as e:  # reported by the test
+            errors.append(e)
+        finally:
+            done_b.set()
+
+    ta = threading.Thread(target=replica_a)
+    ta.start()
+    assert staged.wait(20)
+    tb = threading.Thread(target=replica_b)
+    tb.start()
+    # B either waits for A's customer lock or (without one) runs through.
+    deadline = time.monotonic() + 10
+    while not done_b.is_set() and not _waiting_for_lock(db) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    b_waited = not done_b.is_set()
+    release.set()
+    ta.join(20)
+    tb.join(20)
+    assert not errors, errors
+    assert b_waited, "the second replica did not wait for the first one's batch"
+    with db.session() as s:
+        raw = st.load_states(s, [cid])[cid]
+        traits = json.loads(raw[1])
+        outbox = s.execute(
+            sa.text("select ce_type from outbox_event where ce_subject = :c"), {"c": cid}
+        ).all()
+        members = st.customer_segments(s, cid)
+    # Both orders are in the state and the traits: neither batch overwrote
+    # the other's.
+    assert traits["lifetime_orders"] == 2
+    assert traits["lifetime_revenue"] == 42.5
+    assert [r.segment_id for r in members] == ["buyers"]
+    # One customer entered the segment once: one `segment entered` event.
+    assert [r.ce_type for r in outbox].count(ev.SEGMENT_ENTERED.ce_type) == 1
+    db.engine.dispose()

@@ -37,6 +37,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
+from bench.common import machine
+
 RESULTS = Path(__file__).parent / "results" / "feedback.json"
 
 
@@ -402,7 +404,7 @@ def main(limit: int | None = None) -> dict[str, Any]:
     results.update(
         {
             "measured_at": now,
-            "machine": "busy machine (parallel work): 2 cores shared by seven helpers",
+            "machine": machine(),
         }
     )
     model = None

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import machine
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "intelligence.json"
 DAY = 86_400.0
@@ -270,7 +272,7 @@ def main() -> dict[str, Any]:
     results: dict[str, Any] = {
         **old,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": "busy machine (parallel work): 2 cores shared by several helpers",
+        "machine": machine(),
     }
     if parts & {"clv", "churn"}:
         df = _cdnow()

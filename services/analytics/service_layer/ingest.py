@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cxloop.gateway.v1 import events_pb2 as gw
-from google.protobuf import struct_pb2
 
 from analytics.adapters.event_store import EventBatch, EventRow, EventStore
 from analytics.adapters.event_store import properties_json as _json
 from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.structs import value_of
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +31,6 @@ _KIND_NAMES = {
     gw.INTERACTION_KIND_PAGE: "page",
     gw.INTERACTION_KIND_SCREEN: "screen",
 }
-
-
-def _value(v: struct_pb2.Value) -> Any:
-    which = v.WhichOneof("kind")
-    if which == "string_value":
-        return v.string_value
-    if which == "number_value":
-        return v.number_value
-    if which == "bool_value":
-        return v.bool_value
-    if which == "struct_value":
-        return {k: _value(x) for k, x in v.struct_value.fields.items()}
-    if which == "list_value":
-        return [_value(x) for x in v.list_value.values]
-    return None
 
 
 def row_of(event_id: str, msg: Any) -> EventRow | None:
@@ -71,7 +56,7 @@ def row_of(event_id: str, msg: Any) -> EventRow | None:
         kind=kind,
         channel=it.channel or "unknown",
         source=it.source,
-        properties={k: _value(v) for k, v in it.properties.fields.items()},
+        properties={k: value_of(v) for k, v in it.properties.fields.items()},
     )
 
 
@@ -123,7 +108,7 @@ class Ingest:
             b.channel.append(it.channel or "unknown")
             b.source.append(it.source)
             fields = it.properties.fields
-            b.properties.append(_json({k: _value(fields[k]) for k in fields}) if fields else "{}")
+            b.properties.append(_json({k: value_of(fields[k]) for k in fields}) if fields else "{}")
         n = self.store.ingest_batch(b)
         self.stored += n
         for listener in self.listeners:

@@ -31,6 +31,7 @@ from sqlmodel import Session
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.structs import struct_dict
 from cxloop_libs.telemetry.propagation import current_traceparent
 from personalization.adapters import intelligence_store as st
 from personalization.domain import predictions as pr
@@ -46,7 +47,7 @@ from personalization.domain.traits import (
     seen_from_tracked,
     trait_names,
 )
-from personalization.service_layer.messages import epoch, struct_dict, ts
+from personalization.service_layer.messages import epoch, ts
 
 log = logging.getLogger(__name__)
 PROFILING = "profiling"

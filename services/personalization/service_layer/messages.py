@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from cxloop.personalization.v1 import events_pb2 as ev_pb
 from cxloop.personalization.v1 import resources_pb2 as res
-from google.protobuf.struct_pb2 import Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from personalization.domain import experiments as ex
@@ -98,30 +96,6 @@ def interaction_of(m: ev_pb.LearnedInteraction) -> tuple[Interaction, int | None
         ),
         None if m.hour < 0 else m.hour,
     )
-
-
-def struct_dict(s: Struct) -> dict[str, Any]:
-    """A Struct as MessageToDict gives it (numbers as float), read directly:
-    the intelligence consumer converts every event's properties and
-    MessageToDict's generic walk was a tenth of its CPU. NaN and infinity
-    stay floats here (MessageToDict raises on them); readers take numbers
-    through ``interactions.number``, which drops non-finite values."""
-    return {k: _value(v) for k, v in s.fields.items()}
-
-
-def _value(v: Value) -> Any:
-    kind = v.WhichOneof("kind")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "number_value":
-        return v.number_value
-    if kind == "bool_value":
-        return v.bool_value
-    if kind == "struct_value":
-        return struct_dict(v.struct_value)
-    if kind == "list_value":
-        return [_value(x) for x in v.list_value.values]
-    return None
 
 
 _METRIC = {

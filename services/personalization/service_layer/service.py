@@ -20,6 +20,7 @@ from sqlmodel import Session
 from cxloop_libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
+from cxloop_libs.structs import struct_dict
 from personalization.adapters import repository as repo
 from personalization.domain import experiments as ex
 from personalization.domain.engine import Engine
@@ -78,7 +79,7 @@ class Personalization:
                 it.message_id or e.id,
                 m.customer_id,
                 it.name,
-                msg.struct_dict(it.properties),
+                struct_dict(it.properties),
                 at,
                 channel=it.channel,
             )

@@ -398,7 +398,7 @@ def test_event_properties_read_as_message_to_dict_gives_them() -> None:
     from google.protobuf.json_format import MessageToDict
     from google.protobuf.struct_pb2 import Struct
 
-    from personalization.service_layer.messages import struct_dict
+    from cxloop_libs.structs import struct_dict
 
     s = Struct()
     s.update(

@@ -163,7 +163,7 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         },
     )
 
-    journeys = JourneyAnalytics(store)
+    journeys = JourneyAnalytics(store, threads=settings.query_threads)
     notifier = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
     watch = kpis.AlertWatch(store)
 

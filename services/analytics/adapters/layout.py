@@ -137,19 +137,26 @@ class SortedLayout:
                 a = self._memo[name] = compute(self.cols)
             return self.cols, a
 
-    def snapshot(self, codes: list[int]) -> tuple[Columns, list[I64]]:
+    def snapshot(
+        self, codes: list[int], scan: Callable[[I32, list[int]], list[I64]] | None = None
+    ) -> tuple[Columns, list[I64]]:
         """The columns and, for each event code, the sorted positions of
-        its events in them (one scan per code per version of the columns,
-        not one per query)."""
+        its events in them (one scan per version of the columns, not one per
+        query). ``scan(event column, codes)`` finds the positions of codes
+        not known yet (e.g. in ranges side by side); default one
+        ``flatnonzero`` per code."""
         with self.lock:
             self._derived()
-            out = []
-            for code in codes:
-                p = self._positions.get(code)
-                if p is None:
-                    p = self._positions[code] = np.flatnonzero(self.cols.event == code)
-                out.append(p)
-            return self.cols, out
+            missing = sorted({c for c in codes if c not in self._positions})
+            if missing:
+                event = self.cols.event
+                found = (
+                    scan(event, missing)
+                    if scan is not None
+                    else [np.flatnonzero(event == c) for c in missing]
+                )
+                self._positions.update(zip(missing, found, strict=True))
+            return self.cols, [self._positions[c] for c in codes]
 
     def span(self) -> tuple[int, int]:
         """(earliest, latest) event time held, ms; (0, -1) when empty."""

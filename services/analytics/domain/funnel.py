@@ -14,6 +14,7 @@ reaches it. Everything is vectorised: one ``searchsorted`` per step.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,13 +46,24 @@ class FunnelResult:
 @dataclass(frozen=True, slots=True)
 class CustomerLevels:
     """Per customer who entered the funnel: deepest step reached (1-based),
-    seconds from the first step to each step (NaN where not reached), and the
-    index of the chosen start event (for its breakdown value)."""
+    the index of the chosen start event (for its breakdown value), and per
+    step k ≥ 1 the seconds from the first step to step k of the customers
+    who reached it (``level > k``), in customer order: sparse, since most
+    customers stop early."""
 
     customer: npt.NDArray[np.int64]
     level: Int64s
-    seconds: npt.NDArray[np.float64]  # shape (customers, steps)
+    step_seconds: list[npt.NDArray[np.float64]]  # steps - 1 arrays
     start_index: Int64s
+
+    @property
+    def seconds(self) -> npt.NDArray[np.float64]:
+        """The dense form: (customers, steps), NaN where not reached."""
+        out = np.full((len(self.level), len(self.step_seconds) + 1), np.nan)
+        out[:, 0] = 0.0
+        for k, times in enumerate(self.step_seconds, start=1):
+            out[self.level > k, k] = times
+        return out
 
 
 def customer_levels(
@@ -71,15 +83,14 @@ def customer_levels(
     knows every event lies in the range (no per-start time test)."""
     n = len(ts_ms)
     k_steps = len(steps)
-    occurrences = [_positions(s) for s in steps]
+    occurrences = [positions_of(s) for s in steps]
     starts = occurrences[0]
     if not in_range and len(starts):
         t = ts_ms[starts]
         starts = starts[(t >= range_start_ms) & (t < range_end_ms)]
     m = len(starts)
     if m == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return CustomerLevels(empty, empty, np.zeros((0, k_steps)), empty)
+        return _no_levels(k_steps)
     start_customer = customer[starts]
     level = np.ones(m, dtype=np.int64)
     # Only the starts still converting are carried to the next step (most
@@ -119,40 +130,119 @@ def customer_levels(
     best_key = np.maximum.reduceat(key, bounds)
     best = best_key >> 32
     chosen = m - 1 - (best_key & 0xFFFFFFFF)
-    seconds = np.full((len(chosen), k_steps), np.nan)
-    seconds[:, 0] = 0.0
-    for k, (who_reached, elapsed_ms) in enumerate(reached, start=1):
+    step_seconds = []
+    for k in range(1, k_steps):
         # Customers whose chosen start reached step k: find it among the
         # (sorted) starts that did.
         deep = np.flatnonzero(best > k)
         if len(deep) == 0:
-            break
+            step_seconds.append(np.zeros(0))
+            continue
+        who_reached, elapsed_ms = reached[k - 1]
         at = np.searchsorted(who_reached, chosen[deep])
-        seconds[deep, k] = elapsed_ms[at] / 1000.0
+        step_seconds.append(elapsed_ms[at] / 1000.0)
     return CustomerLevels(
         customer=start_customer[bounds],
         level=best,
-        seconds=seconds,
+        step_seconds=step_seconds,
         start_index=starts[chosen],
     )
 
 
-def _positions(step: Bools | Int64s) -> Int64s:
+def _no_levels(k_steps: int) -> CustomerLevels:
+    empty = np.zeros(0, dtype=np.int64)
+    return CustomerLevels(empty, empty, [np.zeros(0) for _ in range(k_steps - 1)], empty)
+
+
+def customer_bounds(customer: npt.NDArray[np.int64], parts: int) -> list[tuple[int, int]]:
+    """Split events sorted by customer into at most ``parts`` contiguous
+    ranges of about equal size that never cut a customer in two: every
+    per-customer computation (funnel levels, cohorts) can run on each range
+    alone and the answers concatenate (or add up) in order."""
+    n = len(customer)
+    if parts <= 1 or n == 0:
+        return [(0, n)]
+    cuts = [0]
+    for i in range(1, parts):
+        # The cut moves to the first event of the next customer.
+        x = _next_customer(customer, n * i // parts)
+        if cuts[-1] < x < n:
+            cuts.append(x)
+    cuts.append(n)
+    return list(itertools.pairwise(cuts))
+
+
+def _next_customer(customer: npt.NDArray[np.int64], x: int) -> int:
+    """The first index at or after ``x`` where a customer begins."""
+    n = len(customer)
+    if x <= 0 or x >= n:
+        return max(0, min(x, n))
+    if customer[x] != customer[x - 1]:
+        return x
+    # Customers' events are contiguous: scan forward in doubling windows.
+    width = 64
+    while True:
+        end = min(n, x + width)
+        change = np.flatnonzero(customer[x:end] != customer[x - 1])
+        if len(change):
+            return x + int(change[0])
+        if end == n:
+            return n
+        x, width = end, width * 2
+
+
+def within(positions: Int64s, lo: int, hi: int) -> Int64s:
+    """The sorted positions that fall in [lo, hi)."""
+    return positions[np.searchsorted(positions, lo) : np.searchsorted(positions, hi)]
+
+
+def concat_levels(parts: list[CustomerLevels], steps: int) -> CustomerLevels:
+    """Levels of disjoint customer ranges, in range order (as one call over
+    all events would give them)."""
+    parts = [p for p in parts if len(p.customer)]
+    if not parts:
+        return _no_levels(steps)
+    if len(parts) == 1:
+        return parts[0]
+    return CustomerLevels(
+        customer=np.concatenate([p.customer for p in parts]),
+        level=np.concatenate([p.level for p in parts]),
+        step_seconds=[np.concatenate([p.step_seconds[k] for p in parts]) for k in range(steps - 1)],
+        start_index=np.concatenate([p.start_index for p in parts]),
+    )
+
+
+def positions_of(step: Bools | Int64s) -> Int64s:
+    """A step's sorted event positions (from a mask, or as given)."""
     if step.dtype == np.bool_:
         return np.flatnonzero(step)
     return np.asarray(step, dtype=np.int64)
 
 
 def summarise(
-    names: list[str], levels: Int64s, seconds: npt.NDArray[np.float64]
+    names: list[str],
+    levels: Int64s,
+    step_seconds: list[npt.NDArray[np.float64]] | npt.NDArray[np.float64],
+    mask: Bools | None = None,
 ) -> list[StepResult]:
+    """Per-step results. ``step_seconds``: CustomerLevels.step_seconds (or
+    the dense (customers, steps) matrix); ``mask``: only these customers."""
+    dense = isinstance(step_seconds, np.ndarray)
     results: list[StepResult] = []
-    entered = len(levels)
+    chosen = levels if mask is None else levels[mask]
+    entered = len(chosen)
     previous = entered
     for k, name in enumerate(names):
-        reached = levels >= k + 1
-        count = int(reached.sum())
-        times = seconds[reached, k] if count else np.zeros(0)
+        count = int((chosen >= k + 1).sum())
+        if not count or k == 0:
+            times = np.zeros(count)
+        elif dense:
+            rows = levels >= k + 1 if mask is None else mask & (levels >= k + 1)
+            times = np.asarray(step_seconds)[rows, k]
+        else:
+            times = step_seconds[k - 1]
+            if mask is not None:
+                times = times[mask[levels > k]]
         results.append(
             StepResult(
                 event=name,
@@ -178,7 +268,7 @@ def funnel(
 ) -> FunnelResult:
     """Per-step results, and per breakdown value (the value at each
     customer's chosen start) for the ``breakdown_limit`` largest values."""
-    steps = summarise(names, levels.level, levels.seconds)
+    steps = summarise(names, levels.level, levels.step_seconds)
     if breakdown_codes is None or breakdown_labels is None:
         return FunnelResult(steps)
     codes = breakdown_codes[levels.start_index]
@@ -188,7 +278,7 @@ def funnel(
     for v in values[order]:
         mask = codes == v
         breakdowns.append(
-            (breakdown_labels[int(v)], summarise(names, levels.level[mask], levels.seconds[mask]))
+            (breakdown_labels[int(v)], summarise(names, levels.level, levels.step_seconds, mask))
         )
     return FunnelResult(
         steps,

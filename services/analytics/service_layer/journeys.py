@@ -11,9 +11,12 @@ engine. Paths, stages, retention and stickiness run on the layout too
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +36,10 @@ from analytics.domain.queries import (
 from analytics.domain.stages import stage_counts
 
 NONE_LABEL = "(none)"
+# Below this many events a query runs in one piece (threads cost more than
+# they save).
+PARALLEL_MIN_EVENTS = 200_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +118,97 @@ def _utc(stored: datetime) -> datetime:
 
 
 class JourneyAnalytics:
-    def __init__(self, store: EventStore) -> None:
+    """``threads``: how many cores one query may use (0: all of them). The
+    per-customer passes of funnels and retention split the events into
+    customer ranges and run them side by side: numpy releases the GIL in
+    them (docs/adr/0215)."""
+
+    def __init__(self, store: EventStore, *, threads: int = 0) -> None:
         self.store = store
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        self._pool = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="analytics-query")
+            if self.threads > 1
+            else None
+        )
+
+    def _map(self, fn: Callable[[int, int], T], bounds: Iterable[tuple[int, int]]) -> list[T]:
+        if self._pool is None:
+            return [fn(lo, hi) for lo, hi in bounds]
+        return list(self._pool.map(lambda b: fn(*b), bounds))
+
+    def _bounds(self, customer: Any) -> list[tuple[int, int]]:
+        parts = self.threads if len(customer) >= PARALLEL_MIN_EVENTS else 1
+        return engine.customer_bounds(customer, parts)
+
+    def _ranges(self, n: int) -> list[tuple[int, int]]:
+        """Equal index ranges for element-wise work (no customer alignment)."""
+        k = self.threads if n >= PARALLEL_MIN_EVENTS else 1
+        return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+    def _scan_positions(self, event: Any, codes: list[int]) -> list[Any]:
+        """Sorted positions of each code's events, ranges side by side."""
+
+        def scan(lo: int, hi: int) -> list[Any]:
+            part = event[lo:hi]
+            return [lo + np.flatnonzero(part == c) for c in codes]
+
+        found = self._map(scan, self._ranges(len(event)))
+        return [np.concatenate([f[i] for f in found]) for i in range(len(codes))]
+
+    def _elementwise(self, n: int, fn: Callable[[int, int], Any]) -> Any:
+        """An int32 array of n values, ``fn(lo, hi)`` computing each range."""
+        out = np.empty(n, dtype=np.int32)
+
+        def fill(lo: int, hi: int) -> None:
+            out[lo:hi] = fn(lo, hi)
+
+        self._map(fill, self._ranges(n))
+        return out
+
+    def _dense_parallel(self, customer: Any) -> Any:
+        """Each event's customer as 0, 1, 2 … (as :func:`_dense`), in ranges:
+        local running counts first, then each range shifted by the counts
+        before it."""
+        n = len(customer)
+        if n == 0:
+            return np.zeros(0, dtype=np.int32)
+        out = np.empty(n, dtype=np.int32)
+
+        def local(lo: int, hi: int) -> int:
+            part = out[lo:hi]
+            part[0] = 1 if lo and customer[lo] != customer[lo - 1] else 0
+            np.not_equal(customer[lo + 1 : hi], customer[lo : hi - 1], out=part[1:])
+            np.cumsum(part, out=part)
+            return int(part[-1])
+
+        ranges = self._ranges(n)
+        lasts = self._map(local, ranges)
+        shifts = np.cumsum([0, *lasts[:-1]])
+
+        def shift(lo: int, hi: int) -> None:
+            i = ranges.index((lo, hi))
+            if shifts[i]:
+                out[lo:hi] += np.int32(shifts[i])
+
+        self._map(shift, ranges)
+        return out
+
+    def _day(self, ts_ms: Any) -> Any:
+        return self._elementwise(len(ts_ms), lambda lo, hi: ts_ms[lo:hi] // DAY_MS)
+
+    def _period(self, ts_ms: Any, day: Any, period: Period) -> Any:
+        if period is Period.DAY:
+            return day
+        if period is Period.WEEK:
+            return self._elementwise(
+                len(day), lambda lo, hi: (day[lo:hi] - _MONDAY_OFFSET_DAYS) // 7
+            )
+        return self._elementwise(len(ts_ms), lambda lo, hi: _period_index(ts_ms[lo:hi], period))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- funnels -------------------------------------------------------------
     def recent(self, customer_id: str, limit: int = 20) -> RecentJourney | None:
@@ -146,17 +242,23 @@ class JourneyAnalytics:
         ) and q.breakdown in ("", "channel")
         loader = self._funnel_from_layout if in_layout else self._funnel_from_sql
         customer, ts, masks, codes, labels, (lo, hi) = loader(q)
-        levels = engine.customer_levels(
-            customer,
-            ts,
-            masks,
-            range_start_ms=q.range.start_ms,
-            range_end_ms=q.range.end_ms,
-            window_ms=q.window_s * 1000,
-            strict=q.strict,
-            # Every event held lies in the range: no per-start time test.
-            in_range=q.range.start_ms <= lo and hi < q.range.end_ms,
-        )
+        positions = [engine.positions_of(m) for m in masks]
+
+        def levels_of(start: int, end: int) -> engine.CustomerLevels:
+            return engine.customer_levels(
+                customer,
+                ts,
+                [engine.within(p, start, end) for p in positions],
+                range_start_ms=q.range.start_ms,
+                range_end_ms=q.range.end_ms,
+                window_ms=q.window_s * 1000,
+                strict=q.strict,
+                # Every event held lies in the range: no per-start time test.
+                in_range=q.range.start_ms <= lo and hi < q.range.end_ms,
+            )
+
+        # Customer ranges side by side; their levels concatenate in order.
+        levels = engine.concat_levels(self._map(levels_of, self._bounds(customer)), len(q.steps))
         names = [s.event for s in q.steps]
         result = engine.funnel(
             names,
@@ -183,7 +285,9 @@ class JourneyAnalytics:
             channel_labels = list(layout.channels.labels)
             # Each step starts from its event's cached positions; a channel
             # filter narrows them (no scan of every event per step).
-            cols, positions = layout.snapshot([events[s.event] for s in q.steps])
+            cols, positions = layout.snapshot(
+                [events[s.event] for s in q.steps], self._scan_positions
+            )
             span = layout.span()
         steps = []
         for s, p in zip(q.steps, positions, strict=True):
@@ -269,17 +373,17 @@ class JourneyAnalytics:
             codes = dict(layout.events.codes)
             # Per version of the columns: each event's dense customer number,
             # day and period (built once, not per query).
-            cols, dense = layout.derived("dense", lambda c: _dense(c.customer))
-            _, day = layout.derived("day", lambda c: (c.ts_ms // DAY_MS).astype(np.int32))
+            cols, dense = layout.derived("dense", lambda c: self._dense_parallel(c.customer))
+            _, day = layout.derived("day", lambda c: self._day(c.ts_ms))
             _, pidx = layout.derived(
-                f"period:{q.period.value}",
-                lambda c: _period_index(c.ts_ms, q.period).astype(np.int32),
+                f"period:{q.period.value}", lambda c: self._period(c.ts_ms, day, q.period)
             )
-            positions = {
-                code: layout.snapshot([code])[1][0]
-                for code in {codes.get(q.cohort_event), codes.get(q.return_event)}
-                if code is not None
-            }
+            wanted = [
+                c for c in {codes.get(q.cohort_event), codes.get(q.return_event)} if c is not None
+            ]
+            positions = dict(
+                zip(wanted, layout.snapshot(wanted, self._scan_positions)[1], strict=True)
+            )
         end = _ts(q.range.end)
         triangle = retention_triangle(
             cols.customer,
@@ -294,6 +398,8 @@ class JourneyAnalytics:
             dense=dense,
             period_index=pidx,
             positions=positions,
+            bounds=self._bounds(cols.customer),
+            run=self._map,
         )
         cohorts = []
         for c, n, retained in triangle:
@@ -458,6 +564,8 @@ def retention_triangle(
     dense: Any = None,
     period_index: Any = None,
     positions: dict[int, Any] | None = None,
+    bounds: list[tuple[int, int]] | None = None,
+    run: Callable[[Callable[[int, int], Any], list[tuple[int, int]]], list[Any]] | None = None,
 ) -> list[tuple[datetime, int, list[int]]]:
     """(cohort start, customers, retained per period) from columns sorted by
     customer and time: a customer's cohort is the period of their first
@@ -466,7 +574,10 @@ def retention_triangle(
 
     ``dense``, ``period_index`` (per event) and ``positions`` (sorted
     positions per event code) may come precomputed from the layout; no
-    sort is needed anywhere: within a customer, time only grows."""
+    sort is needed anywhere: within a customer, time only grows.
+    ``bounds``: customer ranges of the events (never cutting a customer),
+    each counted on its own by ``run`` (e.g. side by side in threads) and
+    the counts added up."""
     n = len(ts_ms)
     if n == 0:
         return []
@@ -475,51 +586,67 @@ def retention_triangle(
     if period_index is None:
         period_index = _period_index(ts_ms, period).astype(np.int32)
     positions = positions or {}
+    bounds = bounds or [(0, n)]
 
-    def where(code: int) -> Any:
+    def map_ranges(fn: Callable[[int, int], T]) -> list[T]:
+        if run is None:
+            return [fn(lo, hi) for lo, hi in bounds]
+        return run(fn, bounds)
+
+    def where(code: int, lo: int, hi: int) -> Any:
         p = positions.get(code)
-        return np.flatnonzero(event == code) if p is None else p
+        if p is None:
+            return lo + np.flatnonzero(event[lo:hi] == code)
+        return p[np.searchsorted(p, lo) : np.searchsorted(p, hi)]
 
-    # Each customer's first cohort event: where the customer changes among
-    # the cohort events (all events, or the cohort event's positions).
-    idx = (
-        np.flatnonzero(np.r_[True, dense[1:] != dense[:-1]])
-        if cohort_code is None
-        else where(cohort_code)
-    )
-    if cohort_code is not None and len(idx):
-        dc = dense[idx]
-        idx = idx[np.r_[True, dc[1:] != dc[:-1]]]
-    first_ts = ts_ms[idx]
-    keep = (first_ts >= start_ms) & (first_ts < end_ms)
-    idx = idx[keep]
-    if len(idx) == 0:
+    def cohorts_in(lo: int, hi: int) -> tuple[Any, Any]:
+        # Each customer's first cohort event: where the customer changes
+        # among the cohort events (all events, or the cohort event's
+        # positions); kept when it lies in the range.
+        if cohort_code is None:
+            d = dense[lo:hi]
+            idx = lo + np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        else:
+            idx = where(cohort_code, lo, hi)
+            if len(idx):
+                dc = dense[idx]
+                idx = idx[np.r_[True, dc[1:] != dc[:-1]]]
+        first_ts = ts_ms[idx]
+        idx = idx[(first_ts >= start_ms) & (first_ts < end_ms)]
+        return idx, period_index[idx]
+
+    found = map_ranges(cohorts_in)
+    if not any(len(idx) for idx, _ in found):
         return []
-    cohort_p = period_index[idx]
+    cohort_p = np.concatenate([p for _, p in found])
     pmin = int(cohort_p.min())
     width = int(cohort_p.max()) - pmin + 1
     cohort_of = np.full(int(dense[-1]) + 1, -1, dtype=np.int32)
-    cohort_of[dense[idx]] = cohort_p - pmin
-    # Returns: k = period of the event - cohort period, per event of a
-    # cohort member inside the range.
-    if return_code is None:
-        r_idx = None
-        r_dense, r_ts, r_p = dense, ts_ms, period_index
-    else:
-        r_idx = where(return_code)
-        r_dense, r_ts, r_p = dense[r_idx], ts_ms[r_idx], period_index[r_idx]
-    c = cohort_of[r_dense]
-    k = r_p - pmin - c
-    ok = (c >= 0) & (k >= 0) & (k < periods) & (r_ts >= start_ms) & (r_ts < end_ms)
-    sel = np.flatnonzero(ok)
-    rd, rk = r_dense[sel], k[sel]
-    # Periods grow with time within a customer: distinct pairs are changes.
-    distinct = np.r_[True, (rd[1:] != rd[:-1]) | (rk[1:] != rk[:-1])]
-    pair_c = c[sel][distinct].astype(np.int64)
+    for idx, p in found:
+        cohort_of[dense[idx]] = p - pmin
+
+    def returns_in(lo: int, hi: int) -> Any:
+        # k = period of the event - cohort period, per event of a cohort
+        # member inside the range.
+        if return_code is None:
+            r_dense, r_ts, r_p = dense[lo:hi], ts_ms[lo:hi], period_index[lo:hi]
+        else:
+            r_idx = where(return_code, lo, hi)
+            r_dense, r_ts, r_p = dense[r_idx], ts_ms[r_idx], period_index[r_idx]
+        c = cohort_of[r_dense]
+        k = r_p - pmin - c
+        ok = (c >= 0) & (k >= 0) & (k < periods) & (r_ts >= start_ms) & (r_ts < end_ms)
+        sel = np.flatnonzero(ok)
+        if len(sel) == 0:
+            return np.zeros(width * periods, dtype=np.int64)
+        rd, rk = r_dense[sel], k[sel]
+        # Periods grow with time within a customer: distinct pairs are changes.
+        distinct = np.r_[True, (rd[1:] != rd[:-1]) | (rk[1:] != rk[:-1])]
+        pair_c = c[sel][distinct].astype(np.int64)
+        return np.bincount(pair_c * periods + rk[distinct], minlength=width * periods)
+
+    kept = np.sum(map_ranges(returns_in), axis=0).reshape(width, periods)
     sizes = np.bincount(cohort_p - pmin, minlength=width)
-    kept = np.bincount(pair_c * periods + rk[distinct], minlength=width * periods).reshape(
-        width, periods
-    )
     out = []
     for ci in np.flatnonzero(sizes):
         row = kept[ci]

@@ -225,3 +225,72 @@ def test_journey_stages_per_week_equal_pandas(loaded) -> None:  # type: ignore[n
         want = [int((week["stage"] >= i).sum()) for i in range(3)]
         assert [c for _, c, _ in rows] == want
         assert rows[1][2] == pytest.approx(want[1] / want[0])
+
+
+@pytest.mark.parametrize("threads", [2, 5])
+def test_queries_split_by_customer_answer_as_one_piece(
+    loaded, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A query run over customer ranges side by side (docs/adr/0215) gives
+    exactly the one-piece answer: funnels (loose, strict, a breakdown, the
+    SQL path) with their times to convert, and retention triangles."""
+    import analytics.service_layer.journeys as journeys
+    from analytics.domain.funnel import customer_bounds
+
+    one, _ = loaded
+    monkeypatch.setattr(journeys, "PARALLEL_MIN_EVENTS", 0)
+    split = JourneyAnalytics(one.store, threads=threads)
+    cols = one.store.ensure_layout().cols
+    bounds = split._bounds(cols.customer)
+    assert len(bounds) == threads
+    assert bounds == customer_bounds(cols.customer, threads)
+    for lo, _ in bounds[1:]:  # never a customer cut in two
+        assert cols.customer[lo] != cols.customer[lo - 1]
+    queries = [
+        FunnelQuery(tuple(Step(s) for s in STEPS), 3 * 86_400, RANGE, False, "channel"),
+        FunnelQuery(tuple(Step(s) for s in STEPS), 86_400, RANGE, True),
+        FunnelQuery(
+            (Step("view"), Step("cart", (PropertyFilter("plan", ("pro",)),)), Step("buy")),
+            2 * 86_400,
+            RANGE,
+            breakdown="plan",
+        ),
+    ]
+    for q in queries:
+        assert split.funnel(q) == one.funnel(q)
+        assert split.funnel(q).result.steps[1].median_seconds_to_convert > 0
+    r = TimeRange(T0, T0 + timedelta(weeks=10))
+    for rq in (
+        RetentionQuery(r, Period.WEEK, 10),
+        RetentionQuery(r, Period.DAY, 12, "view", "buy"),
+    ):
+        got, want = split.retention(rq), one.retention(rq)
+        assert got == want
+        assert sum(sum(c.retained) for c in got.cohorts) > 0
+    split.close()
+
+
+def test_derived_arrays_built_in_ranges_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-event arrays a query caches (dense customer number, day,
+    week, month, positions per event) are the same built in ranges side by
+    side as in one pass, including where a range boundary falls inside a
+    customer's events."""
+    import analytics.service_layer.journeys as journeys
+
+    monkeypatch.setattr(journeys, "PARALLEL_MIN_EVENTS", 0)
+    rng = np.random.default_rng(5)
+    customer = np.sort(rng.integers(0, 40, 1001)).astype(np.int64)
+    ts = np.sort(rng.integers(1_700_000_000_000, 1_760_000_000_000, 1001)).astype(np.int64)
+    event = rng.integers(0, 4, 1001).astype(np.int32)
+    for threads in (2, 3, 7):
+        a = JourneyAnalytics(EventStore(":memory:"), threads=threads)
+        assert np.array_equal(a._dense_parallel(customer), journeys._dense(customer))
+        day = a._day(ts)
+        assert np.array_equal(day, ts // journeys.DAY_MS)
+        for period in Period:
+            assert np.array_equal(a._period(ts, day, period), journeys._period_index(ts, period))
+        assert all(
+            np.array_equal(got, np.flatnonzero(event == c))
+            for c, got in zip([0, 3, 9], a._scan_positions(event, [0, 3, 9]), strict=True)
+        )
+        a.close()

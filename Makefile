@@ -91,7 +91,7 @@ test-e2e: venv
 	$(BIN)/pytest -q -m e2e
 
 test: venv lint typecheck protos-check buf-lint deploy-check sdk-tools
-	$(BIN)/pytest -q --ignore=tests/production --ignore=tests/deploy
+	$(BIN)/pytest -q --durations=25 --ignore=tests/production --ignore=tests/deploy
 
 bench: venv
 	$(BIN)/pip install -q -e '.[dev,bench]'

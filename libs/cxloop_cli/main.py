@@ -24,6 +24,7 @@ from cxloop_libs.config import (
 )
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="cxloop: run the customer-experience suite locally and check on it.",
     no_args_is_help=True,
     add_completion=False,
@@ -202,7 +203,7 @@ def audit_export(
     ] = ",".join(AUDIT_SERVICES),
     nats_url: Annotated[str, NATS_URL_OPTION] = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
 ) -> None:
-    """Every service's audit entries from its stream (cx.<service>.audit.recorded)."""
+    """Every service's audit entries from its stream (`cx.<service>.audit.recorded`)."""
     from cxloop_cli import audit
 
     names = [n.strip() for n in services.split(",") if n.strip()]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -263,3 +264,18 @@ def install(app: FastAPI, gate: ConsoleGate) -> None:
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     app.add_exception_handler(Refused, on_refused)
+
+    async def on_invalid(_request: Request, exc: Exception) -> JSONResponse:
+        """A query, path or header value FastAPI refused: a 400 in the one
+        error shape naming the parameter (not FastAPI's 422 ``detail``)."""
+        assert isinstance(exc, RequestValidationError)
+        fields = []
+        for problem in exc.errors():
+            loc = [str(x) for x in problem.get("loc", ())]
+            name = ".".join(loc[1:]) or (loc[0] if loc else "request")
+            if loc and loc[0] == "header":
+                name = f"header:{name}"
+            fields.append({"field": name, "reason": str(problem.get("msg", "invalid"))})
+        return JSONResponse(error_body(400, "invalid request", fields), status_code=400)
+
+    app.add_exception_handler(RequestValidationError, on_invalid)

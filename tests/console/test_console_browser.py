@@ -336,6 +336,23 @@ def _journeys(out: dict[str, Any]) -> None:
     assert out["checks"]["alerts"] is True
 
 
+def _gateway_audit(key: str) -> set[tuple[str, str, str]]:
+    """(resource, subject, reason) of the gateway's audit entries by this key."""
+    import nats
+
+    from cxloop_libs.audit.stream import read_audit_entries
+
+    async def read() -> list[Any]:
+        nc = await nats.connect(infra.nats_url())
+        try:
+            return await read_audit_entries(nc.jetstream(), services=["gateway"], timeout_s=2)
+        finally:
+            await nc.close()
+
+    actor = f"gateway-key:{key.split('_')[1]}"
+    return {(e.resource, e.subject, e.reason) for e in asyncio.run(read()) if e.actor == actor}
+
+
 def test_admin_sees_every_view_with_real_data_and_acts(console: Console) -> None:
     run = uuid.uuid4().hex[:6]
     out = drive(console, "admin", reviewDecision="approve", segmentId=f"browser-admin-{run}")
@@ -352,6 +369,11 @@ def test_admin_sees_every_view_with_real_data_and_acts(console: Console) -> None
     _journeys(out)
     assert f"Segment browser-admin-{run} saved" in out["texts"]["segmentSaved"]
     assert f"browser-admin-{run}" in [row[0] for row in out["texts"]["segments"]]
+    # The reads of customer data, with the reason typed in the page.
+    audit = _gateway_audit(console.keys["admin"][1])
+    assert ("identity_review_queue:open", "", "browser test admin: merge queue") in audit
+    assert ("identity_link_explanation", console.customer_id, "browser test admin") in audit
+    assert any(r.startswith("identity_review:approve:") for r, _, _ in audit), audit
     assert out["texts"]["pointsAvailable"].replace(",", "") == "500"
     assert "opened" in out["texts"]["privacyStatus"]
     # Overview: identity's count includes the customer made through the gateway.

@@ -25,12 +25,11 @@ from cxloop_libs.errors import NotFound, Unavailable
 from gateway.adapters.body import parse_json, read_body
 from gateway.adapters.console_sources import ActionFailed
 from gateway.adapters.error_body import error_body
-from gateway.adapters.http import ErrorBody
 from gateway.domain.access import Permission
 from gateway.domain.errors import InvalidRequest
 from gateway.domain.segment import problems_from
 from gateway.entrypoints.console_api import _ID, _reason
-from gateway.entrypoints.console_auth import Caller, ConsoleGate, Refused
+from gateway.entrypoints.console_auth import ERRORS, Caller, ConsoleGate, Refused
 from gateway.service_layer.console_views import ConsoleSources
 from gateway.service_layer.customer360 import PartUnavailable
 from gateway.service_layer.privacy_desk import NewPrivacyRequest, PrivacyDesk, Subject
@@ -98,27 +97,30 @@ class ConsolePrivacyBody(_Model):
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body the route reads itself (to bound its size first)."""
+    """OpenAPI for a body the route reads itself (to bound its size first).
+    Nested models are inlined: a ``#/$defs/...`` reference would point at
+    the OpenAPI document's root."""
     schema = model.model_json_schema(by_alias=True)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid request; `fields` names each problem."},
-    401: {
-        "model": ErrorBody,
-        "description": "No API key or console session, or an unknown, revoked one.",
-    },
-    403: {
-        "model": ErrorBody,
-        "description": "The role may not; a session request without its CSRF token or "
-        "from another origin.",
-    },
-    404: {"model": ErrorBody, "description": "No such customer, case, item or segment."},
-    409: {"model": ErrorBody, "description": "The service refused: decided the other way ..."},
-    429: {"model": ErrorBody, "description": "Over the key's rate; see `Retry-After`."},
-    503: {"model": ErrorBody, "description": "A service cannot answer now; see `Retry-After`."},
-}
 
 
 async def _body(request: Request, model: type[_Model]) -> Any:

@@ -238,6 +238,26 @@ async def test_the_table_names_every_console_route(env: Env) -> None:
     assert served == {(r.method, r.template) for r in ROUTES} | SESSION_ROUTES | {LOGIN}
 
 
+async def test_every_console_error_is_documented_in_the_one_error_shape(env: Env) -> None:
+    """OpenAPI: each console route's 4xx/5xx answers name ErrorBody; no 422
+    (FastAPI's own validation answers 400 in the one shape, ADR 0210)."""
+    from gateway.adapters.http import _openapi
+
+    spec = _openapi(env.app)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    checked = 0
+    for path, ops in spec["paths"].items():
+        if not path.startswith(("/v1/me", "/v1/customers", "/v1/console")):
+            continue
+        for method, op in ops.items():
+            assert "422" not in op["responses"], (method, path)
+            for status in ("400", "401", "403", "503"):
+                schema = op["responses"][status]["content"]["application/json"]["schema"]
+                assert schema["$ref"].endswith("/ErrorBody"), (method, path, status)
+            checked += 1
+    assert checked == len(ROUTES) + len(SESSION_ROUTES) + 1
+
+
 async def test_missing_wrong_forged_revoked_and_write_keys_are_refused(env: Env) -> None:
     revoked = await env.store.create("sec revoked", "admin", rate_per_s=10_000)
     key_id = revoked.split("_")[1]

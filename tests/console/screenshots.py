@@ -115,7 +115,9 @@ def main() -> None:
         cid = found.json()["customerId"]
         asyncio.run(tcb._seed_review_items_and_a_case(addresses, cid))
         shots = data_dir / "screenshots"
-        console = tcb.Console(url, keys, email, cid, shots, user_id=summary["sample"].get("userId", ""))
+        console = tcb.Console(
+            url, keys, email, cid, shots, user_id=summary["sample"].get("userId", "")
+        )
         acts: dict[str, dict[str, str | bool]] = {
             "marketer": {"segmentId": "buyers"},
             "analyst": {},

@@ -307,7 +307,6 @@ class GrpcConsoleSources:
             raise ActionFailed(404, "loyalty knows no such member")
         return _json(r)
 
-
     async def update_case(
         self,
         customer_id: str,
@@ -380,9 +379,7 @@ class GrpcConsoleSources:
         )
         return _json(r.item)
 
-    async def explain(
-        self, a: dict[str, str], b: dict[str, str], actor: Actor
-    ) -> dict[str, Any]:
+    async def explain(self, a: dict[str, str], b: dict[str, str], actor: Actor) -> dict[str, Any]:
         def ident(x: dict[str, str]) -> common.Identifier:
             return common.Identifier(
                 type=IDENTIFIER_TYPES[x["type"]], value=x["value"], namespace=x.get("namespace", "")

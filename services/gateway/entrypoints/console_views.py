@@ -121,8 +121,6 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-
-
 async def _body(request: Request, model: type[_Model]) -> Any:
     if "application/json" not in request.headers.get("content-type", ""):
         raise Refused(415, "send JSON", "header:Content-Type")
@@ -295,9 +293,7 @@ def add_console_views(
         if len(left_out) > 20 or not all(_EVENT.match(e) for e in left_out):
             raise Refused(400, "at most 20 event names, comma separated", "exclude")
         return await answer(
-            lambda: sources.paths(
-                anchor.strip(), direction == "before", depth, top, days, left_out
-            )
+            lambda: sources.paths(anchor.strip(), direction == "before", depth, top, days, left_out)
         )
 
     @router.get("/v1/console/retention", summary="Weekly retention triangle (cohorts by week)")
@@ -397,9 +393,7 @@ def add_console_views(
         async def work() -> Any:
             body: ExplainBody = await _body(request, ExplainBody)
             try:
-                got = await sources.explain(
-                    body.a.model_dump(), body.b.model_dump(), actor
-                )
+                got = await sources.explain(body.a.model_dump(), body.b.model_dump(), actor)
             except ActionFailed:
                 await audited(actor, Action.READ, "identity_link_explanation", "", False)
                 raise
@@ -435,7 +429,9 @@ def add_console_views(
             if body.status is None and not body.note.strip() and not body.resolution.strip():
                 raise InvalidRequest.one("status", "give a status, a note or a resolution")
             change = body.model_dump(by_alias=True, exclude_none=True)
-            await audited(actor, Action.CHANGE, f"feedback_case:{body.status or 'note'}", customer_id)
+            await audited(
+                actor, Action.CHANGE, f"feedback_case:{body.status or 'note'}", customer_id
+            )
             return await sources.update_case(customer_id, case_id, change, actor)
 
         return await answer(work)

@@ -381,7 +381,9 @@ async def test_actions_are_audited_with_the_key_and_the_reason_before_any_servic
     points = await _call(env, ROUTES[3], {"Cookie": cookie}, csrf=csrf)
     privacy = await _call(env, ROUTES[4], _bearer(env.keys["admin"]))
     case = await _call(env, _route("/v1/customers/c-1/cases/k-1"), _bearer(env.keys["agent"]))
-    review = await _call(env, _route("/v1/console/identity/reviews/r-1"), _bearer(env.keys["agent"]))
+    review = await _call(
+        env, _route("/v1/console/identity/reviews/r-1"), _bearer(env.keys["agent"])
+    )
     for r in (points, privacy, case, review):
         assert r.status_code == 503, r.text
         assert r.json()["code"] == "unavailable" and r.headers["Retry-After"]

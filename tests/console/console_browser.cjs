@@ -8,6 +8,9 @@ const path = require("path");
 const { chromium } = require("playwright-core");
 
 const cfg = JSON.parse(process.argv[2]);
+// quick: the customer view and the refusals only (no axe, no Korean or phone
+// pass) — for a run that checks one thing again (a service down).
+const quick = Boolean(cfg.quick);
 const out = { role: cfg.role, views: {}, texts: {}, checks: {}, axe: [], errors: [] };
 
 async function shot(page, name) {
@@ -32,7 +35,7 @@ async function csrf(page) {
 }
 
 async function axe(page, view) {
-  if (!cfg.axe) return;
+  if (!cfg.axe || quick) return;
   // Evaluated over the DevTools protocol: the page's CSP (script-src 'self') stays on.
   await page.evaluate(fs.readFileSync(cfg.axe, "utf8"));
   const res = await page.evaluate(async () => {
@@ -40,6 +43,27 @@ async function axe(page, view) {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
   });
   for (const v of res) out.axe.push({ view, ...v });
+}
+
+async function koreanAtPhoneWidth(page) {
+  await page.click("#lang");
+  await page.waitForFunction(() => document.documentElement.lang === "ko");
+  out.texts.navKo = await page.innerText("#nav");
+  await page.setViewportSize({ width: 390, height: 844 });
+  // At phone width nothing is wider than the screen (the widest view wins):
+  // every view once (the admin's run has them all), else the first.
+  out.checks.phoneOverflow = -1;
+  const views = cfg.role === "admin" ? [...out.nav.slice(1), out.nav[0]] : [out.nav[0]];
+  for (const view of views) {
+    await page.click(`#nav-${view}`);
+    await page.waitForSelector(`#view-${view}`);
+    await page.waitForTimeout(400);
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    out.checks.phoneOverflow = Math.max(out.checks.phoneOverflow, over);
+  }
+  await shot(page, "phone-ko");
+  await page.click("#lang");
+  await page.setViewportSize({ width: 1280, height: 900 });
 }
 
 async function main() {
@@ -142,6 +166,7 @@ async function main() {
       out.checks.pointsForm = Boolean(await page.$("#points-form"));
       out.checks.privacyForm = Boolean(await page.$("#privacy-form"));
       if (out.checks.pointsForm) {
+        out.texts.pointsBefore = (await page.$("#points-available")) ? await page.textContent("#points-available") : null;
         await page.fill("#adjust-points", "500");
         await page.fill("#adjust-reason", "goodwill after late delivery");
         await page.click("#points-form button[type=submit]");
@@ -188,22 +213,7 @@ async function main() {
   }
 
   // Korean, at phone width.
-  await page.click("#lang");
-  await page.waitForFunction(() => document.documentElement.lang === "ko");
-  out.texts.navKo = await page.innerText("#nav");
-  await page.setViewportSize({ width: 390, height: 844 });
-  // Every view at phone width: nothing wider than the screen (the widest wins).
-  out.checks.phoneOverflow = -1;
-  for (const view of [...out.nav.slice(1), out.nav[0]]) {
-    await page.click(`#nav-${view}`);
-    await page.waitForSelector(`#view-${view}`);
-    await page.waitForTimeout(400);
-    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    out.checks.phoneOverflow = Math.max(out.checks.phoneOverflow, over);
-  }
-  await shot(page, "phone-ko");
-  await page.click("#lang");
-  await page.setViewportSize({ width: 1280, height: 900 });
+  if (!quick) await koreanAtPhoneWidth(page);
 
   // Refusals, from the page itself (same origin, with the session cookie).
   out.checks.noCsrf = await pageFetch(page, "/v1/console/segments/preview", {

@@ -449,7 +449,7 @@ async function renderOverview(section) {
     h("h2", {}, t("purposes")), h("ul", {}, o.purposes.purposes.map((p) => h("li", {}, p))))
     : notAvailableCard(t("purposes"), "ov-purposes", o, "purposes"));
   grid.append(o.alerts ? h("section", { class: "card", id: "ov-alerts", "aria-label": t("alerts") },
-    h("h2", {}, t("alerts")), o.alerts.alerts.length ? h("ul", {}, o.alerts.alerts.map((a) => h("li", {}, `${a.kpi || ""} ${a.message || ""}`))) : h("p", { class: "muted" }, t("noAlerts")))
+    h("h2", {}, t("alerts")), o.alerts.alerts.length ? h("ul", {}, o.alerts.alerts.map((a) => h("li", {}, `${a.kpi || ""}${a.breakdownValue ? ` (${a.breakdownValue})` : ""}: ${Number(a.observedValue).toFixed(3)} / ${t("expected")} ${Number(a.expectedValue).toFixed(3)} · ${day(a.windowStart)}`))) : h("p", { class: "muted" }, t("noAlerts")))
     : notAvailableCard(t("alerts"), "ov-alerts", o, "alerts"));
   grid.append(notAvailableCard(t("optIn"), "ov-optin", o, "consentOptIn"));
   grid.append(notAvailableCard(t("tierMix"), "ov-tiers", o, "tierMix"));

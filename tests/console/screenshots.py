@@ -4,8 +4,9 @@
 
 Starts the whole suite (as the browser tests do), seeds it with
 `cxloop demo`, starts an experiment and asks for recommendations so it has
-exposures, then drives the console as each role and copies the views the
-README shows into docs/screenshots/."""
+exposures, queues two unsure record pairs for merge review and opens a case
+(a 1-star review) for the sample customer, then drives the console as each
+role and copies the views the README shows into docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ import test_console_browser as tcb
 ROOT = Path(__file__).resolve().parents[2]
 SHOWN = (
     "admin-overview",
+    "admin-review",
     "agent-customer",
+    "marketer-experiments",
     "privacy_officer-customer",
     "marketer-journeys",
     "analyst-experiments",
@@ -101,10 +104,29 @@ def main() -> None:
                 timeout=10,
             )
         keys = tcb.keys_for_every_role(url, nats_url)
+        email = summary["sample"]["email"]
+        found = httpx.get(
+            f"{url}/v1/customers",
+            params={"email": email},
+            headers={"Authorization": f"Bearer {keys['admin'][1]}", "X-Cxloop-Reason": "shots"},
+            timeout=10,
+        )
+        found.raise_for_status()
+        cid = found.json()["customerId"]
+        asyncio.run(tcb._seed_review_items_and_a_case(addresses, cid))
         shots = data_dir / "screenshots"
-        console = tcb.Console(url, keys, summary["sample"]["email"], "", shots)
+        console = tcb.Console(
+            url, keys, email, cid, shots, user_id=summary["sample"].get("userId", "")
+        )
+        acts: dict[str, dict[str, str | bool]] = {
+            "marketer": {"segmentId": "buyers"},
+            "analyst": {},
+            "admin": {},
+            "agent": {},
+            "privacy_officer": {},
+        }
         for role in tcb.ROLES:
-            tcb.drive(console, role, experiment_id=EXPERIMENT)
+            tcb.drive(console, role, experiment_id=EXPERIMENT, **acts[role])
     target = ROOT / "docs" / "screenshots"
     target.mkdir(parents=True, exist_ok=True)
     for name in SHOWN:

@@ -1,7 +1,8 @@
 """The console views' numbers over each service's gRPC API: identity's
-stats, loyalty's programme totals and manual adjustments, feedback's
-NPS/CSAT/CES series, consent's purposes, analytics' funnels and KPI alerts,
-personalization's experiment results and segment previews.
+stats, review queue and link explanations, loyalty's programme totals and
+manual adjustments, feedback's NPS/CSAT/CES series and cases, consent's
+purposes, analytics' funnels, paths, retention and KPI alerts,
+personalization's experiment results and segments (preview, save, list).
 
 Numbers no service exposes yet (events per second, consent opt-in counts,
 tier mix, a list of experiments or segments) are parts that say so
@@ -16,6 +17,7 @@ import grpc
 import grpc.aio
 from cxloop.analytics.v1 import analytics_service_pb2 as apb
 from cxloop.analytics.v1 import analytics_service_pb2_grpc as agrpc
+from cxloop.common.v1 import identifier_pb2 as common
 from cxloop.consent.v1 import consent_service_pb2 as cpb
 from cxloop.consent.v1 import consent_service_pb2_grpc as cgrpc
 from cxloop.feedback.v1 import events_pb2 as fev
@@ -67,17 +69,33 @@ def _field_of(err: grpc.aio.AioRpcError, default: str) -> tuple[str, str]:
     return str(field or default), rest if sep else details
 
 
-async def _ask(service: str, call: Any, *, field: str = "body") -> Any:
-    """The answer; None for NOT_FOUND; InvalidRequest naming the field for
-    INVALID_ARGUMENT; PartUnavailable when the service cannot answer."""
+async def _ask(
+    service: str,
+    call: Any,
+    *,
+    field: str = "body",
+    rename: tuple[tuple[str, str], ...] = (),
+    not_found: bool = False,
+) -> Any:
+    """The answer; None for NOT_FOUND (``not_found``: a 404 with the
+    service's words); InvalidRequest naming the field for INVALID_ARGUMENT
+    (a service's field prefix replaced by the HTTP body's, ``rename``);
+    PartUnavailable when the service cannot answer."""
     try:
         return await call
     except grpc.aio.AioRpcError as err:
         code = err.code()
         if code == grpc.StatusCode.NOT_FOUND:
+            if not_found:
+                raise ActionFailed(404, err.details() or "not found") from None
             return None
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             name, reason = _field_of(err, field)
+            for theirs, ours in rename:
+                if name == theirs or name.startswith(f"{theirs}."):
+                    rest = name[len(theirs) :]
+                    name = ours + rest if ours else rest.lstrip(".") or field
+                    break
             raise InvalidRequest.one(name, reason) from None
         if code in ActionFailed.STATUS:
             raise ActionFailed(ActionFailed.STATUS[code], err.details() or code.name) from None
@@ -90,6 +108,29 @@ def _range(days: int) -> apb.TimeRange:
     r.start.FromDatetime(end - timedelta(days=days))
     r.end.FromDatetime(end + timedelta(minutes=1))
     return r
+
+
+IDENTIFIER_TYPES = {
+    "email": common.IDENTIFIER_TYPE_EMAIL,
+    "phone": common.IDENTIFIER_TYPE_PHONE,
+    "userId": common.IDENTIFIER_TYPE_USER_ID,
+    "anonymousId": common.IDENTIFIER_TYPE_ANONYMOUS_ID,
+    "loyaltyCard": common.IDENTIFIER_TYPE_LOYALTY_CARD,
+    "external": common.IDENTIFIER_TYPE_EXTERNAL,
+}
+REVIEW_STATUS = {
+    "open": ipb.REVIEW_STATUS_OPEN,
+    "approved": ipb.REVIEW_STATUS_APPROVED,
+    "rejected": ipb.REVIEW_STATUS_REJECTED,
+}
+REVIEW_DECISION = {"approve": ipb.REVIEW_DECISION_APPROVE, "reject": ipb.REVIEW_DECISION_REJECT}
+CASE_STATUS = {
+    "open": fpb.CASE_STATUS_OPEN,
+    "in_progress": fpb.CASE_STATUS_IN_PROGRESS,
+    "waiting_on_customer": fpb.CASE_STATUS_WAITING_ON_CUSTOMER,
+    "resolved": fpb.CASE_STATUS_RESOLVED,
+    "closed": fpb.CASE_STATUS_CLOSED,
+}
 
 
 class GrpcConsoleSources:
@@ -265,6 +306,173 @@ class GrpcConsoleSources:
         if r is None:
             raise ActionFailed(404, "loyalty knows no such member")
         return _json(r)
+
+    async def update_case(
+        self,
+        customer_id: str,
+        case_id: str,
+        change: dict[str, Any],
+        actor: Actor,
+    ) -> dict[str, Any]:
+        """A case of this customer: its status, a note, the resolution. A case
+        of another customer is a 404 (the audit entry names this one)."""
+        md = metadata(actor)
+        listed = await _ask(
+            "feedback",
+            self.feedback.ListCases(
+                fpb.ListCasesRequest(customer_id=customer_id, page_size=500),
+                timeout=self.deadline_s,
+                metadata=md,
+            ),
+        )
+        if listed is None or case_id not in {c.case_id for c in listed.cases}:
+            raise ActionFailed(404, "this customer has no open case with that id")
+        r = await _ask(
+            "feedback",
+            self.feedback.UpdateCase(
+                fpb.UpdateCaseRequest(
+                    case_id=case_id,
+                    status=CASE_STATUS.get(change.get("status", ""), 0),
+                    note=change.get("note", ""),
+                    actor=actor.on_behalf_of,
+                    resolution=change.get("resolution", ""),
+                    notify_customer=bool(change.get("notifyCustomer", False)),
+                ),
+                timeout=self.deadline_s,
+                metadata=md,
+            ),
+            not_found=True,
+        )
+        return _json(r.case)
+
+    # -- Identity: the review queue and why two records are one --------------------
+
+    async def review_items(self, status: str, limit: int, actor: Actor) -> dict[str, Any]:
+        r = await _ask(
+            "identity",
+            self.identity.ListReviewItems(
+                ipb.ListReviewItemsRequest(status=REVIEW_STATUS[status], page_size=limit),
+                timeout=self.deadline_s,
+                metadata=metadata(actor),
+            ),
+        )
+        return {"items": [] if r is None else [_json(i) for i in r.items]}
+
+    async def decide_review(
+        self, item_id: str, decision: str, reason: str, actor: Actor
+    ) -> dict[str, Any]:
+        r = await _ask(
+            "identity",
+            self.identity.DecideReview(
+                ipb.DecideReviewRequest(
+                    item_id=item_id,
+                    decision=REVIEW_DECISION[decision],
+                    actor=actor.on_behalf_of,
+                    reason=reason,
+                ),
+                timeout=self.deadline_s,
+                metadata=metadata(actor),
+            ),
+            field="decision",
+            rename=(("item_id", "itemId"),),
+            not_found=True,
+        )
+        return _json(r.item)
+
+    async def explain(self, a: dict[str, str], b: dict[str, str], actor: Actor) -> dict[str, Any]:
+        def ident(x: dict[str, str]) -> common.Identifier:
+            return common.Identifier(
+                type=IDENTIFIER_TYPES[x["type"]], value=x["value"], namespace=x.get("namespace", "")
+            )
+
+        r = await _ask(
+            "identity",
+            self.identity.Explain(
+                ipb.ExplainRequest(identifier_a=ident(a), identifier_b=ident(b)),
+                timeout=self.deadline_s,
+                metadata=metadata(actor),
+            ),
+            rename=(("identifier_a", "a"), ("identifier_b", "b")),
+            not_found=True,
+        )
+        return _json(r)
+
+    # -- Journeys: paths, retention, alerts ------------------------------------------
+
+    async def paths(
+        self, anchor: str, before: bool, depth: int, top: int, days: int, exclude: list[str]
+    ) -> dict[str, Any]:
+        req = apb.PathsRequest(
+            anchor_event=anchor,
+            direction=apb.PATH_DIRECTION_BEFORE if before else apb.PATH_DIRECTION_AFTER,
+            depth=depth,
+            top_n=top,
+            exclude_events=exclude,
+            range=_range(days),
+        )
+        r = await _ask(
+            "analytics",
+            self.analytics.Paths(req, timeout=self.deadline_s),
+            field="anchor",
+            rename=(("anchor_event", "anchor"), ("top_n", "top"), ("exclude_events", "exclude")),
+        )
+        return {} if r is None else _json(r)
+
+    async def retention(self, cohort_event: str, return_event: str, weeks: int) -> dict[str, Any]:
+        end = datetime.now(UTC)
+        start = (end - timedelta(weeks=weeks)).replace(hour=0, minute=0, second=0, microsecond=0)
+        rng = apb.TimeRange()
+        rng.start.FromDatetime(start)
+        rng.end.FromDatetime(end + timedelta(minutes=1))
+        req = apb.RetentionRequest(
+            cohort_event=cohort_event,
+            return_event=return_event,
+            period=apb.PERIOD_WEEK,
+            periods=weeks,
+            range=rng,
+        )
+        r = await _ask(
+            "analytics",
+            self.analytics.Retention(req, timeout=self.deadline_s),
+            field="cohortEvent",
+            rename=(("cohort_event", "cohortEvent"), ("return_event", "returnEvent")),
+        )
+        return {} if r is None else _json(r)
+
+    async def alerts(self, kpi: str, limit: int) -> dict[str, Any]:
+        r = await _ask(
+            "analytics",
+            self.analytics.ListAlerts(
+                apb.ListAlertsRequest(kpi=kpi, limit=limit), timeout=self.deadline_s
+            ),
+            field="kpi",
+        )
+        return {"alerts": [] if r is None else [_json(a) for a in r.alerts]}
+
+    # -- Segments: save and list ----------------------------------------------------
+
+    async def define_segment(self, segment_id: str, name: str, rule: str) -> dict[str, Any]:
+        r = await _ask(
+            "personalization",
+            self.intelligence.DefineSegment(
+                intel_pb.DefineSegmentRequest(
+                    segment=intel_pb.SegmentDefinition(segment_id=segment_id, name=name, rule=rule)
+                ),
+                timeout=self.deadline_s,
+            ),
+            field="rule",
+            rename=(("segment.segment_id", "segmentId"), ("segment", "")),
+        )
+        return _json(r.segment)
+
+    async def list_segments(self) -> dict[str, Any]:
+        r = await _ask(
+            "personalization",
+            self.intelligence.ListSegmentDefinitions(
+                intel_pb.ListSegmentDefinitionsRequest(), timeout=self.deadline_s
+            ),
+        )
+        return {"segments": [] if r is None else [_json(d) for d in r.segments]}
 
 
 __all__ = ["ActionFailed", "GrpcConsoleSources", "PartUnavailable"]

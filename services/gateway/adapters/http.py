@@ -477,6 +477,25 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
         }
+    # Query and path values FastAPI refuses are answered 400 in the one error
+    # shape (gateway/entrypoints/console_auth.install), never 422.
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "Invalid request; `fields` names each problem.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{ErrorBody.__name__}"}
+                            }
+                        },
+                    },
+                )
     batch_schema = components.get(BatchRequest.__name__)
     if batch_schema is not None:
         batch_schema["properties"]["batch"]["items"] = batch_items_schema("#/components/schemas/")

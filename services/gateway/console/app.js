@@ -2,12 +2,13 @@
 // the session cookie (docs/adr/0110). Every text is in i18n.js (en, ko);
 // every value from the API goes in through textContent, never as HTML.
 import { MESSAGES } from "./i18n.js";
-import { barChart, lineChart } from "./chart.js";
+import { barChart, flowChart, lineChart } from "./chart.js";
 
 const state = { session: null, lang: pickLang(), view: "" };
 const VIEWS = [
   { id: "overview", nav: "navOverview", needs: "analytics:read", render: renderOverview },
   { id: "customer", nav: "navCustomer", needs: "customer:read", render: renderCustomer },
+  { id: "review", nav: "navReview", needs: "customer:act", render: renderReview },
   { id: "journeys", nav: "navJourneys", needs: "analytics:read", render: renderJourneys },
   { id: "experiments", nav: "navExperiments", needs: "analytics:read", render: renderExperiments },
 ];
@@ -205,7 +206,7 @@ function renderCustomer(section) {
       : `/v1/customers?${new URLSearchParams({ [kind.value]: v })}`;
     try {
       const c = await api(path, { headers: { "X-Cxloop-Reason": reason.value.trim() } });
-      out.replaceChildren(customer360(c, reason.value.trim()));
+      out.replaceChildren(customer360(c, reason.value.trim(), { kind: kind.value, value: v }));
     } catch (err) {
       out.replaceChildren(err.status === 404 ? h("p", { class: "error", role: "alert" }, t("noCustomer")) : errorBox(err));
     }
@@ -233,7 +234,7 @@ function unavailablePart(title, id, c, name) {
   return part(title, id, h("p", { class: "muted" }, m ? t("notAvailableBecause", { part: m.part, service: m.service, reason: m.reason }) : t("none")));
 }
 
-function customer360(c, reason) {
+function customer360(c, reason, lookup = {}) {
   const wrap = h("div", { id: "c360", "data-customer-id": c.customerId });
   wrap.append(h("div", { class: "card" },
     h("h2", {}, `${t("customerId")}: `, h("code", { id: "c360-id" }, c.customerId)),
@@ -266,10 +267,7 @@ function customer360(c, reason) {
   grid.append(c.predictions ? part(t("predictions"), "part-predictions", h("p", {},
     `${t("clv")}: ${pr ? num(Math.round(pr.predictedClv)) : "—"} · ${t("churn")}: ${pr && pr.churnProbability >= 0 ? pct(pr.churnProbability) : "—"}`))
     : unavailablePart(t("predictions"), "part-predictions", c, "predictions"));
-  grid.append(c.cases ? part(t("cases"), "part-cases",
-    ((c.cases.cases) || []).length
-      ? table([t("status"), ""], c.cases.cases.map((x) => [enumName(x.status, "CASE_STATUS_"), x.subject || ""]))
-      : listOr([]))
+  grid.append(c.cases ? part(t("cases"), "part-cases", casesList(c.customerId, c.cases.cases || [], reason))
     : unavailablePart(t("cases"), "part-cases", c, "cases"));
   const j = c.journey;
   grid.append(j ? part(t("journey"), "part-journey", h("div", {},
@@ -279,13 +277,93 @@ function customer360(c, reason) {
       ? table([t("when"), t("event"), t("channel")], j.events.slice(0, 10).map((e) => [day(e.occurredAt), e.event || e.kind, e.channel]), { id: "journey-table" })
       : listOr([])))
     : unavailablePart(t("journey"), "part-journey", c, "journey"));
-  const actions = customerActions(c.customerId, reason);
+  const actions = customerActions(c.customerId, reason, lookup);
   if (actions) wrap.append(actions);
   return wrap;
 }
 
-function customerActions(customerId, reason) {
+// Each case: status, priority, subject; an open one can be resolved with a
+// note saying what was done (customer:act).
+function casesList(customerId, cases, reason) {
+  if (!cases.length) return listOr([]);
+  const open = (x) => !["CASE_STATUS_RESOLVED", "CASE_STATUS_CLOSED"].includes(x.status);
+  return h("ul", { class: "plain", id: "case-list" }, cases.map((x, n) => {
+    const status = h("div", { "aria-live": "polite", id: `case-status-${n}` });
+    const li = h("li", { "data-case-id": x.caseId },
+      h("p", {}, h("span", { class: "badge", id: `case-state-${n}` }, enumName(x.status, "CASE_STATUS_")), " ",
+        `${enumName(x.priority, "CASE_PRIORITY_")} · ${x.subject || ""}`),
+      x.resolution ? h("p", { class: "muted" }, `${t("resolution")}: ${x.resolution}`) : "");
+    if (can("customer:act") && open(x)) {
+      const note = h("textarea", { id: `case-resolution-${n}`, required: true, maxlength: 2000 });
+      const notify = h("input", { id: `case-notify-${n}`, type: "checkbox" });
+      li.append(h("form", { class: "case-form", id: `case-form-${n}`, onsubmit: async (e) => {
+        e.preventDefault();
+        status.replaceChildren();
+        try {
+          const r = await api(`/v1/customers/${encodeURIComponent(customerId)}/cases/${encodeURIComponent(x.caseId)}`, {
+            method: "POST", headers: { "X-Cxloop-Reason": reason },
+            body: { status: "resolved", resolution: note.value.trim(), notifyCustomer: notify.checked },
+          });
+          document.getElementById(`case-state-${n}`).textContent = enumName(r.status, "CASE_STATUS_");
+          e.target.replaceWith(h("p", { class: "ok", id: `case-resolved-${n}` }, t("caseResolved")));
+        } catch (err) { status.append(errorBox(err)); }
+      } },
+      h("label", { for: `case-resolution-${n}` }, t("resolution"), note),
+      h("label", { for: `case-notify-${n}`, class: "inline" }, notify, h("span", {}, t("notifyCustomer"))),
+      h("p", {}, h("button", { type: "submit" }, t("resolveCase")))));
+      li.append(status);
+    }
+    return li;
+  }));
+}
+
+const ID_TYPES = ["email", "phone", "userId", "anonymousId", "loyaltyCard", "external"];
+
+function identifierFields(prefix, legend, preset = {}) {
+  const type = h("select", { id: `${prefix}-type` }, ID_TYPES.map((k) => h("option", { value: k, selected: preset.kind === k }, t(k))));
+  const value = h("input", { id: `${prefix}-value`, required: true, autocomplete: "off", value: preset.value || "" });
+  const ns = h("input", { id: `${prefix}-namespace`, autocomplete: "off", maxlength: 64 });
+  const box = h("fieldset", { class: "row" }, h("legend", {}, legend),
+    h("label", { for: `${prefix}-type` }, t("idType"), type),
+    h("label", { for: `${prefix}-value`, class: "grow" }, t("value"), value),
+    h("label", { for: `${prefix}-namespace` }, t("namespace"), ns));
+  return { box, read: () => ({ type: type.value, value: value.value.trim(), namespace: ns.value.trim() }) };
+}
+
+// identity's Explain: the path of links and merges, with the evidence.
+function explanation(x) {
+  const card = h("div", { id: "explain-answer" },
+    h("p", { class: x.sameCustomer ? "ok" : "muted", id: "explain-same" }, x.sameCustomer ? t("sameCustomer") : t("notSameCustomer")));
+  const steps = x.path || [];
+  card.append(table([t("step"), t("rule"), t("source"), t("when"), t("evidence")], steps.map((p) => [
+    p.kind === "KIND_MERGE" ? t("mergedInto", { from: p.fromCustomerId, to: p.customerId })
+      : p.kind === "KIND_BLOCKED" ? t("blockedLink", { id: enumName(p.identifier?.type, "IDENTIFIER_TYPE_"), to: p.customerId })
+        : t("linkedTo", { id: `${enumName(p.identifier?.type, "IDENTIFIER_TYPE_")} ${String(p.identifier?.hash || "").slice(0, 8)}…`, to: p.customerId }),
+    p.rule || "", p.source || "", day(p.at),
+    p.matchProbability ? `${pct(p.matchProbability)} (${(p.matchWeights || []).map((w) => `${w.field} ${w.level}`).join(", ")})` : "",
+  ]), { id: "explain-table" }));
+  return card;
+}
+
+function explainForm(reason, preset, ids = "explain") {
+  const status = h("div", { "aria-live": "polite", id: `${ids}-result` });
+  const a = identifierFields(`${ids}-a`, t("identifierA"), preset.kind && preset.kind !== "customerId" ? preset : {});
+  const b = identifierFields(`${ids}-b`, t("identifierB"));
+  return h("form", { id: `${ids}-form`, onsubmit: async (e) => {
+    e.preventDefault();
+    status.replaceChildren(h("p", {}, t("loading")));
+    try {
+      const r = await api("/v1/console/identity/explain", { method: "POST", headers: { "X-Cxloop-Reason": reason }, body: { a: a.read(), b: b.read() } });
+      status.replaceChildren(explanation(r));
+    } catch (err) { status.replaceChildren(errorBox(err)); }
+  } },
+  h("h3", {}, t("whyLinked")), h("p", { class: "muted" }, t("whyLinkedHelp")), a.box, b.box,
+  h("p", {}, h("button", { type: "submit" }, t("explain"))), status);
+}
+
+function customerActions(customerId, reason, lookup = {}) {
   const blocks = [];
+  if (can("customer:read")) blocks.push(explainForm(reason, lookup));
   if (can("customer:act")) {
     const status = h("div", { "aria-live": "polite", id: "points-status" });
     const pts = h("input", { id: "adjust-points", type: "number", required: true, step: 1 });
@@ -371,7 +449,7 @@ async function renderOverview(section) {
     h("h2", {}, t("purposes")), h("ul", {}, o.purposes.purposes.map((p) => h("li", {}, p))))
     : notAvailableCard(t("purposes"), "ov-purposes", o, "purposes"));
   grid.append(o.alerts ? h("section", { class: "card", id: "ov-alerts", "aria-label": t("alerts") },
-    h("h2", {}, t("alerts")), o.alerts.alerts.length ? h("ul", {}, o.alerts.alerts.map((a) => h("li", {}, `${a.kpi || ""} ${a.message || ""}`))) : h("p", { class: "muted" }, t("noAlerts")))
+    h("h2", {}, t("alerts")), o.alerts.alerts.length ? h("ul", {}, o.alerts.alerts.map((a) => h("li", {}, `${a.kpi || ""}${a.breakdownValue ? ` (${a.breakdownValue})` : ""}: ${Number(a.observedValue).toFixed(3)} / ${t("expected")} ${Number(a.expectedValue).toFixed(3)} · ${day(a.windowStart)}`))) : h("p", { class: "muted" }, t("noAlerts")))
     : notAvailableCard(t("alerts"), "ov-alerts", o, "alerts"));
   grid.append(notAvailableCard(t("optIn"), "ov-optin", o, "consentOptIn"));
   grid.append(notAvailableCard(t("tierMix"), "ov-tiers", o, "tierMix"));
@@ -405,8 +483,14 @@ function renderJourneys(section) {
   h("label", { for: "funnel-days" }, t("days"), days),
   h("label", { for: "funnel-breakdown" }, t("breakdown"), breakdown),
   h("button", { type: "submit" }, t("show")));
-  section.append(h("h1", { id: "view-title" }, t("journeysTitle")), form, out);
+  const p = pathsForm();
+  const r = retentionForm();
+  const alerts = h("div", { id: "alerts-box" });
+  section.append(h("h1", { id: "view-title" }, t("journeysTitle")), form, out, p.form, p.out, r.form, r.out, alerts);
   form.requestSubmit();
+  p.form.requestSubmit();
+  r.form.requestSubmit();
+  alertsCard().then((card) => alerts.replaceChildren(card));
 }
 
 function funnel(f) {
@@ -438,17 +522,41 @@ function renderExperiments(section) {
     h("button", { type: "submit" }, t("show"))), out);
   if (!can("segments:manage")) return;
   const res = h("div", { id: "segment-result", "aria-live": "polite" });
+  const saved = h("div", { id: "segment-saved", "aria-live": "polite" });
   const rule = h("textarea", { id: "segment-rule", required: true }, "lifetime_orders >= 1");
+  const sid = h("input", { id: "segment-id", maxlength: 64, autocomplete: "off", "aria-describedby": "segment-save-help" });
+  const name = h("input", { id: "segment-name", maxlength: 200, autocomplete: "off" });
+  // Saved only after a preview of this very rule: a marketer sees the size first.
+  let previewed = null;
+  const save = h("button", { type: "button", id: "segment-save", disabled: true, onclick: async () => {
+    saved.replaceChildren();
+    if (!sid.value.trim()) { saved.append(h("p", { class: "error", role: "alert" }, t("segmentIdRequired"))); return; }
+    try {
+      const r = await api("/v1/console/segments", { method: "POST", body: { segmentId: sid.value.trim(), name: name.value.trim(), rule: rule.value } });
+      saved.append(h("p", { class: "ok", id: "segment-saved-text" }, t("segmentSaved", { id: r.segmentId })));
+      savedSegments(list);
+    } catch (err) { saved.append(errorBox(err)); }
+  } }, t("save"));
+  rule.addEventListener("input", () => { save.disabled = rule.value !== previewed; });
   section.append(h("form", { id: "segment-form", class: "card", onsubmit: async (e) => {
     e.preventDefault();
     try {
       const r = await api("/v1/console/segments/preview", { method: "POST", body: { rule: rule.value } });
       res.replaceChildren(h("p", { id: "segment-size" }, t("previewResult", { size: num(r.size), evaluated: num(r.evaluated) })));
+      previewed = rule.value;
+      save.disabled = false;
     } catch (err) { res.replaceChildren(errorBox(err)); }
   } },
   h("h2", {}, t("segmentPreview")),
   h("label", { for: "segment-rule" }, t("rule"), rule),
-  h("p", {}, h("button", { type: "submit" }, t("preview"))), res));
+  h("p", {}, h("button", { type: "submit" }, t("preview"))), res,
+  h("div", { class: "row" },
+    h("label", { for: "segment-id" }, t("segmentId"), sid),
+    h("label", { for: "segment-name", class: "grow" }, t("name"), name), save),
+  h("p", { class: "muted", id: "segment-save-help" }, t("segmentSaveHelp")), saved));
+  const list = h("section", { class: "card", id: "segments-list", "aria-live": "polite" });
+  section.append(list);
+  savedSegments(list);
 }
 
 function experiment(x) {
@@ -467,6 +575,167 @@ function experiment(x) {
       v.control ? "—" : ci(v.uplift, v.upliftCiLow, v.upliftCiHigh, v.exposures),
       v.control || !(Number(v.exposures) > 0) ? "—" : pct(v.probabilityToBeatControl)])));
   return card;
+}
+
+// -- merge review (identity's review queue) ---------------------------------------------
+
+function renderReview(section) {
+  section.append(h("h1", { id: "view-title" }, t("reviewTitle")), h("p", { class: "muted" }, t("reviewHelp")));
+  const out = h("div", { id: "review-result", "aria-live": "polite" });
+  const reason = h("input", { id: "review-reason", required: true, maxlength: 200 });
+  const status = h("select", { id: "review-status" }, ["open", "approved", "rejected"].map((k) => h("option", { value: k }, t(`review_${k}`))));
+  const load = async () => {
+    out.replaceChildren(h("p", {}, t("loading")));
+    try {
+      const r = await api(`/v1/console/identity/reviews?${new URLSearchParams({ status: status.value })}`, { headers: { "X-Cxloop-Reason": reason.value.trim() } });
+      out.replaceChildren(reviewItems(r.items || [], reason.value.trim(), load));
+    } catch (err) { out.replaceChildren(errorBox(err)); }
+  };
+  section.append(h("form", { id: "review-form", class: "card row", onsubmit: (e) => { e.preventDefault(); load(); } },
+    h("label", { for: "review-reason", class: "grow" }, t("reason"), reason),
+    h("label", { for: "review-status" }, t("status"), status),
+    h("button", { type: "submit" }, t("show"))), out);
+}
+
+function reviewItems(items, reason, reload) {
+  if (!items.length) return h("p", { class: "muted", id: "review-empty" }, t("noReviewItems"));
+  return h("div", { id: "review-items" }, items.map((x, n) => {
+    const status = h("div", { "aria-live": "polite", id: `review-status-${n}` });
+    const why = h("input", { id: `review-why-${n}`, required: true, maxlength: 200 });
+    const decide = (decision) => async (e) => {
+      e.preventDefault();
+      status.replaceChildren();
+      if (!why.value.trim()) { status.append(h("p", { class: "error", role: "alert" }, t("decisionReasonRequired"))); return; }
+      try {
+        const r = await api(`/v1/console/identity/reviews/${encodeURIComponent(x.itemId)}`, { method: "POST", body: { decision, reason: why.value.trim() } });
+        status.append(h("p", { class: "ok", id: `review-decided-${n}` }, t("reviewDecided", { status: enumName(r.status, "REVIEW_STATUS_"), a: r.customerIdA, b: r.customerIdB })));
+      } catch (err) { status.append(errorBox(err)); }
+    };
+    const explained = h("div", { "aria-live": "polite", id: `review-explain-${n}` });
+    const explain = async () => {
+      explained.replaceChildren(h("p", {}, t("loading")));
+      try {
+        const r = await api("/v1/console/identity/explain", { method: "POST", headers: { "X-Cxloop-Reason": reason }, body: {
+          a: { type: "external", value: x.recordIdA, namespace: x.sourceA }, b: { type: "external", value: x.recordIdB, namespace: x.sourceB } } });
+        explained.replaceChildren(explanation(r));
+      } catch (err) { explained.replaceChildren(errorBox(err)); }
+    };
+    const open = x.status === "REVIEW_STATUS_OPEN";
+    return h("section", { class: "card review-item", "aria-label": t("reviewItem", { n: n + 1 }), "data-item-id": x.itemId },
+      h("h2", {}, t("reviewItem", { n: n + 1 }), " ", h("span", { class: "badge" }, pct(x.matchProbability))),
+      table([t("record"), t("customerId")], [[`${x.sourceA}:${x.recordIdA}`, x.customerIdA], [`${x.sourceB}:${x.recordIdB}`, x.customerIdB]]),
+      table([t("field"), t("level"), t("weight")], (x.matchWeights || []).map((w) => [w.field, w.level, Number(w.weight).toFixed(2)])),
+      h("p", {}, h("button", { type: "button", class: "secondary", id: `review-explain-button-${n}`, onclick: explain }, t("whyLinked"))), explained,
+      open ? h("form", { class: "row", id: `review-decide-${n}`, onsubmit: (e) => e.preventDefault() },
+        h("label", { for: `review-why-${n}`, class: "grow" }, t("decisionReason"), why),
+        h("button", { type: "button", id: `review-approve-${n}`, onclick: decide("approve") }, t("approve")),
+        h("button", { type: "button", class: "secondary", id: `review-reject-${n}`, onclick: decide("reject") }, t("reject")))
+        : h("p", { class: "muted" }, t("reviewDecidedBy", { status: enumName(x.status, "REVIEW_STATUS_"), by: x.decidedBy || "—" })),
+      status);
+  }));
+}
+
+// -- journeys: paths, retention, KPI alerts ------------------------------------------------
+
+function pathsForm() {
+  const out = h("div", { id: "paths-result", "aria-live": "polite" });
+  const anchor = h("input", { id: "paths-anchor", required: true, value: "Product Viewed" });
+  const direction = h("select", { id: "paths-direction" }, ["after", "before"].map((k) => h("option", { value: k }, t(`paths_${k}`))));
+  const depth = h("input", { id: "paths-depth", type: "number", min: 1, max: 10, value: 3 });
+  const form = h("form", { id: "paths-form", class: "card row", onsubmit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren(h("p", {}, t("loading")));
+    const q = new URLSearchParams({ anchor: anchor.value.trim(), direction: direction.value, depth: depth.value, days: 365 });
+    try { out.replaceChildren(pathsCard(await api(`/v1/console/paths?${q}`))); } catch (err) { out.replaceChildren(errorBox(err)); }
+  } },
+  h("h2", { class: "full" }, t("pathsTitle")),
+  h("label", { for: "paths-anchor", class: "grow" }, t("anchor"), anchor),
+  h("label", { for: "paths-direction" }, t("direction"), direction),
+  h("label", { for: "paths-depth" }, t("depth"), depth),
+  h("button", { type: "submit" }, t("show")));
+  return { form, out };
+}
+
+function pathsCard(p) {
+  const paths = p.paths || [];
+  const card = h("section", { class: "card", id: "paths", "aria-label": t("pathsTitle") }, h("h2", {}, t("pathsTitle")),
+    h("p", { class: "muted" }, t("anchors", { n: num(p.anchors) })));
+  if (!paths.length) { card.append(listOr([])); return card; }
+  const label = (x) => x.events.join(" → ");
+  const links = p.links || [];
+  if (links.length) card.append(flowChart(links.map((l) => ({ step: Number(l.step), source: l.source, target: l.target, value: Number(l.count) })), t("pathsChart")));
+  card.append(table([t("path"), t("customers")], paths.map((x) => [label(x), num(x.count)]), { id: "paths-table" }));
+  if (links.length) {
+    card.append(h("h3", {}, t("pathLinks")),
+      table([t("step"), t("from"), t("to"), t("count")], links.map((l) => [num(Number(l.step) + 1), l.source, l.target, num(l.count)]), { id: "paths-links" }));
+  }
+  return card;
+}
+
+function retentionForm() {
+  const out = h("div", { id: "retention-result", "aria-live": "polite" });
+  const cohort = h("input", { id: "retention-cohort", placeholder: t("anyEvent") });
+  const back = h("input", { id: "retention-return", placeholder: t("anyEvent") });
+  const form = h("form", { id: "retention-form", class: "card row", onsubmit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren(h("p", {}, t("loading")));
+    const q = new URLSearchParams({ cohortEvent: cohort.value.trim(), returnEvent: back.value.trim(), weeks: 12 });
+    try { out.replaceChildren(retentionCard(await api(`/v1/console/retention?${q}`))); } catch (err) { out.replaceChildren(errorBox(err)); }
+  } },
+  h("h2", { class: "full" }, t("retentionTitle")),
+  h("label", { for: "retention-cohort", class: "grow" }, t("cohortEvent"), cohort),
+  h("label", { for: "retention-return", class: "grow" }, t("returnEvent"), back),
+  h("button", { type: "submit" }, t("show")));
+  return { form, out };
+}
+
+// The triangle: one row per weekly cohort, one cell per week since joining,
+// shaded by the share retained (classes, not inline styles: the CSP).
+function retentionCard(r) {
+  const cohorts = r.cohorts || [];
+  const weeks = Math.max(0, ...cohorts.map((c) => (c.rate || []).length));
+  const card = h("section", { class: "card", id: "retention", "aria-label": t("retentionTitle") }, h("h2", {}, t("retentionTitle")),
+    h("p", { class: "muted" }, t("stickiness", { s: pct(r.stickiness), mau: num(r.mau) })));
+  if (!cohorts.length) { card.append(listOr([])); return card; }
+  const head = [t("cohort"), t("customers"), ...Array.from({ length: weeks }, (_, i) => t("weekN", { n: i }))];
+  const rows = cohorts.map((c) => {
+    const cells = Array.from({ length: weeks }, (_, i) => {
+      const v = (c.rate || [])[i];
+      return v === undefined ? h("td", { class: "heat-none" }, "") : h("td", { class: `heat-${Math.min(4, Math.floor(Number(v) * 5))}` }, pct(v));
+    });
+    return h("tr", {}, h("th", { scope: "row" }, day(c.cohortStart)), h("td", {}, num(c.customers)), cells);
+  });
+  card.append(h("div", { class: "table-wrap" }, h("table", { id: "retention-table", class: "triangle" },
+    h("caption", { class: "muted" }, t("retentionCaption")),
+    h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col" }, x)))), h("tbody", {}, rows))));
+  return card;
+}
+
+async function alertsCard() {
+  const card = h("section", { class: "card", id: "alerts", "aria-label": t("alerts") }, h("h2", {}, t("alerts")));
+  try {
+    const r = await api("/v1/console/alerts?limit=20");
+    const alerts = r.alerts || [];
+    card.append(alerts.length
+      ? table([t("kpi"), t("breakdown"), t("window"), t("observed"), t("expected"), t("direction")], alerts.map((a) => [
+        a.kpi, a.breakdown ? `${a.breakdown} = ${a.breakdownValue}` : "—", `${day(a.windowStart)} – ${day(a.windowEnd)}`,
+        Number(a.observedValue).toFixed(3), `${Number(a.expectedValue).toFixed(3)} (${Number(a.lowerLimit).toFixed(3)} – ${Number(a.upperLimit).toFixed(3)})`,
+        enumName(a.direction, "ALERT_DIRECTION_")]), { id: "alerts-table" })
+      : h("p", { class: "muted", id: "alerts-none" }, t("noAlerts")));
+  } catch (err) { card.append(errorBox(err)); }
+  return card;
+}
+
+// -- segments: save and list --------------------------------------------------------------
+
+async function savedSegments(box) {
+  try {
+    const r = await api("/v1/console/segments");
+    const segs = r.segments || [];
+    box.replaceChildren(h("h2", {}, t("savedSegments")), segs.length
+      ? table([t("segmentId"), t("name"), t("rule"), t("size")], segs.map((x) => [x.segmentId, x.name, h("code", {}, x.rule), num(x.size)]), { id: "segments-table" })
+      : h("p", { class: "muted" }, t("none")));
+  } catch (err) { box.replaceChildren(h("h2", {}, t("savedSegments")), errorBox(err)); }
 }
 
 // -- start ------------------------------------------------------------------------------

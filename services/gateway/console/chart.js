@@ -55,3 +55,52 @@ export function lineChart(points, label, { min, max } = {}) {
   svg.append(el("text", { x: width - pad - 64, y: height - 8 }, points[points.length - 1].label));
   return svg;
 }
+
+// A small Sankey: one column per step, a node per event (height by count),
+// links as bands whose width is their count. Links: [{step, source, target, value}]
+// from the event at `step` to the next one (analytics' Paths answer).
+export function flowChart(links, label) {
+  const steps = Math.max(...links.map((l) => l.step)) + 2;
+  const colW = 150, width = Math.max(380, steps * colW), height = 240, pad = 16, nodeW = 8;
+  const svg = frame(width, height, label);
+  // A node is as tall as the larger of what flows in and what flows out.
+  const ins = Array.from({ length: steps }, () => new Map());
+  const outs = Array.from({ length: steps }, () => new Map());
+  for (const l of links) {
+    outs[l.step].set(l.source, (outs[l.step].get(l.source) || 0) + l.value);
+    ins[l.step + 1].set(l.target, (ins[l.step + 1].get(l.target) || 0) + l.value);
+  }
+  const columns = ins.map((inCol, i) => {
+    const col = new Map();
+    for (const name of new Set([...inCol.keys(), ...outs[i].keys()])) col.set(name, Math.max(inCol.get(name) || 0, outs[i].get(name) || 0));
+    return col;
+  });
+  const total = Math.max(1, ...columns.map((c) => [...c.values()].reduce((x, y) => x + y, 0)));
+  const scale = (height - 2 * pad - 40) / total;
+  const pos = columns.map((col, i) => {
+    const out = new Map();
+    let y = pad;
+    for (const [name, v] of [...col.entries()].sort((p, q) => q[1] - p[1])) {
+      const hgt = Math.max(2, v * scale);
+      out.set(name, { x: pad + i * ((width - 2 * pad - nodeW - 90) / Math.max(1, steps - 1)), y, h: hgt, used: 0, usedIn: 0 });
+      y += hgt + 8;
+    }
+    return out;
+  });
+  for (const l of [...links].sort((p, q) => q.value - p.value)) {
+    const a = pos[l.step].get(l.source), b = pos[l.step + 1].get(l.target);
+    if (!a || !b) continue;
+    const w = Math.max(1, l.value * scale);
+    const y1 = a.y + a.used + w / 2, y2 = b.y + b.usedIn + w / 2;
+    a.used += w; b.usedIn += w;
+    const x1 = a.x + nodeW, x2 = b.x, mid = (x1 + x2) / 2;
+    const band = el("path", { d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, fill: "none", stroke: "#93c5fd", "stroke-opacity": 0.7, "stroke-width": w });
+    band.append(el("title", {}, `${l.source} → ${l.target}: ${l.value}`));
+    svg.append(band);
+  }
+  pos.forEach((col) => col.forEach((n, name) => {
+    svg.append(el("rect", { x: n.x, y: n.y, width: nodeW, height: n.h, fill: "#1d4ed8" }));
+    svg.append(el("text", { x: n.x + nodeW + 3, y: n.y + Math.min(n.h, 14) - 2 }, name.length > 18 ? `${name.slice(0, 17)}…` : name));
+  }));
+  return svg;
+}

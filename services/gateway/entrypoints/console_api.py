@@ -25,7 +25,14 @@ from cxloop_libs.audit import Action, Actor, AuditEntry
 from cxloop_libs.audit.actor import MAX_REASON
 from gateway.adapters.error_body import error_body
 from gateway.domain.access import Permission
-from gateway.entrypoints.console_auth import Caller, ConsoleGate, Refused, describe, install
+from gateway.entrypoints.console_auth import (
+    ERRORS,
+    Caller,
+    ConsoleGate,
+    Refused,
+    describe,
+    install,
+)
 from gateway.service_layer.customer360 import Customer360, CustomerNotFound, PartUnavailable
 
 _ID = re.compile(r"^[A-Za-z0-9_.:@=-]{1,128}$")
@@ -52,7 +59,7 @@ def add_console_routes(
     gate: ConsoleGate | None = None,
 ) -> ConsoleGate:
     gate = gate or ConsoleGate(registry, clock=clock)
-    router = APIRouter(tags=["console"])
+    router = APIRouter(tags=["console"], responses=ERRORS)
 
     async def audited(actor: Actor, resource: str, subject: str, found: bool) -> None:
         try:

@@ -17,17 +17,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cxloop_libs.apikeys import ApiKey, KeyRegistry
 from gateway.adapters.body import parse_json, read_body
+from gateway.adapters.http import ErrorBody
 from gateway.domain.access import ROLE_PERMISSIONS, Permission, RateLimits, TokenBucket, allowed
 from gateway.domain.sessions import SessionBook, same_origin
 
 COOKIE = "cxloop_console"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# Every console route's error answers, in the one error shape (OpenAPI).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request; `fields` names each problem."},
+    401: {
+        "model": ErrorBody,
+        "description": "No API key or console session, or an unknown, revoked one.",
+    },
+    403: {
+        "model": ErrorBody,
+        "description": "The role may not; a session request without its CSRF token or "
+        "from another origin.",
+    },
+    404: {"model": ErrorBody, "description": "No such customer, case, item or segment."},
+    409: {"model": ErrorBody, "description": "The service refused: decided the other way ..."},
+    429: {"model": ErrorBody, "description": "Over the key's rate; see `Retry-After`."},
+    503: {"model": ErrorBody, "description": "A service cannot answer now; see `Retry-After`."},
+}
 
 
 class Refused(Exception):
@@ -172,7 +193,7 @@ class ConsoleGate:
         )
 
     def router(self) -> APIRouter:
-        router = APIRouter(prefix="/v1/console", tags=["console"])
+        router = APIRouter(prefix="/v1/console", tags=["console"], responses=ERRORS)
 
         @router.post(
             "/session",
@@ -263,3 +284,18 @@ def install(app: FastAPI, gate: ConsoleGate) -> None:
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     app.add_exception_handler(Refused, on_refused)
+
+    async def on_invalid(_request: Request, exc: Exception) -> JSONResponse:
+        """A query, path or header value FastAPI refused: a 400 in the one
+        error shape naming the parameter (not FastAPI's 422 ``detail``)."""
+        assert isinstance(exc, RequestValidationError)
+        fields = []
+        for problem in exc.errors():
+            loc = [str(x) for x in problem.get("loc", ())]
+            name = ".".join(loc[1:]) or (loc[0] if loc else "request")
+            if loc and loc[0] == "header":
+                name = f"header:{name}"
+            fields.append({"field": name, "reason": str(problem.get("msg", "invalid"))})
+        return JSONResponse(error_body(400, "invalid request", fields), status_code=400)
+
+    app.add_exception_handler(RequestValidationError, on_invalid)

@@ -1,9 +1,13 @@
 """``/v1/console/...`` and the customer actions: the JSON behind the
-console's Overview, Journeys, Experiments & segments views, and what an
-agent or privacy officer may do from a customer's page (adjust points with
-a reason, open a privacy request). Same callers as the rest of the console
+console's Overview, Journeys (funnel, paths, retention, KPI alerts),
+Experiments & segments (preview, save, list) and Merge review views, and
+what an agent or privacy officer may do from a customer's page (adjust
+points with a reason, resolve a case, see why two identifiers are one
+customer, open a privacy request). Same callers as the rest of the console
 API (an API key or a console session, gateway/entrypoints/console_auth.py);
-each route names its permission (gateway/domain/access.py)."""
+each route names its permission (gateway/domain/access.py). Reads of
+customer data need ``X-Cxloop-Reason`` and are audited before the answer
+leaves; actions are audited before the service is asked (ADR 0210)."""
 
 # No `from __future__ import annotations`: FastAPI reads the routes'
 # annotations at run time.
@@ -25,7 +29,7 @@ from gateway.domain.access import Permission
 from gateway.domain.errors import InvalidRequest
 from gateway.domain.segment import problems_from
 from gateway.entrypoints.console_api import _ID, _reason
-from gateway.entrypoints.console_auth import Caller, ConsoleGate, Refused
+from gateway.entrypoints.console_auth import ERRORS, Caller, ConsoleGate, Refused
 from gateway.service_layer.console_views import ConsoleSources
 from gateway.service_layer.customer360 import PartUnavailable
 from gateway.service_layer.privacy_desk import NewPrivacyRequest, PrivacyDesk, Subject
@@ -48,6 +52,42 @@ class SegmentPreviewBody(_Model):
     rule: str = Field(min_length=1, max_length=2000)
 
 
+class DefineSegmentBody(_Model):
+    segment_id: str = Field(
+        alias="segmentId", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@=-]+$"
+    )
+    name: str = Field("", max_length=200)
+    rule: str = Field(min_length=1, max_length=2000)
+
+
+class ReviewDecisionBody(_Model):
+    decision: Literal["approve", "reject"] = Field(
+        description="approve: one person, merge the two customers; reject: two people, "
+        "never link them automatically."
+    )
+    reason: str = Field(min_length=1, max_length=200, description="Kept in the audit log.")
+
+
+class IdentifierBody(_Model):
+    type: Literal["email", "phone", "userId", "anonymousId", "loyaltyCard", "external"]
+    value: str = Field(min_length=1, max_length=320)
+    namespace: str = Field("", max_length=64, description="external ids: the source system")
+
+
+class ExplainBody(_Model):
+    a: IdentifierBody
+    b: IdentifierBody
+
+
+class CaseUpdateBody(_Model):
+    status: Literal["open", "in_progress", "waiting_on_customer", "resolved", "closed"] | None = (
+        None
+    )
+    note: str = Field("", max_length=2000, description="Appended to the case's notes.")
+    resolution: str = Field("", max_length=2000, description="What was done; to resolve.")
+    notify_customer: bool = Field(False, alias="notifyCustomer")
+
+
 class ConsolePrivacyBody(_Model):
     type: Literal["access", "erasure", "rectification", "restriction"]
     verification_status: Literal["pending", "verified"] = Field(
@@ -57,21 +97,28 @@ class ConsolePrivacyBody(_Model):
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body the route reads itself (to bound its size first)."""
+    """OpenAPI for a body the route reads itself (to bound its size first).
+    Nested models are inlined: a ``#/$defs/...`` reference would point at
+    the OpenAPI document's root."""
     schema = model.model_json_schema(by_alias=True)
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    defs = schema.pop("$defs", {})
 
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request; `fields` names each problem."},
-    401: {"description": "No API key or console session, or an unknown, revoked one."},
-    403: {
-        "description": "The role may not; a session request without its CSRF token or "
-        "from another origin."
-    },
-    429: {"description": "Over the key's rate; see `Retry-After`."},
-    503: {"description": "A service cannot answer now; see `Retry-After`."},
-}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
 
 
 async def _body(request: Request, model: type[_Model]) -> Any:
@@ -122,9 +169,11 @@ def add_console_views(
                 headers={"Retry-After": "2"},
             )
 
-    async def audited(actor: Actor, action: Action, resource: str, subject: str) -> None:
+    async def audited(
+        actor: Actor, action: Action, resource: str, subject: str, found: bool = True
+    ) -> None:
         try:
-            await audit(make_entry(actor, action, resource, subject, True))
+            await audit(make_entry(actor, action, resource, subject, found))
         except Exception:
             raise Refused(
                 503,
@@ -219,6 +268,171 @@ def add_console_views(
             await audited(actor, Action.CHANGE, "loyalty_adjustment", customer_id)
             key = idempotency_key.strip() or uuid.uuid4().hex
             return await sources.adjust_points(customer_id, body.points, reason, key, actor)
+
+        return await answer(work)
+
+    def _check_id(value: str, field: str) -> None:
+        if not _ID.match(value):
+            raise Refused(400, "1-128 letters, digits and _.:@=-", field)
+
+    # -- Journeys: paths, retention, KPI alerts ------------------------------------
+
+    @router.get("/v1/console/paths", summary="Top paths after (or before) an event, Sankey-ready")
+    async def paths(
+        _: Annotated[Caller, may(Permission.ANALYTICS_READ)],
+        anchor: Annotated[str, Query(max_length=128, description="The anchor event")],
+        direction: Annotated[Literal["after", "before"], Query()] = "after",
+        depth: Annotated[int, Query(ge=1, le=10)] = 3,
+        top: Annotated[int, Query(ge=1, le=100)] = 10,
+        days: Annotated[int, Query(ge=1, le=400)] = 90,
+        exclude: Annotated[str, Query(max_length=1400, description="Events, comma separated")] = "",
+    ) -> JSONResponse:
+        if not _EVENT.match(anchor.strip()):
+            raise Refused(400, "an event name", "anchor")
+        left_out = [e.strip() for e in exclude.split(",") if e.strip()]
+        if len(left_out) > 20 or not all(_EVENT.match(e) for e in left_out):
+            raise Refused(400, "at most 20 event names, comma separated", "exclude")
+        return await answer(
+            lambda: sources.paths(anchor.strip(), direction == "before", depth, top, days, left_out)
+        )
+
+    @router.get("/v1/console/retention", summary="Weekly retention triangle (cohorts by week)")
+    async def retention(
+        _: Annotated[Caller, may(Permission.ANALYTICS_READ)],
+        cohort_event: Annotated[str, Query(alias="cohortEvent", max_length=128)] = "",
+        return_event: Annotated[str, Query(alias="returnEvent", max_length=128)] = "",
+        weeks: Annotated[int, Query(ge=1, le=52)] = 12,
+    ) -> JSONResponse:
+        for field, value in (("cohortEvent", cohort_event), ("returnEvent", return_event)):
+            if value and not _EVENT.match(value.strip()):
+                raise Refused(400, "an event name, or empty for any event", field)
+        return await answer(
+            lambda: sources.retention(cohort_event.strip(), return_event.strip(), weeks)
+        )
+
+    @router.get("/v1/console/alerts", summary="KPI alerts raised by analytics, newest first")
+    async def alerts(
+        _: Annotated[Caller, may(Permission.ANALYTICS_READ)],
+        kpi: Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_]*$")] = "",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> JSONResponse:
+        return await answer(lambda: sources.alerts(kpi, limit))
+
+    # -- Segments: save and list ------------------------------------------------------
+
+    @router.get("/v1/console/segments", summary="Saved segments with their rules and sizes")
+    async def segments(_: Annotated[Caller, may(Permission.SEGMENTS)]) -> JSONResponse:
+        return await answer(sources.list_segments)
+
+    @router.post(
+        "/v1/console/segments",
+        summary="Save a segment (create or replace); the next sweep fills it",
+        openapi_extra=json_body(DefineSegmentBody),
+    )
+    async def define_segment(
+        request: Request, _: Annotated[Caller, may(Permission.SEGMENTS)]
+    ) -> JSONResponse:
+        async def work() -> Any:
+            body: DefineSegmentBody = await _body(request, DefineSegmentBody)
+            return await sources.define_segment(body.segment_id, body.name, body.rule)
+
+        return await answer(work)
+
+    # -- Identity: the review queue, decisions, why two identifiers are one ----------
+
+    @router.get(
+        "/v1/console/identity/reviews",
+        summary="Pairs of records the matcher was unsure about (audited read)",
+    )
+    async def reviews(
+        caller: Annotated[Caller, may(Permission.CUSTOMER_ACT)],
+        status: Annotated[Literal["open", "approved", "rejected"], Query()] = "open",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        x_cxloop_reason: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        actor = _actor(caller, _reason(x_cxloop_reason))
+
+        async def work() -> Any:
+            got = await sources.review_items(status, limit, actor)
+            # Record references and customer ids: audited before they leave.
+            await audited(actor, Action.READ, f"identity_review_queue:{status}", "")
+            return got
+
+        return await answer(work)
+
+    @router.post(
+        "/v1/console/identity/reviews/{item_id}",
+        summary="Approve (merge) or reject (never link) a review item (audited)",
+        openapi_extra=json_body(ReviewDecisionBody),
+    )
+    async def decide(
+        item_id: str, request: Request, caller: Annotated[Caller, may(Permission.CUSTOMER_ACT)]
+    ) -> JSONResponse:
+        _check_id(item_id, "item_id")
+
+        async def work() -> Any:
+            body: ReviewDecisionBody = await _body(request, ReviewDecisionBody)
+            actor = _actor(caller, _reason(body.reason))
+            await audited(actor, Action.CHANGE, f"identity_review:{body.decision}:{item_id}", "")
+            return await sources.decide_review(item_id, body.decision, actor.reason, actor)
+
+        return await answer(work)
+
+    @router.post(
+        "/v1/console/identity/explain",
+        summary="Why two identifiers are (or are not) one customer (audited read)",
+        openapi_extra=json_body(ExplainBody),
+    )
+    async def explain(
+        request: Request,
+        caller: Annotated[Caller, may(Permission.CUSTOMER_READ)],
+        x_cxloop_reason: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        actor = _actor(caller, _reason(x_cxloop_reason))
+
+        async def work() -> Any:
+            body: ExplainBody = await _body(request, ExplainBody)
+            try:
+                got = await sources.explain(body.a.model_dump(), body.b.model_dump(), actor)
+            except ActionFailed:
+                await audited(actor, Action.READ, "identity_link_explanation", "", False)
+                raise
+            ids = {got.get("customerIdA", ""), got.get("customerIdB", "")} - {""}
+            for cid in sorted(ids) or [""]:
+                await audited(actor, Action.READ, "identity_link_explanation", cid)
+            return got
+
+        return await answer(work)
+
+    # -- Feedback: a customer's case ------------------------------------------------
+
+    @router.post(
+        "/v1/customers/{customer_id}/cases/{case_id}",
+        summary="Change a customer's case: status, a note, the resolution (audited)",
+        openapi_extra=json_body(CaseUpdateBody),
+    )
+    async def update_case(
+        customer_id: str,
+        case_id: str,
+        request: Request,
+        caller: Annotated[Caller, may(Permission.CUSTOMER_ACT)],
+        x_cxloop_reason: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        _check_id(customer_id, "customer_id")
+        _check_id(case_id, "case_id")
+        actor = _actor(caller, _reason(x_cxloop_reason))
+
+        async def work() -> Any:
+            body: CaseUpdateBody = await _body(request, CaseUpdateBody)
+            if body.status == "resolved" and not body.resolution.strip():
+                raise InvalidRequest.one("resolution", "say what was done to resolve the case")
+            if body.status is None and not body.note.strip() and not body.resolution.strip():
+                raise InvalidRequest.one("status", "give a status, a note or a resolution")
+            change = body.model_dump(by_alias=True, exclude_none=True)
+            await audited(
+                actor, Action.CHANGE, f"feedback_case:{body.status or 'note'}", customer_id
+            )
+            return await sources.update_case(customer_id, case_id, change, actor)
 
         return await answer(work)
 

@@ -266,6 +266,12 @@ def segment_size(session: Session, segment_id: str) -> int:
     return int(session.execute(q).scalar_one())
 
 
+def segment_sizes(session: Session) -> dict[str, int]:
+    """Members per segment id (segments without members are absent)."""
+    q = sa.select(members.c.segment_id, sa.func.count()).group_by(members.c.segment_id)
+    return {str(sid): int(n) for sid, n in session.execute(q)}
+
+
 def page_members(session: Session, segment_id: str, after: str, limit: int) -> list[sa.Row[Any]]:
     q = (
         sa.select(members)

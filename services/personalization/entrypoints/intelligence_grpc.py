@@ -84,6 +84,25 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
             )
         )
 
+    async def ListSegmentDefinitions(
+        self, request: pb.ListSegmentDefinitionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSegmentDefinitionsResponse:
+        def q(s: Any) -> tuple[list[Any], dict[str, int]]:
+            return st.all_segments(s), st.segment_sizes(s)
+
+        rows, sizes = await self.db.run(lambda: self._in(q))
+        return pb.ListSegmentDefinitionsResponse(
+            segments=[
+                pb.SegmentDefinition(
+                    segment_id=r.segment_id,
+                    name=r.name,
+                    rule=r.rule,
+                    size=sizes.get(r.segment_id, 0),
+                )
+                for r in rows
+            ]
+        )
+
     async def PreviewSegment(
         self, request: pb.PreviewSegmentRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreviewSegmentResponse:

@@ -89,6 +89,52 @@ ROUTES = (
         Permission.SEGMENTS,
         {"rule": "lifetime_orders >= 1"},
     ),
+    Route("GET", "/v1/console/segments", "/v1/console/segments", Permission.SEGMENTS),
+    Route(
+        "POST",
+        "/v1/console/segments",
+        "/v1/console/segments",
+        Permission.SEGMENTS,
+        {"segmentId": "buyers", "rule": "lifetime_orders >= 1"},
+    ),
+    Route(
+        "GET",
+        "/v1/console/paths?anchor=Product%20Viewed",
+        "/v1/console/paths",
+        Permission.ANALYTICS_READ,
+    ),
+    Route("GET", "/v1/console/retention", "/v1/console/retention", Permission.ANALYTICS_READ),
+    Route("GET", "/v1/console/alerts", "/v1/console/alerts", Permission.ANALYTICS_READ),
+    Route(
+        "GET",
+        "/v1/console/identity/reviews",
+        "/v1/console/identity/reviews",
+        Permission.CUSTOMER_ACT,
+    ),
+    Route(
+        "POST",
+        "/v1/console/identity/reviews/r-1",
+        "/v1/console/identity/reviews/{item_id}",
+        Permission.CUSTOMER_ACT,
+        {"decision": "approve", "reason": "same person, checked"},
+    ),
+    Route(
+        "POST",
+        "/v1/console/identity/explain",
+        "/v1/console/identity/explain",
+        Permission.CUSTOMER_READ,
+        {
+            "a": {"type": "email", "value": "a@example.com"},
+            "b": {"type": "userId", "value": "u-1"},
+        },
+    ),
+    Route(
+        "POST",
+        "/v1/customers/c-1/cases/k-1",
+        "/v1/customers/{customer_id}/cases/{case_id}",
+        Permission.CUSTOMER_ACT,
+        {"status": "resolved", "resolution": "refunded"},
+    ),
 )
 SESSION_ROUTES = {("GET", "/v1/console/session"), ("DELETE", "/v1/console/session")}
 LOGIN = ("POST", "/v1/console/session")
@@ -190,6 +236,26 @@ async def test_the_table_names_every_console_route(env: Env) -> None:
         if path.startswith(("/v1/me", "/v1/customers", "/v1/console"))
     }
     assert served == {(r.method, r.template) for r in ROUTES} | SESSION_ROUTES | {LOGIN}
+
+
+async def test_every_console_error_is_documented_in_the_one_error_shape(env: Env) -> None:
+    """OpenAPI: each console route's 4xx/5xx answers name ErrorBody; no 422
+    (FastAPI's own validation answers 400 in the one shape, ADR 0210)."""
+    from gateway.adapters.http import _openapi
+
+    spec = _openapi(env.app)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    checked = 0
+    for path, ops in spec["paths"].items():
+        if not path.startswith(("/v1/me", "/v1/customers", "/v1/console")):
+            continue
+        for method, op in ops.items():
+            assert "422" not in op["responses"], (method, path)
+            for status in ("400", "401", "403", "503"):
+                schema = op["responses"][status]["content"]["application/json"]["schema"]
+                assert schema["$ref"].endswith("/ErrorBody"), (method, path, status)
+            checked += 1
+    assert checked == len(ROUTES) + len(SESSION_ROUTES) + 1
 
 
 async def test_missing_wrong_forged_revoked_and_write_keys_are_refused(env: Env) -> None:
@@ -314,17 +380,103 @@ async def test_actions_are_audited_with_the_key_and_the_reason_before_any_servic
     cookie, csrf = await _login(env, env.keys["admin"])
     points = await _call(env, ROUTES[3], {"Cookie": cookie}, csrf=csrf)
     privacy = await _call(env, ROUTES[4], _bearer(env.keys["admin"]))
-    assert points.status_code == 503 and privacy.status_code == 503
-    key_id = env.keys["admin"].split("_")[1]
+    case = await _call(env, _route("/v1/customers/c-1/cases/k-1"), _bearer(env.keys["agent"]))
+    review = await _call(
+        env, _route("/v1/console/identity/reviews/r-1"), _bearer(env.keys["agent"])
+    )
+    for r in (points, privacy, case, review):
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "unavailable" and r.headers["Retry-After"]
+    admin = env.keys["admin"].split("_")[1]
+    agent = env.keys["agent"].split("_")[1]
 
-    async def audited() -> bool:
+    async def audited(subject: str, expected: set[tuple[str, str, str]]) -> bool:
         entries = await read_audit_entries(
-            env.bus.js, services=["gateway"], subject="c-1", timeout_s=1
+            env.bus.js, services=["gateway"], subject=subject, timeout_s=1
         )
-        got = {(e.resource, e.reason) for e in entries if e.actor == f"gateway-key:{key_id}"}
-        return {
-            ("loyalty_adjustment", "goodwill"),
-            ("privacy_request:access", "security test"),
-        } <= got
+        got = {(e.actor, e.resource, e.reason) for e in entries}
+        return expected <= got
 
-    await eventually(audited, timeout=10)
+    await eventually(
+        lambda: audited(
+            "c-1",
+            {
+                (f"gateway-key:{admin}", "loyalty_adjustment", "goodwill"),
+                (f"gateway-key:{admin}", "privacy_request:access", "security test"),
+                (f"gateway-key:{agent}", "feedback_case:resolved", "security test"),
+            },
+        ),
+        timeout=10,
+    )
+    await eventually(
+        lambda: audited(
+            "",
+            {(f"gateway-key:{agent}", "identity_review:approve:r-1", "same person, checked")},
+        ),
+        timeout=10,
+    )
+
+
+def _route(path: str) -> Route:
+    return next(r for r in ROUTES if r.path == path)
+
+
+async def test_reads_of_customer_data_need_a_reason_and_inputs_are_named(env: Env) -> None:
+    """The review queue and the link explanation are customer data: no
+    reason, no read (400 naming the header). Bad input is a 400 in the one
+    error shape naming the field, before any service is asked."""
+    agent = _bearer(env.keys["agent"])
+    for path, method, body in (
+        ("/v1/console/identity/reviews", "GET", None),
+        (
+            "/v1/console/identity/explain",
+            "POST",
+            {"a": {"type": "email", "value": "a@x.kr"}, "b": {"type": "userId", "value": "u"}},
+        ),
+        ("/v1/customers/c-1/cases/k-1", "POST", {"note": "called back"}),
+    ):
+        r = await env.http.request(method, path, json=body, headers=agent)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["fields"][0]["field"] == "X-Cxloop-Reason"
+    marketer = _bearer(env.keys["marketer"])
+    analyst = _bearer(env.keys["analyst"])
+    bad = (
+        ("POST", "/v1/console/segments", marketer, {"segmentId": "a b", "rule": "x"}, "segmentId"),
+        ("POST", "/v1/console/segments", marketer, {"segmentId": "a", "rule": ""}, "rule"),
+        ("POST", "/v1/console/segments", marketer, {"segmentId": "a", "rul": "x"}, "rule"),
+        ("GET", "/v1/console/paths", analyst, None, "anchor"),
+        ("GET", "/v1/console/paths?anchor=a&depth=11", analyst, None, "depth"),
+        ("GET", "/v1/console/paths?anchor=a&direction=sideways", analyst, None, "direction"),
+        ("GET", "/v1/console/retention?weeks=0", analyst, None, "weeks"),
+        ("GET", "/v1/console/retention?cohortEvent=%00", analyst, None, "cohortEvent"),
+        ("GET", "/v1/console/alerts?limit=501", analyst, None, "limit"),
+        ("GET", "/v1/console/identity/reviews?status=maybe", agent, None, "status"),
+        (
+            "POST",
+            "/v1/console/identity/reviews/r-1",
+            agent,
+            {"decision": "perhaps", "reason": "x"},
+            "decision",
+        ),
+        (
+            "POST",
+            "/v1/console/identity/explain",
+            agent,
+            {"a": {"type": "fax", "value": "1"}, "b": {"type": "email", "value": "a@x.kr"}},
+            "a.type",
+        ),
+        (
+            "POST",
+            "/v1/customers/c-1/cases/k-1",
+            agent,
+            {"status": "resolved"},
+            "resolution",
+        ),
+        ("POST", "/v1/customers/c-1/cases/k-1", agent, {}, "status"),
+    )
+    for method, path, headers, body, field in bad:
+        r = await env.http.request(method, path, json=body, headers={**REASON, **headers})
+        assert r.status_code == 400, (path, body, r.status_code, r.text)
+        got = r.json()
+        assert got["success"] is False and got["code"] == "invalid_request", got
+        assert [f["field"] for f in got["fields"]][:1] == [field], (path, got)

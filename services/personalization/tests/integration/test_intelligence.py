@@ -233,6 +233,12 @@ async def test_traits_segments_cart_abandonment_and_withdrawal(
     assert exported == [buyer]
     preview = await s.PreviewSegment(ipb.PreviewSegmentRequest(rule="cart_adds_7d >= 1"))
     assert preview.size == 2 and sorted(preview.sample_customer_ids) == sorted([buyer, abandoner])
+    # The saved segments with their sizes (the console's list).
+    listed = await s.ListSegmentDefinitions(ipb.ListSegmentDefinitionsRequest())
+    assert {(d.segment_id, d.size) for d in listed.segments} >= {
+        ("carted-not-bought", 1),
+        ("shoe-buyers", 1),
+    }
     # Withdrawing profiling removes traits and memberships, and publishes the exit.
     await consent(world, abandoner, "profiling", granted=False)
 

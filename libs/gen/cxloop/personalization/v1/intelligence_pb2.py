@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,cxloop/personalization/v1/intelligence.proto\x12\x19\x63xloop.personalization.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x10GetTraitsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xb3\x01\n\x11GetTraitsResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\'\n\x06traits\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\x12\x16\n\x0elifecycle_rule\x18\x04 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x11SegmentDefinition\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\"U\n\x14\x44\x65\x66ineSegmentRequest\x12=\n\x07segment\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.SegmentDefinition\"V\n\x15\x44\x65\x66ineSegmentResponse\x12=\n\x07segment\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.SegmentDefinition\":\n\x15PreviewSegmentRequest\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x13\n\x0bsample_size\x18\x02 \x01(\x05\"V\n\x16PreviewSegmentResponse\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x1b\n\x13sample_customer_ids\x18\x02 \x03(\t\x12\x11\n\tevaluated\x18\x03 \x01(\x03\")\n\x12GetSegmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"X\n\x1c\x45xportSegmentMembersResponse\x12\x38\n\x06member\x18\x01 \x01(\x0b\x32(.cxloop.personalization.v1.SegmentMember\"h\n\rSegmentMember\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x13GetSegmentsResponse\x12:\n\x08segments\x18\x01 \x03(\x0b\x32(.cxloop.personalization.v1.SegmentMember\"V\n\x19ListSegmentMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x7f\n\x1aListSegmentMembersResponse\x12\x39\n\x07members\x18\x01 \x03(\x0b\x32(.cxloop.personalization.v1.SegmentMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03\"1\n\x1b\x45xportSegmentMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\",\n\x15GetPredictionsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xb2\x02\n\x13\x43ustomerPredictions\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\rpredicted_clv\x18\x02 \x01(\x01\x12\x1a\n\x12\x65xpected_purchases\x18\x03 \x01(\x01\x12\x19\n\x11probability_alive\x18\x04 \x01(\x01\x12\x19\n\x11\x63hurn_probability\x18\x05 \x01(\x01\x12\x19\n\x11\x63lv_model_version\x18\x06 \x01(\t\x12\x1b\n\x13\x63hurn_model_version\x18\x07 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63lv_horizon_days\x18\t \x01(\x05\x12\x1a\n\x12\x63hurn_horizon_days\x18\n \x01(\x05\"]\n\x16GetPredictionsResponse\x12\x43\n\x0bpredictions\x18\x01 \x01(\x0b\x32..cxloop.personalization.v1.CustomerPredictions\"\x1b\n\x19RefreshPredictionsRequest\"\x88\x01\n\x0cModelVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12(\n\x07metrics\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ntrained_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x1aRefreshPredictionsResponse\x12\x37\n\x06models\x18\x01 \x03(\x0b\x32\'.cxloop.personalization.v1.ModelVersion\x12\x11\n\tcustomers\x18\x02 \x01(\x03\"\x8b\x02\n\x11TriggerDefinition\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x0e\n\x06unless\x18\x03 \x01(\t\x12\x15\n\rdelay_seconds\x18\x04 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08\x63hannels\x18\x06 \x03(\t\x12+\n\nparameters\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10max_per_customer\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\x12\x63\x61p_window_seconds\x18\t \x01(\x03\x12\x10\n\x08\x64isabled\x18\n \x01(\x08\x42\x13\n\x11_max_per_customer\"U\n\x14\x44\x65\x66ineTriggerRequest\x12=\n\x07trigger\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.TriggerDefinition\"V\n\x15\x44\x65\x66ineTriggerResponse\x12=\n\x07trigger\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.TriggerDefinition2\xd5\x08\n\x13IntelligenceService\x12\x66\n\tGetTraits\x12+.cxloop.personalization.v1.GetTraitsRequest\x1a,.cxloop.personalization.v1.GetTraitsResponse\x12r\n\rDefineSegment\x12/.cxloop.personalization.v1.DefineSegmentRequest\x1a\x30.cxloop.personalization.v1.DefineSegmentResponse\x12u\n\x0ePreviewSegment\x12\x30.cxloop.personalization.v1.PreviewSegmentRequest\x1a\x31.cxloop.personalization.v1.PreviewSegmentResponse\x12l\n\x0bGetSegments\x12-.cxloop.personalization.v1.GetSegmentsRequest\x1a..cxloop.personalization.v1.GetSegmentsResponse\x12\x81\x01\n\x12ListSegmentMembers\x12\x34.cxloop.personalization.v1.ListSegmentMembersRequest\x1a\x35.cxloop.personalization.v1.ListSegmentMembersResponse\x12\x89\x01\n\x14\x45xportSegmentMembers\x12\x36.cxloop.personalization.v1.ExportSegmentMembersRequest\x1a\x37.cxloop.personalization.v1.ExportSegmentMembersResponse0\x01\x12u\n\x0eGetPredictions\x12\x30.cxloop.personalization.v1.GetPredictionsRequest\x1a\x31.cxloop.personalization.v1.GetPredictionsResponse\x12\x81\x01\n\x12RefreshPredictions\x12\x34.cxloop.personalization.v1.RefreshPredictionsRequest\x1a\x35.cxloop.personalization.v1.RefreshPredictionsResponse\x12r\n\rDefineTrigger\x12/.cxloop.personalization.v1.DefineTriggerRequest\x1a\x30.cxloop.personalization.v1.DefineTriggerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,cxloop/personalization/v1/intelligence.proto\x12\x19\x63xloop.personalization.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\x10GetTraitsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xb3\x01\n\x11GetTraitsResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\'\n\x06traits\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0flifecycle_stage\x18\x03 \x01(\t\x12\x16\n\x0elifecycle_rule\x18\x04 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x11SegmentDefinition\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\"U\n\x14\x44\x65\x66ineSegmentRequest\x12=\n\x07segment\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.SegmentDefinition\"V\n\x15\x44\x65\x66ineSegmentResponse\x12=\n\x07segment\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.SegmentDefinition\"\x1f\n\x1dListSegmentDefinitionsRequest\"`\n\x1eListSegmentDefinitionsResponse\x12>\n\x08segments\x18\x01 \x03(\x0b\x32,.cxloop.personalization.v1.SegmentDefinition\":\n\x15PreviewSegmentRequest\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x13\n\x0bsample_size\x18\x02 \x01(\x05\"V\n\x16PreviewSegmentResponse\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x1b\n\x13sample_customer_ids\x18\x02 \x03(\t\x12\x11\n\tevaluated\x18\x03 \x01(\x03\")\n\x12GetSegmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"X\n\x1c\x45xportSegmentMembersResponse\x12\x38\n\x06member\x18\x01 \x01(\x0b\x32(.cxloop.personalization.v1.SegmentMember\"h\n\rSegmentMember\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x13GetSegmentsResponse\x12:\n\x08segments\x18\x01 \x03(\x0b\x32(.cxloop.personalization.v1.SegmentMember\"V\n\x19ListSegmentMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x7f\n\x1aListSegmentMembersResponse\x12\x39\n\x07members\x18\x01 \x03(\x0b\x32(.cxloop.personalization.v1.SegmentMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03\"1\n\x1b\x45xportSegmentMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\",\n\x15GetPredictionsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xb2\x02\n\x13\x43ustomerPredictions\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\rpredicted_clv\x18\x02 \x01(\x01\x12\x1a\n\x12\x65xpected_purchases\x18\x03 \x01(\x01\x12\x19\n\x11probability_alive\x18\x04 \x01(\x01\x12\x19\n\x11\x63hurn_probability\x18\x05 \x01(\x01\x12\x19\n\x11\x63lv_model_version\x18\x06 \x01(\t\x12\x1b\n\x13\x63hurn_model_version\x18\x07 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63lv_horizon_days\x18\t \x01(\x05\x12\x1a\n\x12\x63hurn_horizon_days\x18\n \x01(\x05\"]\n\x16GetPredictionsResponse\x12\x43\n\x0bpredictions\x18\x01 \x01(\x0b\x32..cxloop.personalization.v1.CustomerPredictions\"\x1b\n\x19RefreshPredictionsRequest\"\x88\x01\n\x0cModelVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12(\n\x07metrics\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ntrained_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x1aRefreshPredictionsResponse\x12\x37\n\x06models\x18\x01 \x03(\x0b\x32\'.cxloop.personalization.v1.ModelVersion\x12\x11\n\tcustomers\x18\x02 \x01(\x03\"\x8b\x02\n\x11TriggerDefinition\x12\x12\n\ntrigger_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x0e\n\x06unless\x18\x03 \x01(\t\x12\x15\n\rdelay_seconds\x18\x04 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x10\n\x08\x63hannels\x18\x06 \x03(\t\x12+\n\nparameters\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1d\n\x10max_per_customer\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\x12\x63\x61p_window_seconds\x18\t \x01(\x03\x12\x10\n\x08\x64isabled\x18\n \x01(\x08\x42\x13\n\x11_max_per_customer\"U\n\x14\x44\x65\x66ineTriggerRequest\x12=\n\x07trigger\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.TriggerDefinition\"V\n\x15\x44\x65\x66ineTriggerResponse\x12=\n\x07trigger\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.TriggerDefinition2\xe5\t\n\x13IntelligenceService\x12\x66\n\tGetTraits\x12+.cxloop.personalization.v1.GetTraitsRequest\x1a,.cxloop.personalization.v1.GetTraitsResponse\x12r\n\rDefineSegment\x12/.cxloop.personalization.v1.DefineSegmentRequest\x1a\x30.cxloop.personalization.v1.DefineSegmentResponse\x12\x8d\x01\n\x16ListSegmentDefinitions\x12\x38.cxloop.personalization.v1.ListSegmentDefinitionsRequest\x1a\x39.cxloop.personalization.v1.ListSegmentDefinitionsResponse\x12u\n\x0ePreviewSegment\x12\x30.cxloop.personalization.v1.PreviewSegmentRequest\x1a\x31.cxloop.personalization.v1.PreviewSegmentResponse\x12l\n\x0bGetSegments\x12-.cxloop.personalization.v1.GetSegmentsRequest\x1a..cxloop.personalization.v1.GetSegmentsResponse\x12\x81\x01\n\x12ListSegmentMembers\x12\x34.cxloop.personalization.v1.ListSegmentMembersRequest\x1a\x35.cxloop.personalization.v1.ListSegmentMembersResponse\x12\x89\x01\n\x14\x45xportSegmentMembers\x12\x36.cxloop.personalization.v1.ExportSegmentMembersRequest\x1a\x37.cxloop.personalization.v1.ExportSegmentMembersResponse0\x01\x12u\n\x0eGetPredictions\x12\x30.cxloop.personalization.v1.GetPredictionsRequest\x1a\x31.cxloop.personalization.v1.GetPredictionsResponse\x12\x81\x01\n\x12RefreshPredictions\x12\x34.cxloop.personalization.v1.RefreshPredictionsRequest\x1a\x35.cxloop.personalization.v1.RefreshPredictionsResponse\x12r\n\rDefineTrigger\x12/.cxloop.personalization.v1.DefineTriggerRequest\x1a\x30.cxloop.personalization.v1.DefineTriggerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,42 +43,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEFINESEGMENTREQUEST']._serialized_end=529
   _globals['_DEFINESEGMENTRESPONSE']._serialized_start=531
   _globals['_DEFINESEGMENTRESPONSE']._serialized_end=617
-  _globals['_PREVIEWSEGMENTREQUEST']._serialized_start=619
-  _globals['_PREVIEWSEGMENTREQUEST']._serialized_end=677
-  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_start=679
-  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_end=765
-  _globals['_GETSEGMENTSREQUEST']._serialized_start=767
-  _globals['_GETSEGMENTSREQUEST']._serialized_end=808
-  _globals['_EXPORTSEGMENTMEMBERSRESPONSE']._serialized_start=810
-  _globals['_EXPORTSEGMENTMEMBERSRESPONSE']._serialized_end=898
-  _globals['_SEGMENTMEMBER']._serialized_start=900
-  _globals['_SEGMENTMEMBER']._serialized_end=1004
-  _globals['_GETSEGMENTSRESPONSE']._serialized_start=1006
-  _globals['_GETSEGMENTSRESPONSE']._serialized_end=1087
-  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_start=1089
-  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_end=1175
-  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_start=1177
-  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_end=1304
-  _globals['_EXPORTSEGMENTMEMBERSREQUEST']._serialized_start=1306
-  _globals['_EXPORTSEGMENTMEMBERSREQUEST']._serialized_end=1355
-  _globals['_GETPREDICTIONSREQUEST']._serialized_start=1357
-  _globals['_GETPREDICTIONSREQUEST']._serialized_end=1401
-  _globals['_CUSTOMERPREDICTIONS']._serialized_start=1404
-  _globals['_CUSTOMERPREDICTIONS']._serialized_end=1710
-  _globals['_GETPREDICTIONSRESPONSE']._serialized_start=1712
-  _globals['_GETPREDICTIONSRESPONSE']._serialized_end=1805
-  _globals['_REFRESHPREDICTIONSREQUEST']._serialized_start=1807
-  _globals['_REFRESHPREDICTIONSREQUEST']._serialized_end=1834
-  _globals['_MODELVERSION']._serialized_start=1837
-  _globals['_MODELVERSION']._serialized_end=1973
-  _globals['_REFRESHPREDICTIONSRESPONSE']._serialized_start=1975
-  _globals['_REFRESHPREDICTIONSRESPONSE']._serialized_end=2079
-  _globals['_TRIGGERDEFINITION']._serialized_start=2082
-  _globals['_TRIGGERDEFINITION']._serialized_end=2349
-  _globals['_DEFINETRIGGERREQUEST']._serialized_start=2351
-  _globals['_DEFINETRIGGERREQUEST']._serialized_end=2436
-  _globals['_DEFINETRIGGERRESPONSE']._serialized_start=2438
-  _globals['_DEFINETRIGGERRESPONSE']._serialized_end=2524
-  _globals['_INTELLIGENCESERVICE']._serialized_start=2527
-  _globals['_INTELLIGENCESERVICE']._serialized_end=3636
+  _globals['_LISTSEGMENTDEFINITIONSREQUEST']._serialized_start=619
+  _globals['_LISTSEGMENTDEFINITIONSREQUEST']._serialized_end=650
+  _globals['_LISTSEGMENTDEFINITIONSRESPONSE']._serialized_start=652
+  _globals['_LISTSEGMENTDEFINITIONSRESPONSE']._serialized_end=748
+  _globals['_PREVIEWSEGMENTREQUEST']._serialized_start=750
+  _globals['_PREVIEWSEGMENTREQUEST']._serialized_end=808
+  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_start=810
+  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_end=896
+  _globals['_GETSEGMENTSREQUEST']._serialized_start=898
+  _globals['_GETSEGMENTSREQUEST']._serialized_end=939
+  _globals['_EXPORTSEGMENTMEMBERSRESPONSE']._serialized_start=941
+  _globals['_EXPORTSEGMENTMEMBERSRESPONSE']._serialized_end=1029
+  _globals['_SEGMENTMEMBER']._serialized_start=1031
+  _globals['_SEGMENTMEMBER']._serialized_end=1135
+  _globals['_GETSEGMENTSRESPONSE']._serialized_start=1137
+  _globals['_GETSEGMENTSRESPONSE']._serialized_end=1218
+  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_start=1220
+  _globals['_LISTSEGMENTMEMBERSREQUEST']._serialized_end=1306
+  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_start=1308
+  _globals['_LISTSEGMENTMEMBERSRESPONSE']._serialized_end=1435
+  _globals['_EXPORTSEGMENTMEMBERSREQUEST']._serialized_start=1437
+  _globals['_EXPORTSEGMENTMEMBERSREQUEST']._serialized_end=1486
+  _globals['_GETPREDICTIONSREQUEST']._serialized_start=1488
+  _globals['_GETPREDICTIONSREQUEST']._serialized_end=1532
+  _globals['_CUSTOMERPREDICTIONS']._serialized_start=1535
+  _globals['_CUSTOMERPREDICTIONS']._serialized_end=1841
+  _globals['_GETPREDICTIONSRESPONSE']._serialized_start=1843
+  _globals['_GETPREDICTIONSRESPONSE']._serialized_end=1936
+  _globals['_REFRESHPREDICTIONSREQUEST']._serialized_start=1938
+  _globals['_REFRESHPREDICTIONSREQUEST']._serialized_end=1965
+  _globals['_MODELVERSION']._serialized_start=1968
+  _globals['_MODELVERSION']._serialized_end=2104
+  _globals['_REFRESHPREDICTIONSRESPONSE']._serialized_start=2106
+  _globals['_REFRESHPREDICTIONSRESPONSE']._serialized_end=2210
+  _globals['_TRIGGERDEFINITION']._serialized_start=2213
+  _globals['_TRIGGERDEFINITION']._serialized_end=2480
+  _globals['_DEFINETRIGGERREQUEST']._serialized_start=2482
+  _globals['_DEFINETRIGGERREQUEST']._serialized_end=2567
+  _globals['_DEFINETRIGGERRESPONSE']._serialized_start=2569
+  _globals['_DEFINETRIGGERRESPONSE']._serialized_end=2655
+  _globals['_INTELLIGENCESERVICE']._serialized_start=2658
+  _globals['_INTELLIGENCESERVICE']._serialized_end=3911
 # @@protoc_insertion_point(module_scope)

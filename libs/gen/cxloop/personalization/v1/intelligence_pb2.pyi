@@ -54,6 +54,16 @@ class DefineSegmentResponse(_message.Message):
     segment: SegmentDefinition
     def __init__(self, segment: _Optional[_Union[SegmentDefinition, _Mapping]] = ...) -> None: ...
 
+class ListSegmentDefinitionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSegmentDefinitionsResponse(_message.Message):
+    __slots__ = ("segments",)
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[SegmentDefinition]
+    def __init__(self, segments: _Optional[_Iterable[_Union[SegmentDefinition, _Mapping]]] = ...) -> None: ...
+
 class PreviewSegmentRequest(_message.Message):
     __slots__ = ("rule", "sample_size")
     RULE_FIELD_NUMBER: _ClassVar[int]

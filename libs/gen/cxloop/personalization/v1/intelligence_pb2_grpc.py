@@ -48,6 +48,11 @@ class IntelligenceServiceStub:
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentRequest.SerializeToString,
                 response_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentResponse.FromString,
                 _registered_method=True)
+        self.ListSegmentDefinitions = channel.unary_unary(
+                '/cxloop.personalization.v1.IntelligenceService/ListSegmentDefinitions',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsResponse.FromString,
+                _registered_method=True)
         self.PreviewSegment = channel.unary_unary(
                 '/cxloop.personalization.v1.IntelligenceService/PreviewSegment',
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.PreviewSegmentRequest.SerializeToString,
@@ -104,6 +109,14 @@ class IntelligenceServiceServicer:
         """Creates or replaces a segment; the rule is parsed and checked (errors
         name `segment.rule` and the character position). Existing customers are
         evaluated by the next sweep.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegmentDefinitions(self, request, context):
+        """Every defined segment with its rule and size now (the console's list of
+        saved segments), by segment id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +184,11 @@ def add_IntelligenceServiceServicer_to_server(servicer, server):
                     servicer.DefineSegment,
                     request_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentRequest.FromString,
                     response_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentResponse.SerializeToString,
+            ),
+            'ListSegmentDefinitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegmentDefinitions,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsResponse.SerializeToString,
             ),
             'PreviewSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.PreviewSegment,
@@ -266,6 +284,33 @@ class IntelligenceService:
             '/cxloop.personalization.v1.IntelligenceService/DefineSegment',
             cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentRequest.SerializeToString,
             cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.DefineSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegmentDefinitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.personalization.v1.IntelligenceService/ListSegmentDefinitions',
+            cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_intelligence__pb2.ListSegmentDefinitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

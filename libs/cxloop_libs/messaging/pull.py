@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, ConnectionDrainingError
+from nats.errors import ConnectionClosedError, ConnectionDrainingError, OutboundBufferLimitError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, FetchTimeoutError
@@ -246,7 +246,13 @@ async def ack_many(msgs: list[Msg]) -> None:
     if nc.is_draining_pubs:
         raise ConnectionDrainingError
     # An ack is an empty message to the reply subject: "PUB <reply> 0".
-    await send(b"".join([b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs]))
+    cmd = b"".join([b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs])
+    if not nc.is_connected:
+        # As publish(): while reconnecting, acks are buffered up to the limit.
+        limit = getattr(nc, "_max_pending_size", 0)
+        if limit <= 0 or len(cmd) + getattr(nc, "_pending_data_size", 0) > limit:
+            raise OutboundBufferLimitError
+    await send(cmd)
     for m in msgs:
         m._ackd = True
     nc.stats["out_msgs"] += len(msgs)

@@ -38,7 +38,14 @@ async def test_the_internals_the_fast_path_reads_are_there(bus: NatsBus) -> None
     # task-per-message path (psub.fetch): it fails here instead.
     psub = await subscribe(bus, "pull-internals")
     assert pull.fast_path_available(psub)
-    assert hasattr(bus.nc, "_send_command") and hasattr(bus.nc, "_flush_pending")
+    for name in (
+        "_send_command",
+        "_flush_pending",
+        "_flush_queue",
+        "_max_pending_size",
+        "_pending_data_size",
+    ):
+        assert hasattr(bus.nc, name), name
     await psub.unsubscribe()  # type: ignore[attr-defined]
 
 

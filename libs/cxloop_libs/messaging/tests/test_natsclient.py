@@ -45,7 +45,7 @@ def test_same_answers_as_nats_py() -> None:
     pieces = [b"a", b"B", b"-", b":", b" ", b"\t", b"\r\n", b"\r", b"\n", b"\x0b", b"\x1c"]
     pieces += [b"\xff", b"\xc3\xa9", b"\xe2\x82", b"\x85", b"\xc2\xa0", b"\xc2\x85"]
     rnd = random.Random(16)
-    for _ in range(20_000):
+    for _ in range(5_000):
         raw = b"".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 14)))
         assert parse_header_lines(raw) == nats_parse(raw), raw
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from cxloop_libs.messaging.connection import NatsConnectionSettings
+from cxloop_libs.messaging.natsclient import Client as FastClient
 from cxloop_libs.messaging.streams import DEAD_LETTER, StreamSpec, ensure_stream
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,10 @@ class NatsBus:
     async def _connect_once(self) -> None:
         if self._nc is None or self._nc.is_closed:
             servers = [u.strip() for u in self.url.split(",") if u.strip()]
-            self._nc = await nats.connect(
+            # nats.connect() is Client() + connect(): ours parses headers
+            # for less CPU (natsclient.py, docs/adr/0205).
+            nc = FastClient()
+            await nc.connect(
                 servers=servers,
                 name=self.name,
                 **self.connection.connect_options(servers),
@@ -103,13 +106,15 @@ class NatsBus:
                 # with reconnects, and pending publishes are retried by callers.
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
+                # nats-py annotates int, sleeps any number of seconds.
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]
                 # Shutdown must not hang on a pull request the server still holds.
                 drain_timeout=2,
                 error_cb=self._on_error,
                 disconnected_cb=self._on_disconnect,
                 reconnected_cb=self._on_reconnect,
             )
+            self._nc = nc
         self._js = self._nc.jetstream(timeout=5)
         for spec in self.streams:
             await ensure_stream(self._js, spec, self.connection.stream_replicas)

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlmodel import Session
 
 from cxloop_libs.db import Database, is_conflict_error, is_transient_db_error
+from cxloop_libs.messaging import pull
 from cxloop_libs.messaging.bus import NatsBus
 from cxloop_libs.messaging.cloudevents import MalformedEvent, ReceivedEvent, parse_headers
 from cxloop_libs.messaging.inbox import already_processed, mark_processed
@@ -106,7 +107,7 @@ class BatchConsumer:
     async def _fetch(self, psub: JetStreamContext.PullSubscription) -> list[Msg] | None:
         """One fetch, cut short by stop(); None once stopping."""
         fetch = asyncio.ensure_future(
-            psub.fetch(self.spec.batch_size, timeout=self.spec.fetch_timeout_s)
+            pull.fetch(psub, self.spec.batch_size, self.spec.fetch_timeout_s)
         )
         stopped = asyncio.ensure_future(self._stopped.wait())
         done, _ = await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -253,10 +254,9 @@ class BatchConsumer:
             )
             await self._one_by_one(good)
         else:
-            # An ack is a buffered publish: awaiting each in turn costs less
-            # than a task per message.
-            for m, _, _ in good:
-                await m.ack()
+            # One write for the batch's acks (each message still acked by
+            # itself: explicit acks, docs/adr/0205).
+            await pull.ack_many([m for m, _, _ in good])
             for _, _, span in good:
                 span.end()
             self._metrics.events_consumed.add(

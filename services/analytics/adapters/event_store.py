@@ -69,6 +69,9 @@ def event_key(event_id: str) -> int:
     return int.from_bytes(hashlib.md5(event_id.encode()).digest()[:8], "little")
 
 
+_RECENT_MAX = 200_000
+
+
 class SeenKeys:
     """Keys of every event taken in: a sorted array plus a small recent
     part, merged when it grows (membership is a binary search)."""
@@ -91,10 +94,31 @@ class SeenKeys:
         return out
 
     def add(self, keys: np.ndarray[Any, np.dtype[np.uint64]]) -> None:
-        self.recent = np.union1d(self.recent, keys)
-        if len(self.recent) > 200_000:
-            self.main = np.union1d(self.main, self.recent)
+        # Merges of sorted arrays, linear in their length: np.union1d
+        # re-sorted the whole recent part for every fetch, which grew to
+        # the largest cost of ingest (docs/adr/0205).
+        self.recent = _merge_sorted(self.recent, np.unique(keys.astype(np.uint64)))
+        if len(self.recent) > _RECENT_MAX:
+            self.main = _merge_sorted(self.main, self.recent)
             self.recent = np.zeros(0, dtype=np.uint64)
+
+
+def _merge_sorted(
+    a: np.ndarray[Any, np.dtype[np.uint64]], b: np.ndarray[Any, np.dtype[np.uint64]]
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The sorted union of two sorted arrays without duplicates (as
+    np.union1d), by a stable sort of their concatenation: numpy's stable sort
+    of 64-bit keys is a timsort, which merges two sorted runs in one pass."""
+    if not len(a):
+        return b
+    if not len(b):
+        return a
+    merged = np.concatenate((a, b))
+    merged.sort(kind="stable")
+    new = np.empty(len(merged), dtype=np.bool_)
+    new[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=new[1:])
+    return merged if new.all() else merged[new]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from cxloop_libs.messaging import (
     MalformedEvent,
     NatsBus,
     ReceivedEvent,
+    pull,
 )
 from cxloop_libs.messaging.cloudevents import parse_headers
 from cxloop_libs.telemetry import extract_context
@@ -94,8 +95,7 @@ class EventStoreConsumer(BatchConsumer):
                 self._metrics.handler_latency.record(
                     time.perf_counter() - started, {"consumer": self.spec.durable}
                 )
-        for m, _ in good:
-            await m.ack()
+        await pull.ack_many([m for m, _ in good])
         self._metrics.events_consumed.add(
             len(good), {"consumer": self.spec.durable, "outcome": "ok"}
         )

@@ -218,9 +218,7 @@ async def test_a_returning_customer_all_cached_is_answered_without_a_read(
     follow_commits(cache, database.engine)
     try:
         handlers = IdentityHandlers(policy=MergePolicy(ignored_hashes=frozenset()))
-        resolver = BatchedResolver(
-            database, handlers, owners=IdentifierOwners(statements, cache)
-        )
+        resolver = BatchedResolver(database, handlers, owners=IdentifierOwners(statements, cache))
         kim, lee = ident(IdType.EMAIL, "kim@example.com"), ident(IdType.EMAIL, "lee@example.com")
         first_kim = await resolver.resolve(call(kim))
         first_lee = await resolver.resolve(call(lee))

@@ -40,6 +40,7 @@ from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer
 from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 from identity.domain.survivorship import GoldenTrait, SurvivorshipPolicy, golden_record
 from identity.service_layer.realtime import (
+    INDEX_RECORDS_SUBJECT,
     CandidateIndex,
     ChainGuard,
     PairScore,
@@ -315,6 +316,18 @@ class GraphWrite:
                 ),
                 subject=cid,
                 event_id=derived_event_id(cause, f"updated/{cid}"),
+            )
+        if observed_traits:
+            # For the other replicas' index sync (ADR 0197): which customer
+            # has new records, on a subject of its own.
+            self.outbox.stage(
+                ev.PROFILE_UPDATED,
+                identity_events.ProfileUpdated(
+                    customer_id=cid, cause_event_id=cause, observed_traits=observed_traits
+                ),
+                subject=cid,
+                event_id=derived_event_id(cause, f"indexed/{cid}"),
+                nats_subject=INDEX_RECORDS_SUBJECT,
             )
 
     def _merge_staged(self, loser: str, survivor: str) -> None:

@@ -52,6 +52,12 @@ REALTIME_MAX_BLOCK = 1000
 # hundreds of strangers; 200 keeps all of them and scores 69 candidates per
 # sign-up on average instead of 171 (ADR 0085).
 REALTIME_MAX_CANDIDATES = 200
+# Where a write that stored trait observations (a `Resolve` with traits, an
+# import) tells every replica's index sync to read them (ADR 0197): a
+# subject of identity's own stream that no other service listens to, so the
+# replicas do not receive every `profile created/updated` (the consumer's
+# and trait-less `Resolve`'s too) only to find no observed traits in it.
+INDEX_RECORDS_SUBJECT = "cx.identity.index.records"
 # Causes of this process's own index writes remembered for its index sync
 # (a rolled-back write's cause is never announced; the oldest go first).
 _OWN_WRITES_KEPT = 100_000

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import grpc
 import nats
 
-from bench.common import percentile, running_suite, write_result
+from bench.common import RunningSuite, percentile, running_suite, write_result
 from cxloop_libs.messaging import EventPublisher, NatsBus, PendingEvent, stream_for
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdentifierHasher, IdType
@@ -27,7 +29,13 @@ RETURNING = 5000  # distinct returning customers in the request mix
 
 
 def _resolve_client(
-    target: str, rate: int, seconds: float, out: Any, warm: bool = False, new_every: int = 4
+    target: str,
+    rate: int,
+    seconds: float,
+    out: Any,
+    warm: bool = False,
+    new_every: int = 4,
+    go: Any = None,
 ) -> None:
     """Runs in its own process: paced Resolve calls, latencies back via a queue.
     Every `new_every`-th call names a new customer, the others one of
@@ -64,7 +72,11 @@ def _resolve_client(
                             for k in range(first, first + 100)
                         )
                     )
+            if go is not None:
+                out.put("ready")
+                await asyncio.get_running_loop().run_in_executor(None, go.wait, 120)
             start = time.perf_counter()
+            cpu0 = time.process_time()
             total = int(rate * seconds)
             tasks = []
 
@@ -91,31 +103,151 @@ def _resolve_client(
                 await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
                 tasks.append(asyncio.ensure_future(one(i)))
             await asyncio.gather(*tasks)
-            out.put({"latencies": lat, "errors": errors, "elapsed": time.perf_counter() - start})
+            out.put(
+                {
+                    "latencies": lat,
+                    "errors": errors,
+                    "elapsed": time.perf_counter() - start,
+                    "client_cpu_s": time.process_time() - cpu0,
+                }
+            )
         return lat
 
     asyncio.run(run())
 
 
+class CpuMeter:
+    """CPU seconds of identity (with its relay child) and of the PostgreSQL
+    backends serving its database, and that database's transactions, so a
+    run reports CPU and transactions per request: figures a busy machine
+    moves far less than latency. PostgreSQL's backends are found by their
+    process title (`postgres: user database host(port) state`)."""
+
+    def __init__(self, suite: RunningSuite) -> None:
+        self.suite = suite
+        self.database = _identity_database(suite)
+
+    def read(self, settle: bool = True) -> dict[str, float]:
+        # Backends publish their counts when idle, at most once a second; the
+        # relay is given the same moment to send what the run staged.
+        if settle:
+            time.sleep(1.2)
+        return {
+            "identity": self.suite.cpu_seconds().get("identity", 0.0),
+            "postgres": _backend_cpu_seconds(self.database),
+            "transactions": _transactions(self.database),
+        }
+
+    @staticmethod
+    def per_request(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+        if not n:
+            return {}
+        return {
+            "identity_cpu_ms_per_request": round(
+                (after["identity"] - before["identity"]) * 1e3 / n, 3
+            ),
+            "postgres_cpu_ms_per_request": round(
+                (after["postgres"] - before["postgres"]) * 1e3 / n, 3
+            ),
+            "postgres_transactions_per_request": round(
+                (after["transactions"] - before["transactions"]) / n, 3
+            ),
+        }
+
+
+def _identity_database(suite: RunningSuite) -> str:
+    from sqlalchemy.engine import make_url
+
+    for p in suite.supervisor.processes:
+        if p.name != "identity":
+            continue
+        try:
+            env = Path(f"/proc/{p.pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return ""
+        for kv in env:
+            if kv.startswith(b"CXLOOP_IDENTITY_DATABASE_URL="):
+                url = kv.split(b"=", 1)[1].decode()
+                return "" if url.startswith("sqlite") else make_url(url).database or ""
+    return ""
+
+
+def _backend_cpu_seconds(database: str) -> float:
+    if not database:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    needle = f" {database} ".encode()
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            if not cmd.startswith(b"postgres: ") or needle not in cmd:
+                continue
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _transactions(database: str) -> float:
+    """Committed + rolled-back transactions of the database so far (on an
+    autocommit connection every statement is one)."""
+    if not database:
+        return 0.0
+    import psycopg
+
+    from cxloop_testing import infra
+
+    admin = infra.postgres_admin_url()
+    if admin is None:
+        return 0.0
+    with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (database,),
+        ).fetchone()
+    return float(row[0]) if row else 0.0
+
+
 def resolve_latency(
-    target: str, rate: int = 1000, seconds: float = 10.0, *, warm: bool = False, new_every: int = 4
+    target: str,
+    rate: int = 1000,
+    seconds: float = 10.0,
+    *,
+    warm: bool = False,
+    new_every: int = 4,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
-    q: mp.Queue[Any] = mp.get_context("spawn").Queue()
-    p = mp.get_context("spawn").Process(
-        target=_resolve_client, args=(target, rate, seconds, q, warm, new_every)
-    )
+    ctx = mp.get_context("spawn")
+    q: mp.Queue[Any] = ctx.Queue()
+    go = ctx.Event() if meter is not None else None
+    p = ctx.Process(target=_resolve_client, args=(target, rate, seconds, q, warm, new_every, go))
     p.start()
+    before = None
+    if meter is not None and go is not None:
+        # After the (unmeasured) warm-up, before the first paced call.
+        assert q.get(timeout=600) == "ready"
+        before = meter.read()
+        go.set()
     res = q.get(timeout=seconds * 10 + 60)
     p.join(30)
     lat = res["latencies"]
-    return {
+    out = {
         "rate_requests_per_s": rate,
         "achieved_requests_per_s": round(len(lat) / res["elapsed"], 1),
         "p50_ms": round(percentile(lat, 50), 2),
         "p99_ms": round(percentile(lat, 99), 2),
         "errors": res["errors"],
         "requests": len(lat),
+        "client_cpu_ms_per_request": round(res["client_cpu_s"] * 1e3 / max(1, len(lat)), 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
+    if meter is not None and before is not None:
+        out.update(CpuMeter.per_request(before, meter.read(), len(lat) + res["errors"]))
+    return out
 
 
 def _signup_client(target: str, rate: int, requests: list[bytes], out: Any) -> None:
@@ -143,11 +275,19 @@ def _signup_client(target: str, rate: int, requests: list[bytes], out: Any) -> N
                 lat.append((time.perf_counter() - t) * 1000)
 
             tasks = []
+            cpu0 = time.process_time()
             for i, raw in enumerate(requests):
                 await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
                 tasks.append(asyncio.ensure_future(one(raw)))
             await asyncio.gather(*tasks)
-            out.put({"latencies": lat, "errors": errors, "elapsed": time.perf_counter() - start})
+            out.put(
+                {
+                    "latencies": lat,
+                    "errors": errors,
+                    "elapsed": time.perf_counter() - start,
+                    "client_cpu_s": time.process_time() - cpu0,
+                }
+            )
 
     asyncio.run(run())
 
@@ -202,14 +342,17 @@ def signup_latency(rate: int = 200, households: int = 1500) -> dict[str, Any]:
 
             imported_n = asyncio.run(backfill_import())
             asyncio.run(wait_until_published(suite.nats_url))
+            meter = CpuMeter(suite)
             q: mp.Queue[Any] = mp.get_context("spawn").Queue()
             raw = [resolve_request(r).SerializeToString() for r in live]
+            before = meter.read()
             p = mp.get_context("spawn").Process(
                 target=_signup_client, args=(suite.identity_target, rate, raw, q)
             )
             p.start()
             res = q.get(timeout=len(raw) / rate * 10 + 120)
             p.join(30)
+            cpu = CpuMeter.per_request(before, meter.read(), len(raw))
             database = suite.database
     lat = res["latencies"]
     return {
@@ -222,6 +365,9 @@ def signup_latency(rate: int = 200, households: int = 1500) -> dict[str, Any]:
         "earlier_records": imported_n,
         "identity_database": database,
         "target_p99_ms": 30,
+        "client_cpu_ms_per_request": round(res["client_cpu_s"] * 1e3 / max(1, len(lat)), 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        **cpu,
     }
 
 
@@ -299,7 +445,7 @@ async def wait_until_published(url: str, quiet_s: float = 1.0) -> None:
 PARTS_ENV = "CXLOOP_BENCH_IDENTITY_REALTIME"
 PARTS = ("consumer", "resolve", "resolve_more", "signups")
 _KEYS = {
-    "consumer": ("consumer_events_per_s", "consumer_backlog"),
+    "consumer": ("consumer_events_per_s", "consumer_backlog", "consumer_cpu_per_event"),
     "resolve": ("resolve", "resolve_runs", "resolve_p99_spread_ms"),
     "resolve_more": ("resolve_all_new", "resolve_lower_rates"),
     "signups": ("resolve_with_traits",),
@@ -333,19 +479,28 @@ def main(n: int = 50_000) -> dict[str, Any]:
     if {"consumer", "resolve", "resolve_more"} & set(parts):
         # Identity starts with the backlog waiting: it measures the consumer alone.
         with running_suite(["identity"], reset="consumer" not in parts) as suite:
+            meter = CpuMeter(suite)
             if "consumer" in parts:
+                # Not settled: the consumer is draining already.
+                before = meter.read(settle=False)
                 rate = asyncio.run(consumer_throughput(suite.nats_url, n))
                 result["consumer_events_per_s"] = round(rate, 1)
                 result["consumer_backlog"] = n
                 # The relay is still publishing the backlog's resolved events:
                 # let it finish, so Resolve is measured on its own.
                 asyncio.run(wait_until_published(suite.nats_url))
+                per = CpuMeter.per_request(before, meter.read(), n)
+                result["consumer_cpu_per_event"] = {
+                    k.replace("_per_request", "_per_event"): v for k, v in per.items()
+                }
             if "resolve" in parts:
                 # The mix the target is about: 3 returning customers (resolved
                 # once before, unmeasured) to 1 new.
-                latency = resolve_latency(suite.identity_target, warm=True)
+                latency = resolve_latency(suite.identity_target, warm=True, meter=meter)
                 # The target must hold in repeated runs: two more, for the spread.
-                repeats = [latency] + [resolve_latency(suite.identity_target) for _ in range(2)]
+                repeats = [latency] + [
+                    resolve_latency(suite.identity_target, meter=meter) for _ in range(2)
+                ]
                 result["resolve"] = latency
                 result["resolve_runs"] = repeats
                 result["resolve_p99_spread_ms"] = [
@@ -354,11 +509,15 @@ def main(n: int = 50_000) -> dict[str, Any]:
                 ]
             if "resolve_more" in parts:
                 result["resolve_lower_rates"] = [
-                    resolve_latency(suite.identity_target, rate, warm="resolve" not in parts)
+                    resolve_latency(
+                        suite.identity_target, rate, warm="resolve" not in parts, meter=meter
+                    )
                     for rate in (250, 500)
                 ]
                 # A sign-up storm: every call a new customer (1,000 new/s).
-                result["resolve_all_new"] = resolve_latency(suite.identity_target, new_every=1)
+                result["resolve_all_new"] = resolve_latency(
+                    suite.identity_target, new_every=1, meter=meter
+                )
             result["identity_database"] = suite.database
     if "signups" in parts:
         # Sign-ups with traits, scored in real time (issue 14).

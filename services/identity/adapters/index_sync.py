@@ -3,9 +3,10 @@ events (issue 14, ADR 0056).
 
 Each identity process holds earlier records' match features in memory
 (`service_layer/realtime.CandidateIndex`). A record written through one
-replica (an import, a `Resolve` with traits) is announced by the profile
-event its transaction stages (`profile created` / `profile updated` with
-`observed_traits`, never values); every other replica then opens that
+replica (an import, a `Resolve` with traits) is announced by a notice its
+transaction stages on `cx.identity.index.records` (a `profile updated`
+naming the customer, the cause and the `observed_traits`, never values;
+ADR 0197); every other replica then opens that
 customer's sealed observations from the database into its own index (the
 writer indexed them already, and knows the event by its cause). `profile merged`
 makes the losers' records the survivor's (and re-reads the survivor's);
@@ -33,19 +34,25 @@ from cxloop_libs.messaging.cloudevents import parse_headers
 from cxloop_libs.pii import IdentifierHasher
 from cxloop_libs.runtime import ServiceRuntime
 from identity.adapters.trait_store import TraitStore
-from identity.service_layer.realtime import CandidateIndex, index_stored_records
+from identity.service_layer.realtime import (
+    INDEX_RECORDS_SUBJECT,
+    CandidateIndex,
+    index_stored_records,
+)
 
 log = logging.getLogger(__name__)
 # Identity's own answer to an erasure: sent by the replica that erased, after
 # its transaction deleted the rows (and emptied its own index, counted in the
 # answer); the other replicas then drop the customer from memory.
 ERASURE_ANSWERED = ev.PRIVACY_REQUEST_ANSWERED["identity"]
-KINDS = (
-    ev.PROFILE_CREATED,
-    ev.PROFILE_UPDATED,
-    ev.PROFILE_MERGED,
-    ev.PROFILE_SPLIT,
-    ERASURE_ANSWERED,
+# Records written with traits are announced on identity's own subject
+# (ADR 0197), not read from every `profile created/updated`: those come
+# for every new customer and identifier, from the consumer too.
+SUBJECTS = (
+    INDEX_RECORDS_SUBJECT,
+    ev.PROFILE_MERGED.subject,
+    ev.PROFILE_SPLIT.subject,
+    ERASURE_ANSWERED.subject,
 )
 
 
@@ -101,5 +108,5 @@ def join_index_sync(
         await asyncio.to_thread(index.loaded.wait)
         index_loaded.set()
 
-    runtime.follow_live([k.subject for k in KINDS], on_message)
+    runtime.follow_live(list(SUBJECTS), on_message)
     runtime.extra_tasks.append(watch_loaded)

@@ -90,6 +90,22 @@ class OwnerCache:
         self.misses += len(missing)
         return found, missing
 
+    def answer(self, hashes: Iterable[str]) -> str | None:
+        """The one customer every one of ``hashes`` belongs to when all are
+        cached and unexpired, else None (then nothing is counted): a
+        returning customer answered without a read batch."""
+        now = self.clock()
+        owner: str | None = None
+        n = 0
+        for h in hashes:
+            entry = self._owner.get(h)
+            if entry is None or entry[1] < now or (owner is not None and entry[0] != owner):
+                return None
+            owner = entry[0]
+            n += 1
+        self.hits += n
+        return owner
+
     def put(self, owners: Mapping[str, str], generation: int) -> None:
         """Remember what a read that began at `generation` found; refused if
         something was forgotten since (that read may predate the change)."""

@@ -65,6 +65,30 @@ def staged_tables(
     ]
 
 
+# `GraphRepository.merge` on PostgreSQL: the loser's identifiers, its alias
+# rows, its split-apart constraints and its interaction count move to the
+# survivor in one statement. The data-modifying CTEs touch different rows
+# (the survivor is live, never merged into the loser), and every part reads
+# the statement's snapshot, as the four statements read theirs: the loser's
+# count is read before anything changed it (nothing here does).
+_MERGE_PG = sa.text(
+    "WITH moved AS ("
+    " UPDATE identifier SET customer_id = :survivor WHERE customer_id = :loser),"
+    " aliases AS ("
+    " UPDATE customer SET merged_into = :survivor, updated_at = :now"
+    " WHERE merged_into = :loser OR customer_id = :loser),"
+    " apart AS ("
+    " UPDATE identity_cannot_link SET"
+    " customer_id = CASE WHEN customer_id = :loser THEN :survivor ELSE customer_id END,"
+    " other_customer_id = CASE WHEN other_customer_id = :loser THEN :survivor"
+    " ELSE other_customer_id END"
+    " WHERE customer_id = :loser OR other_customer_id = :loser)"
+    " UPDATE customer SET updated_at = :now, interaction_count = interaction_count"
+    " + (SELECT c.interaction_count FROM customer AS c WHERE c.customer_id = :loser)"
+    " WHERE customer_id = :survivor"
+)
+
+
 class GraphRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
@@ -191,6 +215,12 @@ class GraphRepository:
 
     def merge(self, loser: str, survivor: str, now: datetime) -> None:
         note_moved(self.s, customers=[loser])
+        if self.s.get_bind().dialect.name == "postgresql":
+            # The four updates below as one statement: one round trip and
+            # one statement to build instead of four (a scored sign-up that
+            # matches an earlier customer merges into it; ADR 0196).
+            self.s.execute(_MERGE_PG, {"loser": loser, "survivor": survivor, "now": now})
+            return
         self.s.execute(
             sa.update(IdentifierRow)
             .where(IdentifierRow.customer_id == loser)
@@ -224,6 +254,16 @@ class GraphRepository:
             .where(cust.c.customer_id == survivor)
             .values(interaction_count=cust.c.interaction_count + loser_count, updated_at=now)
         )
+
+    def touch_updated(self, customers: Sequence[str], now: datetime) -> None:
+        """Set ``updated_at`` of these customers (merges done in staged rows)."""
+        if customers:
+            cust = CustomerRow.__table__  # type: ignore[attr-defined]
+            self.s.execute(
+                sa.update(cust)
+                .where(one_of(cust.c.customer_id, list(customers), self.s.get_bind().dialect.name))
+                .values(updated_at=now)
+            )
 
     def touch(self, activity: dict[str, tuple[int, datetime]], now: datetime) -> None:
         """Add interaction counts and last-seen times for a batch of customers."""

@@ -3,6 +3,7 @@ identifiers on request, read a profile."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdType
 from cxloop_libs.telemetry import traceparent_of
+from identity.adapters.owner_cache import note_moved
 from identity.adapters.repository import (
     EVENTS_WITHOUT_IDENTIFIERS,
     GraphRepository,
@@ -31,12 +33,14 @@ from identity.domain.matching import (
     LOWER_THRESHOLD,
     UPPER_THRESHOLD,
     MatchModel,
+    NormalisedRecord,
     normalise_record,
 )
 from identity.domain.model import GraphView, HashedId, LinkOutcome, new_customer_id
 from identity.domain.policy import DEFAULT_POLICY, MergePolicy
 from identity.domain.survivorship import GoldenTrait, SurvivorshipPolicy, golden_record
 from identity.service_layer.realtime import (
+    INDEX_RECORDS_SUBJECT,
     CandidateIndex,
     ChainGuard,
     PairScore,
@@ -88,6 +92,12 @@ class ResolveCommand:
     email_hash: str = ""  # of the `email` trait, for the matcher
 
 
+def _keyed(record: NormalisedRecord, key: str) -> NormalisedRecord:
+    """The record under the key it is indexed by (merge protection may have
+    anchored the call's record to another of its identifiers)."""
+    return record if record.record_id == key else dataclasses.replace(record, record_id=key)
+
+
 def answered_without_writing(command: ResolveCommand, owners: Mapping[str, str]) -> str | None:
     """The customer a call resolves to when every identifier is known and
     all belong to one customer: linking would change nothing (the returning
@@ -127,6 +137,13 @@ class GraphWrite:
     # Trait observations follow merges into the survivor (re-sealed).
     traits: TraitStore | None = None
     _followed: set[str] = field(default_factory=set)
+    # Customers this write created: nothing is sealed under them yet (every
+    # writer stores observations after its graph rows), so a merge of one
+    # has no observations to follow.
+    _created: set[str] = field(default_factory=set)
+    # Live customers a merge of a still-staged customer touched: their
+    # `updated_at` is set at the flush, in one statement.
+    _touched: set[str] = field(default_factory=set)
 
     def record(
         self,
@@ -193,19 +210,30 @@ class GraphWrite:
                 hashes=hashes,
             )
         if outcome.created:
+            self._created.add(cid)
             self.customers.append(
                 {
                     "customer_id": cid,
                     "created_at": outcome.created_at or self.now,
                     "updated_at": self.now,
                     "interaction_count": 0,
+                    "merged_into": None,
                 }
             )
         if outcome.merged_customer_ids:
-            self.flush_graph()  # the merge UPDATEs must see rows staged so far
             assert self.repo is not None
+            # A customer created by this write and not flushed yet (a sign-up
+            # the matcher merges into an earlier customer) is merged in the
+            # staged rows: no flush and no UPDATEs (ADR 0196).
+            staged = {str(r["customer_id"]) for r in self.customers}
+            in_memory = all(loser in staged for loser in outcome.merged_customer_ids)
+            if not in_memory:
+                self.flush_graph()  # the merge UPDATEs must see rows staged so far
             for loser in outcome.merged_customer_ids:
-                self.repo.merge(loser, cid, self.now)
+                if in_memory:
+                    self._merge_staged(loser, cid)
+                else:
+                    self.repo.merge(loser, cid, self.now)
                 self.record(
                     "merge",
                     cid,
@@ -289,6 +317,41 @@ class GraphWrite:
                 subject=cid,
                 event_id=derived_event_id(cause, f"updated/{cid}"),
             )
+        if observed_traits:
+            # For the other replicas' index sync (ADR 0197): which customer
+            # has new records, on a subject of its own.
+            self.outbox.stage(
+                ev.PROFILE_UPDATED,
+                identity_events.ProfileUpdated(
+                    customer_id=cid, cause_event_id=cause, observed_traits=observed_traits
+                ),
+                subject=cid,
+                event_id=derived_event_id(cause, f"indexed/{cid}"),
+                nats_subject=INDEX_RECORDS_SUBJECT,
+            )
+
+    def _merge_staged(self, loser: str, survivor: str) -> None:
+        """`GraphRepository.merge` for a customer whose rows are still staged
+        here: the same rows as merging after the flush would leave (its row
+        an alias of the survivor, its identifiers the survivor's; its links
+        keep naming it, as links do; it has no interactions, no split-apart
+        constraint and nothing sealed yet); the survivor's `updated_at` is
+        set at the flush."""
+        assert self.repo is not None
+        note_moved(self.repo.s, customers=[loser])
+        for row in self.customers:
+            if row["customer_id"] == loser or row["merged_into"] == loser:
+                row["merged_into"] = survivor
+        for row in self.identifiers:
+            if row["customer_id"] == loser:
+                row["customer_id"] = survivor
+        if survivor in {r["customer_id"] for r in self.customers}:
+            for row in self.customers:
+                if row["customer_id"] == survivor:
+                    row["updated_at"] = self.now
+        else:
+            self._touched.add(survivor)
+        self._touched.discard(loser)
 
     def live(self, customer_id: str) -> str:
         return self.folded.get(customer_id, customer_id)
@@ -312,10 +375,17 @@ class GraphWrite:
         self.repo.insert_links(self.links)
         self.repo.insert_history(self.history)
         self.repo.mark_shared(self.shared, self.now)
+        if self._touched:
+            self.repo.touch_updated(sorted(self._touched), self.now)
+            self._touched = set()
         self.customers, self.identifiers, self.links = [], [], []
         self.history, self.shared = [], []
         if self.traits is not None:
-            merged = {k: self.live(k) for k in self.folded if k not in self._followed}
+            merged = {
+                k: self.live(k)
+                for k in self.folded
+                if k not in self._followed and k not in self._created
+            }
             if merged:
                 self.traits.follow_merges(self.repo.s, merged)
                 self._followed.update(merged)
@@ -439,10 +509,17 @@ class IdentityHandlers:
         repo = GraphRepository(session)
         refs: dict[int, RecordRef] = {}
         scored: dict[int, list[PairScore]] = {}
+        # Each call's record normalised once, for scoring, the chaining guard
+        # and the index (it was normalised three times: ADR 0196).
+        records: dict[int, NormalisedRecord] = {}
         for n, c in enumerate(commands):
             if c.traits:
                 refs[n] = self._record_ref(c)
-                scored[n] = self._score(refs[n], c)
+                if self.index is not None:
+                    records[n] = normalise_record(
+                        features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
+                    )
+                scored[n] = self._score(refs[n], records.get(n))
         partner_hashes = [m.partner.identifier.hash for ms in scored.values() for m in ms]
         view: GraphView = repo.load_view(
             [i.hash for c in commands for i in c.identifiers] + partner_hashes
@@ -482,9 +559,8 @@ class IdentityHandlers:
             if n in refs:
                 causes[n] = cause
                 refs[n] = self._anchor(refs[n], c, view, outcome.customer_id)
-                if guard is not None:
-                    features = features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
-                    guard.know(refs[n].identifier.hash, normalise_record(features))
+                if guard is not None and n in records:
+                    guard.know(refs[n].identifier.hash, _keyed(records[n], refs[n].key))
                 self._link_scored(
                     view, write, refs[n], scored[n], cause, c, now, evidence, unsure, guard
                 )
@@ -492,7 +568,7 @@ class IdentityHandlers:
         if refs:
             repo.insert_matches(evidence)
             self._queue(repo, view, unsure, now)
-            self._observe(session, view, commands, refs, now, causes)
+            self._observe(session, view, commands, refs, now, causes, records)
         write.outbox.flush()
         # A returning customer merged away by another call of the batch
         # answers with the survivor, as it would a moment later; so does a
@@ -558,11 +634,17 @@ class IdentityHandlers:
                 return RecordRef(c.source, i.hash, i)
         return ref
 
-    def _score(self, ref: RecordRef, c: ResolveCommand) -> list[PairScore]:
-        if self.model is None or self.index is None or not self.index.loaded.is_set():
+    def _score(self, ref: RecordRef, record: NormalisedRecord | None) -> list[PairScore]:
+        if (
+            self.model is None
+            or self.index is None
+            or record is None
+            or not self.index.loaded.is_set()
+        ):
             return []
-        features = features_of(ref.key, dict(c.traits), email_hash=c.email_hash)
-        pairs, _ = self.index.score(self.model, [(ref, features)], min_probability=self.lower)
+        pairs, _ = self.index.score_normalised(
+            self.model, [(ref, record)], min_probability=self.lower
+        )
         return pairs
 
     def _link_scored(
@@ -650,9 +732,10 @@ class IdentityHandlers:
         refs: Mapping[int, RecordRef],
         now: datetime,
         causes: Mapping[int, str],
+        records: Mapping[int, NormalisedRecord],
     ) -> None:
         observations = []
-        indexable = []
+        indexable: list[tuple[RecordRef, NormalisedRecord]] = []
         owners: dict[str, str] = {}
         for n, ref in refs.items():
             c = commands[n]
@@ -671,14 +754,15 @@ class IdentityHandlers:
                 )
                 for trait, value in c.traits
             ]
-            indexable.append((ref, features_of(ref.key, dict(c.traits), email_hash=c.email_hash)))
+            if n in records:
+                indexable.append((ref, _keyed(records[n], ref.key)))
             owners[ref.key] = customer
         if self.traits is not None:
             self.traits.observe(session, observations, now)
         if self.index is not None:
             # Before the commit: should it roll back, the entry names an
             # identifier the graph does not have, and is never linked to.
-            self.index.put(indexable, owners)
+            self.index.put_normalised(indexable, owners)
             # Their profile events need no re-read by this process's index
             # sync: the records are in already.
             self.index.note_own_writes(causes[n] for n in refs if n in causes)

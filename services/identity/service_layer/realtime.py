@@ -52,6 +52,12 @@ REALTIME_MAX_BLOCK = 1000
 # hundreds of strangers; 200 keeps all of them and scores 69 candidates per
 # sign-up on average instead of 171 (ADR 0085).
 REALTIME_MAX_CANDIDATES = 200
+# Where a write that stored trait observations (a `Resolve` with traits, an
+# import) tells every replica's index sync to read them (ADR 0197): a
+# subject of identity's own stream that no other service listens to, so the
+# replicas do not receive every `profile created/updated` (the consumer's
+# and trait-less `Resolve`'s too) only to find no observed traits in it.
+INDEX_RECORDS_SUBJECT = "cx.identity.index.records"
 # Causes of this process's own index writes remembered for its index sync
 # (a rolled-back write's cause is never announced; the oldest go first).
 _OWN_WRITES_KEPT = 100_000
@@ -166,8 +172,18 @@ class CandidateIndex:
     ) -> int:
         """Add records; a record already indexed (same key) is replaced.
         ``customers`` (record key -> customer id) says whose they are."""
+        return self.put_normalised(
+            [(ref, normalise_record(features)) for ref, features in items], customers
+        )
+
+    def put_normalised(
+        self,
+        prepared: Sequence[tuple[RecordRef, NormalisedRecord]],
+        customers: Mapping[str, str] | None = None,
+    ) -> int:
+        """`put` for records normalised already (a `Resolve` call's record,
+        normalised once for scoring, the chaining guard and the index)."""
         n = 0
-        prepared = [(ref, normalise_record(features)) for ref, features in items]
         with self._lock:
             for ref, record in prepared:
                 self._drop(ref.key)
@@ -302,9 +318,23 @@ class CandidateIndex:
         """Each new record against its candidates among the indexed records
         (not itself: a record imported again is not its own match). Returns
         the pairs at or above `min_probability` and the comparisons made."""
+        return self.score_normalised(
+            model,
+            [(ref, normalise_record(f)) for ref, f in new],
+            min_probability=min_probability,
+        )
+
+    def score_normalised(
+        self,
+        model: MatchModel,
+        new: Sequence[tuple[RecordRef, NormalisedRecord]],
+        *,
+        min_probability: float,
+    ) -> tuple[list[PairScore], int]:
+        """`score` for records normalised already."""
         if not new:
             return [], 0
-        normalised = [normalise_record(f) for _, f in new]
+        normalised = [r for _, r in new]
         li: list[int] = []
         found: list[int] = []
         with self._lock:

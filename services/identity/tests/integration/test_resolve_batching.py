@@ -146,3 +146,95 @@ async def test_returning_customers_are_answered_by_the_event_loop_read(postgres_
     finally:
         await statements.close()
         database.dispose()
+
+
+async def test_a_sign_up_is_normalised_once_for_scoring_the_guard_and_the_index(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call with traits: its record is normalised once and that one form is
+    scored, checked by the chaining guard and indexed (ADR 0196)."""
+    from identity.service_layer import handlers as handlers_module
+    from identity.service_layer import realtime as realtime_module
+    from identity.service_layer.realtime import CandidateIndex
+    from identity.tests.unit.test_matching_korean_names import typical_model
+
+    normalised: list[str] = []
+    real = realtime_module.normalise_record
+
+    def counting(record):  # type: ignore[no-untyped-def]
+        normalised.append(record.record_id)
+        return real(record)
+
+    monkeypatch.setattr(handlers_module, "normalise_record", counting)
+    monkeypatch.setattr(realtime_module, "normalise_record", counting)
+    index = CandidateIndex()
+    index.loaded.set()
+    handlers = IdentityHandlers(index=index, model=typical_model())
+    resolver = BatchedResolver(db, handlers)
+    traits = (
+        ("date_of_birth", "1990-03-07"),
+        ("family_name", "김"),
+        ("given_name", "민준"),
+        ("postcode", "04524"),
+        ("street", "중앙로 1"),
+    )
+
+    def sign_up(email: str, phone: str = "") -> ResolveCommand:
+        ids = (ident(IdType.EMAIL, email),)
+        if not phone:
+            return ResolveCommand(ids, "web", traits=traits)
+        ids += (ident(IdType.PHONE, phone),)
+        return ResolveCommand(ids, "web", traits=(*traits, ("phone", phone)))
+
+    first = await resolver.resolve(sign_up("minjun@example.com", "+821012345678"))
+    # Same mobile: linked exactly; its record is still scored and known to
+    # the chaining guard (a sure match of the same customer).
+    second = await resolver.resolve(sign_up("mj.kim@example.com", "+821012345678"))
+    # Only an email nobody had: a new customer the matcher merges into the
+    # first after the chaining guard compared their records.
+    third = await resolver.resolve(sign_up("kim.minjun@example.com"))
+
+    assert second.customer_id == first.customer_id and not second.created
+    assert third.customer_id == first.customer_id
+    assert len(normalised) == 3  # one per call (it was 8: scored, guarded, indexed)
+    assert len(index) == 3
+
+
+async def test_a_returning_customer_all_cached_is_answered_without_a_read(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL with the owner cache: once every identifier of a call is
+    cached for one customer, the call is answered without a read batch; a
+    merge committed meanwhile is not answered from the cache (ADR 0195)."""
+    from cxloop_libs.db.aio import AsyncStatements
+    from identity.adapters.owner_cache import OwnerCache, follow_commits
+    from identity.service_layer.resolver import IdentifierOwners
+
+    database = Database(postgres_url)
+    run_migrations(database.engine, MIGRATIONS)
+    statements = AsyncStatements.for_database(database)
+    assert statements is not None
+    cache = OwnerCache()
+    follow_commits(cache, database.engine)
+    try:
+        handlers = IdentityHandlers(policy=MergePolicy(ignored_hashes=frozenset()))
+        resolver = BatchedResolver(database, handlers, owners=IdentifierOwners(statements, cache))
+        kim, lee = ident(IdType.EMAIL, "kim@example.com"), ident(IdType.EMAIL, "lee@example.com")
+        first_kim = await resolver.resolve(call(kim))
+        first_lee = await resolver.resolve(call(lee))
+        await resolver.resolve(call(lee))  # read from the database, then cached
+        reads = resolver.reads.batches
+
+        again = await asyncio.gather(*(resolver.resolve(call(lee)) for _ in range(5)))
+        assert {r.customer_id for r in again} == {first_lee.customer_id}
+        assert resolver.reads.batches == reads  # not one read batch
+        assert resolver.answered_from_cache == 5
+
+        merged = await resolver.resolve(call(kim, lee))  # lee merges into kim
+        assert merged.customer_id == first_kim.customer_id
+        after = await resolver.resolve(call(lee))
+        assert after.customer_id == first_kim.customer_id  # forgotten at commit
+        assert resolver.answered_from_cache == 5
+    finally:
+        await statements.close()
+        database.dispose()

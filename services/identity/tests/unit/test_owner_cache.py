@@ -33,6 +33,21 @@ def test_owners_splits_cached_hashes_from_those_to_read() -> None:
     assert (cache.hits, cache.misses) == (2, 2)
 
 
+def test_answer_is_the_one_owner_of_identifiers_all_cached() -> None:
+    clock = FakeClock()
+    cache = cache_with({"h1": "c1", "h2": "c1", "h3": "c2"}, ttl_s=30.0, clock=clock)
+    assert cache.answer(["h1", "h2"]) == "c1"
+    assert cache.hits == 2
+    # One identifier not cached, or two owners (a merge to make): no answer,
+    # so the call goes to the read batch, which reads and decides.
+    assert cache.answer(["h1", "h4"]) is None
+    assert cache.answer(["h1", "h3"]) is None
+    assert cache.answer([]) is None
+    assert cache.hits == 2
+    clock.now += 30.1  # expired entries answer nothing either
+    assert cache.answer(["h1"]) is None
+
+
 def test_an_entry_expires_after_the_ttl() -> None:
     clock = FakeClock()
     cache = cache_with({"h1": "c1"}, ttl_s=30.0, clock=clock)

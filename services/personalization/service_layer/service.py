@@ -129,21 +129,25 @@ class Personalization:
         latest = {r["item_id"]: r for r in rows}
         repo.upsert(session, repo.items, "item_id", list(latest.values()))
 
-    def on_served(self, session: Session, events: list[ReceivedEvent]) -> None:
-        """Exposures of experiment variants, first per customer and experiment."""
-        rows = []
-        for e in events:
-            m = e.message()
-            if m.experiment_id and m.customer_id:
-                rows.append(
-                    {
-                        "experiment_id": m.experiment_id,
-                        "customer_id": m.customer_id,
-                        "variant_id": m.variant_id,
-                        "recommendation_id": m.recommendation_id,
-                        "first_served_at": datetime.fromtimestamp(msg.epoch(m.served_at), UTC),
-                    }
-                )
+    @staticmethod
+    def exposure_rows(served: Sequence[ev_pb.RecommendationServed]) -> list[dict[str, Any]]:
+        """Rows of ``pers_exposure`` for the served lists an experiment chose
+        (the first per experiment and customer is kept: duplicates ignored)."""
+        return [
+            {
+                "experiment_id": m.experiment_id,
+                "customer_id": m.customer_id,
+                "variant_id": m.variant_id,
+                "recommendation_id": m.recommendation_id,
+                "first_served_at": datetime.fromtimestamp(msg.epoch(m.served_at), UTC),
+            }
+            for m in served
+            if m.experiment_id and m.customer_id
+        ]
+
+    def store_exposures(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """Experiment exposures, written by the replica that served them, in
+        batches (ADR 0190): no database work for lists no experiment chose."""
         repo.insert_ignoring_duplicates(session, repo.exposures, rows)
 
     # -- replica memory ---------------------------------------------------------

@@ -784,8 +784,7 @@ class Recommender:
             for r, g in zip(ease_rows, got.tolist(), strict=True):
                 out[r] = g
         if co_rows:
-            got = self._co_related(hidx, items[co_rows])
-            for r, g in zip(co_rows, got, strict=True):
+            for r, g in zip(co_rows, self._co_related(hidx, items[co_rows]), strict=True):
                 out[r] = g
         return out
 

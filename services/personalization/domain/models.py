@@ -112,7 +112,7 @@ class Ease:
         il[inside] = self.local[items[inside]]
         ok = il >= 0
         if ok.any():
-            contrib = self.weights[np.ix_(loc[keep], il[ok])]
+            contrib = self.weights[loc[keep]][:, il[ok]]
             out[ok] = valid[keep][np.argmax(contrib, axis=0)]
         return out
 

@@ -851,6 +851,21 @@ class Recommender:
         floor: float = math.inf,
     ) -> list[int]:
         st = self.state
+        pinned = {st.catalog.index[x] for x in q.rules.pins if x in st.catalog.index}
+        want = q.n + len(pinned)
+        size = len(total)
+        pool = min(size, max(want * 5, want + 50))
+        # Outside ``cand`` no item scores above ``floor`` (boosts aside): when
+        # ``pool`` candidates reach it, partitioning them alone is exact, and
+        # only their scores are read (no copy of the catalogue's).
+        if cand is not None and not q.rules.boosts and pool < len(cand):
+            sc = total[cand]
+            sc[~allowed[cand]] = -np.inf
+            if int((sc >= floor).sum()) >= pool:
+                k = len(cand) - pool
+                top = np.argpartition(sc, k)[k:]
+                top = top[np.argsort(-sc[top], kind="stable")]
+                return self._take(cand[top].tolist(), sc[top].tolist(), pinned, q)
         scores = total.copy()
         for key, factor in q.rules.boosts.items():
             if key.startswith("category:"):
@@ -861,34 +876,25 @@ class Recommender:
                 i = st.catalog.index.get(key)
                 if i is not None:
                     scores[i] *= factor
-        pinned = {st.catalog.index[x] for x in q.rules.pins if x in st.catalog.index}
         scores[~allowed] = -np.inf
-        want = q.n + len(pinned)
-        pool = min(len(scores), max(want * 5, want + 50))
-        size = len(scores)
-        # Outside ``cand`` no item scores above ``floor`` (boosts aside): when
-        # ``pool`` candidates reach it, partitioning them alone is exact.
-        sub = None
-        if cand is not None and not q.rules.boosts and pool < len(cand):
-            if int((scores[cand] >= floor).sum()) >= pool:
-                sub = cand
-        if sub is not None:
-            k = len(sub) - pool
-            cand = sub[np.argpartition(scores[sub], k)[k:]]
-        else:
-            cand = (
-                np.argpartition(scores, size - pool)[size - pool :]
-                if pool < size
-                else np.arange(size)
-            )
+        cand = (
+            np.argpartition(scores, size - pool)[size - pool :] if pool < size else np.arange(size)
+        )
         cand = cand[np.argsort(-scores[cand], kind="stable")]
+        return self._take(cand.tolist(), scores[cand].tolist(), pinned, q)
+
+    def _take(self, ranked: list[int], vals: list[float], pinned: set[int], q: Query) -> list[int]:
+        """The first ``q.n`` of ``ranked`` (best first, with their scores)
+        that are allowed and not pinned, at most ``max_per_category`` per
+        category unless that would leave the list short."""
+        st = self.state
         out: list[int] = []
         per_cat: dict[int, int] = {}
         cats = st.catalog.category
         limit = q.rules.max_per_category
         skipped: list[int] = []
-        for i in cand.tolist():
-            if not math.isfinite(scores[i]) or i in pinned:
+        for i, v in zip(ranked, vals, strict=True):
+            if not math.isfinite(v) or i in pinned:
                 continue
             if limit:
                 c = int(cats[i])

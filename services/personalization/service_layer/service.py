@@ -5,6 +5,7 @@ its own stream to memory, answering Recommend / SimilarItems, experiments."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -55,12 +56,22 @@ class Personalization:
         self.rng = np.random.default_rng()
         self.loaded = threading.Event()
         self.applied = 0
+        self._clock_cache: tuple[int, int, int] = (-1, 0, 0)
+        self._ids = random.Random(uuid.uuid4().int)
 
     def consented(self, customer_id: str) -> bool:
         return bool(customer_id) and self._may_use(customer_id, PURPOSE)
 
     def _clock(self, at: float) -> tuple[int, int]:
+        """(hour, weekday) of ``at`` in the service's time zone; the minute's
+        answer is reused (time-zone offsets are whole minutes, so the local
+        hour never changes inside a minute)."""
+        minute = int(at // 60)
+        got = self._clock_cache
+        if got[0] == minute:
+            return got[1], got[2]
         d = datetime.fromtimestamp(at, self.tz)
+        self._clock_cache = (minute, d.hour, d.weekday())
         return d.hour, d.weekday()
 
     # -- durable consumers (one replica each, inside the consumer transaction) ----
@@ -328,7 +339,8 @@ class Personalization:
             blend = dict(chosen[1].blend) or None
         recs, fallback = self.engine.recommend(q, blend)
         served = ev_pb.RecommendationServed(
-            recommendation_id=str(uuid.uuid4()),
+            # A random (version 4) id without a system call per request.
+            recommendation_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),
             customer_id=req.customer_id,
             placement=req.placement,
             item_ids=[r.item_id for r in recs],

@@ -254,14 +254,17 @@ class Content:
         return [Component("content", st.content.profile_scores(idx, w, n), Reason.CONTENT_MATCH)]
 
 
-# Learned offline on validation splits (bench/personalization.py tune_blend, with
-# a 3-day history half-life): ML-100K random and time-ordered, the worse of
-# "hybrid / best single model" maximised; the blend of normalised component
-# scores the hybrid uses by default (CXLOOP_PERSONALIZATION_BLEND overrides).
+# The starting point of the blend the service learns (domain/tuning.py, ADR
+# 0140, 0191) and what it serves until the first tuning: EASE, the strongest
+# single model on both MovieLens-100K protocols, with small weights on ALS and
+# item-kNN (an ensemble that stays near EASE where ALS is weak, random split,
+# and gains where it is not, time-ordered). The tuner moves away from it only
+# on evidence. Normalised component scores; CXLOOP_PERSONALIZATION_BLEND
+# overrides.
 DEFAULT_BLEND: Mapping[str, float] = {
     "ease": 1.0,
-    "als": 0.2,
-    "item_knn": 0.2,
+    "als": 0.1,
+    "item_knn": 0.1,
     "content": 0.05,
     "popular": 0.0,
     "popular_in_context": 0.05,

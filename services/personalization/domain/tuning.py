@@ -64,8 +64,9 @@ class TuneConfig:
     rounds: int = 2  # coordinate-search passes
     lambda_tie: float = 0.0  # relative validation gap under which λs tie (lightest served)
     # A blend step must gain this many standard errors of the paired
-    # per-customer difference on validation (``better``).
-    min_gain_se: float = 1.0
+    # per-customer difference on validation (``better``): two, since the
+    # search tries ~25 steps a round and one-SE gains come by chance.
+    min_gain_se: float = 2.0
 
 
 @dataclass

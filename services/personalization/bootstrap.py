@@ -160,11 +160,6 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                 if due and engine.stale:
                     last = loop.time()
                     info = await asyncio.to_thread(engine.retrain)
-                    # The recently active customers' lists for the new models,
-                    # in batches off the request path (ADR 0190).
-                    t0 = loop.time()
-                    warmed = await asyncio.to_thread(engine.warm)
-                    log.info("lists warmed", extra={"lists": warmed, "s": loop.time() - t0})
                     log.info(
                         "models retrained",
                         extra={
@@ -175,6 +170,11 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                             "validation": json.dumps(info.tuned.validation) if info.tuned else "",
                         },
                     )
+                    # The recently active customers' lists for the new models,
+                    # in batches off the request path (ADR 0190).
+                    t0 = loop.time()
+                    warmed = await asyncio.to_thread(engine.warm)
+                    log.info("lists warmed", extra={"lists": warmed, "s": loop.time() - t0})
             except Exception:  # keep serving the last models
                 log.exception("retraining failed")
             with contextlib.suppress(TimeoutError):

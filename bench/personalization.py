@@ -303,7 +303,9 @@ def personalization_process(nats_url: str, **env_extra: str) -> Iterator[tuple[s
     log = (data_dir / "personalization.log").open("wb")
     cmd = [sys.executable, "-m", "personalization"]
     profile = os.environ.get("CXLOOP_BENCH_PROFILE_SERVICE", "")
-    if profile:  # a pyinstrument profile of the service, written when it stops
+    if profile.endswith(".prof"):  # cProfile (call counts), written when it stops
+        cmd = [sys.executable, "-m", "cProfile", "-o", profile, *cmd[1:]]
+    elif profile:  # a pyinstrument profile of the service, written when it stops
         cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, *cmd[1:]]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     SERVICE_PIDS[f"127.0.0.1:{port}"] = proc.pid
@@ -685,6 +687,7 @@ def _load_client(
             lat.clear()
             tasks = []
             start = time.perf_counter()
+            cpu0 = time.process_time()
             n = int(rate * seconds)
             for k in range(n):
                 due = start + k / rate
@@ -712,6 +715,7 @@ def _load_client(
                 )
             await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - start
+            client_cpu = time.process_time() - cpu0
         return {
             "requests": len(lat) + errors,
             "errors": errors,
@@ -720,6 +724,8 @@ def _load_client(
             "p90_ms": round(percentile(lat, 90), 2),
             "p99_ms": round(percentile(lat, 99), 2),
             "max_ms": round(max(lat), 2) if lat else None,
+            # The load generator's own CPU per request: it shares the cores.
+            "client_cpu_ms_per_request": round(client_cpu * 1000 / max(len(lat) + errors, 1), 3),
         }
 
     out.put(asyncio.run(run()))
@@ -786,6 +792,7 @@ def latency(
             result["service_cpu_ms_per_request"] = round(
                 (cpu_seconds(pid) - cpu0) * 1000 / (result["requests"] + 50), 3
             )
+            result["load_average_1_5_15m_after"] = [round(x, 2) for x in os.getloadavg()]
             p.join(30)
     return result
 

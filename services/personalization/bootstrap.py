@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 INTERACTIONS_CONSUMER = "personalization-interactions"
 CATALOG_CONSUMER = "personalization-catalog"
-EXPOSURES_CONSUMER = "personalization-exposures"
+# Experiment exposures are written by the serving replica (ADR 0190); the
+# durable consumer that stored them from every served event is gone.
 
 
 def _rules(raw: str) -> dict[str, Rules]:
@@ -109,7 +110,6 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     for stream, durable, kind, handler in (
         ("IDENTITY", INTERACTIONS_CONSUMER, ev.INTERACTION_RESOLVED, service.on_resolved),
         ("PERSONALIZATION", CATALOG_CONSUMER, ev.CATALOG_CHANGED, service.on_catalog),
-        ("PERSONALIZATION", EXPOSURES_CONSUMER, ev.RECOMMENDATION_SERVED, service.on_served),
     ):
         runtime.consumers.append(
             BatchConsumer(
@@ -170,6 +170,11 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                             "validation": json.dumps(info.tuned.validation) if info.tuned else "",
                         },
                     )
+                    # The recently active customers' lists for the new models,
+                    # in batches off the request path (ADR 0190).
+                    t0 = loop.time()
+                    warmed = await asyncio.to_thread(engine.warm)
+                    log.info("lists warmed", extra={"lists": warmed, "s": loop.time() - t0})
             except Exception:  # keep serving the last models
                 log.exception("retraining failed")
             with contextlib.suppress(TimeoutError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from cxloop_libs.errors import InvalidArgument, Unavailable
 from cxloop_libs.messaging import EventPublisher, PendingEvent
 from cxloop_libs.messaging import catalog as ev
 from personalization.domain import experiments as ex
-from personalization.domain.recommender import Reason
+from personalization.domain.recommender import Reason, Recommended
 from personalization.service_layer import messages as msg
 from personalization.service_layer.service import Personalization
 
@@ -38,6 +38,39 @@ REASONS = {
 MAX_UPSERT_BATCH = 1000
 
 
+def served_event(served: Any, customer_id: str) -> PendingEvent:
+    return PendingEvent.of(
+        ev.RECOMMENDATION_SERVED,
+        served,
+        subject=customer_id,
+        event_id=served.recommendation_id,
+    )
+
+
+def response_of(
+    recs: Sequence[Recommended], fallback: bool, served: Any, strategy: str
+) -> pb.RecommendResponse:
+    resp = pb.RecommendResponse(
+        recommendation_id=served.recommendation_id,
+        model_version=served.model_version,
+        fallback=fallback,
+        experiment_id=served.experiment_id,
+        variant_id=served.variant_id,
+        strategy=strategy,
+    )
+    add = resp.items.add
+    for r in recs:
+        add(
+            item_id=r.item_id,
+            score=r.score,
+            reason=REASONS[r.reason],
+            related_item_id=r.related_item_id,
+            strategy=r.strategy,
+            explanation=r.explanation,
+        )
+    return resp
+
+
 class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
     def __init__(
         self,
@@ -54,6 +87,8 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
         self.is_ready = is_ready
         self.after_commit = after_commit
         self._pending: set[asyncio.Task[Any]] = set()
+        self._served_buf: list[tuple[Any, str]] = []
+        self._unstored: list[dict[str, Any]] = []
 
     def _require_ready(self) -> None:
         if not self.is_ready():
@@ -62,13 +97,13 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
     # Served events wait this long to go out together (one publish_many, no
     # round trip per event): the per-request cost of the log stays small.
     PUBLISH_EVERY_S = 0.005
+    # Exposures not yet stored when the database failed are retried with the
+    # next batch; beyond this many the oldest are dropped (and logged).
+    MAX_UNSTORED_EXPOSURES = 100_000
 
-    def _publish(self, event: PendingEvent) -> None:
-        buf: list[PendingEvent] | None = getattr(self, "_served_buf", None)
-        if buf is None:
-            buf = self._served_buf = []
-        buf.append(event)
-        if len(buf) == 1:
+    def _publish(self, served: Any, customer_id: str) -> None:
+        self._served_buf.append((served, customer_id))
+        if len(self._served_buf) == 1:
             task = asyncio.ensure_future(self._send_served())
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
@@ -76,8 +111,19 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
     async def _send_served(self) -> None:
         await asyncio.sleep(self.PUBLISH_EVERY_S)
         batch, self._served_buf = self._served_buf, []
+        # Experiment exposures are stored here, by the serving replica, in one
+        # transaction per batch (ADR 0190); lists no experiment chose cost no
+        # database work. Other replicas count them from the served events.
+        rows = self._unstored + self.service.exposure_rows([m for m, _ in batch])
+        self._unstored = []
+        if rows:
+            try:
+                await self.db.in_transaction(lambda s: self.service.store_exposures(s, rows))
+            except Exception as exc:  # kept for the next batch: not lost
+                log.warning("experiment exposures not stored yet (%d): %s", len(rows), exc)
+                self._unstored = rows[-self.MAX_UNSTORED_EXPOSURES :]
         try:
-            results = await self.publisher.publish_many(batch)
+            results = await self.publisher.publish_many([served_event(m, c) for m, c in batch])
         except Exception as exc:  # serving never waits on, nor fails for, the log
             log.warning("recommendation served events not published: %s", exc)
             return
@@ -90,32 +136,8 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
     ) -> pb.RecommendResponse:
         self._require_ready()
         recs, fallback, served, strategy = self.service.recommend(request)
-        self._publish(
-            PendingEvent.of(
-                ev.RECOMMENDATION_SERVED,
-                served,
-                subject=request.customer_id,
-                event_id=served.recommendation_id,
-            )
-        )
-        resp = pb.RecommendResponse(
-            recommendation_id=served.recommendation_id,
-            model_version=served.model_version,
-            fallback=fallback,
-            experiment_id=served.experiment_id,
-            variant_id=served.variant_id,
-            strategy=strategy,
-        )
-        for r in recs:
-            resp.items.add(
-                item_id=r.item_id,
-                score=r.score,
-                reason=REASONS[r.reason],
-                related_item_id=r.related_item_id,
-                strategy=r.strategy,
-                explanation=r.explanation,
-            )
-        return resp
+        self._publish(served, request.customer_id)
+        return response_of(recs, fallback, served, strategy)
 
     async def SimilarItems(
         self, request: pb.SimilarItemsRequest, context: grpc.aio.ServicerContext

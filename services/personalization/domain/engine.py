@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from personalization.domain.catalog import Catalog, Item
+from personalization.domain.catalog import F64, I64, Catalog, Item
 from personalization.domain.interactions import Interaction
 from personalization.domain.models import Als, ContentIndex, Ease, Tokenizer, interaction_matrix
-from personalization.domain.recommender import Query, Recommended, Recommender, State
+from personalization.domain.recommender import Query, Recent, Recommended, Recommender, State
 from personalization.domain.signals import DAY_S, History, Signals
 from personalization.domain.tuning import TuneConfig, Tuned, tune
 
@@ -200,6 +200,66 @@ class Engine:
                 tuned=self.tuned,
             )
         return self.model
+
+    def warm(self, limit: int | None = None, batch: int = 64, chunk: int = 64) -> int:
+        """After a model swap, computes the personal lists of the most
+        recently active consenting customers in batches (ADR 0190), so their
+        next request reads a cached list instead of paying for it. The lock is
+        held only for snapshots (in chunks) and for installing: requests go on
+        meanwhile, and a list whose customer, models or content index changed
+        in between is not installed. Returns the lists installed."""
+        rec = self.recommender
+        limit = rec.max_cached if limit is None else limit
+        with self.lock:
+            st, rec = self.state, self.recommender
+            if st.ease is None and st.als is None:
+                return 0
+            ease, als, gen, n = st.ease, st.als, st.content.generation, len(self.catalog)
+            recent = sorted(
+                (
+                    (h.last_at, c)
+                    for c, h in self.signals.histories.items()
+                    if h.weights and self.may_use(c)
+                ),
+                reverse=True,
+            )[:limit]
+            todo = []
+            for _at, c in recent:
+                h = self.signals.histories[c]
+                got = rec._personal.get((c, "hybrid"))
+                if (
+                    got is not None
+                    and got.history is h
+                    and got.version == h.version
+                    and (got.ease is ease and got.als is als and got.content == gen)
+                ):
+                    continue
+                idx, w = h.arrays()
+                todo.append((c, h, h.version, idx, w, h.recent[-Recent.window :]))
+        installed = 0
+        for start in range(0, len(todo), batch * chunk):
+            part = todo[start : start + batch * chunk]
+            items = sorted({int(i) for c in part for i in c[3].tolist()})
+            last = sorted({int(i) for c in part for i in c[3][-20:].tolist()})
+            knn_rows: dict[int, tuple[I64, F64]] = {}
+            text_rows: dict[int, tuple[I64, F64]] = {}
+            for k in range(0, max(len(items), len(last)), chunk):
+                with self.lock:  # neighbour rows change with events: read under the lock
+                    if rec is not self.recommender or self.state.ease is not ease:
+                        return installed
+                    for i in items[k : k + chunk]:
+                        knn_rows[i] = self.signals.co.neighbours(i)
+                    for i in last[k : k + chunk]:
+                        text_rows[i] = self.content.neighbours(i)
+            for b0 in range(0, len(part), batch):
+                lists = rec.personal_lists(
+                    part[b0 : b0 + batch], n, ease, als, knn_rows, text_rows, gen
+                )
+                with self.lock:
+                    if rec is not self.recommender:
+                        return installed
+                    installed += rec.install(lists)
+        return installed
 
     def _set_blend(self, blend: Mapping[str, float]) -> None:
         """The served blend (under the lock): cached lists and the experiments'

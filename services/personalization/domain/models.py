@@ -97,6 +97,25 @@ class Ease:
         contrib = self.weights[loc[keep], self.local[item]]
         return int(valid[keep][int(np.argmax(contrib))])
 
+    def related_many(self, idx: I64, items: I64) -> I64:
+        """``related`` for several items at once (one gather)."""
+        out = np.full(len(items), -1, dtype=np.int64)
+        if not len(idx) or not len(items):
+            return out
+        valid = idx[idx < len(self.local)]
+        loc = self.local[valid]
+        keep = loc >= 0
+        if not keep.any():
+            return out
+        inside = items < len(self.local)
+        il = np.full(len(items), -1, dtype=np.int64)
+        il[inside] = self.local[items[inside]]
+        ok = il >= 0
+        if ok.any():
+            contrib = self.weights[loc[keep]][:, il[ok]]
+            out[ok] = valid[keep][np.argmax(contrib, axis=0)]
+        return out
+
 
 @dataclass
 class Als:

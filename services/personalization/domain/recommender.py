@@ -9,9 +9,10 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from personalization.domain.catalog import F64, I64, Catalog
 from personalization.domain.models import Als, ContentIndex, Ease
@@ -134,6 +135,35 @@ def _neighbour_sum(rows: list[tuple[I64, F64]], w: F64, n: int) -> F64:
     return np.bincount(idx[keep], weights=val[keep], minlength=n)[:n].astype(np.float64)
 
 
+def _row_norm(s: F64) -> F64:
+    """``_norm`` of each row."""
+    mx = s.max(axis=1, keepdims=True) if s.shape[1] else np.zeros((len(s), 1))
+    return np.where(mx > 0, s / np.where(mx > 0, mx, 1.0), s)
+
+
+def _rows_product(x: Any, rows: Mapping[int, tuple[I64, F64]], n: int) -> F64:
+    """``x`` (customers x items, sparse) times the item-item matrix whose row i
+    is ``rows[i]`` (neighbour indexes, similarities): ``_neighbour_sum`` for
+    many customers at once."""
+    items = sorted(i for i in rows if i < n)
+    lengths = [len(rows[i][0]) for i in items]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    if items:
+        counts = np.zeros(n, dtype=np.int64)
+        counts[items] = lengths
+        indptr[1:] = np.cumsum(counts)
+        cols = np.concatenate([rows[i][0] for i in items])
+        data = np.concatenate([rows[i][1] for i in items])
+    else:
+        cols, data = np.zeros(0, dtype=np.int64), np.zeros(0)
+    keep = cols < n
+    if not keep.all():  # neighbours past the catalogue's end (never in practice)
+        data = np.where(keep, data, 0.0)
+        cols = np.where(keep, cols, 0)
+    m = sp.csr_matrix((data, cols, indptr), shape=(n, n))
+    return np.asarray((x @ m).toarray(), dtype=np.float64)
+
+
 def _knn_scores(st: State, items: I64, w: F64, n: int) -> F64:
     nbs = st.signals.co.neighbours
     return _neighbour_sum([nbs(i) for i in items.tolist()], w, n)
@@ -224,14 +254,17 @@ class Content:
         return [Component("content", st.content.profile_scores(idx, w, n), Reason.CONTENT_MATCH)]
 
 
-# Learned offline on validation splits (bench/personalization.py tune_blend, with
-# a 3-day history half-life): ML-100K random and time-ordered, the worse of
-# "hybrid / best single model" maximised; the blend of normalised component
-# scores the hybrid uses by default (CXLOOP_PERSONALIZATION_BLEND overrides).
+# The starting point of the blend the service learns (domain/tuning.py, ADR
+# 0140, 0191) and what it serves until the first tuning: EASE, the strongest
+# single model on both MovieLens-100K protocols, with small weights on ALS and
+# item-kNN (an ensemble that stays near EASE where ALS is weak, random split,
+# and gains where it is not, time-ordered). The tuner moves away from it only
+# on evidence. Normalised component scores; CXLOOP_PERSONALIZATION_BLEND
+# overrides.
 DEFAULT_BLEND: Mapping[str, float] = {
     "ease": 1.0,
-    "als": 0.2,
-    "item_knn": 0.2,
+    "als": 0.1,
+    "item_knn": 0.1,
     "content": 0.05,
     "popular": 0.0,
     "popular_in_context": 0.05,
@@ -458,6 +491,146 @@ class Recommender:
             self._personal.popitem(last=False)
         return entry
 
+    def personal_lists(
+        self,
+        customers: Sequence[tuple[str, History, int, I64, F64, list[int]]],
+        n: int,
+        ease: Ease | None,
+        als: Als | None,
+        knn_rows: Mapping[int, tuple[I64, F64]],
+        text_rows: Mapping[int, tuple[I64, F64]],
+        content_gen: int,
+    ) -> list[tuple[str, _PersonalList]]:
+        """The hybrid's personal lists of many customers at once, as
+        ``personal_list`` computes them one by one (the same components,
+        max-normalised, weighted, cut to the best candidates): matrix products
+        over a batch instead of a dozen vector operations per customer. Pure
+        computation over snapshots (``customers``: id, history object, its
+        version, item indexes, weights, last 5 items; neighbour rows of every
+        history item), so it runs outside the engine lock."""
+        names = [p.name for p in self.hybrid.uses(True) if p.name in PERSONAL]
+        if not customers:
+            return []
+        weights = self.hybrid.blend
+        b = len(customers)
+        rows = np.repeat(np.arange(b), [len(c[3]) for c in customers])
+        idx = np.concatenate([c[3] for c in customers])
+        w = np.concatenate([c[4] for c in customers])
+        keep = idx < n
+        comps: list[tuple[str, Reason, F64]] = []
+
+        def sparse(values: F64, r: I64 = rows, i: I64 = idx, k: np.ndarray = keep) -> Any:
+            return sp.csr_matrix((values[k], (r[k], i[k])), shape=(b, n))
+
+        def ease_scores(r: I64, i: I64, v: F64) -> F64:
+            s = np.zeros((b, n))
+            if ease is not None:
+                loc = np.full(len(i), -1, dtype=np.int64)
+                inside = i < len(ease.local)
+                loc[inside] = ease.local[i[inside]]
+                ok = loc >= 0
+                x = sp.csr_matrix(
+                    (v[ok].astype(np.float32), (r[ok], loc[ok])), shape=(b, len(ease.cols))
+                )
+                s[:, ease.cols] = np.asarray(x @ ease.weights)
+            return s
+
+        if "ease" in names:
+            comps.append(
+                ("ease", Reason.SIMILAR_TO_HISTORY, ease_scores(rows, idx, np.ones(len(idx))))
+            )
+        if "als" in names:
+            s = np.zeros((b, n))
+            if als is not None:
+                users = np.stack([als.user_vector(c[3], c[4]) for c in customers])
+                m = min(n, len(als.item_factors))
+                if als._y32 is None:
+                    als._y32 = als.item_factors.astype(np.float32)
+                s[:, :m] = users.astype(np.float32) @ als._y32[:m].T
+            comps.append(("als", Reason.SIMILAR_TO_HISTORY, s))
+        if "item_knn" in names:
+            comps.append(
+                ("item_knn", Reason.SIMILAR_TO_HISTORY, _rows_product(sparse(w), knn_rows, n))
+            )
+        if "content" in names:
+            last = [(np.asarray(c[3][-20:]), np.asarray(c[4][-20:])) for c in customers]
+            r20 = np.repeat(np.arange(b), [len(x[0]) for x in last])
+            i20 = np.concatenate([x[0] for x in last])
+            w20 = np.concatenate([x[1] for x in last])
+            x20 = sparse(w20, r20, i20, i20 < n)
+            comps.append(("content", Reason.CONTENT_MATCH, _rows_product(x20, text_rows, n)))
+        if "recent" in names:  # the last few items, most recent weighted highest
+            last5 = [np.asarray(c[5], dtype=np.int64) for c in customers]
+            r5 = np.repeat(np.arange(b), [len(x) for x in last5])
+            i5 = np.concatenate(last5)
+            w5 = np.concatenate([np.linspace(0.5, 1.0, len(x)) for x in last5])
+            s = _row_norm(_rows_product(sparse(w5, r5, i5, i5 < n), knn_rows, n))
+            if ease is not None:
+                s = s + _row_norm(ease_scores(r5, i5, w5))
+            comps.append(("recent", Reason.SIMILAR_TO_HISTORY, s))
+        if not comps:
+            return []
+        vals = []
+        total = np.zeros((b, n))
+        for name, _reason, sc in comps:
+            v = _row_norm(sc) * weights.get(name, 0.0)
+            total += v
+            vals.append(v)
+        sizes = [min(n, self.candidates + len(c[3])) for c in customers]
+        widest = max(sizes)
+        if widest < n:
+            top = np.argpartition(-total, widest - 1, axis=1)[:, :widest]
+        else:
+            top = np.tile(np.arange(n), (b, 1))
+        order = np.argsort(-np.take_along_axis(total, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        stack = np.stack(vals)  # components x customers x items
+        names_reasons = [Component(nm, np.zeros(0), rs) for nm, rs, _s in comps]
+        out = []
+        for r, (cid, h, version, *_arrays) in enumerate(customers):
+            cand = np.sort(top[r, : sizes[r]])
+            part = stack[:, r, cand]
+            best = np.argmax(part, axis=0)
+            out.append(
+                (
+                    cid,
+                    _PersonalList(
+                        h,
+                        version,
+                        ease,
+                        als,
+                        content_gen,
+                        cand,
+                        total[r, cand],
+                        best,
+                        part[best, np.arange(len(cand))],
+                        list(names_reasons),
+                    ),
+                )
+            )
+        return out
+
+    def install(self, entries: Sequence[tuple[str, _PersonalList]]) -> int:
+        """Keeps lists computed by ``personal_lists`` whose history, models and
+        content index are still current (call under the engine lock)."""
+        st = self.state
+        n = 0
+        for cid, e in entries:
+            h = st.signals.histories.get(cid)
+            if (
+                h is e.history
+                and h.version == e.version
+                and e.ease is st.ease
+                and e.als is st.als
+                and e.content == st.content.generation
+            ):
+                self._personal[(cid, "hybrid")] = e
+                self._personal.move_to_end((cid, "hybrid"))
+                n += 1
+        while len(self._personal) > self.max_cached:
+            self._personal.popitem(last=False)
+        return n
+
     def shared_scores(self, q: Query, personal: bool, n: int) -> _SharedScores:
         st = self.state
         ctx = tuple(_context_keys(q))
@@ -534,11 +707,10 @@ class Recommender:
             inside = mine.cand[pos] == r_idx
             p_val = np.where(inside, mine.best_val[pos], 0.0)
             p_best = mine.best[pos]
-        out = []
         hidx = h.arrays()[0] if (h is not None and personal) else np.zeros(0, dtype=np.int64)
         new_items = shared.new_items
-        for r, i in enumerate(ranked):
-            reason, name, related = Reason.POPULAR, "popular", -1
+        bests: list[tuple[Component | None, float]] = []
+        for r in range(len(ranked)):
             best_c: Component | None = None
             best_v = 0.0
             if mine is not None and p_val[r] > 0:
@@ -547,9 +719,14 @@ class Recommender:
                 val = float(stack[k, r])
                 if val > best_v:
                     best_c, best_v = c, val
+            bests.append((best_c, best_v))
+        related = self._related_all([b[0] for b in bests], r_idx, hidx, q)
+        out = []
+        for r, i in enumerate(ranked):
+            best_c, best_v = bests[r]
+            reason, name = Reason.POPULAR, "popular"
             if best_c is not None:
                 reason, name = best_c.reason, best_c.name
-                related = self._related(best_c, i, hidx, q)
             if (
                 new_items is not None
                 and new_items[i] > 0
@@ -560,7 +737,7 @@ class Recommender:
             item_id = st.catalog.ids[i]
             if item_id in q.rules.pins:
                 reason = Reason.PINNED
-            rel = st.catalog.ids[related] if related >= 0 else ""
+            rel = st.catalog.ids[related[r]] if related[r] >= 0 else ""
             out.append(
                 Recommended(
                     item_id,
@@ -579,33 +756,59 @@ class Recommender:
             return None
         return _norm(np.where(listed > 0, listed - listed[listed > 0].min() + 1.0, 0.0))
 
-    def _related(self, c: Component, i: int, hidx: I64, q: Query) -> int:
+    def _related_all(
+        self, comps: Sequence[Component | None], items: I64, hidx: I64, q: Query
+    ) -> list[int]:
+        """The related item of each ranked item (the history item, page item or
+        cart item explaining it; -1: none), item-based components in one
+        vectorised pass each instead of a loop per item."""
         st = self.state
-        if c.anchors is not None:
-            return int(c.anchors[i])
-        if c.reason is Reason.BOUGHT_TOGETHER:
-            cart = [st.catalog.index[x] for x in q.cart if x in st.catalog.index]
-            best, val = -1, 0.0
-            for j in cart:
-                nb, sim = st.signals.co.neighbours(j)
-                hit = np.flatnonzero(nb == i)
-                if len(hit) and sim[hit[0]] > val:
-                    best, val = j, float(sim[hit[0]])
-            return best
-        if not len(hidx):
-            return -1
-        if c.name == "ease" and st.ease is not None:
-            return st.ease.related(hidx, i)
-        if c.name == "content":
-            return st.content.related(hidx, i)
-        # item_knn / als: the history item most co-occurring with i.
-        best, val = -1, 0.0
-        for j in hidx.tolist():
-            nb, sim = st.signals.co.neighbours(j)
-            hit = np.flatnonzero(nb == i)
-            if len(hit) and sim[hit[0]] > val:
-                best, val = j, float(sim[hit[0]])
-        return best
+        out = [-1] * len(comps)
+        ease_rows: list[int] = []
+        co_rows: list[int] = []
+        for r, c in enumerate(comps):
+            if c is None:
+                continue
+            if c.anchors is not None:
+                out[r] = int(c.anchors[int(items[r])])
+            elif c.reason is Reason.BOUGHT_TOGETHER:
+                cart = [st.catalog.index[x] for x in q.cart if x in st.catalog.index]
+                out[r] = self._co_related(np.asarray(cart, dtype=np.int64), items[r : r + 1])[0]
+            elif not len(hidx):
+                continue
+            elif c.name == "ease" and st.ease is not None:
+                ease_rows.append(r)
+            elif c.name == "content":
+                out[r] = st.content.related(hidx, int(items[r]))
+            else:  # item_knn / als / recent: the history item most co-occurring
+                co_rows.append(r)
+        if ease_rows and st.ease is not None:
+            got = st.ease.related_many(hidx, items[ease_rows])
+            for r, g in zip(ease_rows, got.tolist(), strict=True):
+                out[r] = g
+        if co_rows:
+            for r, g in zip(co_rows, self._co_related(hidx, items[co_rows]), strict=True):
+                out[r] = g
+        return out
+
+    def _co_related(self, sources: I64, targets: I64) -> list[int]:
+        """For each target, the source item with the highest co-occurrence
+        similarity to it (the first on ties; -1 when none co-occurs)."""
+        if not len(sources) or not len(targets):
+            return [-1] * len(targets)
+        uniq, inv = np.unique(targets, return_inverse=True)
+        best = np.zeros((len(sources), len(uniq)))
+        for r, j in enumerate(sources.tolist()):
+            nb, sim = self.state.signals.co.neighbours(j)
+            if not len(nb):
+                continue
+            p = np.minimum(np.searchsorted(uniq, nb), len(uniq) - 1)
+            hit = uniq[p] == nb
+            best[r, p[hit]] = sim[hit]
+        arg = np.argmax(best, axis=0)
+        top = best[arg, np.arange(len(uniq))]
+        per = np.where(top > 0, sources[arg], -1)
+        return [int(x) for x in per[inv].tolist()]
 
     def _allowed(self, q: Query, h: History | None, n: int) -> np.ndarray:
         st = self.state
@@ -651,6 +854,21 @@ class Recommender:
         floor: float = math.inf,
     ) -> list[int]:
         st = self.state
+        pinned = {st.catalog.index[x] for x in q.rules.pins if x in st.catalog.index}
+        want = q.n + len(pinned)
+        size = len(total)
+        pool = min(size, max(want * 5, want + 50))
+        # Outside ``cand`` no item scores above ``floor`` (boosts aside): when
+        # ``pool`` candidates reach it, partitioning them alone is exact, and
+        # only their scores are read (no copy of the catalogue's).
+        if cand is not None and not q.rules.boosts and pool < len(cand):
+            sc = total[cand]
+            sc[~allowed[cand]] = -np.inf
+            if int((sc >= floor).sum()) >= pool:
+                k = len(cand) - pool
+                top = np.argpartition(sc, k)[k:]
+                top = top[np.argsort(-sc[top], kind="stable")]
+                return self._take(cand[top].tolist(), sc[top].tolist(), pinned, q)
         scores = total.copy()
         for key, factor in q.rules.boosts.items():
             if key.startswith("category:"):
@@ -661,34 +879,25 @@ class Recommender:
                 i = st.catalog.index.get(key)
                 if i is not None:
                     scores[i] *= factor
-        pinned = {st.catalog.index[x] for x in q.rules.pins if x in st.catalog.index}
         scores[~allowed] = -np.inf
-        want = q.n + len(pinned)
-        pool = min(len(scores), max(want * 5, want + 50))
-        size = len(scores)
-        # Outside ``cand`` no item scores above ``floor`` (boosts aside): when
-        # ``pool`` candidates reach it, partitioning them alone is exact.
-        sub = None
-        if cand is not None and not q.rules.boosts and pool < len(cand):
-            if int((scores[cand] >= floor).sum()) >= pool:
-                sub = cand
-        if sub is not None:
-            k = len(sub) - pool
-            cand = sub[np.argpartition(scores[sub], k)[k:]]
-        else:
-            cand = (
-                np.argpartition(scores, size - pool)[size - pool :]
-                if pool < size
-                else np.arange(size)
-            )
+        cand = (
+            np.argpartition(scores, size - pool)[size - pool :] if pool < size else np.arange(size)
+        )
         cand = cand[np.argsort(-scores[cand], kind="stable")]
+        return self._take(cand.tolist(), scores[cand].tolist(), pinned, q)
+
+    def _take(self, ranked: list[int], vals: list[float], pinned: set[int], q: Query) -> list[int]:
+        """The first ``q.n`` of ``ranked`` (best first, with their scores)
+        that are allowed and not pinned, at most ``max_per_category`` per
+        category unless that would leave the list short."""
+        st = self.state
         out: list[int] = []
         per_cat: dict[int, int] = {}
         cats = st.catalog.category
         limit = q.rules.max_per_category
         skipped: list[int] = []
-        for i in cand.tolist():
-            if not math.isfinite(scores[i]) or i in pinned:
+        for i, v in zip(ranked, vals, strict=True):
+            if not math.isfinite(v) or i in pinned:
                 continue
             if limit:
                 c = int(cats[i])

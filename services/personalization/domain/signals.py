@@ -137,11 +137,19 @@ class CoOccurrence:
         self.k = k
         self.shrink = shrink
         self.rows: dict[int, dict[int, float]] = {}
-        self.users: dict[int, float] = {}  # customers per item
+        # Customers per item, as an array: a row's norms are one gather.
+        self.users: F64 = np.zeros(0)
         self._cache: dict[int, tuple[I64, F64]] = {}
 
+    def _count(self, i: int, delta: float) -> None:
+        if i >= len(self.users):
+            grown = np.zeros(max(i + 1, 2 * len(self.users), 64))
+            grown[: len(self.users)] = self.users
+            self.users = grown
+        self.users[i] = max(0.0, self.users[i] + delta)
+
     def add_user_item(self, i: int, others: list[int]) -> None:
-        self.users[i] = self.users.get(i, 0.0) + 1.0
+        self._count(i, 1.0)
         row_i = self.rows.setdefault(i, {})
         for j in others:
             if j == i:
@@ -154,8 +162,7 @@ class CoOccurrence:
 
     def remove_user(self, items: list[int]) -> None:
         for a, i in enumerate(items):
-            self.users[i] = max(0.0, self.users.get(i, 0.0) - 1.0)
-            row = self.rows.get(i, {})
+            self._count(i, -1.0)
             for j in items[a + 1 :]:
                 for x, y in ((i, j), (j, i)):
                     r = self.rows.get(x)
@@ -163,8 +170,8 @@ class CoOccurrence:
                         r[y] -= 1.0
                         if r[y] <= 0:
                             del r[y]
+                self._cache.pop(j, None)
             self._cache.pop(i, None)
-            del row
 
     def neighbours(self, i: int) -> tuple[I64, F64]:
         got = self._cache.get(i)
@@ -176,12 +183,11 @@ class CoOccurrence:
         else:
             idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
             co = np.fromiter(row.values(), dtype=np.float64, count=len(row))
-            n_j = np.fromiter(
-                (self.users.get(int(j), 1.0) for j in idx), dtype=np.float64, count=len(idx)
-            )
-            sim = co / (
-                np.sqrt(max(self.users.get(i, 1.0), 1.0) * np.maximum(n_j, 1.0)) + self.shrink
-            )
+            n_i = self.users[i] if i < len(self.users) else 0.0
+            n_j = np.zeros(len(idx))
+            known = idx < len(self.users)
+            n_j[known] = self.users[idx[known]]
+            sim = co / (np.sqrt(max(n_i, 1.0) * np.maximum(n_j, 1.0)) + self.shrink)
             if len(idx) > self.k:
                 top = np.argpartition(-sim, self.k)[: self.k]
                 idx, sim = idx[top], sim[top]

@@ -5,6 +5,7 @@ its own stream to memory, answering Recommend / SimilarItems, experiments."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -55,12 +56,22 @@ class Personalization:
         self.rng = np.random.default_rng()
         self.loaded = threading.Event()
         self.applied = 0
+        self._clock_cache: tuple[int, int, int] = (-1, 0, 0)
+        self._ids = random.Random(uuid.uuid4().int)
 
     def consented(self, customer_id: str) -> bool:
         return bool(customer_id) and self._may_use(customer_id, PURPOSE)
 
     def _clock(self, at: float) -> tuple[int, int]:
+        """(hour, weekday) of ``at`` in the service's time zone; the minute's
+        answer is reused (time-zone offsets are whole minutes, so the local
+        hour never changes inside a minute)."""
+        minute = int(at // 60)
+        got = self._clock_cache
+        if got[0] == minute:
+            return got[1], got[2]
         d = datetime.fromtimestamp(at, self.tz)
+        self._clock_cache = (minute, d.hour, d.weekday())
         return d.hour, d.weekday()
 
     # -- durable consumers (one replica each, inside the consumer transaction) ----
@@ -129,21 +140,25 @@ class Personalization:
         latest = {r["item_id"]: r for r in rows}
         repo.upsert(session, repo.items, "item_id", list(latest.values()))
 
-    def on_served(self, session: Session, events: list[ReceivedEvent]) -> None:
-        """Exposures of experiment variants, first per customer and experiment."""
-        rows = []
-        for e in events:
-            m = e.message()
-            if m.experiment_id and m.customer_id:
-                rows.append(
-                    {
-                        "experiment_id": m.experiment_id,
-                        "customer_id": m.customer_id,
-                        "variant_id": m.variant_id,
-                        "recommendation_id": m.recommendation_id,
-                        "first_served_at": datetime.fromtimestamp(msg.epoch(m.served_at), UTC),
-                    }
-                )
+    @staticmethod
+    def exposure_rows(served: Sequence[ev_pb.RecommendationServed]) -> list[dict[str, Any]]:
+        """Rows of ``pers_exposure`` for the served lists an experiment chose
+        (the first per experiment and customer is kept: duplicates ignored)."""
+        return [
+            {
+                "experiment_id": m.experiment_id,
+                "customer_id": m.customer_id,
+                "variant_id": m.variant_id,
+                "recommendation_id": m.recommendation_id,
+                "first_served_at": datetime.fromtimestamp(msg.epoch(m.served_at), UTC),
+            }
+            for m in served
+            if m.experiment_id and m.customer_id
+        ]
+
+    def store_exposures(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """Experiment exposures, written by the replica that served them, in
+        batches (ADR 0190): no database work for lists no experiment chose."""
         repo.insert_ignoring_duplicates(session, repo.exposures, rows)
 
     # -- replica memory ---------------------------------------------------------
@@ -324,7 +339,8 @@ class Personalization:
             blend = dict(chosen[1].blend) or None
         recs, fallback = self.engine.recommend(q, blend)
         served = ev_pb.RecommendationServed(
-            recommendation_id=str(uuid.uuid4()),
+            # A random (version 4) id without a system call per request.
+            recommendation_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),
             customer_id=req.customer_id,
             placement=req.placement,
             item_ids=[r.item_id for r in recs],

@@ -13,6 +13,7 @@ from cxloop.personalization.v1 import resources_pb2 as res
 
 from cxloop_libs.messaging import catalog as ev
 from cxloop_testing.infra import eventually
+from personalization.adapters import repository as repo
 from personalization.tests.conftest import World, item
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,15 @@ async def test_sticky_assignment_exposures_conversions_and_results(world: World)
         return sum(v.conversions for v in r.variants) == len(buyers)
 
     await eventually(converted)
+
+    # Exposures are stored by the replica that served them (ADR 0190): the
+    # first list per customer, one row each, for a restart to load.
+    def stored() -> dict[str, str]:
+        assert w.perso.db is not None
+        with w.perso.db.session() as s:
+            return {r.customer_id: r.variant_id for r in repo.load_exposures(s)}
+
+    await eventually(lambda: stored() == variant)
     r = await results()
     by = {v.variant_id: v for v in r.variants}
     for vid in ("control", "hybrid"):

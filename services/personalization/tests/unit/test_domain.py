@@ -292,3 +292,36 @@ def test_candidate_scoring_ranks_as_the_whole_catalogue() -> None:
     e.recommender.candidates = 20
     cut = {c: _fresh_answer(e, Query(f"c{c}", n=5, exclude_seen=True)) for c in range(40)}
     assert cut == full
+
+
+def test_warmed_lists_are_the_lists_requests_would_compute() -> None:
+    """After a model swap the recently active customers' lists are computed
+    in batches; each equals the one its first request would have computed,
+    and the request then reads it from the cache."""
+    e, _ = _random_engine(4)
+    e.recommender.candidates = 20  # fewer candidates than items: the cut matters
+    customers = sorted(e.signals.histories)
+    assert e.warm(batch=7, chunk=5) == len(customers)
+    warmed = {c: e.recommender._personal[(c, "hybrid")] for c in customers}
+    queries = {c: Query(c, n=10, channel="web", hour=20, weekday=2) for c in customers}
+    hits = e.recommender.hits
+    answers = {c: _answer(e, q) for c, q in queries.items()}
+    assert e.recommender.hits == hits + len(customers)  # all read from the warmed cache
+    for c, q in queries.items():
+        fresh = _fresh_answer(e, q)  # computed by the request path
+        entry = e.recommender._personal[(c, "hybrid")]
+        w = warmed[c]
+        assert [x.name for x in w.comps] == [x.name for x in entry.comps]
+        # Same candidates up to ties at the cut, same blended scores.
+        common = np.intersect1d(w.cand, entry.cand)
+        assert len(common) >= len(entry.cand) - 2
+        a = w.total[np.searchsorted(w.cand, common)]
+        b = entry.total[np.searchsorted(entry.cand, common)]
+        assert np.allclose(a, b, atol=1e-5)
+        assert [i for i, _r, _x in answers[c]] == [i for i, _r, _x in fresh]
+    e.warm()
+    # Nothing to do while the lists are current; a swap makes them stale.
+    assert e.warm() == 0
+    e.learn(Interaction("new", customers[0], "i3", Kind.PURCHASE, 5.0, T0 + 10_000))
+    e.retrain()
+    assert e.warm() == len(customers)

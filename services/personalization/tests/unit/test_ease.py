@@ -13,7 +13,16 @@ from personalization.domain.interactions import Interaction, Kind
 from personalization.domain.models import Ease
 from personalization.domain.recommender import Query
 from personalization.domain.signals import History
-from personalization.domain.tuning import TuneConfig, holdout, tune
+from personalization.domain.tuning import (
+    Scored,
+    Split,
+    TuneConfig,
+    Validation,
+    better,
+    holdout,
+    search_blend,
+    tune,
+)
 
 T0 = 1_750_000_000.0
 
@@ -100,13 +109,13 @@ def test_tuning_picks_lambda_and_a_blend_no_worse_than_each_model_on_validation(
         cfg=TuneConfig(lambda_grid=(1.0, 10.0, 100.0, 1000.0)),
     )
     assert t is not None
-    # λ: one of those tried on the random split, within 0.5 % of the best there.
+    # λ: the best of those tried on the random split.
     scores = t.lambda_scores["random"]
     assert str(t.ease_lambda) in scores
-    assert scores[str(t.ease_lambda)] >= 0.995 * max(scores.values())
+    assert scores[str(t.ease_lambda)] == max(scores.values())
     # The learned blend's worst ratio to the best single model over both
-    # splits is no worse than any single model's own (each is a start).
-    assert t.objective >= max(t.single_objectives.values()) - 1e-9
+    # splits is no worse than any single model's own beyond noise.
+    assert t.objective >= max(t.single_objectives.values()) - 0.05
     assert t.objective >= 0.95
     assert set(t.blend) >= {"ease", "item_knn", "recent", "popular"}
     # Too few customers to hold anything out: no tuning.
@@ -219,3 +228,62 @@ def test_ranking_among_candidates_equals_ranking_the_whole_catalogue(
     fast = answers()
     monkeypatch.setattr(rec, "TOP_SHARED", 10**9)  # type: ignore[attr-defined]
     assert answers() == fast
+
+
+def _scored(*per: list[float] | np.ndarray) -> Scored:
+    return Scored([np.asarray(p, dtype=np.float64) for p in per], [1.0] * len(per))
+
+
+def test_a_blend_step_needs_a_gain_beyond_validation_noise() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.random(1000)
+    old = _scored(base, base + 0.1)
+    # A mean gain of 0.002 under per-customer noise of 0.2: not evidence.
+    jitter = rng.normal(0, 0.2, 1000)
+    noisy = _scored(base + 0.002 + jitter - jitter.mean(), base + 0.1)
+    assert noisy.objective > old.objective + 1e-4
+    assert not better(noisy, old, 1.0)
+    assert better(noisy, old, -10.0)  # without the noise bar it would be taken
+    # A clear gain on the worse split is taken.
+    clear = _scored(base + 0.05 + rng.normal(0, 0.01, 1000), base + 0.1)
+    assert better(clear, old, 1.0)
+    # Lifting the worse split clearly while the other stays above it: taken.
+    trade = _scored(base + 0.05, base + 0.06)
+    assert better(trade, old, 1.0)
+    # Gains only where it was already ahead do not raise the objective.
+    elsewhere = _scored(base, base + 0.3)
+    assert not better(elsewhere, old, 1.0)
+
+
+def _validation(truth: list[set[int]], n: int, mats: dict[str, np.ndarray]) -> Validation:
+    names = [f"c{r:04d}" for r in range(len(truth))]
+    split = Split("v", {c: History() for c in names}, dict(zip(names, truth, strict=True)))
+    v = Validation(split, n)
+    v.mats = {k: m.astype(np.float32) for k, m in mats.items()}
+    return v
+
+
+def test_blend_search_keeps_the_configured_blend_unless_a_model_is_clearly_better() -> None:
+    """The start is the configured blend; a single model replaces it only when
+    better beyond noise on validation, and a component that is pure noise
+    gets no weight from the search."""
+    rng = np.random.default_rng(7)
+    n, users = 60, 800
+    truth = [{int(rng.integers(n))} for _ in range(users)]
+    good = rng.random((users, n)) * 0.9
+    for r, t in enumerate(truth):  # EASE finds the held-out item for 70 % of customers
+        if rng.random() < 0.7:
+            good[r, next(iter(t))] = 1.0
+    noise = rng.random((users, n))
+    zero = np.zeros((users, n))
+    mats = {"ease": good, "als": noise, "item_knn": zero, "recent": zero, "popular": zero}
+    vals = [_validation(truth, n, mats)]
+    configured = {"ease": 1.0, "als": 0.0}
+    blend, scored, singles, starts = search_blend(vals, configured, TuneConfig())
+    assert blend["ease"] == 1.0 and blend["als"] == 0.0  # the noise is not chased
+    assert scored.objective >= starts["configured"].objective
+    # A configured blend that leans on the noise loses to EASE alone, clearly.
+    blend, scored, _s, starts = search_blend(vals, {"ease": 0.25, "als": 1.0}, TuneConfig())
+    assert blend["als"] < 1.0
+    assert scored.objective >= starts["ease"].objective - 1e-9
+    assert singles[0]["ease"] > 0.6 > singles[0]["als"]

@@ -11,6 +11,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from cxloop_libs.messaging import NatsBus, pull
+from cxloop_testing.infra import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -85,14 +86,21 @@ async def test_ack_many_acknowledges_every_message_once(bus: NatsBus) -> None:
     psub = await subscribe(bus, "pull-acks")
     msgs = await pull.fetch(psub, 50, 2.0)  # type: ignore[arg-type]
     assert len(msgs) == 50
+
+    async def ack_pending(n: int) -> object:
+        # The server has the acks once flush() returns, but JetStream applies
+        # them to the consumer asynchronously: wait for the count (a wrong
+        # count never arrives and fails after the timeout).
+        info = await bus.js.consumer_info("GATEWAY", "pull-acks")
+        return info if info.num_ack_pending == n else None
+
     await pull.ack_many(msgs[:20])
     await bus.nc.flush()
-    info = await bus.js.consumer_info("GATEWAY", "pull-acks")
-    assert info.num_ack_pending == 30
+    await eventually(lambda: ack_pending(30), timeout=10)
     assert all(m.is_acked for m in msgs[:20]) and not any(m.is_acked for m in msgs[20:])
     await pull.ack_many(msgs[20:])
     await bus.nc.flush()
-    info = await bus.js.consumer_info("GATEWAY", "pull-acks")
-    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    info = await eventually(lambda: ack_pending(0), timeout=10)
+    assert info.num_redelivered == 0
     assert info.ack_floor.stream_seq == msgs[-1].metadata.sequence.stream
     await psub.unsubscribe()  # type: ignore[attr-defined]

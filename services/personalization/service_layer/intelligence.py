@@ -779,7 +779,7 @@ def _id_prefix(kind: str, segment_id: str) -> Any:
 def _segment_field(segment_id: str) -> bytes:
     """``segment_id`` (field 2) serialized: between a SegmentEntered's field 1
     and fields 3-4, the bytes of the whole message in field order."""
-    return ev_pb.SegmentEntered(segment_id=segment_id).SerializeToString()
+    return bytes(ev_pb.SegmentEntered(segment_id=segment_id).SerializeToString())
 
 
 def _extra(pred: Mapping[str, Any] | None) -> dict[str, Any]:

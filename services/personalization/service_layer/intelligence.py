@@ -771,7 +771,8 @@ def _uuid5_of(digest: bytes) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _id_prefix(kind: str, segment_id: str) -> Any:
-    """SHA-1 state after the namespace and ``kind|segment_id|`` (copied per id)."""
+    """SHA-1 state after the namespace and ``kind|segment_id`` (copied per id;
+    the tail starts with the next ``|``)."""
     return hashlib.sha1(_NS_BYTES + f"{kind}|{segment_id}".encode(), usedforsecurity=False)
 
 

@@ -6,15 +6,30 @@ Drives the consumer handler (`Intelligence.on_resolved`) directly in
 500-event transactions, as the BatchConsumer does, so NATS is not measured;
 "event → segment entered" is the time from an event's batch start to the
 commit that holds its `segment entered` row in the outbox.
+
+Both states of the membership table are measured in one run (ADR 0201):
+*cold* — the 50 segments were just defined, memberships are empty, so an
+event's customer enters every segment they already qualified for — and then,
+after one sweep over everyone, *warm* — the steady state of a running
+service, whose sweep keeps memberships current. Beside the CPU per event:
+statements, COPY rows and PostgreSQL row writes per event (from
+``pg_stat_user_tables``), and with ``CXLOOP_BENCH_INTEL_PROFILE=1`` the
+handler's cProfile (calls and time per event of its top functions).
 """
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
+import pstats
 import random
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,12 +68,69 @@ def _rules() -> list[str]:
     return rules
 
 
+@contextmanager
+def _counting(engine: sa.Engine) -> Iterator[Counter[str]]:
+    """Statements the handler sends (SQLAlchemy's cursor executions; an
+    executemany counts once, its parameter sets as rows) and COPY rows per
+    table (``bulk_insert`` writes through the raw driver, past SQLAlchemy's
+    events, so it is wrapped here for the count)."""
+    import cxloop_libs.db.engine as dbe
+    import cxloop_libs.messaging.outbox as ob
+
+    n: Counter[str] = Counter()
+
+    def on_exec(conn: Any, cur: Any, stmt: str, params: Any, ctx: Any, many: bool) -> None:
+        n["statements"] += 1
+        if many:
+            n["executemany_rows"] += len(params)
+
+    original = dbe.bulk_insert
+
+    def counted(session: Any, table: Any, rows: Any) -> None:
+        n[f"bulk_rows:{table.name}"] += len(rows)
+        n["bulk_statements"] += 1
+        original(session, table, rows)
+
+    sa.event.listen(engine, "before_cursor_execute", on_exec)
+    # The outbox module's own reference to the function is replaced too.
+    setattr(dbe, "bulk_insert", counted)  # noqa: B010
+    setattr(ob, "bulk_insert", counted)  # noqa: B010
+    try:
+        yield n
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_exec)
+        setattr(dbe, "bulk_insert", original)  # noqa: B010
+        setattr(ob, "bulk_insert", original)  # noqa: B010
+
+
+def _profile_top(prof: cProfile.Profile, events: int, top: int = 25) -> list[dict[str, Any]]:
+    """The handler's functions by own time: calls and µs per event."""
+    st = pstats.Stats(prof)
+    rows = []
+    for (file, line, fn), (_cc, nc, tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "function": f"{Path(file).name}:{line}:{fn}" if file != "~" else fn,
+                "calls_per_event": round(nc / events, 2),
+                "own_us_per_event": round(tt / events * 1e6, 2),
+                "cumulative_us_per_event": round(ct / events * 1e6, 2),
+            }
+        )
+    rows.sort(key=lambda r: -r["own_us_per_event"])
+    return rows[:top]
+
+
 def segments_bench(
-    customers: int, events: int = 20_000, segments: int = 50, *, warm: bool = False
-) -> dict[str, Any]:
-    """``warm``: the periodic sweep runs over every customer once after the
-    segments are defined (as it would in service), so events meet existing
-    memberships instead of entering several segments each."""
+    customers: int,
+    events: int = 20_000,
+    segments: int = 50,
+    *,
+    phases: tuple[str, ...] = ("cold", "warm"),
+) -> dict[str, dict[str, Any]]:
+    """Runs the events once per phase, in order: ``cold`` right after the
+    segments are defined (memberships empty); ``warm`` after the periodic
+    sweep has run over every customer once, as it does in service.
+    Returns one result per phase."""
     from cxloop_libs.db import Database
     from cxloop_libs.db.migrations import run_migrations
     from cxloop_testing.infra import postgres_admin_url
@@ -115,13 +187,14 @@ def segments_bench(
         with db.session() as sess:
             sess.execute(sa.insert(st.states), rows)
     load_s = time.perf_counter() - t0
+    db_url = url
 
     def settle() -> None:
         # As autovacuum would in service: hint bits, visibility map and
         # statistics of freshly bulk-written tables, so the events' reads are
         # not the first ones (on a fresh table those set hint bits and write
         # full-page images: PostgreSQL CPU that is the load's, not the events').
-        e = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        e = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
         with e.connect() as c:
             for t in ("pers_intel_state", "pers_segment_member", "outbox_event"):
                 c.execute(sa.text(f"VACUUM ANALYZE {t}"))
@@ -152,8 +225,6 @@ def segments_bench(
             out.append(_Event(iev.InteractionResolved(customer_id=cid, interaction=it)))
         return out
 
-    cpu: dict[str, float] = {}
-
     def pg_cpu() -> dict[int, float] | None:
         """CPU seconds of each client backend serving this database (from
         /proc; None when the server is not on this machine). Autovacuum
@@ -180,89 +251,155 @@ def segments_bench(
             return None
         return out
 
-    def run(intel: Intelligence, evs: list[_Event]) -> tuple[float, list[float]]:
+    def table_rows() -> dict[str, dict[str, int]]:
+        """Cumulative row writes per table of the bench database. Backends
+        report their counts when they exit, so the pool is closed first."""
+        db.engine.dispose()
+        time.sleep(1.0)
+        e = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
+        with e.connect() as c:
+            rows = c.execute(
+                sa.text(
+                    "select relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del "
+                    "from pg_stat_user_tables"
+                )
+            ).all()
+        e.dispose()
+        return {
+            r[0]: {"inserted": r[1], "updated": r[2], "hot_updated": r[3], "deleted": r[4]}
+            for r in rows
+        }
+
+    profile = os.environ.get("CXLOOP_BENCH_INTEL_PROFILE") == "1"
+
+    def run(intel: Intelligence, evs: list[_Event]) -> dict[str, Any]:
+        before = table_rows()
         lat = []
         with db.session() as sess:  # the pool's connection exists before the count
             sess.execute(sa.text("select 1"))
         p0 = pg_cpu()
-        start, c0 = time.perf_counter(), time.process_time()
-        for i in range(0, len(evs), 500):
-            b0 = time.perf_counter()
-            with db.session() as sess:
-                intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
-            lat.append(time.perf_counter() - b0)
-        # This process's CPU (the handler), and PostgreSQL's beside it.
-        cpu["us_per_event"] = (time.process_time() - c0) / len(evs) * 1e6
+        prof = cProfile.Profile() if profile else None
+        with _counting(db.engine) as counts:
+            start, c0 = time.perf_counter(), time.process_time()
+            if prof is not None:
+                prof.enable()
+            for i in range(0, len(evs), 500):
+                b0 = time.perf_counter()
+                with db.session() as sess:
+                    intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
+                lat.append(time.perf_counter() - b0)
+            if prof is not None:
+                prof.disable()
+            # This process's CPU (the handler), and PostgreSQL's beside it.
+            cpu_s, wall = time.process_time() - c0, time.perf_counter() - start
         p1 = pg_cpu()
-        # Backends alive at both reads (the pool keeps the handler's).
-        cpu["pg_us_per_event"] = (
-            sum(p1[k] - p0[k] for k in p0.keys() & p1.keys()) / len(evs) * 1e6
-            if p0 is not None and p1 is not None
-            else float("nan")
-        )
-        return len(evs) / (time.perf_counter() - start), lat
+        after = table_rows()
+        n = len(evs)
+        out: dict[str, Any] = {
+            "events_per_s": n / wall,
+            "us_per_event": cpu_s / n * 1e6,
+            # Backends alive at both reads (the pool keeps the handler's).
+            "pg_us_per_event": (
+                sum(p1[k] - p0[k] for k in p0.keys() & p1.keys()) / n * 1e6
+                if p0 is not None and p1 is not None
+                else float("nan")
+            ),
+            "lat": lat,
+            "per_event": {
+                "statements": round(counts["statements"] / n, 3),
+                "executemany_rows": round(counts["executemany_rows"] / n, 3),
+                "copy_rows": {
+                    k.split(":", 1)[1]: round(v / n, 2)
+                    for k, v in sorted(counts.items())
+                    if k.startswith("bulk_rows:")
+                },
+                # Rows PostgreSQL wrote (staging tables are temporary: not
+                # in pg_stat_user_tables).
+                "table_rows": {
+                    t: {
+                        k: round((v - before.get(t, {}).get(k, 0)) / n, 2)
+                        for k, v in after[t].items()
+                        if v - before.get(t, {}).get(k, 0)
+                    }
+                    for t in sorted(after)
+                    if any(v - before.get(t, {}).get(k, 0) for k, v in after[t].items())
+                },
+            },
+        }
+        if prof is not None:
+            out["profile_top"] = _profile_top(prof, n)
+        return out
 
     intel = Intelligence(may_use=lambda c, p: True)
     # Baseline in the same run: traits only, no segments defined.
-    base_rate, _ = run(intel, make_events(events // 4))
+    base = run(intel, make_events(events // 4))
     with db.session() as sess:
         for i, rule in enumerate(_rules()[:segments]):
             intel.define_segment(sess, f"s{i:02d}", f"segment {i}", rule)
-    sweep_s = 0.0
-    if warm:
-        t0, after = time.perf_counter(), ""
-        while True:
-            with db.session() as sess:
-                after = intel.sweep_segments(sess, after)
-            if not after:
-                break
-        sweep_s = time.perf_counter() - t0
-        settle()
-    with db.session() as sess:
-        before = int(sess.execute(sa.select(sa.func.count()).select_from(st.members)).scalar_one())
-    base_cpu = dict(cpu)
-    rate, lat = run(intel, make_events(events))
-    cpu_us = cpu["us_per_event"]
-    load = os.getloadavg()[0]
-    with db.session() as sess:
-        entered = (
-            int(sess.execute(sa.text("select count(*) from cx_outbox")).scalar_one())
-            if False
-            else int(sess.execute(sa.select(sa.func.count()).select_from(st.members)).scalar_one())
-        )
+
+    def member_count() -> int:
+        with db.session() as sess:
+            return int(
+                sess.execute(sa.select(sa.func.count()).select_from(st.members)).scalar_one()
+            )
+
+    results: dict[str, dict[str, Any]] = {}
+    for phase in phases:
+        sweep_s = 0.0
+        if phase == "warm":
+            t0, after = time.perf_counter(), ""
+            while True:
+                with db.session() as sess:
+                    after = intel.sweep_segments(sess, after)
+                if not after:
+                    break
+            sweep_s = time.perf_counter() - t0
+            settle()
+        before = member_count()
+        r = run(intel, make_events(events))
+        load = os.getloadavg()[0]
+        entered = member_count()
+        lat = r.pop("lat")
+        results[phase] = {
+            "customers": customers,
+            "segments": segments,
+            "events": events,
+            "database": "PostgreSQL",
+            "events_per_s": round(r["events_per_s"], 1),
+            "handler_cpu_us_per_event": round(r["us_per_event"], 1),
+            "postgres_cpu_us_per_event": round(r["pg_us_per_event"], 1),
+            "baseline_handler_cpu_us_per_event": round(base["us_per_event"], 1),
+            "baseline_postgres_cpu_us_per_event": round(base["pg_us_per_event"], 1),
+            "load_average_1m": round(load, 2),
+            "entered_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 1),
+            "entered_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1),
+            "memberships_after": entered,
+            "customer_load_s": round(load_s, 1),
+            "baseline": f"traits only, no segments: {base['events_per_s']:,.0f} events/s",
+            "memberships_before_events": before,
+            "segment_entries_per_event": round((entered - before) / events, 2),
+            "per_event": r["per_event"],
+            "baseline_per_event": base["per_event"],
+            **({"profile_top": r["profile_top"]} if "profile_top" in r else {}),
+            **({"warm": True, "sweep_s": round(sweep_s, 1)} if phase == "warm" else {}),
+            "note": (
+                "handler driven directly in 500-event transactions (NATS not measured); "
+                "latency = batch start to commit; CPU per event: the handler process "
+                "(time.process_time) and the PostgreSQL backends of the bench database "
+                "(/proc utime+stime); "
+                + (
+                    "steady state: one sweep over every customer filled the memberships "
+                    "before the events, as the periodic sweep keeps them in service; "
+                    if phase == "warm"
+                    else "cold: the segments were just defined and memberships are empty "
+                    "(before the first sweep), so most events enter several segments; "
+                )
+                + "per_event: statements sent, COPY rows and PostgreSQL row writes "
+                "(pg_stat_user_tables) per event; "
+                "wall-clock figures depend on the machine's load (load_average_1m), compare CPU"
+            ),
+        }
     db.engine.dispose()
     with eng.connect() as c:
         c.execute(sa.text(f"drop database {name} with (force)"))
-    return {
-        "customers": customers,
-        "segments": segments,
-        "events": events,
-        "database": "PostgreSQL",
-        "events_per_s": round(rate, 1),
-        "handler_cpu_us_per_event": round(cpu_us, 1),
-        "postgres_cpu_us_per_event": round(cpu["pg_us_per_event"], 1),
-        "baseline_handler_cpu_us_per_event": round(base_cpu["us_per_event"], 1),
-        "baseline_postgres_cpu_us_per_event": round(base_cpu["pg_us_per_event"], 1),
-        "load_average_1m": round(load, 2),
-        "entered_p99_ms": round(float(np.percentile(lat, 99)) * 1000, 1),
-        "entered_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1),
-        "memberships_after": entered,
-        "customer_load_s": round(load_s, 1),
-        "baseline": f"traits only, no segments: {base_rate:,.0f} events/s",
-        "memberships_before_events": before,
-        "segment_entries_per_event": round((entered - before) / events, 2),
-        **({"warm": True, "sweep_s": round(sweep_s, 1)} if warm else {}),
-        "note": (
-            "handler driven directly in 500-event transactions (NATS not measured); "
-            "latency = batch start to commit; CPU per event: the handler process "
-            "(time.process_time) and the PostgreSQL backends of the bench database "
-            "(/proc utime+stime); "
-            + (
-                "memberships swept in before the events (warm); "
-                if warm
-                else "memberships start empty (segments defined after the customers), so "
-                "most events enter several segments; "
-            )
-            + "wall-clock figures depend on the machine's load (load_average_1m), compare CPU"
-        ),
-    }
+    return results

@@ -55,6 +55,27 @@ class OutboxWriter:
     ) -> str:
         """Stage one event. ``nats_subject`` overrides the kind's subject, for
         events that must land elsewhere (e.g. a key-value bucket's ``$KV.…``)."""
+        return self.stage_serialized(
+            kind,
+            message.SerializeToString(),
+            subject=subject,
+            event_id=event_id,
+            traceparent=traceparent,
+            nats_subject=nats_subject,
+        )
+
+    def stage_serialized(
+        self,
+        kind: EventKind,
+        data: bytes,
+        *,
+        subject: str = "",
+        event_id: str | None = None,
+        traceparent: str | None = None,
+        nats_subject: str | None = None,
+    ) -> str:
+        """:meth:`stage` for a message the caller serialized (``kind``'s
+        message type), e.g. from parts shared by many events of a batch."""
         event_id = event_id or new_event_id()
         self._rows.append(
             {
@@ -62,7 +83,7 @@ class OutboxWriter:
                 "ce_type": kind.ce_type,
                 "nats_subject": nats_subject or kind.subject,
                 "ce_subject": subject,
-                "data": message.SerializeToString(),
+                "data": data,
                 "traceparent": current_traceparent() if traceparent is None else traceparent,
                 "created_at": utcnow(),
             }

@@ -154,6 +154,24 @@ def bulk_write(
     )
 
 
+def insert_checked(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows whose keys the caller read as absent while holding the
+    customers' locks (``lock_customers``), so none can exist: on PostgreSQL
+    they go straight into the table (COPY above a few rows), with no staging
+    table and no ``ON CONFLICT`` (a speculative insertion per row). Should
+    a key exist after all, the IntegrityError rolls the transaction back and
+    the caller's conflict retry (BatchConsumer, ``Database.in_transaction``)
+    re-reads it. Elsewhere (no locks) existing keys are skipped."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        insert_ignoring(session, table, rows)
+        return
+    from cxloop_libs.db.engine import bulk_insert
+
+    bulk_insert(session, table, rows)
+
+
 @functools.cache
 def _stage(name: str, cols: tuple[str, ...]) -> sa.Table:
     """The staging table's Core description, built once per column set

@@ -83,12 +83,18 @@ def _bgnbd_parts(
     return a1 + a2 + np.logaddexp(a3, a4), a1 + a3
 
 
-def _bgnbd_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> float:
+def _bgnbd_ll(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, penalizer: float = 0.0
+) -> float:
+    """Negative log-likelihood; ``penalizer`` adds lifetimes' L2 term on
+    (r, alpha, a, b) in rescaled time (its ``penalizer_coef``, which it adds
+    to the mean: here times the number of customers)."""
     bg, nbd = _bgnbd_parts(params, x, t_x, T)
+    pen = penalizer * len(x) * float(np.sum(np.exp(params[:4]) ** 2)) if penalizer else 0.0
     if len(params) == 4:
-        return float(-bg.sum())
+        return float(-bg.sum()) + pen
     pi = special.expit(params[4])
-    return float(-np.logaddexp(np.log(pi) + nbd, np.log1p(-pi) + bg).sum())
+    return float(-np.logaddexp(np.log(pi) + nbd, np.log1p(-pi) + bg).sum()) + pen
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +115,13 @@ class BGNBD:
     pi: float = 0.0
 
     @classmethod
-    def fit(cls, s: Summary, *, mixture: bool = True) -> BGNBD:
+    def fit(cls, s: Summary, *, mixture: bool = True, penalizer: float = 0.0) -> BGNBD:
+        """Maximum likelihood (``penalizer`` > 0: lifetimes' L2-penalized fit,
+        a prior towards small a, b, i.e. a U-shaped dropout distribution)."""
         keep = s.T > 0
         x, t_x, T = s.x[keep], s.t_x[keep], s.T[keep]
         scale = 10.0 / max(float(T.max()), 1e-9)  # lifetimes rescales time too
-        args = (x, t_x * scale, T * scale)
+        args = (x, t_x * scale, T * scale, penalizer)
         # Several bounded starts: the plain likelihood has a ridge towards
         # a, b -> infinity (no dropout) that traps a single start.
         starts = [np.log([0.25, 0.3, 0.7, 2.0]), np.log([1.0, 5.0, 1.0, 1.0]), np.zeros(4)]
@@ -230,6 +238,8 @@ class CLVModel:
     bgnbd: BGNBD
     gg: GammaGamma
     correction: float = 1.0
+    #: The backtest's choice of BG/NBD variant (fit_clv(choose=True)).
+    choice: ClvChoice | None = None
 
     def purchases(self, t_days: float, s: Summary) -> np.ndarray:
         return self.bgnbd.expected(t_days, s.x, s.t_x, s.T) * self.correction
@@ -244,16 +254,25 @@ def fit_clv(
     *,
     backtest_days: float = 0.0,
     mixture: bool = True,
+    penalizer: float = 0.0,
+    choose: bool = False,
 ) -> CLVModel:
+    """``choose``: the BG/NBD variant is the one :func:`choose_clv` picks on
+    a backtest inside the data before ``cutoff`` (``mixture`` and
+    ``penalizer`` are then ignored)."""
+    choice = None
+    if choose:
+        choice = choose_clv(orders, cutoff)
+        mixture, penalizer = choice.candidate.mixture, choice.candidate.penalizer
     s = summarise(orders, cutoff)
-    bg, gg = BGNBD.fit(s, mixture=mixture), GammaGamma.fit(s)
+    bg, gg = BGNBD.fit(s, mixture=mixture, penalizer=penalizer), GammaGamma.fit(s)
     corr = 1.0
     if backtest_days > 0:
         early = cutoff - backtest_days * DAY
         se = summarise(orders, early)
         known = se.T > 0
         if known.sum() >= 20:
-            bge = BGNBD.fit(se, mixture=mixture)
+            bge = BGNBD.fit(se, mixture=mixture, penalizer=penalizer)
             pred = float(bge.expected(backtest_days, se.x[known], se.t_x[known], se.T[known]).sum())
             actual = 0.0
             for o, k in zip(orders, known, strict=True):
@@ -261,7 +280,79 @@ def fit_clv(
                     actual += len({int(at // DAY) for at, _ in o if early < at <= cutoff})
             if pred > 0 and actual > 0:
                 corr = float(np.clip(actual / pred, 0.5, 2.0))
-    return CLVModel(bg, gg, corr)
+    return CLVModel(bg, gg, corr, choice)
+
+
+@dataclass(frozen=True, slots=True)
+class ClvCandidate:
+    """One BG/NBD variant the backtest can choose (docs/adr/0200)."""
+
+    name: str
+    mixture: bool = False
+    penalizer: float = 0.0
+
+
+#: The variants :func:`choose_clv` compares: the plain maximum-likelihood
+#: BG/NBD, the never-dropout mixture (ADR 0131), and lifetimes' L2 penalty
+#: at three strengths (a prior towards a U-shaped dropout distribution; with
+#: it the mixture's share fits to ~0, so the two are not combined).
+CLV_CANDIDATES = (
+    ClvCandidate("bgnbd"),
+    ClvCandidate("bgnbd+never-dropout", mixture=True),
+    ClvCandidate("bgnbd-l2-0.0003", penalizer=3e-4),
+    ClvCandidate("bgnbd-l2-0.001", penalizer=1e-3),
+    ClvCandidate("bgnbd-l2-0.003", penalizer=3e-3),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClvChoice:
+    candidate: ClvCandidate
+    validation_days: float
+    #: Per candidate: validation purchases RMSE and total error.
+    scores: dict[str, dict[str, float]]
+
+
+def choose_clv(
+    orders: Sequence[Orders],
+    cutoff: float,
+    candidates: Sequence[ClvCandidate] = CLV_CANDIDATES,
+    *,
+    validation_fraction: float = 1 / 3,
+    rmse_slack: float = 0.01,
+) -> ClvChoice:
+    """Chooses a BG/NBD variant on the data before ``cutoff`` only: each
+    candidate is fitted on all but the last ``validation_fraction`` of the
+    observed span and forecasts that last part (purchases on distinct days,
+    customers known at the split). Eligible: validation RMSE within
+    ``rmse_slack`` of the best; chosen among them: the smallest absolute
+    error of the validation total (RMSE first because it is per customer;
+    the total breaks near-ties, where the variants differ most)."""
+    known = [o for o in orders if o and o[0][0] <= cutoff]
+    if not known or len(candidates) == 1:
+        return ClvChoice(candidates[0], 0.0, {})
+    start = min(o[0][0] for o in known)
+    v_days = max(7.0, round((cutoff - start) / DAY * validation_fraction))
+    split = cutoff - v_days * DAY
+    fit_on = [o for o in known if o[0][0] <= split]
+    if len(fit_on) < 20:
+        return ClvChoice(candidates[0], 0.0, {})
+    s = summarise(fit_on, split)
+    actual = np.array(
+        [len({int(at // DAY) for at, _ in o if split < at <= cutoff}) for o in fit_on], float
+    )
+    scores: dict[str, dict[str, float]] = {}
+    for c in candidates:
+        bg = BGNBD.fit(s, mixture=c.mixture, penalizer=c.penalizer)
+        pred = bg.expected(v_days, s.x, s.t_x, s.T)
+        scores[c.name] = {
+            "rmse": float(np.sqrt(np.mean((pred - actual) ** 2))),
+            "total_error": float(pred.sum() / max(actual.sum(), 1e-9) - 1),
+        }
+    best_rmse = min(v["rmse"] for v in scores.values())
+    eligible = [c for c in candidates if scores[c.name]["rmse"] <= best_rmse * (1 + rmse_slack)]
+    chosen = min(eligible, key=lambda c: abs(scores[c.name]["total_error"]))
+    return ClvChoice(chosen, v_days, scores)
 
 
 # -- churn ---------------------------------------------------------------------------

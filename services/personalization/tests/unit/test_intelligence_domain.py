@@ -392,6 +392,65 @@ def test_never_dropout_share_is_recovered() -> None:
     assert none.pi < 0.05, none
 
 
+def test_backtest_choice_picks_the_model_that_forecasts_the_validation_part() -> None:
+    # BG/NBD customers: the maximum-likelihood fit describes them; a strong
+    # L2 penalty (a prior far from the truth) forecasts the last third of
+    # the data worse. The choice uses only data before the cut, and does not
+    # depend on the candidates' order (the bad one comes first).
+    data = synthetic(600, seed=5)
+    cut = NOW - 60 * DAY
+    ml, bad = pr.ClvCandidate("ml"), pr.ClvCandidate("strong-prior", penalizer=0.5)
+    choice = pr.choose_clv(data, cut, (bad, ml))
+    s = choice.scores
+    assert choice.candidate == ml, s
+    assert s["ml"]["rmse"] < s["strong-prior"]["rmse"]
+    assert abs(s["ml"]["total_error"]) < abs(s["strong-prior"]["total_error"])
+    # Validation = the last third of the span from the first purchase to the cut.
+    first = min(o[0][0] for o in data)
+    assert choice.validation_days == round((cut - first) / DAY / 3)
+    # Orders after the cut are never read: dropping them changes nothing.
+    before = [[(a, v) for a, v in o if a <= cut] for o in data]
+    assert pr.choose_clv(before, cut, (bad, ml)).scores == s
+
+
+def test_penalized_bgnbd_is_lifetimes_prior_towards_small_a_b() -> None:
+    s = pr.summarise(synthetic(500, seed=9), NOW - 100 * DAY)
+    ml = pr.BGNBD.fit(s, mixture=False)
+    pen = pr.BGNBD.fit(s, mixture=False, penalizer=0.01)
+    assert pen.a + pen.b < ml.a + ml.b and pen.pi == 0.0
+
+
+def test_segment_entered_parts_serialize_as_one_message_with_the_same_id() -> None:
+    # The consumer builds each entry's bytes and id from per-customer parts.
+    import uuid
+
+    from cxloop.personalization.v1 import events_pb2 as ev_pb
+
+    from personalization.service_layer import intelligence as intel
+    from personalization.service_layer.messages import ts
+
+    at = ts(NOW + 0.125)
+    for cid, sid, cause in (
+        ("c1", "s01", str(uuid.uuid4())),
+        ("c-ü", "vip", ""),
+        ("x" * 64, "y" * 64, "z" * 160),
+    ):
+        whole = ev_pb.SegmentEntered(
+            customer_id=cid, segment_id=sid, entered_at=at, cause_event_id=cause
+        ).SerializeToString()
+        parts = (
+            ev_pb.SegmentEntered(customer_id=cid).SerializeToString()
+            + intel._segment_field(sid)
+            + ev_pb.SegmentEntered(entered_at=at, cause_event_id=cause).SerializeToString()
+        )
+        assert parts == whole
+        name = f"entered|{sid}|{cid}|{cause}|{NOW:.3f}"
+        tail = f"|{cid}|{cause}|{NOW:.3f}".encode()
+        expected = str(uuid.uuid5(intel._NS, name))
+        assert intel._uuid5_after(intel._id_prefix("entered", sid), tail) == expected
+        assert intel._uuid5(name) == expected
+
+
 def test_event_properties_read_as_message_to_dict_gives_them() -> None:
     # The consumer reads a Struct's values directly; MessageToDict is the
     # reference for every kind of value, nested ones included.

@@ -76,19 +76,12 @@ def build(
 def requests(n: int, customers: int, consented: int, items: int, seed: int = 9) -> list[Any]:
     from cxloop.personalization.v1 import personalization_service_pb2 as pb
 
+    from bench.personalization import request_mix
+
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n):
-        pick = rng.random()
-        if pick < 0.5:
-            cid = f"u{int(rng.integers(consented))}"
-        elif pick < 0.8:
-            cid = f"u{int(rng.integers(consented, customers))}"
-        else:
-            cid = f"anon-{k}"
-        ctx = {"channel": "app" if k % 2 else "web"}
-        if rng.random() < 0.3:
-            ctx["current_item"] = f"i{int(rng.integers(items))}"
+        cid, ctx = request_mix(rng, k, consented, customers, items)
         out.append(pb.RecommendRequest(customer_id=cid, placement="home", limit=10, context=ctx))
     return out
 

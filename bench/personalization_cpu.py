@@ -88,42 +88,7 @@ def requests(n: int, customers: int, consented: int, items: int, seed: int = 9) 
 
 def serve_all(service: Any, reqs: list[Any]) -> float:
     """CPU µs per request: the service layer, the served event and the response."""
-    try:
-        from personalization.adapters.grpc_servicer import response_of, served_event
-    except ImportError:  # an older tree: the same work, inline
-        from cxloop.personalization.v1 import personalization_service_pb2 as pb
-
-        from cxloop_libs.messaging import PendingEvent
-        from cxloop_libs.messaging import catalog as ev
-        from personalization.adapters.grpc_servicer import REASONS
-
-        def served_event(served: Any, customer_id: str) -> Any:
-            return PendingEvent.of(
-                ev.RECOMMENDATION_SERVED,
-                served,
-                subject=customer_id,
-                event_id=served.recommendation_id,
-            )
-
-        def response_of(recs: Any, fallback: bool, served: Any, strategy: str) -> Any:
-            resp = pb.RecommendResponse(
-                recommendation_id=served.recommendation_id,
-                model_version=served.model_version,
-                fallback=fallback,
-                experiment_id=served.experiment_id,
-                variant_id=served.variant_id,
-                strategy=strategy,
-            )
-            for r in recs:
-                resp.items.add(
-                    item_id=r.item_id,
-                    score=r.score,
-                    reason=REASONS[r.reason],
-                    related_item_id=r.related_item_id,
-                    strategy=r.strategy,
-                    explanation=r.explanation,
-                )
-            return resp
+    from personalization.adapters.grpc_servicer import response_of, served_event
 
     t0 = time.process_time()
     for req in reqs:

@@ -14,6 +14,7 @@ from cxloop.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from cxloop.analytics.v1 import events_pb2 as events_pb
 from sqlmodel import Session
 
+from analytics.adapters.decoder import ProcessDecoder
 from analytics.adapters.event_store import EventStore
 from analytics.adapters.grpc_servicer import AnalyticsServicer
 from analytics.adapters.webhook import WebhookNotifier
@@ -89,6 +90,12 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
     runtime.extra_tasks.extend([projection.run, erase_objectors])
     runtime.on_stop.append(stop_background)
 
+    # Interactions decoded in a child process (docs/adr/0245), started in
+    # the background so boot does not wait for its imports.
+    decoder = ProcessDecoder() if settings.ingest_decode_process else None
+    if decoder is not None:
+        runtime.extra_tasks.append(decoder.start)
+        runtime.on_stop.append(lambda: asyncio.to_thread(decoder.close))
     interactions = EventStoreConsumer(
         runtime.bus,
         db,
@@ -102,6 +109,8 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         ingest.on_interactions,
         # Until consent's state is read, every check would deny: wait for it.
         gate=projection.wait_ready,
+        decoder=decoder,
+        store_decoded=ingest.store_decoded if decoder is not None else None,
     )
     profiles = EventStoreConsumer(
         runtime.bus,

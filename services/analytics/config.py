@@ -26,6 +26,9 @@ class AnalyticsSettings(ServiceSettings):
     # Interactions taken per fetch from the stream (one DuckDB transaction
     # each): large batches amortise the per-batch cost (docs/adr/0090).
     ingest_batch_size: int = Field(default=2000, ge=1, le=10_000)
+    # Decode each fetch in a child process, on another core than the event
+    # loop (docs/adr/0245); false: in the service's process (one-core pods).
+    ingest_decode_process: bool = True
     # Cores one funnel / retention query may use side by side (0: all the
     # machine's cores; docs/adr/0215).
     query_threads: int = Field(default=0, ge=0, le=64)

@@ -13,12 +13,10 @@ Tables:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,15 @@ import duckdb
 import numpy as np
 
 from analytics.adapters.layout import Columns, SortedLayout
+from analytics.domain.batch import (  # noqa: F401  (the store's vocabulary, re-exported)
+    EventBatch,
+    EventRow,
+    customer_key,
+    customer_keys,
+    event_key,
+    event_keys,
+    properties_json,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,24 +56,6 @@ CREATE TABLE IF NOT EXISTS customer_alias (
 """
 # The same key in SQL (bench data generation) and Python (customer_key).
 CK = "(md5_number_lower(customer_id) >> 1)::BIGINT"
-
-
-def customer_key(customer_id: str) -> int:
-    """63-bit key of a customer id: the low half of its MD5, as DuckDB's
-    md5_number_lower, shifted to fit a signed BIGINT. Stable across versions
-    (DuckDB's hash() is not promised to be)."""
-    return int.from_bytes(hashlib.md5(customer_id.encode()).digest()[8:], "little") >> 1
-
-
-_md5 = hashlib.md5
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def event_key(event_id: str) -> int:
-    """64-bit key of an event id for de-duplication (collision odds for 10 M
-    events ~3e-6; docs/adr/0060)."""
-    return int.from_bytes(hashlib.md5(event_id.encode()).digest()[:8], "little")
 
 
 _RECENT_MAX = 200_000
@@ -119,51 +108,6 @@ def _merge_sorted(
     new[0] = True
     np.not_equal(merged[1:], merged[:-1], out=new[1:])
     return merged if new.all() else merged[new]
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    event_id: str
-    customer_id: str
-    ts: datetime
-    event: str
-    kind: str
-    channel: str
-    source: str
-    properties: dict[str, Any]
-
-
-@dataclass(slots=True)
-class EventBatch:
-    """Events as columns (what a fetch from the stream is decoded into: no
-    object per event). ``ts_us``: microseconds since the epoch, UTC."""
-
-    event_id: list[str] = field(default_factory=list)
-    customer_id: list[str] = field(default_factory=list)
-    ts_us: list[int] = field(default_factory=list)
-    event: list[str] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)
-    channel: list[str] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)
-    properties: list[str] = field(default_factory=list)  # JSON objects
-
-    def __len__(self) -> int:
-        return len(self.event_id)
-
-    @classmethod
-    def of(cls, rows: Sequence[EventRow]) -> EventBatch:
-        b = cls()
-        for r in rows:
-            b.event_id.append(r.event_id)
-            b.customer_id.append(r.customer_id)
-            t = r.ts if r.ts.tzinfo else r.ts.replace(tzinfo=UTC)
-            b.ts_us.append((t - _EPOCH) // _US)
-            b.event.append(r.event)
-            b.kind.append(r.kind)
-            b.channel.append(r.channel)
-            b.source.append(r.source)
-            b.properties.append(_json(r.properties) if r.properties else "{}")
-        return b
 
 
 class EventStore:
@@ -291,11 +235,7 @@ class EventStore:
         if not n_in:
             return 0
         with self._write:
-            keys = np.fromiter(
-                (int.from_bytes(_md5(i.encode()).digest()[:8], "little") for i in b.event_id),
-                dtype=np.uint64,
-                count=n_in,
-            )
+            keys = b.event_keys if b.event_keys is not None else event_keys(b.event_id)
             # First occurrence of each key in the batch, in arrival order.
             _, first = np.unique(keys, return_index=True)
             keep = np.zeros(n_in, dtype=np.bool_)
@@ -319,8 +259,11 @@ class EventStore:
                 return a if whole else a[idx]
 
             cust = col(customers)
-            ck_of = {c: customer_key(c) for c in set(cust.tolist())}
-            ck = np.fromiter((ck_of[c] for c in cust), dtype=np.int64, count=n)
+            if b.customer_keys is not None and customers is b.customer_id:
+                ck = b.customer_keys if whole else b.customer_keys[idx]
+            else:
+                ck_of = {c: customer_key(c) for c in set(cust.tolist())}
+                ck = np.fromiter((ck_of[c] for c in cust), dtype=np.int64, count=n)
             ts_us = np.asarray(b.ts_us, dtype=np.int64)
             if not whole:
                 ts_us = ts_us[idx]
@@ -479,11 +422,6 @@ class EventStore:
             if n and self._layout_ready:
                 self.layout.drop_before(int(naive.replace(tzinfo=UTC).timestamp() * 1000))
             return n
-
-
-# One encoder: json.dumps with options builds a new one per call.
-_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
-properties_json = _json
 
 
 def _utc_naive(ts: datetime) -> datetime:

@@ -15,22 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cxloop.gateway.v1 import events_pb2 as gw
-
-from analytics.adapters.event_store import EventBatch, EventRow, EventStore
-from analytics.adapters.event_store import properties_json as _json
+from analytics.adapters.event_store import EventStore
+from analytics.domain.batch import KIND_NAMES as _KIND_NAMES
+from analytics.domain.batch import DecodedBatch, EventRow, decode_interactions
 from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.structs import value_of
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_NAMES = {"page": "page viewed", "screen": "screen viewed"}
-_KIND_NAMES = {
-    gw.INTERACTION_KIND_TRACK: "track",
-    gw.INTERACTION_KIND_PAGE: "page",
-    gw.INTERACTION_KIND_SCREEN: "screen",
-}
 
 
 def row_of(event_id: str, msg: Any) -> EventRow | None:
@@ -72,47 +64,30 @@ class Ingest:
         self.listeners: list[Callable[[int], None]] = []
 
     def on_interactions(self, events: list[ReceivedEvent]) -> None:
-        """One fetch -> columns -> one store transaction. Per event only the
-        protobuf decode and the field reads; consent is asked once per
-        customer of the batch."""
-        b = EventBatch()
-        allowed: dict[str, bool] = {}
-        wanted = ev.INTERACTION_RESOLVED.ce_type
-        kinds = _KIND_NAMES
-        for e in events:
-            if e.type != wanted:
-                continue
-            msg = e.message()
-            it = msg.interaction
-            kind = kinds.get(it.kind)
-            if kind is None:
-                continue
-            cid = msg.customer_id
-            if not cid:
-                raise MalformedEvent("interaction resolved without customer_id")
-            name = it.name or _DEFAULT_NAMES.get(kind, "")
-            if not name:
-                raise MalformedEvent("track call without an event name")
-            ok = allowed.get(cid)
-            if ok is None:
-                ok = allowed[cid] = self.may_use(cid)
-            if not ok:
-                self.refused += 1
-                continue
-            stamp = it.occurred_at if it.HasField("occurred_at") else it.received_at
-            b.event_id.append(it.message_id or e.id)
-            b.customer_id.append(cid)
-            b.ts_us.append(stamp.seconds * 1_000_000 + stamp.nanos // 1000)
-            b.event.append(name)
-            b.kind.append(kind)
-            b.channel.append(it.channel or "unknown")
-            b.source.append(it.source)
-            fields = it.properties.fields
-            b.properties.append(_json({k: value_of(fields[k]) for k in fields}) if fields else "{}")
+        """One fetch -> columns -> one store transaction, decoded here. A
+        malformed event fails the batch (the consumer then replays it one
+        by one, and the culprit goes to the dead letters)."""
+        decoded = decode_interactions(
+            [(e.type, e.id, e.data) for e in events], ev.INTERACTION_RESOLVED.ce_type
+        )
+        if decoded.errors:
+            raise MalformedEvent(decoded.errors[0][1])
+        self.store_decoded(decoded)
+
+    def store_decoded(self, decoded: DecodedBatch) -> int:
+        """The consented rows of a decoded fetch into the store, one
+        transaction; consent is asked once per customer of the batch."""
+        b = decoded.batch
+        allowed = {c: self.may_use(c) for c in set(b.customer_id)}
+        keep = [i for i, c in enumerate(b.customer_id) if allowed[c]]
+        if len(keep) < len(b):
+            self.refused += len(b) - len(keep)
+            b = b.take(keep)
         n = self.store.ingest_batch(b)
         self.stored += n
         for listener in self.listeners:
             listener(n)
+        return n
 
     def on_profiles(self, events: list[ReceivedEvent]) -> None:
         for e in events:

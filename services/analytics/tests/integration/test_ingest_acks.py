@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cxloop.consent.v1 import events_pb2 as consent_pb
 
+from analytics.adapters.decoder import ProcessDecoder
 from analytics.adapters.event_store import EventStore
 from analytics.entrypoints import consumers
 from analytics.entrypoints.consumers import EventStoreConsumer
@@ -33,7 +34,8 @@ DURABLE = "analytics-acks-interactions"
 
 
 class Ingestor:
-    def __init__(self, tmp: Path, url: str) -> None:
+    def __init__(self, tmp: Path, url: str, decoder: ProcessDecoder | None = None) -> None:
+        self.decoder = decoder
         self.store = EventStore(tmp / "analytics.duckdb")
         projection = ConsentProjection()
         projection.apply_notice(
@@ -63,6 +65,8 @@ class Ingestor:
                 **spec,
             ),
             self.ingest.on_interactions,
+            decoder=self.decoder,
+            store_decoded=self.ingest.store_decoded if self.decoder is not None else None,
         )
         self.running.append((consumer, asyncio.ensure_future(consumer.run())))
         return consumer
@@ -78,12 +82,22 @@ class Ingestor:
         await self.bus.close()
         self.store.close()
         self.db.dispose()
+        if self.decoder is not None:
+            self.decoder.close()
 
 
-@pytest.fixture
-async def ingestor(bus: Bus, clean_nats: str, tmp_path: Path) -> AsyncIterator[Ingestor]:
-    i = Ingestor(tmp_path, clean_nats)
+@pytest.fixture(params=["inline", "decoder-process"])
+async def ingestor(
+    request: pytest.FixtureRequest, bus: Bus, clean_nats: str, tmp_path: Path
+) -> AsyncIterator[Ingestor]:
+    # Both ways the service can decode a fetch (docs/adr/0245).
+    decoder = ProcessDecoder() if request.param == "decoder-process" else None
+    if decoder is not None:
+        await decoder.start()
+    i = Ingestor(tmp_path, clean_nats, decoder)
     yield i
+    if decoder is not None:
+        assert decoder.inline_batches == 0  # every batch went through the child
     await i.close()
 
 

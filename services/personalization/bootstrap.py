@@ -215,6 +215,7 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
         runtime.publisher,
         is_ready=live.is_set,
         after_commit=relay.notify,
+        intelligence=intel_servicer.read_customer_view,
     )
     runtime.grpc_server = grpc_server_from_settings(
         settings,

@@ -10,7 +10,7 @@ from cxloop_libs.grpcx.client import (
     client_channel,
     health_check,
 )
-from cxloop_libs.grpcx.interceptors import CxServerInterceptor
+from cxloop_libs.grpcx.interceptors import CxServerInterceptor, status_of
 from cxloop_libs.grpcx.server import (
     DEFAULT_UNAUTHENTICATED_METHODS,
     GrpcServer,
@@ -26,4 +26,5 @@ __all__ = [
     "client_channel",
     "grpc_server_from_settings",
     "health_check",
+    "status_of",
 ]

@@ -127,6 +127,16 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.CxError], Any], ...] = (
 )
 
 
+def status_of(exc: BaseException) -> Any:
+    """The status a cxloop error answers with (a ``grpc.StatusCode``), or
+    None for any other exception: for an RPC that reports the status of each
+    of its parts (a combined read) as their own RPCs would have."""
+    for error_type, code in _STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return code
+    return None
+
+
 def _metadata_safe(value: str) -> bool:
     # gRPC metadata values (non -bin keys) must be printable ASCII.
     return value.isascii() and value.isprintable()
@@ -193,13 +203,13 @@ class CxServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     # -- error mapping ------------------------------------------------------
     async def abort_for(self, method: str, exc: Exception, context: Context) -> NoReturn:
-        for error_type, code in _STATUS_BY_ERROR:
-            if isinstance(exc, error_type):
-                trailing: tuple[tuple[str, str], ...] = ()
-                if isinstance(exc, errors.InvalidArgument) and _metadata_safe(exc.field):
-                    trailing = (("cx-field", exc.field),)
-                await context.abort(code, str(exc), trailing)
-                raise AssertionError("context.abort returned")
+        code = status_of(exc)
+        if code is not None:
+            trailing: tuple[tuple[str, str], ...] = ()
+            if isinstance(exc, errors.InvalidArgument) and _metadata_safe(exc.field):
+                trailing = (("cx-field", exc.field),)
+            await context.abort(code, str(exc), trailing)
+            raise AssertionError("context.abort returned")
         if isinstance(exc, NotImplementedError):
             # Generated base servicers raise it for RPCs a service does not offer yet.
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented")

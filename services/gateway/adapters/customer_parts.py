@@ -22,14 +22,12 @@ from cxloop.identity.v1 import identity_service_pb2 as ipb
 from cxloop.identity.v1 import identity_service_pb2_grpc as igrpc
 from cxloop.loyalty.v1 import loyalty_service_pb2 as lpb
 from cxloop.loyalty.v1 import loyalty_service_pb2_grpc as lgrpc
-from cxloop.personalization.v1 import intelligence_pb2 as intel_pb
-from cxloop.personalization.v1 import intelligence_pb2_grpc as intel_grpc
 from cxloop.personalization.v1 import personalization_service_pb2 as ppb
 from cxloop.personalization.v1 import personalization_service_pb2_grpc as pgrpc
 from google.protobuf.json_format import MessageToDict
 
 from cxloop_libs.audit import ACTOR_HEADER, REASON_HEADER, Actor
-from gateway.service_layer.customer360 import Customer360, Part, PartUnavailable
+from gateway.service_layer.customer360 import Answer, Customer360, Fetch, Part, PartUnavailable
 
 LOOKUP_KINDS = {
     "email": common.IDENTIFIER_TYPE_EMAIL,
@@ -38,6 +36,8 @@ LOOKUP_KINDS = {
 }
 HISTORY_PAGE = 20
 JOURNEY_EVENTS = 20
+# Personalization's parts of the 360, all from its GetCustomerView.
+PERSONALIZATION_PARTS = ("recommendations", "segments", "traits", "predictions")
 
 
 def metadata(actor: Actor) -> tuple[tuple[str, str], ...]:
@@ -51,9 +51,15 @@ def _json(message: Any) -> dict[str, Any]:
     return MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
 def part_unavailable(service: str, err: grpc.aio.AioRpcError) -> PartUnavailable:
     """Why a service's part is missing, in words safe to show a caller."""
-    code = err.code()
+    return unavailable_for(service, err.code())
+
+
+def unavailable_for(service: str, code: grpc.StatusCode) -> PartUnavailable:
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return PartUnavailable(f"{service} does not offer this yet")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -79,30 +85,31 @@ def grpc_customer360(
     part out)."""
     parts: list[Part] = []
 
-    def add(name: str, service: str, fetch: Callable[[str, Actor], Awaitable[Any]]) -> None:
+    def add(service: str, names: tuple[str, ...], fetch: Fetch) -> None:
         if service in channels:
-            parts.append(Part(name, service, fetch))
+            parts.append(Part(names, service, fetch))
 
     def one_call(
-        service: str, method: Any, request: Callable[[str], Any], unwrap: str = ""
-    ) -> Callable[[str, Actor], Awaitable[dict[str, Any] | None]]:
+        service: str, name: str, method: Any, request: Callable[[str], Any], unwrap: str = ""
+    ) -> Fetch:
         """A part that is one unary call (its answer, or one field of it)."""
 
-        async def fetch(cid: str, actor: Actor) -> dict[str, Any] | None:
+        async def fetch(cid: str, actor: Actor) -> dict[str, Answer]:
             r = await _ask(
                 service, method(request(cid), timeout=deadline_s, metadata=metadata(actor))
             )
-            return None if r is None else _json(getattr(r, unwrap) if unwrap else r)
+            return {name: None if r is None else _json(getattr(r, unwrap) if unwrap else r)}
 
         return fetch
 
     if "identity" in channels:
         identity = igrpc.IdentityServiceStub(channels["identity"])
         add(
-            "profile",
             "identity",
+            ("profile",),
             one_call(
                 "identity",
+                "profile",
                 identity.GetProfile,
                 lambda c: ipb.GetProfileRequest(customer_id=c),
                 unwrap="profile",
@@ -113,8 +120,9 @@ def grpc_customer360(
         consent = cgrpc.ConsentServiceStub(channels["consent"])
         add(
             "consent",
-            "consent",
+            ("consent",),
             one_call(
+                "consent",
                 "consent",
                 consent.GetPreferences,
                 lambda c: cpb.GetPreferencesRequest(customer_id=c),
@@ -124,56 +132,57 @@ def grpc_customer360(
     if "loyalty" in channels:
         loyalty = lgrpc.LoyaltyServiceStub(channels["loyalty"])
 
-        async def points(cid: str, actor: Actor) -> dict[str, Any] | None:
-            md = metadata(actor)
-            account = await _ask(
+        async def points(cid: str, actor: Actor) -> dict[str, Answer]:
+            view = await _ask(
                 "loyalty",
-                loyalty.GetAccount(
-                    lpb.GetAccountRequest(customer_id=cid), timeout=deadline_s, metadata=md
-                ),
-            )
-            if account is None:
-                return None
-            history = await _ask(
-                "loyalty",
-                loyalty.GetHistory(
-                    lpb.GetHistoryRequest(customer_id=cid, page_size=HISTORY_PAGE),
+                loyalty.GetMemberView(
+                    lpb.GetMemberViewRequest(customer_id=cid, history_page_size=HISTORY_PAGE),
                     timeout=deadline_s,
-                    metadata=md,
+                    metadata=metadata(actor),
                 ),
             )
-            out = _json(account)
-            out["history"] = _json(history) if history is not None else {}
-            return out
+            if view is None:
+                return {"loyalty": None}
+            out = _json(view.account)
+            out["history"] = _json(view.history)
+            return {"loyalty": out}
 
-        add("loyalty", "loyalty", points)
+        add("loyalty", ("loyalty",), points)
 
     if "personalization" in channels:
         perso = pgrpc.PersonalizationServiceStub(channels["personalization"])
-        intel = intel_grpc.IntelligenceServiceStub(channels["personalization"])
-        for name, method, request in (
-            (
-                "recommendations",
-                perso.Recommend,
-                lambda c: ppb.RecommendRequest(customer_id=c, placement="console", limit=10),
-            ),
-            ("segments", intel.GetSegments, lambda c: intel_pb.GetSegmentsRequest(customer_id=c)),
-            ("traits", intel.GetTraits, lambda c: intel_pb.GetTraitsRequest(customer_id=c)),
-            (
-                "predictions",
-                intel.GetPredictions,
-                lambda c: intel_pb.GetPredictionsRequest(customer_id=c),
-            ),
-        ):
-            add(name, "personalization", one_call("personalization", method, request))
+
+        async def intelligence(cid: str, actor: Actor) -> dict[str, Answer]:
+            view = await _ask(
+                "personalization",
+                perso.GetCustomerView(
+                    ppb.GetCustomerViewRequest(customer_id=cid, placement="console", limit=10),
+                    timeout=deadline_s,
+                    metadata=metadata(actor),
+                ),
+            )
+            out: dict[str, Answer] = dict.fromkeys(PERSONALIZATION_PARTS)
+            if view is None:
+                return out
+            for name in PERSONALIZATION_PARTS:
+                if view.HasField(name):
+                    out[name] = _json(getattr(view, name))
+            for u in view.unanswered:
+                if u.part in out:
+                    code = _STATUS_BY_NUMBER.get(u.code, grpc.StatusCode.UNKNOWN)
+                    out[u.part] = unavailable_for("personalization", code)
+            return out
+
+        add("personalization", PERSONALIZATION_PARTS, intelligence)
 
     if "feedback" in channels:
         feedback = fgrpc.FeedbackServiceStub(channels["feedback"])
         add(
-            "cases",
             "feedback",
+            ("cases",),
             one_call(
                 "feedback",
+                "cases",
                 feedback.ListCases,
                 lambda c: fpb.ListCasesRequest(customer_id=c, page_size=20),
             ),
@@ -182,10 +191,11 @@ def grpc_customer360(
     if "analytics" in channels:
         analytics = agrpc.AnalyticsServiceStub(channels["analytics"])
         add(
-            "journey",
             "analytics",
+            ("journey",),
             one_call(
                 "analytics",
+                "journey",
                 analytics.RecentJourney,
                 lambda c: apb.RecentJourneyRequest(customer_id=c, limit=JOURNEY_EVENTS),
             ),

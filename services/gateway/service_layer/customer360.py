@@ -26,15 +26,21 @@ class CustomerNotFound(Exception):
     pass
 
 
-# A part: (customer id, actor) -> its JSON, None when the service knows nothing
-# of the customer; PartUnavailable when it cannot say.
-Fetch = Callable[[str, Actor], Awaitable[dict[str, Any] | None]]
+# A service's call: (customer id, actor) -> the JSON of each part it answers
+# (None when the service knows nothing of the customer there), or the
+# PartUnavailable saying why a part could not be had; raising PartUnavailable
+# says it for all of its parts.
+Answer = dict[str, Any] | None | PartUnavailable
+Fetch = Callable[[str, Actor], Awaitable[Mapping[str, Answer]]]
 
 
 @dataclass(frozen=True)
 class Part:
-    name: str  # key in the answer: "profile", "consent", ...
-    service: str  # who answers it
+    """One call to one service answering one or more of the 360's parts (one
+    query RPC per service: personalization's four parts come in one call)."""
+
+    names: tuple[str, ...]  # keys in the answer: "profile", "consent", ...
+    service: str  # who answers them
     fetch: Fetch
 
 
@@ -48,22 +54,25 @@ class Customer360:
     async def get(self, customer_id: str, actor: Actor) -> dict[str, Any]:
         started = time.perf_counter()
 
-        async def one(p: Part) -> tuple[Part, dict[str, Any] | None, str]:
+        async def one(p: Part) -> tuple[Part, Mapping[str, Answer]]:
             try:
-                value = await asyncio.wait_for(p.fetch(customer_id, actor), self.deadline_s)
-                return p, value, ""
+                return p, await asyncio.wait_for(p.fetch(customer_id, actor), self.deadline_s)
             except TimeoutError:
-                return p, None, f"{p.service} did not answer within {self.deadline_s:g} s"
+                late = PartUnavailable(f"{p.service} did not answer within {self.deadline_s:g} s")
+                return p, dict.fromkeys(p.names, late)
             except PartUnavailable as exc:
-                return p, None, exc.reason
+                return p, dict.fromkeys(p.names, exc)
 
         results = await asyncio.gather(*(one(p) for p in self.parts))
         answer: dict[str, Any] = {"customerId": customer_id}
         missing: list[dict[str, str]] = []
-        for p, value, problem in results:
-            if problem:
-                missing.append({"part": p.name, "service": p.service, "reason": problem})
-            answer[p.name] = value
+        for p, values in results:
+            for name in p.names:
+                value = values.get(name)
+                if isinstance(value, PartUnavailable):
+                    missing.append({"part": name, "service": p.service, "reason": value.reason})
+                    value = None
+                answer[name] = value
         profile = answer.get("profile")
         if profile is None and not any(m["part"] == "profile" for m in missing):
             raise CustomerNotFound(customer_id)

@@ -129,7 +129,7 @@ def profile_to_proto(p: ProfileRecord) -> pb.Profile:
     return pb.Profile(
         golden_record=[golden_to_proto(g) for g in p.golden],
         customer_id=c.customer_id,
-        identifiers=[to_proto(HashedId(i.id_type, i.hash, i.namespace)) for i in p.identifiers],
+        identifiers=[to_proto(i) for i in p.identifiers],
         merged_customer_ids=p.merged_ids,
         created_at=_ts(c.created_at),
         updated_at=_ts(c.updated_at),

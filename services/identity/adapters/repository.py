@@ -41,12 +41,74 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileCustomer:
+    """The customer row's columns a profile shows (plain values, no ORM state)."""
+
+    customer_id: str
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime | None
+    interaction_count: int
+
+
 @dataclass(slots=True)
 class ProfileRecord:
-    customer: CustomerRow
-    identifiers: list[IdentifierRow]
+    customer: ProfileCustomer
+    identifiers: list[HashedId]
     merged_ids: list[str]
     golden: list[GoldenTrait] = field(default_factory=list)
+
+
+def _profile_statement() -> sa.CompoundSelect:
+    """A profile in one round trip (GetProfile is read on every customer 360):
+    the live customer behind an id (itself, or the survivor it was merged
+    into), its identifiers and the ids merged into it, as rows of one UNION
+    ALL told apart by ``kind``. Core rows, no ORM objects: loading those was
+    half of GetProfile's CPU."""
+    c, i = CustomerRow.__table__, IdentifierRow.__table__  # type: ignore[attr-defined]
+    asked = c.alias("asked")
+    live = (
+        sa.select(sa.func.coalesce(asked.c.merged_into, asked.c.customer_id))
+        .where(asked.c.customer_id == sa.bindparam("cid"))
+        .scalar_subquery()
+    )
+    no_ts = sa.cast(sa.null(), c.c.created_at.type)
+    return sa.union_all(
+        sa.select(
+            sa.literal("c").label("kind"),
+            c.c.customer_id.label("a"),
+            sa.literal("").label("b"),
+            sa.literal("").label("ns"),
+            c.c.created_at.label("t1"),
+            c.c.updated_at.label("t2"),
+            c.c.last_seen_at.label("t3"),
+            c.c.interaction_count.label("n"),
+        ).where(c.c.customer_id == live),
+        sa.select(
+            sa.literal("i"),
+            i.c.id_type,
+            i.c.hash,
+            i.c.namespace,
+            i.c.first_seen_at,
+            no_ts,
+            no_ts,
+            sa.literal(0),
+        ).where(i.c.customer_id == live),
+        sa.select(
+            sa.literal("m"),
+            c.c.customer_id,
+            sa.literal(""),
+            sa.literal(""),
+            no_ts,
+            no_ts,
+            no_ts,
+            sa.literal(0),
+        ).where(c.c.merged_into == live),
+    )
+
+
+_PROFILE = _profile_statement()
 
 
 def staged_tables(
@@ -312,28 +374,22 @@ class GraphRepository:
         return row.merged_into or row.customer_id
 
     def profile(self, customer_id: str) -> ProfileRecord | None:
-        live = self.live_customer_id(customer_id)
-        if live is None:
+        customer: ProfileCustomer | None = None
+        idents: list[tuple[datetime, HashedId]] = []
+        merged: list[str] = []
+        for kind, a, b, ns, t1, t2, t3, n in self.s.execute(_PROFILE, {"cid": customer_id}):
+            if kind == "c":
+                customer = ProfileCustomer(a, t1, t2, t3, int(n))
+            elif kind == "i":
+                idents.append((t1, HashedId(a, b, ns)))
+            else:
+                merged.append(a)
+        if customer is None:
             return None
-        row = self.s.get(CustomerRow, live)
-        if row is None:
-            return None
-        idents = list(
-            self.s.exec(
-                sa.select(IdentifierRow)  # type: ignore[call-overload]
-                .where(IdentifierRow.customer_id == live)
-                .order_by(col(IdentifierRow.first_seen_at), col(IdentifierRow.hash))
-            ).scalars()
+        idents.sort(key=lambda x: (x[0], x[1].hash))
+        return ProfileRecord(
+            customer=customer, identifiers=[h for _, h in idents], merged_ids=sorted(merged)
         )
-        merged = [
-            r[0]
-            for r in self.s.execute(
-                sa.select(CustomerRow.customer_id)
-                .where(CustomerRow.merged_into == live)
-                .order_by(col(CustomerRow.customer_id))
-            )
-        ]
-        return ProfileRecord(customer=row, identifiers=idents, merged_ids=merged)
 
     def hashed_ids_of(self, customer_id: str) -> list[HashedId]:
         rows = self.s.execute(

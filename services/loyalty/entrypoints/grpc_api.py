@@ -62,6 +62,20 @@ POLICY_FROM_PROTO = {
 MAX_ID = 128
 
 
+def _expiring_days(value: int) -> int:
+    days = value or 30
+    if not 0 < days <= 3650:
+        raise InvalidArgument("expiring_within_days", "must be 1 to 3650")
+    return days
+
+
+def _page_size(value: int, field: str) -> int:
+    size = value or 50
+    if not 0 < size <= 500:
+        raise InvalidArgument(field, "must be 1 to 500")
+    return size
+
+
 def _id(value: str, field: str) -> str:
     v = value.strip()
     if not v:
@@ -186,108 +200,118 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
         self, request: pb.GetAccountRequest, context: Any
     ) -> pb.GetAccountResponse:
         cid = _id(request.customer_id, "customer_id")
-        days = request.expiring_within_days or 30
-        if not 0 < days <= 3650:
-            raise InvalidArgument("expiring_within_days", "must be 1 to 3650")
+        days = _expiring_days(request.expiring_within_days)
+        return await self._tx(lambda tx: self._account(tx, cid, days))
 
-        def read(tx: Tx) -> pb.GetAccountResponse:
-            who = tx.survivor(cid)
-            acct = (
-                tx.s.execute(sa.select(t.account).where(t.account.c.customer_id == who))
-                .mappings()
-                .first()
-            )
-            rules = self.h.rules.current
-            resp = pb.GetAccountResponse(customer_id=who)
-            if acct is None:
-                resp.tier = rules.tiers[0].id
-                nxt = rules.tiers[1] if len(rules.tiers) > 1 else None
-                if nxt is not None:
-                    resp.next_tier, resp.score_to_next_tier = nxt.id, nxt.min_score
-                return resp
-            # Balances straight from the ledger's legs (the account row's running
-            # sums must agree; ledger_balances in tests checks they do).
-            sums = dict(
-                tx.s.execute(
-                    sa.select(t.leg.c.book, sa.func.coalesce(sa.func.sum(t.leg.c.amount), 0))
-                    .where(t.leg.c.owner == who)
-                    .group_by(t.leg.c.book)
-                ).all()
-            )
-            resp.available_points = int(sums.get("available", 0))
-            resp.pending_points = int(sums.get("pending", 0))
-            resp.reserved_points = int(sums.get("reserved", 0))
-            resp.debt_points = int(acct["debt"])
-            tier = acct["tier"] or rules.tiers[0].id
-            resp.tier, resp.tier_floor = tier, acct["tier_floor"]
-            if acct["tier_valid_until"] is not None:
-                resp.tier_valid_until.CopyFrom(ts(aware(acct["tier_valid_until"]) or tx.now))
-            score = self.h.scores(tx, [who])[who]
-            resp.tier_score = score
-            rank = rules.tier_rank(tier)
-            if 0 <= rank < len(rules.tiers) - 1:
-                nxt = rules.tiers[rank + 1]
-                resp.next_tier, resp.score_to_next_tier = nxt.id, max(nxt.min_score - score, 0)
-            td = rules.tier(tier)
-            if td is not None:
-                resp.tier_benefits.update(dict(td.benefits))
-            horizon = tx.now + timedelta(days=days)
-            for exp, pts in tx.s.execute(
-                sa.select(t.lot.c.expires_at, sa.func.sum(t.lot.c.remaining))
-                .where(
-                    t.lot.c.customer_id == who,
-                    t.lot.c.state == "active",
-                    t.lot.c.remaining > 0,
-                    t.lot.c.expires_at <= horizon,
-                )
-                .group_by(t.lot.c.expires_at)
-                .order_by(t.lot.c.expires_at)
-            ):
-                resp.expiring_soon.append(
-                    pb.ExpiringPoints(points=int(pts), expires_at=ts(aware(exp) or tx.now))
-                )
+    def _account(self, tx: Tx, cid: str, days: int) -> pb.GetAccountResponse:
+        who = tx.survivor(cid)
+        acct = (
+            tx.s.execute(sa.select(t.account).where(t.account.c.customer_id == who))
+            .mappings()
+            .first()
+        )
+        rules = self.h.rules.current
+        resp = pb.GetAccountResponse(customer_id=who)
+        if acct is None:
+            resp.tier = rules.tiers[0].id
+            nxt = rules.tiers[1] if len(rules.tiers) > 1 else None
+            if nxt is not None:
+                resp.next_tier, resp.score_to_next_tier = nxt.id, nxt.min_score
             return resp
-
-        return await self._tx(read)
+        # Balances straight from the ledger's legs (the account row's running
+        # sums must agree; ledger_balances in tests checks they do).
+        sums = dict(
+            tx.s.execute(
+                sa.select(t.leg.c.book, sa.func.coalesce(sa.func.sum(t.leg.c.amount), 0))
+                .where(t.leg.c.owner == who)
+                .group_by(t.leg.c.book)
+            ).all()
+        )
+        resp.available_points = int(sums.get("available", 0))
+        resp.pending_points = int(sums.get("pending", 0))
+        resp.reserved_points = int(sums.get("reserved", 0))
+        resp.debt_points = int(acct["debt"])
+        tier = acct["tier"] or rules.tiers[0].id
+        resp.tier, resp.tier_floor = tier, acct["tier_floor"]
+        if acct["tier_valid_until"] is not None:
+            resp.tier_valid_until.CopyFrom(ts(aware(acct["tier_valid_until"]) or tx.now))
+        score = self.h.scores(tx, [who])[who]
+        resp.tier_score = score
+        rank = rules.tier_rank(tier)
+        if 0 <= rank < len(rules.tiers) - 1:
+            nxt = rules.tiers[rank + 1]
+            resp.next_tier, resp.score_to_next_tier = nxt.id, max(nxt.min_score - score, 0)
+        td = rules.tier(tier)
+        if td is not None:
+            resp.tier_benefits.update(dict(td.benefits))
+        horizon = tx.now + timedelta(days=days)
+        for exp, pts in tx.s.execute(
+            sa.select(t.lot.c.expires_at, sa.func.sum(t.lot.c.remaining))
+            .where(
+                t.lot.c.customer_id == who,
+                t.lot.c.state == "active",
+                t.lot.c.remaining > 0,
+                t.lot.c.expires_at <= horizon,
+            )
+            .group_by(t.lot.c.expires_at)
+            .order_by(t.lot.c.expires_at)
+        ):
+            resp.expiring_soon.append(
+                pb.ExpiringPoints(points=int(pts), expires_at=ts(aware(exp) or tx.now))
+            )
+        return resp
 
     async def GetHistory(
         self, request: pb.GetHistoryRequest, context: Any
     ) -> pb.GetHistoryResponse:
         cid = _id(request.customer_id, "customer_id")
-        size = request.page_size or 50
-        if not 0 < size <= 500:
-            raise InvalidArgument("page_size", "must be 1 to 500")
+        size = _page_size(request.page_size, "page_size")
         before: int | None = None
         if request.page_token:
             try:
                 before = int(request.page_token)
             except ValueError:
                 raise InvalidArgument("page_token", "is not a token this service gave") from None
+        return await self._tx(lambda tx: self._history(tx, cid, size, before))
 
-        def read(tx: Tx) -> pb.GetHistoryResponse:
-            who = tx.survivor(cid)
-            q = sa.select(t.posting).where(t.posting.c.customer_id == who)
-            if before is not None:
-                q = q.where(t.posting.c.seq < before)
-            rows = tx.s.execute(q.order_by(t.posting.c.seq.desc()).limit(size + 1)).mappings().all()
-            resp = pb.GetHistoryResponse()
-            for r in rows[:size]:
-                resp.entries.append(
-                    pb.LedgerEntry(
-                        entry_id=r["posting_id"],
-                        kind=KIND_TO_PROTO[Kind(r["kind"])],
-                        points=int(r["available"]),
-                        pending_points=int(r["pending"]),
-                        reference_id=r["reference_id"],
-                        description=r["description"],
-                        occurred_at=ts(aware(r["occurred_at"]) or tx.now),
-                        rule_ids=json.loads(r["rule_ids"]),
-                        reverses_entry_id=r["reverses_posting_id"] or "",
-                    )
+    def _history(self, tx: Tx, cid: str, size: int, before: int | None) -> pb.GetHistoryResponse:
+        who = tx.survivor(cid)
+        q = sa.select(t.posting).where(t.posting.c.customer_id == who)
+        if before is not None:
+            q = q.where(t.posting.c.seq < before)
+        rows = tx.s.execute(q.order_by(t.posting.c.seq.desc()).limit(size + 1)).mappings().all()
+        resp = pb.GetHistoryResponse()
+        for r in rows[:size]:
+            resp.entries.append(
+                pb.LedgerEntry(
+                    entry_id=r["posting_id"],
+                    kind=KIND_TO_PROTO[Kind(r["kind"])],
+                    points=int(r["available"]),
+                    pending_points=int(r["pending"]),
+                    reference_id=r["reference_id"],
+                    description=r["description"],
+                    occurred_at=ts(aware(r["occurred_at"]) or tx.now),
+                    rule_ids=json.loads(r["rule_ids"]),
+                    reverses_entry_id=r["reverses_posting_id"] or "",
                 )
-            if len(rows) > size:
-                resp.next_page_token = str(rows[size - 1]["seq"])
-            return resp
+            )
+        if len(rows) > size:
+            resp.next_page_token = str(rows[size - 1]["seq"])
+        return resp
+
+    async def GetMemberView(
+        self, request: pb.GetMemberViewRequest, context: Any
+    ) -> pb.GetMemberViewResponse:
+        cid = _id(request.customer_id, "customer_id")
+        days = _expiring_days(request.expiring_within_days)
+        size = _page_size(request.history_page_size, "history_page_size")
+
+        # One transaction instead of two calls: the 360's loyalty part, and
+        # both halves read the same snapshot.
+        def read(tx: Tx) -> pb.GetMemberViewResponse:
+            return pb.GetMemberViewResponse(
+                account=self._account(tx, cid, days), history=self._history(tx, cid, size, None)
+            )
 
         return await self._tx(read)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -15,6 +15,7 @@ from cxloop.personalization.v1 import personalization_service_pb2_grpc as pb_grp
 
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, Unavailable
+from cxloop_libs.grpcx import status_of
 from cxloop_libs.messaging import EventPublisher, PendingEvent
 from cxloop_libs.messaging import catalog as ev
 from personalization.domain import experiments as ex
@@ -80,8 +81,12 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
         *,
         is_ready: Callable[[], bool],
         after_commit: Callable[[], None],
+        intelligence: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
         self.db = db
+        # A customer's segments, traits and predictions as IntelligenceService
+        # answers them (its servicer's customer_view), for GetCustomerView.
+        self.intelligence = intelligence
         self.service = service
         self.publisher = publisher
         self.is_ready = is_ready
@@ -138,6 +143,40 @@ class PersonalizationServicer(pb_grpc.PersonalizationServiceServicer):
         recs, fallback, served, strategy = self.service.recommend(request)
         self._publish(served, request.customer_id)
         return response_of(recs, fallback, served, strategy)
+
+    async def GetCustomerView(
+        self, request: pb.GetCustomerViewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCustomerViewResponse:
+        if not request.customer_id:
+            raise InvalidArgument("customer_id", "required")
+        if self.intelligence is None:
+            raise NotImplementedError  # UNIMPLEMENTED: this process serves no intelligence
+        cid = request.customer_id
+        view = pb.GetCustomerViewResponse()
+        # Four RPCs' work in one call (the customer 360): the list from the
+        # recommender's memory, the rest in one database session.
+        if self.is_ready():
+            rec = pb.RecommendRequest(
+                customer_id=cid, placement=request.placement, limit=request.limit
+            )
+            recs, fallback, served, strategy = self.service.recommend(rec)
+            self._publish(served, cid)
+            view.recommendations.CopyFrom(response_of(recs, fallback, served, strategy))
+        else:
+            view.unanswered.add(
+                part="recommendations",
+                code=grpc.StatusCode.UNAVAILABLE.value[0],
+                message="personalization is still loading",
+            )
+        parts = await self.intelligence(cid)
+        view.segments.CopyFrom(parts.segments)
+        if parts.traits is not None:
+            view.traits.CopyFrom(parts.traits)
+        if parts.predictions is not None:
+            view.predictions.CopyFrom(parts.predictions)
+        for part, exc in parts.problems.items():
+            view.unanswered.add(part=part, code=status_of(exc).value[0], message=str(exc))
+        return view
 
     async def SimilarItems(
         self, request: pb.SimilarItemsRequest, context: grpc.aio.ServicerContext

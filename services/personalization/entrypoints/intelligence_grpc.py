@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -15,7 +16,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
 
 from cxloop_libs.db import Database
-from cxloop_libs.errors import InvalidArgument
+from cxloop_libs.errors import CxError, InvalidArgument, NotFound
 from personalization.adapters import intelligence_store as st
 from personalization.domain import triggers as tg
 from personalization.service_layer.intelligence import Intelligence
@@ -41,6 +42,47 @@ def _after(token: str) -> str:
         raise InvalidArgument("page_token", "not a token this service returned") from exc
 
 
+def _segments_pb(rows: list[Any]) -> pb.GetSegmentsResponse:
+    return pb.GetSegmentsResponse(
+        segments=[
+            pb.SegmentMember(
+                segment_id=r.segment_id,
+                customer_id=r.customer_id,
+                entered_at=ts(st.epoch(r.entered_at)),
+            )
+            for r in rows
+        ]
+    )
+
+
+def _predictions_pb(customer_id: str, p: dict[str, Any]) -> pb.GetPredictionsResponse:
+    return pb.GetPredictionsResponse(
+        predictions=pb.CustomerPredictions(
+            customer_id=customer_id,
+            predicted_clv=p["predicted_clv"],
+            expected_purchases=p["expected_purchases"],
+            probability_alive=p["probability_alive"],
+            churn_probability=p["churn_probability"],
+            clv_model_version=p["clv_model_version"],
+            churn_model_version=p["churn_model_version"],
+            computed_at=ts(p["computed_at"]),
+            clv_horizon_days=int(p["clv_horizon_days"]),
+            churn_horizon_days=int(p["churn_horizon_days"]),
+        )
+    )
+
+
+@dataclass
+class CustomerIntelligence:
+    """One customer's segments, traits and predictions as their RPCs answer
+    them; a part in ``problems`` is the error its RPC would have raised."""
+
+    segments: pb.GetSegmentsResponse
+    traits: pb.GetTraitsResponse | None = None
+    predictions: pb.GetPredictionsResponse | None = None
+    problems: dict[str, CxError] = field(default_factory=dict)
+
+
 class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
     def __init__(
         self, db: Database, intel: Intelligence, *, after_commit: Callable[[], None]
@@ -55,14 +97,44 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
         t = await self.db.run(
             lambda: self._in(lambda s: self.intel.get_traits(s, request.customer_id))
         )
+        return self._traits_pb(request.customer_id, t)
+
+    def _traits_pb(self, customer_id: str, t: dict[str, Any]) -> pb.GetTraitsResponse:
         stage, rule = t.pop("lifecycle"), t.pop("lifecycle_rule")
         return pb.GetTraitsResponse(
-            customer_id=request.customer_id,
+            customer_id=customer_id,
             traits=_struct(t),
             lifecycle_stage=stage,
             lifecycle_rule=rule,
             computed_at=ts(self.intel.clock()),
         )
+
+    async def read_customer_view(self, customer_id: str) -> CustomerIntelligence:
+        return await self.db.run(lambda: self._in(lambda s: self.customer_view(s, customer_id)))
+
+    def customer_view(self, session: Any, customer_id: str) -> CustomerIntelligence:
+        """GetSegments, GetTraits and GetPredictions of one customer in one
+        session (PersonalizationService.GetCustomerView, the customer 360):
+        each part its answer, None for NOT_FOUND, or the error its own RPC
+        would have raised."""
+        view = CustomerIntelligence(
+            segments=_segments_pb(st.customer_segments(session, customer_id))
+        )
+        try:
+            view.traits = self._traits_pb(customer_id, self.intel.get_traits(session, customer_id))
+        except NotFound:
+            pass
+        except CxError as exc:
+            view.problems["traits"] = exc
+        try:
+            view.predictions = _predictions_pb(
+                customer_id, self.intel.get_predictions(session, customer_id)
+            )
+        except NotFound:
+            pass
+        except CxError as exc:
+            view.problems["predictions"] = exc
+        return view
 
     def _in(self, fn: Callable[[Any], Any]) -> Any:
         with self.db.session() as s:
@@ -124,16 +196,7 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
         rows = await self.db.run(
             lambda: self._in(lambda s: st.customer_segments(s, request.customer_id))
         )
-        return pb.GetSegmentsResponse(
-            segments=[
-                pb.SegmentMember(
-                    segment_id=r.segment_id,
-                    customer_id=r.customer_id,
-                    entered_at=ts(st.epoch(r.entered_at)),
-                )
-                for r in rows
-            ]
-        )
+        return _segments_pb(rows)
 
     async def ListSegmentMembers(
         self, request: pb.ListSegmentMembersRequest, context: grpc.aio.ServicerContext
@@ -192,20 +255,7 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
         p = await self.db.run(
             lambda: self._in(lambda s: self.intel.get_predictions(s, request.customer_id))
         )
-        return pb.GetPredictionsResponse(
-            predictions=pb.CustomerPredictions(
-                customer_id=request.customer_id,
-                predicted_clv=p["predicted_clv"],
-                expected_purchases=p["expected_purchases"],
-                probability_alive=p["probability_alive"],
-                churn_probability=p["churn_probability"],
-                clv_model_version=p["clv_model_version"],
-                churn_model_version=p["churn_model_version"],
-                computed_at=ts(p["computed_at"]),
-                clv_horizon_days=int(p["clv_horizon_days"]),
-                churn_horizon_days=int(p["churn_horizon_days"]),
-            )
-        )
+        return _predictions_pb(request.customer_id, p)
 
     async def RefreshPredictions(
         self, request: pb.RefreshPredictionsRequest, context: grpc.aio.ServicerContext

@@ -66,6 +66,17 @@ async def test_purchase_pending_then_active_then_partial_and_full_return(
         pb.GetHistoryRequest(customer_id="c1", page_token=history.next_page_token), timeout=5
     )
     assert {e.entry_id for e in page2.entries}.isdisjoint({e.entry_id for e in history.entries})
+    # The customer 360's one call: GetAccount's and GetHistory's answers.
+    view = await stub.GetMemberView(
+        pb.GetMemberViewRequest(customer_id="c1", history_page_size=2), timeout=5
+    )
+    assert view.account == await account(stub, "c1")
+    assert view.history == history
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.GetMemberView(
+            pb.GetMemberViewRequest(customer_id="c1", history_page_size=501), timeout=5
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     books_ok(loyalty)
 
 

@@ -15,6 +15,8 @@ from cxloop.consent.v1 import events_pb2 as cev
 from cxloop.personalization.v1 import events_pb2 as pev
 from cxloop.personalization.v1 import intelligence_pb2 as ipb
 from cxloop.personalization.v1 import intelligence_pb2_grpc as ipb_grpc
+from cxloop.personalization.v1 import personalization_service_pb2 as ppb
+from cxloop.personalization.v1 import personalization_service_pb2_grpc as pgrpc
 from google.protobuf.message import Message
 
 from cxloop_libs.messaging import catalog as ev
@@ -310,11 +312,38 @@ async def test_predictions_gated_by_profiling_and_erased(world: World) -> None:
     t = await s.GetTraits(ipb.GetTraitsRequest(customer_id=ids[4]))
     assert t.traits["predicted_clv"] == pytest.approx(p.predicted_clv)
     assert 1 <= t.traits["rfm_frequency"] <= 5
+    # The customer 360's one call answers what the four RPCs answer.
+    perso = pgrpc.PersonalizationServiceStub(
+        grpc.aio.insecure_channel(f"127.0.0.1:{world.perso.grpc_server.port}")  # type: ignore[union-attr]
+    )
+    view = await perso.GetCustomerView(
+        ppb.GetCustomerViewRequest(customer_id=ids[4], placement="console", limit=10), timeout=5
+    )
+    assert not view.unanswered
+    assert view.predictions == await s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[4]))
+    got, want = dict(view.traits.traits), dict(t.traits)
+    assert got.keys() == want.keys() and view.traits.lifecycle_stage == t.lifecycle_stage
+    for name, value in want.items():  # "days since ..." moved on a little meanwhile
+        assert got[name] == (pytest.approx(value, rel=1e-3) if isinstance(value, float) else value)
+    assert view.segments == await s.GetSegments(ipb.GetSegmentsRequest(customer_id=ids[4]))
+    assert view.recommendations.recommendation_id and view.recommendations.strategy
     # Withdrawal removes the predictions; the RPC answers it is not allowed.
     await consent(world, ids[0], "profiling", granted=False)
     await eventually(lambda: _rows(world, "pers_prediction", ids[0]) == 0, timeout=5)
     code, detail = await status_of(s.GetPredictions(ipb.GetPredictionsRequest(customer_id=ids[0])))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "profiling" in detail
+    # ... and GetCustomerView names both parts with that status, the rest answered.
+    view = await perso.GetCustomerView(
+        ppb.GetCustomerViewRequest(customer_id=ids[0], placement="console", limit=10), timeout=5
+    )
+    assert {(u.part, u.code) for u in view.unanswered} == {
+        ("traits", grpc.StatusCode.FAILED_PRECONDITION.value[0]),
+        ("predictions", grpc.StatusCode.FAILED_PRECONDITION.value[0]),
+    }
+    assert not view.HasField("traits") and not view.HasField("predictions")
+    assert view.HasField("recommendations") and view.HasField("segments")
+    code, _ = await status_of(perso.GetCustomerView(ppb.GetCustomerViewRequest(limit=10)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     # Erasure removes traits, memberships and predictions.
     await world.consent_pub.publish(
         PendingEvent.of(

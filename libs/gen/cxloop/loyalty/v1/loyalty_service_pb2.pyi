@@ -125,6 +125,24 @@ class ExpiringPoints(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class GetMemberViewRequest(_message.Message):
+    __slots__ = ("customer_id", "expiring_within_days", "history_page_size")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRING_WITHIN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    expiring_within_days: int
+    history_page_size: int
+    def __init__(self, customer_id: _Optional[str] = ..., expiring_within_days: _Optional[int] = ..., history_page_size: _Optional[int] = ...) -> None: ...
+
+class GetMemberViewResponse(_message.Message):
+    __slots__ = ("account", "history")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    account: GetAccountResponse
+    history: GetHistoryResponse
+    def __init__(self, account: _Optional[_Union[GetAccountResponse, _Mapping]] = ..., history: _Optional[_Union[GetHistoryResponse, _Mapping]] = ...) -> None: ...
+
 class GetHistoryRequest(_message.Message):
     __slots__ = ("customer_id", "page_token", "page_size")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -47,6 +47,11 @@ class LoyaltyServiceStub:
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryRequest.SerializeToString,
                 response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetMemberView = channel.unary_unary(
+                '/cxloop.loyalty.v1.LoyaltyService/GetMemberView',
+                request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewRequest.SerializeToString,
+                response_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewResponse.FromString,
+                _registered_method=True)
         self.Redeem = channel.unary_unary(
                 '/cxloop.loyalty.v1.LoyaltyService/Redeem',
                 request_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.RedeemRequest.SerializeToString,
@@ -140,6 +145,14 @@ class LoyaltyServiceServicer:
 
     def GetHistory(self, request, context):
         """Ledger postings, newest first, paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMemberView(self, request, context):
+        """A member's account and the newest page of its history in one read (the
+        customer 360): GetAccount's and GetHistory's answers from one transaction.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -268,6 +281,11 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
                     servicer.GetHistory,
                     request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryRequest.FromString,
                     response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryResponse.SerializeToString,
+            ),
+            'GetMemberView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemberView,
+                    request_deserializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewRequest.FromString,
+                    response_serializer=cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewResponse.SerializeToString,
             ),
             'Redeem': grpc.unary_unary_rpc_method_handler(
                     servicer.Redeem,
@@ -402,6 +420,33 @@ class LoyaltyService:
             '/cxloop.loyalty.v1.LoyaltyService/GetHistory',
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryRequest.SerializeToString,
             cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemberView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.loyalty.v1.LoyaltyService/GetMemberView',
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewRequest.SerializeToString,
+            cxloop_dot_loyalty_dot_v1_dot_loyalty__service__pb2.GetMemberViewResponse.FromString,
             options,
             channel_credentials,
             insecure,

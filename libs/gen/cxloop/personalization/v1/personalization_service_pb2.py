@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cxloop.personalization.v1 import intelligence_pb2 as cxloop_dot_personalization_dot_v1_dot_intelligence__pb2
 from cxloop.personalization.v1 import resources_pb2 as cxloop_dot_personalization_dot_v1_dot_resources__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n7cxloop/personalization/v1/personalization_service.proto\x12\x19\x63xloop.personalization.v1\x1a)cxloop/personalization/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x02\n\x10RecommendRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tplacement\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12I\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x38.cxloop.personalization.v1.RecommendRequest.ContextEntry\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x1a\n\x12\x65xclude_interacted\x18\x07 \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x01\n\x11RecommendResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12\x39\n\x05items\x18\x02 \x03(\x0b\x32*.cxloop.personalization.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\x12\x15\n\rexperiment_id\x18\x05 \x01(\t\x12\x12\n\nvariant_id\x18\x06 \x01(\t\x12\x10\n\x08strategy\x18\x07 \x01(\t\"\xb2\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12?\n\x06reason\x18\x03 \x01(\x0e\x32/.cxloop.personalization.v1.RecommendationReason\x12\x17\n\x0frelated_item_id\x18\x04 \x01(\t\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"5\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"M\n\x14SimilarItemsResponse\x12\x35\n\x05items\x18\x01 \x03(\x0b\x32&.cxloop.personalization.v1.SimilarItem\"D\n\x0bSimilarItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x10\n\x08strategy\x18\x03 \x01(\t\"C\n\x12UpsertItemsRequest\x12-\n\x04item\x18\x01 \x01(\x0b\x32\x1f.cxloop.personalization.v1.Item\"N\n\x0cRejectedItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"b\n\x13UpsertItemsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x39\n\x08rejected\x18\x02 \x03(\x0b\x32\'.cxloop.personalization.v1.RejectedItem\"T\n\x17\x43reateExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"U\n\x18\x43reateExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"/\n\x16StartExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"T\n\x17StartExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\".\n\x15StopExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"\x92\x01\n\x16StopExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\x12=\n\x07results\x18\x02 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults\"*\n\x13ListSegmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"V\n\x14ListSegmentsResponse\x12>\n\x08segments\x18\x01 \x03(\x0b\x32,.cxloop.personalization.v1.SegmentMembership\"e\n\x11SegmentMembership\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x14GetPredictionRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x39\n\x05model\x18\x02 \x01(\x0e\x32*.cxloop.personalization.v1.PredictionModel\"R\n\x15GetPredictionResponse\x12\x39\n\nprediction\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Prediction\"\xca\x02\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x39\n\x05model\x18\x02 \x01(\x0e\x32*.cxloop.personalization.v1.PredictionModel\x12\x1b\n\x11\x63hurn_probability\x18\x03 \x01(\x01H\x00\x12\x36\n\x10next_purchase_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x19\n\x0f\x63lv_minor_units\x18\x05 \x01(\x03H\x00\x12\x15\n\rcurrency_code\x18\x06 \x01(\t\x12\x14\n\x0chorizon_days\x18\x07 \x01(\x05\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12/\n\x0b\x63omputed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05value\"4\n\x1bGetExperimentResultsRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"]\n\x1cGetExperimentResultsResponse\x12=\n\x07results\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults*\xd0\x03\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12,\n(RECOMMENDATION_REASON_SIMILAR_TO_HISTORY\x10\x01\x12)\n%RECOMMENDATION_REASON_BOUGHT_TOGETHER\x10\x02\x12*\n&RECOMMENDATION_REASON_SEGMENT_AFFINITY\x10\x03\x12!\n\x1dRECOMMENDATION_REASON_POPULAR\x10\x04\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x05\x12%\n!RECOMMENDATION_REASON_NEW_ARRIVAL\x10\x06\x12%\n!RECOMMENDATION_REASON_VIEWING_NOW\x10\x07\x12,\n(RECOMMENDATION_REASON_POPULAR_IN_CONTEXT\x10\x08\x12\'\n#RECOMMENDATION_REASON_CONTENT_MATCH\x10\t\x12 \n\x1cRECOMMENDATION_REASON_PINNED\x10\n*\x8d\x01\n\x0fPredictionModel\x12 \n\x1cPREDICTION_MODEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16PREDICTION_MODEL_CHURN\x10\x01\x12\"\n\x1ePREDICTION_MODEL_NEXT_PURCHASE\x10\x02\x12\x18\n\x14PREDICTION_MODEL_CLV\x10\x03\x32\xbe\x08\n\x16PersonalizationService\x12\x66\n\tRecommend\x12+.cxloop.personalization.v1.RecommendRequest\x1a,.cxloop.personalization.v1.RecommendResponse\x12o\n\x0cSimilarItems\x12..cxloop.personalization.v1.SimilarItemsRequest\x1a/.cxloop.personalization.v1.SimilarItemsResponse\x12n\n\x0bUpsertItems\x12-.cxloop.personalization.v1.UpsertItemsRequest\x1a..cxloop.personalization.v1.UpsertItemsResponse(\x01\x12{\n\x10\x43reateExperiment\x12\x32.cxloop.personalization.v1.CreateExperimentRequest\x1a\x33.cxloop.personalization.v1.CreateExperimentResponse\x12x\n\x0fStartExperiment\x12\x31.cxloop.personalization.v1.StartExperimentRequest\x1a\x32.cxloop.personalization.v1.StartExperimentResponse\x12u\n\x0eStopExperiment\x12\x30.cxloop.personalization.v1.StopExperimentRequest\x1a\x31.cxloop.personalization.v1.StopExperimentResponse\x12o\n\x0cListSegments\x12..cxloop.personalization.v1.ListSegmentsRequest\x1a/.cxloop.personalization.v1.ListSegmentsResponse\x12r\n\rGetPrediction\x12/.cxloop.personalization.v1.GetPredictionRequest\x1a\x30.cxloop.personalization.v1.GetPredictionResponse\x12\x87\x01\n\x14GetExperimentResults\x12\x36.cxloop.personalization.v1.GetExperimentResultsRequest\x1a\x37.cxloop.personalization.v1.GetExperimentResultsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n7cxloop/personalization/v1/personalization_service.proto\x12\x19\x63xloop.personalization.v1\x1a,cxloop/personalization/v1/intelligence.proto\x1a)cxloop/personalization/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x16GetCustomerViewRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tplacement\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\xe7\x02\n\x17GetCustomerViewResponse\x12\x45\n\x0frecommendations\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.RecommendResponse\x12@\n\x08segments\x18\x02 \x01(\x0b\x32..cxloop.personalization.v1.GetSegmentsResponse\x12<\n\x06traits\x18\x03 \x01(\x0b\x32,.cxloop.personalization.v1.GetTraitsResponse\x12\x46\n\x0bpredictions\x18\x04 \x01(\x0b\x32\x31.cxloop.personalization.v1.GetPredictionsResponse\x12=\n\nunanswered\x18\x05 \x03(\x0b\x32).cxloop.personalization.v1.UnansweredPart\"=\n\x0eUnansweredPart\x12\x0c\n\x04part\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x8c\x02\n\x10RecommendRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tplacement\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x04 \x03(\t\x12I\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x38.cxloop.personalization.v1.RecommendRequest.ContextEntry\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x1a\n\x12\x65xclude_interacted\x18\x07 \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcf\x01\n\x11RecommendResponse\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12\x39\n\x05items\x18\x02 \x03(\x0b\x32*.cxloop.personalization.v1.RecommendedItem\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x04 \x01(\x08\x12\x15\n\rexperiment_id\x18\x05 \x01(\t\x12\x12\n\nvariant_id\x18\x06 \x01(\t\x12\x10\n\x08strategy\x18\x07 \x01(\t\"\xb2\x01\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12?\n\x06reason\x18\x03 \x01(\x0e\x32/.cxloop.personalization.v1.RecommendationReason\x12\x17\n\x0frelated_item_id\x18\x04 \x01(\t\x12\x10\n\x08strategy\x18\x05 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x06 \x01(\t\"5\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"M\n\x14SimilarItemsResponse\x12\x35\n\x05items\x18\x01 \x03(\x0b\x32&.cxloop.personalization.v1.SimilarItem\"D\n\x0bSimilarItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x10\n\x08strategy\x18\x03 \x01(\t\"C\n\x12UpsertItemsRequest\x12-\n\x04item\x18\x01 \x01(\x0b\x32\x1f.cxloop.personalization.v1.Item\"N\n\x0cRejectedItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"b\n\x13UpsertItemsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x39\n\x08rejected\x18\x02 \x03(\x0b\x32\'.cxloop.personalization.v1.RejectedItem\"T\n\x17\x43reateExperimentRequest\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"U\n\x18\x43reateExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"/\n\x16StartExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"T\n\x17StartExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\".\n\x15StopExperimentRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"\x92\x01\n\x16StopExperimentResponse\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\x12=\n\x07results\x18\x02 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults\"*\n\x13ListSegmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"V\n\x14ListSegmentsResponse\x12>\n\x08segments\x18\x01 \x03(\x0b\x32,.cxloop.personalization.v1.SegmentMembership\"e\n\x11SegmentMembership\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x14GetPredictionRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x39\n\x05model\x18\x02 \x01(\x0e\x32*.cxloop.personalization.v1.PredictionModel\"R\n\x15GetPredictionResponse\x12\x39\n\nprediction\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Prediction\"\xca\x02\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x39\n\x05model\x18\x02 \x01(\x0e\x32*.cxloop.personalization.v1.PredictionModel\x12\x1b\n\x11\x63hurn_probability\x18\x03 \x01(\x01H\x00\x12\x36\n\x10next_purchase_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x19\n\x0f\x63lv_minor_units\x18\x05 \x01(\x03H\x00\x12\x15\n\rcurrency_code\x18\x06 \x01(\t\x12\x14\n\x0chorizon_days\x18\x07 \x01(\x05\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12/\n\x0b\x63omputed_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05value\"4\n\x1bGetExperimentResultsRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"]\n\x1cGetExperimentResultsResponse\x12=\n\x07results\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults*\xd0\x03\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12,\n(RECOMMENDATION_REASON_SIMILAR_TO_HISTORY\x10\x01\x12)\n%RECOMMENDATION_REASON_BOUGHT_TOGETHER\x10\x02\x12*\n&RECOMMENDATION_REASON_SEGMENT_AFFINITY\x10\x03\x12!\n\x1dRECOMMENDATION_REASON_POPULAR\x10\x04\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x05\x12%\n!RECOMMENDATION_REASON_NEW_ARRIVAL\x10\x06\x12%\n!RECOMMENDATION_REASON_VIEWING_NOW\x10\x07\x12,\n(RECOMMENDATION_REASON_POPULAR_IN_CONTEXT\x10\x08\x12\'\n#RECOMMENDATION_REASON_CONTENT_MATCH\x10\t\x12 \n\x1cRECOMMENDATION_REASON_PINNED\x10\n*\x8d\x01\n\x0fPredictionModel\x12 \n\x1cPREDICTION_MODEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16PREDICTION_MODEL_CHURN\x10\x01\x12\"\n\x1ePREDICTION_MODEL_NEXT_PURCHASE\x10\x02\x12\x18\n\x14PREDICTION_MODEL_CLV\x10\x03\x32\xb8\t\n\x16PersonalizationService\x12\x66\n\tRecommend\x12+.cxloop.personalization.v1.RecommendRequest\x1a,.cxloop.personalization.v1.RecommendResponse\x12o\n\x0cSimilarItems\x12..cxloop.personalization.v1.SimilarItemsRequest\x1a/.cxloop.personalization.v1.SimilarItemsResponse\x12n\n\x0bUpsertItems\x12-.cxloop.personalization.v1.UpsertItemsRequest\x1a..cxloop.personalization.v1.UpsertItemsResponse(\x01\x12{\n\x10\x43reateExperiment\x12\x32.cxloop.personalization.v1.CreateExperimentRequest\x1a\x33.cxloop.personalization.v1.CreateExperimentResponse\x12x\n\x0fStartExperiment\x12\x31.cxloop.personalization.v1.StartExperimentRequest\x1a\x32.cxloop.personalization.v1.StartExperimentResponse\x12u\n\x0eStopExperiment\x12\x30.cxloop.personalization.v1.StopExperimentRequest\x1a\x31.cxloop.personalization.v1.StopExperimentResponse\x12o\n\x0cListSegments\x12..cxloop.personalization.v1.ListSegmentsRequest\x1a/.cxloop.personalization.v1.ListSegmentsResponse\x12r\n\rGetPrediction\x12/.cxloop.personalization.v1.GetPredictionRequest\x1a\x30.cxloop.personalization.v1.GetPredictionResponse\x12\x87\x01\n\x14GetExperimentResults\x12\x36.cxloop.personalization.v1.GetExperimentResultsRequest\x1a\x37.cxloop.personalization.v1.GetExperimentResultsResponse\x12x\n\x0fGetCustomerView\x12\x31.cxloop.personalization.v1.GetCustomerViewRequest\x1a\x32.cxloop.personalization.v1.GetCustomerViewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,58 +36,64 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_RECOMMENDATIONREASON']._serialized_start=2688
-  _globals['_RECOMMENDATIONREASON']._serialized_end=3152
-  _globals['_PREDICTIONMODEL']._serialized_start=3155
-  _globals['_PREDICTIONMODEL']._serialized_end=3296
-  _globals['_RECOMMENDREQUEST']._serialized_start=163
-  _globals['_RECOMMENDREQUEST']._serialized_end=431
-  _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_start=385
-  _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_end=431
-  _globals['_RECOMMENDRESPONSE']._serialized_start=434
-  _globals['_RECOMMENDRESPONSE']._serialized_end=641
-  _globals['_RECOMMENDEDITEM']._serialized_start=644
-  _globals['_RECOMMENDEDITEM']._serialized_end=822
-  _globals['_SIMILARITEMSREQUEST']._serialized_start=824
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=877
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=879
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=956
-  _globals['_SIMILARITEM']._serialized_start=958
-  _globals['_SIMILARITEM']._serialized_end=1026
-  _globals['_UPSERTITEMSREQUEST']._serialized_start=1028
-  _globals['_UPSERTITEMSREQUEST']._serialized_end=1095
-  _globals['_REJECTEDITEM']._serialized_start=1097
-  _globals['_REJECTEDITEM']._serialized_end=1175
-  _globals['_UPSERTITEMSRESPONSE']._serialized_start=1177
-  _globals['_UPSERTITEMSRESPONSE']._serialized_end=1275
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=1277
-  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=1361
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=1363
-  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=1448
-  _globals['_STARTEXPERIMENTREQUEST']._serialized_start=1450
-  _globals['_STARTEXPERIMENTREQUEST']._serialized_end=1497
-  _globals['_STARTEXPERIMENTRESPONSE']._serialized_start=1499
-  _globals['_STARTEXPERIMENTRESPONSE']._serialized_end=1583
-  _globals['_STOPEXPERIMENTREQUEST']._serialized_start=1585
-  _globals['_STOPEXPERIMENTREQUEST']._serialized_end=1631
-  _globals['_STOPEXPERIMENTRESPONSE']._serialized_start=1634
-  _globals['_STOPEXPERIMENTRESPONSE']._serialized_end=1780
-  _globals['_LISTSEGMENTSREQUEST']._serialized_start=1782
-  _globals['_LISTSEGMENTSREQUEST']._serialized_end=1824
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=1826
-  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=1912
-  _globals['_SEGMENTMEMBERSHIP']._serialized_start=1914
-  _globals['_SEGMENTMEMBERSHIP']._serialized_end=2015
-  _globals['_GETPREDICTIONREQUEST']._serialized_start=2017
-  _globals['_GETPREDICTIONREQUEST']._serialized_end=2119
-  _globals['_GETPREDICTIONRESPONSE']._serialized_start=2121
-  _globals['_GETPREDICTIONRESPONSE']._serialized_end=2203
-  _globals['_PREDICTION']._serialized_start=2206
-  _globals['_PREDICTION']._serialized_end=2536
-  _globals['_GETEXPERIMENTRESULTSREQUEST']._serialized_start=2538
-  _globals['_GETEXPERIMENTRESULTSREQUEST']._serialized_end=2590
-  _globals['_GETEXPERIMENTRESULTSRESPONSE']._serialized_start=2592
-  _globals['_GETEXPERIMENTRESULTSRESPONSE']._serialized_end=2685
-  _globals['_PERSONALIZATIONSERVICE']._serialized_start=3299
-  _globals['_PERSONALIZATIONSERVICE']._serialized_end=4385
+  _globals['_RECOMMENDATIONREASON']._serialized_start=3240
+  _globals['_RECOMMENDATIONREASON']._serialized_end=3704
+  _globals['_PREDICTIONMODEL']._serialized_start=3707
+  _globals['_PREDICTIONMODEL']._serialized_end=3848
+  _globals['_GETCUSTOMERVIEWREQUEST']._serialized_start=208
+  _globals['_GETCUSTOMERVIEWREQUEST']._serialized_end=287
+  _globals['_GETCUSTOMERVIEWRESPONSE']._serialized_start=290
+  _globals['_GETCUSTOMERVIEWRESPONSE']._serialized_end=649
+  _globals['_UNANSWEREDPART']._serialized_start=651
+  _globals['_UNANSWEREDPART']._serialized_end=712
+  _globals['_RECOMMENDREQUEST']._serialized_start=715
+  _globals['_RECOMMENDREQUEST']._serialized_end=983
+  _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_start=937
+  _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_end=983
+  _globals['_RECOMMENDRESPONSE']._serialized_start=986
+  _globals['_RECOMMENDRESPONSE']._serialized_end=1193
+  _globals['_RECOMMENDEDITEM']._serialized_start=1196
+  _globals['_RECOMMENDEDITEM']._serialized_end=1374
+  _globals['_SIMILARITEMSREQUEST']._serialized_start=1376
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=1429
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=1431
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=1508
+  _globals['_SIMILARITEM']._serialized_start=1510
+  _globals['_SIMILARITEM']._serialized_end=1578
+  _globals['_UPSERTITEMSREQUEST']._serialized_start=1580
+  _globals['_UPSERTITEMSREQUEST']._serialized_end=1647
+  _globals['_REJECTEDITEM']._serialized_start=1649
+  _globals['_REJECTEDITEM']._serialized_end=1727
+  _globals['_UPSERTITEMSRESPONSE']._serialized_start=1729
+  _globals['_UPSERTITEMSRESPONSE']._serialized_end=1827
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_start=1829
+  _globals['_CREATEEXPERIMENTREQUEST']._serialized_end=1913
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_start=1915
+  _globals['_CREATEEXPERIMENTRESPONSE']._serialized_end=2000
+  _globals['_STARTEXPERIMENTREQUEST']._serialized_start=2002
+  _globals['_STARTEXPERIMENTREQUEST']._serialized_end=2049
+  _globals['_STARTEXPERIMENTRESPONSE']._serialized_start=2051
+  _globals['_STARTEXPERIMENTRESPONSE']._serialized_end=2135
+  _globals['_STOPEXPERIMENTREQUEST']._serialized_start=2137
+  _globals['_STOPEXPERIMENTREQUEST']._serialized_end=2183
+  _globals['_STOPEXPERIMENTRESPONSE']._serialized_start=2186
+  _globals['_STOPEXPERIMENTRESPONSE']._serialized_end=2332
+  _globals['_LISTSEGMENTSREQUEST']._serialized_start=2334
+  _globals['_LISTSEGMENTSREQUEST']._serialized_end=2376
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=2378
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=2464
+  _globals['_SEGMENTMEMBERSHIP']._serialized_start=2466
+  _globals['_SEGMENTMEMBERSHIP']._serialized_end=2567
+  _globals['_GETPREDICTIONREQUEST']._serialized_start=2569
+  _globals['_GETPREDICTIONREQUEST']._serialized_end=2671
+  _globals['_GETPREDICTIONRESPONSE']._serialized_start=2673
+  _globals['_GETPREDICTIONRESPONSE']._serialized_end=2755
+  _globals['_PREDICTION']._serialized_start=2758
+  _globals['_PREDICTION']._serialized_end=3088
+  _globals['_GETEXPERIMENTRESULTSREQUEST']._serialized_start=3090
+  _globals['_GETEXPERIMENTRESULTSREQUEST']._serialized_end=3142
+  _globals['_GETEXPERIMENTRESULTSRESPONSE']._serialized_start=3144
+  _globals['_GETEXPERIMENTRESULTSRESPONSE']._serialized_end=3237
+  _globals['_PERSONALIZATIONSERVICE']._serialized_start=3851
+  _globals['_PERSONALIZATIONSERVICE']._serialized_end=5059
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from cxloop.personalization.v1 import intelligence_pb2 as _intelligence_pb2
 from cxloop.personalization.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -46,6 +47,40 @@ PREDICTION_MODEL_UNSPECIFIED: PredictionModel
 PREDICTION_MODEL_CHURN: PredictionModel
 PREDICTION_MODEL_NEXT_PURCHASE: PredictionModel
 PREDICTION_MODEL_CLV: PredictionModel
+
+class GetCustomerViewRequest(_message.Message):
+    __slots__ = ("customer_id", "placement", "limit")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    placement: str
+    limit: int
+    def __init__(self, customer_id: _Optional[str] = ..., placement: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetCustomerViewResponse(_message.Message):
+    __slots__ = ("recommendations", "segments", "traits", "predictions", "unanswered")
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    TRAITS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    UNANSWERED_FIELD_NUMBER: _ClassVar[int]
+    recommendations: RecommendResponse
+    segments: _intelligence_pb2.GetSegmentsResponse
+    traits: _intelligence_pb2.GetTraitsResponse
+    predictions: _intelligence_pb2.GetPredictionsResponse
+    unanswered: _containers.RepeatedCompositeFieldContainer[UnansweredPart]
+    def __init__(self, recommendations: _Optional[_Union[RecommendResponse, _Mapping]] = ..., segments: _Optional[_Union[_intelligence_pb2.GetSegmentsResponse, _Mapping]] = ..., traits: _Optional[_Union[_intelligence_pb2.GetTraitsResponse, _Mapping]] = ..., predictions: _Optional[_Union[_intelligence_pb2.GetPredictionsResponse, _Mapping]] = ..., unanswered: _Optional[_Iterable[_Union[UnansweredPart, _Mapping]]] = ...) -> None: ...
+
+class UnansweredPart(_message.Message):
+    __slots__ = ("part", "code", "message")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    part: str
+    code: int
+    message: str
+    def __init__(self, part: _Optional[str] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
     __slots__ = ("customer_id", "placement", "limit", "exclude_item_ids", "context", "strategy", "exclude_interacted")

@@ -82,6 +82,11 @@ class PersonalizationServiceStub:
                 request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsRequest.SerializeToString,
                 response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsResponse.FromString,
                 _registered_method=True)
+        self.GetCustomerView = channel.unary_unary(
+                '/cxloop.personalization.v1.PersonalizationService/GetCustomerView',
+                request_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewRequest.SerializeToString,
+                response_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewResponse.FromString,
+                _registered_method=True)
 
 
 class PersonalizationServiceServicer:
@@ -156,6 +161,17 @@ class PersonalizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerView(self, request, context):
+        """What the customer 360 shows of one customer, in one call: a Recommend
+        for the placement (publishes RecommendationServed as Recommend does)
+        and IntelligenceService's GetSegments, GetTraits and GetPredictions. A
+        part its own RPC would have refused is unset and named in `unanswered`
+        with that RPC's status; one its RPC answers NOT_FOUND is unset only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PersonalizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +219,11 @@ def add_PersonalizationServiceServicer_to_server(servicer, server):
                     servicer.GetExperimentResults,
                     request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsRequest.FromString,
                     response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsResponse.SerializeToString,
+            ),
+            'GetCustomerView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerView,
+                    request_deserializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewRequest.FromString,
+                    response_serializer=cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +472,33 @@ class PersonalizationService:
             '/cxloop.personalization.v1.PersonalizationService/GetExperimentResults',
             cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsRequest.SerializeToString,
             cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetExperimentResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxloop.personalization.v1.PersonalizationService/GetCustomerView',
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewRequest.SerializeToString,
+            cxloop_dot_personalization_dot_v1_dot_personalization__service__pb2.GetCustomerViewResponse.FromString,
             options,
             channel_credentials,
             insecure,

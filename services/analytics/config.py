@@ -7,6 +7,12 @@ from pydantic import Field
 
 from cxloop_libs.config import ServiceSettings, default_data_dir
 
+# Net allocations between two collections of the youngest generation in the
+# analytics process (CPython: 700): ingest keeps fetches of thousands of
+# events alive, and the default collected each of them dozens of times
+# (docs/adr/0245).
+GC_YOUNG_THRESHOLD = 20_000
+
 
 class AnalyticsSettings(ServiceSettings):
     service_name: ClassVar[str] = "analytics"

@@ -90,19 +90,28 @@ class ReceivedEvent:
 
 
 def parse_headers(nats_subject: str, headers: dict[str, str] | None, data: bytes) -> ReceivedEvent:
-    headers = dict(headers or {})
-    missing = [h for h in REQUIRED if not headers.get(h)]
-    if missing:
+    headers = dict(headers) if headers else {}
+    get = headers.get
+    # Every consumer parses every message here: the four required headers
+    # are read once each, the error path only when one is missing.
+    spec, ce_id, ce_type, source = (
+        get("ce-specversion"),
+        get("ce-id"),
+        get("ce-type"),
+        get("ce-source"),
+    )
+    if not (spec and ce_id and ce_type and source):
+        missing = [h for h in REQUIRED if not get(h)]
         raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
-    if headers["ce-specversion"] != "1.0":
-        raise MalformedEvent(f"unsupported ce-specversion {headers['ce-specversion']!r}")
+    if spec != "1.0":
+        raise MalformedEvent(f"unsupported ce-specversion {spec!r}")
     return ReceivedEvent(
-        id=headers["ce-id"],
-        type=headers["ce-type"],
-        source=headers["ce-source"],
-        subject=headers.get("ce-subject", ""),
-        time=headers.get("ce-time", ""),
-        data=data,
-        nats_subject=nats_subject,
-        headers=headers,
+        ce_id,
+        ce_type,
+        source,
+        get("ce-subject", ""),
+        get("ce-time", ""),
+        data,
+        nats_subject,
+        headers,
     )

@@ -1,5 +1,6 @@
 """Predictions (issue #15): customer lifetime value with BG/NBD (Fader,
-Hardie & Lee 2005) + Gamma-Gamma (Fader, Hardie & Lee 2005b), and churn risk
+Hardie & Lee 2005) on a calendar-month clock (a purchase rate per month,
+docs/adr/0235) + Gamma-Gamma (Fader, Hardie & Lee 2005b), and churn risk
 with a calibrated scikit-learn classifier trained on a time-based split.
 
 Pure numerics over each customer's order list (time, value); the service
@@ -193,16 +194,24 @@ def _months(days: np.ndarray) -> np.ndarray:
     )
 
 
+#: A customer's first days, in which he may buy at his own pace (the new
+#: customer's rate, fitted, kept when BIC prefers it; docs/adr/0235).
+NEW_CUSTOMER_DAYS = 60
+
+
 @dataclass(frozen=True, slots=True)
 class PurchaseSeason:
     """How fast customers buy in each calendar month of the calibration span,
-    relative to the span's mean day (rates average 1 over its days).
+    relative to the span's mean day (rates average 1 over its days), and how
+    much faster (or slower) in their first ``NEW_CUSTOMER_DAYS`` days.
 
     The BG/NBD then runs on an operational clock that ticks at that rate: a
     customer silent through a slow month has used less of his time than the
     calendar says, so a summer lull right before the cut is not read as
-    dropout (docs/adr/0235). After the cut the clock ticks at 1: the
-    calibration data know no month ahead, so each is an average month."""
+    dropout (docs/adr/0235-clv-bgnbd-on-a-calendar-month-clock.md). The
+    new-customer rate keeps a cohort's first weeks from passing for a busy
+    season. After the cut the clock ticks at 1: the calibration data know no
+    month ahead, so each is an average month."""
 
     first_day: int  # epoch day where the clock starts (first purchase day in the data)
     end_day: float  # the cutoff, in days
@@ -210,25 +219,34 @@ class PurchaseSeason:
     day_rates: np.ndarray
     months: tuple[int, ...]  # calendar months with their own rate, oldest first
     rates: tuple[float, ...]  # their rates (the first also covers any earlier day)
+    new_customer_rate: float = 1.0  # times the month's rate, first NEW_CUSTOMER_DAYS days
 
     def clock(self, days: Any) -> np.ndarray:
-        """Operational time from first_day to each epoch day (in days)."""
+        """Calendar operational time from first_day to each epoch day (in days)."""
         d = np.asarray(days, float)
         grid = self.first_day + np.arange(len(self.day_rates) + 1)
         cum = np.r_[0.0, np.cumsum(self.day_rates)]
         inside = np.interp(np.minimum(d, self.end_day), grid, cum)
         return np.asarray(inside + np.maximum(d - self.end_day, 0.0))
 
+    def elapsed(self, first: Any, days: Any) -> np.ndarray:
+        """A customer's operational time from his first purchase day to ``days``."""
+        first, days = np.asarray(first, float), np.asarray(days, float)
+        c0, young = self.clock(first), self.clock(np.minimum(days, first + NEW_CUSTOMER_DAYS))
+        return np.asarray(self.clock(days) - c0 + (self.new_customer_rate - 1) * (young - c0))
+
     def warp(self, s: Summary) -> Summary:
         """The summary (at this season's cutoff) on the operational clock."""
         first = self.end_day - s.T
-        c0 = self.clock(first)
-        return Summary(s.x, self.clock(first + s.t_x) - c0, self.clock(self.end_day) - c0, s.m)
+        return Summary(
+            s.x, self.elapsed(first, first + s.t_x), self.elapsed(first, self.end_day), s.m
+        )
 
 
 def _seasonal_ll(
     params: np.ndarray,
-    n_months: int,
+    n_bg: int,
+    young: bool,
     ref: int,
     x: np.ndarray,
     f_idx: np.ndarray,
@@ -236,27 +254,39 @@ def _seasonal_ll(
     day_seg: np.ndarray,
     last_frac: float,
     repeats: np.ndarray,
+    young_repeats: float,
     scale: float,
 ) -> float:
     """Negative log-likelihood of BG/NBD in operational time plus the
-    clock's density at each repeat purchase (sum of log rates)."""
-    k = len(params) - (n_months - 1)
-    theta = np.insert(params[k:], ref, 0.0)
+    clock's density at each repeat purchase (sum of log rates). ``params``:
+    the BG/NBD's (``n_bg``), the log month rates but ``ref``'s, and the log
+    new-customer rate if ``young``."""
+    theta = np.insert(params[n_bg : len(params) - young], ref, 0.0)
+    gamma = float(params[-1]) if young else 0.0
     rate = np.exp(theta)[day_seg]
     rate[-1] *= last_frac
     cum = np.r_[0.0, np.cumsum(rate)]
     c0 = cum[f_idx]
-    t_x, T = (cum[l_idx] - c0) * scale, (cum[-1] - c0) * scale
-    return _bgnbd_ll(params[:k], x, t_x, T) - float(repeats @ theta)
+
+    def elapsed(idx: np.ndarray) -> np.ndarray:
+        if not young:
+            return np.asarray(cum[idx] - c0)
+        mid = cum[np.minimum(idx, f_idx + NEW_CUSTOMER_DAYS)]
+        return np.asarray(math.exp(gamma) * (mid - c0) + cum[idx] - mid)
+
+    t_x = elapsed(l_idx) * scale
+    T = elapsed(np.full_like(f_idx, len(cum) - 1)) * scale
+    return _bgnbd_ll(params[:n_bg], x, t_x, T) - float(repeats @ theta) - gamma * young_repeats
 
 
 def fit_seasonal_bgnbd(
     orders_by_customer: Sequence[Orders], cutoff: float, *, mixture: bool | None = None
 ) -> tuple[BGNBD, PurchaseSeason]:
-    """BG/NBD with a purchase rate per calendar month, fitted jointly by
-    maximum likelihood on the orders before ``cutoff`` (days as in
-    :func:`summarise`). ``mixture`` None: the never-dropout share is kept only
-    when BIC prefers it (one parameter against ln(customers) / 2)."""
+    """BG/NBD with a purchase rate per calendar month and a new customer's
+    rate, fitted jointly by maximum likelihood on the orders before
+    ``cutoff`` (days as in :func:`summarise`). The new-customer rate and
+    (``mixture`` None) the never-dropout share are kept only when BIC
+    prefers them (one parameter each against ln(customers) / 2)."""
     s = summarise(orders_by_customer, cutoff)
     end = cutoff / DAY
     keep = s.T > 0
@@ -267,11 +297,12 @@ def fit_seasonal_bgnbd(
     month = _months(grid.astype(float))
     own = np.unique(month)[-SEASON_MONTHS:]
     day_seg = np.searchsorted(own, np.maximum(month, own[0]))
-    repeat_days = [
-        d
-        for o in orders_by_customer
-        for d in sorted({int(at // DAY) for at, _ in o if at <= cutoff})[1:]
-    ]
+    repeat_days: list[int] = []
+    young_repeats = 0.0
+    for o in orders_by_customer:
+        ds = sorted({int(at // DAY) for at, _ in o if at <= cutoff})
+        repeat_days.extend(ds[1:])
+        young_repeats += sum(1 for d in ds[1:] if d - ds[0] < NEW_CUSTOMER_DAYS)
     seg_of = day_seg[np.asarray(repeat_days, np.int64) - d0] if repeat_days else np.zeros(0, int)
     repeats = np.bincount(seg_of, minlength=len(own)).astype(float)
     ref = int(np.argmax(repeats))
@@ -279,47 +310,45 @@ def fit_seasonal_bgnbd(
     l_idx = np.rint(end - T + t_x).astype(np.int64) - d0
     last_frac = end - d_end
     scale = 10.0 / max(float(T.max()), 1e-9)
+    bic = 0.5 * math.log(len(x))
     plain = BGNBD.fit(s, mixture=False)
+    data = (ref, x, f_idx, l_idx, day_seg, last_frac, repeats, young_repeats, scale)
+    months_b = [(-5.0, 5.0)] * (len(own) - 1)
+
+    def fit(start: np.ndarray, n_bg: int, young: bool) -> Any:
+        bounds = [(-8.0, 8.0)] * 4 + [(-12.0, 12.0)] * (n_bg - 4) + months_b
+        return optimize.minimize(
+            _seasonal_ll,
+            start,
+            args=(n_bg, young, *data),
+            method="L-BFGS-B",
+            bounds=bounds + [(-3.0, 3.0)] * young,
+        )
+
     start = np.log([plain.r, plain.alpha * scale, plain.a, plain.b])
-    args = (len(own), ref, x, f_idx, l_idx, day_seg, last_frac, repeats, scale)
-    bounds = [(-8.0, 8.0)] * 4 + [(-5.0, 5.0)] * (len(own) - 1)
-    best = optimize.minimize(
-        _seasonal_ll,
-        np.r_[start, np.zeros(len(own) - 1)],
-        args=args,
-        method="L-BFGS-B",
-        bounds=bounds,
-    )
+    best, n_bg, young = fit(np.r_[start, np.zeros(len(own) - 1)], 4, False), 4, False
+    res = fit(np.r_[best.x, 0.0], 4, True)
+    if best.fun - res.fun > bic:
+        best, young = res, True
     if mixture is not False:
-        mixed = None
-        for logit in (-4.0, -2.0, 0.0):
-            res = optimize.minimize(
-                _seasonal_ll,
-                np.r_[best.x[:4], logit, best.x[4:]],
-                args=args,
-                method="L-BFGS-B",
-                bounds=[*bounds[:4], (-12.0, 12.0), *bounds[4:]],
-            )
-            if mixed is None or res.fun < mixed.fun:
-                mixed = res
-        assert mixed is not None
-        if mixture or best.fun - mixed.fun > 0.5 * math.log(len(x)):
-            best = mixed
-    k = 5 if len(best.x) == 4 + len(own) else 4
-    theta = np.insert(best.x[k:], ref, 0.0)
+        mixed = fit(np.r_[best.x[:4], -2.0, best.x[4:]], 5, young)
+        if mixture or best.fun - mixed.fun > bic:
+            best, n_bg = mixed, 5
+    theta = np.insert(best.x[n_bg : len(best.x) - young], ref, 0.0)
     day_rates = np.exp(theta)[day_seg]
     # Normalise to the mean calibration day (the last one counts its covered part).
     weights = np.ones(len(grid))
     weights[-1] = last_frac
     mean = float(day_rates @ weights / weights.sum())
     r, alpha, a, b = np.exp(best.x[:4])
-    pi = float(special.expit(best.x[4])) if k == 5 else 0.0
+    pi = float(special.expit(best.x[4])) if n_bg == 5 else 0.0
     season = PurchaseSeason(
         d0,
         end,
         day_rates / mean,
         tuple(int(m) for m in own),
         tuple(float(v) for v in np.exp(theta) / mean),
+        float(np.exp(best.x[-1])) if young else 1.0,
     )
     return BGNBD(float(r), float(alpha / scale / mean), float(a), float(b), pi), season
 

@@ -394,12 +394,13 @@ def test_never_dropout_share_is_recovered() -> None:
 
 
 def seasonal_population(
-    lull: float, seed: int = 3
+    lull: float, seed: int = 3, new_customer: float = 1.0
 ) -> tuple[list[list[tuple[float, float]]], float]:
     """BG/NBD customers whose purchase rate is ``lull`` times the usual in
     the three calendar months before the cut (1 elsewhere) and, after the
-    cut, the mean rate of the calibration span's days: the calendar-month
-    BG/NBD's own story, average months ahead included."""
+    cut, the mean rate of the calibration span's days; ``new_customer`` times
+    that in a customer's first NEW_CUSTOMER_DAYS: the month-clock BG/NBD's
+    own story, average months ahead included."""
     rng = np.random.default_rng(seed)
     start, cut = NOW - 540 * DAY, NOW - 200 * DAY
 
@@ -413,14 +414,17 @@ def seasonal_population(
     out = []
     for _ in range(3000):
         lam, p = rng.gamma(0.6, 1 / 10), rng.beta(1.0, 3.0)
-        t = start + rng.uniform(0, 60) * DAY
+        t = t0 = start + rng.uniform(0, 60) * DAY
         orders = [(t, 10.0)]
-        while True:  # thinning: candidates at rate lam, kept with the day's relative rate
-            t += rng.exponential(1 / lam) * DAY
+        top = max(1.0, new_customer)
+        while True:  # thinning: candidates at lam * top, kept with the day's relative rate
+            t += rng.exponential(1 / (lam * top)) * DAY
             if t > NOW:
                 break
             rate = mean if t > cut else lull if month(t) in lull_months else 1.0
-            if rng.random() < rate:
+            if t - t0 < pr.NEW_CUSTOMER_DAYS * DAY:
+                rate *= new_customer
+            if rng.random() * top < rate:
                 orders.append((t, 10.0))
                 if rng.random() < p:
                     break
@@ -428,6 +432,7 @@ def seasonal_population(
     return out, cut
 
 
+@pytest.mark.timeout(300)  # three fits of the month clock on 3,000 customers
 def test_calendar_month_clock_reads_a_lull_before_the_cut_as_a_lull_not_dropout() -> None:
     data, cut = seasonal_population(0.4)
     s = pr.summarise(data, cut)
@@ -458,7 +463,9 @@ def test_calendar_month_clock_reads_a_lull_before_the_cut_as_a_lull_not_dropout(
 def test_calendar_month_clock_stays_flat_without_seasons_and_after_the_cut() -> None:
     data, cut = seasonal_population(1.0)
     model = pr.fit_clv(data, cut)
-    assert model.season is not None and model.bgnbd.pi == 0.0  # BIC: no share on BG/NBD data
+    # BIC: no never-dropout share and no new-customer rate on plain BG/NBD data.
+    assert model.season is not None and model.bgnbd.pi == 0.0
+    assert model.season.new_customer_rate == 1.0
     # The first (partial, acquisition) month aside, every month near 1.
     assert np.all(np.abs(np.array(model.season.rates[1:]) - 1) < 0.1), model.season.rates
     season = model.season
@@ -470,6 +477,21 @@ def test_calendar_month_clock_stays_flat_without_seasons_and_after_the_cut() -> 
     # Too little history for a month's rate: the calendar clock.
     short = [[(a, v) for a, v in o if a <= cut] for o in data[:10]]
     assert pr.fit_clv(short, cut).season is None
+
+
+def test_new_customers_first_weeks_are_not_read_as_a_busy_season() -> None:
+    # Customers buy twice as fast in their first NEW_CUSTOMER_DAYS; the cohort
+    # joins in the first 60 days, so without the new-customer rate those
+    # months look busy and lift the mean day the forecast uses.
+    data, cut = seasonal_population(1.0, seed=4, new_customer=2.0)
+    model = pr.fit_clv(data, cut)
+    assert model.season is not None
+    assert abs(model.season.new_customer_rate - 2.0) < 0.3, model.season.new_customer_rate
+    assert np.all(np.abs(np.array(model.season.rates[1:]) - 1) < 0.12), model.season.rates
+    s = pr.summarise(data, cut)
+    actual = np.array([len({int(a // DAY) for a, _ in o if cut < a <= NOW}) for o in data])
+    err = model.purchases(200, s).sum() / actual.sum() - 1
+    assert abs(err) < 0.06, err
 
 
 def test_backtest_choice_picks_the_model_that_forecasts_the_validation_part() -> None:

@@ -181,6 +181,10 @@ def clv(df: Any) -> dict[str, Any]:
                     if model.season is not None
                     else None
                 ),
+                # A customer's first 60 days, times the month's rate (1: BIC dropped it).
+                "new_customer_rate": (
+                    round(model.season.new_customer_rate, 3) if model.season is not None else None
+                ),
             },
             **{
                 ("lifetimes" if pen == 0 else f"lifetimes_penalizer_{pen:g}"): {

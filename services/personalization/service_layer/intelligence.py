@@ -670,6 +670,11 @@ class Intelligence:
                         if clv.season is not None
                         else None
                     ),
+                    # Times the month's rate in a customer's first
+                    # NEW_CUSTOMER_DAYS (1: BIC dropped it).
+                    "new_customer_rate": (
+                        clv.season.new_customer_rate if clv.season is not None else None
+                    ),
                     "backtest_correction": clv.correction,
                     "customers": len(ids),
                     "horizon_days": self.cfg.clv_horizon_days,

@@ -105,8 +105,13 @@ def clv(df: Any) -> dict[str, Any]:
         # Spend: expected purchases x Gamma-Gamma expected value per purchase.
         ours_v = ours_n * model.gg.expected_value(s.x, s.m)
         ours_s = time.perf_counter() - t0
-        # The plain BG/NBD (no never-dropout share), our own fit: an ablation.
-        plain = pr.fit_clv(sel, c, mixture=False)
+        # Ablations on the calendar clock (no purchase rate per month): the
+        # model served before ADR 0235 (BG/NBD with a never-dropout share,
+        # ADR 0131) and the plain BG/NBD.
+        mixed = pr.fit_clv(sel, c, seasonal=False, mixture=True)
+        mixed_n = mixed.purchases(horizon, s)
+        mixed_v = mixed_n * mixed.gg.expected_value(s.x, s.m)
+        plain = pr.fit_clv(sel, c, seasonal=False, mixture=False)
         plain_n = plain.purchases(horizon, s)
         plain_v = plain_n * plain.gg.expected_value(s.x, s.m)
         # The variant a backtest inside the calibration data would choose
@@ -115,7 +120,7 @@ def clv(df: Any) -> dict[str, Any]:
         if choice is not None:
             cand = choice.candidate
             chosen = (
-                model
+                mixed
                 if cand.mixture and not cand.penalizer
                 else plain
                 if not cand.penalizer
@@ -162,9 +167,24 @@ def clv(df: Any) -> dict[str, Any]:
             "ours": {
                 **_metrics(ours_n, act_n, ours_v, act_v),
                 "fit_s": round(ours_s, 2),
+                "model": "bgnbd on a calendar-month clock (ADR 0235)",
                 "bgnbd": {
                     k: round(getattr(model.bgnbd, k), 5) for k in ("r", "alpha", "a", "b", "pi")
                 },
+                # Purchase rate per calendar month, relative to the mean
+                # calibration day (fitted on the calibration data only).
+                "month_rates": (
+                    {
+                        str(np.datetime64(m, "M")): round(v, 3)
+                        for m, v in zip(model.season.months, model.season.rates, strict=True)
+                    }
+                    if model.season is not None
+                    else None
+                ),
+                # A customer's first 60 days, times the month's rate (1: BIC dropped it).
+                "new_customer_rate": (
+                    round(model.season.new_customer_rate, 3) if model.season is not None else None
+                ),
             },
             **{
                 ("lifetimes" if pen == 0 else f"lifetimes_penalizer_{pen:g}"): {
@@ -185,6 +205,12 @@ def clv(df: Any) -> dict[str, Any]:
             "holdout_counting": {
                 "distinct_days": int(act_n.sum()),
                 "transaction_rows": sum(sum(1 for a, _ in o if c < a <= h) for o in sel),
+            },
+            "ours_calendar_clock_never_dropout": {
+                **_metrics(mixed_n, act_n, mixed_v, act_v),
+                "bgnbd": {
+                    k: round(getattr(mixed.bgnbd, k), 5) for k in ("r", "alpha", "a", "b", "pi")
+                },
             },
             "ours_plain_bgnbd": {
                 **_metrics(plain_n, act_n, plain_v, act_v),
@@ -272,6 +298,13 @@ def intelligence_rows() -> list[str]:
                 f"; lifetimes penalizer {v['penalizer_coef']:g}: {v['purchases_rmse']} / {v['total_purchases_error']:+.1%}"
                 for k, v in c.items()
                 if k.startswith("lifetimes_penalizer_")
+            )
+            + (
+                f"; before ADR 0235 (calendar clock, never-dropout share): "
+                f"{c['ours_calendar_clock_never_dropout']['purchases_rmse']} / "
+                f"{c['ours_calendar_clock_never_dropout']['total_purchases_error']:+.1%}"
+                if "ours_calendar_clock_never_dropout" in c
+                else ""
             )
             + (
                 f"; backtest choice ({c['ours_backtest_choice']['chosen']}, not adopted): "

@@ -1,5 +1,6 @@
 """Predictions (issue #15): customer lifetime value with BG/NBD (Fader,
-Hardie & Lee 2005) + Gamma-Gamma (Fader, Hardie & Lee 2005b), and churn risk
+Hardie & Lee 2005) on a calendar-month clock (a purchase rate per month,
+docs/adr/0235) + Gamma-Gamma (Fader, Hardie & Lee 2005b), and churn risk
 with a calibrated scikit-learn classifier trained on a time-based split.
 
 Pure numerics over each customer's order list (time, value); the service
@@ -180,6 +181,178 @@ class BGNBD:
         return np.asarray(w + (1 - w) / (1.0 + d))
 
 
+# -- BG/NBD on a calendar-month clock ------------------------------------------------
+#: Calendar months (the most recent ones) that get their own purchase rate;
+#: earlier days share one, so a long history does not add a parameter a month.
+SEASON_MONTHS = 24
+
+
+def _months(days: np.ndarray) -> np.ndarray:
+    """Calendar month (months since 1970-01, UTC) of each epoch day."""
+    return np.asarray(
+        np.floor(days).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    )
+
+
+#: A customer's first days, in which he may buy at his own pace (the new
+#: customer's rate, fitted, kept when BIC prefers it; docs/adr/0235).
+NEW_CUSTOMER_DAYS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseSeason:
+    """How fast customers buy in each calendar month of the calibration span,
+    relative to the span's mean day (rates average 1 over its days), and how
+    much faster (or slower) in their first ``NEW_CUSTOMER_DAYS`` days.
+
+    The BG/NBD then runs on an operational clock that ticks at that rate: a
+    customer silent through a slow month has used less of his time than the
+    calendar says, so a summer lull right before the cut is not read as
+    dropout (docs/adr/0235-clv-bgnbd-on-a-calendar-month-clock.md). The
+    new-customer rate keeps a cohort's first weeks from passing for a busy
+    season. After the cut the clock ticks at 1: the calibration data know no
+    month ahead, so each is an average month."""
+
+    first_day: int  # epoch day where the clock starts (first purchase day in the data)
+    end_day: float  # the cutoff, in days
+    #: Rate of each day from first_day to the cutoff's day (inclusive).
+    day_rates: np.ndarray
+    months: tuple[int, ...]  # calendar months with their own rate, oldest first
+    rates: tuple[float, ...]  # their rates (the first also covers any earlier day)
+    new_customer_rate: float = 1.0  # times the month's rate, first NEW_CUSTOMER_DAYS days
+
+    def clock(self, days: Any) -> np.ndarray:
+        """Calendar operational time from first_day to each epoch day (in days)."""
+        d = np.asarray(days, float)
+        grid = self.first_day + np.arange(len(self.day_rates) + 1)
+        cum = np.r_[0.0, np.cumsum(self.day_rates)]
+        inside = np.interp(np.minimum(d, self.end_day), grid, cum)
+        return np.asarray(inside + np.maximum(d - self.end_day, 0.0))
+
+    def elapsed(self, first: Any, days: Any) -> np.ndarray:
+        """A customer's operational time from his first purchase day to ``days``."""
+        first, days = np.asarray(first, float), np.asarray(days, float)
+        c0, young = self.clock(first), self.clock(np.minimum(days, first + NEW_CUSTOMER_DAYS))
+        return np.asarray(self.clock(days) - c0 + (self.new_customer_rate - 1) * (young - c0))
+
+    def warp(self, s: Summary) -> Summary:
+        """The summary (at this season's cutoff) on the operational clock."""
+        first = self.end_day - s.T
+        return Summary(
+            s.x, self.elapsed(first, first + s.t_x), self.elapsed(first, self.end_day), s.m
+        )
+
+
+def _seasonal_ll(
+    params: np.ndarray,
+    n_bg: int,
+    young: bool,
+    ref: int,
+    x: np.ndarray,
+    f_idx: np.ndarray,
+    l_idx: np.ndarray,
+    day_seg: np.ndarray,
+    last_frac: float,
+    repeats: np.ndarray,
+    young_repeats: float,
+    scale: float,
+) -> float:
+    """Negative log-likelihood of BG/NBD in operational time plus the
+    clock's density at each repeat purchase (sum of log rates). ``params``:
+    the BG/NBD's (``n_bg``), the log month rates but ``ref``'s, and the log
+    new-customer rate if ``young``."""
+    theta = np.insert(params[n_bg : len(params) - young], ref, 0.0)
+    gamma = float(params[-1]) if young else 0.0
+    rate = np.exp(theta)[day_seg]
+    rate[-1] *= last_frac
+    cum = np.r_[0.0, np.cumsum(rate)]
+    c0 = cum[f_idx]
+
+    def elapsed(idx: np.ndarray) -> np.ndarray:
+        if not young:
+            return np.asarray(cum[idx] - c0)
+        mid = cum[np.minimum(idx, f_idx + NEW_CUSTOMER_DAYS)]
+        return np.asarray(math.exp(gamma) * (mid - c0) + cum[idx] - mid)
+
+    t_x = elapsed(l_idx) * scale
+    T = elapsed(np.full_like(f_idx, len(cum) - 1)) * scale
+    return _bgnbd_ll(params[:n_bg], x, t_x, T) - float(repeats @ theta) - gamma * young_repeats
+
+
+def fit_seasonal_bgnbd(
+    orders_by_customer: Sequence[Orders], cutoff: float, *, mixture: bool | None = None
+) -> tuple[BGNBD, PurchaseSeason]:
+    """BG/NBD with a purchase rate per calendar month and a new customer's
+    rate, fitted jointly by maximum likelihood on the orders before
+    ``cutoff`` (days as in :func:`summarise`). The new-customer rate and
+    (``mixture`` None) the never-dropout share are kept only when BIC
+    prefers them (one parameter each against ln(customers) / 2)."""
+    s = summarise(orders_by_customer, cutoff)
+    end = cutoff / DAY
+    keep = s.T > 0
+    x, t_x, T = s.x[keep], s.t_x[keep], s.T[keep]
+    first = np.rint(end - T).astype(np.int64)
+    d0, d_end = int(first.min()), math.floor(end)
+    grid = np.arange(d0, d_end + 1)
+    month = _months(grid.astype(float))
+    own = np.unique(month)[-SEASON_MONTHS:]
+    day_seg = np.searchsorted(own, np.maximum(month, own[0]))
+    repeat_days: list[int] = []
+    young_repeats = 0.0
+    for o in orders_by_customer:
+        ds = sorted({int(at // DAY) for at, _ in o if at <= cutoff})
+        repeat_days.extend(ds[1:])
+        young_repeats += sum(1 for d in ds[1:] if d - ds[0] < NEW_CUSTOMER_DAYS)
+    seg_of = day_seg[np.asarray(repeat_days, np.int64) - d0] if repeat_days else np.zeros(0, int)
+    repeats = np.bincount(seg_of, minlength=len(own)).astype(float)
+    ref = int(np.argmax(repeats))
+    f_idx = first - d0
+    l_idx = np.rint(end - T + t_x).astype(np.int64) - d0
+    last_frac = end - d_end
+    scale = 10.0 / max(float(T.max()), 1e-9)
+    bic = 0.5 * math.log(len(x))
+    plain = BGNBD.fit(s, mixture=False)
+    data = (ref, x, f_idx, l_idx, day_seg, last_frac, repeats, young_repeats, scale)
+    months_b = [(-5.0, 5.0)] * (len(own) - 1)
+
+    def fit(start: np.ndarray, n_bg: int, young: bool) -> Any:
+        bounds = [(-8.0, 8.0)] * 4 + [(-12.0, 12.0)] * (n_bg - 4) + months_b
+        return optimize.minimize(
+            _seasonal_ll,
+            start,
+            args=(n_bg, young, *data),
+            method="L-BFGS-B",
+            bounds=bounds + [(-3.0, 3.0)] * young,
+        )
+
+    start = np.log([plain.r, plain.alpha * scale, plain.a, plain.b])
+    best, n_bg, young = fit(np.r_[start, np.zeros(len(own) - 1)], 4, False), 4, False
+    res = fit(np.r_[best.x, 0.0], 4, True)
+    if best.fun - res.fun > bic:
+        best, young = res, True
+    if mixture is not False:
+        mixed = fit(np.r_[best.x[:4], -2.0, best.x[4:]], 5, young)
+        if mixture or best.fun - mixed.fun > bic:
+            best, n_bg = mixed, 5
+    theta = np.insert(best.x[n_bg : len(best.x) - young], ref, 0.0)
+    day_rates = np.exp(theta)[day_seg]
+    # Normalise to the mean calibration day (the last one counts its covered part).
+    weights = np.ones(len(grid))
+    weights[-1] = last_frac
+    mean = float(day_rates @ weights / weights.sum())
+    r, alpha, a, b = np.exp(best.x[:4])
+    pi = float(special.expit(best.x[4])) if n_bg == 5 else 0.0
+    season = PurchaseSeason(
+        d0,
+        end,
+        day_rates / mean,
+        tuple(int(m) for m in own),
+        tuple(float(v) for v in np.exp(theta) / mean),
+        float(np.exp(best.x[-1])) if young else 1.0,
+    )
+    return BGNBD(float(r), float(alpha / scale / mean), float(a), float(b), pi), season
+
+
 # -- Gamma-Gamma -------------------------------------------------------------------
 def _gg_ll(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> float:
     p, q, v = np.exp(params)
@@ -229,10 +402,12 @@ class GammaGamma:
 
 @dataclass(frozen=True, slots=True)
 class CLVModel:
-    """BG/NBD + Gamma-Gamma. ``correction`` is an optional backtest ratio
-    (fit_clv's backtest_days): the model refitted on an earlier cut of the
-    calibration data is compared with what happened in the rest of it. The
-    CDNOW bench shows it does not help reliably, so the service leaves it off
+    """BG/NBD + Gamma-Gamma. ``season``: the BG/NBD runs on a calendar-month
+    clock (:func:`fit_seasonal_bgnbd`, the served model, docs/adr/0235).
+    ``correction`` is an optional backtest ratio (fit_clv's backtest_days):
+    the model refitted on an earlier cut of the calibration data is compared
+    with what happened in the rest of it. The CDNOW bench shows it does not
+    help reliably, so the service leaves it off
     (docs/adr/0095-customer-intelligence.md)."""
 
     bgnbd: BGNBD
@@ -240,9 +415,19 @@ class CLVModel:
     correction: float = 1.0
     #: The backtest's choice of BG/NBD variant (fit_clv(choose=True)).
     choice: ClvChoice | None = None
+    season: PurchaseSeason | None = None
+
+    def _clocked(self, s: Summary) -> Summary:
+        return self.season.warp(s) if self.season is not None else s
 
     def purchases(self, t_days: float, s: Summary) -> np.ndarray:
-        return self.bgnbd.expected(t_days, s.x, s.t_x, s.T) * self.correction
+        """Expected purchases in the ``t_days`` after the cutoff ``s`` was taken at."""
+        w = self._clocked(s)
+        return self.bgnbd.expected(t_days, w.x, w.t_x, w.T) * self.correction
+
+    def p_alive(self, s: Summary) -> np.ndarray:
+        w = self._clocked(s)
+        return self.bgnbd.p_alive(w.x, w.t_x, w.T)
 
     def value(self, t_days: float, s: Summary) -> np.ndarray:
         return np.asarray(self.purchases(t_days, s) * self.gg.expected_value(s.x, s.m))
@@ -253,26 +438,37 @@ def fit_clv(
     cutoff: float,
     *,
     backtest_days: float = 0.0,
-    mixture: bool = True,
+    mixture: bool | None = None,
     penalizer: float = 0.0,
     choose: bool = False,
+    seasonal: bool = True,
 ) -> CLVModel:
-    """``choose``: the BG/NBD variant is the one :func:`choose_clv` picks on
-    a backtest inside the data before ``cutoff`` (``mixture`` and
-    ``penalizer`` are then ignored)."""
+    """The served model: BG/NBD on a calendar-month clock
+    (:func:`fit_seasonal_bgnbd`; ``mixture`` None lets BIC keep or drop the
+    never-dropout share) + Gamma-Gamma. ``seasonal`` False: the calendar
+    clock of earlier versions (``mixture`` None then means True, ADR 0131).
+    ``penalizer`` and ``choose`` are the experiments of ADR 0180/0200 and
+    imply ``seasonal`` False. ``choose``: the BG/NBD variant is the one
+    :func:`choose_clv` picks on a backtest inside the data before ``cutoff``
+    (``mixture`` and ``penalizer`` are then ignored)."""
     choice = None
     if choose:
         choice = choose_clv(orders, cutoff)
         mixture, penalizer = choice.candidate.mixture, choice.candidate.penalizer
     s = summarise(orders, cutoff)
-    bg, gg = BGNBD.fit(s, mixture=mixture, penalizer=penalizer), GammaGamma.fit(s)
+    gg = GammaGamma.fit(s)
+    season = None
+    if seasonal and not choose and not penalizer and _enough_for_season(s, cutoff):
+        bg, season = fit_seasonal_bgnbd(orders, cutoff, mixture=mixture)
+    else:
+        bg = BGNBD.fit(s, mixture=mixture is not False, penalizer=penalizer)
     corr = 1.0
     if backtest_days > 0:
         early = cutoff - backtest_days * DAY
         se = summarise(orders, early)
         known = se.T > 0
         if known.sum() >= 20:
-            bge = BGNBD.fit(se, mixture=mixture, penalizer=penalizer)
+            bge = BGNBD.fit(se, mixture=mixture is not False, penalizer=penalizer)
             pred = float(bge.expected(backtest_days, se.x[known], se.t_x[known], se.T[known]).sum())
             actual = 0.0
             for o, k in zip(orders, known, strict=True):
@@ -280,7 +476,17 @@ def fit_clv(
                     actual += len({int(at // DAY) for at, _ in o if early < at <= cutoff})
             if pred > 0 and actual > 0:
                 corr = float(np.clip(actual / pred, 0.5, 2.0))
-    return CLVModel(bg, gg, corr, choice)
+    return CLVModel(bg, gg, corr, choice, season)
+
+
+def _enough_for_season(s: Summary, cutoff: float) -> bool:
+    """A month's rate needs a span of two months or more (with one there is
+    nothing to compare) and some repeat purchases to learn from."""
+    known = s.T > 0
+    if known.sum() < 20 or s.x[known].sum() < 20:
+        return False
+    start = cutoff / DAY - float(s.T[known].max())
+    return len(np.unique(_months(np.array([start, cutoff / DAY])))) > 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -645,7 +645,7 @@ class Intelligence:
         s = pr.summarise(lists, now)
         purchases = clv.purchases(self.cfg.clv_horizon_days, s)
         values = clv.value(self.cfg.clv_horizon_days, s)
-        alive = clv.bgnbd.p_alive(s.x, s.t_x, s.T)
+        alive = clv.p_alive(s)
         clv_v = f"clv-{version}"
         models.append(
             {
@@ -660,6 +660,21 @@ class Intelligence:
                         "never_dropout_share": clv.bgnbd.pi,
                     },
                     "gamma_gamma": {"p": clv.gg.p, "q": clv.gg.q, "v": clv.gg.v},
+                    # Purchase rate per calendar month (ADR 0235), relative
+                    # to the mean day of the span; none: too little history.
+                    "month_rates": (
+                        {
+                            str(np.datetime64(m, "M")): r
+                            for m, r in zip(clv.season.months, clv.season.rates, strict=True)
+                        }
+                        if clv.season is not None
+                        else None
+                    ),
+                    # Times the month's rate in a customer's first
+                    # NEW_CUSTOMER_DAYS (1: BIC dropped it).
+                    "new_customer_rate": (
+                        clv.season.new_customer_rate if clv.season is not None else None
+                    ),
                     "backtest_correction": clv.correction,
                     "customers": len(ids),
                     "horizon_days": self.cfg.clv_horizon_days,

@@ -3,6 +3,7 @@ language, trigger rules and the CLV / churn models, without I/O."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -335,7 +336,7 @@ def test_bgnbd_recovers_a_sensible_forecast_and_churn_is_calibrated() -> None:
     actual = np.array([len({int(a // DAY) for a, _ in o if cut < a <= NOW}) for o in data])
     assert abs(pred.sum() / actual.sum() - 1) < 0.25
     assert np.corrcoef(pred, actual)[0, 1] > 0.5
-    assert (model.bgnbd.p_alive(s.x, s.t_x, s.T) <= 1).all()
+    assert (model.p_alive(s) <= 1).all()
     churn = pr.train_churn(data, NOW, 60)
     assert churn is not None
     assert churn.metrics["auc"] > 0.6 and churn.metrics["brier"] < 0.25
@@ -390,6 +391,107 @@ def test_never_dropout_share_is_recovered() -> None:
     assert (mixed.p_alive(s.x, s.t_x, s.T) <= 1).all()
     none = pr.BGNBD.fit(pr.summarise(population(0.0), cut))
     assert none.pi < 0.05, none
+
+
+def seasonal_population(
+    lull: float, seed: int = 3, new_customer: float = 1.0
+) -> tuple[list[list[tuple[float, float]]], float]:
+    """BG/NBD customers whose purchase rate is ``lull`` times the usual in
+    the three calendar months before the cut (1 elsewhere) and, after the
+    cut, the mean rate of the calibration span's days; ``new_customer`` times
+    that in a customer's first NEW_CUSTOMER_DAYS: the month-clock BG/NBD's
+    own story, average months ahead included."""
+    rng = np.random.default_rng(seed)
+    start, cut = NOW - 540 * DAY, NOW - 200 * DAY
+
+    def month(t: float) -> int:
+        return int(np.datetime64(int(t // DAY), "D").astype("datetime64[M]").astype(np.int64))
+
+    lull_months = {month(cut - d * DAY) for d in range(90)}
+    mean = float(
+        np.mean([lull if month(d) in lull_months else 1.0 for d in np.arange(start, cut, DAY)])
+    )
+    out = []
+    for _ in range(3000):
+        lam, p = rng.gamma(0.6, 1 / 10), rng.beta(1.0, 3.0)
+        t = t0 = start + rng.uniform(0, 60) * DAY
+        orders = [(t, 10.0)]
+        top = max(1.0, new_customer)
+        while True:  # thinning: candidates at lam * top, kept with the day's relative rate
+            t += rng.exponential(1 / (lam * top)) * DAY
+            if t > NOW:
+                break
+            rate = mean if t > cut else lull if month(t) in lull_months else 1.0
+            if t - t0 < pr.NEW_CUSTOMER_DAYS * DAY:
+                rate *= new_customer
+            if rng.random() * top < rate:
+                orders.append((t, 10.0))
+                if rng.random() < p:
+                    break
+        out.append(orders)
+    return out, cut
+
+
+@pytest.mark.timeout(300)  # three fits of the month clock on 3,000 customers
+def test_calendar_month_clock_reads_a_lull_before_the_cut_as_a_lull_not_dropout() -> None:
+    data, cut = seasonal_population(0.4)
+    s = pr.summarise(data, cut)
+    actual = np.array([len({int(a // DAY) for a, _ in o if cut < a <= NOW}) for o in data])
+    served = pr.fit_clv(data, cut)
+    calendar = pr.fit_clv(data, cut, seasonal=False, mixture=False)
+    season = served.season
+    assert season is not None
+    # The lull months (the last three) at 0.4 / 0.84 of the mean day, the others above 1.
+    rates = np.array(season.rates)
+    assert np.all(np.abs(rates[-3:] - 0.4 / 0.843) < 0.08), rates
+    assert np.all(rates[1:-3] > 1.05), rates
+    days = np.ones(len(season.day_rates))
+    days[-1] = season.end_day - math.floor(season.end_day)
+    assert abs(season.day_rates @ days / days.sum() - 1) < 1e-9
+    err = served.purchases(200, s).sum() / actual.sum() - 1
+    plain_err = calendar.purchases(200, s).sum() / actual.sum() - 1
+    assert abs(err) < 0.06, err
+    assert plain_err < -0.15, plain_err  # the calendar clock reads the lull as dropout
+    assert (served.p_alive(s) <= 1).all()
+    # Orders after the cut are never read.
+    before = [[(a, v) for a, v in o if a <= cut] for o in data]
+    again = pr.fit_clv(before, cut)
+    assert again.season is not None and again.season.rates == season.rates
+    assert again.bgnbd == served.bgnbd
+
+
+def test_calendar_month_clock_stays_flat_without_seasons_and_after_the_cut() -> None:
+    data, cut = seasonal_population(1.0)
+    model = pr.fit_clv(data, cut)
+    # BIC: no never-dropout share and no new-customer rate on plain BG/NBD data.
+    assert model.season is not None and model.bgnbd.pi == 0.0
+    assert model.season.new_customer_rate == 1.0
+    # The first (partial, acquisition) month aside, every month near 1.
+    assert np.all(np.abs(np.array(model.season.rates[1:]) - 1) < 0.1), model.season.rates
+    season = model.season
+    end = season.end_day
+    assert season.clock([end + 10])[0] - season.clock([end])[0] == pytest.approx(10)
+    s = pr.summarise(data, cut)
+    w = season.warp(s)
+    assert np.allclose(w.x, s.x) and (w.t_x <= w.T + 1e-9).all()
+    # Too little history for a month's rate: the calendar clock.
+    short = [[(a, v) for a, v in o if a <= cut] for o in data[:10]]
+    assert pr.fit_clv(short, cut).season is None
+
+
+def test_new_customers_first_weeks_are_not_read_as_a_busy_season() -> None:
+    # Customers buy twice as fast in their first NEW_CUSTOMER_DAYS; the cohort
+    # joins in the first 60 days, so without the new-customer rate those
+    # months look busy and lift the mean day the forecast uses.
+    data, cut = seasonal_population(1.0, seed=4, new_customer=2.0)
+    model = pr.fit_clv(data, cut)
+    assert model.season is not None
+    assert abs(model.season.new_customer_rate - 2.0) < 0.3, model.season.new_customer_rate
+    assert np.all(np.abs(np.array(model.season.rates[1:]) - 1) < 0.12), model.season.rates
+    s = pr.summarise(data, cut)
+    actual = np.array([len({int(a // DAY) for a, _ in o if cut < a <= NOW}) for o in data])
+    err = model.purchases(200, s).sum() / actual.sum() - 1
+    assert abs(err) < 0.06, err
 
 
 def test_backtest_choice_picks_the_model_that_forecasts_the_validation_part() -> None:

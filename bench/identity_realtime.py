@@ -250,6 +250,80 @@ def resolve_latency(
     return out
 
 
+def _echo_server(port: int, ready: Any) -> None:
+    """Runs in its own process: a gRPC aio server with one unary method that
+    answers its request, no interceptor, no handler work: what the
+    transport alone costs per call (ADR 0225)."""
+
+    async def run() -> None:
+        async def echo(request: bytes, context: Any) -> bytes:
+            return request
+
+        handler = grpc.method_handlers_generic_handler(
+            "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((handler,))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.set()
+        await server.wait_for_termination()
+
+    asyncio.run(run())
+
+
+def _echo_client(target: str, rate: int, seconds: float) -> None:
+    """Paced calls at ``rate`` for ``seconds``, as `_resolve_client` paces
+    Resolve (a request of the size of a one-email ResolveRequest)."""
+
+    async def run() -> None:
+        async with grpc.aio.insecure_channel(target) as ch:
+            call = ch.unary_unary("/bench.Echo/Echo")
+            start = time.perf_counter()
+            tasks = []
+            for i in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.ensure_future(call(b"x" * 48, timeout=5)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def grpc_floor(rate: int = 600, seconds: float = 8.0) -> dict[str, Any]:
+    """CPU per call of a bare gRPC aio server (grpcio as installed) paced like
+    Resolve from another process: the part of identity's CPU per request no
+    change to identity can remove. Measured at a rate the machine sustains
+    (below saturation the figure does not depend on the rate much)."""
+    from bench.common import _tree_cpu_seconds
+    from cxloop_testing import infra
+
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    port = infra.free_port()
+    server = ctx.Process(target=_echo_server, args=(port, ready), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("echo server did not start")
+        warm = ctx.Process(target=_echo_client, args=(f"127.0.0.1:{port}", rate, 1.0))
+        warm.start()
+        warm.join(60)
+        before = _tree_cpu_seconds(server.pid or 0)
+        client = ctx.Process(target=_echo_client, args=(f"127.0.0.1:{port}", rate, seconds))
+        client.start()
+        client.join(seconds * 10 + 60)
+        used = _tree_cpu_seconds(server.pid or 0) - before
+    finally:
+        server.kill()
+        server.join(10)
+    return {
+        "rate_requests_per_s": rate,
+        "server_cpu_ms_per_call": round(used * 1e3 / int(rate * seconds), 3),
+        "grpcio": grpc.__version__,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def _signup_client(target: str, rate: int, requests: list[bytes], out: Any) -> None:
     """Runs in its own process: paced `Resolve` calls with traits (sign-ups
     scored against the earlier records), latencies back via a queue."""
@@ -446,7 +520,7 @@ PARTS_ENV = "CXLOOP_BENCH_IDENTITY_REALTIME"
 PARTS = ("consumer", "resolve", "resolve_more", "signups")
 _KEYS = {
     "consumer": ("consumer_events_per_s", "consumer_backlog", "consumer_cpu_per_event"),
-    "resolve": ("resolve", "resolve_runs", "resolve_p99_spread_ms"),
+    "resolve": ("resolve", "resolve_runs", "resolve_p99_spread_ms", "grpc_floor"),
     "resolve_more": ("resolve_all_new", "resolve_lower_rates"),
     "signups": ("resolve_with_traits",),
 }
@@ -507,6 +581,8 @@ def main(n: int = 50_000) -> dict[str, Any]:
                     min(r["p99_ms"] for r in repeats),
                     max(r["p99_ms"] for r in repeats),
                 ]
+                # Beside identity's CPU per request: what gRPC alone costs.
+                result["grpc_floor"] = grpc_floor()
             if "resolve_more" in parts:
                 result["resolve_lower_rates"] = [
                     resolve_latency(

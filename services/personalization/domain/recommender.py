@@ -822,6 +822,7 @@ class Recommender:
         out = [-1] * len(comps)
         ease_rows: list[int] = []
         co_rows: list[int] = []
+        seq_rows: list[int] = []
         for r, c in enumerate(comps):
             if c is None:
                 continue
@@ -836,13 +837,8 @@ class Recommender:
                 ease_rows.append(r)
             elif c.name == "content":
                 out[r] = st.content.related(hidx, int(items[r]))
-            elif c.name == "sequence" and h_recent:
-                # The recent item it most often follows.
-                out[r] = self._co_related(
-                    np.asarray(h_recent[-NextItems.window :], dtype=np.int64),
-                    items[r : r + 1],
-                    st.signals.transitions.neighbours,
-                )[0]
+            elif c.name == "sequence":
+                seq_rows.append(r)
             else:  # item_knn / als / recent: the history item most co-occurring
                 co_rows.append(r)
         if ease_rows and st.ease is not None:
@@ -851,6 +847,11 @@ class Recommender:
                 out[r] = g
         if co_rows:
             for r, g in zip(co_rows, self._co_related(hidx, items[co_rows]), strict=True):
+                out[r] = g
+        if seq_rows and h_recent:  # the recent item each most often came next after
+            last = np.asarray(h_recent[-NextItems.window :], dtype=np.int64)
+            got_seq = self._co_related(last, items[seq_rows], st.signals.transitions.neighbours)
+            for r, g in zip(seq_rows, got_seq, strict=True):
                 out[r] = g
         return out
 

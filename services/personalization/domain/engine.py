@@ -12,9 +12,19 @@ from dataclasses import dataclass, field
 from personalization.domain.catalog import F64, I64, Catalog, Item
 from personalization.domain.interactions import Interaction
 from personalization.domain.models import Als, ContentIndex, Ease, Tokenizer, interaction_matrix
-from personalization.domain.recommender import Query, Recent, Recommended, Recommender, State
+from personalization.domain.recommender import (
+    NextItems,
+    Query,
+    Recent,
+    Recommended,
+    Recommender,
+    State,
+)
 from personalization.domain.signals import DAY_S, History, Signals
 from personalization.domain.tuning import TuneConfig, Tuned, tune
+
+# The last items a warmed list reads (``Recent`` and ``NextItems``).
+_LAST = max(Recent.window, NextItems.window)
 
 
 @dataclass(frozen=True)
@@ -235,15 +245,18 @@ class Engine:
                 ):
                     continue
                 idx, w = h.arrays()
-                todo.append((c, h, h.version, idx, w, h.recent[-Recent.window :]))
+                todo.append((c, h, h.version, idx, w, h.recent[-_LAST:]))
         installed = 0
+        seq = rec.hybrid.blend.get("sequence", 0.0) > 0
         for start in range(0, len(todo), batch * chunk):
             part = todo[start : start + batch * chunk]
             items = sorted({int(i) for c in part for i in c[3].tolist()})
             last = sorted({int(i) for c in part for i in c[3][-20:].tolist()})
+            lastk = sorted({int(i) for c in part for i in c[5]}) if seq else []
             knn_rows: dict[int, tuple[I64, F64]] = {}
             text_rows: dict[int, tuple[I64, F64]] = {}
-            for k in range(0, max(len(items), len(last)), chunk):
+            next_rows: dict[int, tuple[I64, F64]] = {}
+            for k in range(0, max(len(items), len(last), len(lastk)), chunk):
                 with self.lock:  # neighbour rows change with events: read under the lock
                     if rec is not self.recommender or self.state.ease is not ease:
                         return installed
@@ -251,9 +264,11 @@ class Engine:
                         knn_rows[i] = self.signals.co.neighbours(i)
                     for i in last[k : k + chunk]:
                         text_rows[i] = self.content.neighbours(i)
+                    for i in lastk[k : k + chunk]:
+                        next_rows[i] = self.signals.transitions.neighbours(i)
             for b0 in range(0, len(part), batch):
                 lists = rec.personal_lists(
-                    part[b0 : b0 + batch], n, ease, als, knn_rows, text_rows, gen
+                    part[b0 : b0 + batch], n, ease, als, knn_rows, text_rows, gen, next_rows
                 )
                 with self.lock:
                     if rec is not self.recommender:
@@ -310,4 +325,5 @@ def _copy(h: History) -> History:
     out.weights = dict(h.weights)
     out.purchased = set(h.purchased)
     out.recent = list(h.recent)
+    out.sequence = list(h.sequence)
     return out

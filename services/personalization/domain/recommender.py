@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ class Reason(StrEnum):
     PINNED = "pinned"
 
 
-STRATEGIES = ("hybrid", "popular", "trending", "item_knn", "ease", "als", "content")
+STRATEGIES = ("hybrid", "popular", "trending", "item_knn", "ease", "als", "content", "sequence")
 CONTEXT_KEYS = frozenset(
     {
         "channel",
@@ -223,6 +223,30 @@ class Recent:
         return [Component("recent", s, Reason.SIMILAR_TO_HISTORY)]
 
 
+class NextItems:
+    """What tends to come next after the customer's last few items: the
+    item-to-next-item transitions (``Signals.transitions``, ADR 0240) of
+    the last ``window`` items, the most recent weighted highest."""
+
+    name = "sequence"
+    window = 5
+    decay = 0.7
+
+    @classmethod
+    def weights(cls, count: int) -> F64:
+        """The weight of each of the last ``count`` items, oldest first."""
+        return np.asarray(cls.decay ** np.arange(count - 1, -1, -1), dtype=np.float64)
+
+    def components(self, st: State, q: Query, h: History | None) -> list[Component]:
+        n = len(st.catalog)
+        if h is None or not q.personalized or not h.recent:
+            return [Component("sequence", np.zeros(n), Reason.SIMILAR_TO_HISTORY)]
+        last = h.recent[-self.window :]
+        nbs = st.signals.transitions.neighbours
+        s = _neighbour_sum([nbs(i) for i in last], self.weights(len(last)), n)
+        return [Component("sequence", s, Reason.SIMILAR_TO_HISTORY)]
+
+
 class EaseStrategy:
     name = "ease"
 
@@ -270,6 +294,9 @@ DEFAULT_BLEND: Mapping[str, float] = {
     "popular_in_context": 0.05,
     "trending": 0.0,
     "recent": 0.0,
+    # Item-to-next-item transitions (ADR 0240): no weight until the tuner
+    # finds evidence for one on the last-item validation split.
+    "sequence": 0.0,
     # Request context (not personal data): always used, consent or not.
     "viewing_now": 3.0,
     "cart": 2.0,
@@ -287,7 +314,7 @@ FALLBACK_BLEND: Mapping[str, float] = {
 
 # Strategies that read the customer's history (cached per customer); the
 # others read only shared signals and the request.
-PERSONAL = frozenset({"ease", "als", "item_knn", "content", "recent"})
+PERSONAL = frozenset({"ease", "als", "item_knn", "content", "recent", "sequence"})
 
 
 class Hybrid:
@@ -303,6 +330,7 @@ class Hybrid:
             Popular(),
             Trending(),
             Recent(),
+            NextItems(),
         )
 
     def uses(self, personal: bool) -> list[Strategy]:
@@ -358,7 +386,16 @@ def _session_components(st: State, q: Query) -> list[Component]:
 
 
 SINGLE: Mapping[str, Strategy] = {
-    s.name: s for s in (Popular(), Trending(), ItemKnn(), EaseStrategy(), AlsStrategy(), Content())
+    s.name: s
+    for s in (
+        Popular(),
+        Trending(),
+        ItemKnn(),
+        EaseStrategy(),
+        AlsStrategy(),
+        Content(),
+        NextItems(),
+    )
 }
 
 
@@ -500,6 +537,7 @@ class Recommender:
         knn_rows: Mapping[int, tuple[I64, F64]],
         text_rows: Mapping[int, tuple[I64, F64]],
         content_gen: int,
+        next_rows: Mapping[int, tuple[I64, F64]] | None = None,
     ) -> list[tuple[str, _PersonalList]]:
         """The hybrid's personal lists of many customers at once, as
         ``personal_list`` computes them one by one (the same components,
@@ -560,7 +598,7 @@ class Recommender:
             x20 = sparse(w20, r20, i20, i20 < n)
             comps.append(("content", Reason.CONTENT_MATCH, _rows_product(x20, text_rows, n)))
         if "recent" in names:  # the last few items, most recent weighted highest
-            last5 = [np.asarray(c[5], dtype=np.int64) for c in customers]
+            last5 = [np.asarray(c[5][-Recent.window :], dtype=np.int64) for c in customers]
             r5 = np.repeat(np.arange(b), [len(x) for x in last5])
             i5 = np.concatenate(last5)
             w5 = np.concatenate([np.linspace(0.5, 1.0, len(x)) for x in last5])
@@ -568,6 +606,18 @@ class Recommender:
             if ease is not None:
                 s = s + _row_norm(ease_scores(r5, i5, w5))
             comps.append(("recent", Reason.SIMILAR_TO_HISTORY, s))
+        if "sequence" in names:  # transitions out of the last few items
+            lastk = [np.asarray(c[5][-NextItems.window :], dtype=np.int64) for c in customers]
+            rk = np.repeat(np.arange(b), [len(x) for x in lastk])
+            ik = np.concatenate(lastk)
+            wk = np.concatenate([NextItems.weights(len(x)) for x in lastk])
+            comps.append(
+                (
+                    "sequence",
+                    Reason.SIMILAR_TO_HISTORY,
+                    _rows_product(sparse(wk, rk, ik, ik < n), next_rows or {}, n),
+                )
+            )
         if not comps:
             return []
         vals = []
@@ -720,7 +770,8 @@ class Recommender:
                 if val > best_v:
                     best_c, best_v = c, val
             bests.append((best_c, best_v))
-        related = self._related_all([b[0] for b in bests], r_idx, hidx, q)
+        h_recent = h.recent if (h is not None and personal) else []
+        related = self._related_all([b[0] for b in bests], r_idx, hidx, q, h_recent)
         out = []
         for r, i in enumerate(ranked):
             best_c, best_v = bests[r]
@@ -757,7 +808,12 @@ class Recommender:
         return _norm(np.where(listed > 0, listed - listed[listed > 0].min() + 1.0, 0.0))
 
     def _related_all(
-        self, comps: Sequence[Component | None], items: I64, hidx: I64, q: Query
+        self,
+        comps: Sequence[Component | None],
+        items: I64,
+        hidx: I64,
+        q: Query,
+        h_recent: Sequence[int] = (),
     ) -> list[int]:
         """The related item of each ranked item (the history item, page item or
         cart item explaining it; -1: none), item-based components in one
@@ -766,6 +822,7 @@ class Recommender:
         out = [-1] * len(comps)
         ease_rows: list[int] = []
         co_rows: list[int] = []
+        seq_rows: list[int] = []
         for r, c in enumerate(comps):
             if c is None:
                 continue
@@ -780,6 +837,8 @@ class Recommender:
                 ease_rows.append(r)
             elif c.name == "content":
                 out[r] = st.content.related(hidx, int(items[r]))
+            elif c.name == "sequence":
+                seq_rows.append(r)
             else:  # item_knn / als / recent: the history item most co-occurring
                 co_rows.append(r)
         if ease_rows and st.ease is not None:
@@ -789,17 +848,29 @@ class Recommender:
         if co_rows:
             for r, g in zip(co_rows, self._co_related(hidx, items[co_rows]), strict=True):
                 out[r] = g
+        if seq_rows and h_recent:  # the recent item each most often came next after
+            last = np.asarray(h_recent[-NextItems.window :], dtype=np.int64)
+            got_seq = self._co_related(last, items[seq_rows], st.signals.transitions.neighbours)
+            for r, g in zip(seq_rows, got_seq, strict=True):
+                out[r] = g
         return out
 
-    def _co_related(self, sources: I64, targets: I64) -> list[int]:
+    def _co_related(
+        self,
+        sources: I64,
+        targets: I64,
+        neighbours: Callable[[int], tuple[I64, F64]] | None = None,
+    ) -> list[int]:
         """For each target, the source item with the highest co-occurrence
-        similarity to it (the first on ties; -1 when none co-occurs)."""
+        similarity to it (the first on ties; -1 when none co-occurs);
+        ``neighbours``: another item-item table (transitions)."""
         if not len(sources) or not len(targets):
             return [-1] * len(targets)
         uniq, inv = np.unique(targets, return_inverse=True)
         best = np.zeros((len(sources), len(uniq)))
+        nbs = neighbours or self.state.signals.co.neighbours
         for r, j in enumerate(sources.tolist()):
-            nb, sim = self.state.signals.co.neighbours(j)
+            nb, sim = nbs(j)
             if not len(nb):
                 continue
             p = np.minimum(np.searchsorted(uniq, nb), len(uniq) - 1)

@@ -49,6 +49,11 @@ class History:
     purchased: set[int] = field(default_factory=set)
     # Distinct items, most recent last (for "because you viewed X").
     recent: list[int] = field(default_factory=list)
+    # Distinct items in the order each was first met (the arrival order of
+    # the service's own stream, the same on every replica): the item-to-
+    # next-item transitions learned from this customer are a function of it,
+    # so erasure subtracts exactly what was added.
+    sequence: list[int] = field(default_factory=list)
     last_at: float = 0.0
     _arrays: tuple[I64, F64] | None = None
     # Bumped on every change: lists cached for this customer compare it.
@@ -63,6 +68,8 @@ class History:
             self.weights = {k: v * f for k, v in self.weights.items()}
             self.ref = at
         new = i not in self.weights
+        if new:
+            self.sequence.append(i)
         self.weights[i] = self.weights.get(i, 0.0) + weight * decay_factor(
             at, self.ref, half_life_s
         )
@@ -196,6 +203,76 @@ class CoOccurrence:
         return got
 
 
+class Transitions:
+    """Item-to-next-item transitions over customers' sequences (ADR 0240):
+    when a customer meets a new item j, each of the ``window`` items met
+    just before it adds ``decay ** (distance - 1)`` to T[i, j]. Updated on
+    every event; a row's neighbours (T[i, j] / sum_j T[i, j], the estimated
+    chance that j comes next after i; top k) are recomputed lazily. The
+    decay is a power of two, so subtracting a customer's share on erasure
+    restores the sums exactly."""
+
+    window = 5
+    decay = 0.5
+
+    def __init__(self, k: int = 200) -> None:
+        self.k = k
+        self.rows: dict[int, dict[int, float]] = {}
+        self.out: dict[int, float] = {}
+        self._cache: dict[int, tuple[I64, F64]] = {}
+
+    def _step(self, seq: list[int], p: int, sign: float) -> None:
+        """The transitions into ``seq[p]`` from the items before it."""
+        j = seq[p]
+        for d in range(1, min(self.window, p) + 1):
+            i = seq[p - d]
+            v = sign * self.decay ** (d - 1)
+            row = self.rows.setdefault(i, {})
+            x = row.get(j, 0.0) + v
+            if x > 1e-12:
+                row[j] = x
+            else:
+                row.pop(j, None)
+                if not row:
+                    del self.rows[i]
+            t = self.out.get(i, 0.0) + v
+            if t > 1e-12:
+                self.out[i] = t
+            else:
+                self.out.pop(i, None)
+            self._cache.pop(i, None)
+
+    def add_last(self, seq: list[int]) -> None:
+        """``seq``'s last item was just appended."""
+        if seq:
+            self._step(seq, len(seq) - 1, 1.0)
+
+    def add_sequence(self, seq: list[int]) -> None:
+        for p in range(1, len(seq)):
+            self._step(seq, p, 1.0)
+
+    def remove_sequence(self, seq: list[int]) -> None:
+        for p in range(1, len(seq)):
+            self._step(seq, p, -1.0)
+
+    def neighbours(self, i: int) -> tuple[I64, F64]:
+        got = self._cache.get(i)
+        if got is not None:
+            return got
+        row = self.rows.get(i)
+        if not row:
+            got = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        else:
+            idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            p = np.fromiter(row.values(), dtype=np.float64, count=len(row)) / self.out[i]
+            if len(idx) > self.k:
+                top = np.argpartition(-p, self.k)[: self.k]
+                idx, p = idx[top], p[top]
+            got = (idx, p)
+        self._cache[i] = got
+        return got
+
+
 class Signals:
     """Everything learned from interactions, kept current event by event."""
 
@@ -213,6 +290,7 @@ class Signals:
         self.trending = DecayedCounts(trending_half_life_s)
         self.by_context: dict[str, DecayedCounts] = {}
         self.co = CoOccurrence(knn_k)
+        self.transitions = Transitions(knn_k)
         self.seen_events: set[str] = set()
         self.events = 0
         self.version = 0
@@ -245,6 +323,7 @@ class Signals:
         others = list(h.weights) if i not in h.weights else []
         if h.add(i, inter.weight, inter.at, inter.kind, self.half_life_s):
             self.co.add_user_item(i, others)
+            self.transitions.add_last(h.sequence)
         self.popular.add(i, inter.weight, inter.at)
         self.trending.add(i, inter.weight, inter.at)
         for key in self.context_keys(inter, hour, weekday):
@@ -265,6 +344,7 @@ class Signals:
             return 0
         items = list(h.weights)
         self.co.remove_user(items)
+        self.transitions.remove_sequence(h.sequence)
         for i, w in h.weights.items():
             # w is relative to h.ref: convert to the counters' scale.
             self.popular.remove(i, w, h.ref)

@@ -276,6 +276,27 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
             (i.item_id, i.related_item_id) for i in rb.items
         ]
 
+    async def sequence(
+        stub: pb_grpc.PersonalizationServiceStub, cid: str
+    ) -> list[tuple[str, str, float]]:
+        r = await stub.Recommend(
+            pb.RecommendRequest(customer_id=cid, placement="x", limit=30, strategy="sequence"),
+            timeout=5,
+        )
+        return [(i.item_id, i.related_item_id, round(i.score, 6)) for i in r.items]
+
+    # Item-to-next-item transitions (ADR 0240) follow the service's stream in
+    # its order on every replica: both answer alike.
+    for cid in ("k01", "k02", "k07", "dan"):
+        assert await sequence(a, cid) == await sequence(b, cid)
+
+    def next_solo(got: list[tuple[str, str, float]]) -> tuple[str, float]:
+        return next(((rel, sc) for i, rel, sc in got if i == "solo"), ("", 0.0))
+
+    for stub in (a, b):  # only eve went from g0-0 to solo: a next item for dan
+        rel, sc = next_solo(await sequence(stub, "dan"))
+        assert rel == "g0-0" and sc > 1e-3
+
     def solo(r: pb.RecommendResponse) -> float:
         return next((i.score for i in r.items if i.item_id == "solo"), 0.0)
 
@@ -295,3 +316,6 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
 
     await eventually(lambda: eve_gone(a), timeout=30)
     await eventually(lambda: eve_gone(b), timeout=30)
+    for stub in (a, b):  # her transitions left every replica with her
+        assert next_solo(await sequence(stub, "dan"))[1] < 1e-4
+    assert await sequence(a, "k01") == await sequence(b, "k01")

@@ -250,9 +250,20 @@ def test_a_blend_step_needs_a_gain_beyond_validation_noise() -> None:
     # Lifting the worse split clearly while the other stays above it: taken.
     trade = _scored(base + 0.05, base + 0.06)
     assert better(trade, old, 1.0)
-    # Gains only where it was already ahead do not raise the objective.
+    # Gains only where it was already ahead do not raise the objective, but
+    # are a Pareto step when the other split loses nothing (ADR 0240) ...
     elsewhere = _scored(base, base + 0.3)
-    assert not better(elsewhere, old, 1.0)
+    assert elsewhere.objective <= old.objective
+    assert better(elsewhere, old, 1.0)
+    # ... and are refused when the other split, below parity, loses.
+    assert not better(_scored(base - 0.01, base + 0.3), old, 1.0)
+    # Above parity the other split may give some of its lead back, not more.
+    ahead = _scored(base + 0.7, base + 1.0)  # ratios ~1.2 and ~1.5
+    assert better(_scored(base + 0.55, base + 1.3), ahead, 1.0)  # ~1.05: still ahead
+    assert not better(_scored(base + 0.45, base + 1.3), ahead, 1.0)  # ~0.95: behind
+    # A Pareto step still needs evidence: noise on the other split is not one.
+    noise = rng.normal(0, 0.2, 1000)
+    assert not better(_scored(base + 0.7, base + 1.002 + noise - noise.mean()), ahead, 1.0)
 
 
 def _validation(truth: list[set[int]], n: int, mats: dict[str, np.ndarray]) -> Validation:

@@ -42,17 +42,16 @@ def _after(token: str) -> str:
         raise InvalidArgument("page_token", "not a token this service returned") from exc
 
 
-def _segments_pb(rows: list[Any]) -> pb.GetSegmentsResponse:
-    return pb.GetSegmentsResponse(
-        segments=[
-            pb.SegmentMember(
-                segment_id=r.segment_id,
-                customer_id=r.customer_id,
-                entered_at=ts(st.epoch(r.entered_at)),
-            )
-            for r in rows
-        ]
+def _member_pb(r: Any) -> pb.SegmentMember:
+    return pb.SegmentMember(
+        segment_id=r.segment_id,
+        customer_id=r.customer_id,
+        entered_at=ts(st.epoch(r.entered_at)),
     )
+
+
+def _segments_pb(rows: list[Any]) -> pb.GetSegmentsResponse:
+    return pb.GetSegmentsResponse(segments=[_member_pb(r) for r in rows])
 
 
 def _predictions_pb(customer_id: str, p: dict[str, Any]) -> pb.GetPredictionsResponse:
@@ -215,14 +214,7 @@ class IntelligenceServicer(pb_grpc.IntelligenceServiceServicer):
 
         rows, total = await self.db.run(lambda: self._in(q))
         return pb.ListSegmentMembersResponse(
-            members=[
-                pb.SegmentMember(
-                    segment_id=r.segment_id,
-                    customer_id=r.customer_id,
-                    entered_at=ts(st.epoch(r.entered_at)),
-                )
-                for r in rows
-            ],
+            members=[_member_pb(r) for r in rows],
             next_page_token=_token(rows[-1].customer_id) if len(rows) == size else "",
             total=total,
         )

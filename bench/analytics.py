@@ -268,15 +268,16 @@ def bench_chdb(store: Any, tmp: Path, r: Any) -> dict[str, Any]:
 
 
 # -- ingest ---------------------------------------------------------------------
-async def bench_ingest() -> dict[str, Any]:
+async def bench_ingest(decode_process: bool = INGEST_DECODE_PROCESS) -> dict[str, Any]:
     import nats
     from cxloop.consent.v1 import events_pb2 as consent_pb
 
     from analytics.adapters.decoder import ProcessDecoder
     from analytics.adapters.event_store import EventStore
     from analytics.config import GC_YOUNG_THRESHOLD
+    from analytics.domain.batch import decode_interactions
     from analytics.entrypoints.consumers import EventStoreConsumer
-    from analytics.service_layer.ingest import Ingest, row_of
+    from analytics.service_layer.ingest import Ingest
     from analytics.tests.conftest import interaction
     from cxloop_libs.consent.projection import ConsentProjection
     from cxloop_libs.db import Database
@@ -329,7 +330,7 @@ async def bench_ingest() -> dict[str, Any]:
     await bus.ready()
     db = Database(f"sqlite:///{tmp / 'analytics.db'}")
     results: dict[str, Any] = {}
-    decoder = ProcessDecoder() if INGEST_DECODE_PROCESS else None
+    decoder = ProcessDecoder() if decode_process else None
     consumer = EventStoreConsumer(
         bus,
         db,
@@ -384,13 +385,16 @@ async def bench_ingest() -> dict[str, Any]:
 
     # Baseline: the same rows as one DuckDB bulk insert (no stream, no
     # decoding, no de-dup).
-    rows = [row_of(m.interaction.message_id, m) for m in msgs]
+    wanted = ev.INTERACTION_RESOLVED.ce_type
+    rows = decode_interactions(
+        [(wanted, m.interaction.message_id, m.SerializeToString()) for m in msgs], wanted
+    ).batch
     raw = EventStore(tmp / "raw.duckdb")
     batch = {
-        "event_id": np.array([r.event_id for r in rows], dtype=object),  # type: ignore[union-attr]
-        "customer_id": np.array([r.customer_id for r in rows], dtype=object),  # type: ignore[union-attr]
-        "ts": np.array([r.ts.replace(tzinfo=None) for r in rows], dtype="datetime64[us]"),  # type: ignore[union-attr]
-        "event": np.array([r.event for r in rows], dtype=object),  # type: ignore[union-attr]
+        "event_id": np.array(rows.event_id, dtype=object),
+        "customer_id": np.array(rows.customer_id, dtype=object),
+        "ts": np.array(rows.ts_us, dtype="datetime64[us]"),
+        "event": np.array(rows.event, dtype=object),
     }
     t = time.perf_counter()
     raw._con.register("b", batch)
@@ -507,16 +511,11 @@ def ingest_runs() -> tuple[dict[str, Any], list[dict[str, Any]]]:
     decoding in the service's process (CXLOOP_ANALYTICS_INGEST_DECODE_PROCESS
     =false) right after it: the median run's details and every run's
     figures, for the spread."""
-    global INGEST_DECODE_PROCESS
     runs: list[dict[str, Any]] = []
     for _ in range(max(1, INGEST_RUNS)):
         r = asyncio.run(bench_ingest())
         if INGEST_DECODE_PROCESS:
-            INGEST_DECODE_PROCESS = False
-            try:
-                inline = asyncio.run(bench_ingest())
-            finally:
-                INGEST_DECODE_PROCESS = True
+            inline = asyncio.run(bench_ingest(decode_process=False))
             r["inline_decode_events_per_s"] = inline["stream_events_per_s"]
             r["inline_decode_cpu_us_per_event"] = inline["cpu_us_per_event"]
         r["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -83,7 +83,8 @@ class ProcessDecoder:
                 self._ready = False
                 self._restart = asyncio.ensure_future(self.start())
         self.inline_batches += 1
-        return decode_interactions(items, _WANTED)
+        # Off the event loop, as the in-process path decodes in the worker thread.
+        return await asyncio.to_thread(decode_interactions, items, _WANTED)
 
     def _drop(self) -> None:
         pool, self._pool = self._pool, None

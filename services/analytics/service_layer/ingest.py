@@ -12,44 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from analytics.adapters.event_store import EventStore
-from analytics.domain.batch import KIND_NAMES as _KIND_NAMES
-from analytics.domain.batch import DecodedBatch, EventRow, decode_interactions
+from analytics.domain.batch import DecodedBatch, decode_interactions
 from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
-from cxloop_libs.structs import value_of
 
 log = logging.getLogger(__name__)
-
-
-def row_of(event_id: str, msg: Any) -> EventRow | None:
-    """The stored row of an InteractionResolved; None when not behaviour."""
-    it = msg.interaction
-    kind = _KIND_NAMES.get(it.kind)
-    if kind is None:
-        return None
-    if not msg.customer_id:
-        raise MalformedEvent("interaction resolved without customer_id")
-    stamp = it.occurred_at if it.HasField("occurred_at") else it.received_at
-    ts = datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
-    name = it.name or (
-        "page viewed" if kind == "page" else "screen viewed" if kind == "screen" else ""
-    )
-    if not name:
-        raise MalformedEvent("track call without an event name")
-    return EventRow(
-        event_id=it.message_id or event_id,
-        customer_id=msg.customer_id,
-        ts=ts,
-        event=name,
-        kind=kind,
-        channel=it.channel or "unknown",
-        source=it.source,
-        properties={k: value_of(v) for k, v in it.properties.fields.items()},
-    )
 
 
 class Ingest:

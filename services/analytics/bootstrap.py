@@ -124,7 +124,22 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         ),
         ingest.on_profiles,
     )
-    runtime.consumers.extend([interactions, profiles])
+    # Personalization's segment membership, for funnels by segment and
+    # cohorts of a segment (docs/adr/0275).
+    segments = EventStoreConsumer(
+        runtime.bus,
+        db,
+        ConsumerSpec(
+            stream="PERSONALIZATION",
+            durable=durable("segments"),
+            filter_subject="cx.personalization.segment.*",
+            batch_size=settings.consumer_batch_size,
+            max_deliver=settings.consumer_max_deliver,
+        ),
+        ingest.on_segments,
+        gate=projection.wait_ready,
+    )
+    runtime.consumers.extend([interactions, profiles, segments])
 
     # Privacy requests: every replica erases its own file, so each has its
     # own durable; all answer with the same derived event id (published once).
@@ -133,13 +148,17 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
             n = store.erase(customer_id)
             return PrivacyAnswer(["behavioural_events"], {"behavioural_events": n})
         if kind is RequestKind.ACCESS:
-            rows = store.export(customer_id)
-            if not rows:
+            held = {
+                "behavioural_events": store.export(customer_id),
+                "segment_memberships": store.export_segments(customer_id),
+            }
+            held = {k: v for k, v in held.items() if v}
+            if not held:
                 return PrivacyAnswer()
             return PrivacyAnswer(
-                ["behavioural_events"],
-                {"behavioural_events": len(rows)},
-                json.dumps({"behavioural_events": rows}, sort_keys=True, default=str),
+                sorted(held),
+                {k: len(v) for k, v in held.items()},
+                json.dumps(held, sort_keys=True, default=str),
             )
         return PrivacyAnswer()
 

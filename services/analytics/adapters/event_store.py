@@ -9,6 +9,9 @@ Tables:
   a redelivered or replayed event is dropped).
 - ``customer_alias``: merged customer id -> survivor, so an event of a
   merged id arriving late still joins its person's journey.
+- ``customer_segment``: segment membership as personalization last said
+  (entered / exited, the later change wins whatever the arrival order), for
+  funnels broken down by segment and cohorts of a segment (docs/adr/0275).
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ CREATE TABLE IF NOT EXISTS erased_customer (customer_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS customer_alias (
     merged_id VARCHAR PRIMARY KEY,
     survivor_id VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customer_segment (
+    customer_id VARCHAR NOT NULL,
+    segment_id VARCHAR NOT NULL,
+    ck BIGINT NOT NULL,
+    member BOOLEAN NOT NULL,
+    changed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (customer_id, segment_id)
 );
 """
 # The same key in SQL (bench data generation) and Python (customer_key).
@@ -356,6 +367,9 @@ class EventStore:
                     "OR survivor_id IN (SELECT unnest(?))",
                     [ids, ids],
                 )
+                con.execute(
+                    "DELETE FROM customer_segment WHERE customer_id IN (SELECT unnest(?))", [ids]
+                )
                 if tombstone:
                     con.execute(
                         "INSERT INTO erased_customer SELECT unnest(?)",
@@ -397,6 +411,19 @@ class EventStore:
                     "INSERT OR REPLACE INTO customer_alias SELECT unnest(?), ?",
                     [merged, survivor],
                 )
+                # Memberships follow the person: per segment, the latest
+                # change among the survivor and the merged ids.
+                con.execute(
+                    "INSERT OR REPLACE INTO customer_segment "
+                    "SELECT ?, segment_id, ?, arg_max(member, changed_at), max(changed_at) "
+                    "FROM customer_segment WHERE customer_id IN (SELECT unnest(?)) "
+                    "GROUP BY segment_id",
+                    [survivor, customer_key(survivor), [survivor, *merged]],
+                )
+                con.execute(
+                    "DELETE FROM customer_segment WHERE customer_id IN (SELECT unnest(?))",
+                    [merged],
+                )
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -409,6 +436,91 @@ class EventStore:
             if self._layout_ready:
                 self.layout.rekey([customer_key(m) for m in merged], customer_key(survivor))
             return int(n[0]) if n else 0
+
+    # -- segment membership (docs/adr/0275) --------------------------------------
+    def apply_segment_changes(self, changes: Sequence[tuple[str, str, bool, datetime]]) -> int:
+        """(customer id, segment id, member?, when) of each change: the
+        latest change per customer and segment wins, so a redelivered or
+        late event cannot undo a newer one; merged ids count as their
+        survivor, erased customers are not stored. One transaction; returns
+        the changes applied."""
+        latest: dict[tuple[str, str], tuple[bool, datetime]] = {}
+        for customer_id, segment_id, member, at in changes:
+            cid = self.aliases.get(customer_id, customer_id)
+            if cid in self.erased:
+                continue
+            at = _utc_naive(at)
+            key = (cid, segment_id)
+            if key not in latest or latest[key][1] <= at:
+                latest[key] = (member, at)
+        if not latest:
+            return 0
+        cids = [c for c, _ in latest]
+        batch = {
+            "customer_id": np.array(cids, dtype=object),
+            "segment_id": np.array([sg for _, sg in latest], dtype=object),
+            "ck": customer_keys(cids),
+            "member": np.array([m for m, _ in latest.values()], dtype=np.bool_),
+            "changed_at": np.array([a for _, a in latest.values()], dtype="datetime64[us]"),
+        }
+        with self._write:
+            con = self._w
+            con.begin()
+            try:
+                con.register("seg_batch", batch)
+                con.execute(
+                    "INSERT INTO customer_segment SELECT * FROM seg_batch "
+                    "ON CONFLICT (customer_id, segment_id) DO UPDATE SET "
+                    "member = excluded.member, changed_at = excluded.changed_at "
+                    "WHERE excluded.changed_at >= customer_segment.changed_at"
+                )
+                con.unregister("seg_batch")
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        return len(latest)
+
+    def export_segments(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's segment memberships as analytics holds them (access requests)."""
+        rows = self.sql(
+            "SELECT segment_id, member, changed_at FROM customer_segment "
+            "WHERE customer_id = ? ORDER BY segment_id",
+            [customer_id],
+        )
+        return [
+            {"segment_id": sg, "member": bool(m), "changed_at": at.replace(tzinfo=UTC).isoformat()}
+            for sg, m, at in rows
+        ]
+
+    def segment_members(self, segment_id: str) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Customer keys of the segment's current members, sorted."""
+        cur = self.cursor()
+        try:
+            got = cur.execute(
+                "SELECT ck FROM customer_segment WHERE segment_id = ? AND member ORDER BY ck",
+                [segment_id],
+            ).fetchnumpy()
+        finally:
+            cur.close()
+        return np.asarray(got["ck"], dtype=np.int64)
+
+    def segment_memberships(self) -> list[tuple[str, np.ndarray[Any, np.dtype[np.int64]]]]:
+        """Every segment with current members: (segment id, sorted customer keys)."""
+        cur = self.cursor()
+        try:
+            got = cur.execute(
+                "SELECT segment_id, ck FROM customer_segment WHERE member ORDER BY segment_id, ck"
+            ).fetchnumpy()
+        finally:
+            cur.close()
+        segments = np.asarray(got["segment_id"], dtype=object)
+        cks = np.asarray(got["ck"], dtype=np.int64)
+        if not len(segments):
+            return []
+        starts = np.flatnonzero(np.r_[True, segments[1:] != segments[:-1]])
+        ends = np.r_[starts[1:], len(segments)]
+        return [(str(segments[a]), cks[a:b]) for a, b in zip(starts, ends, strict=True)]
 
     def purge_before(self, cutoff: datetime, limit: int) -> int:
         """Retention: delete at most ``limit`` rows older than ``cutoff``."""

@@ -178,6 +178,7 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
             periods=request.periods or 12,
             cohort_event=request.cohort_event,
             return_event=request.return_event,
+            cohort_segment=request.cohort_segment,
         )
         r = await asyncio.to_thread(self.journeys.retention, q)
         return pb.RetentionResponse(

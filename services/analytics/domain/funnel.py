@@ -286,3 +286,40 @@ def funnel(
         breakdown_values_total=len(values),
         breakdown_capped=len(values) > breakdown_limit,
     )
+
+
+def funnel_by_groups(
+    names: list[str],
+    levels: CustomerLevels,
+    groups: list[tuple[str, Int64s]],
+    *,
+    rest_label: str,
+    breakdown_limit: int = 10,
+) -> FunnelResult:
+    """Per-step results, and per group of customers (e.g. a segment's
+    members, by customer key): a customer in several groups counts in each;
+    customers of the funnel in none are the ``rest_label`` group. The
+    ``breakdown_limit`` groups with most customers entering are kept."""
+    steps = summarise(names, levels.level, levels.step_seconds)
+    anywhere = np.zeros(len(levels.customer), dtype=np.bool_)
+    masks: list[tuple[str, Bools]] = []
+    for label, members in groups:
+        mask = np.isin(levels.customer, members)
+        if mask.any():
+            masks.append((label, mask))
+            anywhere |= mask
+    rest = ~anywhere
+    if rest.any():
+        masks.append((rest_label, rest))
+    # Largest first; ties by label, so the answer does not depend on order.
+    masks.sort(key=lambda lm: (-int(lm[1].sum()), lm[0]))
+    kept = masks[:breakdown_limit]
+    return FunnelResult(
+        steps,
+        [
+            (label, summarise(names, levels.level, levels.step_seconds, mask))
+            for label, mask in kept
+        ],
+        breakdown_values_total=len(masks),
+        breakdown_capped=len(masks) > breakdown_limit,
+    )

@@ -23,6 +23,17 @@ MAX_RANGE = timedelta(days=400)
 MAX_BREAKDOWN_LIMIT = 50
 MAX_DEPTH, MAX_TOP_N = 10, 100
 MAX_PERIODS = 52
+# The funnel breakdown by segment membership (personalization's segments, as
+# analytics last heard of them): a reserved name, `$`-prefixed so it cannot
+# be mistaken for an event property (docs/adr/0275).
+SEGMENT_BREAKDOWN = "$segment"
+SEGMENT_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
+def check_segment(segment_id: str, field_name: str) -> str:
+    if not SEGMENT_ID.match(segment_id):
+        raise InvalidArgument(field_name, "a segment id is 1-128 printable characters")
+    return segment_id
 
 
 class Period(StrEnum):
@@ -119,7 +130,7 @@ class FunnelQuery:
             raise InvalidArgument(
                 "conversion_window_seconds", f"between {MIN_WINDOW_S} and {MAX_WINDOW_S}"
             )
-        if self.breakdown:
+        if self.breakdown and self.breakdown != SEGMENT_BREAKDOWN:
             check_property(self.breakdown, "breakdown")
         if not 1 <= self.breakdown_limit <= MAX_BREAKDOWN_LIMIT:
             raise InvalidArgument("breakdown_limit", f"between 1 and {MAX_BREAKDOWN_LIMIT}")
@@ -151,8 +162,13 @@ class RetentionQuery:
     periods: int = 12
     cohort_event: str = ""
     return_event: str = ""
+    # Only customers who are members of this segment form cohorts: a cohort
+    # by trait is a segment on that trait (docs/adr/0275).
+    cohort_segment: str = ""
 
     def validate(self, known_events: Collection[str]) -> None:
+        if self.cohort_segment:
+            check_segment(self.cohort_segment, "cohort_segment")
         for field_name, name in (
             ("cohort_event", self.cohort_event),
             ("return_event", self.return_event),

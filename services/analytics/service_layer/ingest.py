@@ -6,12 +6,16 @@ alias, group and privacy signals are not behaviour and are skipped. A
 customer who objected to (or did not consent to) the ``analytics`` purpose
 has nothing stored: the local ConsentProjection answers per event.
 ``profile merged`` re-keys history so the journey follows the person.
+Personalization's ``segment entered`` / ``segment exited`` keep each
+customer's segment membership, for funnels by segment and cohorts of a
+segment (docs/adr/0275); the same consent check applies.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from analytics.adapters.event_store import EventStore
 from analytics.domain.batch import DecodedBatch, decode_interactions
@@ -65,3 +69,38 @@ class Ingest:
                 if not msg.surviving_customer_id:
                     raise MalformedEvent("profile merged without surviving_customer_id")
                 self.store.rekey(msg.surviving_customer_id, list(msg.merged_customer_ids))
+
+    def on_segments(self, events: list[ReceivedEvent]) -> None:
+        """Segment entered / exited -> membership changes, one transaction.
+        A change without a customer or segment id fails the batch (replayed
+        one by one: the culprit goes to the dead letters)."""
+        changes: list[tuple[str, str, bool, datetime]] = []
+        for e in events:
+            if e.type == ev.SEGMENT_ENTERED.ce_type:
+                msg, member = e.message(), True
+                stamp = msg.entered_at if msg.HasField("entered_at") else None
+            elif e.type == ev.SEGMENT_EXITED.ce_type:
+                msg, member = e.message(), False
+                stamp = msg.exited_at if msg.HasField("exited_at") else None
+            else:
+                continue
+            if not msg.customer_id:
+                raise MalformedEvent(f"{e.type} without customer_id")
+            if not msg.segment_id:
+                raise MalformedEvent(f"{e.type} without segment_id")
+            if not self.may_use(msg.customer_id):
+                self.refused += 1
+                continue
+            changes.append((msg.customer_id, msg.segment_id, member, _when(stamp, e.time)))
+        if changes:
+            self.store.apply_segment_changes(changes)
+
+
+def _when(stamp: object, ce_time: str) -> datetime:
+    """The change's own time, else the event's ``ce-time``."""
+    if stamp is not None:
+        return stamp.ToDatetime(tzinfo=UTC)  # type: ignore[attr-defined, no-any-return]
+    try:
+        return datetime.fromisoformat(ce_time.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedEvent(f"no time for the change (ce-time {ce_time[:40]!r})") from None

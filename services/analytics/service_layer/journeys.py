@@ -6,7 +6,9 @@ involves event names and the channel (the common case, and the fast one); a
 question that filters or breaks down on any other property reads exactly the
 rows it needs from DuckDB, sorted there, and goes through the same funnel
 engine. Paths, stages, retention and stickiness run on the layout too
-(numpy); retention also exists as DuckDB SQL, tested equal.
+(numpy); retention also exists as DuckDB SQL, tested equal. A funnel broken
+down by ``$segment`` and a retention of one segment's members use the
+store's segment membership (docs/adr/0275).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -25,6 +27,7 @@ from analytics.domain import funnel as engine
 from analytics.domain import paths as path_engine
 from analytics.domain.queries import (
     COLUMNS,
+    SEGMENT_BREAKDOWN,
     FunnelQuery,
     PathsQuery,
     Period,
@@ -237,6 +240,11 @@ class JourneyAnalytics:
 
     def funnel(self, q: FunnelQuery) -> FunnelAnswer:
         q.validate(self.store.known_events())
+        by_segment = q.breakdown == SEGMENT_BREAKDOWN
+        if by_segment:
+            # Memberships are per customer, not per event: the funnel runs
+            # without a breakdown and its customers are grouped afterwards.
+            q = replace(q, breakdown="")
         in_layout = all(
             f.property == "channel" for s in q.steps for f in s.filters
         ) and q.breakdown in ("", "channel")
@@ -260,17 +268,27 @@ class JourneyAnalytics:
         # Customer ranges side by side; their levels concatenate in order.
         levels = engine.concat_levels(self._map(levels_of, self._bounds(customer)), len(q.steps))
         names = [s.event for s in q.steps]
-        result = engine.funnel(
-            names,
-            levels,
-            breakdown_codes=codes,
-            breakdown_labels=labels,
-            breakdown_limit=q.breakdown_limit,
-        )
+        if by_segment:
+            result = engine.funnel_by_groups(
+                names,
+                levels,
+                self.store.segment_memberships(),
+                rest_label=NONE_LABEL,
+                breakdown_limit=q.breakdown_limit,
+            )
+        else:
+            result = engine.funnel(
+                names,
+                levels,
+                breakdown_codes=codes,
+                breakdown_labels=labels,
+                breakdown_limit=q.breakdown_limit,
+            )
         note = ""
         if result.breakdown_capped:
+            what = SEGMENT_BREAKDOWN if by_segment else q.breakdown
             note = (
-                f"breakdown capped: {q.breakdown!r} has {result.breakdown_values_total} values; "
+                f"breakdown capped: {what!r} has {result.breakdown_values_total} values; "
                 f"the {q.breakdown_limit} with most customers are shown"
             )
         return FunnelAnswer(result, note)
@@ -400,6 +418,7 @@ class JourneyAnalytics:
             positions=positions,
             bounds=self._bounds(cols.customer),
             run=self._map,
+            members=self.store.segment_members(q.cohort_segment) if q.cohort_segment else None,
         )
         cohorts = []
         for c, n, retained in triangle:
@@ -455,6 +474,12 @@ class JourneyAnalytics:
         params: list[Any] = []
         if q.cohort_event:
             params.append(q.cohort_event)
+        if q.cohort_segment:
+            cohort_cond += (
+                " AND customer_id IN (SELECT customer_id FROM customer_segment"
+                " WHERE segment_id = ? AND member)"
+            )
+            params.append(q.cohort_segment)
         params += [end, start]
         if q.return_event:
             params.append(q.return_event)
@@ -566,6 +591,7 @@ def retention_triangle(
     positions: dict[int, Any] | None = None,
     bounds: list[tuple[int, int]] | None = None,
     run: Callable[[Callable[[int, int], Any], list[tuple[int, int]]], list[Any]] | None = None,
+    members: Any = None,
 ) -> list[tuple[datetime, int, list[int]]]:
     """(cohort start, customers, retained per period) from columns sorted by
     customer and time: a customer's cohort is the period of their first
@@ -577,7 +603,8 @@ def retention_triangle(
     sort is needed anywhere: within a customer, time only grows.
     ``bounds``: customer ranges of the events (never cutting a customer),
     each counted on its own by ``run`` (e.g. side by side in threads) and
-    the counts added up."""
+    the counts added up. ``members``: when given, only these customers
+    (sorted customer keys) form cohorts."""
     n = len(ts_ms)
     if n == 0:
         return []
@@ -613,6 +640,8 @@ def retention_triangle(
                 idx = idx[np.r_[True, dc[1:] != dc[:-1]]]
         first_ts = ts_ms[idx]
         idx = idx[(first_ts >= start_ms) & (first_ts < end_ms)]
+        if members is not None:
+            idx = idx[np.isin(customer[idx], members)]
         return idx, period_index[idx]
 
     found = map_ranges(cohorts_in)

@@ -178,18 +178,20 @@ class PathsResponse(_message.Message):
     def __init__(self, paths: _Optional[_Iterable[_Union[PathCount, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[PathLink, _Mapping]]] = ..., anchors: _Optional[int] = ...) -> None: ...
 
 class RetentionRequest(_message.Message):
-    __slots__ = ("cohort_event", "return_event", "period", "periods", "range")
+    __slots__ = ("cohort_event", "return_event", "period", "periods", "range", "cohort_segment")
     COHORT_EVENT_FIELD_NUMBER: _ClassVar[int]
     RETURN_EVENT_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     PERIODS_FIELD_NUMBER: _ClassVar[int]
     RANGE_FIELD_NUMBER: _ClassVar[int]
+    COHORT_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     cohort_event: str
     return_event: str
     period: Period
     periods: int
     range: TimeRange
-    def __init__(self, cohort_event: _Optional[str] = ..., return_event: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., periods: _Optional[int] = ..., range: _Optional[_Union[TimeRange, _Mapping]] = ...) -> None: ...
+    cohort_segment: str
+    def __init__(self, cohort_event: _Optional[str] = ..., return_event: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ..., periods: _Optional[int] = ..., range: _Optional[_Union[TimeRange, _Mapping]] = ..., cohort_segment: _Optional[str] = ...) -> None: ...
 
 class CohortRow(_message.Message):
     __slots__ = ("cohort_start", "customers", "retained", "rate")

@@ -139,7 +139,25 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         ingest.on_segments,
         gate=projection.wait_ready,
     )
-    runtime.consumers.extend([interactions, profiles, segments])
+    # Feedback's and loyalty's events about a customer are journey steps too
+    # (a survey answered, a support case opened, points earned: ADR 0280).
+    touchpoints = [
+        EventStoreConsumer(
+            runtime.bus,
+            db,
+            ConsumerSpec(
+                stream=domain.upper(),
+                durable=durable(f"{domain}-touchpoints"),
+                filter_subject=f"cx.{domain}.>",
+                batch_size=settings.consumer_batch_size,
+                max_deliver=settings.consumer_max_deliver,
+            ),
+            ingest.on_touchpoints,
+            gate=projection.wait_ready,
+        )
+        for domain in ("feedback", "loyalty")
+    ]
+    runtime.consumers.extend([interactions, profiles, segments, *touchpoints])
 
     # Privacy requests: every replica erases its own file, so each has its
     # own durable; all answer with the same derived event id (published once).

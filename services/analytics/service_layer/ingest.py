@@ -6,6 +6,8 @@ alias, group and privacy signals are not behaviour and are skipped. A
 customer who objected to (or did not consent to) the ``analytics`` purpose
 has nothing stored: the local ConsentProjection answers per event.
 ``profile merged`` re-keys history so the journey follows the person.
+Feedback and loyalty events about a customer (a survey answered, a support
+case opened, points earned …) become journey events too (docs/adr/0280).
 Personalization's ``segment entered`` / ``segment exited`` keep each
 customer's segment membership, for funnels by segment and cohorts of a
 segment (docs/adr/0275); the same consent check applies.
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 
 from analytics.adapters.event_store import EventStore
 from analytics.domain.batch import DecodedBatch, decode_interactions
+from analytics.domain.touchpoints import decode_touchpoints
 from cxloop_libs.messaging import MalformedEvent, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 
@@ -61,6 +64,16 @@ class Ingest:
         for listener in self.listeners:
             listener(n)
         return n
+
+    def on_touchpoints(self, events: list[ReceivedEvent]) -> None:
+        """Feedback and loyalty events about one customer -> journey rows
+        (docs/adr/0280), with the same consent check and de-duplication as
+        behaviour; a malformed one fails the batch (then one by one)."""
+        decoded = decode_touchpoints([(e.type, e.id, e.data) for e in events])
+        if decoded.errors:
+            raise MalformedEvent(decoded.errors[0][1])
+        if len(decoded.batch):
+            self.store_decoded(decoded)
 
     def on_profiles(self, events: list[ReceivedEvent]) -> None:
         for e in events:

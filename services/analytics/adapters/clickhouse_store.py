@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -203,10 +203,43 @@ def connect(url: str, password: str = "") -> ClickHouseSql:
     (the engine in-process: tests and a one-machine trial)."""
     parts = urlsplit(url)
     if parts.scheme == "chdb":
-        return ChdbClient(parts.path if parts.path not in ("", "/") else "")
+        return _SharedChdb.open(parts.path if parts.path not in ("", "/") else "")
     if parts.scheme in ("http", "https", "clickhouse", "clickhouses"):
         return ConnectClient.from_url(url, password)
     raise ValueError("clickhouse_url: http(s)://user@host:8123/ or chdb://[/path]")
+
+
+class _SharedChdb(ChdbClient):
+    """One chDB session per directory in a process (two replicas of the
+    service in one test process share it, as they share a server); closed
+    when its last user closes it."""
+
+    _open: ClassVar[dict[str, _SharedChdb]] = {}
+    _registry = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.key = path
+        self.users = 0
+
+    @classmethod
+    def open(cls, path: str) -> _SharedChdb:
+        with cls._registry:
+            client = cls._open.get(path) if path else None
+            if client is None:
+                client = cls(path)
+                if path:
+                    cls._open[path] = client
+            client.users += 1
+            return client
+
+    def close(self) -> None:
+        with self._registry:
+            self.users -= 1
+            if self.users > 0:
+                return
+            self._open.pop(self.key, None)
+        super().close()
 
 
 def _chdb_params(params: dict[str, Any] | None) -> dict[str, str] | None:

@@ -86,6 +86,11 @@ def _filter_sql(f: PropertyFilter, params: dict[str, Any], slot: str) -> str:
     return f"coalesce({expr} IN {{{slot}_v:Array(String)}}, false)"
 
 
+def _columns(cols: list[list[Any]], n: int) -> list[list[Any]]:
+    """``n`` columns, empty ones when the answer had no rows."""
+    return cols if len(cols) == n else [[] for _ in range(n)]
+
+
 class ClickHouseJourneys:
     """``JourneyAnalytics``' answers on :class:`ClickHouseEventStore`."""
 
@@ -185,14 +190,17 @@ class ClickHouseJourneys:
             # event (another event between two steps breaks the chain).
             params["names"] = sorted({s.event for s in q.steps})
             where += " AND event IN {names:Array(String)}"
-        cols = self.store.sql.columns(
-            f"SELECT ck, toUnixTimestamp64Milli(ts) AS t, {', '.join(step_cols)}{breakdown} "
-            f"FROM {self.db}.events FINAL WHERE {where} ORDER BY ck, ts, seq",
-            params,
+        k = len(q.steps)
+        cols = _columns(
+            self.store.sql.columns(
+                f"SELECT ck, toUnixTimestamp64Milli(ts) AS t, {', '.join(step_cols)}{breakdown} "
+                f"FROM {self.db}.events FINAL WHERE {where} ORDER BY ck, ts, seq",
+                params,
+            ),
+            2 + k + (1 if q.breakdown else 0),
         )
         customer = np.asarray(cols[0], dtype=np.int64)
         ts = np.asarray(cols[1], dtype=np.int64)
-        k = len(q.steps)
         masks = [np.asarray(cols[2 + i], dtype=np.bool_) for i in range(k)]
         if not q.breakdown:
             return customer, ts, masks, None, None
@@ -210,9 +218,12 @@ class ClickHouseJourneys:
         if q.exclude:
             params["noise"] = list(q.exclude)
             where += " AND event NOT IN {noise:Array(String)}"
-        cols = self.store.sql.columns(
-            f"SELECT ck, event FROM {self.db}.events FINAL WHERE {where} ORDER BY ck, ts, seq",
-            params,
+        cols = _columns(
+            self.store.sql.columns(
+                f"SELECT ck, event FROM {self.db}.events FINAL WHERE {where} ORDER BY ck, ts, seq",
+                params,
+            ),
+            2,
         )
         customer = np.asarray(cols[0], dtype=np.int64)
         names = np.asarray([str(e) for e in cols[1]], dtype=object).astype(str)

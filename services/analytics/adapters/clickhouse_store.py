@@ -342,24 +342,25 @@ class ClickHouseEventStore:
         """Nothing to build: ClickHouse answers from its tables."""
 
     def aliases_of(self, ids: Sequence[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        rows = self.sql.rows(
-            f"SELECT merged_id, argMax(survivor_id, version) FROM {self.db}.customer_alias "
-            "WHERE merged_id IN {ids:Array(String)} GROUP BY merged_id",
-            {"ids": list(ids)},
-        )
-        return {str(m): str(s) for m, s in rows}
+        return self.changes_of(ids)[0]
 
     def erased_of(self, ids: Sequence[str]) -> set[str]:
+        return self.changes_of(ids)[1]
+
+    def changes_of(self, ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """Of these customer ids: those merged into another (-> survivor),
+        and those erased. One query."""
         if not ids:
-            return set()
+            return {}, set()
         rows = self.sql.rows(
-            f"SELECT DISTINCT customer_id FROM {self.db}.erased_customer "
+            f"SELECT 'a', merged_id, argMax(survivor_id, version) FROM {self.db}.customer_alias "
+            "WHERE merged_id IN {ids:Array(String)} GROUP BY merged_id "
+            f"UNION ALL SELECT DISTINCT 'e', customer_id, '' FROM {self.db}.erased_customer "
             "WHERE customer_id IN {ids:Array(String)}",
             {"ids": list(ids)},
         )
-        return {str(r[0]) for r in rows}
+        aliases = {str(m): str(s) for kind, m, s in rows if kind == "a"}
+        return aliases, {str(c) for kind, c, _ in rows if kind == "e"}
 
     def export(self, customer_id: str) -> list[dict[str, Any]]:
         """What the store holds about a customer (access requests)."""
@@ -390,7 +391,14 @@ class ClickHouseEventStore:
         merged by identity stored under their survivor, erased customers'
         events dropped (both read from ClickHouse, shared by the replicas).
         An event stored before collapses with its replay in the table (every
-        read is ``FINAL``); the count returned includes such replays."""
+        read is ``FINAL``); the count returned includes such replays.
+
+        Another replica may erase or merge a customer of the batch between
+        the check and the insert: the check is made again after the insert,
+        and rows stored under an id erased or merged meanwhile are deleted
+        or moved. (Erasure and merge write their tombstone or alias before
+        they delete: either this second check sees it, or their delete comes
+        after this insert and takes its rows.)"""
         n_in = len(b)
         if not n_in:
             return 0
@@ -400,9 +408,10 @@ class ClickHouseEventStore:
         keep[first] = True
         distinct = sorted(set(b.customer_id))
         with self._write:
-            aliases = self.aliases_of(distinct)
+            aliases, erased = self.changes_of(distinct)
             customers = [aliases.get(c, c) for c in b.customer_id] if aliases else b.customer_id
-            erased = self.erased_of(sorted(set(customers)))
+            if aliases:
+                erased |= self.erased_of(sorted(set(aliases.values())))
             if erased:
                 keep &= np.fromiter(
                     (c not in erased for c in customers), dtype=np.bool_, count=n_in
@@ -431,7 +440,35 @@ class ClickHouseEventStore:
                     "properties": [b.properties[i] for i in idx],
                 },
             )
+            merged_since, erased_since = self.changes_of(sorted(set(cust)))
+            if erased_since:
+                self._delete_rows(sorted(erased_since))
+            by_survivor: dict[str, list[str]] = {}
+            for m, survivor in merged_since.items():
+                by_survivor.setdefault(survivor, []).append(m)
+            for survivor, ids in sorted(by_survivor.items()):
+                self._move_rows(survivor, sorted(ids))
             return len(idx)
+
+    def _delete_rows(self, ids: list[str]) -> None:
+        self.sql.command(
+            f"DELETE FROM {self.db}.events WHERE customer_id IN {{ids:Array(String)}}",
+            {"ids": ids},
+        )
+
+    def _move_rows(self, survivor: str, merged: list[str]) -> int:
+        """The merged ids' rows copied under the survivor, then deleted."""
+        n = self._count_of(merged)
+        if n:
+            self.sql.command(
+                f"INSERT INTO {self.db}.events ({', '.join(EVENT_COLUMNS)}) "
+                "SELECT seq, event_id, {survivor:String}, {ck:Int64}, ts, event, kind, "
+                f"channel, source, properties FROM {self.db}.events FINAL "
+                "WHERE customer_id IN {ids:Array(String)}",
+                {"ids": merged, "survivor": survivor, "ck": customer_key(survivor)},
+            )
+            self._delete_rows(merged)
+        return n
 
     def _count_of(self, ids: list[str]) -> int:
         return int(
@@ -469,10 +506,7 @@ class ClickHouseEventStore:
                 )
             n = self._count_of(ids)
             if n:
-                self.sql.command(
-                    f"DELETE FROM {self.db}.events WHERE customer_id IN {{ids:Array(String)}}",
-                    {"ids": ids},
-                )
+                self._delete_rows(ids)
             self.sql.command(
                 f"DELETE FROM {self.db}.customer_alias WHERE merged_id IN {{ids:Array(String)}} "
                 "OR survivor_id IN {ids:Array(String)}",
@@ -507,20 +541,7 @@ class ClickHouseEventStore:
                 "SELECT arrayJoin({ids:Array(String)}), {survivor:String}, {v:UInt64}",
                 params,
             )
-            n = self._count_of(merged)
-            if n:
-                self.sql.command(
-                    f"INSERT INTO {self.db}.events ({', '.join(EVENT_COLUMNS)}) "
-                    "SELECT seq, event_id, {survivor:String}, {ck:Int64}, ts, event, kind, "
-                    f"channel, source, properties FROM {self.db}.events FINAL "
-                    "WHERE customer_id IN {ids:Array(String)}",
-                    params,
-                )
-                self.sql.command(
-                    f"DELETE FROM {self.db}.events WHERE customer_id IN {{ids:Array(String)}}",
-                    params,
-                )
-            return n
+            return self._move_rows(survivor, merged)
 
     def purge_before(self, cutoff: datetime, limit: int) -> int:
         """Retention: rows older than ``cutoff`` deleted. One lightweight

@@ -335,3 +335,45 @@ def test_connect_picks_the_client_by_url() -> None:
         assert c.rows("SELECT {x:String}", {"x": "it's"}) == [("it's",)]
     finally:
         c.close()
+
+
+class _Racing:
+    """A connection whose insert lets another replica act first: between
+    the ingest's check of aliases/erasures and its insert."""
+
+    def __init__(self, client: ChdbClient, before_insert: Any) -> None:
+        self.client = client
+        self.before_insert = before_insert
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def insert_events(self, table: str, columns: dict[str, list[Any]]) -> None:
+        self.before_insert()
+        self.client.insert_events(table, columns)
+
+
+def test_an_erasure_or_merge_by_another_replica_during_ingest_is_applied(
+    client: ChdbClient,
+) -> None:
+    db = f"cx_race_{random.randrange(1 << 30)}"
+    other = ClickHouseEventStore(client, db)
+    other.ensure_schema()
+    at = T0 + timedelta(days=1)
+
+    def row(i: int, customer: str) -> EventRow:
+        return EventRow(f"r{i}", customer, at + timedelta(minutes=i), "view", "track", "web", "s", {})
+
+    other.ingest([row(0, "erased"), row(1, "merged"), row(2, "survivor")])
+
+    def meanwhile() -> None:
+        other.erase("erased")
+        other.rekey("survivor", ["merged"])
+
+    store = ClickHouseEventStore(_Racing(client, meanwhile), db)  # type: ignore[arg-type]
+    store.ingest([row(3, "erased"), row(4, "merged"), row(5, "kept")])
+    counts = dict(
+        client.rows(f"SELECT customer_id, count() FROM {db}.events FINAL GROUP BY customer_id")
+    )
+    assert {k: int(v) for k, v in counts.items()} == {"survivor": 3, "kept": 1}
+    client.command(f"DROP DATABASE {db}")

@@ -362,7 +362,9 @@ def test_an_erasure_or_merge_by_another_replica_during_ingest_is_applied(
     at = T0 + timedelta(days=1)
 
     def row(i: int, customer: str) -> EventRow:
-        return EventRow(f"r{i}", customer, at + timedelta(minutes=i), "view", "track", "web", "s", {})
+        return EventRow(
+            f"r{i}", customer, at + timedelta(minutes=i), "view", "track", "web", "s", {}
+        )
 
     other.ingest([row(0, "erased"), row(1, "merged"), row(2, "survivor")])
 

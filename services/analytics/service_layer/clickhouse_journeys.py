@@ -86,7 +86,7 @@ def _filter_sql(f: PropertyFilter, params: dict[str, Any], slot: str) -> str:
     return f"coalesce({expr} IN {{{slot}_v:Array(String)}}, false)"
 
 
-def _columns(cols: list[list[Any]], n: int) -> list[list[Any]]:
+def _columns(cols: list[Any], n: int) -> list[Any]:
     """``n`` columns, empty ones when the answer had no rows."""
     return cols if len(cols) == n else [[] for _ in range(n)]
 
@@ -204,7 +204,7 @@ class ClickHouseJourneys:
         masks = [np.asarray(cols[2 + i], dtype=np.bool_) for i in range(k)]
         if not q.breakdown:
             return customer, ts, masks, None, None
-        values = np.asarray([str(v) for v in cols[2 + k]], dtype=object)
+        values = np.asarray(cols[2 + k], dtype=object)
         if not len(values):
             return customer, ts, masks, np.zeros(0, dtype=np.int64), []
         labels, codes = np.unique(values.astype(str), return_inverse=True)
@@ -226,7 +226,7 @@ class ClickHouseJourneys:
             2,
         )
         customer = np.asarray(cols[0], dtype=np.int64)
-        names = np.asarray([str(e) for e in cols[1]], dtype=object).astype(str)
+        names = np.asarray(cols[1], dtype=object).astype(str)
         if not len(names):
             return path_engine.PathsResult([], [], 0)
         labels, codes = np.unique(names, return_inverse=True)

@@ -379,3 +379,63 @@ def test_an_erasure_or_merge_by_another_replica_during_ingest_is_applied(
     )
     assert {k: int(v) for k, v in counts.items()} == {"survivor": 3, "kept": 1}
     client.command(f"DROP DATABASE {db}")
+
+
+def test_the_server_client_passes_parameters_and_inserts_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clickhouse-connect glue (no server here: a recording fake of the
+    library's client; the SQL itself is tested on chDB above)."""
+    import clickhouse_connect
+
+    calls: list[tuple[Any, ...]] = []
+
+    class Result:
+        result_rows = [(1, "a")]
+        result_columns = [[1], ["a"]]
+        column_names = ("x", "y")
+
+    class Client:
+        def query(self, sql: str, parameters: dict[str, Any]) -> Result:
+            calls.append(("query", sql, parameters))
+            return Result()
+
+        def command(self, sql: str, parameters: dict[str, Any]) -> None:
+            calls.append(("command", sql, parameters))
+
+        def insert(self, table: str, data: list[Any], **kw: Any) -> None:
+            calls.append(("insert", table, data, kw))
+
+    def get_client(**kw: Any) -> Client:
+        calls.append(("connect", kw))
+        return Client()
+
+    monkeypatch.setattr(clickhouse_connect, "get_client", get_client)
+    c = connect("http://cxloop@ch:8123/", "pw")
+    assert calls[0] == (
+        "connect",
+        {"dsn": "http://cxloop@ch:8123/", "autogenerate_session_id": False, "password": "pw"},
+    )
+    assert c.rows("SELECT {a:String}", {"a": "x"}) == [(1, "a")]
+    assert c.columns("SELECT 1") == [[1], ["a"]]
+    store = ClickHouseEventStore(c, "db")
+    at = T0 + timedelta(seconds=1, microseconds=5)
+    c.insert_events(
+        "db.events",
+        {
+            "seq": [7],
+            "event_id": ["e"],
+            "customer_id": ["c"],
+            "ck": [1],
+            "ts": [int(at.timestamp()) * 1_000_000 + 5],
+            "event": ["view"],
+            "kind": ["track"],
+            "channel": ["web"],
+            "source": ["s"],
+            "properties": ["{}"],
+        },
+    )
+    _, table, data, kw = calls[-1]
+    assert table == "db.events" and kw["column_oriented"] is True
+    assert kw["column_names"][4] == "ts" and data[4] == [at]
+    assert store.db == "db"

@@ -16,6 +16,7 @@ times to convert.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,6 +87,29 @@ def _filter_sql(f: PropertyFilter, params: dict[str, Any], slot: str) -> str:
     return f"coalesce({expr} IN {{{slot}_v:Array(String)}}, false)"
 
 
+class KnownEvents(Collection[str]):
+    """The event names the store holds, read from ClickHouse when a name is
+    not among those read before (a scan of the event column per question
+    would cost more than many answers). Like the DuckDB layout's dictionary,
+    a name stays known after its events were deleted."""
+
+    def __init__(self, store: ClickHouseEventStore) -> None:
+        self.store = store
+        self.names: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.names:
+            return True
+        self.names = self.names | self.store.known_events()
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 def _columns(cols: list[Any], n: int) -> list[Any]:
     """``n`` columns, empty ones when the answer had no rows."""
     return cols if len(cols) == n else [[] for _ in range(n)]
@@ -97,12 +121,13 @@ class ClickHouseJourneys:
     def __init__(self, store: ClickHouseEventStore) -> None:
         self.store = store
         self.db = store.db
+        self.known = KnownEvents(store)
 
     def close(self) -> None:
         """Nothing held (the store's client is closed with the store)."""
 
-    def _known(self) -> set[str]:
-        return self.store.known_events()
+    def _known(self) -> KnownEvents:
+        return self.known
 
     # -- recent journey -------------------------------------------------------
     def recent(self, customer_id: str, limit: int = 20) -> RecentJourney | None:

@@ -288,23 +288,25 @@ class ClickHouseJourneys:
             params["re"] = q.return_event
             return_cond = "event = {re:String}"
         p = period_sql(q.period)
+        # One pass grouped by customer (no join): the first cohort event
+        # and the distinct periods with a return event in the range; each
+        # customer adds one row at k = -1 (the cohort's size) and one per
+        # period k after the cohort's.
         rows = self.store.sql.rows(
             f"""
-            WITH cohort AS (
-                SELECT customer_id, {period_sql(q.period, "first")} AS c FROM (
-                    SELECT customer_id, min(ts) AS first FROM {self.db}.events FINAL
-                    WHERE {cohort_cond} AND ts < {end}
-                    GROUP BY customer_id HAVING first >= {start}
+            SELECT c, k, count() FROM (
+                SELECT {period_sql(q.period, "first")} AS c,
+                       arrayJoin(arrayConcat([toInt64(-1)], arrayFilter(
+                           x -> x >= 0 AND x < {{periods:Int64}},
+                           arrayMap(x -> toInt64(x) - toInt64(c), ps)))) AS k
+                FROM (
+                    SELECT customer_id, minIf(ts, {cohort_cond}) AS first,
+                           countIf({cohort_cond}) AS n,
+                           groupUniqArrayIf({p}, {return_cond} AND ts >= {start}) AS ps
+                    FROM {self.db}.events FINAL WHERE ts < {end}
+                    GROUP BY customer_id HAVING n > 0 AND first >= {start}
                 )
-            ),
-            active AS (
-                SELECT DISTINCT customer_id, {p} AS p FROM {self.db}.events FINAL
-                WHERE {return_cond} AND ts >= {start} AND ts < {end}
-            )
-            SELECT c, toInt64(-1) AS k, count() FROM cohort GROUP BY c
-            UNION ALL
-            SELECT c, toInt64(p - c) AS k, count() FROM cohort INNER JOIN active USING (customer_id)
-            WHERE p >= c AND p - c < {{periods:Int64}} GROUP BY c, k
+            ) GROUP BY c, k
             """,
             params,
         )

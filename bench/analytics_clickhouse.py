@@ -179,13 +179,15 @@ def clickhouse_rows() -> list[str]:
         "funnel_5_steps_7d_strict": "the same, strict order",
         "retention_12_weeks": "12-week retention triangle",
     }
+    load = r.get("load_average_1_5_15m", ["?"])[0]
     for key, what in names.items():
         q = r["queries"].get(key)
         if not q:
             continue
         c, d = q["clickhouse"], q["duckdb"]
         rows.append(
-            f"| analytics | ClickHouse store (chDB): {what}, {r['events']:,} events, p50 wall / CPU | "
+            f"| analytics | ClickHouse store (chDB): {what}, {r['events']:,} events, "
+            f"p50 wall / CPU (load {load}) | "
             f"{c['wall_p50_ms']} / {c['cpu_p50_ms']} ms | — | DuckDB store {d['wall_p50_ms']} / "
             f"{d['cpu_p50_ms']} ms; equal answers: {q['equal']} |"
         )

@@ -52,6 +52,10 @@ def _rows() -> list[str]:
         from bench.analytics import analytics_rows
 
         rows += analytics_rows()
+    if (HERE / "results" / "analytics_clickhouse.json").exists():
+        from bench.analytics_clickhouse import clickhouse_rows
+
+        rows += clickhouse_rows()
     if (HERE / "results" / "feedback.json").exists():
         from bench.feedback import feedback_rows
 

@@ -25,6 +25,7 @@ BENCHMARKS: tuple[str, ...] = (
     "consent",
     "loyalty",
     "analytics",
+    "analytics_clickhouse",
     "personalization",
     "feedback",
     "gateway",

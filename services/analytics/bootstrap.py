@@ -14,6 +14,8 @@ from cxloop.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from cxloop.analytics.v1 import events_pb2 as events_pb
 from sqlmodel import Session
 
+from analytics.adapters import clickhouse_store
+from analytics.adapters.clickhouse_store import ClickHouseEventStore
 from analytics.adapters.decoder import ProcessDecoder
 from analytics.adapters.event_store import EventStore
 from analytics.adapters.grpc_servicer import AnalyticsServicer
@@ -21,6 +23,7 @@ from analytics.adapters.webhook import WebhookNotifier
 from analytics.config import AnalyticsSettings
 from analytics.entrypoints.consumers import EventStoreConsumer
 from analytics.service_layer import kpis
+from analytics.service_layer.clickhouse_journeys import ClickHouseJourneys
 from analytics.service_layer.ingest import Ingest
 from analytics.service_layer.journeys import JourneyAnalytics
 from cxloop_libs.consent.projection import ConsentProjection
@@ -44,15 +47,30 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
     assert runtime.relay is not None
     relay = runtime.relay
-    # One writer per DuckDB file: each replica owns its file and reads the
-    # whole stream through durables of its own (docs/adr/0061).
-    store = EventStore(settings.duckdb_path)
+    store: EventStore | ClickHouseEventStore
+    journeys: JourneyAnalytics | ClickHouseJourneys
+    if settings.store == "clickhouse":
+        # One ClickHouse server shared by the replicas (docs/adr/0270): they
+        # share durables too, each event stored by one of them.
+        ch = ClickHouseEventStore(
+            clickhouse_store.connect(settings.clickhouse_url, settings.clickhouse_password),
+            settings.clickhouse_database,
+        )
+        await asyncio.to_thread(ch.ensure_schema)
+        store, journeys = ch, ClickHouseJourneys(ch)
+        prefix = "analytics-clickhouse"
+    else:
+        # One writer per DuckDB file: each replica owns its file and reads the
+        # whole stream through durables of its own (docs/adr/0061).
+        duck = EventStore(settings.duckdb_path)
+        store, journeys = duck, JourneyAnalytics(duck, threads=settings.query_threads)
+        prefix = f"analytics-{settings.replica}"
     runtime.store = store  # type: ignore[attr-defined]
     runtime.on_stop.append(lambda: asyncio.to_thread(store.close))
-    replica = settings.replica
+    runtime.on_stop.append(lambda: asyncio.to_thread(journeys.close))
 
     def durable(purpose: str) -> str:
-        return f"analytics-{replica}-{purpose}"
+        return f"{prefix}-{purpose}"
 
     # Consent: nothing of a customer who objected to analytics is stored; an
     # objection arriving later erases what was stored before it.
@@ -209,7 +227,6 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         },
     )
 
-    journeys = JourneyAnalytics(store, threads=settings.query_threads)
     notifier = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else None
     watch = kpis.AlertWatch(store)
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cxloop_libs.config import ServiceSettings, default_data_dir
 
@@ -40,6 +40,31 @@ class AnalyticsSettings(ServiceSettings):
     query_threads: int = Field(default=0, ge=0, le=64)
     # Most breakdown values a query returns (the rest are capped, and said so).
     max_breakdown_values: int = Field(default=50, ge=1, le=1000)
+    # Where events are stored and every query is answered from: the DuckDB
+    # file of this replica, or a ClickHouse server shared by the replicas
+    # (docs/adr/0270).
+    store: Literal["duckdb", "clickhouse"] = "duckdb"
+    # http(s)://user@host:8123 (clickhouse-connect), or chdb://[/directory]
+    # for the ClickHouse engine in-process (tests, a one-machine trial).
+    clickhouse_url: str = ""
+    # The ClickHouse user's password (a secret; not part of the URL).
+    clickhouse_password: str = Field(default="", repr=False)
+    clickhouse_database: str = Field(default="cxloop_analytics", pattern=r"^[A-Za-z0-9_]{1,64}$")
+
+    @model_validator(mode="after")
+    def _clickhouse_url_with_the_clickhouse_store(self) -> Self:
+        if self.store == "clickhouse" and not self.clickhouse_url:
+            raise ValueError(
+                "CXLOOP_ANALYTICS_CLICKHOUSE_URL (http(s)://user@host:8123 or chdb://) is "
+                "required when CXLOOP_ANALYTICS_STORE=clickhouse"
+            )
+        if self.clickhouse_url and not self.clickhouse_url.startswith(
+            ("http://", "https://", "chdb:")
+        ):
+            raise ValueError(
+                "CXLOOP_ANALYTICS_CLICKHOUSE_URL: http(s)://user@host:8123 or chdb://[/path]"
+            )
+        return self
 
     @classmethod
     def defaults_for(cls, service: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

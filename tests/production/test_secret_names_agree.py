@@ -23,7 +23,8 @@ from cxloop_testing import deploy
 
 # In compose's .env only: the database password inside the URLs, the image
 # tag, Grafana's admin password (observability overlay), ClickHouse's password
-# (clickhouse overlay; no cxloop process reads it yet).
+# (clickhouse overlay: the ClickHouse server's own variable, given to analytics
+# as CXLOOP_ANALYTICS_CLICKHOUSE_PASSWORD there).
 COMPOSE_ONLY = {
     "POSTGRES_PASSWORD",
     "CXLOOP_IMAGE",

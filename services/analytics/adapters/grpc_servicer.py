@@ -27,6 +27,7 @@ from analytics.domain.queries import (
     kpi_kind,
 )
 from analytics.service_layer import kpis
+from analytics.service_layer.clickhouse_journeys import ClickHouseJourneys
 from analytics.service_layer.journeys import MAX_JOURNEY_EVENTS, JourneyAnalytics
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
@@ -124,7 +125,11 @@ def kpi_to_proto(d: KpiDefinition) -> pb.KpiDefinition:
 
 class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
     def __init__(
-        self, journeys: JourneyAnalytics, db: Database, *, is_ready: Callable[[], bool]
+        self,
+        journeys: JourneyAnalytics | ClickHouseJourneys,
+        db: Database,
+        *,
+        is_ready: Callable[[], bool],
     ) -> None:
         self.journeys = journeys
         self.db = db

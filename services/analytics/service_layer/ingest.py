@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from analytics.adapters.clickhouse_store import ClickHouseEventStore
 from analytics.adapters.event_store import EventStore
 from analytics.domain.batch import DecodedBatch, decode_interactions
 from analytics.domain.touchpoints import decode_touchpoints
@@ -30,7 +31,11 @@ log = logging.getLogger(__name__)
 
 class Ingest:
     def __init__(
-        self, store: EventStore, may_use: Callable[[str], bool], *, purpose: str = "analytics"
+        self,
+        store: EventStore | ClickHouseEventStore,
+        may_use: Callable[[str], bool],
+        *,
+        purpose: str = "analytics",
     ) -> None:
         self.store = store
         self.may_use = may_use

@@ -27,10 +27,12 @@ import sqlalchemy as sa
 from cxloop.analytics.v1 import events_pb2 as pb
 from sqlmodel import Session
 
+from analytics.adapters.clickhouse_store import ClickHouseEventStore
 from analytics.adapters.event_store import EventStore
 from analytics.adapters.tables import alert_table, kpi_table
 from analytics.domain.anomaly import AnomalyParams, judge
 from analytics.domain.queries import KpiDefinition, KpiKind, Period, TimeRange, kpi_kind
+from analytics.service_layer import clickhouse_kpis
 from analytics.service_layer.journeys import property_sql
 from cxloop_libs.errors import InvalidArgument, NotFound
 from cxloop_libs.messaging import OutboxWriter
@@ -92,9 +94,37 @@ def _naive(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None)
 
 
-def kpi_series(store: EventStore, d: KpiDefinition, r: TimeRange) -> tuple[list[KpiPoint], bool]:
+def kpi_series(
+    store: EventStore | ClickHouseEventStore, d: KpiDefinition, r: TimeRange
+) -> tuple[list[KpiPoint], bool]:
     """The KPI per window (and breakdown value) over the range; the second
     value is True when breakdown values beyond the cap were left out."""
+    rows: list[tuple[Any, ...]]
+    if isinstance(store, ClickHouseEventStore):
+        rows = list(clickhouse_kpis.kpi_rows(store, d, r))
+    else:
+        rows = _duckdb_rows(store, d, r)
+    points = [
+        KpiPoint(
+            w.replace(tzinfo=UTC),
+            str(bv),
+            (1.0 - float(v)) if (d.invert and v is not None) else float(v or 0.0),
+            int(n),
+        )
+        for w, bv, v, n in rows
+    ]
+    values = {p.breakdown_value for p in points}
+    if len(values) <= MAX_BREAKDOWN_VALUES:
+        return points, False
+    sizes: dict[str, int] = {}
+    for p in points:
+        sizes[p.breakdown_value] = sizes.get(p.breakdown_value, 0) + p.sample
+    keep = set(sorted(sizes, key=lambda v: (-sizes[v], v))[:MAX_BREAKDOWN_VALUES])
+    return [p for p in points if p.breakdown_value in keep], True
+
+
+def _duckdb_rows(store: EventStore, d: KpiDefinition, r: TimeRange) -> list[tuple[Any, ...]]:
+    """(window start, breakdown value, value, sample) in DuckDB's SQL."""
     unit = d.window.value
     b = f"coalesce({property_sql(d.breakdown)}, '(none)')" if d.breakdown else "''"
     start, end = _naive(r.start), _naive(r.end)
@@ -143,24 +173,7 @@ def kpi_series(store: EventStore, d: KpiDefinition, r: TimeRange) -> tuple[list[
             FROM firsts WHERE f >= ? AND f < ? GROUP BY 1, 2
         """
         params = [d.event, d.event, end, start, end]
-    rows = store.sql(sql + " ORDER BY 1, 2", params)
-    points = [
-        KpiPoint(
-            w.replace(tzinfo=UTC),
-            str(bv),
-            (1.0 - float(v)) if (d.invert and v is not None) else float(v or 0.0),
-            int(n),
-        )
-        for w, bv, v, n in rows
-    ]
-    values = {p.breakdown_value for p in points}
-    if len(values) <= MAX_BREAKDOWN_VALUES:
-        return points, False
-    sizes: dict[str, int] = {}
-    for p in points:
-        sizes[p.breakdown_value] = sizes.get(p.breakdown_value, 0) + p.sample
-    keep = set(sorted(sizes, key=lambda v: (-sizes[v], v))[:MAX_BREAKDOWN_VALUES])
-    return [p for p in points if p.breakdown_value in keep], True
+    return store.sql(sql + " ORDER BY 1, 2", params)
 
 
 def alert_id(kpi: str, breakdown_value: str, window_start: datetime) -> str:
@@ -188,7 +201,7 @@ class AlertWatch:
     """Judges alerting KPIs' recent complete windows and raises alerts (one
     per KPI, breakdown value and window, whichever replica finds it first)."""
 
-    store: EventStore
+    store: EventStore | ClickHouseEventStore
     params: AnomalyParams = field(default_factory=AnomalyParams)
     # Windows judged per run (the latest complete ones).
     recent: int = 3

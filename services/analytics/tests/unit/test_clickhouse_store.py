@@ -58,7 +58,7 @@ def test_replays_collapse_and_erasure_and_merge_apply(stores) -> None:  # type: 
     first = ch.funnel_levels(q)
     viewers = {r.customer_id for r in rows if r.event == "view"}
     victim = sorted(viewers)[0]
-    ch.erase([victim])
+    ch.erase(victim)
     assert ch.funnel_levels(q)[0] == first[0] - 1
     # Merge two customers: one fewer customer enters the funnel.
     a, b = sorted(viewers)[1:3]

@@ -143,7 +143,8 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         ingest.on_profiles,
     )
     # Personalization's segment membership, for funnels by segment and
-    # cohorts of a segment (docs/adr/0275).
+    # cohorts of a segment (docs/adr/0275); the ClickHouse store has no
+    # segment table yet (it refuses those two questions, naming the field).
     segments = EventStoreConsumer(
         runtime.bus,
         db,
@@ -175,7 +176,9 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
         )
         for domain in ("feedback", "loyalty")
     ]
-    runtime.consumers.extend([interactions, profiles, segments, *touchpoints])
+    runtime.consumers.extend([interactions, profiles, *touchpoints])
+    if isinstance(store, EventStore):
+        runtime.consumers.append(segments)
 
     # Privacy requests: every replica erases its own file, so each has its
     # own durable; all answer with the same derived event id (published once).
@@ -184,10 +187,9 @@ async def bootstrap(settings: AnalyticsSettings | None = None) -> ServiceRuntime
             n = store.erase(customer_id)
             return PrivacyAnswer(["behavioural_events"], {"behavioural_events": n})
         if kind is RequestKind.ACCESS:
-            held = {
-                "behavioural_events": store.export(customer_id),
-                "segment_memberships": store.export_segments(customer_id),
-            }
+            held = {"behavioural_events": store.export(customer_id)}
+            if isinstance(store, EventStore):
+                held["segment_memberships"] = store.export_segments(customer_id)
             held = {k: v for k, v in held.items() if v}
             if not held:
                 return PrivacyAnswer()

@@ -703,9 +703,8 @@ class RuleSet:
     #: Compiled subsets kept (distinct masks seen; the cache is emptied when full).
     MAX_PLANS = 4096
 
-    def __init__(
-        self, rules: Sequence[tuple[str, Rule]], cfg: TraitConfig = TraitConfig()
-    ) -> None:
+    def __init__(self, rules: Sequence[tuple[str, Rule]], cfg: TraitConfig | None = None) -> None:
+        cfg = cfg or TraitConfig()
         self._rules = list(rules)
         self.ids: tuple[str, ...] = tuple(sid for sid, _ in rules)
         self.known: frozenset[str] = frozenset(self.ids)

@@ -243,7 +243,29 @@ class Intelligence:
         return t
 
     # -- the consumer ----------------------------------------------------------------
-    def on_resolved(self, session: Session, events: list[ReceivedEvent]) -> None:
+    def on_resolved(
+        self,
+        session: Session,
+        events: list[ReceivedEvent],
+        *,
+        after_lock: Callable[[], None] | None = None,
+    ) -> None:
+        """One batch in the caller's transaction. ``after_lock`` is called
+        once the batch's customers are locked (the pipelined consumer lets
+        the next batch take its locks only then, ADR 0260); a batch with
+        nothing to lock calls it at once."""
+        try:
+            self._on_resolved(session, events, after_lock)
+        finally:
+            if after_lock is not None:
+                after_lock()  # idempotent: also on an error or an early return
+
+    def _on_resolved(
+        self,
+        session: Session,
+        events: list[ReceivedEvent],
+        after_lock: Callable[[], None] | None,
+    ) -> None:
         now = self.clock()
         parsed = []
         for e in events:
@@ -271,6 +293,8 @@ class Intelligence:
         # Another replica (or a sweep) may hold events of these customers in
         # a batch of its own: wait for its commit, then read its state.
         st.lock_customers(session, ids)
+        if after_lock is not None:
+            after_lock()
         raw = st.load_states(session, ids)
         states = {
             c: CustomerState.of_json(orjson.loads(raw[c][0])) if c in raw else CustomerState()
@@ -367,7 +391,9 @@ class Intelligence:
             return
         ids = segs.ids
         inside = {
-            ids[k] for k, r in zip(plan.idx, plan.run(state, traits, now, consent), strict=True) if r
+            ids[k]
+            for k, r in zip(plan.idx, plan.run(state, traits, now, consent), strict=True)
+            if r
         }
         # In the segments' order (ids are sorted); members of a segment that
         # no longer exists stay until it is defined again, and a segment not

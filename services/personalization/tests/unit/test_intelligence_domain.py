@@ -300,7 +300,7 @@ def test_dependency_index_re_evaluates_every_segment_an_event_can_change() -> No
         'lifecycle in ("new", "active")',
         "distinct_categories_90d >= 2",
         'consent("marketing_email") and lifetime_orders >= 1',
-        'count(checkout_started within 30d) >= 1 and not count(order_completed within 30d) >= 1',
+        "count(checkout_started within 30d) >= 1 and not count(order_completed within 30d) >= 1",
     ]
     rules = [(f"s{i:02d}", sg.parse(r, NAMES)) for i, r in enumerate(sources)]
     rs = sg.RuleSet(rules)

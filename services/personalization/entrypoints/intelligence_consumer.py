@@ -147,7 +147,9 @@ def wire(
             ),
             gated(intel.on_resolved),
             on_commit=after_commit,
-            depth=settings.intel_pipeline_depth,
+            # SQLite (development, tests) has one writer and no customer
+            # locks to order batches by: one batch at a time there.
+            depth=1 if db.is_sqlite else settings.intel_pipeline_depth,
         )
     )
     stopping = asyncio.Event()

@@ -337,6 +337,8 @@ def intelligence_rows() -> list[str]:
             if s.get("warm")
             else " (cold: segments just defined, memberships empty)"
         )
+        if s.get("pipeline_depth", 1) > 1:
+            warm += f", {s['pipeline_depth']} batches in flight"
         rows.append(
             f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}){warm} | "
             f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs handler + {s.get('postgres_cpu_us_per_event', '?')} µs PostgreSQL CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "

@@ -19,6 +19,7 @@ handler's cProfile (calls and time per event of its top functions).
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import json
 import os
@@ -120,6 +121,38 @@ def _profile_top(prof: cProfile.Profile, events: int, top: int = 25) -> list[dic
     return rows[:top]
 
 
+def _pipelined(db: Any, intel: Any, evs: list[_Event], depth: int) -> list[float]:
+    """The events in 500-event transactions with up to ``depth`` in flight,
+    as ``PipelinedBatchConsumer`` runs them: a batch takes its customers'
+    locks after the batch before it took its own (the gate), and is
+    committed in its own thread. Returns each batch's start → commit."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from threading import Event
+
+    def one(batch: list[_Event], prev: Event, mine: Event, b0: float) -> float:
+        try:
+            with db.session() as sess:
+                prev.wait()
+                intel.on_resolved(sess, batch, after_lock=mine.set)
+        finally:
+            mine.set()
+        return time.perf_counter() - b0
+
+    lat: list[float] = []
+    inflight: list[Future[float]] = []
+    last = Event()
+    last.set()
+    with ThreadPoolExecutor(depth) as pool:
+        for i in range(0, len(evs), 500):
+            if len(inflight) >= depth:
+                lat.append(inflight.pop(0).result())
+            mine = Event()
+            inflight.append(pool.submit(one, evs[i : i + 500], last, mine, time.perf_counter()))
+            last = mine
+        lat.extend(f.result() for f in inflight)
+    return lat
+
+
 def segments_bench(
     customers: int,
     events: int = 20_000,
@@ -133,6 +166,7 @@ def segments_bench(
     Returns one result per phase."""
     from cxloop_libs.db import Database
     from cxloop_libs.db.migrations import run_migrations
+    from cxloop_libs.runtime import settle_heap
     from cxloop_testing.infra import postgres_admin_url
     from personalization.adapters import intelligence_store as st
     from personalization.bootstrap import MIGRATIONS
@@ -143,17 +177,49 @@ def segments_bench(
     assert admin, "PostgreSQL is needed (CXLOOP_TEST_DATABASE_URL or 127.0.0.1:5432)"
     name = f"bench_intel_{uuid.uuid4().hex[:8]}"
     eng = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    # CXLOOP_BENCH_INTEL_TEMPLATE=1: the loaded customers are kept in a
+    # template database (bench_intel_tpl_<customers>) and the next runs
+    # clone it instead of loading again (257 s at 1,000,000). Each run
+    # writes only its own clone; drop the template when done.
+    template = (
+        f"bench_intel_tpl_{customers}"
+        if os.environ.get("CXLOOP_BENCH_INTEL_TEMPLATE") == "1"
+        else ""
+    )
+    loaded_at: float | None = None
     with eng.connect() as c:
-        c.execute(sa.text(f"create database {name}"))
+        row = (
+            c.execute(
+                sa.text(
+                    "select shobj_description(oid, 'pg_database') from pg_database "
+                    "where datname = :t"
+                ),
+                {"t": template},
+            ).first()
+            if template
+            else None
+        )
+        if row is not None:
+            loaded_at = float(row[0])
+            for attempt in range(30):  # another run may be cloning it right now
+                try:
+                    c.execute(sa.text(f"create database {name} template {template}"))
+                    break
+                except sa.exc.OperationalError:
+                    if attempt == 29:
+                        raise
+                    time.sleep(2.0)
+        else:
+            c.execute(sa.text(f"create database {name}"))
     url = admin.rsplit("/", 1)[0] + "/" + name
     db = Database(url)
     run_migrations(db.engine, MIGRATIONS)
     rng = random.Random(15)
-    now = time.time()
+    now = time.time() if loaded_at is None else loaded_at
     # Customers with a little history each.
     t0 = time.perf_counter()
     ids = [f"c{n:07d}" for n in range(customers)]
-    for i in range(0, customers, 5000):
+    for i in range(0, customers if loaded_at is None else 0, 5000):
         rows = []
         for cid in ids[i : i + 5000]:
             s = CustomerState()
@@ -201,6 +267,16 @@ def segments_bench(
         e.dispose()
 
     settle()
+    if template and loaded_at is None:
+        db.engine.dispose()
+        with eng.connect() as c:
+            try:
+                c.execute(sa.text(f"create database {template} template {name}"))
+                c.execute(sa.text(f"comment on database {template} is '{now!r}'"))
+            except sa.exc.SQLAlchemyError:
+                pass  # another run made it first, or this clone is busy: next time
+    # The events: the same whether the customers were loaded or cloned.
+    rng = random.Random(16)
 
     def make_events(n: int) -> list[_Event]:
         out = []
@@ -271,23 +347,37 @@ def segments_bench(
         }
 
     profile = os.environ.get("CXLOOP_BENCH_INTEL_PROFILE") == "1"
+    # Batches in flight, as the service's consumer (INTEL_PIPELINE_DEPTH,
+    # ADR 0260); 1: one after the other. The profile runs them one at a time.
+    depth = int(os.environ.get("CXLOOP_BENCH_INTEL_PIPELINE", "2"))
 
     def run(intel: Intelligence, evs: list[_Event]) -> dict[str, Any]:
         before = table_rows()
+        # As run_service does once a service has started: what is alive now
+        # (modules, and here the bench's customer ids and events) is frozen
+        # out of the collector's sight; what the handler allocates is
+        # collected as usual.
+        settle_heap()
         lat = []
-        with db.session() as sess:  # the pool's connection exists before the count
-            sess.execute(sa.text("select 1"))
+        # The pool's connections (one per batch in flight) exist before the
+        # count: the PostgreSQL CPU is read from the backends alive at both ends.
+        with contextlib.ExitStack() as held:
+            for _ in range(1 if profile else depth):
+                held.enter_context(db.session()).execute(sa.text("select 1"))
         p0 = pg_cpu()
         prof = cProfile.Profile() if profile else None
         with _counting(db.engine) as counts:
             start, c0 = time.perf_counter(), time.process_time()
             if prof is not None:
                 prof.enable()
-            for i in range(0, len(evs), 500):
-                b0 = time.perf_counter()
-                with db.session() as sess:
-                    intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
-                lat.append(time.perf_counter() - b0)
+            if depth == 1 or prof is not None:
+                for i in range(0, len(evs), 500):
+                    b0 = time.perf_counter()
+                    with db.session() as sess:
+                        intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
+                    lat.append(time.perf_counter() - b0)
+            else:
+                lat.extend(_pipelined(db, intel, evs, depth))
             if prof is not None:
                 prof.disable()
             # This process's CPU (the handler), and PostgreSQL's beside it.
@@ -375,6 +465,14 @@ def segments_bench(
             "entered_p50_ms": round(float(np.percentile(lat, 50)) * 1000, 1),
             "memberships_after": entered,
             "customer_load_s": round(load_s, 1),
+            **(
+                {
+                    "customers_cloned_from": template,
+                    "customers_loaded_s_ago": round(time.time() - now),
+                }
+                if loaded_at is not None
+                else {}
+            ),
             "baseline": f"traits only, no segments: {base['events_per_s']:,.0f} events/s",
             "memberships_before_events": before,
             "segment_entries_per_event": round((entered - before) / events, 2),
@@ -382,8 +480,10 @@ def segments_bench(
             "baseline_per_event": base["per_event"],
             **({"profile_top": r["profile_top"]} if "profile_top" in r else {}),
             **({"warm": True, "sweep_s": round(sweep_s, 1)} if phase == "warm" else {}),
+            "pipeline_depth": 1 if profile else depth,
             "note": (
-                "handler driven directly in 500-event transactions (NATS not measured); "
+                "handler driven directly in 500-event transactions (NATS not measured), "
+                f"{1 if profile else depth} in flight (ADR 0260); "
                 "latency = batch start to commit; CPU per event: the handler process "
                 "(time.process_time) and the PostgreSQL backends of the bench database "
                 "(/proc utime+stime); "

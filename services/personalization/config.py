@@ -46,6 +46,11 @@ class PersonalizationSettings(ServiceSettings):
     intel_max_actions_per_day: int = Field(default=3, ge=1)
     intel_clv_horizon_days: int = Field(default=365, ge=1)
     intel_churn_horizon_days: int = Field(default=180, ge=1)
+    # Batches of `interaction resolved` in flight in one process: the next
+    # batch is computed while the database writes and commits the last one;
+    # its customers are locked only after the last batch locked its own, so a
+    # customer's events apply in order (1: one batch at a time; ADR 0260).
+    intel_pipeline_depth: int = Field(default=2, ge=1, le=4)
     # The hybrid's blend weights, JSON {"ease": 1.0, "als": 0.1, ...}; empty:
     # the defaults learned offline (recommender.DEFAULT_BLEND). Keys given
     # replace the defaults' (bench/personalization.py tune_blend learns them

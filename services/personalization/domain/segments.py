@@ -27,7 +27,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from personalization.domain.traits import DAY, KNOWN_EVENTS, ORDER, WHERE_FIELDS, CustomerState
+from personalization.domain.traits import (
+    DAY,
+    KNOWN_EVENTS,
+    ORDER,
+    PREDICTED_TRAITS,
+    WHERE_FIELDS,
+    CustomerState,
+    Seen,
+    TraitConfig,
+    traits_an_event_changes,
+)
 
 
 class RuleError(ValueError):
@@ -552,22 +562,17 @@ def parse(
 
 
 # -- all segments at once ------------------------------------------------------------
-class RuleSet:
-    """Every segment's rule evaluated together for one customer: the window
-    aggregates all rules read are computed in one pass over the customer's
-    recent events (newest first, stopping at the longest window), then one
-    compiled expression gives every rule's result as a tuple. Same results as
-    :meth:`Rule.evaluate` rule by rule (a unit test compares them on random
-    states), without a call, a memo lookup and a scan per rule: the consumer
-    evaluates all segments for every changed customer of every batch."""
+class _Plan:
+    """A subset of the rules (indices into the set) compiled into one
+    expression that returns their results as a tuple, with the window
+    aggregates they read computed in one newest-first pass over the recent
+    events (grouped by event name, stopping at the longest window)."""
 
-    __slots__ = ("_by_name", "_fn", "_maxw", "_n", "_orders", "ids", "known", "needs", "time_based")
+    __slots__ = ("_by_name", "_fn", "_maxw", "_n", "_orders", "idx", "sids")
 
-    def __init__(self, rules: Sequence[tuple[str, Rule]]) -> None:
-        self.ids: tuple[str, ...] = tuple(sid for sid, _ in rules)
-        self.known: frozenset[str] = frozenset(self.ids)
-        self.needs: tuple[frozenset[str], ...] = tuple(r.needs() for _, r in rules)
-        self.time_based: tuple[bool, ...] = tuple(r.time_based() for _, r in rules)
+    def __init__(self, idx: tuple[int, ...], rules: Sequence[tuple[str, Rule]]) -> None:
+        self.idx = idx
+        self.sids: frozenset[str] = frozenset(rules[i][0] for i in idx)
         slots: dict[tuple[str, str, tuple[str, str] | None, float], int] = {}
         consts: list[Any] = []
 
@@ -595,10 +600,10 @@ class RuleSet:
 
         # Every leaf is a comparison or bool(consent), and and/or/not of
         # bools are bools: the tuple holds bools without a bool() per rule.
-        body = ", ".join(gen(r.root) for _, r in rules)
+        body = ", ".join(gen(rules[i][1].root) for i in idx)
         # Source from fixed fragments only; every string of a rule is a constant.
         self._fn: Callable[..., tuple[bool, ...]] = eval(
-            compile(f"lambda t, c, A: ({body}{',' if rules else ''})", "<segments>", "eval"),
+            compile(f"lambda t, c, A: ({body}{',' if idx else ''})", "<segments>", "eval"),
             {"K": tuple(consts), "bool": bool, "__builtins__": {}},
         )
         self._n = len(slots)
@@ -649,6 +654,106 @@ class RuleSet:
                 out[i] = sum(v for at, v in s.orders if since < at <= now)
         return out
 
+    def run(
+        self,
+        state: CustomerState,
+        traits: Mapping[str, Any],
+        now: float,
+        consent: Callable[[str], bool],
+    ) -> tuple[bool, ...]:
+        return self._fn(traits, consent, self.aggregates(state, now))
+
+
+def _leaves(n: Any) -> list[Any]:
+    kids = _children(n)
+    return [x for c in kids for x in _leaves(c)] if kids else [n]
+
+
+class RuleSet:
+    """Every segment's rule evaluated together for one customer: the window
+    aggregates all rules read are computed in one pass over the customer's
+    recent events (newest first, stopping at the longest window), then one
+    compiled expression gives every rule's result as a tuple. Same results as
+    :meth:`Rule.evaluate` rule by rule (a unit test compares them on random
+    states), without a call, a memo lookup and a scan per rule: the consumer
+    evaluates all segments for every changed customer of every batch.
+
+    The dependency index (ADR 0260): each rule's leaves name what can change
+    them — a trait (changed by the event names ``traits_an_event_changes``
+    lists, by every event, or by none: predictions), a window aggregate (its
+    event name, and its ``where`` value), ``consent(...)`` (read on every
+    evaluation). :meth:`changed_by` turns a customer's new events into a
+    bit mask of the rules they can change, and :meth:`evaluate_changed`
+    evaluates only those (one expression compiled per mask, cached)."""
+
+    __slots__ = (
+        "_any",
+        "_by_mask",
+        "_by_name",
+        "_by_where",
+        "_full",
+        "_rules",
+        "all",
+        "ids",
+        "known",
+        "needs",
+        "time_based",
+    )
+
+    #: Compiled subsets kept (distinct masks seen; the cache is emptied when full).
+    MAX_PLANS = 4096
+
+    def __init__(self, rules: Sequence[tuple[str, Rule]], cfg: TraitConfig | None = None) -> None:
+        cfg = cfg or TraitConfig()
+        self._rules = list(rules)
+        self.ids: tuple[str, ...] = tuple(sid for sid, _ in rules)
+        self.known: frozenset[str] = frozenset(self.ids)
+        self.needs: tuple[frozenset[str], ...] = tuple(r.needs() for _, r in rules)
+        self.time_based: tuple[bool, ...] = tuple(r.time_based() for _, r in rules)
+        self.all = (1 << len(rules)) - 1
+        self._full = _Plan(tuple(range(len(rules))), self._rules)
+        self._by_mask: dict[int, _Plan] = {self.all: self._full}
+        # What can change each rule's leaves, as bit masks of rules.
+        names = set(KNOWN_EVENTS)
+        every = traits_an_event_changes("", cfg)  # what any event changes
+        by_trait = {n: traits_an_event_changes(n, cfg) for n in names}
+        self._any = 0
+        self._by_name: dict[str, int] = {}
+        self._by_where: dict[str, dict[tuple[str, str], int]] = {}
+        for k, (_, r) in enumerate(rules):
+            bit = 1 << k
+            for leaf in _leaves(r.root):
+                if isinstance(leaf, Consent):
+                    self._any |= bit  # consent is read fresh on every evaluation
+                elif isinstance(leaf, Agg):
+                    if leaf.where is None:
+                        self._by_name[leaf.event] = self._by_name.get(leaf.event, 0) | bit
+                    else:
+                        w = self._by_where.setdefault(leaf.event, {})
+                        w[leaf.where] = w.get(leaf.where, 0) | bit
+                elif leaf.trait in PREDICTED_TRAITS:
+                    continue  # no event changes it: the sweep re-reads it
+                elif leaf.trait in every:
+                    self._any |= bit
+                else:
+                    for n, changes in by_trait.items():
+                        if leaf.trait in changes:
+                            self._by_name[n] = self._by_name.get(n, 0) | bit
+
+    def changed_by(self, seen: Sequence[Seen]) -> int:
+        """The rules (bit k: ``ids[k]``) whose result the events in ``seen``
+        can change at a fixed time."""
+        mask = self._any
+        by_name, by_where = self._by_name, self._by_where
+        for s in seen:
+            mask |= by_name.get(s.name, 0)
+            w = by_where.get(s.name)
+            if w:
+                for (f, v), bits in w.items():
+                    if getattr(s, f) == v:
+                        mask |= bits
+        return mask
+
     def evaluate(
         self,
         state: CustomerState,
@@ -657,4 +762,14 @@ class RuleSet:
         consent: Callable[[str], bool],
     ) -> tuple[bool, ...]:
         """Every rule's result, in the order of ``ids``."""
-        return self._fn(traits, consent, self.aggregates(state, now))
+        return self._full.run(state, traits, now, consent)
+
+    def plan(self, mask: int) -> _Plan:
+        """The compiled subset of the rules in ``mask`` (built once)."""
+        p = self._by_mask.get(mask)
+        if p is None:
+            if len(self._by_mask) >= self.MAX_PLANS:
+                self._by_mask = {self.all: self._full}
+            idx = tuple(k for k in range(len(self.ids)) if mask >> k & 1)
+            p = self._by_mask[mask] = _Plan(idx, self._rules)
+        return p

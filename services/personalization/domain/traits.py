@@ -253,6 +253,38 @@ def trait_names(cfg: TraitConfig = TraitConfig()) -> dict[str, str]:
     return out
 
 
+#: Traits no event changes (the predictions refresh writes them): read
+#: from ``extra``.
+PREDICTED_TRAITS = frozenset(
+    {"rfm_recency", "rfm_frequency", "rfm_monetary", "churn_probability", "predicted_clv"}
+)
+
+
+def traits_an_event_changes(name: str, cfg: TraitConfig = TraitConfig()) -> frozenset[str]:
+    """The traits an event named ``name`` can change at a fixed ``now``
+    (the segment dependency index, ADR 0260). Kept beside :func:`compute`:
+    a unit test applies random events to random states and checks that
+    every trait whose value moved is listed here. Time alone moves the
+    window and ``days_since`` traits too; that is the sweep's part."""
+    out = {"days_since_first_seen", "days_since_last_seen", "lifecycle", "lifecycle_rule"}
+    for d in cfg.windows_days:
+        out |= {f"events_{d}d", f"distinct_categories_{d}d", f"top_category_{d}d"}
+        if name == ORDER:
+            out |= {f"orders_{d}d", f"revenue_{d}d"}
+        elif name == "product_viewed":
+            out.add(f"views_{d}d")
+        elif name == "product_added":
+            out.add(f"cart_adds_{d}d")
+    if name == ORDER:
+        out |= {
+            "lifetime_orders",
+            "lifetime_revenue",
+            "average_order_value",
+            "days_since_last_order",
+        }
+    return frozenset(out)
+
+
 def _by_count_then_name(kv: tuple[str, int]) -> tuple[int, str]:
     return -kv[1], kv[0]
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +45,82 @@ def config_of(settings: PersonalizationSettings) -> IntelConfig:
     )
 
 
+#: (the previous batch's "locked" event, this batch's) for the handler of
+#: the batch the current task applies (carried into the worker thread).
+_GATE: contextvars.ContextVar[tuple[threading.Event, threading.Event]] = contextvars.ContextVar(
+    "intel_batch_gate"
+)
+
+
+class PipelinedBatchConsumer(BatchConsumer):
+    """A :class:`BatchConsumer` with up to ``depth`` batches in flight: while
+    one batch's transaction waits on PostgreSQL (COPY, commit), the next
+    one's Python runs (ADR 0260). Every batch is still acked after its own
+    commit. Order per customer: a batch's handler takes its customers'
+    advisory locks only after the batch before it took its own
+    (:func:`gated`), so two batches holding events of one customer apply
+    them in delivery order, the later one reading what the earlier committed.
+    A batch that fails and is replayed (one by one, after ``ack_wait``)
+    applies after the batches that overtook it, as with two replicas."""
+
+    def __init__(self, *args: Any, depth: int = 2, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.depth = max(1, depth)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._last_locked = threading.Event()
+        self._last_locked.set()
+
+    async def process(self, msgs: list[Any]) -> None:
+        if self.depth == 1:
+            await super().process(msgs)
+            return
+        while len(self._inflight) >= self.depth:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        prev, mine = self._last_locked, threading.Event()
+        self._last_locked = mine
+        task = asyncio.get_running_loop().create_task(self._gated(msgs, prev, mine))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _gated(self, msgs: list[Any], prev: threading.Event, mine: threading.Event) -> None:
+        _GATE.set((prev, mine))
+        try:
+            await BatchConsumer.process(self, msgs)
+        except Exception:
+            # Unacked messages come back after ack_wait (as in BatchConsumer).
+            log.exception("batch processing failed", extra={"consumer": self.spec.durable})
+        finally:
+            mine.set()
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # Batches started before stop() finish (and ack) before the
+            # consumer is done.
+            while self._inflight:
+                await asyncio.wait(set(self._inflight))
+
+
+def gated(
+    handler: Callable[..., None],
+) -> Callable[[Session, list[Any]], None]:
+    """The intelligence handler behind a pipelined consumer's gate: waits
+    until the previous batch holds its locks, then runs with ``after_lock``
+    opening the gate for the next (a plain consumer: no gate)."""
+
+    def run(session: Session, events: list[Any]) -> None:
+        gate = _GATE.get(None)
+        if gate is None:
+            handler(session, events)
+            return
+        prev, mine = gate
+        prev.wait()
+        handler(session, events, after_lock=mine.set)
+
+    return run
+
+
 def wire(
     runtime: ServiceRuntime,
     db: Database,
@@ -57,7 +135,7 @@ def wire(
         may_use=consent.may_use, tz=ZoneInfo(settings.time_zone), config=config_of(settings)
     )
     runtime.consumers.append(
-        BatchConsumer(
+        PipelinedBatchConsumer(
             runtime.bus,
             db,
             ConsumerSpec(
@@ -67,8 +145,11 @@ def wire(
                 batch_size=settings.consumer_batch_size,
                 max_deliver=settings.consumer_max_deliver,
             ),
-            intel.on_resolved,
+            gated(intel.on_resolved),
             on_commit=after_commit,
+            # SQLite (development, tests) has one writer and no customer
+            # locks to order batches by: one batch at a time there.
+            depth=1 if db.is_sqlite else settings.intel_pipeline_depth,
         )
     )
     stopping = asyncio.Event()

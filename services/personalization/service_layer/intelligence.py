@@ -21,10 +21,10 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from itertools import compress
 from typing import Any
 
 import numpy as np
+import orjson
 from cxloop.personalization.v1 import events_pb2 as ev_pb
 from google.protobuf.struct_pb2 import Struct
 from sqlmodel import Session
@@ -40,8 +40,10 @@ from personalization.domain import segments as sg
 from personalization.domain import triggers as tg
 from personalization.domain.traits import (
     DAY,
+    MAX_RECENT,
     CustomerState,
     LifecycleRules,
+    Seen,
     TraitConfig,
     compute,
     rfm_scores,
@@ -197,7 +199,7 @@ class Intelligence:
         key = tuple((sid, rule.source) for sid, rule in segs)
         cached = self._rule_set_cache
         if cached is None or cached[0] != key:
-            cached = self._rule_set_cache = (key, sg.RuleSet(segs))
+            cached = self._rule_set_cache = (key, sg.RuleSet(segs, self.cfg.traits))
         return cached[1]
 
     def _triggers(self, session: Session) -> list[tg.Trigger]:
@@ -241,7 +243,29 @@ class Intelligence:
         return t
 
     # -- the consumer ----------------------------------------------------------------
-    def on_resolved(self, session: Session, events: list[ReceivedEvent]) -> None:
+    def on_resolved(
+        self,
+        session: Session,
+        events: list[ReceivedEvent],
+        *,
+        after_lock: Callable[[], None] | None = None,
+    ) -> None:
+        """One batch in the caller's transaction. ``after_lock`` is called
+        once the batch's customers are locked (the pipelined consumer lets
+        the next batch take its locks only then, ADR 0260); a batch with
+        nothing to lock calls it at once."""
+        try:
+            self._on_resolved(session, events, after_lock)
+        finally:
+            if after_lock is not None:
+                after_lock()  # idempotent: also on an error or an early return
+
+    def _on_resolved(
+        self,
+        session: Session,
+        events: list[ReceivedEvent],
+        after_lock: Callable[[], None] | None,
+    ) -> None:
         now = self.clock()
         parsed = []
         for e in events:
@@ -269,19 +293,23 @@ class Intelligence:
         # Another replica (or a sweep) may hold events of these customers in
         # a batch of its own: wait for its commit, then read its state.
         st.lock_customers(session, ids)
+        if after_lock is not None:
+            after_lock()
         raw = st.load_states(session, ids)
         states = {
-            c: CustomerState.of_json(json.loads(raw[c][0])) if c in raw else CustomerState()
+            c: CustomerState.of_json(orjson.loads(raw[c][0])) if c in raw else CustomerState()
             for c in ids
         }
         triggers = [t for t in self._triggers(session) if t.enabled]
         changed: set[str] = set()
         last_event: dict[str, str] = {}
+        applied: dict[str, list[Seen]] = {}
         for eid, cid, seen in parsed:
             if not states[cid].add(eid, seen, self.cfg.traits.horizon_s):
                 continue
             changed.add(cid)
             last_event[cid] = eid
+            applied.setdefault(cid, []).extend(seen)
             name, at = seen[0].name, seen[0].at
             for t in triggers:
                 kind, value = t.source
@@ -310,6 +338,16 @@ class Intelligence:
                 state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid))
             )
             rows.append(_state_row(cid, state, traits, now))
+            # Only the segments this batch's events can change (ADR 0260):
+            # the others keep their last evaluation until the sweep, which
+            # also applies what time alone changes. A customer's first event
+            # (no evaluation yet) and a state that dropped its oldest events
+            # (at MAX_RECENT) evaluate every segment.
+            mask = (
+                segs.all
+                if cid not in raw or len(state.recent) >= MAX_RECENT
+                else segs.changed_by(applied[cid])
+            )
             self._membership(
                 session,
                 outbox,
@@ -321,6 +359,7 @@ class Intelligence:
                 mems.get(cid, set()),
                 last_event[cid],
                 triggers,
+                mask=mask,
             )
         st.bulk_write(session, st.states, ["customer_id"], rows, update=True)
         self._flush(session)
@@ -339,15 +378,28 @@ class Intelligence:
         cause: str,
         triggers: list[tg.Trigger],
         only_time_based: bool = False,
+        mask: int | None = None,
     ) -> None:
+        """``mask``: evaluate only these segments (bit k: ``segs.ids[k]``;
+        the consumer's dependency index); None: all of them."""
+
         def consent(purpose: str) -> bool:
             return self._may_use(cid, purpose)
 
-        inside = set(compress(segs.ids, segs.evaluate(state, traits, now, consent)))
+        plan = segs.plan(segs.all if mask is None else mask)
+        if not plan.idx:
+            return
+        ids = segs.ids
+        inside = {
+            ids[k]
+            for k, r in zip(plan.idx, plan.run(state, traits, now, consent), strict=True)
+            if r
+        }
         # In the segments' order (ids are sorted); members of a segment that
-        # no longer exists stay until it is defined again.
+        # no longer exists stay until it is defined again, and a segment not
+        # evaluated keeps its members.
         entered = sorted(inside - current)
-        exited = sorted(sid for sid in current - inside if sid in segs.known)
+        exited = sorted(sid for sid in current - inside if sid in plan.sids)
         if only_time_based and (entered or exited):
             timed = {sid for sid, tb in zip(segs.ids, segs.time_based, strict=True) if tb}
             entered = [sid for sid in entered if sid in timed]
@@ -555,11 +607,11 @@ class Intelligence:
             if not self.profiling(cid):
                 self.withdraw(session, cid)  # consent gone while no replica saw it
                 continue
-            state = CustomerState.of_json(json.loads(r.state))
+            state = CustomerState.of_json(orjson.loads(r.state))
             traits = compute(
                 state, now, self.cfg.traits, self.cfg.lifecycle, _extra(preds.get(cid))
             )
-            old = json.loads(r.traits)
+            old = orjson.loads(r.traits)
             if (
                 old.get("lifecycle") != traits["lifecycle"]
                 or old.get("lifecycle_rule") != traits["lifecycle_rule"]
@@ -816,8 +868,9 @@ def _state_row(
 ) -> dict[str, Any]:
     return {
         "customer_id": cid,
-        "state": json.dumps(state.to_json(), separators=(",", ":")),
-        "traits": json.dumps(traits, separators=(",", ":")),
+        # orjson: the same JSON as json.dumps, ~15 µs less per customer (ADR 0260).
+        "state": orjson.dumps(state.to_json()).decode(),
+        "traits": orjson.dumps(traits).decode(),
         "lifecycle": traits["lifecycle"],
         "updated_at": st.dt(now),
     }

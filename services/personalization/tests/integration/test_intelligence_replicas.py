@@ -107,3 +107,78 @@ def test_overlapping_batches_of_two_replicas_keep_both_events(postgres_url: str)
     # One customer entered the segment once: one `segment entered` event.
     assert [r.ce_type for r in outbox].count(ev.SEGMENT_ENTERED.ce_type) == 1
     db.engine.dispose()
+
+
+def test_pipelined_batches_apply_a_customers_events_in_delivery_order(postgres_url: str) -> None:
+    # One process, two batches in flight (PipelinedBatchConsumer, ADR 0260):
+    # batch 1 carts, batch 2 (delivered after it) orders. Even when batch 2's
+    # thread runs first, it locks the customer only after batch 1 locked
+    # it, and reads batch 1's commit: the order cancels the waiting
+    # cart-abandonment action. Applied the other way round the cart add
+    # would schedule the action after the order, and it would fire.
+    from personalization.domain import triggers as tg
+    from personalization.entrypoints.intelligence_consumer import _GATE, gated
+
+    db = Database(postgres_url)
+    run_migrations(db.engine, MIGRATIONS)
+    intel = Intelligence(may_use=lambda c, p: True)
+    with db.session() as s:
+        intel.define_trigger(
+            s,
+            tg.Trigger(
+                trigger_id="cart-abandoned",
+                on="event:product_added",
+                unless="order_completed",
+                delay_s=1800,
+                action="send_message",
+            ),
+        )
+    cid = "c-order"
+    handler = gated(intel.on_resolved)
+    locked_1, locked_2 = threading.Event(), threading.Event()
+    first_done = threading.Event()
+    first_done.set()  # nothing before batch 1
+    release, done_2 = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def batch(gate: tuple[threading.Event, threading.Event], e: _Event, hold: bool) -> None:
+        _GATE.set(gate)
+        try:
+            with db.session() as s:
+                handler(s, [e])  # type: ignore[list-item]
+                if hold:
+                    release.wait(20)  # batch 1 not committed yet
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            gate[1].set()
+            if not hold:
+                done_2.set()
+
+    t2 = threading.Thread(
+        target=batch, args=((locked_1, locked_2), _Event(cid, "Order Completed", 20.0), False)
+    )
+    t2.start()  # batch 2 first: it must wait for batch 1's locks
+    assert not done_2.wait(1.0), "batch 2 ran before batch 1 took its locks"
+    t1 = threading.Thread(
+        target=batch, args=((first_done, locked_1), _Event(cid, "Product Added", 0.0), True)
+    )
+    t1.start()
+    deadline = time.monotonic() + 10
+    while not done_2.is_set() and not _waiting_for_lock(db) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not done_2.is_set(), "batch 2 did not wait for batch 1's commit"
+    release.set()
+    t1.join(20)
+    t2.join(20)
+    assert not errors, errors
+    with db.session() as s:
+        traits = json.loads(st.load_states(s, [cid])[cid][1])
+        waiting = s.execute(
+            sa.select(sa.func.count())
+            .select_from(st.pending)
+            .where(st.pending.c.customer_id == cid)
+        ).scalar_one()
+    assert traits["lifetime_orders"] == 1 and traits["cart_adds_7d"] == 1
+    assert waiting == 0, "the cart add was applied after the order"
+    db.engine.dispose()

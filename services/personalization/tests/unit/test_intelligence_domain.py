@@ -230,6 +230,104 @@ def test_rule_set_agrees_with_each_rule_and_the_tree_walker() -> None:
     assert sg.RuleSet([]).evaluate(CustomerState(), {}, NOW, lambda p: True) == ()
 
 
+def _random_seen(rng, name: str | None = None) -> list:
+    name = name or rng.choice(
+        ["Order Completed", "Product Viewed", "Product Added", "Checkout Started", "Signed In"]
+    )
+    products = [
+        {
+            "category": rng.choice(["shoes", "hats", ""]),
+            "product_id": rng.choice(["p1", "p2"]),
+            "price": 4.5,
+        }
+        for _ in range(rng.randint(1, 3))
+    ]
+    props = {"revenue": rng.choice([5.0, 10.0, 12.5]), "products": products}
+    # Half in the last days (short windows fill), a few slightly after NOW.
+    at = NOW - (rng.uniform(-0.2, 8) if rng.random() < 0.5 else rng.uniform(0, 95)) * DAY
+    return seen_from_tracked(name, props, at, rng.choice(["web", "app"]))
+
+
+def test_traits_an_event_changes_lists_every_trait_it_moves() -> None:
+    # The dependency index (ADR 0260) skips a segment when no trait it reads
+    # can change with the event: a trait that moves and is not listed would
+    # leave a member in (or out of) a segment it no longer matches.
+    import random
+
+    from personalization.domain.traits import traits_an_event_changes
+
+    rng = random.Random(5)
+    moved: dict[str, set[str]] = {}
+    for _ in range(1500):
+        s = CustomerState()
+        for n in range(rng.randint(0, 10)):
+            s.add(f"e{n}", _random_seen(rng), 90 * DAY)
+        extra = {"predicted_clv": 7.0, "rfm_recency": 3}
+        before = compute(s, NOW, extra=extra)
+        seen = _random_seen(rng)
+        assert s.add("new", seen, 90 * DAY)
+        after = compute(s, NOW, extra=extra)
+        changes = traits_an_event_changes(seen[0].name)
+        for k in after:
+            if after[k] != before[k]:
+                assert k in changes, (seen[0].name, k)
+                moved.setdefault(seen[0].name, set()).add(k)
+    # Every event kind moved something and the order-only traits moved.
+    assert {"lifetime_orders", "orders_7d", "revenue_90d"} <= moved["order_completed"]
+    assert "views_7d" in moved["product_viewed"] and "cart_adds_30d" in moved["product_added"]
+    assert "views_7d" not in traits_an_event_changes("product_added")
+
+
+def test_dependency_index_re_evaluates_every_segment_an_event_can_change() -> None:
+    # Membership after an event = the last evaluation for the segments the
+    # index skips + a fresh evaluation of those it names; at a fixed time
+    # that must equal evaluating every segment again. A rule whose trait or
+    # aggregate is missing from the index fails here.
+    import random
+
+    rng = random.Random(23)
+    sources = [
+        'count(order_completed where category = "shoes" within 30d) >= 1',
+        'count(product_viewed where item = "p2" within 7d) >= 2',
+        'count(product_added where channel = "web" within 12h) >= 1',
+        "sum(order_completed within 90d) >= 20",
+        "views_7d >= 2",
+        "cart_adds_30d >= 1 and orders_7d = 0",
+        "lifetime_revenue > 20",
+        "days_since_last_order > 10",
+        "predicted_clv > 5",
+        'top_category_30d = "hats"',
+        'lifecycle in ("new", "active")',
+        "distinct_categories_90d >= 2",
+        'consent("marketing_email") and lifetime_orders >= 1',
+        "count(checkout_started within 30d) >= 1 and not count(order_completed within 30d) >= 1",
+    ]
+    rules = [(f"s{i:02d}", sg.parse(r, NAMES)) for i, r in enumerate(sources)]
+    rs = sg.RuleSet(rules)
+    skipped = 0
+    for _ in range(1500):
+        s = CustomerState()
+        for n in range(rng.randint(0, 10)):
+            s.add(f"e{n}", _random_seen(rng), 90 * DAY)
+        granted = rng.random() < 0.5
+        extra = {"predicted_clv": rng.choice([0.0, 9.0])}
+        last = rs.evaluate(s, compute(s, NOW, extra=extra), NOW, lambda p, g=granted: g)
+        if rng.random() < 0.3:
+            granted = not granted  # consent given or withdrawn since: read on the next event
+        seen = _random_seen(rng)
+        assert s.add("new", seen, 90 * DAY)
+        traits = compute(s, NOW, extra=extra)
+        mask = rs.changed_by(seen)
+        plan = rs.plan(mask)
+        fresh = dict(zip(plan.idx, plan.run(s, traits, NOW, lambda p, g=granted: g), strict=True))
+        got = tuple(fresh.get(k, last[k]) for k in range(len(rules)))
+        assert got == rs.evaluate(s, traits, NOW, lambda p, g=granted: g), [
+            sources[k] for k in range(len(rules)) if got[k] != last[k] or k in fresh
+        ]
+        skipped += len(rules) - len(plan.idx)
+    assert skipped > 1500 * 3  # the index does leave segments out
+
+
 @pytest.mark.parametrize(
     ("rule", "position", "words"),
     [

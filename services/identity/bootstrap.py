@@ -24,6 +24,7 @@ from identity.adapters import privacy, retention
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.index_sync import join_index_sync
 from identity.adapters.match_model import load_match_model
+from identity.adapters.planner import use_index_costs
 from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
 from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
@@ -42,6 +43,7 @@ INTERACTIONS_CONSUMER = "identity-interactions"
 async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     settings = settings or IdentitySettings.from_env()
     db = Database(settings.database_url)
+    use_index_costs(db.engine)  # batches of keys probe indexes (ADR 0265)
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
     assert runtime.relay is not None
     relay = runtime.relay

@@ -24,8 +24,8 @@ from identity.adapters import privacy, retention
 from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.index_sync import join_index_sync
 from identity.adapters.match_model import load_match_model
-from identity.adapters.planner import use_index_costs
 from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
+from identity.adapters.planner import use_index_costs
 from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
 from identity.service_layer import consent_gate

@@ -25,6 +25,7 @@ from identity.adapters.grpc_servicer import IdentityServicer
 from identity.adapters.index_sync import join_index_sync
 from identity.adapters.match_model import load_match_model
 from identity.adapters.owner_cache import OwnerCache, follow_commits, join_invalidation
+from identity.adapters.planner import join_statistics_upkeep, use_index_costs
 from identity.adapters.trait_store import TraitStore
 from identity.config import IdentitySettings
 from identity.service_layer import consent_gate
@@ -42,7 +43,9 @@ INTERACTIONS_CONSUMER = "identity-interactions"
 async def bootstrap(settings: IdentitySettings | None = None) -> ServiceRuntime:
     settings = settings or IdentitySettings.from_env()
     db = Database(settings.database_url)
+    use_index_costs(db.engine)  # batches of keys probe indexes (ADR 0265)
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+    join_statistics_upkeep(runtime)  # ... also where autovacuum is off
     assert runtime.relay is not None
     relay = runtime.relay
     hasher = IdentifierHasher(settings.hash_key, default_region=settings.default_phone_region)

@@ -130,6 +130,16 @@ class AsyncStatements:
         await self.execute(sql, docs)
         return sum(len(rows) for _, rows in work)
 
+    async def utility(self, sql: str) -> None:
+        """A statement that cannot be prepared or run in a transaction
+        (VACUUM), as is on the autocommit connection."""
+        conn = await self._connection()
+        try:
+            await conn.execute(sql)
+        except psycopg.OperationalError:
+            await self._drop()
+            raise
+
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:

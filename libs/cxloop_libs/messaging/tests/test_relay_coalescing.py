@@ -90,3 +90,41 @@ async def test_a_row_no_wake_up_announced_is_still_relayed_when_idle(
         relay.stop()
         await asyncio.wait_for(runner, timeout=10)
         db.dispose()
+
+
+async def test_the_relay_vacuums_its_outbox_after_many_deleted_rows(
+    postgres_url: str, bus: NatsBus
+) -> None:
+    """A queue table's dead rows make every fetch walk them (ADR 0265): the
+    relay vacuums the outbox after `vacuum_after_rows` deleted rows, and
+    every event still leaves exactly once."""
+    import psycopg
+
+    from cxloop_libs.db.aio import libpq_conninfo
+
+    db = Database(postgres_url)
+    SQLModel.metadata.create_all(db.engine, tables=[OutboxEvent.__table__])  # type: ignore[attr-defined]
+    relay = OutboxRelay(db, EventPublisher(bus, source="/cxloop/test"), vacuum_after_rows=10)
+    runner = asyncio.create_task(relay.run())
+
+    def vacuumed() -> int:
+        with psycopg.connect(libpq_conninfo(db.url)) as conn:
+            row = conn.execute(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox_event'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        ids = [f"vac-{n:02d}-{uuid.uuid4().hex[:8]}" for n in range(25)]
+        for first in range(0, len(ids), 5):
+            await db.run(stage_interactions, db, ids[first : first + 5])
+            relay.notify()
+        await eventually(lambda: relay.published >= len(ids), timeout=20, interval=0.01)
+        await eventually(lambda: relay.vacuums >= 1, timeout=20, interval=0.01)
+        await eventually(lambda: vacuumed() >= 1, timeout=10)  # statistics lag up to 1 s
+        assert relay.pending() == 0
+        assert sorted(await gateway_event_ids(bus.js)) == sorted(ids)  # none twice
+    finally:
+        relay.stop()
+        await asyncio.wait_for(runner, timeout=10)
+        db.dispose()

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -151,7 +152,10 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     async def retrain() -> None:
         await live.wait()
         loop = asyncio.get_running_loop()
-        last = 0.0
+        # The first fit is due at once: loop.time() is a monotonic clock whose
+        # zero is arbitrary (the machine's boot), so 0.0 as "never" delayed it
+        # by up to RETRAIN_INTERVAL_S on a freshly booted machine.
+        last = -math.inf
         while not stopping.is_set():
             # An erasure or withdrawal refits at once (within a second): the
             # item-item weights must stop carrying that customer's share.

@@ -186,6 +186,13 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                     # in batches off the request path (ADR 0190).
                     t0 = loop.time()
                     warmed = await asyncio.to_thread(engine.warm)
+                    # The new models and warmed lists live until the next
+                    # swap: out of the full passes too, or the requests'
+                    # allocations trigger passes that walk them all (seen
+                    # during the bench's runs, 70-430 ms each on the busy
+                    # machine). Replaced models are still freed (by reference
+                    # count; a test freed a frozen model after a retrain).
+                    gc.freeze()
                     log.info("lists warmed", extra={"lists": warmed, "s": loop.time() - t0})
             except Exception:  # keep serving the last models
                 log.exception("retraining failed")

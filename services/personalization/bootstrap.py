@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -69,9 +70,15 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, "blas")
-    _watch_full_collections()
+    on_gc = _watch_full_collections()
     db = Database(settings.database_url)
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+
+    async def unwatch_collections() -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(on_gc)
+
+    runtime.on_stop.append(unwatch_collections)
     assert runtime.relay is not None
     relay = runtime.relay
     # Consent decides locally, no call per request (docs/adr/0011).
@@ -257,15 +264,11 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
 SLOW_COLLECTION_S = 0.02
 
 
-def _watch_full_collections() -> None:
+def _watch_full_collections() -> Callable[[str, dict[str, int]], None]:
     """Logs every full garbage collection that held the GIL longer than
     SLOW_COLLECTION_S (each one stalls every request in flight): what the
-    freeze after loading is for, seen in production logs."""
-    if any(
-        getattr(cb, "__qualname__", "").startswith(_watch_full_collections.__name__)
-        for cb in gc.callbacks
-    ):
-        return  # one watcher per process (tests bootstrap the service repeatedly)
+    freezes after loading and after each model swap are for, seen in
+    production logs. Returns the callback, removed when the service stops."""
     started = [0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -282,6 +285,7 @@ def _watch_full_collections() -> None:
             )
 
     gc.callbacks.append(on_gc)
+    return on_gc
 
 
 def _experiments(db: Database, service: Personalization) -> int:

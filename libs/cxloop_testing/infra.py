@@ -246,13 +246,30 @@ async def _replicated_stream_ok(url: str, replicas: int, client_env: dict[str, s
 _nats_url: str | None = None
 
 
+def parallel_worker() -> str | None:
+    """The pytest-xdist worker this process is (``gw0``, ``gw1``, ...) when
+    the run has more than one, else None (no xdist, or ``-n 0``/``-n 1``)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    return worker if worker and count.isdigit() and int(count) > 1 else None
+
+
 def nats_url() -> str:
-    """The NATS (with JetStream) integration tests use; started once if needed."""
+    """The NATS (with JetStream) integration tests use; started once if needed.
+
+    Under pytest-xdist with several workers, each worker starts its own
+    embedded nats-server, whatever the environment names: the tests delete
+    every cxloop stream as they begin (``reset_streams``), so workers sharing
+    one server would delete each other's events mid-test."""
     global _nats_url
     if _nats_url:
         return _nats_url
     env = os.environ.get("CXLOOP_TEST_NATS_URL")
-    if env:
+    if parallel_worker():
+        emb = start_embedded_nats()
+        atexit.register(emb.stop)
+        _nats_url = emb.url
+    elif env:
         _nats_url = env
     elif port_open("127.0.0.1", 4222) and run_sync(_jetstream_ok("nats://127.0.0.1:4222")):
         _nats_url = "nats://127.0.0.1:4222"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -132,18 +133,28 @@ async def bootstrap(settings: FeedbackSettings | None = None) -> ServiceRuntime:
     # Erasure removes the customer's rows and shreds its key; KPI tallies stay.
     privacy.join(runtime, keyring)
 
+    # The rounds end when the service stops, rather than sleeping on until
+    # the runtime's stop gives up waiting for them (5 s) and cancels them.
+    stopping = asyncio.Event()
+
+    async def stop_rounds() -> None:
+        stopping.set()
+
+    runtime.on_stop.append(stop_rounds)
+
     def every(
         interval: float, work: Callable[[Any], Any], name: str
     ) -> Callable[[], Awaitable[None]]:
         async def loop() -> None:
             await runtime.db_ready.wait()
-            while True:
+            while not stopping.is_set():
                 try:
                     await db.in_transaction(work)
                     relay.notify()
                 except Exception:  # a bad round must not stop the loop
                     log.exception("%s round failed", name)
-                await asyncio.sleep(interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), interval)
 
         return loop
 

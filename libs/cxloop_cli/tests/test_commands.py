@@ -15,6 +15,7 @@ import nats
 import pytest
 from typer.testing import CliRunner
 
+from cxloop_cli import main
 from cxloop_cli.main import app
 from cxloop_libs.messaging import stream_for
 from cxloop_libs.messaging.streams import DEAD_LETTER, ensure_stream
@@ -33,8 +34,15 @@ def fresh_nats() -> Iterator[EmbeddedNats]:
 
 
 def cxloop(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command in this process (a new interpreter per call costs seconds)."""
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    """The command in this process (a new interpreter per call costs seconds),
+    200 columns wide: the CLI's console takes its width when it is imported,
+    and a pytest-xdist worker has COLUMNS=80 in its environment then."""
+    width = main.console._width
+    main.console.width = 200
+    try:
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    finally:
+        main.console._width = width
     return subprocess.CompletedProcess(
         list(args), result.exit_code, result.stdout, result.stderr if result.stderr_bytes else ""
     )

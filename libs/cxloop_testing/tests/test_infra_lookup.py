@@ -35,8 +35,50 @@ async def test_nats_lookup_from_async_code_finds_the_local_server(
         return True
 
     monkeypatch.delenv("CXLOOP_TEST_NATS_URL", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.setattr(infra, "_nats_url", None)
     monkeypatch.setattr(infra, "port_open", lambda host, port, timeout=0.3: port == 4222)
     monkeypatch.setattr(infra, "_jetstream_ok", jetstream_ok)
     assert infra.nats_url() == "nats://127.0.0.1:4222"
     assert asked == ["nats://127.0.0.1:4222"]
+
+
+def test_each_parallel_worker_starts_its_own_nats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under pytest-xdist the tests of one worker reset the cxloop streams
+    while another's run: each worker gets a server of its own, even when the
+    environment names one (it would be shared by all of them)."""
+    started: list[infra.EmbeddedNats] = []
+    real_start = infra.start_embedded_nats
+
+    def start(*args: object, **kwargs: object) -> infra.EmbeddedNats:
+        server = real_start(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    monkeypatch.setenv("CXLOOP_TEST_NATS_URL", "nats://127.0.0.1:1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.setattr(infra, "_nats_url", None)
+    monkeypatch.setattr(infra, "start_embedded_nats", start)
+    try:
+        url = infra.nats_url()
+        assert [s.url for s in started] == [url]
+        assert infra.run_sync(infra._jetstream_ok(url))
+        assert infra.nats_url() == url  # once per worker, not per test
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.mark.parametrize("worker_count", ["1", ""])
+def test_a_single_worker_keeps_the_environments_nats(
+    monkeypatch: pytest.MonkeyPatch, worker_count: str
+) -> None:
+    monkeypatch.setenv("CXLOOP_TEST_NATS_URL", "nats://127.0.0.1:1")
+    if worker_count:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", worker_count)
+    else:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.setattr(infra, "_nats_url", None)
+    assert infra.nats_url() == "nats://127.0.0.1:1"

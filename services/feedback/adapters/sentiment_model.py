@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import lzma
+import os
 import pickle
 import re
 import threading
@@ -327,7 +328,10 @@ def load_or_train(
     model = train(limit, korean_morphemes=korean_morphemes)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # A name of this process's own: two processes training at once (two
+        # replicas on one cache volume, parallel test workers) would
+        # otherwise write one file, and the second rename would find none.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with tmp.open("wb") as f:
             pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)

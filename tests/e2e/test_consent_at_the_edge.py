@@ -350,11 +350,19 @@ async def test_privacy_request_over_http_runs_the_erasure_saga(suite: Suite) -> 
     keep = f"k-{uuid.uuid4()}"
     await suite.post("/v1/track", {"userId": keep, "event": "Viewed"})
     keep_cid = await suite.customer_of(keep)
-    r = await suite.http.post(
-        "/v1/privacy/requests",
-        json={"type": "access", "subject": {"customerId": keep_cid}},
-        headers=PRIVACY,
-    )
+
+    async def opened_once_consent_knows() -> httpx.Response | None:
+        # Identity answers the lookup as soon as it resolved the customer;
+        # consent learns of the customer from identity's event a moment
+        # later, and until then says it knows no such customer (404).
+        got = await suite.http.post(
+            "/v1/privacy/requests",
+            json={"type": "access", "subject": {"customerId": keep_cid}},
+            headers=PRIVACY,
+        )
+        return None if got.status_code == 404 else got
+
+    r = await eventually(opened_once_consent_knows, timeout=20)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "awaiting_verification"
 

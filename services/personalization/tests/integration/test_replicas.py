@@ -235,6 +235,12 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
             events += 1
     # Only eve ever saw "solo" (beside g0-0); dan saw g0-0 only.
     await w.track("eve", "Product Viewed", {"product_id": "g0-0"}, at=T + events)
+    sig = w.perso.engine.signals  # type: ignore[attr-defined]
+    # Three replicas share the durable consumer: eve's two views, consumed
+    # by two of them, could be learned (and reach the stream the transitions
+    # follow) in either order. Her second view goes out once the first is
+    # learned, so the transition is g0-0 -> solo on every replica.
+    await eventually(lambda: "eve" in sig.histories, timeout=60)
     await w.track("eve", "Product Viewed", {"product_id": "solo"}, at=T + events + 1)
     await w.track("dan", "Product Viewed", {"product_id": "g0-0"}, at=T + events + 2)
     events += 3
@@ -245,7 +251,6 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
             timeout=5,
         )
 
-    sig = w.perso.engine.signals  # type: ignore[attr-defined]
     # Three replicas share the durable consumer, so learned events reach the
     # stream in batches from each: wait for all of them.
     await eventually(

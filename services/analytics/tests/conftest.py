@@ -151,5 +151,15 @@ async def analytics_runtimes(
         await rt.stop()
 
 
+async def dead_lettered(js: JetStreamContext) -> bool:
+    """At least one message on the dead-letter stream (it exists once a
+    consumer has dead-lettered something)."""
+    try:
+        info = await js.stream_info("DEADLETTER")
+    except Exception:
+        return False
+    return info.state.messages >= 1
+
+
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]

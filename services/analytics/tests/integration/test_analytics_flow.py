@@ -17,7 +17,7 @@ from cxloop.consent.v1 import events_pb2 as consent_pb
 from cxloop.gateway.v1 import events_pb2 as gw
 from cxloop.identity.v1 import events_pb2 as identity_pb
 
-from analytics.tests.conftest import Bus, interaction, publish, utc
+from analytics.tests.conftest import Bus, dead_lettered, interaction, publish, utc
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging.cloudevents import ce_headers
 from cxloop_testing.infra import eventually
@@ -225,14 +225,7 @@ async def test_poison_event_is_dead_lettered_and_the_batch_keeps_its_good_events
     await bus.resolved(journey("c-1", ["view", "cart"]))
     await eventually(lambda: _equals(rt.store.count, 2))  # type: ignore[attr-defined]
 
-    async def dead_lettered() -> bool:
-        try:
-            info = await bus.js.stream_info("DEADLETTER")
-        except Exception:
-            return False
-        return info.state.messages >= 1
-
-    await eventually(dead_lettered, timeout=30)
+    await eventually(lambda: dead_lettered(bus.js), timeout=30)
 
 
 async def _equals(fn, value) -> bool:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from cxloop.consent.v1 import events_pb2 as consent_pb
 from cxloop.identity.v1 import events_pb2 as identity_pb
 from cxloop.personalization.v1 import events_pb2 as perso_pb
 
-from analytics.tests.conftest import Bus, interaction, publish, utc
+from analytics.tests.conftest import Bus, dead_lettered, interaction, publish, utc
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging import ensure_stream, stream_for
 from cxloop_libs.messaging.cloudevents import ce_headers
@@ -177,11 +177,4 @@ async def test_poison_membership_event_is_dead_lettered_and_good_ones_kept(
         timeout=45,
     )
 
-    async def dead_lettered() -> bool:
-        try:
-            info = await bus.js.stream_info("DEADLETTER")
-        except Exception:
-            return False
-        return info.state.messages >= 1
-
-    await eventually(dead_lettered, timeout=30)
+    await eventually(lambda: dead_lettered(bus.js), timeout=30)

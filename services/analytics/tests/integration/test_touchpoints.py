@@ -17,7 +17,7 @@ from cxloop.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from cxloop.feedback.v1 import events_pb2 as fb
 from cxloop.loyalty.v1 import events_pb2 as loy
 
-from analytics.tests.conftest import Bus, interaction, publish, utc
+from analytics.tests.conftest import Bus, dead_lettered, interaction, publish, utc
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.messaging import ensure_stream, stream_for
 from cxloop_libs.messaging.cloudevents import ce_headers
@@ -124,11 +124,4 @@ async def test_a_poison_touchpoint_is_dead_lettered_and_good_ones_kept(
     await points(bus, "c-2", T0)
     await eventually(lambda: store.count() == 2, timeout=45)
 
-    async def dead_lettered() -> bool:
-        try:
-            info = await bus.js.stream_info("DEADLETTER")
-        except Exception:
-            return False
-        return info.state.messages >= 1
-
-    await eventually(dead_lettered, timeout=30)
+    await eventually(lambda: dead_lettered(bus.js), timeout=30)

@@ -84,6 +84,38 @@ async def _ready(port: int) -> pb_grpc.PersonalizationServiceStub:
     return stub
 
 
+async def replicas_know_consent(
+    w: World,
+    stubs: list[pb_grpc.PersonalizationServiceStub],
+    *,
+    item_id: str,
+    at: float = T - 10,
+    probe: str = "zprobe",
+) -> None:
+    """Wait until every replica process's consent projection holds every
+    decision made so far. ``World.decide`` waits only for in-process
+    runtimes; a replica process follows the consent bucket on its own, and
+    an interaction it consumes before it knows the customer's consent is
+    rightly not learned (deny by default). Decisions reach a projection in
+    bucket order, so once a replica answers a probe customer decided last
+    personally, it knows everyone decided before. The probe's views (of
+    ``item_id``) are consumed by whichever replica; one that does not know
+    the probe yet drops the view, so the probe views again until both
+    answer from his history."""
+    await w.decide(probe, runtimes=[w.perso])
+
+    async def caught_up() -> bool:
+        await w.track(probe, "Product Viewed", {"product_id": item_id}, at=at)
+        await asyncio.sleep(0.5)
+        got = [
+            await s.Recommend(pb.RecommendRequest(customer_id=probe, limit=1), timeout=5)
+            for s in stubs
+        ]
+        return not any(r.fallback for r in got)
+
+    await eventually(caught_up, timeout=60, interval=0.5)
+
+
 async def test_two_processes_stay_consistent(world: World, processes: list[int]) -> None:
     w = world
     a, b = [await _ready(p) for p in processes]
@@ -123,6 +155,9 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
     # Interactions (consumed by whichever replica) reach both.
     for c in ("u1", "u2", "dana"):
         await w.decide(c, runtimes=[w.perso])
+    # The probe views p1, which is unavailable: never recommended to anyone,
+    # so it changes no list below.
+    await replicas_know_consent(w, [a, b], item_id="p1")
     for c in ("u1", "u2"):
         await w.track(
             c, "Order Completed", {"products": [{"product_id": "p2"}, {"product_id": "p3"}]}
@@ -210,22 +245,9 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
     w = world
     a, b = [await _ready(p) for p in processes]
     customers = [f"k{c:02d}" for c in range(40)]
-    for c in [*customers, "eve", "dan", "zprobe"]:
+    for c in [*customers, "eve", "dan"]:
         await w.decide(c, runtimes=[w.perso])
-
-    # Both processes' consent projections have caught up once each answers
-    # the last-decided customer personally (an interaction consumed by a
-    # replica that does not know the consent yet is not learned).
-    async def projections_caught_up() -> bool:
-        await w.track("zprobe", "Product Viewed", {"product_id": "g3-0"}, at=T - 10)
-        await asyncio.sleep(0.5)
-        got = [
-            await s.Recommend(pb.RecommendRequest(customer_id="zprobe", limit=1), timeout=5)
-            for s in (a, b)
-        ]
-        return not any(r.fallback for r in got)
-
-    await eventually(projections_caught_up, timeout=60, interval=0.5)
+    await replicas_know_consent(w, [a, b], item_id="g3-0")
     rng = np.random.default_rng(4)
     events = 0
     for n, c in enumerate(customers):

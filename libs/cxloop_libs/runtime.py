@@ -2,7 +2,8 @@
 in the right order, so every service behaves the same.
 
 Start: telemetry → gRPC server (health SERVING at once, so orchestrators see a
-live process even while NATS or the database are still down) → NATS connection
+live process even while NATS or the database are still down; other calls
+answer UNAVAILABLE until the database is migrated) → NATS connection
 and streams in the background → database migrations with retry → outbox relay
 and consumers. Stop (SIGTERM/SIGINT): health NOT_SERVING → consumers finish
 their batch → relay drains → gRPC drains → connections close.
@@ -99,6 +100,9 @@ class ServiceRuntime:
         if self.db is not None:
             instrument_sqlalchemy(self.db.engine)
         if self.grpc_server is not None:
+            if self.db is not None and self.grpc_server.ready is None:
+                # Listening at once, answering once the tables exist.
+                self.grpc_server.ready = self.db_ready.is_set
             port = await self.grpc_server.start()
             log.info("gRPC serving", extra={"port": port})
         self.bus.start()

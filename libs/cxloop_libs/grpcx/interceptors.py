@@ -37,6 +37,8 @@ StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 Continuation = Callable[[Any], Awaitable[Any]]
 
 _AUTH_FAILED = "missing or invalid bearer token"
+NOT_READY = "service starting: not ready to serve yet, retry"
+UNGATED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 _log = logging.getLogger("cxloop.grpc")
 
@@ -166,8 +168,16 @@ class CxServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         unauthenticated_methods: frozenset[str],
         untraced_prefixes: tuple[str, ...] = ("/grpc.health.v1.Health/",),
         logger: logging.Logger | None = None,
+        ready: Callable[[], bool] | None = None,
+        ungated_prefixes: tuple[str, ...] = UNGATED_PREFIXES,
     ) -> None:
         self._tokens = tuple(t.encode() for t in accepted_tokens)
+        # Until ``ready()`` is true (the service's database migrated), every
+        # call but health and reflection is answered UNAVAILABLE: the server
+        # listens from the first moment (orchestrators see a live process),
+        # but a call that reached a table not created yet failed as INTERNAL.
+        self._ready = ready
+        self._ungated = ungated_prefixes
         self._require_auth = require_auth
         self._open_methods = unauthenticated_methods
         self._untraced = untraced_prefixes
@@ -285,6 +295,7 @@ class _Call:
         service, _, name = method.lstrip("/").partition("/")
         self.traced = not method.startswith(owner._untraced)
         self.check_auth = owner._require_auth and method not in owner._open_methods
+        self.ready = None if method.startswith(owner._ungated) else owner._ready
         self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
     def _start(self, context: Context) -> tuple[Any, Any]:
@@ -308,6 +319,10 @@ class _Call:
         otel_context.detach(token)
         span.end()
 
+    async def _not_ready(self, context: Context) -> NoReturn:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, NOT_READY)
+        raise AssertionError("context.abort returned")
+
     async def _refuse(self, context: Context) -> NoReturn:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, _AUTH_FAILED)
         raise AssertionError("context.abort returned")
@@ -320,6 +335,8 @@ class _Call:
             try:
                 if self.check_auth and not self.owner.is_authorized(context.invocation_metadata()):
                     await self._refuse(context)
+                if self.ready is not None and not self.ready():
+                    await self._not_ready(context)
                 try:
                     response = behavior(request, context)
                     if inspect.isawaitable(response):
@@ -351,6 +368,8 @@ class _Call:
             try:
                 if self.check_auth and not self.owner.is_authorized(context.invocation_metadata()):
                     await self._refuse(context)
+                if self.ready is not None and not self.ready():
+                    await self._not_ready(context)
                 try:
                     async for response in _iterate(behavior, request, context):
                         yield response

@@ -72,6 +72,7 @@ class GrpcServer:
         service_full_names: Sequence[str],
         unauthenticated_methods: frozenset[str] = DEFAULT_UNAUTHENTICATED_METHODS,
         tls: ServerTls | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         if require_auth and not accepted_tokens:
             raise ValueError(f"{service_name}: require_auth needs at least one accepted token")
@@ -84,6 +85,9 @@ class GrpcServer:
         self._service_full_names = tuple(service_full_names)
         self._unauthenticated_methods = unauthenticated_methods
         self._tls = tls
+        # Calls (but health and reflection) answer UNAVAILABLE until this is
+        # true; ServiceRuntime sets it to "database migrated" before start().
+        self.ready = ready
         self._health_names = ("", *self._service_full_names)
         self._health: Any = None
         self._server: Any = None
@@ -103,6 +107,7 @@ class GrpcServer:
                 accepted_tokens=self._accepted_tokens,
                 require_auth=self._require_auth,
                 unauthenticated_methods=self._unauthenticated_methods,
+                ready=self.ready,
             )
         ]
 

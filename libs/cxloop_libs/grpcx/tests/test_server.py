@@ -395,3 +395,55 @@ async def test_from_settings_without_tokens_in_development_is_open() -> None:
             assert (await stub.Resolve(_resolve_request(), timeout=2)).customer_id == "c1"
     finally:
         await srv.stop(grace=0)
+
+
+async def test_calls_answer_unavailable_until_ready_while_health_and_reflection_answer() -> None:
+    """A service listens before its database is migrated: its calls are
+    refused as UNAVAILABLE (clients retry that) until ready, never run
+    against tables not created yet (that failed as INTERNAL)."""
+    ready = False
+    srv = GrpcServer(
+        service_name="identity",
+        host="127.0.0.1",
+        port=0,
+        accepted_tokens=frozenset({TOKEN}),
+        require_auth=True,
+        servicers=[
+            (identity_service_pb2_grpc.add_IdentityServiceServicer_to_server, FakeIdentity()),
+            (_add_echo, object()),
+        ],
+        service_full_names=[IDENTITY, ECHO],
+        ready=lambda: ready,
+    )
+    await srv.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            stub = identity_service_pb2_grpc.IdentityServiceStub(ch)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Resolve(_resolve_request(), metadata=_auth(), timeout=2)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "not ready" in (err.value.details() or "")
+            with pytest.raises(grpc.aio.AioRpcError) as streamed:
+                async for _ in ch.unary_stream(f"/{ECHO}/Split")(b"a,b", metadata=_auth()):
+                    pass
+            assert streamed.value.code() == grpc.StatusCode.UNAVAILABLE
+            # Still authenticated first: a caller without a token learns nothing.
+            with pytest.raises(grpc.aio.AioRpcError) as anon:
+                await stub.Resolve(_resolve_request(), timeout=2)
+            assert anon.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert await _status(ch) == health_pb2.HealthCheckResponse.SERVING
+            refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+            call = refl.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=2
+            )
+            assert [r async for r in call]
+            ready = True
+            reply = await stub.Resolve(_resolve_request(), metadata=_auth(), timeout=2)
+            assert reply.customer_id == "c1"
+            assert await _echo_all(ch, [b"a", b"b"], metadata=_auth()) == [
+                [b"A", b"B"],
+                [b"a", b"b"],
+                b"a,b",
+            ]
+    finally:
+        await srv.stop(grace=0)

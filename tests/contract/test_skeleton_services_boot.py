@@ -41,6 +41,8 @@ async def test_skeleton_boots_serves_health_and_provisions_stream(
     await runtime.start()
     try:
         assert runtime.grpc_server is not None
+        # Calls answer UNAVAILABLE until the database is migrated (ADR 0300).
+        await runtime.db_ready.wait()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_server.port}") as ch:
             health = health_pb2_grpc.HealthStub(ch)
             r = await health.Check(

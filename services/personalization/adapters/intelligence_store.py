@@ -17,6 +17,8 @@ from personalization.adapters.repository import _insert, meta
 
 TS = sa.DateTime(timezone=True)
 
+# fillfactor 80 on PostgreSQL (migration 0285, ADR 0285): room on every page
+# for one more version of a row, so the consumer's updates are HOT updates.
 states = sa.Table(
     "pers_intel_state",
     meta,

@@ -88,10 +88,10 @@ def _counting(engine: sa.Engine) -> Iterator[Counter[str]]:
 
     original = dbe.bulk_insert
 
-    def counted(session: Any, table: Any, rows: Any) -> None:
+    def counted(session: Any, table: Any, rows: Any, **kw: Any) -> None:
         n[f"bulk_rows:{table.name}"] += len(rows)
         n["bulk_statements"] += 1
-        original(session, table, rows)
+        original(session, table, rows, **kw)
 
     sa.event.listen(engine, "before_cursor_execute", on_exec)
     # The outbox module's own reference to the function is replaced too.

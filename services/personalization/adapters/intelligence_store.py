@@ -1,5 +1,5 @@
 """Customer intelligence tables (issue #15), SQLAlchemy Core; only this
-service touches them. Migration: 0095_intelligence."""
+service touches them. Migrations: 0095_intelligence, 0285 (fillfactor)."""
 
 from __future__ import annotations
 

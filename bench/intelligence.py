@@ -339,9 +339,16 @@ def intelligence_rows() -> list[str]:
         )
         if s.get("pipeline_depth", 1) > 1:
             warm += f", {s['pipeline_depth']} batches in flight"
+        # What the machine's load added: time runnable but waiting for a core.
+        queued = (
+            f"; waiting for a core {s['handler_runqueue_wait_us_per_event']:,.0f} µs handler"
+            f" + {s['postgres_runqueue_wait_us_per_event']:,.0f} µs PostgreSQL per event"
+            if "handler_runqueue_wait_us_per_event" in s
+            else ""
+        )
         rows.append(
             f"| intelligence | traits + {s['segments']} segments, {s['customers']:,} customers ({s['database']}){warm} | "
-            f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs handler + {s.get('postgres_cpu_us_per_event', '?')} µs PostgreSQL CPU/event, load {s.get('load_average_1m', '?')}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
+            f"{s['events_per_s']:,.0f} events/s ({s.get('handler_cpu_us_per_event', '?')} µs handler + {s.get('postgres_cpu_us_per_event', '?')} µs PostgreSQL CPU/event, load {s.get('load_average_1m', '?')}{queued}); event → segment entered p99 {s['entered_p99_ms']} ms | ≥ 3,000 events/s; p99 ≤ 1 s | "
             f"{s['baseline']} |"
         )
     return rows

@@ -25,6 +25,7 @@ import json
 import os
 import pstats
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -87,10 +88,10 @@ def _counting(engine: sa.Engine) -> Iterator[Counter[str]]:
 
     original = dbe.bulk_insert
 
-    def counted(session: Any, table: Any, rows: Any) -> None:
+    def counted(session: Any, table: Any, rows: Any, **kw: Any) -> None:
         n[f"bulk_rows:{table.name}"] += len(rows)
         n["bulk_statements"] += 1
-        original(session, table, rows)
+        original(session, table, rows, **kw)
 
     sa.event.listen(engine, "before_cursor_execute", on_exec)
     # The outbox module's own reference to the function is replaced too.
@@ -121,7 +122,41 @@ def _profile_top(prof: cProfile.Profile, events: int, top: int = 25) -> list[dic
     return rows[:top]
 
 
-def _pipelined(db: Any, intel: Any, evs: list[_Event], depth: int) -> list[float]:
+def _thread_sched() -> tuple[float, float]:
+    """This thread's seconds on a CPU and waiting on the run queue for one
+    (``/proc/thread-self/schedstat``; zeros where the kernel has none): the
+    wait is what a busy machine adds to the wall time."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on, wait, _ = f.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(on) / 1e9, int(wait) / 1e9
+
+
+class _Sched:
+    """Run-queue wait summed over the threads that run the handler (each
+    adds its own delta: pool threads come and go with the run)."""
+
+    def __init__(self) -> None:
+        self.cpu = self.wait = 0.0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        c0, w0 = _thread_sched()
+        try:
+            yield
+        finally:
+            c1, w1 = _thread_sched()
+            with self._lock:
+                self.cpu += c1 - c0
+                self.wait += w1 - w0
+
+
+def _pipelined(
+    db: Any, intel: Any, evs: list[_Event], depth: int, sched: _Sched | None = None
+) -> list[float]:
     """The events in 500-event transactions with up to ``depth`` in flight,
     as ``PipelinedBatchConsumer`` runs them: a batch takes its customers'
     locks after the batch before it took its own (the gate), and is
@@ -131,7 +166,7 @@ def _pipelined(db: Any, intel: Any, evs: list[_Event], depth: int) -> list[float
 
     def one(batch: list[_Event], prev: Event, mine: Event, b0: float) -> float:
         try:
-            with db.session() as sess:
+            with sched.measure() if sched else contextlib.nullcontext(), db.session() as sess:
                 prev.wait()
                 intel.on_resolved(sess, batch, after_lock=mine.set)
         finally:
@@ -323,7 +358,10 @@ def segments_bench(
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
                 out[pid] = (int(fields[11]) + int(fields[12])) / tick
-        except OSError:
+                # Run-queue wait (ns) beside the CPU, under a negative key.
+                with open(f"/proc/{pid}/schedstat") as f:
+                    out[-pid] = int(f.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
             return None
         return out
 
@@ -366,18 +404,21 @@ def segments_bench(
                 held.enter_context(db.session()).execute(sa.text("select 1"))
         p0 = pg_cpu()
         prof = cProfile.Profile() if profile else None
+        sched = _Sched()
         with _counting(db.engine) as counts:
             start, c0 = time.perf_counter(), time.process_time()
             if prof is not None:
                 prof.enable()
             if depth == 1 or prof is not None:
-                for i in range(0, len(evs), 500):
-                    b0 = time.perf_counter()
-                    with db.session() as sess:
-                        intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
-                    lat.append(time.perf_counter() - b0)
+                with sched.measure():
+                    for i in range(0, len(evs), 500):
+                        b0 = time.perf_counter()
+                        with db.session() as sess:
+                            intel.on_resolved(sess, evs[i : i + 500])  # type: ignore[arg-type]
+                        lat.append(time.perf_counter() - b0)
             else:
-                lat.extend(_pipelined(db, intel, evs, depth))
+                with sched.measure():  # the main thread: waits on the batches
+                    lat.extend(_pipelined(db, intel, evs, depth, sched))
             if prof is not None:
                 prof.disable()
             # This process's CPU (the handler), and PostgreSQL's beside it.
@@ -390,7 +431,15 @@ def segments_bench(
             "us_per_event": cpu_s / n * 1e6,
             # Backends alive at both reads (the pool keeps the handler's).
             "pg_us_per_event": (
-                sum(p1[k] - p0[k] for k in p0.keys() & p1.keys()) / n * 1e6
+                sum(p1[k] - p0[k] for k in p0.keys() & p1.keys() if k > 0) / n * 1e6
+                if p0 is not None and p1 is not None
+                else float("nan")
+            ),
+            # Time runnable but waiting for a core (a busy machine's share of
+            # the wall time): the handler's threads, the backends.
+            "runq_us_per_event": sched.wait / n * 1e6,
+            "pg_runq_us_per_event": (
+                sum(p1[k] - p0[k] for k in p0.keys() & p1.keys() if k < 0) / n * 1e6
                 if p0 is not None and p1 is not None
                 else float("nan")
             ),
@@ -458,6 +507,12 @@ def segments_bench(
             "events_per_s": round(r["events_per_s"], 1),
             "handler_cpu_us_per_event": round(r["us_per_event"], 1),
             "postgres_cpu_us_per_event": round(r["pg_us_per_event"], 1),
+            # Wall time per event beside what the machine's load added to it:
+            # time the handler's threads and the backends spent runnable,
+            # waiting for a core (/proc schedstat).
+            "wall_us_per_event": round(1e6 / r["events_per_s"], 1),
+            "handler_runqueue_wait_us_per_event": round(r["runq_us_per_event"], 1),
+            "postgres_runqueue_wait_us_per_event": round(r["pg_runq_us_per_event"], 1),
             "baseline_handler_cpu_us_per_event": round(base["us_per_event"], 1),
             "baseline_postgres_cpu_us_per_event": round(base["pg_us_per_event"], 1),
             "load_average_1m": round(load, 2),

@@ -182,12 +182,61 @@ def one_of(column: Any, values: list[Any], dialect_name: str) -> Any:
     return column.in_(values)
 
 
-def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def _binary_type(t: Any) -> str | None:
+    """The PostgreSQL type a binary COPY sends a column's values as, or None
+    when this column type is not one of the few mapped here."""
+    from sqlalchemy import types as sat
+
+    if isinstance(t, sat.String):  # Text, VARCHAR(n), SQLModel's AutoString
+        return "text"  # varchar's binary input is text's (its length still checked)
+    if isinstance(t, sat.LargeBinary):
+        return "bytea"
+    if isinstance(t, sat.DateTime):
+        return "timestamptz" if t.timezone else "timestamp"
+    if isinstance(t, sat.BigInteger):
+        return "int8"
+    if isinstance(t, sat.SmallInteger):
+        return "int2"
+    if isinstance(t, sat.Integer):
+        return "int4"
+    if isinstance(t, sat.Float):
+        return "float8"
+    if isinstance(t, sat.Boolean):
+        return "bool"
+    return None
+
+
+def binary_copy_types(table: Table, keys: Sequence[str]) -> list[str] | None:
+    """The types of ``keys`` for a binary COPY into ``table``, or None if a
+    column's type is not mapped (the caller then copies as text)."""
+    out = []
+    for k in keys:
+        name = _binary_type(table.c[k].type)
+        if name is None:
+            return None
+        out.append(name)
+    return out
+
+
+def bulk_insert(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    binary: bool = False,
+) -> None:
     """Insert many rows in one statement.
 
     On PostgreSQL more than `COPY_FROM_ROWS` rows go in with COPY (executemany sends a Bind/Execute
     per row). Elsewhere (SQLite, in-process), executemany.
     Every row must have the same keys.
+
+    ``binary``: COPY in PostgreSQL's binary format when every column's type
+    is mapped (text, bytea, timestamps, integers, floats, booleans): no text
+    quoting, hex-encoded bytes or timestamp formatting per value (an outbox
+    row 1.2 µs of client CPU instead of 2.9, ADR 0285). Stricter than text:
+    each value must be of its column's Python type (``str`` for text, an
+    aware ``datetime`` for ``timestamptz``), so callers opt in.
     """
     if not rows:
         return
@@ -204,9 +253,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     keys = list(rows[0].keys())
     cols = ", ".join(f'"{k}"' for k in keys)
     raw: Any = session.connection().connection.driver_connection
-    statement = f'COPY "{table.name}" ({cols}) FROM STDIN'
+    types = binary_copy_types(table, keys) if binary else None
+    statement = f'COPY "{table.name}" ({cols}) FROM STDIN' + (
+        " (FORMAT BINARY)" if types is not None else ""
+    )
     try:
         with raw.cursor() as cur, cur.copy(statement) as copy:
+            if types is not None:
+                copy.set_types(types)
             for r in rows:
                 copy.write_row([r[k] for k in keys])
     except psycopg.errors.IntegrityError as err:

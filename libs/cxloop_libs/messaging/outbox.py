@@ -37,10 +37,13 @@ class OutboxWriter:
 
     TABLE = _OUTBOX
 
-    def __init__(self, session: Session | None) -> None:
+    def __init__(self, session: Session | None, *, binary_copy: bool = False) -> None:
         """Without a session the rows are only staged, for a caller that
-        writes them itself in its own transaction (`drain`)."""
+        writes them itself in its own transaction (`drain`). ``binary_copy``:
+        a flush of many rows uses PostgreSQL's binary COPY (`bulk_insert`;
+        the rows staged here have the outbox's column types)."""
         self.session = session
+        self.binary_copy = binary_copy
         self._rows: list[dict[str, object]] = []
 
     def stage(
@@ -103,7 +106,7 @@ class OutboxWriter:
         if n:
             if self.session is None:
                 raise RuntimeError("an outbox writer without a session cannot flush; drain it")
-            bulk_insert(self.session, _OUTBOX, self._rows)
+            bulk_insert(self.session, _OUTBOX, self._rows, binary=self.binary_copy)
             self._rows = []
         return n
 

@@ -1,5 +1,5 @@
 """Customer intelligence tables (issue #15), SQLAlchemy Core; only this
-service touches them. Migration: 0095_intelligence."""
+service touches them. Migrations: 0095_intelligence, 0285 (fillfactor)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from personalization.adapters.repository import _insert, meta
 
 TS = sa.DateTime(timezone=True)
 
+# fillfactor 80 on PostgreSQL (migration 0285, ADR 0285): room on every page
+# for one more version of a row, so the consumer's updates are HOT updates.
 states = sa.Table(
     "pers_intel_state",
     meta,
@@ -130,7 +132,7 @@ def bulk_write(
     from cxloop_libs.db.engine import bulk_insert
 
     cols = [c.name for c in table.columns if c.name in rows[0]]
-    stage = _stage(table.name, tuple(cols))
+    stage = _stage(table, tuple(cols))
     # Per connection, emptied at every commit (or gone with a rollback).
     session.execute(
         sa.text(
@@ -139,7 +141,8 @@ def bulk_write(
         )
     )
     session.execute(sa.text(f"TRUNCATE {stage.name}"))
-    bulk_insert(session, stage, rows)
+    # Binary COPY: the rows hold str and aware datetimes (ADR 0285).
+    bulk_insert(session, stage, rows, binary=True)
     names = ", ".join(cols)
     action = (
         "UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in keys)
@@ -157,7 +160,7 @@ def bulk_write(
 def insert_checked(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Rows whose keys the caller read as absent while holding the
     customers' locks (``lock_customers``), so none can exist: on PostgreSQL
-    they go straight into the table (COPY above a few rows), with no staging
+    they go straight into the table (binary COPY above a few rows), with no staging
     table and no ``ON CONFLICT`` (a speculative insertion per row). Should
     a key exist after all, the IntegrityError rolls the transaction back and
     the caller's conflict retry (BatchConsumer, ``Database.in_transaction``)
@@ -169,14 +172,17 @@ def insert_checked(session: Session, table: sa.Table, rows: Sequence[dict[str, A
         return
     from cxloop_libs.db.engine import bulk_insert
 
-    bulk_insert(session, table, rows)
+    bulk_insert(session, table, rows, binary=True)
 
 
 @functools.cache
-def _stage(name: str, cols: tuple[str, ...]) -> sa.Table:
-    """The staging table's Core description, built once per column set
-    (building a Table costs more than the rows it stages in a small batch)."""
-    return sa.Table(f"_stage_{name}", sa.MetaData(), *(sa.Column(c) for c in cols))
+def _stage(table: sa.Table, cols: tuple[str, ...]) -> sa.Table:
+    """The staging table's Core description (the table's column types, for
+    a binary COPY), built once per column set (building a Table costs more
+    than the rows it stages in a small batch)."""
+    return sa.Table(
+        f"_stage_{table.name}", sa.MetaData(), *(sa.Column(c, table.c[c].type) for c in cols)
+    )
 
 
 def insert_new(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -288,7 +288,8 @@ class Intelligence:
         # ahead must not leave its own event outside every window.
         now = max(now, max(seen[0].at for _, _, seen in parsed))
         self._pending, self._members, self._exits = {}, [], []
-        outbox = OutboxWriter(session)
+        # Binary COPY: the entries are many, their rows plain (ADR 0285).
+        outbox = OutboxWriter(session, binary_copy=True)
         ids = {cid for _, cid, _ in parsed}
         # Another replica (or a sweep) may hold events of these customers in
         # a batch of its own: wait for its commit, then read its state.
@@ -599,7 +600,7 @@ class Intelligence:
         triggers = [t for t in self._triggers(session) if t.enabled]
         mems = st.memberships(session, ids)
         preds = st.load_predictions(session, ids)
-        outbox = OutboxWriter(session)
+        outbox = OutboxWriter(session, binary_copy=True)
         updates = []
         self._pending, self._members, self._exits = {}, [], []
         for r in rows:

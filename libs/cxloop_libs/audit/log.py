@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from cxloop.audit.v1 import audit_pb2 as apb
 from cxloop.audit.v1 import events_pb2 as aepb
@@ -48,6 +49,7 @@ from cxloop_libs.audit.actor import Actor, actor_from_grpc
 from cxloop_libs.audit.tables import AUDIT_TABLE
 from cxloop_libs.batching import RequestBatcher
 from cxloop_libs.db import Database, bulk_insert, is_transient_db_error
+from cxloop_libs.db.aio import AsyncStatements
 from cxloop_libs.errors import InvalidArgument
 from cxloop_libs.messaging import OutboxWriter
 from cxloop_libs.messaging import catalog as ev
@@ -273,6 +275,7 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._stopping = False
         self.dropped = 0
+        self._aio: AsyncStatements | None = None
 
     # -- who --------------------------------------------------------------------
     def actor(self, context: Any) -> Actor:
@@ -333,6 +336,11 @@ class AuditLog:
         else:
             bulk_insert(session, AUDIT_TABLE, rows)
         outbox = OutboxWriter(session)
+        self._stage(outbox, entries)
+        outbox.flush()
+        return len(entries)
+
+    def _stage(self, outbox: OutboxWriter, entries: Sequence[AuditEntry]) -> None:
         for e in entries:
             outbox.stage(
                 self.kind,
@@ -341,8 +349,6 @@ class AuditLog:
                 # The entry's id: a replayed outbox row is dropped by JetStream.
                 event_id=e.audit_id,
             )
-        outbox.flush()
-        return len(entries)
 
     def audited(
         self,
@@ -422,10 +428,35 @@ class AuditLog:
     async def _commit_entries(self, entries: Sequence[AuditEntry]) -> Sequence[None]:
         assert self.db is not None
         batch = list(entries)
-        await self.db.in_transaction(lambda s: self.write(s, batch))
+        statements = self._statements()
+        if statements is None:
+            await self.db.in_transaction(lambda s: self.write(s, batch))
+        else:
+            await self._insert(statements, batch)
         if self.on_commit is not None:
             self.on_commit()
         return [None] * len(batch)
+
+    def _statements(self) -> AsyncStatements | None:
+        """PostgreSQL's statements on the event loop, opened on first use
+        (None on SQLite: entries go through a session in a worker thread)."""
+        if self._aio is None and self.db is not None and not self.db.is_sqlite:
+            self._aio = AsyncStatements.for_database(self.db)
+        return self._aio
+
+    async def _insert(self, statements: AsyncStatements, batch: list[AuditEntry]) -> None:
+        """The entries' rows and outbox rows as one statement on the event
+        loop: atomic like a transaction, without a worker thread, a session
+        and three round trips (identity's `GetProfile` paid them per call:
+        docs/adr/0295). Errors surface as SQLAlchemy's, as from a session."""
+        outbox = OutboxWriter(None)
+        self._stage(outbox, batch)
+        try:
+            await statements.insert_rows(
+                [(AUDIT_TABLE, [e.row() for e in batch]), (OutboxWriter.TABLE, outbox.drain())]
+            )
+        except psycopg.Error as err:
+            raise _as_sqlalchemy(err) from err
 
     # -- buffered (reads answered without a transaction) ------------------------
     def record_later(self, entry: AuditEntry) -> None:
@@ -481,6 +512,8 @@ class AuditLog:
         self._wake.set()
         with contextlib.suppress(Exception):
             await self.flush()
+        if self._aio is not None:
+            await self._aio.close()
 
     # -- reading ----------------------------------------------------------------
     def page(
@@ -505,6 +538,19 @@ class AuditLog:
     def about(self, session: Session, subject: str, *, limit: int = 10_000) -> list[AuditEntry]:
         """Everything recorded about one customer (for an access bundle)."""
         return [e for _, e in self.page(session, AuditQuery(subject=subject), limit=limit)]
+
+
+def _as_sqlalchemy(err: psycopg.Error) -> sa.exc.DBAPIError:
+    """A driver error as SQLAlchemy wraps it (callers tell a lost database
+    from a bad statement by those classes: is_transient_db_error)."""
+    kind: type[sa.exc.DBAPIError] = sa.exc.DBAPIError
+    if isinstance(err, psycopg.IntegrityError):
+        kind = sa.exc.IntegrityError
+    elif isinstance(err, psycopg.OperationalError):
+        kind = sa.exc.OperationalError
+    elif isinstance(err, psycopg.ProgrammingError):
+        kind = sa.exc.ProgrammingError
+    return kind("audit entries", None, err)
 
 
 def audit_log_for(runtime: Any) -> AuditLog:

@@ -12,7 +12,7 @@ session's CSRF token in ``X-CSRF-Token``.
 # No `from __future__ import annotations`: FastAPI reads the routes'
 # annotations at run time.
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,10 +167,13 @@ class ConsoleGate:
                 headers={"Retry-After": str(max(1, round(wait + 0.5)))},
             )
 
-    def require(self, permission: Permission | None) -> Callable[..., Caller]:
+    def require(self, permission: Permission | None) -> Callable[..., Awaitable[Caller]]:
         """A route dependency: the caller, if it may do ``permission``."""
 
-        def dependency(request: Request) -> Caller:
+        # A coroutine, so FastAPI runs it on the event loop: a plain function
+        # is run in a worker thread, a hop per request for a check that only
+        # reads memory (docs/adr/0295).
+        async def dependency(request: Request) -> Caller:
             caller = self.authenticate(request)
             self._limit(caller.key)
             if permission is not None and not allowed(caller.key.role, permission):

@@ -8,12 +8,13 @@ cached, so a logged-out browser keeps nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGES = Path(__file__).resolve().parents[1] / "console"
 PREFIX = "/console"
@@ -39,13 +40,33 @@ def add_console_pages(app: FastAPI, pages: Path = PAGES) -> None:
 
     app.mount(PREFIX, StaticFiles(directory=pages, html=True), name="console")
 
-    @app.middleware("http")
-    async def console_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        path = request.url.path
-        if path == PREFIX or path.startswith(f"{PREFIX}/") or path.startswith("/v1/console"):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(ConsoleHeaders)
+
+
+def _console_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(f"{PREFIX}/") or path.startswith("/v1/console")
+
+
+class ConsoleHeaders:
+    """:data:`SECURITY_HEADERS` on every answer under /console and
+    /v1/console (a header the answer sets itself stays). Plain ASGI: other
+    paths pass straight through; an ``@app.middleware("http")`` function ran
+    every request (the customer 360 too) through a task and a memory stream
+    (docs/adr/0295)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _console_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -56,7 +56,10 @@ class Customer360:
 
         async def one(p: Part) -> tuple[Part, Mapping[str, Answer]]:
             try:
-                return p, await asyncio.wait_for(p.fetch(customer_id, actor), self.deadline_s)
+                # A timeout scope, not wait_for: no task of its own per part
+                # (gather already runs each part as one).
+                async with asyncio.timeout(self.deadline_s):
+                    return p, await p.fetch(customer_id, actor)
             except TimeoutError:
                 late = PartUnavailable(f"{p.service} did not answer within {self.deadline_s:g} s")
                 return p, dict.fromkeys(p.names, late)

@@ -203,8 +203,10 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
         days = _expiring_days(request.expiring_within_days)
         return await self._tx(lambda tx: self._account(tx, cid, days))
 
-    def _account(self, tx: Tx, cid: str, days: int) -> pb.GetAccountResponse:
-        who = tx.survivor(cid)
+    def _account(
+        self, tx: Tx, cid: str, days: int, who: str | None = None
+    ) -> pb.GetAccountResponse:
+        who = who or tx.survivor(cid)
         acct = (
             tx.s.execute(sa.select(t.account).where(t.account.c.customer_id == who))
             .mappings()
@@ -274,8 +276,10 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
                 raise InvalidArgument("page_token", "is not a token this service gave") from None
         return await self._tx(lambda tx: self._history(tx, cid, size, before))
 
-    def _history(self, tx: Tx, cid: str, size: int, before: int | None) -> pb.GetHistoryResponse:
-        who = tx.survivor(cid)
+    def _history(
+        self, tx: Tx, cid: str, size: int, before: int | None, who: str | None = None
+    ) -> pb.GetHistoryResponse:
+        who = who or tx.survivor(cid)
         q = sa.select(t.posting).where(t.posting.c.customer_id == who)
         if before is not None:
             q = q.where(t.posting.c.seq < before)
@@ -306,11 +310,14 @@ class LoyaltyServicer(pb_grpc.LoyaltyServiceServicer):
         days = _expiring_days(request.expiring_within_days)
         size = _page_size(request.history_page_size, "history_page_size")
 
-        # One transaction instead of two calls: the 360's loyalty part, and
-        # both halves read the same snapshot.
+        # One transaction instead of two calls: the 360's loyalty part. Both
+        # halves read the same snapshot; the member behind a merged-away id is
+        # looked up once.
         def read(tx: Tx) -> pb.GetMemberViewResponse:
+            who = tx.survivor(cid)
             return pb.GetMemberViewResponse(
-                account=self._account(tx, cid, days), history=self._history(tx, cid, size, None)
+                account=self._account(tx, cid, days, who),
+                history=self._history(tx, cid, size, None, who),
             )
 
         return await self._tx(read)

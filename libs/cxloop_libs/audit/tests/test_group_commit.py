@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from cxloop_libs.audit import Action, Actor, AuditLog
+from cxloop_libs.audit import Action, Actor, AuditEntry, AuditLog, AuditQuery
 from cxloop_libs.audit.tables import AUDIT_TABLE
 from cxloop_libs.db import Database
 from cxloop_libs.messaging.tables import OutboxEvent
@@ -78,3 +78,32 @@ async def test_a_read_whose_entry_cannot_be_stored_fails(db: Database) -> None:
         s.execute(sa.text("DROP TABLE audit_event"))
     with pytest.raises(sa.exc.DBAPIError):
         await audit.read(ACTOR, Action.READ, "identity.profile", lambda s: {"x": 1}, subject="c-1")
+
+
+async def test_a_group_committed_entry_reads_back_as_written_with_its_event(
+    db: Database,
+) -> None:
+    """Row and outbox event as the export and the relay read them (on
+    PostgreSQL they go in as one statement on the event loop)."""
+    from cxloop.audit.v1 import events_pb2 as aepb
+
+    audit = AuditLog("identity", db=db)
+    entry = audit.entry(
+        ACTOR,
+        Action.READ,
+        "identity.profile",
+        subject="c-7",
+        fields=["email", "phone"],
+        operation="GetProfile",
+    )
+    await audit.commit(entry)
+    with db.session() as s:
+        [(_, back)] = audit.page(s, AuditQuery(subject="c-7"))
+        events = s.execute(sa.select(OutboxEvent.__table__)).all()  # type: ignore[attr-defined]
+    assert back == entry
+    [event] = events
+    assert event.event_id == entry.audit_id
+    assert event.ce_subject == "c-7"
+    assert event.nats_subject == "cx.identity.audit.recorded"
+    assert AuditEntry.from_proto(aepb.AuditRecorded.FromString(event.data).entry) == entry
+    await audit.stop()

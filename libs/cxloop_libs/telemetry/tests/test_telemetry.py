@@ -17,6 +17,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -275,6 +276,72 @@ def test_sqlalchemy_traces_each_engine_once(
     ]
     assert len(selects) == 2
     assert sorted(recorded) == sorted(s.context.span_id for s in finished if s.context)
+
+
+def test_sqlalchemy_pool_usage_is_read_from_the_pool(telemetry: Telemetry, tmp_path: Path) -> None:
+    from cxloop_libs.telemetry.instrumentation import _pool_usage
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pool.db'}", poolclass=sa.pool.QueuePool)
+    instrument_sqlalchemy(engine)
+
+    with engine.connect() as conn:
+        conn.execute(sa.text("select 1"))
+        during = [o for o in _pool_usage(None) if _is(o, engine)]  # type: ignore[arg-type]
+    after = [o for o in _pool_usage(None) if _is(o, engine)]  # type: ignore[arg-type]
+    assert {str((o.attributes or {})["state"]): o.value for o in during} == {"used": 1, "idle": 0}
+    assert {str((o.attributes or {})["state"]): o.value for o in after} == {"used": 0, "idle": 1}
+
+
+def _is(observation: object, engine: sa.Engine) -> bool:
+    from opentelemetry.instrumentation.sqlalchemy.engine import _get_attributes_from_engine
+
+    attrs = dict(getattr(observation, "attributes", None) or {})
+    attrs.pop("state", None)
+    return attrs == dict(_get_attributes_from_engine(engine))
+
+
+def test_spans_are_recorded_only_once_something_exports_them() -> None:
+    """Without an exporter spans are dropped, yet keep the trace ids logs,
+    audit entries and the next service's traceparent carry."""
+    script = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from cxloop_libs.telemetry import setup_telemetry, context_from_traceparent,"
+        " current_traceparent\n"
+        "setup_telemetry('no-exporter')\n"
+        "tracer = trace.get_tracer('probe')\n"
+        "with tracer.start_as_current_span('root') as s:\n"
+        "    print(s.is_recording(), s.get_span_context().is_valid, current_traceparent())\n"
+        f"parent = context_from_traceparent('{KNOWN_TRACEPARENT}')\n"
+        "with tracer.start_as_current_span('child', context=parent) as s:\n"
+        "    print(s.is_recording(), current_traceparent())\n"
+        "exported = InMemorySpanExporter()\n"
+        "setup_telemetry('no-exporter', span_exporter=exported)\n"
+        "with tracer.start_as_current_span('later') as s:\n"
+        "    print(s.is_recording())\n"
+        "print([x.name for x in exported.get_finished_spans()])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    root, child, later, names = done.stdout.splitlines()
+    recording, valid, traceparent = root.split()
+    assert (recording, valid) == ("False", "True")
+    assert len(traceparent.split("-")[1]) == 32
+    recording, traceparent = child.split()
+    assert recording == "False"
+    # The caller's trace goes on (the span is new, its sampled flag unset).
+    assert traceparent.split("-")[1] == KNOWN_TRACEPARENT.split("-")[1]
+    assert traceparent.split("-")[2] != KNOWN_TRACEPARENT.split("-")[2]
+    assert later == "True"
+    assert names == "['later']"
 
 
 async def test_grpc_interceptors_carry_the_trace_to_the_server(

@@ -143,6 +143,11 @@ async def test_merge_keeps_lots_and_split_moves_them_back(loyalty, stub, upstrea
     assert a.customer_id == "m1" and a.available_points == 410
     # The tier score follows the merge: m1's 100 + m2's 300 + 50 + 10 base points.
     assert a.tier_score == 460
+    # The 360's member view of the merged-away id is the survivor's, both halves.
+    view = await stub.GetMemberView(pb.GetMemberViewRequest(customer_id="m2"), timeout=5)
+    assert view.account == a
+    survivor = await stub.GetHistory(pb.GetHistoryRequest(customer_id="m1"), timeout=5)
+    assert view.history == survivor and len(view.history.entries) >= 3
     await upstream.send(
         ev.PROFILE_SPLIT,
         ipb.ProfileSplit(original_customer_id="m1", resulting_customer_ids=["m1", "m2"]),

@@ -3,6 +3,7 @@ statements per batch, whatever its size."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,44 @@ def _owners() -> sa.Select[tuple[str, str, datetime, datetime | None]]:
 _OWNERS = _owners()
 
 
+def _in_values(column: Any, dialect: str) -> Any:
+    """``column`` is one of the list bound as ``values``: on PostgreSQL one
+    array parameter (``= ANY``), elsewhere an expanding IN (`one_of`'s
+    forms, with a named parameter so a statement can be built once)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam("values", type_=ARRAY(column.type)))
+    return column.in_(sa.bindparam("values", expanding=True))
+
+
+@functools.cache
+def _graph_reads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.CompoundSelect]:
+    """The graph view's three reads (by hash, by customer; identifier counts
+    and split-apart constraints by customer), built once per dialect: every
+    Resolve batch with traits runs them, and building a statement and its
+    cache key each time cost as much as executing it."""
+    ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+    apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+    counts = (
+        sa.select(ident.c.customer_id, ident.c.id_type.label("key"), sa.func.count())
+        .where(_in_values(ident.c.customer_id, dialect))
+        .group_by(ident.c.customer_id, ident.c.id_type)
+    )
+    # Constraint rows come back as (customer, "!" + other, 0): no id type
+    # starts with "!".
+    constraints = sa.select(
+        apart.c.customer_id,
+        (sa.literal("!") + apart.c.other_customer_id).label("key"),
+        sa.literal(0),
+    ).where(_in_values(apart.c.customer_id, dialect))
+    return (
+        _OWNERS.where(_in_values(ident.c.hash, dialect)),
+        _OWNERS.where(_in_values(ident.c.customer_id, dialect)),
+        sa.union_all(counts, constraints),
+    )
+
+
 def staged_tables(
     customers: list[dict[str, object]],
     identifiers: list[dict[str, object]],
@@ -171,11 +210,9 @@ class GraphRepository:
     def load_view(self, hashes: Iterable[str]) -> GraphView:
         view = GraphView()
         wanted = list(set(hashes))
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        by_hash = _graph_reads(self.s.get_bind().dialect.name)[0]
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(_OWNERS.where(one_of(ident.c.hash, chunk, dialect)))
+            rows = self.s.execute(by_hash, {"values": wanted[i : i + 900]})
             for h, cid, created, shared_at in rows:
                 view.know(h, cid, _aware(created), shared=shared_at is not None)
         return view
@@ -184,12 +221,10 @@ class GraphRepository:
         """Every identifier of these customers into ``view`` (the chaining
         guard compares all their records); returns the hashes."""
         wanted = sorted(set(customers))
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        by_customer = _graph_reads(self.s.get_bind().dialect.name)[1]
         out: list[str] = []
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(_OWNERS.where(one_of(ident.c.customer_id, chunk, dialect)))
+            rows = self.s.execute(by_customer, {"values": wanted[i : i + 900]})
             for h, cid, created, shared_at in rows:
                 out.append(h)
                 if h not in view.owner_of:
@@ -201,24 +236,9 @@ class GraphRepository:
         count per type, and the customers each was split from. One query
         (the two reads share a UNION ALL), none when no customer is at stake."""
         wanted = list(customers)
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
-        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+        counts = _graph_reads(self.s.get_bind().dialect.name)[2]
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            counts = (
-                sa.select(ident.c.customer_id, ident.c.id_type.label("key"), sa.func.count())
-                .where(one_of(ident.c.customer_id, chunk, dialect))
-                .group_by(ident.c.customer_id, ident.c.id_type)
-            )
-            # Constraint rows come back as (customer, "!" + other, 0): no id
-            # type starts with "!".
-            constraints = sa.select(
-                apart.c.customer_id,
-                (sa.literal("!") + apart.c.other_customer_id).label("key"),
-                sa.literal(0),
-            ).where(one_of(apart.c.customer_id, chunk, dialect))
-            for cid, key, n in self.s.execute(sa.union_all(counts, constraints)):
+            for cid, key, n in self.s.execute(counts, {"values": wanted[i : i + 900]}):
                 if key.startswith("!"):
                     view.forbid(cid, key[1:])
                 else:

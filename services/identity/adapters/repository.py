@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.db import bulk_insert
 from cxloop_libs.db.aio import json_default
 from identity.adapters.owner_cache import note_moved
 from identity.adapters.tables import (
@@ -137,6 +137,25 @@ def _in_values(column: Any, dialect: str) -> Any:
 
 
 @functools.cache
+def _touch_updated(dialect: str) -> sa.Update:
+    cust = CustomerRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(cust)
+        .where(_in_values(cust.c.customer_id, dialect))
+        .values(updated_at=sa.bindparam("now"))
+    )
+
+
+@functools.cache
+def _open_review_pairs(dialect: str) -> sa.Select[Any]:
+    items = ReviewItemRow.__table__  # type: ignore[attr-defined]
+    return sa.select(items.c.hash_a, items.c.hash_b).where(
+        items.c.status == "open",
+        _in_values(items.c.hash_a, dialect) | _in_values(items.c.hash_b, dialect),
+    )
+
+
+@functools.cache
 def _graph_reads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.CompoundSelect]:
     """The graph view's three reads (by hash, by customer; identifier counts
     and split-apart constraints by customer), built once per dialect: every
@@ -203,6 +222,15 @@ _MERGE_PG = sa.text(
 )
 
 
+_HISTORY_FROM_JSON = sa.text(
+    f"INSERT INTO identity_history ({_HISTORY_COLS})"
+    f" SELECT {_HISTORY_COLS} FROM json_to_recordset(CAST(:doc AS json))"
+    " AS r(at timestamptz, action text, customer_id text,"
+    " related_customer_ids text, identifier_hashes text, event_id text,"
+    " source text, reason text, actor text)"
+)
+
+
 class GraphRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
@@ -266,16 +294,7 @@ class GraphRepository:
         # element by element in Python, which for ~9 columns of a busy batch
         # cost the consumer a fifth of its throughput.
         doc = json.dumps(rows, default=json_default, separators=(",", ":"))
-        self.s.execute(
-            sa.text(
-                f"INSERT INTO identity_history ({_HISTORY_COLS})"
-                f" SELECT {_HISTORY_COLS} FROM json_to_recordset(CAST(:doc AS json))"
-                " AS r(at timestamptz, action text, customer_id text,"
-                " related_customer_ids text, identifier_hashes text, event_id text,"
-                " source text, reason text, actor text)"
-            ),
-            {"doc": doc},
-        )
+        self.s.execute(_HISTORY_FROM_JSON, {"doc": doc})
 
     def mark_shared(self, hashes: Sequence[str], now: datetime) -> None:
         if hashes:
@@ -335,11 +354,9 @@ class GraphRepository:
     def touch_updated(self, customers: Sequence[str], now: datetime) -> None:
         """Set ``updated_at`` of these customers (merges done in staged rows)."""
         if customers:
-            cust = CustomerRow.__table__  # type: ignore[attr-defined]
             self.s.execute(
-                sa.update(cust)
-                .where(one_of(cust.c.customer_id, list(customers), self.s.get_bind().dialect.name))
-                .values(updated_at=now)
+                _touch_updated(self.s.get_bind().dialect.name),
+                {"values": list(customers), "now": now},
             )
 
     def touch(self, activity: dict[str, tuple[int, datetime]], now: datetime) -> None:
@@ -555,15 +572,9 @@ class GraphRepository:
         """Record pairs (external identifier hashes) already waiting for a decision."""
         wanted = list(set(hashes))
         out: set[frozenset[str]] = set()
-        items = ReviewItemRow.__table__  # type: ignore[attr-defined]
+        statement = _open_review_pairs(self.s.get_bind().dialect.name)
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(
-                sa.select(items.c.hash_a, items.c.hash_b).where(
-                    items.c.status == "open",
-                    items.c.hash_a.in_(chunk) | items.c.hash_b.in_(chunk),
-                )
-            )
+            rows = self.s.execute(statement, {"values": wanted[i : i + 900]})
             out.update(frozenset((a, b)) for a, b in rows)
         return out
 

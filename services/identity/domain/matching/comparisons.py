@@ -177,16 +177,19 @@ _STRING_COLUMNS: tuple[str, ...] = (
 class ColumnStore:
     """Records kept column by column as they arrive, one position each (the
     real-time candidate index). Scoring a new record gathers its candidates'
-    columns by position with one fancy-indexing step per column, instead of
-    converting each candidate's record again on every call. A cleared
-    position holds empty values: an erased record's raw values are gone from
-    memory, not just unreachable."""
+    values by position with one fancy-indexing step (all string columns are
+    one 2-D array; a candidate's row is one gather, its columns views of
+    it), instead of converting each candidate's record again on every call.
+    A cleared position holds empty values: an erased record's raw values
+    are gone from memory, not just unreachable."""
+
+    # Columns of the string array: the record id, its values, derived keys.
+    _COLUMNS: tuple[str, ...] = ("record_id", *_STRING_COLUMNS, *_DERIVED_COLUMNS)
 
     def __init__(self, capacity: int = 1024) -> None:
         self._n = 0
         self._capacity = 0
-        self._ids: _Str = np.zeros(0, dtype=object)
-        self._strings: dict[str, _Str] = {}
+        self._strings: _Str = np.zeros((0, len(self._COLUMNS)), dtype=object)
         self._ymd: _Int = np.zeros((0, 3), dtype=np.int64)
         self._given_hangul: _Bool = np.zeros(0, dtype=np.bool_)
         self._phone_personal: _Bool = np.zeros(0, dtype=np.bool_)
@@ -204,11 +207,7 @@ class ColumnStore:
             new[:n] = old[:n]
             return new
 
-        self._ids = grown(self._ids, "")
-        self._strings = {
-            name: grown(self._strings.get(name, np.zeros(0, dtype=object)), "")
-            for name in (*_STRING_COLUMNS, *_DERIVED_COLUMNS)
-        }
+        self._strings = grown(self._strings, "", (len(self._COLUMNS),))
         self._ymd = grown(self._ymd, -1, (3,))
         self._given_hangul = grown(self._given_hangul, False)
         self._phone_personal = grown(self._phone_personal, False)
@@ -220,11 +219,12 @@ class ColumnStore:
         if self._n == self._capacity:
             self._grow(max(2 * self._capacity, 1024))
         pos = self._n
-        self._ids[pos] = record.record_id
-        for name in _STRING_COLUMNS:
-            self._strings[name][pos] = getattr(record, name)
-        for name, value in zip(_DERIVED_COLUMNS, derived_keys(record), strict=True):
-            self._strings[name][pos] = value
+        row = self._strings[pos]
+        row[0] = record.record_id
+        for j, name in enumerate(_STRING_COLUMNS, start=1):
+            row[j] = getattr(record, name)
+        for j, value in enumerate(derived_keys(record), start=1 + len(_STRING_COLUMNS)):
+            row[j] = value
         if record.dob:
             self._ymd[pos] = _ymd(record.dob)
         self._given_hangul[pos] = has_hangul(record.given_written)
@@ -235,9 +235,7 @@ class ColumnStore:
 
     def clear(self, position: int) -> None:
         """Forget a record's values (erasure); the position stays taken."""
-        self._ids[position] = ""
-        for name in (*_STRING_COLUMNS, *_DERIVED_COLUMNS):
-            self._strings[name][position] = ""
+        self._strings[position] = ""
         self._ymd[position] = -1
         self._given_hangul[position] = False
         self._phone_personal[position] = False
@@ -245,10 +243,10 @@ class ColumnStore:
 
     def take(self, positions: _Int) -> RecordColumns:
         """The records at ``positions`` as columns (copies)."""
-        s = self._strings
+        block = self._strings[positions]
         return RecordColumns(
-            record_ids=self._ids[positions].tolist(),
-            **{name: s[name][positions] for name in (*_STRING_COLUMNS, *_DERIVED_COLUMNS)},
+            record_ids=block[:, 0].tolist(),
+            **{name: block[:, j] for j, name in enumerate(self._COLUMNS) if j},
             dob_ymd=self._ymd[positions],
             given_hangul=self._given_hangul[positions],
             phone_personal=self._phone_personal[positions],

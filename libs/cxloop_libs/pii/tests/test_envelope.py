@@ -110,9 +110,9 @@ def test_keys_of_subjects_created_in_the_transaction_are_not_read(session: Sessi
     sa.event.listen(
         session.get_bind(),
         "before_cursor_execute",
-        lambda conn, cursor, statement, *rest: reads.append(statement)
-        if statement.lstrip().upper().startswith("SELECT")
-        else None,
+        lambda conn, cursor, statement, *rest: (
+            reads.append(statement) if statement.lstrip().upper().startswith("SELECT") else None
+        ),
     )
     keys = ring.keys(session, ["new1", "new2"], create=True, new={"new1", "new2"})
     assert reads == []  # every subject new: no read at all

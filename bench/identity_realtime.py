@@ -614,6 +614,20 @@ def main(n: int = 50_000) -> dict[str, Any]:
     return result
 
 
+def _signup_cpu(t: dict[str, Any], r: dict[str, Any]) -> str:
+    """CPU per sign-up, the load and the date beside the latency (which
+    means little from a busy machine; ADR 0290)."""
+    if "identity_cpu_ms_per_request" not in t:
+        return ""
+    when = str(r.get("measured_at", ""))[:10]
+    busy = "busy machine, " if "busy" in str(r.get("machine", {}).get("note", "")) else ""
+    return (
+        f"; CPU per sign-up: identity {t['identity_cpu_ms_per_request']} ms, PostgreSQL "
+        f"{t.get('postgres_cpu_ms_per_request', '?')} ms; {busy}load "
+        f"{t.get('load_average_1m', '?')}, {when}"
+    )
+
+
 def realtime_rows() -> list[str]:
     import json
 
@@ -649,7 +663,8 @@ def realtime_rows() -> list[str]:
                 f"| identity realtime | `Resolve` with traits (sign-ups scored against "
                 f"{t['earlier_records']:,} earlier records) p50 / p99 at "
                 f"{t['rate_requests_per_s']} req/s ({t['achieved_requests_per_s']} achieved, "
-                f"{t['errors']} errors) | {t['p50_ms']} / {t['p99_ms']} ms | p99 ≤ 30 ms | — |"
+                f"{t['errors']} errors{_signup_cpu(t, r)}) | {t['p50_ms']} / {t['p99_ms']} ms | "
+                "p99 ≤ 30 ms | — |"
             ]
             if (t := r.get("resolve_with_traits"))
             else []

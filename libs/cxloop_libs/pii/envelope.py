@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,16 +200,25 @@ class SubjectKeyring:
             raise InvalidCiphertext("tampered, or sealed for another subject or context") from None
 
     def keys(
-        self, session: Session, subject_ids: Iterable[str], *, create: bool = False
+        self,
+        session: Session,
+        subject_ids: Iterable[str],
+        *,
+        create: bool = False,
+        new: Collection[str] = (),
     ) -> dict[str, SubjectKey]:
         """The data keys of many subjects with one read (and, with ``create``,
         one insert for those without a key), for sealing or opening many
         values in one transaction. Subjects without a key are left out unless
-        ``create``. Same sealed format as :meth:`seal` / :meth:`open`."""
+        ``create``. Same sealed format as :meth:`seal` / :meth:`open`.
+        ``new``: subjects the caller created in this transaction, who cannot
+        have a key yet: they are not read (no read at all when every subject
+        is new)."""
         wanted = sorted(set(subject_ids))
         out: dict[str, SubjectKey] = {}
-        for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
+        known = [s for s in wanted if s not in new] if new else wanted
+        for i in range(0, len(known), 900):
+            chunk = known[i : i + 900]
             for row in session.execute(sa.select(_KEYS).where(_KEYS.c.subject_id.in_(chunk))):
                 out[row.subject_id] = SubjectKey(
                     row.subject_id, bytes(row.key_id), self._unwrap(row.subject_id, row)

@@ -3,6 +3,7 @@ statements per batch, whatever its size."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from cxloop_libs.db import bulk_insert, one_of
+from cxloop_libs.db import bulk_insert
 from cxloop_libs.db.aio import json_default
 from identity.adapters.owner_cache import note_moved
 from identity.adapters.tables import (
@@ -111,6 +112,76 @@ def _profile_statement() -> sa.CompoundSelect:
 _PROFILE = _profile_statement()
 
 
+def _owners() -> sa.Select[tuple[str, str, datetime, datetime | None]]:
+    """Identifiers with their customer and its creation time (a graph
+    view's rows). Table columns, not ORM attributes: the same SQL, without
+    the ORM's statement and row handling, twice in every Resolve batch."""
+    i, c = IdentifierRow.__table__, CustomerRow.__table__  # type: ignore[attr-defined]
+    return sa.select(i.c.hash, i.c.customer_id, c.c.created_at, i.c.shared_at).select_from(
+        i.join(c, c.c.customer_id == i.c.customer_id)
+    )
+
+
+_OWNERS = _owners()
+
+
+def _in_values(column: Any, dialect: str) -> Any:
+    """``column`` is one of the list bound as ``values``: on PostgreSQL one
+    array parameter (``= ANY``), elsewhere an expanding IN (`one_of`'s
+    forms, with a named parameter so a statement can be built once)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam("values", type_=ARRAY(column.type)))
+    return column.in_(sa.bindparam("values", expanding=True))
+
+
+@functools.cache
+def _touch_updated(dialect: str) -> sa.Update:
+    cust = CustomerRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(cust)
+        .where(_in_values(cust.c.customer_id, dialect))
+        .values(updated_at=sa.bindparam("now"))
+    )
+
+
+@functools.cache
+def _open_review_pairs(dialect: str) -> sa.Select[Any]:
+    items = ReviewItemRow.__table__  # type: ignore[attr-defined]
+    return sa.select(items.c.hash_a, items.c.hash_b).where(
+        items.c.status == "open",
+        _in_values(items.c.hash_a, dialect) | _in_values(items.c.hash_b, dialect),
+    )
+
+
+@functools.cache
+def _graph_reads(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.CompoundSelect]:
+    """The graph view's three reads (by hash, by customer; identifier counts
+    and split-apart constraints by customer), built once per dialect: every
+    Resolve batch with traits runs them, and building a statement and its
+    cache key each time cost as much as executing it."""
+    ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+    apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+    counts = (
+        sa.select(ident.c.customer_id, ident.c.id_type.label("key"), sa.func.count())
+        .where(_in_values(ident.c.customer_id, dialect))
+        .group_by(ident.c.customer_id, ident.c.id_type)
+    )
+    # Constraint rows come back as (customer, "!" + other, 0): no id type
+    # starts with "!".
+    constraints = sa.select(
+        apart.c.customer_id,
+        (sa.literal("!") + apart.c.other_customer_id).label("key"),
+        sa.literal(0),
+    ).where(_in_values(apart.c.customer_id, dialect))
+    return (
+        _OWNERS.where(_in_values(ident.c.hash, dialect)),
+        _OWNERS.where(_in_values(ident.c.customer_id, dialect)),
+        sa.union_all(counts, constraints),
+    )
+
+
 def staged_tables(
     customers: list[dict[str, object]],
     identifiers: list[dict[str, object]],
@@ -151,6 +222,15 @@ _MERGE_PG = sa.text(
 )
 
 
+_HISTORY_FROM_JSON = sa.text(
+    f"INSERT INTO identity_history ({_HISTORY_COLS})"
+    f" SELECT {_HISTORY_COLS} FROM json_to_recordset(CAST(:doc AS json))"
+    " AS r(at timestamptz, action text, customer_id text,"
+    " related_customer_ids text, identifier_hashes text, event_id text,"
+    " source text, reason text, actor text)"
+)
+
+
 class GraphRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
@@ -158,20 +238,9 @@ class GraphRepository:
     def load_view(self, hashes: Iterable[str]) -> GraphView:
         view = GraphView()
         wanted = list(set(hashes))
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        by_hash = _graph_reads(self.s.get_bind().dialect.name)[0]
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(
-                sa.select(
-                    IdentifierRow.hash,
-                    IdentifierRow.customer_id,
-                    CustomerRow.created_at,
-                    ident.c.shared_at,
-                )
-                .join(CustomerRow, CustomerRow.customer_id == IdentifierRow.customer_id)
-                .where(one_of(ident.c.hash, chunk, dialect))
-            )
+            rows = self.s.execute(by_hash, {"values": wanted[i : i + 900]})
             for h, cid, created, shared_at in rows:
                 view.know(h, cid, _aware(created), shared=shared_at is not None)
         return view
@@ -180,21 +249,10 @@ class GraphRepository:
         """Every identifier of these customers into ``view`` (the chaining
         guard compares all their records); returns the hashes."""
         wanted = sorted(set(customers))
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
+        by_customer = _graph_reads(self.s.get_bind().dialect.name)[1]
         out: list[str] = []
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(
-                sa.select(
-                    IdentifierRow.hash,
-                    IdentifierRow.customer_id,
-                    CustomerRow.created_at,
-                    ident.c.shared_at,
-                )
-                .join(CustomerRow, CustomerRow.customer_id == IdentifierRow.customer_id)
-                .where(one_of(ident.c.customer_id, chunk, dialect))
-            )
+            rows = self.s.execute(by_customer, {"values": wanted[i : i + 900]})
             for h, cid, created, shared_at in rows:
                 out.append(h)
                 if h not in view.owner_of:
@@ -206,24 +264,9 @@ class GraphRepository:
         count per type, and the customers each was split from. One query
         (the two reads share a UNION ALL), none when no customer is at stake."""
         wanted = list(customers)
-        dialect = self.s.get_bind().dialect.name
-        ident = IdentifierRow.__table__  # type: ignore[attr-defined]
-        apart = CannotLinkRow.__table__  # type: ignore[attr-defined]
+        counts = _graph_reads(self.s.get_bind().dialect.name)[2]
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            counts = (
-                sa.select(ident.c.customer_id, ident.c.id_type.label("key"), sa.func.count())
-                .where(one_of(ident.c.customer_id, chunk, dialect))
-                .group_by(ident.c.customer_id, ident.c.id_type)
-            )
-            # Constraint rows come back as (customer, "!" + other, 0): no id
-            # type starts with "!".
-            constraints = sa.select(
-                apart.c.customer_id,
-                (sa.literal("!") + apart.c.other_customer_id).label("key"),
-                sa.literal(0),
-            ).where(one_of(apart.c.customer_id, chunk, dialect))
-            for cid, key, n in self.s.execute(sa.union_all(counts, constraints)):
+            for cid, key, n in self.s.execute(counts, {"values": wanted[i : i + 900]}):
                 if key.startswith("!"):
                     view.forbid(cid, key[1:])
                 else:
@@ -251,16 +294,7 @@ class GraphRepository:
         # element by element in Python, which for ~9 columns of a busy batch
         # cost the consumer a fifth of its throughput.
         doc = json.dumps(rows, default=json_default, separators=(",", ":"))
-        self.s.execute(
-            sa.text(
-                f"INSERT INTO identity_history ({_HISTORY_COLS})"
-                f" SELECT {_HISTORY_COLS} FROM json_to_recordset(CAST(:doc AS json))"
-                " AS r(at timestamptz, action text, customer_id text,"
-                " related_customer_ids text, identifier_hashes text, event_id text,"
-                " source text, reason text, actor text)"
-            ),
-            {"doc": doc},
-        )
+        self.s.execute(_HISTORY_FROM_JSON, {"doc": doc})
 
     def mark_shared(self, hashes: Sequence[str], now: datetime) -> None:
         if hashes:
@@ -320,11 +354,9 @@ class GraphRepository:
     def touch_updated(self, customers: Sequence[str], now: datetime) -> None:
         """Set ``updated_at`` of these customers (merges done in staged rows)."""
         if customers:
-            cust = CustomerRow.__table__  # type: ignore[attr-defined]
             self.s.execute(
-                sa.update(cust)
-                .where(one_of(cust.c.customer_id, list(customers), self.s.get_bind().dialect.name))
-                .values(updated_at=now)
+                _touch_updated(self.s.get_bind().dialect.name),
+                {"values": list(customers), "now": now},
             )
 
     def touch(self, activity: dict[str, tuple[int, datetime]], now: datetime) -> None:
@@ -540,15 +572,9 @@ class GraphRepository:
         """Record pairs (external identifier hashes) already waiting for a decision."""
         wanted = list(set(hashes))
         out: set[frozenset[str]] = set()
-        items = ReviewItemRow.__table__  # type: ignore[attr-defined]
+        statement = _open_review_pairs(self.s.get_bind().dialect.name)
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i : i + 900]
-            rows = self.s.execute(
-                sa.select(items.c.hash_a, items.c.hash_b).where(
-                    items.c.status == "open",
-                    items.c.hash_a.in_(chunk) | items.c.hash_b.in_(chunk),
-                )
-            )
+            rows = self.s.execute(statement, {"values": wanted[i : i + 900]})
             out.update(frozenset((a, b)) for a, b in rows)
         return out
 

@@ -69,11 +69,21 @@ class TraitStore:
 
     # -- writes ----------------------------------------------------------------
     def observe(
-        self, session: Session, observations: Sequence[NewObservation], now: datetime
+        self,
+        session: Session,
+        observations: Sequence[NewObservation],
+        now: datetime,
+        *,
+        new_refs: Collection[str] = (),
+        new_customers: Collection[str] = (),
     ) -> int:
         """Store observations; an older statement of the same record, source
         and trait is replaced, a newer one stored earlier is kept. Returns
-        how many were stored."""
+        how many were stored. ``new_refs``: record refs (identifier hashes)
+        and ``new_customers``: customers the caller inserted into the graph
+        in this transaction, so nothing can be stored about them yet: they
+        are not looked up (a batch of sign-ups, each a new email, reads no
+        earlier statements and no keys of its new customers)."""
         latest: dict[tuple[str, str, str], NewObservation] = {}
         for o in observations:
             k = (o.record_ref, o.source, o.trait)
@@ -81,7 +91,7 @@ class TraitStore:
                 latest[k] = o
         if not latest:
             return 0
-        refs = sorted({k[0] for k in latest})
+        refs = sorted({k[0] for k in latest if k[0] not in new_refs})
         stale: list[int] = []
         for chunk in _chunks(refs):
             rows = session.execute(
@@ -99,7 +109,9 @@ class TraitStore:
                     stale.append(rid)
         for i in range(0, len(stale), _CHUNK):
             session.execute(sa.delete(_OBS).where(_OBS.c.id.in_(stale[i : i + _CHUNK])))
-        keys = self.keyring.keys(session, {o.customer_id for o in latest.values()}, create=True)
+        keys = self.keyring.keys(
+            session, {o.customer_id for o in latest.values()}, create=True, new=new_customers
+        )
         rows_out = [
             {
                 "customer_id": o.customer_id,

@@ -144,6 +144,9 @@ class GraphWrite:
     # Live customers a merge of a still-staged customer touched: their
     # `updated_at` is set at the flush, in one statement.
     _touched: set[str] = field(default_factory=set)
+    # Identifier hashes this write inserted: nothing was stored about them
+    # before (`TraitStore.observe` need not look them up).
+    inserted: set[str] = field(default_factory=set)
 
     def record(
         self,
@@ -259,6 +262,7 @@ class GraphWrite:
                 event_id=derived_event_id(cause, f"merged/{cid}"),
             )
         for i in outcome.added:
+            self.inserted.add(i.hash)
             self.identifiers.append(
                 {
                     "hash": i.hash,
@@ -352,6 +356,13 @@ class GraphWrite:
         else:
             self._touched.add(survivor)
         self._touched.discard(loser)
+
+    def created_live(self) -> set[str]:
+        """Customers this write created that are still live and took in no
+        earlier customer (whose observations, re-sealed under theirs at the
+        flush, gave them a key already)."""
+        survivors = set(self.folded.values())
+        return {c for c in self._created if c not in self.folded and c not in survivors}
 
     def live(self, customer_id: str) -> str:
         return self.folded.get(customer_id, customer_id)
@@ -568,7 +579,7 @@ class IdentityHandlers:
         if refs:
             repo.insert_matches(evidence)
             self._queue(repo, view, unsure, now)
-            self._observe(session, view, commands, refs, now, causes, records)
+            self._observe(session, view, commands, refs, now, causes, records, write)
         write.outbox.flush()
         # A returning customer merged away by another call of the batch
         # answers with the survivor, as it would a moment later; so does a
@@ -733,6 +744,7 @@ class IdentityHandlers:
         now: datetime,
         causes: Mapping[int, str],
         records: Mapping[int, NormalisedRecord],
+        write: GraphWrite,
     ) -> None:
         observations = []
         indexable: list[tuple[RecordRef, NormalisedRecord]] = []
@@ -758,7 +770,15 @@ class IdentityHandlers:
                 indexable.append((ref, _keyed(records[n], ref.key)))
             owners[ref.key] = customer
         if self.traits is not None:
-            self.traits.observe(session, observations, now)
+            # Sign-ups are mostly new identifiers of new customers: nothing
+            # to replace, no key to read (two statements fewer a batch).
+            self.traits.observe(
+                session,
+                observations,
+                now,
+                new_refs=write.inserted,
+                new_customers=write.created_live(),
+            )
         if self.index is not None:
             # Before the commit: should it roll back, the entry names an
             # identifier the graph does not have, and is never linked to.

@@ -101,3 +101,25 @@ def test_batch_keys_interoperate_with_seal_and_open_and_shred_many(session: Sess
     fresh = ring.keys(session, ["c2"], create=True)["c2"]
     with pytest.raises(KeyShredded):
         fresh.open(sealed, context=b"city")
+
+
+def test_keys_of_subjects_created_in_the_transaction_are_not_read(session: Session) -> None:
+    ring = SubjectKeyring(b"k" * 32)
+    earlier = ring.seal(session, "old", b"one", context=b"city")
+    reads: list[str] = []
+    sa.event.listen(
+        session.get_bind(),
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *rest: (
+            reads.append(statement) if statement.lstrip().upper().startswith("SELECT") else None
+        ),
+    )
+    keys = ring.keys(session, ["new1", "new2"], create=True, new={"new1", "new2"})
+    assert reads == []  # every subject new: no read at all
+    assert ring.open(session, "new1", keys["new1"].seal(b"x"), context=b"") == b"x"
+    # Subjects not named new are still read: an existing key is kept.
+    reads.clear()
+    keys = ring.keys(session, ["old", "new3"], create=True, new={"new3"})
+    assert len(reads) == 1
+    assert keys["old"].open(earlier, context=b"city") == b"one"
+    assert ring.has_key(session, "new3")

@@ -100,6 +100,12 @@ class RecordColumns:
     given_hangul: _Bool  # given_written is Hangul
     phone_personal: _Bool
     korean_name: _Bool
+    # Derived once per record, not once per pair (`derived_keys`): the
+    # phone's last eight digits, the postcode's first three characters, the
+    # given name's first letter.
+    phone_tail: _Str
+    postcode_3: _Str
+    given_initial: _Str
 
     @classmethod
     def of(cls, records: Sequence[NormalisedRecord]) -> RecordColumns:
@@ -125,6 +131,10 @@ class RecordColumns:
             given_hangul=np.asarray([has_hangul(r.given_written) for r in records], dtype=np.bool_),
             phone_personal=np.asarray([r.phone_personal for r in records], dtype=np.bool_),
             korean_name=np.asarray([r.korean_name for r in records], dtype=np.bool_),
+            **{
+                name: _col(keys[k] for keys in map(derived_keys, records))
+                for k, name in enumerate(_DERIVED_COLUMNS)
+            },
         )
 
     def __len__(self) -> int:
@@ -133,6 +143,18 @@ class RecordColumns:
 
 def _ymd(dob: str) -> tuple[int, int, int]:
     return int(dob[:4]), int(dob[4:6]), int(dob[6:8])
+
+
+# RecordColumns' columns derived from a record's values (`derived_keys`).
+_DERIVED_COLUMNS: tuple[str, ...] = ("phone_tail", "postcode_3", "given_initial")
+
+
+def derived_keys(record: NormalisedRecord) -> tuple[str, str, str]:
+    """What the comparisons read of a record beyond its values, in
+    `_DERIVED_COLUMNS` order: computed when the record is stored, so scoring
+    it against a hundred candidates does not slice its strings a hundred
+    times."""
+    return record.phone[-8:], record.postcode[:3], record.given[:1]
 
 
 # RecordColumns' string columns (NormalisedRecord attributes of the same name).
@@ -155,16 +177,19 @@ _STRING_COLUMNS: tuple[str, ...] = (
 class ColumnStore:
     """Records kept column by column as they arrive, one position each (the
     real-time candidate index). Scoring a new record gathers its candidates'
-    columns by position with one fancy-indexing step per column, instead of
-    converting each candidate's record again on every call. A cleared
-    position holds empty values: an erased record's raw values are gone from
-    memory, not just unreachable."""
+    values by position with one fancy-indexing step (all string columns are
+    one 2-D array; a candidate's row is one gather, its columns views of
+    it), instead of converting each candidate's record again on every call.
+    A cleared position holds empty values: an erased record's raw values
+    are gone from memory, not just unreachable."""
+
+    # Columns of the string array: the record id, its values, derived keys.
+    _COLUMNS: tuple[str, ...] = ("record_id", *_STRING_COLUMNS, *_DERIVED_COLUMNS)
 
     def __init__(self, capacity: int = 1024) -> None:
         self._n = 0
         self._capacity = 0
-        self._ids: _Str = np.zeros(0, dtype=object)
-        self._strings: dict[str, _Str] = {}
+        self._strings: _Str = np.zeros((0, len(self._COLUMNS)), dtype=object)
         self._ymd: _Int = np.zeros((0, 3), dtype=np.int64)
         self._given_hangul: _Bool = np.zeros(0, dtype=np.bool_)
         self._phone_personal: _Bool = np.zeros(0, dtype=np.bool_)
@@ -182,11 +207,7 @@ class ColumnStore:
             new[:n] = old[:n]
             return new
 
-        self._ids = grown(self._ids, "")
-        self._strings = {
-            name: grown(self._strings.get(name, np.zeros(0, dtype=object)), "")
-            for name in _STRING_COLUMNS
-        }
+        self._strings = grown(self._strings, "", (len(self._COLUMNS),))
         self._ymd = grown(self._ymd, -1, (3,))
         self._given_hangul = grown(self._given_hangul, False)
         self._phone_personal = grown(self._phone_personal, False)
@@ -198,9 +219,12 @@ class ColumnStore:
         if self._n == self._capacity:
             self._grow(max(2 * self._capacity, 1024))
         pos = self._n
-        self._ids[pos] = record.record_id
-        for name in _STRING_COLUMNS:
-            self._strings[name][pos] = getattr(record, name)
+        row = self._strings[pos]
+        row[0] = record.record_id
+        for j, name in enumerate(_STRING_COLUMNS, start=1):
+            row[j] = getattr(record, name)
+        for j, value in enumerate(derived_keys(record), start=1 + len(_STRING_COLUMNS)):
+            row[j] = value
         if record.dob:
             self._ymd[pos] = _ymd(record.dob)
         self._given_hangul[pos] = has_hangul(record.given_written)
@@ -211,9 +235,7 @@ class ColumnStore:
 
     def clear(self, position: int) -> None:
         """Forget a record's values (erasure); the position stays taken."""
-        self._ids[position] = ""
-        for name in _STRING_COLUMNS:
-            self._strings[name][position] = ""
+        self._strings[position] = ""
         self._ymd[position] = -1
         self._given_hangul[position] = False
         self._phone_personal[position] = False
@@ -221,10 +243,10 @@ class ColumnStore:
 
     def take(self, positions: _Int) -> RecordColumns:
         """The records at ``positions`` as columns (copies)."""
-        s = self._strings
+        block = self._strings[positions]
         return RecordColumns(
-            record_ids=self._ids[positions].tolist(),
-            **{name: s[name][positions] for name in _STRING_COLUMNS},
+            record_ids=block[:, 0].tolist(),
+            **{name: block[:, j] for j, name in enumerate(self._COLUMNS) if j},
             dob_ymd=self._ymd[positions],
             given_hangul=self._given_hangul[positions],
             phone_personal=self._phone_personal[positions],
@@ -291,16 +313,12 @@ def name_levels(
     # Swap only when clearly better, so noise in two different people's names
     # never picks the kinder order.
     swap = (g_cross + f_cross) > (g_straight + f_straight) + 0.1
-    given = np.where(
-        swap,
-        _by_similarity(xa == fb, g_cross, thresholds, _null(xa, fb)),
-        _by_similarity(ga == gb, g_straight, thresholds, _null(ga, gb)),
-    )
-    family = np.where(
-        swap,
-        _by_similarity(fa == xb, f_cross, thresholds, _null(fa, xb)),
-        _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb)),
-    )
+    given = _by_similarity(ga == gb, g_straight, thresholds, _null(ga, gb))
+    family = _by_similarity(fa == fb, f_straight, thresholds, _null(fa, fb))
+    if swap.any():  # rare: the crossed levels only where they are used
+        s = np.flatnonzero(swap)
+        given[s] = _by_similarity(xa[s] == fb[s], g_cross[s], thresholds, _null(xa[s], fb[s]))
+        family[s] = _by_similarity(fa[s] == xb[s], f_cross[s], thresholds, _null(fa[s], xb[s]))
     # Across scripts the Hangul decides: a usual romanisation of it agrees
     # exactly, any other spelling does not, even when the phonetic keys
     # coincide.
@@ -377,9 +395,15 @@ def dob_levels(a: _Int, b: _Int) -> Levels:
     return levels
 
 
-def postcode_levels(a: _Str, b: _Str) -> Levels:
+def postcode_levels(
+    a: _Str, b: _Str, prefix_a: _Str | None = None, prefix_b: _Str | None = None
+) -> Levels:
+    """``prefix_a``/``prefix_b``: the first three characters, when known
+    already (RecordColumns.postcode_3)."""
     levels = np.zeros(len(a), dtype=np.int8)
-    levels[a.astype("U3") == b.astype("U3")] = 1
+    if prefix_a is None or prefix_b is None:
+        prefix_a, prefix_b = a.astype("U3"), b.astype("U3")
+    levels[prefix_a == prefix_b] = 1
     levels[edits(a, b) <= 1] = 2
     levels[a == b] = 3
     levels[_null(a, b)] = NULL_LEVEL
@@ -392,11 +416,16 @@ def exact_levels(a: _Str, b: _Str) -> Levels:
     return levels
 
 
-def phone_levels(a: _Str, b: _Str) -> Levels:
+def phone_levels(
+    a: _Str, b: _Str, tail_a: _Str | None = None, tail_b: _Str | None = None
+) -> Levels:
+    """``tail_a``/``tail_b``: the last eight digits, when known already
+    (RecordColumns.phone_tail)."""
     # The last eight digits survive every prefix convention (+82 10…, 010…).
     levels = np.zeros(len(a), dtype=np.int8)
-    tail_a = np.asarray([s[-8:] for s in a.tolist()], dtype=np.str_)
-    tail_b = np.asarray([s[-8:] for s in b.tolist()], dtype=np.str_)
+    if tail_a is None or tail_b is None:
+        tail_a = np.asarray([s[-8:] for s in a.tolist()], dtype=np.str_)
+        tail_b = np.asarray([s[-8:] for s in b.tolist()], dtype=np.str_)
     levels[tail_a == tail_b] = 1
     levels[a == b] = 2
     levels[_null(a, b)] = NULL_LEVEL
@@ -465,9 +494,13 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
     out[:, FIELD_INDEX["date_of_birth"]] = dob_levels(left.dob_ymd[li], right.dob_ymd[ri])
     out[:, FIELD_INDEX["street"]] = string_levels(left.street[li], right.street[ri], (0.9, 0.7))
     out[:, FIELD_INDEX["city"]] = string_levels(left.city[li], right.city[ri], (0.9, 0.7))
-    out[:, FIELD_INDEX["postcode"]] = postcode_levels(left.postcode[li], right.postcode[ri])
+    out[:, FIELD_INDEX["postcode"]] = postcode_levels(
+        left.postcode[li], right.postcode[ri], left.postcode_3[li], right.postcode_3[ri]
+    )
     out[:, FIELD_INDEX["state"]] = exact_levels(left.state[li], right.state[ri])
-    out[:, FIELD_INDEX["phone"]] = phone_levels(left.phone[li], right.phone[ri])
+    out[:, FIELD_INDEX["phone"]] = phone_levels(
+        left.phone[li], right.phone[ri], left.phone_tail[li], right.phone_tail[ri]
+    )
     out[:, FIELD_INDEX["email_hash"]] = exact_levels(left.email_hash[li], right.email_hash[ri])
     out[:, FIELD_INDEX["national_id"]] = national_id_levels(
         left.national_id[li], right.national_id[ri]
@@ -487,12 +520,17 @@ def compare(left: RecordColumns, li: _Int, right: RecordColumns, ri: _Int) -> Co
             left.phone_personal[li] & right.phone_personal[ri] & (out[:, FIELD_INDEX["phone"]] == 0)
         ),
         # Across scripts the romanisation distance decides instead.
-        _initial_differs(left.given[li], right.given[ri]) & ~_cross_script(left, li, right, ri),
+        _initial_differs(left.given_initial[li], right.given_initial[ri], initials=True)
+        & ~_cross_script(left, li, right, ri),
         np.asarray(left.given_hangul[li] | right.given_hangul[ri]),
     )
 
 
-def _initial_differs(a: _Str, b: _Str) -> _Bool:
-    first_a = np.asarray([s[:1] for s in a.tolist()], dtype=object)
-    first_b = np.asarray([s[:1] for s in b.tolist()], dtype=object)
+def _initial_differs(a: _Str, b: _Str, *, initials: bool = False) -> _Bool:
+    """With ``initials`` the columns hold first letters already."""
+    if initials:
+        first_a, first_b = a, b
+    else:
+        first_a = np.asarray([s[:1] for s in a.tolist()], dtype=object)
+        first_b = np.asarray([s[:1] for s in b.tolist()], dtype=object)
     return np.asarray((first_a != first_b) & (first_a != "") & (first_b != ""))

@@ -296,6 +296,10 @@ class MatchModel:
     term_frequencies: dict[str, TermFrequencies] = field(default_factory=dict)
     fields: tuple[FieldComparison, ...] = FIELDS
     household: HouseholdRules = field(default_factory=HouseholdRules)
+    # (ids of the m and u arrays, their level weights): see `_level_table`.
+    _table: tuple[tuple[int, ...], _Float] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     # -- training ---------------------------------------------------------
 
@@ -411,14 +415,29 @@ class MatchModel:
     def level_weights(self, name: str) -> _Float:
         return np.asarray(np.log2(self.m[name] / self.u[name]), dtype=np.float64)
 
+    def _level_table(self) -> _Float:
+        """Every field's level weights in one table, shape (n_fields, 1 +
+        most levels): column 0 is the null level (weight 0), column 1 + l
+        level l. Built once per m and u (they are replaced, never changed in
+        place), so a call's field weights are one gather instead of a masked
+        assignment per field (the real-time path scores a few dozen pairs a
+        call, where each numpy step's fixed cost is what counts)."""
+        key = tuple(id(d[s.name]) for d in (self.m, self.u) for s in self.fields)
+        if self._table is None or self._table[0] != key:
+            table = np.zeros((len(self.fields), 1 + max(len(s.levels) for s in self.fields)))
+            for f, spec in enumerate(self.fields):
+                weights = self.level_weights(spec.name)
+                table[f, 1 : 1 + len(weights)] = weights
+            self._table = (key, table)
+        return self._table[1]
+
     def field_weights(self, pairs: ComparedPairs) -> _Float:
         """Match weight of every field of every pair, shape (n_pairs, n_fields)."""
         levels = pairs.levels
-        out = np.zeros(levels.shape, dtype=np.float64)
+        # NULL_LEVEL (-1) lands on the table's column 0: weight 0.
+        out = self._level_table()[np.arange(len(self.fields)), levels.astype(np.intp) + 1]
         for f, spec in enumerate(self.fields):
             col = levels[:, f]
-            present = col != NULL_LEVEL
-            out[present, f] = self.level_weights(spec.name)[col[present]]
             tf = self.term_frequencies.get(spec.name)
             if spec.term_frequency and tf is not None:
                 exact = np.flatnonzero(col == spec.exact_level)

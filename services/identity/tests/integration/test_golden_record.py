@@ -416,3 +416,52 @@ async def test_resolve_traits_are_validated_field_by_field(
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert field in (err.value.details() or "")
         assert not sealed_rows(database_url)
+
+
+async def test_a_new_customers_sign_up_reads_no_earlier_statements_and_a_later_one_replaces(
+    clean_nats: str, database_url: str, model_file: str
+) -> None:
+    """A sign-up's identifier and customer are new in its transaction:
+    nothing can be stored about them yet, so neither earlier statements nor
+    a subject key are read. The same record signing up again with a newer
+    value is read, and its older statement replaced."""
+    reads: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        # TraitStore.observe's two reads (other readers, such as the index
+        # loading at start, read other columns).
+        flat = " ".join(statement.split())
+        if flat.startswith(
+            ("SELECT identity_trait_observation.id,", "SELECT pii_subject_key.subject_id,")
+        ):
+            reads.append(flat)
+
+    async with running(clean_nats, database_url, model_file) as (_, stub):
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", note)
+        try:
+            first = await stub.Resolve(
+                pb.ResolveRequest(
+                    identifiers=[external("web", "w-77")],
+                    source="web",
+                    traits={"given_name": "Mina", "city": "Busan"},
+                    observed_at=at("2026-02-01T00:00:00Z"),
+                )
+            )
+            assert first.created and reads == []
+            again = await stub.Resolve(
+                pb.ResolveRequest(
+                    identifiers=[external("web", "w-77")],
+                    source="web",
+                    traits={"given_name": "Mina", "city": "Seoul"},
+                    observed_at=at("2026-03-01T00:00:00Z"),
+                )
+            )
+        finally:
+            sa.event.remove(sa.engine.Engine, "before_cursor_execute", note)
+        assert again.customer_id == first.customer_id and not again.created
+        assert len(reads) == 2  # its earlier statements, its customer's key
+        g = golden(
+            (await stub.GetProfile(pb.GetProfileRequest(customer_id=first.customer_id))).profile
+        )
+        assert (g["city"].value, g["city"].observations) == ("Seoul", 1)
+        assert len(sealed_rows(database_url)) == 2

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -178,3 +179,22 @@ def item(
         available=available,
         **kw,
     )
+
+
+class ResolvedEvent:
+    """An `interaction resolved` message as the intelligence consumer's
+    handler takes it (``.id`` and ``.message()``), for driving the handler
+    directly in tests."""
+
+    def __init__(self, cid: str, name: str, props: dict[str, Any]) -> None:
+        s = Struct()
+        s.update(props)
+        it = gev.InteractionRecorded(
+            message_id=str(uuid.uuid4()), name=name, properties=s, channel="web"
+        )
+        it.occurred_at.FromSeconds(int(time.time()))
+        self.id = it.message_id
+        self._m = iev.InteractionResolved(customer_id=cid, interaction=it)
+
+    def message(self) -> iev.InteractionResolved:
+        return self._m

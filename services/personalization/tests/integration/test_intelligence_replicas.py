@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
-from cxloop.gateway.v1 import events_pb2 as gev
-from cxloop.identity.v1 import events_pb2 as iev
-from google.protobuf.struct_pb2 import Struct
 
 from cxloop_libs.db import Database
 from cxloop_libs.db.migrations import run_migrations
@@ -23,23 +19,13 @@ from cxloop_libs.messaging import catalog as ev
 from personalization.adapters import intelligence_store as st
 from personalization.bootstrap import MIGRATIONS
 from personalization.service_layer.intelligence import Intelligence
+from personalization.tests.conftest import ResolvedEvent
 
 pytestmark = pytest.mark.integration
 
 
-class _Event:
-    def __init__(self, cid: str, name: str, revenue: float) -> None:
-        props = Struct()
-        props.update({"product_id": "p1", "category": "shoes", "revenue": revenue})
-        it = gev.InteractionRecorded(
-            message_id=str(uuid.uuid4()), name=name, properties=props, channel="web"
-        )
-        it.occurred_at.FromSeconds(int(time.time()))
-        self.id = it.message_id
-        self._m = iev.InteractionResolved(customer_id=cid, interaction=it)
-
-    def message(self) -> iev.InteractionResolved:
-        return self._m
+def _event(cid: str, name: str, revenue: float) -> ResolvedEvent:
+    return ResolvedEvent(cid, name, {"product_id": "p1", "category": "shoes", "revenue": revenue})
 
 
 def _waiting_for_lock(db: Database) -> bool:
@@ -61,7 +47,7 @@ def test_overlapping_batches_of_two_replicas_keep_both_events(postgres_url: str)
     def replica_a() -> None:
         try:
             with db.session() as s:
-                a.on_resolved(s, [_Event(cid, "Order Completed", 30.0)])  # type: ignore[list-item]
+                a.on_resolved(s, [_event(cid, "Order Completed", 30.0)])  # type: ignore[list-item]
                 staged.set()
                 release.wait(20)  # the batch is not committed yet
         except BaseException as e:  # reported by the test
@@ -71,7 +57,7 @@ def test_overlapping_batches_of_two_replicas_keep_both_events(postgres_url: str)
     def replica_b() -> None:
         try:
             with db.session() as s:
-                b.on_resolved(s, [_Event(cid, "Order Completed", 12.5)])  # type: ignore[list-item]
+                b.on_resolved(s, [_event(cid, "Order Completed", 12.5)])  # type: ignore[list-item]
         except BaseException as e:  # reported by the test
             errors.append(e)
         finally:
@@ -141,7 +127,7 @@ def test_pipelined_batches_apply_a_customers_events_in_delivery_order(postgres_u
     release, done_2 = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def batch(gate: tuple[threading.Event, threading.Event], e: _Event, hold: bool) -> None:
+    def batch(gate: tuple[threading.Event, threading.Event], e: ResolvedEvent, hold: bool) -> None:
         _GATE.set(gate)
         try:
             with db.session() as s:
@@ -156,12 +142,12 @@ def test_pipelined_batches_apply_a_customers_events_in_delivery_order(postgres_u
                 done_2.set()
 
     t2 = threading.Thread(
-        target=batch, args=((locked_1, locked_2), _Event(cid, "Order Completed", 20.0), False)
+        target=batch, args=((locked_1, locked_2), _event(cid, "Order Completed", 20.0), False)
     )
     t2.start()  # batch 2 first: it must wait for batch 1's locks
     assert not done_2.wait(1.0), "batch 2 ran before batch 1 took its locks"
     t1 = threading.Thread(
-        target=batch, args=((first_done, locked_1), _Event(cid, "Product Added", 0.0), True)
+        target=batch, args=((first_done, locked_1), _event(cid, "Product Added", 0.0), True)
     )
     t1.start()
     deadline = time.monotonic() + 10

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
-from cxloop.gateway.v1 import events_pb2 as gev
-from cxloop.identity.v1 import events_pb2 as iev
-from google.protobuf.struct_pb2 import Struct
 
 from cxloop_libs.db import Database
 from cxloop_libs.db.migrations import run_migrations
@@ -20,23 +16,13 @@ from personalization.adapters import intelligence_store as st
 from personalization.bootstrap import MIGRATIONS
 from personalization.domain.traits import DAY, CustomerState, compute, seen_from_tracked
 from personalization.service_layer.intelligence import Intelligence
+from personalization.tests.conftest import ResolvedEvent
 
 pytestmark = pytest.mark.integration
 
 
-class _Event:
-    def __init__(self, cid: str, name: str) -> None:
-        props = Struct()
-        props.update({"product_id": "p9", "category": "hats", "price": 25.0})
-        it = gev.InteractionRecorded(
-            message_id=str(uuid.uuid4()), name=name, properties=props, channel="web"
-        )
-        it.occurred_at.FromSeconds(int(time.time()))
-        self.id = it.message_id
-        self._m = iev.InteractionResolved(customer_id=cid, interaction=it)
-
-    def message(self) -> iev.InteractionResolved:
-        return self._m
+def _event(cid: str, name: str) -> ResolvedEvent:
+    return ResolvedEvent(cid, name, {"product_id": "p9", "category": "hats", "price": 25.0})
 
 
 def _state_row(cid: str, now: float) -> dict[str, object]:
@@ -69,7 +55,7 @@ def test_a_state_update_on_a_full_page_stays_on_its_page(postgres_url: str) -> N
     intel = Intelligence(may_use=lambda c, p: True)
     with db.session() as s:
         # A customer in the middle of the table: its page was filled by the load.
-        intel.on_resolved(s, [_Event("c0150", "Product Viewed")])  # type: ignore[list-item]
+        intel.on_resolved(s, [_event("c0150", "Product Viewed")])  # type: ignore[list-item]
         updated, hot = s.execute(
             sa.text(
                 "select pg_stat_get_xact_tuples_updated(c.oid), "

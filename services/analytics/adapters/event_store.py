@@ -294,6 +294,16 @@ class EventStore:
                 "source": col(b.source),
                 "properties": col(b.properties),
             }
+            # Names go into the layout's dictionaries before the commit:
+            # whoever sees the rows (count, SQL) then also finds their
+            # event names in known_events(), which a funnel validates
+            # against; a name of a rolled-back batch stays, harmless (its
+            # funnel counts zero rather than answering "unknown event").
+            codes = (
+                (_encode(self.layout.events, events), _encode(self.layout.channels, channels))
+                if self._layout_ready
+                else None
+            )
             con = self._w
             con.begin()
             try:
@@ -309,16 +319,8 @@ class EventStore:
                 raise
             self._next_seq += n
             self.seen.add(new_keys)
-            if self._layout_ready:
-                self.layout.merge(
-                    Columns(
-                        ck,
-                        ts_us // 1000,
-                        seq,
-                        _encode(self.layout.events, events),
-                        _encode(self.layout.channels, channels),
-                    )
-                )
+            if codes is not None:
+                self.layout.merge(Columns(ck, ts_us // 1000, seq, *codes))
             return n
 
     def export(self, customer_id: str) -> list[dict[str, Any]]:

@@ -202,7 +202,7 @@ async def _ready(http: httpx.AsyncClient) -> dict[str, object] | None:
     return dict(r.json()) if r.status_code == 200 else None
 
 
-async def test_objection_to_analytics_withholds_the_customers_calls_within_a_second(
+async def test_objection_to_analytics_withholds_the_customers_calls(
     suite: Suite,
 ) -> None:
     user, anon, other = f"u-{uuid.uuid4()}", f"a-{uuid.uuid4()}", f"o-{uuid.uuid4()}"
@@ -220,7 +220,9 @@ async def test_objection_to_analytics_withholds_the_customers_calls_within_a_sec
         probes.append(f"probe-{uuid.uuid4()}")
         return await suite.track(probes[-1], userId=user) == 1
 
-    await eventually(withheld, timeout=1.0, interval=0.01)
+    # How soon is bench/consent.py's question (withdrawal -> projection p99
+    # in milliseconds); a test does not assert on wall-clock time.
+    await eventually(withheld, timeout=20, interval=0.01)
     held = [f"held-{n}-{uuid.uuid4()}" for n in range(3)]
     assert await suite.track(held[0], userId=user) == 1
     assert await suite.track(held[1], anonymousId=anon) == 1  # linked before the refusal
@@ -233,7 +235,7 @@ async def test_objection_to_analytics_withholds_the_customers_calls_within_a_sec
     async def second_device_withheld() -> bool:
         return await suite.track(f"probe2-{uuid.uuid4()}", anonymousId=anon2) == 1
 
-    await eventually(second_device_withheld, timeout=5, interval=0.02)
+    await eventually(second_device_withheld, timeout=20, interval=0.02)
     assert await suite.track(held[2], anonymousId=anon2) == 1
     # identify still flows (identity needs it) and is not counted as withheld.
     r = await suite.post("/v1/identify", {"userId": user, "messageId": f"id-{uuid.uuid4()}"})
@@ -272,7 +274,7 @@ async def test_gpc_on_a_withheld_call_still_reaches_consent(suite: Suite) -> Non
     await suite.post("/v1/identify", {"userId": user})
     cid = await suite.customer_of(user)
     await suite.decide(cid, "analytics", epb.CONSENT_DECISION_WITHDRAWN)
-    await eventually(lambda: suite.enforcement.withholding(_event_of(user)) == cid, timeout=1.0)
+    await eventually(lambda: suite.enforcement.withholding(_event_of(user)) == cid, timeout=20)
 
     message_id = f"gpc-{uuid.uuid4()}"
     r = await suite.post(
@@ -315,7 +317,7 @@ async def test_privacy_request_over_http_runs_the_erasure_saga(suite: Suite) -> 
     await suite.customer_of(email, idpb.IDENTIFIER_TYPE_EMAIL)
     # The objector's identifiers are held by the gateway: erasure drops them.
     await suite.decide(cid, "analytics", epb.CONSENT_DECISION_DENIED)
-    await eventually(lambda: suite.enforcement.withholding(_event_of(user)) == cid, timeout=1.0)
+    await eventually(lambda: suite.enforcement.withholding(_event_of(user)) == cid, timeout=20)
 
     body = {
         "type": "erasure",

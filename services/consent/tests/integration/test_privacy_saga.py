@@ -172,13 +172,22 @@ async def test_a_participant_that_never_answers_escalates_and_a_late_answer_comp
         stub = await stub_of(consent)
         cid = str(uuid.uuid4())
         opened = await open_request(stub, cid, ERASURE)
-        escalated = await status_when(stub, opened.request_id, ESCALATED)
-        states = {p.participant: p.state for p in escalated.participants}
-        assert states == {
+        # Consent and gateway answer; on a busy machine possibly only after
+        # the (short) answer timeout escalated the request: an answer after
+        # the escalation is still taken, the request stays escalated while
+        # loyalty is silent.
+        wanted = {
             "consent": pb.PARTICIPANT_STATE_NOT_APPLICABLE,
             "gateway": pb.PARTICIPANT_STATE_NOT_APPLICABLE,
             "loyalty": pb.PARTICIPANT_STATE_PENDING,
         }
+
+        async def escalated_with_two_answers() -> pb.GetPrivacyRequestStatusResponse:
+            r = await status_when(stub, opened.request_id, ESCALATED)
+            assert {p.participant: p.state for p in r.participants} == wanted, str(r)
+            return r
+
+        escalated = await eventually(escalated_with_two_answers, timeout=20)
         assert escalated.escalation_reason == epb.PRIVACY_ESCALATION_REASON_PARTICIPANTS_SILENT
         # The alert is an event the privacy officer's tooling follows.
         nc = await nats.connect(clean_consent_nats)
@@ -189,7 +198,10 @@ async def test_a_participant_that_never_answers_escalates_and_a_late_answer_comp
             alert = epb.PrivacyRequestEscalated()
             alert.ParseFromString((await sub.next_msg(timeout=5)).data)
             assert alert.request_id == opened.request_id
-            assert list(alert.missing_participants) == ["loyalty"]
+            # The participants silent when the timeout struck: loyalty, and
+            # on a busy machine those whose answer was still on its way.
+            missing = list(alert.missing_participants)
+            assert "loyalty" in missing and set(missing) <= set(wanted), missing
         finally:
             await nc.close()
         # Loyalty comes back and answers late: the request completes.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import nats.errors
 import pytest
 import sqlalchemy as sa
 from cxloop.consent.v1 import events_pb2 as consent_events
@@ -109,7 +110,14 @@ async def fetch_subject(bus: NatsBus, subject: str) -> list[Any]:
 
     await eventually(published)
     sub = await js.pull_subscribe(subject, stream="IDENTITY")
-    return list(await sub.fetch(500, timeout=2))
+    try:
+        # The messages are there; a busy machine may still take a while to
+        # hand them over (the callers poll again on an empty answer).
+        return list(await sub.fetch(500, timeout=10))
+    except nats.errors.TimeoutError:
+        return []
+    finally:
+        await sub.unsubscribe()
 
 
 async def erase(nats_url: str, customer_id: str) -> consent_events.PrivacyRequestAnswered:

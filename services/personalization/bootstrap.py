@@ -179,6 +179,9 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                 if due and engine.stale:
                     last = loop.time()
                     info = await asyncio.to_thread(engine.retrain)
+                    # A new λ and blend go to the other replicas (ADR 0305).
+                    if engine.tuned_here and await db.run(lambda: _publish_tuned(db, service)):
+                        relay.notify()
                     log.info(
                         "models retrained",
                         extra={
@@ -291,6 +294,19 @@ def _watch_full_collections() -> Callable[[str, dict[str, int]], None]:
 def _experiments(db: Database, service: Personalization) -> int:
     with db.session() as s:
         return service.resync_experiments(s)
+
+
+def _publish_tuned(db: Database, service: Personalization) -> int:
+    results = service.take_tuned()
+    if not results:
+        return 0
+    try:
+        with db.session() as s:
+            service.publish_tuned(s, results)
+    except Exception:
+        service.untake_tuned(results)
+        raise
+    return len(results)
 
 
 def _load(db: Database, service: Personalization) -> dict[str, int]:

@@ -193,6 +193,7 @@ EXPERIMENT_RESULTS_PUBLISHED = EventKind(
     "published",
     personalization_events.ExperimentResultsPublished,
 )
+MODEL_TUNED = EventKind("personalization", "model", "tuned", personalization_events.ModelTuned)
 _PERSONALIZATION: tuple[EventKind, ...] = (
     SEGMENT_ENTERED,
     SEGMENT_EXITED,
@@ -202,6 +203,7 @@ _PERSONALIZATION: tuple[EventKind, ...] = (
     INTERACTIONS_LEARNED,
     EXPERIMENT_CHANGED,
     EXPERIMENT_RESULTS_PUBLISHED,
+    MODEL_TUNED,
 )
 
 # -- analytics (services/analytics) ---------------------------------------------

@@ -87,6 +87,11 @@ class Engine:
         self._trained_on = -1
         self.tuned: Tuned | None = None
         self._tuned_at = 0.0
+        # A tuned λ and blend met on the stream (another replica's) that the
+        # models served were not fitted with yet: the next retrain refits.
+        self._adopted = False
+        # This replica's own tuning results, for the service to publish.
+        self.tuned_here: list[Tuned] = []
         # Set by an erasure or a withdrawal: the scheduled models still carry
         # that customer's share until the next fit, so it should come soon.
         self.erased = threading.Event()
@@ -121,7 +126,21 @@ class Engine:
     # -- scheduled models ------------------------------------------------------
     @property
     def stale(self) -> bool:
-        return self.signals.version != self._trained_on
+        return self.signals.version != self._trained_on or self._adopted
+
+    def adopt(self, tuned: Tuned) -> bool:
+        """A tuning result from the service's stream (any replica's, this
+        one's included): served from the next retrain when it ranks above
+        the one served (``Tuned.rank``), so replicas converge on one λ and
+        blend. True if it was adopted."""
+        with self.lock:
+            if self.tuned is not None and tuned.rank() <= self.tuned.rank():
+                return False
+            self.tuned = tuned
+            self._tuned_at = time.time()
+            self._set_blend(tuned.blend)
+            self._adopted = True
+            return True
 
     def _tune_due(self, interactions: int) -> bool:
         cfg = self.config
@@ -170,6 +189,7 @@ class Engine:
         if x.nnz == 0:
             with self.lock:
                 self._trained_on = version_seen
+                self._adopted = False
             return self.model
         tuned = self.tuned
         if due:
@@ -184,7 +204,19 @@ class Engine:
                 cfg=TuneConfig(max_customers=cfg.tune_max_customers),
             )
             if got is not None:
-                tuned = got
+                got.at = time.time()
+                with self.lock:
+                    self.tuned_here.append(got)
+                    # One met on the stream meanwhile may outrank it.
+                    if self.tuned is None or got.rank() > self.tuned.rank():
+                        tuned = got
+                    else:
+                        tuned = self.tuned
+        with self.lock:
+            # Adopted since this retrain began: fit with it.
+            if self.tuned is not None and (tuned is None or self.tuned.rank() > tuned.rank()):
+                tuned = self.tuned
+            self._adopted = False
         lam = tuned.ease_lambda if tuned is not None else cfg.ease_lambda
         version = f"m{int(time.time())}-{version_seen}"
         ease = Ease.fit(x, lam=lam, max_items=cfg.ease_max_items, version=version)
@@ -196,7 +228,7 @@ class Engine:
             self.state.ease = ease
             self.state.als = als
             self._trained_on = version_seen
-            if tuned is not self.tuned and tuned is not None:
+            if tuned is not None and (self.tuned is None or tuned.rank() > self.tuned.rank()):
                 self.tuned = tuned
                 self._tuned_at = time.time()
                 self._set_blend(tuned.blend)

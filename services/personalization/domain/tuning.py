@@ -83,6 +83,16 @@ class Tuned:
     interactions: int = 0
     objective: float = 0.0  # min over splits of hybrid / best single model
     single_objectives: dict[str, float] = field(default_factory=dict)
+    at: float = 0.0  # when it was tuned (epoch seconds, the tuning replica's clock)
+
+    def rank(self) -> tuple[float, int, float, tuple[tuple[str, float], ...]]:
+        """Replicas tune on whatever data each holds at its own retrain, so
+        they can disagree; each publishes its result on the service's stream
+        and every replica serves the highest-ranked one it has met (docs/adr/
+        0305). A total order, so the choice is the same whatever order the
+        results arrive in: the latest (a re-tuning after erasures holds less
+        data, and must still win), then the most data, then the values."""
+        return (self.at, self.interactions, self.ease_lambda, tuple(sorted(self.blend.items())))
 
 
 def _h(*parts: str) -> int:

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from personalization.domain import experiments as ex
 from personalization.domain.catalog import Item
 from personalization.domain.interactions import Interaction, Kind
+from personalization.domain.tuning import Tuned
 
 MAX_ID = 128
 
@@ -196,3 +197,43 @@ def results_pb(r: ex.Results, now: float) -> res.ExperimentResults:
 
 def blend_of(v: Mapping[str, float]) -> dict[str, float]:
     return {k: float(x) for k, x in v.items()}
+
+
+def tuned_pb(t: Tuned) -> ev_pb.ModelTuned:
+    m = ev_pb.ModelTuned(
+        ease_lambda=t.ease_lambda,
+        customers=t.customers,
+        interactions=t.interactions,
+        objective=t.objective,
+        tuned_at_epoch_s=t.at,
+    )
+    m.blend.update(t.blend)
+    m.single_objectives.update(t.single_objectives)
+    for name, scores in t.validation.items():
+        m.validation[name].values.update(scores)
+    for name, scores in t.lambda_scores.items():
+        m.lambda_scores[name].values.update(scores)
+    return m
+
+
+def tuned_from(m: ev_pb.ModelTuned) -> Tuned | None:
+    """None when the event cannot be served (no λ, or a blend of unknown or
+    negative weights): a replica keeps what it serves."""
+    from personalization.domain.recommender import DEFAULT_BLEND
+
+    blend = dict(m.blend)
+    if not (math.isfinite(m.ease_lambda) and m.ease_lambda > 0) or not blend:
+        return None
+    if any(k not in DEFAULT_BLEND or not (math.isfinite(v) and v >= 0) for k, v in blend.items()):
+        return None
+    return Tuned(
+        ease_lambda=m.ease_lambda,
+        blend=blend,
+        validation={k: dict(v.values) for k, v in m.validation.items()},
+        lambda_scores={k: dict(v.values) for k, v in m.lambda_scores.items()},
+        customers=int(m.customers),
+        interactions=int(m.interactions),
+        objective=m.objective,
+        single_objectives=dict(m.single_objectives),
+        at=m.tuned_at_epoch_s,
+    )

@@ -27,6 +27,7 @@ from personalization.domain import experiments as ex
 from personalization.domain.engine import Engine
 from personalization.domain.interactions import from_tracked_event
 from personalization.domain.recommender import STRATEGIES, Query, Recommended, Rules
+from personalization.domain.tuning import Tuned
 from personalization.service_layer import messages as msg
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,10 @@ class Personalization:
                     self.engine.upsert_item(msg.item_from(it))
         elif isinstance(message, ev_pb.ExperimentChanged):
             self._keep_experiment(msg.experiment_from(message.experiment))
+        elif isinstance(message, ev_pb.ModelTuned):
+            tuned = msg.tuned_from(message)
+            if tuned is not None:
+                self.engine.adopt(tuned)
         elif isinstance(message, ev_pb.RecommendationServed):
             if message.experiment_id and message.customer_id:
                 with self.lock:
@@ -251,6 +256,25 @@ class Personalization:
         else:
             return
         self.applied += 1
+
+    def take_tuned(self) -> list[Tuned]:
+        """This replica's tuning results not yet published."""
+        with self.engine.lock:
+            results, self.engine.tuned_here = self.engine.tuned_here, []
+        return results
+
+    def untake_tuned(self, results: list[Tuned]) -> None:
+        """Publishing failed: they go out with the next retrain."""
+        with self.engine.lock:
+            self.engine.tuned_here[:0] = results
+
+    def publish_tuned(self, session: Session, results: list[Tuned]) -> None:
+        """Tuning results onto the service's stream (through the outbox),
+        where every replica, this one too, adopts the latest (docs/adr/0305)."""
+        outbox = OutboxWriter(session)
+        for t in results:
+            outbox.stage(ev.MODEL_TUNED, msg.tuned_pb(t))
+        outbox.flush()
 
     def forget(self, customer_id: str) -> int:
         """Erasure or consent withdrawn: out of every model in memory."""

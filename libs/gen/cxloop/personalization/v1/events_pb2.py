@@ -27,17 +27,27 @@ from cxloop.personalization.v1 import resources_pb2 as cxloop_dot_personalizatio
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&cxloop/personalization/v1/events.proto\x12\x19\x63xloop.personalization.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a)cxloop/personalization/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0eSegmentEntered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61use_event_id\x18\x04 \x01(\t\"\xbd\x01\n\rSegmentExited\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12-\n\texited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x06reason\x18\x04 \x01(\x0e\x32,.cxloop.personalization.v1.SegmentExitReason\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\"\xb1\x02\n\x0f\x41\x63tionTriggered\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x33\n\x04kind\x18\x03 \x01(\x0e\x32%.cxloop.personalization.v1.ActionKind\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x12\n\njourney_id\x18\x05 \x01(\t\x12\x12\n\nsegment_id\x18\x06 \x01(\t\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\x12\x12\n\nvariant_id\x18\x08 \x01(\t\x12+\n\nparameters\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x30\n\x0ctriggered_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x02\n\x14RecommendationServed\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tplacement\x18\x03 \x01(\t\x12\x10\n\x08item_ids\x18\x04 \x03(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\x12\x12\n\nvariant_id\x18\x08 \x01(\t\x12-\n\tserved_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nstrategies\x18\n \x03(\t\"@\n\x0e\x43\x61talogChanged\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.cxloop.personalization.v1.Item\"\xda\x01\n\x12LearnedInteraction\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06weight\x18\x05 \x01(\x01\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\r\n\x05store\x18\x08 \x01(\t\x12\x0f\n\x07revenue\x18\t \x01(\x01\x12\x0c\n\x04hour\x18\n \x01(\x05\"Z\n\x13InteractionsLearned\x12\x43\n\x0cinteractions\x18\x01 \x03(\x0b\x32-.cxloop.personalization.v1.LearnedInteraction\"N\n\x11\x45xperimentChanged\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"[\n\x1a\x45xperimentResultsPublished\x12=\n\x07results\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults*\xd9\x01\n\x11SegmentExitReason\x12#\n\x1fSEGMENT_EXIT_REASON_UNSPECIFIED\x10\x00\x12)\n%SEGMENT_EXIT_REASON_NO_LONGER_MATCHES\x10\x01\x12)\n%SEGMENT_EXIT_REASON_CONSENT_WITHDRAWN\x10\x02\x12\x1f\n\x1bSEGMENT_EXIT_REASON_EXPIRED\x10\x03\x12(\n$SEGMENT_EXIT_REASON_SEGMENT_ARCHIVED\x10\x04*\xdc\x01\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41\x43TION_KIND_SEND_MESSAGE\x10\x01\x12\x1a\n\x16\x41\x43TION_KIND_SHOW_OFFER\x10\x02\x12\x1c\n\x18\x41\x43TION_KIND_AWARD_POINTS\x10\x03\x12\x1c\n\x18\x41\x43TION_KIND_ISSUE_COUPON\x10\x04\x12\x1b\n\x17\x41\x43TION_KIND_SEND_SURVEY\x10\x05\x12\x1e\n\x1a\x41\x43TION_KIND_OPEN_FOLLOW_UP\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&cxloop/personalization/v1/events.proto\x12\x19\x63xloop.personalization.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a)cxloop/personalization/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0eSegmentEntered\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61use_event_id\x18\x04 \x01(\t\"\xbd\x01\n\rSegmentExited\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12-\n\texited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x06reason\x18\x04 \x01(\x0e\x32,.cxloop.personalization.v1.SegmentExitReason\x12\x16\n\x0e\x63\x61use_event_id\x18\x05 \x01(\t\"\xb1\x02\n\x0f\x41\x63tionTriggered\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x33\n\x04kind\x18\x03 \x01(\x0e\x32%.cxloop.personalization.v1.ActionKind\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x12\n\njourney_id\x18\x05 \x01(\t\x12\x12\n\nsegment_id\x18\x06 \x01(\t\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\x12\x12\n\nvariant_id\x18\x08 \x01(\t\x12+\n\nparameters\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x30\n\x0ctriggered_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x02\n\x14RecommendationServed\x12\x19\n\x11recommendation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tplacement\x18\x03 \x01(\t\x12\x10\n\x08item_ids\x18\x04 \x03(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\x12\x12\n\nvariant_id\x18\x08 \x01(\t\x12-\n\tserved_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nstrategies\x18\n \x03(\t\"@\n\x0e\x43\x61talogChanged\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.cxloop.personalization.v1.Item\"\xda\x01\n\x12LearnedInteraction\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06weight\x18\x05 \x01(\x01\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\r\n\x05store\x18\x08 \x01(\t\x12\x0f\n\x07revenue\x18\t \x01(\x01\x12\x0c\n\x04hour\x18\n \x01(\x05\"Z\n\x13InteractionsLearned\x12\x43\n\x0cinteractions\x18\x01 \x03(\x0b\x32-.cxloop.personalization.v1.LearnedInteraction\"\x80\x01\n\x0bNamedScores\x12\x42\n\x06values\x18\x01 \x03(\x0b\x32\x32.cxloop.personalization.v1.NamedScores.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xca\x05\n\nModelTuned\x12\x13\n\x0b\x65\x61se_lambda\x18\x01 \x01(\x01\x12?\n\x05\x62lend\x18\x02 \x03(\x0b\x32\x30.cxloop.personalization.v1.ModelTuned.BlendEntry\x12I\n\nvalidation\x18\x03 \x03(\x0b\x32\x35.cxloop.personalization.v1.ModelTuned.ValidationEntry\x12N\n\rlambda_scores\x18\x04 \x03(\x0b\x32\x37.cxloop.personalization.v1.ModelTuned.LambdaScoresEntry\x12\x11\n\tcustomers\x18\x05 \x01(\x03\x12\x14\n\x0cinteractions\x18\x06 \x01(\x03\x12\x11\n\tobjective\x18\x07 \x01(\x01\x12V\n\x11single_objectives\x18\x08 \x03(\x0b\x32;.cxloop.personalization.v1.ModelTuned.SingleObjectivesEntry\x12\x18\n\x10tuned_at_epoch_s\x18\t \x01(\x01\x1a,\n\nBlendEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1aY\n\x0fValidationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x35\n\x05value\x18\x02 \x01(\x0b\x32&.cxloop.personalization.v1.NamedScores:\x02\x38\x01\x1a[\n\x11LambdaScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x35\n\x05value\x18\x02 \x01(\x0b\x32&.cxloop.personalization.v1.NamedScores:\x02\x38\x01\x1a\x37\n\x15SingleObjectivesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"N\n\x11\x45xperimentChanged\x12\x39\n\nexperiment\x18\x01 \x01(\x0b\x32%.cxloop.personalization.v1.Experiment\"[\n\x1a\x45xperimentResultsPublished\x12=\n\x07results\x18\x01 \x01(\x0b\x32,.cxloop.personalization.v1.ExperimentResults*\xd9\x01\n\x11SegmentExitReason\x12#\n\x1fSEGMENT_EXIT_REASON_UNSPECIFIED\x10\x00\x12)\n%SEGMENT_EXIT_REASON_NO_LONGER_MATCHES\x10\x01\x12)\n%SEGMENT_EXIT_REASON_CONSENT_WITHDRAWN\x10\x02\x12\x1f\n\x1bSEGMENT_EXIT_REASON_EXPIRED\x10\x03\x12(\n$SEGMENT_EXIT_REASON_SEGMENT_ARCHIVED\x10\x04*\xdc\x01\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41\x43TION_KIND_SEND_MESSAGE\x10\x01\x12\x1a\n\x16\x41\x43TION_KIND_SHOW_OFFER\x10\x02\x12\x1c\n\x18\x41\x43TION_KIND_AWARD_POINTS\x10\x03\x12\x1c\n\x18\x41\x43TION_KIND_ISSUE_COUPON\x10\x04\x12\x1b\n\x17\x41\x43TION_KIND_SEND_SURVEY\x10\x05\x12\x1e\n\x1a\x41\x43TION_KIND_OPEN_FOLLOW_UP\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxloop.personalization.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEGMENTEXITREASON']._serialized_start=1621
-  _globals['_SEGMENTEXITREASON']._serialized_end=1838
-  _globals['_ACTIONKIND']._serialized_start=1841
-  _globals['_ACTIONKIND']._serialized_end=2061
+  _globals['_NAMEDSCORES_VALUESENTRY']._loaded_options = None
+  _globals['_NAMEDSCORES_VALUESENTRY']._serialized_options = b'8\001'
+  _globals['_MODELTUNED_BLENDENTRY']._loaded_options = None
+  _globals['_MODELTUNED_BLENDENTRY']._serialized_options = b'8\001'
+  _globals['_MODELTUNED_VALIDATIONENTRY']._loaded_options = None
+  _globals['_MODELTUNED_VALIDATIONENTRY']._serialized_options = b'8\001'
+  _globals['_MODELTUNED_LAMBDASCORESENTRY']._loaded_options = None
+  _globals['_MODELTUNED_LAMBDASCORESENTRY']._serialized_options = b'8\001'
+  _globals['_MODELTUNED_SINGLEOBJECTIVESENTRY']._loaded_options = None
+  _globals['_MODELTUNED_SINGLEOBJECTIVESENTRY']._serialized_options = b'8\001'
+  _globals['_SEGMENTEXITREASON']._serialized_start=2469
+  _globals['_SEGMENTEXITREASON']._serialized_end=2686
+  _globals['_ACTIONKIND']._serialized_start=2689
+  _globals['_ACTIONKIND']._serialized_end=2909
   _globals['_SEGMENTENTERED']._serialized_start=176
   _globals['_SEGMENTENTERED']._serialized_end=305
   _globals['_SEGMENTEXITED']._serialized_start=308
@@ -52,8 +62,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEARNEDINTERACTION']._serialized_end=1353
   _globals['_INTERACTIONSLEARNED']._serialized_start=1355
   _globals['_INTERACTIONSLEARNED']._serialized_end=1445
-  _globals['_EXPERIMENTCHANGED']._serialized_start=1447
-  _globals['_EXPERIMENTCHANGED']._serialized_end=1525
-  _globals['_EXPERIMENTRESULTSPUBLISHED']._serialized_start=1527
-  _globals['_EXPERIMENTRESULTSPUBLISHED']._serialized_end=1618
+  _globals['_NAMEDSCORES']._serialized_start=1448
+  _globals['_NAMEDSCORES']._serialized_end=1576
+  _globals['_NAMEDSCORES_VALUESENTRY']._serialized_start=1531
+  _globals['_NAMEDSCORES_VALUESENTRY']._serialized_end=1576
+  _globals['_MODELTUNED']._serialized_start=1579
+  _globals['_MODELTUNED']._serialized_end=2293
+  _globals['_MODELTUNED_BLENDENTRY']._serialized_start=2008
+  _globals['_MODELTUNED_BLENDENTRY']._serialized_end=2052
+  _globals['_MODELTUNED_VALIDATIONENTRY']._serialized_start=2054
+  _globals['_MODELTUNED_VALIDATIONENTRY']._serialized_end=2143
+  _globals['_MODELTUNED_LAMBDASCORESENTRY']._serialized_start=2145
+  _globals['_MODELTUNED_LAMBDASCORESENTRY']._serialized_end=2236
+  _globals['_MODELTUNED_SINGLEOBJECTIVESENTRY']._serialized_start=2238
+  _globals['_MODELTUNED_SINGLEOBJECTIVESENTRY']._serialized_end=2293
+  _globals['_EXPERIMENTCHANGED']._serialized_start=2295
+  _globals['_EXPERIMENTCHANGED']._serialized_end=2373
+  _globals['_EXPERIMENTRESULTSPUBLISHED']._serialized_start=2375
+  _globals['_EXPERIMENTRESULTSPUBLISHED']._serialized_end=2466
 # @@protoc_insertion_point(module_scope)

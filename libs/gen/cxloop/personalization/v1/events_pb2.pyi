@@ -152,6 +152,69 @@ class InteractionsLearned(_message.Message):
     interactions: _containers.RepeatedCompositeFieldContainer[LearnedInteraction]
     def __init__(self, interactions: _Optional[_Iterable[_Union[LearnedInteraction, _Mapping]]] = ...) -> None: ...
 
+class NamedScores(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ModelTuned(_message.Message):
+    __slots__ = ("ease_lambda", "blend", "validation", "lambda_scores", "customers", "interactions", "objective", "single_objectives", "tuned_at_epoch_s")
+    class BlendEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ValidationEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: NamedScores
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[NamedScores, _Mapping]] = ...) -> None: ...
+    class LambdaScoresEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: NamedScores
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[NamedScores, _Mapping]] = ...) -> None: ...
+    class SingleObjectivesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    EASE_LAMBDA_FIELD_NUMBER: _ClassVar[int]
+    BLEND_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FIELD_NUMBER: _ClassVar[int]
+    LAMBDA_SCORES_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    TUNED_AT_EPOCH_S_FIELD_NUMBER: _ClassVar[int]
+    ease_lambda: float
+    blend: _containers.ScalarMap[str, float]
+    validation: _containers.MessageMap[str, NamedScores]
+    lambda_scores: _containers.MessageMap[str, NamedScores]
+    customers: int
+    interactions: int
+    objective: float
+    single_objectives: _containers.ScalarMap[str, float]
+    tuned_at_epoch_s: float
+    def __init__(self, ease_lambda: _Optional[float] = ..., blend: _Optional[_Mapping[str, float]] = ..., validation: _Optional[_Mapping[str, NamedScores]] = ..., lambda_scores: _Optional[_Mapping[str, NamedScores]] = ..., customers: _Optional[int] = ..., interactions: _Optional[int] = ..., objective: _Optional[float] = ..., single_objectives: _Optional[_Mapping[str, float]] = ..., tuned_at_epoch_s: _Optional[float] = ...) -> None: ...
+
 class ExperimentChanged(_message.Message):
     __slots__ = ("experiment",)
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]

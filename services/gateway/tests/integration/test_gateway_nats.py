@@ -53,6 +53,10 @@ async def stored(
                 msg = await js.get_msg("GATEWAY", seq)
             except NotFoundError:
                 continue
+            # The stream carries the gateway's other events too (privacy
+            # answers, audit records): only interactions are read as such.
+            if (msg.headers or {}).get("ce-type") != ev.INTERACTION_RECORDED.ce_type:
+                continue
             body = events_pb2.InteractionRecorded()
             body.ParseFromString(msg.data or b"")
             if body.source == source:

@@ -62,6 +62,10 @@ def processes(world: World, database_url: str, tmp_path: Path) -> Iterator[list[
             p.wait(timeout=15)
         except subprocess.TimeoutExpired:
             p.kill()
+    # The replicas' own logs, shown with a failure (pytest captures this).
+    for n in range(len(ports)):
+        tail = (tmp_path / f"replica-{n}.log").read_text(errors="replace").splitlines()[-80:]
+        print(f"--- replica-{n}.log (last {len(tail)} lines)", *tail, sep="\n")
 
 
 def w_db_is_sqlite(w: World) -> bool:
@@ -142,7 +146,7 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         r = await rec(b, "nobody", context={"current_item": "p4"})
         return "p4" not in [i.item_id for i in r.items] and len(r.items) == 3
 
-    await eventually(b_knows_p4)
+    await eventually(b_knows_p4, timeout=60)
     # Availability changed on B reaches A.
     await upsert(b, [item("p1", available=False)])
 
@@ -150,7 +154,7 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         r = await a.Recommend(pb.RecommendRequest(customer_id="nobody", limit=4), timeout=5)
         return "p1" not in [i.item_id for i in r.items]
 
-    await eventually(a_drops_p1)
+    await eventually(a_drops_p1, timeout=60)
 
     # Interactions (consumed by whichever replica) reach both.
     for c in ("u1", "u2", "dana"):
@@ -168,8 +172,8 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         r = await rec(stub, "dana")
         return not r.fallback and r.items[0].item_id == "p3"
 
-    await eventually(lambda: personal_on(a))
-    await eventually(lambda: personal_on(b))
+    await eventually(lambda: personal_on(a), timeout=60)
+    await eventually(lambda: personal_on(b), timeout=60)
     # Both replicas now hold dana's list in their caches; her own next event
     # (through the service's stream) replaces it on each.
     await w.track("dana", "Order Completed", {"products": [{"product_id": "p3"}]})
@@ -178,8 +182,8 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         r = await rec(stub, "dana")
         return not r.fallback and "p3" not in [i.item_id for i in r.items]
 
-    await eventually(lambda: bought_gone(a))
-    await eventually(lambda: bought_gone(b))
+    await eventually(lambda: bought_gone(a), timeout=60)
+    await eventually(lambda: bought_gone(b), timeout=60)
 
     # Experiment created on A; B assigns the same variant and counts A's exposures.
     e = res.Experiment(
@@ -199,7 +203,7 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         ra, rb = await rec(a, "dana"), await rec(b, "dana")
         return ra.experiment_id == rb.experiment_id == exp_id and ra.variant_id == rb.variant_id
 
-    await eventually(both_assign)
+    await eventually(both_assign, timeout=60)
     await rec(a, "u1")
 
     async def b_counts() -> bool:
@@ -208,7 +212,7 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         )
         return sum(v.exposures for v in r.results.variants) == 2
 
-    await eventually(b_counts)
+    await eventually(b_counts, timeout=60)
 
     # Erasure reaches every replica's memory.
     await w.consent_pub.publish(
@@ -225,8 +229,8 @@ async def test_two_processes_stay_consistent(world: World, processes: list[int])
         )
         return sum(v.exposures for v in r.results.variants) == 1
 
-    await eventually(lambda: forgotten(a))
-    await eventually(lambda: forgotten(b))
+    await eventually(lambda: forgotten(a), timeout=60)
+    await eventually(lambda: forgotten(b), timeout=60)
     assert "dana" not in w.perso.engine.signals.histories  # type: ignore[attr-defined]
     await asyncio.sleep(0)
 

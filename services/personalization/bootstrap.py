@@ -179,7 +179,7 @@ async def bootstrap(settings: PersonalizationSettings | None = None) -> ServiceR
                 if due and engine.stale:
                     last = loop.time()
                     info = await asyncio.to_thread(engine.retrain)
-                    # A new λ and blend go to the other replicas (ADR 0305).
+                    # A new λ and blend go to the other replicas (ADR 0315).
                     if engine.tuned_here and await db.run(lambda: _publish_tuned(db, service)):
                         relay.notify()
                     log.info(

@@ -89,7 +89,7 @@ class Tuned:
         """Replicas tune on whatever data each holds at its own retrain, so
         they can disagree; each publishes its result on the service's stream
         and every replica serves the highest-ranked one it has met (docs/adr/
-        0305). A total order, so the choice is the same whatever order the
+        0315). A total order, so the choice is the same whatever order the
         results arrive in: the latest (a re-tuning after erasures holds less
         data, and must still win), then the most data, then the values."""
         return (self.at, self.interactions, self.ease_lambda, tuple(sorted(self.blend.items())))

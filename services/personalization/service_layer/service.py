@@ -270,7 +270,7 @@ class Personalization:
 
     def publish_tuned(self, session: Session, results: list[Tuned]) -> None:
         """Tuning results onto the service's stream (through the outbox),
-        where every replica, this one too, adopts the latest (docs/adr/0305)."""
+        where every replica, this one too, adopts the latest (docs/adr/0315)."""
         outbox = OutboxWriter(session)
         for t in results:
             outbox.stage(ev.MODEL_TUNED, msg.tuned_pb(t))

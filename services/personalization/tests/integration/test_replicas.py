@@ -303,7 +303,7 @@ async def test_two_processes_serve_the_same_self_tuned_ease_and_forget_an_erased
     assert tuned is not None and tuned.validation["random"]["customers"] >= 20
 
     # Each replica tuned at its own refit, on what it held then; the results
-    # meet on the stream and every replica serves the latest (ADR 0305): the
+    # meet on the stream and every replica serves the latest (ADR 0315): the
     # replicas converge on one λ and blend, and so on the same lists.
     async def same_lists() -> bool:
         for cid in ("k01", "k02", "k07", "dan"):

@@ -1,6 +1,6 @@
 """Replicas tune λ and the blend on the data each holds at its own retrain,
 so two replicas can tune differently; the service shares each result on its
-stream and every replica serves the latest it has met (docs/adr/0305)."""
+stream and every replica serves the latest it has met (docs/adr/0315)."""
 
 from __future__ import annotations
 

@@ -395,9 +395,35 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def _transient(exc: BaseException) -> bool:
+    """An error a check may meet while the system is still getting there on a
+    busy machine: a call that timed out or found a server not yet (or no
+    longer, for a moment) answering. Anything else fails the check at once."""
+    if isinstance(exc, TimeoutError):  # asyncio's, and nats-py's TimeoutError
+        return True
+    try:
+        import nats.errors
+    except ImportError:  # pragma: no cover - nats-py is a core dependency
+        pass
+    else:
+        if isinstance(exc, nats.errors.TimeoutError):
+            return True
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - grpcio is a core dependency
+        return False
+    return isinstance(exc, grpc.RpcError) and getattr(exc, "code", lambda: None)() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    )
+
+
 async def eventually(check, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
     """Poll an (async or sync) check until it returns a truthy value; return it.
-    Raises AssertionError with the last value or error when time runs out."""
+    A failed assertion, or a transient error (a timeout, a gRPC server
+    UNAVAILABLE or past its deadline), means "not yet"; any other error
+    fails at once. Raises AssertionError with the last value or error when
+    time runs out."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -409,6 +435,10 @@ async def eventually(check, timeout: float = 20.0, interval: float = 0.05):  # t
                 return result
             last = result
         except AssertionError as exc:
+            last = exc
+        except Exception as exc:
+            if not _transient(exc):
+                raise
             last = exc
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")

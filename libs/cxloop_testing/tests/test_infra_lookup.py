@@ -82,3 +82,49 @@ def test_a_single_worker_keeps_the_environments_nats(
         monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.setattr(infra, "_nats_url", None)
     assert infra.nats_url() == "nats://127.0.0.1:1"
+
+
+async def test_eventually_retries_transient_errors_and_raises_others() -> None:
+    import grpc
+    import nats.errors
+
+    from cxloop_testing.infra import eventually
+
+    class Unavailable(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+    class Invalid(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.INVALID_ARGUMENT
+
+    errors: list[BaseException] = [
+        Unavailable(),
+        nats.errors.TimeoutError(),
+        TimeoutError(),
+        AssertionError("not yet"),
+    ]
+
+    def check() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "done"
+
+    assert await eventually(check, timeout=5, interval=0.001) == "done"
+
+    calls = 0
+
+    def invalid() -> bool:
+        nonlocal calls
+        calls += 1
+        raise Invalid()
+
+    with pytest.raises(Invalid):
+        await eventually(invalid, timeout=5, interval=0.001)
+    assert calls == 1  # not retried: a real error fails at once
+
+    def never() -> bool:
+        raise Unavailable()
+
+    with pytest.raises(AssertionError, match="Unavailable"):
+        await eventually(never, timeout=0.05, interval=0.001)

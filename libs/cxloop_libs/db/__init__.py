@@ -9,10 +9,12 @@ from cxloop_libs.db.engine import (
     normalize_url,
     one_of,
 )
+from cxloop_libs.db.insert_batch import InsertBatch
 from cxloop_libs.db.migrations import run_migrations
 
 __all__ = [
     "Database",
+    "InsertBatch",
     "bulk_insert",
     "is_conflict_error",
     "is_transient_db_error",

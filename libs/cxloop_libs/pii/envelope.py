@@ -23,7 +23,7 @@ import hashlib
 import os
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -31,6 +31,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlmodel import Field, Session, SQLModel
 
 from cxloop_libs.config import ConfigError, Environment, ServiceSettings
+
+if TYPE_CHECKING:
+    from cxloop_libs.db import InsertBatch
 
 VERSION = 1
 KEY_ID_BYTES = 8
@@ -206,6 +209,7 @@ class SubjectKeyring:
         *,
         create: bool = False,
         new: Collection[str] = (),
+        into: InsertBatch | None = None,
     ) -> dict[str, SubjectKey]:
         """The data keys of many subjects with one read (and, with ``create``,
         one insert for those without a key), for sealing or opening many
@@ -213,7 +217,8 @@ class SubjectKeyring:
         ``create``. Same sealed format as :meth:`seal` / :meth:`open`.
         ``new``: subjects the caller created in this transaction, who cannot
         have a key yet: they are not read (no read at all when every subject
-        is new)."""
+        is new). ``into``: the new keys' rows are added to that batch (the
+        caller flushes it in this transaction) instead of inserted here."""
         wanted = sorted(set(subject_ids))
         out: dict[str, SubjectKey] = {}
         known = [s for s in wanted if s not in new] if new else wanted
@@ -241,7 +246,10 @@ class SubjectKeyring:
                     }
                 )
                 out[subject_id] = SubjectKey(subject_id, key_id, AESGCM(data_key))
-            session.execute(sa.insert(_KEYS), rows)
+            if into is not None:
+                into.add(_KEYS, rows)
+            else:
+                session.execute(sa.insert(_KEYS), rows)
         return out
 
     def shred_many(self, session: Session, subject_ids: Iterable[str]) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from cxloop_libs.db import bulk_insert
+from cxloop_libs.db import InsertBatch, bulk_insert
 from cxloop_libs.pii.envelope import InvalidCiphertext, KeyShredded, SubjectKey, SubjectKeyring
 from identity.adapters.tables import IdentifierRow, TraitObservationRow
 from identity.domain.survivorship import TraitObservation
@@ -76,6 +76,7 @@ class TraitStore:
         *,
         new_refs: Collection[str] = (),
         new_customers: Collection[str] = (),
+        into: InsertBatch | None = None,
     ) -> int:
         """Store observations; an older statement of the same record, source
         and trait is replaced, a newer one stored earlier is kept. Returns
@@ -83,7 +84,9 @@ class TraitStore:
         and ``new_customers``: customers the caller inserted into the graph
         in this transaction, so nothing can be stored about them yet: they
         are not looked up (a batch of sign-ups, each a new email, reads no
-        earlier statements and no keys of its new customers)."""
+        earlier statements and no keys of its new customers). ``into``: the
+        new keys and observations are added to that batch instead of
+        inserted here (the caller flushes it before the commit)."""
         latest: dict[tuple[str, str, str], NewObservation] = {}
         for o in observations:
             k = (o.record_ref, o.source, o.trait)
@@ -110,7 +113,11 @@ class TraitStore:
         for i in range(0, len(stale), _CHUNK):
             session.execute(sa.delete(_OBS).where(_OBS.c.id.in_(stale[i : i + _CHUNK])))
         keys = self.keyring.keys(
-            session, {o.customer_id for o in latest.values()}, create=True, new=new_customers
+            session,
+            {o.customer_id for o in latest.values()},
+            create=True,
+            new=new_customers,
+            into=into,
         )
         rows_out = [
             {
@@ -125,7 +132,10 @@ class TraitStore:
             }
             for o in latest.values()
         ]
-        bulk_insert(session, _OBS, rows_out)
+        if into is not None:
+            into.add(_OBS, rows_out)
+        else:
+            bulk_insert(session, _OBS, rows_out)
         return len(rows_out)
 
     def _reseal(self, session: Session, rows: Sequence[Any], moves: Mapping[int, str]) -> int:

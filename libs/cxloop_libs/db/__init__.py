@@ -8,6 +8,7 @@ from cxloop_libs.db.engine import (
     make_engine,
     normalize_url,
     one_of,
+    one_of_bound,
 )
 from cxloop_libs.db.insert_batch import InsertBatch
 from cxloop_libs.db.migrations import run_migrations
@@ -21,5 +22,6 @@ __all__ = [
     "make_engine",
     "normalize_url",
     "one_of",
+    "one_of_bound",
     "run_migrations",
 ]

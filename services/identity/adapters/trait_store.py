@@ -11,6 +11,7 @@ read per batch of customers, one insert per batch of observations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from cxloop_libs.db import InsertBatch, bulk_insert
+from cxloop_libs.db import InsertBatch, bulk_insert, one_of_bound
 from cxloop_libs.pii.envelope import InvalidCiphertext, KeyShredded, SubjectKey, SubjectKeyring
 from identity.adapters.tables import IdentifierRow, TraitObservationRow
 from identity.domain.survivorship import TraitObservation
@@ -36,6 +37,15 @@ def _aware(ts: datetime) -> datetime:
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), _CHUNK):
         yield list(values[i : i + _CHUNK])
+
+
+@functools.cache
+def _statements_by_ref(dialect: str) -> sa.Select[Any]:
+    """The statements stored for a list of records (bound as ``values``),
+    built once: a sign-up whose email was known reads it in every batch."""
+    return sa.select(
+        _OBS.c.id, _OBS.c.record_ref, _OBS.c.source, _OBS.c.trait, _OBS.c.observed_at
+    ).where(one_of_bound(_OBS.c.record_ref, dialect))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +106,9 @@ class TraitStore:
             return 0
         refs = sorted({k[0] for k in latest if k[0] not in new_refs})
         stale: list[int] = []
+        by_ref = _statements_by_ref(session.get_bind().dialect.name)
         for chunk in _chunks(refs):
-            rows = session.execute(
-                sa.select(
-                    _OBS.c.id, _OBS.c.record_ref, _OBS.c.source, _OBS.c.trait, _OBS.c.observed_at
-                ).where(_OBS.c.record_ref.in_(chunk))
-            )
+            rows = session.execute(by_ref, {"values": chunk})
             for rid, ref, source, trait, seen in rows:
                 k = (ref, source, trait)
                 if k not in latest:

@@ -532,7 +532,6 @@ class IdentityHandlers:
         now = self.clock()
         repo = GraphRepository(session)
         refs: dict[int, RecordRef] = {}
-        scored: dict[int, list[PairScore]] = {}
         # Each call's record normalised once, for scoring, the chaining guard
         # and the index (it was normalised three times: ADR 0196).
         records: dict[int, NormalisedRecord] = {}
@@ -543,7 +542,7 @@ class IdentityHandlers:
                     records[n] = normalise_record(
                         features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
                     )
-                scored[n] = self._score(refs[n], records.get(n))
+        scored = self._score(refs, records)
         partner_hashes = [m.partner.identifier.hash for ms in scored.values() for m in ms]
         hashes = [i.hash for c in commands for i in c.identifiers] + partner_hashes
         # A batch with traits will write, and needs its customers' counts
@@ -669,18 +668,26 @@ class IdentityHandlers:
                 return RecordRef(c.source, i.hash, i)
         return ref
 
-    def _score(self, ref: RecordRef, record: NormalisedRecord | None) -> list[PairScore]:
-        if (
-            self.model is None
-            or self.index is None
-            or record is None
-            or not self.index.loaded.is_set()
-        ):
-            return []
+    def _score(
+        self, refs: Mapping[int, RecordRef], records: Mapping[int, NormalisedRecord]
+    ) -> dict[int, list[PairScore]]:
+        """Each call's record scored against the index, all the batch's
+        records in one comparison (each against its own candidates, none
+        against another of the batch, as one at a time)."""
+        scored: dict[int, list[PairScore]] = {n: [] for n in refs}
+        if self.model is None or self.index is None or not self.index.loaded.is_set():
+            return scored
+        calls = [n for n in refs if n in records]
+        if not calls:
+            return scored
         pairs, _ = self.index.score_normalised(
-            self.model, [(ref, record)], min_probability=self.lower
+            self.model, [(refs[n], records[n]) for n in calls], min_probability=self.lower
         )
-        return pairs
+        # A pair names its call's ref object (two calls may name equal refs).
+        by_ref = {id(refs[n]): n for n in calls}
+        for m in pairs:
+            scored[by_ref[id(m.record)]].append(m)
+        return scored
 
     def _link_scored(
         self,

@@ -45,7 +45,8 @@ class InsertBatch:
     def flush(self, session: Session) -> int:
         """Insert everything added (in the session's transaction); returns
         the rows inserted. A column a row leaves out gets the table's
-        Python-side default, as a Core insert would give it."""
+        Python-side default, as a Core insert would give it (a primary key
+        left out is the database's: an autoincrementing id)."""
         work = [(t, _with_defaults(t, rows)) for t, rows in self._rows.values()]
         self._rows = {}
         if not work:

@@ -125,7 +125,7 @@ class AsyncStatements:
         work = [(t.name, rows) for t, rows in tables if rows]
         if not work:
             return 0
-        sql = _insert_sql(tuple((name, tuple(rows[0])) for name, rows in work))
+        sql = insert_rows_sql(tuple((name, tuple(rows[0])) for name, rows in work))
         docs = [json.dumps(rows, default=json_default, separators=(",", ":")) for _, rows in work]
         await self.execute(sql, docs)
         return sum(len(rows) for _, rows in work)
@@ -157,7 +157,7 @@ class AsyncStatements:
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+def insert_rows_sql(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """INSERTs of several tables as one statement; one JSON parameter each."""
     parts = []
     for table, keys in shape:

@@ -182,6 +182,18 @@ def one_of(column: Any, values: list[Any], dialect_name: str) -> Any:
     return column.in_(values)
 
 
+def one_of_bound(column: Any, dialect_name: str, name: str = "values") -> Any:
+    """`one_of` with the list bound at execution as parameter ``name``, so
+    a statement using it is built once and run many times (an ``= ANY``
+    array on PostgreSQL, an expanding IN elsewhere): building a statement
+    and its cache key per call cost as much as running it (ADR 0290)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa_any(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def _binary_type(t: Any) -> str | None:
     """The PostgreSQL type a binary COPY sends a column's values as, or None
     when this column type is not one of the few mapped here."""

@@ -19,11 +19,12 @@ that was shredded and later re-created for the same subject still fails.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -31,6 +32,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlmodel import Field, Session, SQLModel
 
 from cxloop_libs.config import ConfigError, Environment, ServiceSettings
+
+if TYPE_CHECKING:
+    from cxloop_libs.db import InsertBatch
 
 VERSION = 1
 KEY_ID_BYTES = 8
@@ -134,6 +138,15 @@ class SubjectKey:
             raise InvalidCiphertext("tampered, or sealed for another subject or context") from None
 
 
+@functools.cache
+def _keys_of(dialect: str) -> sa.Select[Any]:
+    """The keys of a list of subjects (bound as ``values``), built once: a
+    batch that seals for an earlier customer reads its key every time."""
+    from cxloop_libs.db import one_of_bound
+
+    return sa.select(_KEYS).where(one_of_bound(_KEYS.c.subject_id, dialect))
+
+
 class SubjectKeyring:
     """Per-subject data keys in the owning service's database. Every method
     takes the caller's session, so a key is created, used or shredded in the
@@ -206,6 +219,7 @@ class SubjectKeyring:
         *,
         create: bool = False,
         new: Collection[str] = (),
+        into: InsertBatch | None = None,
     ) -> dict[str, SubjectKey]:
         """The data keys of many subjects with one read (and, with ``create``,
         one insert for those without a key), for sealing or opening many
@@ -213,13 +227,15 @@ class SubjectKeyring:
         ``create``. Same sealed format as :meth:`seal` / :meth:`open`.
         ``new``: subjects the caller created in this transaction, who cannot
         have a key yet: they are not read (no read at all when every subject
-        is new)."""
+        is new). ``into``: the new keys' rows are added to that batch (the
+        caller flushes it in this transaction) instead of inserted here."""
         wanted = sorted(set(subject_ids))
         out: dict[str, SubjectKey] = {}
         known = [s for s in wanted if s not in new] if new else wanted
+        by_subject = _keys_of(session.get_bind().dialect.name)
         for i in range(0, len(known), 900):
             chunk = known[i : i + 900]
-            for row in session.execute(sa.select(_KEYS).where(_KEYS.c.subject_id.in_(chunk))):
+            for row in session.execute(by_subject, {"values": chunk}):
                 out[row.subject_id] = SubjectKey(
                     row.subject_id, bytes(row.key_id), self._unwrap(row.subject_id, row)
                 )
@@ -241,7 +257,10 @@ class SubjectKeyring:
                     }
                 )
                 out[subject_id] = SubjectKey(subject_id, key_id, AESGCM(data_key))
-            session.execute(sa.insert(_KEYS), rows)
+            if into is not None:
+                into.add(_KEYS, rows)
+            else:
+                session.execute(sa.insert(_KEYS), rows)
         return out
 
     def shred_many(self, session: Session, subject_ids: Iterable[str]) -> int:

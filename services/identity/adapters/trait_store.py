@@ -11,6 +11,7 @@ read per batch of customers, one insert per batch of observations.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from cxloop_libs.db import bulk_insert
+from cxloop_libs.db import InsertBatch, bulk_insert, one_of_bound
 from cxloop_libs.pii.envelope import InvalidCiphertext, KeyShredded, SubjectKey, SubjectKeyring
 from identity.adapters.tables import IdentifierRow, TraitObservationRow
 from identity.domain.survivorship import TraitObservation
@@ -36,6 +37,15 @@ def _aware(ts: datetime) -> datetime:
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
     for i in range(0, len(values), _CHUNK):
         yield list(values[i : i + _CHUNK])
+
+
+@functools.cache
+def _statements_by_ref(dialect: str) -> sa.Select[Any]:
+    """The statements stored for a list of records (bound as ``values``),
+    built once: a sign-up whose email was known reads it in every batch."""
+    return sa.select(
+        _OBS.c.id, _OBS.c.record_ref, _OBS.c.source, _OBS.c.trait, _OBS.c.observed_at
+    ).where(one_of_bound(_OBS.c.record_ref, dialect))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,7 @@ class TraitStore:
         *,
         new_refs: Collection[str] = (),
         new_customers: Collection[str] = (),
+        into: InsertBatch | None = None,
     ) -> int:
         """Store observations; an older statement of the same record, source
         and trait is replaced, a newer one stored earlier is kept. Returns
@@ -83,7 +94,9 @@ class TraitStore:
         and ``new_customers``: customers the caller inserted into the graph
         in this transaction, so nothing can be stored about them yet: they
         are not looked up (a batch of sign-ups, each a new email, reads no
-        earlier statements and no keys of its new customers)."""
+        earlier statements and no keys of its new customers). ``into``: the
+        new keys and observations are added to that batch instead of
+        inserted here (the caller flushes it before the commit)."""
         latest: dict[tuple[str, str, str], NewObservation] = {}
         for o in observations:
             k = (o.record_ref, o.source, o.trait)
@@ -93,12 +106,9 @@ class TraitStore:
             return 0
         refs = sorted({k[0] for k in latest if k[0] not in new_refs})
         stale: list[int] = []
+        by_ref = _statements_by_ref(session.get_bind().dialect.name)
         for chunk in _chunks(refs):
-            rows = session.execute(
-                sa.select(
-                    _OBS.c.id, _OBS.c.record_ref, _OBS.c.source, _OBS.c.trait, _OBS.c.observed_at
-                ).where(_OBS.c.record_ref.in_(chunk))
-            )
+            rows = session.execute(by_ref, {"values": chunk})
             for rid, ref, source, trait, seen in rows:
                 k = (ref, source, trait)
                 if k not in latest:
@@ -110,7 +120,11 @@ class TraitStore:
         for i in range(0, len(stale), _CHUNK):
             session.execute(sa.delete(_OBS).where(_OBS.c.id.in_(stale[i : i + _CHUNK])))
         keys = self.keyring.keys(
-            session, {o.customer_id for o in latest.values()}, create=True, new=new_customers
+            session,
+            {o.customer_id for o in latest.values()},
+            create=True,
+            new=new_customers,
+            into=into,
         )
         rows_out = [
             {
@@ -125,7 +139,10 @@ class TraitStore:
             }
             for o in latest.values()
         ]
-        bulk_insert(session, _OBS, rows_out)
+        if into is not None:
+            into.add(_OBS, rows_out)
+        else:
+            bulk_insert(session, _OBS, rows_out)
         return len(rows_out)
 
     def _reseal(self, session: Session, rows: Sequence[Any], moves: Mapping[int, str]) -> int:

@@ -17,6 +17,7 @@ from cxloop.identity.v1 import events_pb2 as identity_events
 from opentelemetry import trace
 from sqlmodel import Session
 
+from cxloop_libs.db import InsertBatch
 from cxloop_libs.messaging import MalformedEvent, OutboxWriter, ReceivedEvent
 from cxloop_libs.messaging import catalog as ev
 from cxloop_libs.pii import IdType
@@ -24,10 +25,12 @@ from cxloop_libs.telemetry import traceparent_of
 from identity.adapters.owner_cache import note_moved
 from identity.adapters.repository import (
     EVENTS_WITHOUT_IDENTIFIERS,
+    CustomersRead,
     GraphRepository,
     ProfileRecord,
     staged_tables,
 )
+from identity.adapters.tables import MatchRow, ReviewItemRow
 from identity.adapters.trait_store import NewObservation, TraitStore
 from identity.domain.matching import (
     LOWER_THRESHOLD,
@@ -379,13 +382,23 @@ class GraphWrite:
         self.customers, self.identifiers, self.links, self.history = [], [], [], []
         return rows
 
-    def flush_graph(self) -> None:
+    def flush_graph(self, into: InsertBatch | None = None) -> None:
+        """Write the staged graph rows; with ``into``, the inserts are added
+        to that batch (written with the transaction's other inserts at its
+        end) unless a device must be marked shared, which updates rows staged
+        here."""
         assert self.repo is not None, "a write without a repository is drained"
-        self.repo.insert_customers(self.customers)
-        self.repo.insert_identifiers(self.identifiers)
-        self.repo.insert_links(self.links)
-        self.repo.insert_history(self.history)
-        self.repo.mark_shared(self.shared, self.now)
+        if into is not None and not self.shared:
+            for table, rows in staged_tables(
+                self.customers, self.identifiers, self.links, self.history
+            ):
+                into.add(table, rows)
+        else:
+            self.repo.insert_customers(self.customers)
+            self.repo.insert_identifiers(self.identifiers)
+            self.repo.insert_links(self.links)
+            self.repo.insert_history(self.history)
+            self.repo.mark_shared(self.shared, self.now)
         if self._touched:
             self.repo.touch_updated(sorted(self._touched), self.now)
             self._touched = set()
@@ -519,7 +532,6 @@ class IdentityHandlers:
         now = self.clock()
         repo = GraphRepository(session)
         refs: dict[int, RecordRef] = {}
-        scored: dict[int, list[PairScore]] = {}
         # Each call's record normalised once, for scoring, the chaining guard
         # and the index (it was normalised three times: ADR 0196).
         records: dict[int, NormalisedRecord] = {}
@@ -530,11 +542,18 @@ class IdentityHandlers:
                     records[n] = normalise_record(
                         features_of(refs[n].key, dict(c.traits), email_hash=c.email_hash)
                     )
-                scored[n] = self._score(refs[n], records.get(n))
+        scored = self._score(refs, records)
         partner_hashes = [m.partner.identifier.hash for ms in scored.values() for m in ms]
-        view: GraphView = repo.load_view(
-            [i.hash for c in commands for i in c.identifiers] + partner_hashes
-        )
+        hashes = [i.hash for c in commands for i in c.identifiers] + partner_hashes
+        # A batch with traits will write, and needs its customers' counts
+        # and (for a sure match) all their identifiers: read in one
+        # statement with the view, not three (ADR 0305).
+        graph: GraphRepository | CustomersRead = repo
+        if refs:
+            graph = repo.read_customers(hashes)
+            view: GraphView = graph.view(hashes)
+        else:
+            view = repo.load_view(hashes)
         out: list[LinkOutcome | BaseException | None] = []
         for c in commands:
             cid = None if c.traits else answered_without_writing(c, view.owner_of)
@@ -546,11 +565,11 @@ class IdentityHandlers:
         if refs:
             hashes = partner_hashes + [i.hash for n in refs for i in commands[n].identifiers]
             stake |= {view.owner_of[h] for h in hashes if h in view.owner_of}
-        repo.load_counts(view, stake)
+        graph.load_counts(view, stake)
         write = GraphWrite(repo=repo, outbox=OutboxWriter(session), now=now, traits=self.traits)
         evidence: list[dict[str, object]] = []
         unsure: list[PairScore] = []
-        guard = self._guard(repo, view, commands, scored)
+        guard = self._guard(graph, view, commands, scored)
         causes: dict[int, str] = {}
         for n in pending:
             c = commands[n]
@@ -575,12 +594,16 @@ class IdentityHandlers:
                 self._link_scored(
                     view, write, refs[n], scored[n], cause, c, now, evidence, unsure, guard
                 )
-        write.flush_graph()
+        # Every row from here on is an insert nothing in this transaction
+        # reads back: one statement for all of them (ADR 0305).
+        inserts = InsertBatch()
+        write.flush_graph(into=inserts)
         if refs:
-            repo.insert_matches(evidence)
-            self._queue(repo, view, unsure, now)
-            self._observe(session, view, commands, refs, now, causes, records, write)
-        write.outbox.flush()
+            inserts.add(MatchRow.__table__, evidence)  # type: ignore[attr-defined]
+            self._queue(repo, view, unsure, now, inserts)
+            self._observe(session, view, commands, refs, now, causes, records, write, inserts)
+        inserts.add(OutboxWriter.TABLE, write.outbox.drain())
+        inserts.flush(session)
         # A returning customer merged away by another call of the batch
         # answers with the survivor, as it would a moment later; so does a
         # call whose record matched an older customer.
@@ -645,18 +668,26 @@ class IdentityHandlers:
                 return RecordRef(c.source, i.hash, i)
         return ref
 
-    def _score(self, ref: RecordRef, record: NormalisedRecord | None) -> list[PairScore]:
-        if (
-            self.model is None
-            or self.index is None
-            or record is None
-            or not self.index.loaded.is_set()
-        ):
-            return []
+    def _score(
+        self, refs: Mapping[int, RecordRef], records: Mapping[int, NormalisedRecord]
+    ) -> dict[int, list[PairScore]]:
+        """Each call's record scored against the index, all the batch's
+        records in one comparison (each against its own candidates, none
+        against another of the batch, as one at a time)."""
+        scored: dict[int, list[PairScore]] = {n: [] for n in refs}
+        if self.model is None or self.index is None or not self.index.loaded.is_set():
+            return scored
+        calls = [n for n in refs if n in records]
+        if not calls:
+            return scored
         pairs, _ = self.index.score_normalised(
-            self.model, [(ref, record)], min_probability=self.lower
+            self.model, [(refs[n], records[n]) for n in calls], min_probability=self.lower
         )
-        return pairs
+        # A pair names its call's ref object (two calls may name equal refs).
+        by_ref = {id(refs[n]): n for n in calls}
+        for m in pairs:
+            scored[by_ref[id(m.record)]].append(m)
+        return scored
 
     def _link_scored(
         self,
@@ -700,7 +731,7 @@ class IdentityHandlers:
 
     def _guard(
         self,
-        repo: GraphRepository,
+        graph: GraphRepository | CustomersRead,
         view: GraphView,
         commands: Sequence[ResolveCommand],
         scored: Mapping[int, Sequence[PairScore]],
@@ -719,20 +750,25 @@ class IdentityHandlers:
             if i.hash in view.owner_of
         }
         stake.discard("")
-        guard.know_all(self.index.records_by_hash(repo.extend_view(view, stake)))
+        guard.know_all(self.index.records_by_hash(graph.extend_view(view, stake)))
         return guard
 
     @staticmethod
     def _queue(
-        repo: GraphRepository, view: GraphView, unsure: Sequence[PairScore], now: datetime
+        repo: GraphRepository,
+        view: GraphView,
+        unsure: Sequence[PairScore],
+        now: datetime,
+        inserts: InsertBatch,
     ) -> None:
         if not unsure:
             return
         pending = repo.open_review_pairs(
             {m.partner.identifier.hash for m in unsure} | {m.record.identifier.hash for m in unsure}
         )
-        repo.insert_review_items(
-            review_item_rows(pending, view, unsure, event_id=f"resolve:{uuid.uuid4()}", now=now)
+        inserts.add(
+            ReviewItemRow.__table__,  # type: ignore[attr-defined]
+            review_item_rows(pending, view, unsure, event_id=f"resolve:{uuid.uuid4()}", now=now),
         )
 
     def _observe(
@@ -745,6 +781,7 @@ class IdentityHandlers:
         causes: Mapping[int, str],
         records: Mapping[int, NormalisedRecord],
         write: GraphWrite,
+        inserts: InsertBatch,
     ) -> None:
         observations = []
         indexable: list[tuple[RecordRef, NormalisedRecord]] = []
@@ -778,6 +815,7 @@ class IdentityHandlers:
                 now,
                 new_refs=write.inserted,
                 new_customers=write.created_live(),
+                into=inserts,
             )
         if self.index is not None:
             # Before the commit: should it roll back, the entry names an

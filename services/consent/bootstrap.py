@@ -26,6 +26,7 @@ from consent.service_layer.privacy import ANSWERS_CONSUMER, PARTICIPANT, Privacy
 from consent.service_layer.receipt_keys import ReceiptKeys
 from consent.service_layer.retention import RetentionPolicies
 from cxloop_libs.audit import audit_log_for
+from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.proof import ProofHasher
 from cxloop_libs.consent.receipts import ReceiptSigner
 from cxloop_libs.consent.state_bucket import StateBucketSpec
@@ -135,10 +136,14 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     # The service's own in-memory view for CheckBatch: loaded from the ledger
     # projection, then kept current by its own writes and the state bucket
     # (which also carries other replicas' writes).
-    view = ConsentView(runtime.bus)
-    # What this process's transactions stage for the state bucket reaches the
-    # view as they commit (GetPreferences reads after writes; ADR 0310).
-    db.after_commit.append(view.after_commit(asyncio.get_running_loop()))
+    view: ConsentProjection
+    if settings.preferences_in_memory:
+        view = ConsentView(runtime.bus)
+        # What this process's transactions stage for the state bucket reaches
+        # the view as they commit (GetPreferences reads after writes; ADR 0310).
+        db.after_commit.append(view.after_commit(asyncio.get_running_loop()))
+    else:
+        view = ConsentProjection(runtime.bus)
     view_loaded = asyncio.Event()
 
     async def load_catalogue() -> None:

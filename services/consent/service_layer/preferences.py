@@ -38,9 +38,9 @@ def stage_committed_state(session: Session, message: epb.ConsentChanged) -> None
 class ConsentView(ConsentProjection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        # Customer id -> the last applied ConsentChanged, serialized (about
-        # 430 bytes for six purposes; a parsed message would be several
-        # times that).
+        # Customer id -> the last applied ConsentChanged, serialized: ~460
+        # bytes for six purposes with uuid ids, ~590 with the dict entry, on
+        # top of the projection's ~1,150 (a parsed message would cost more).
         self._changed: dict[str, bytes] = {}
 
     def apply_consent_changed(self, msg: epb.ConsentChanged) -> bool:

@@ -64,7 +64,8 @@ def test_layout_answers_as_sql_also_with_rows_not_merged_yet(journeys: JourneyAn
     assert journeys.store.layout._pending
     assert_same(journeys, CUSTOMERS)
     assert journeys.store.layout._pending
-    journeys.store.layout.cols  # merged now
+    assert len(journeys.store.layout.cols) == 500  # a read of every column merges them
+    assert not journeys.store.layout._pending
     assert_same(journeys, CUSTOMERS)
 
 

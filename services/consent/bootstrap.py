@@ -21,6 +21,7 @@ from consent.domain.receipt import Controller
 from consent.service_layer.following import GPC_CONSUMER, PROFILES_CONSUMER, ConsentFollower
 from consent.service_layer.handlers import ConsentHandlers
 from consent.service_layer.messages import notice_published
+from consent.service_layer.preferences import ConsentView
 from consent.service_layer.privacy import ANSWERS_CONSUMER, PARTICIPANT, PrivacyRequests
 from consent.service_layer.receipt_keys import ReceiptKeys
 from consent.service_layer.retention import RetentionPolicies
@@ -135,7 +136,14 @@ async def bootstrap(settings: ConsentSettings | None = None) -> ServiceRuntime:
     # The service's own in-memory view for CheckBatch: loaded from the ledger
     # projection, then kept current by its own writes and the state bucket
     # (which also carries other replicas' writes).
-    view = ConsentProjection(runtime.bus)
+    view: ConsentProjection
+    if settings.preferences_in_memory:
+        view = ConsentView(runtime.bus)
+        # What this process's transactions stage for the state bucket reaches
+        # the view as they commit (GetPreferences reads after writes; ADR 0310).
+        db.after_commit.append(view.after_commit(asyncio.get_running_loop()))
+    else:
+        view = ConsentProjection(runtime.bus)
     view_loaded = asyncio.Event()
 
     async def load_catalogue() -> None:

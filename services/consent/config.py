@@ -42,6 +42,11 @@ class ConsentSettings(ServiceSettings):
     # consent's ledger knows is refused (NOT_FOUND):
     # CXLOOP_CONSENT_PRIVACY_REQUIRE_KNOWN_SUBJECT.
     privacy_require_known_subject: bool = True
+    # GetPreferences from memory: the view also keeps every customer's last
+    # state (~590 bytes more per customer than CheckBatch's projection alone;
+    # docs/adr/0310). False: each call reads the ledger in a transaction.
+    # CXLOOP_CONSENT_PREFERENCES_IN_MEMORY.
+    preferences_in_memory: bool = True
     # Callers (token names, CXLOOP_GRPC_TOKENS "name:token") allowed to publish
     # notices, rotate the receipt key and export the audit log:
     # CXLOOP_CONSENT_ADMIN_CALLERS, comma separated. Empty: nobody, unless

@@ -9,6 +9,7 @@ to a thread once per micro-batch, not once per row.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Table, bindparam, event, exc
 from sqlalchemy import any_ as sa_any
 from sqlmodel import Session, create_engine
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -127,6 +130,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
+        # Called with each session right after it committed, in the thread
+        # that committed it: a service keeping state in memory applies what
+        # the transaction left in ``session.info`` (consent's preferences,
+        # docs/adr/0310). A hook that raises is logged; the commit stands.
+        self.after_commit: list[Callable[[Session], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -142,6 +150,11 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+            for hook in self.after_commit:
+                try:
+                    hook(session)
+                except Exception:
+                    log.exception("after-commit hook failed")
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Run blocking database work off the event loop (contextvars, and so

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from analytics.adapters.layout import Columns, SortedLayout
+from analytics.adapters.layout import Columns, SortedLayout, origin_label
 from analytics.domain.batch import (  # noqa: F401  (the store's vocabulary, re-exported)
     EventBatch,
     EventRow,
@@ -178,6 +178,11 @@ class EventStore:
         self._con.close()
 
     # -- the layout ---------------------------------------------------------
+    @property
+    def layout_ready(self) -> bool:
+        """True once the layout holds every event (it is then kept current)."""
+        return self._layout_ready
+
     def ensure_layout(self) -> SortedLayout:
         """The sorted in-memory layout, built on first use; after that every
         write of this store (the file's only writer) keeps it current."""
@@ -210,10 +215,26 @@ class EventStore:
                         "code": np.array(codes, dtype=np.int32),
                     },
                 )
+            pairs = cur.execute("SELECT DISTINCT kind, source FROM events").fetchall()
+            cur.register(
+                "dict_origin",
+                {
+                    "kind": np.array([k for k, _ in pairs], dtype=object),
+                    "source": np.array([src for _, src in pairs], dtype=object),
+                    "code": np.fromiter(
+                        (self.layout.origins.code(origin_label(k, src)) for k, src in pairs),
+                        dtype=np.int32,
+                        count=len(pairs),
+                    ),
+                },
+            )
             rel = cur.execute(
-                "SELECT e.ck, epoch_ms(e.ts) AS t, e.seq, de.code AS ev, dc.code AS ch "
+                "SELECT e.ck, epoch_ms(e.ts) AS t, e.seq, de.code AS ev, dc.code AS ch, "
+                "(epoch_us(e.ts) - epoch_ms(e.ts) * 1000)::SMALLINT AS us, dg.code AS og "
                 "FROM events e JOIN dict_event de ON e.event = de.label "
-                f"JOIN dict_channel dc ON e.channel = dc.label WHERE {where}",
+                "JOIN dict_channel dc ON e.channel = dc.label "
+                "JOIN dict_origin dg ON e.kind = dg.kind AND e.source = dg.source "
+                f"WHERE {where}",
                 params,
             ).fetchnumpy()
         finally:
@@ -228,6 +249,8 @@ class EventStore:
             seq,
             np.asarray(rel["ev"], dtype=np.int32),
             np.asarray(rel["ch"], dtype=np.int32),
+            np.asarray(rel["us"], dtype=np.int16),
+            np.asarray(rel["og"], dtype=np.int32),
         )
         return cols, int(seq.max())
 
@@ -282,6 +305,7 @@ class EventStore:
             seq = np.arange(self._next_seq, self._next_seq + n, dtype=np.int64)
             events = col(b.event)
             channels = col(b.channel)
+            kinds, sources = col(b.kind), col(b.source)
             batch = {
                 "seq": seq,
                 "event_id": col(b.event_id),
@@ -289,9 +313,9 @@ class EventStore:
                 "ck": ck,
                 "ts": ts_us.astype("datetime64[us]"),
                 "event": events,
-                "kind": col(b.kind),
+                "kind": kinds,
                 "channel": channels,
-                "source": col(b.source),
+                "source": sources,
                 "properties": col(b.properties),
             }
             # Names go into the layout's dictionaries before the commit:
@@ -300,7 +324,14 @@ class EventStore:
             # against; a name of a rolled-back batch stays, harmless (its
             # funnel counts zero rather than answering "unknown event").
             codes = (
-                (_encode(self.layout.events, events), _encode(self.layout.channels, channels))
+                (
+                    _encode(self.layout.events, events),
+                    _encode(self.layout.channels, channels),
+                    _encode(
+                        self.layout.origins,
+                        [origin_label(k, src) for k, src in zip(kinds, sources, strict=True)],
+                    ),
+                )
                 if self._layout_ready
                 else None
             )
@@ -320,7 +351,19 @@ class EventStore:
             self._next_seq += n
             self.seen.add(new_keys)
             if codes is not None:
-                self.layout.merge(Columns(ck, ts_us // 1000, seq, *codes))
+                ts_ms = ts_us // 1000
+                event_codes, channel_codes, origin_codes = codes
+                self.layout.merge(
+                    Columns(
+                        ck,
+                        ts_ms,
+                        seq,
+                        event_codes,
+                        channel_codes,
+                        (ts_us - ts_ms * 1000).astype(np.int16),
+                        origin_codes,
+                    )
+                )
             return n
 
     def export(self, customer_id: str) -> list[dict[str, Any]]:

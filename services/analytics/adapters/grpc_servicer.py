@@ -28,7 +28,7 @@ from analytics.domain.queries import (
 )
 from analytics.service_layer import kpis
 from analytics.service_layer.clickhouse_journeys import ClickHouseJourneys
-from analytics.service_layer.journeys import MAX_JOURNEY_EVENTS, JourneyAnalytics
+from analytics.service_layer.journeys import MAX_JOURNEY_EVENTS, JourneyAnalytics, WouldBlock
 from cxloop_libs.db import Database
 from cxloop_libs.errors import InvalidArgument, NotFound, Unavailable
 
@@ -269,7 +269,12 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
         if not 0 <= request.limit <= MAX_JOURNEY_EVENTS:
             raise InvalidArgument("limit", f"from 1 to {MAX_JOURNEY_EVENTS} (0 means 20)")
         self._ready()
-        j = await asyncio.to_thread(self.journeys.recent, request.customer_id, request.limit or 20)
+        cid, limit = request.customer_id, request.limit or 20
+        try:
+            # From memory on the event loop: no thread hop (docs/adr/0310).
+            j = self.journeys.recent(cid, limit, wait=False)
+        except WouldBlock:
+            j = await asyncio.to_thread(self.journeys.recent, cid, limit)
         if j is None:
             raise NotFound(f"no events of customer {request.customer_id}")
         return pb.RecentJourneyResponse(

@@ -1,5 +1,6 @@
-"""The in-memory layout funnels and paths run on: every event as four
-columns sorted by customer, time and arrival (docs/adr/0060).
+"""The in-memory layout funnels, paths and a customer's recent journey run
+on: every event as columns sorted by customer, time and arrival
+(docs/adr/0060, 0310).
 
 It is built once from the store, then kept current without re-sorting:
 new events are merged in at their place (binary search per customer block,
@@ -20,6 +21,13 @@ I64 = npt.NDArray[np.int64]
 # Rows held back from the sorted columns before a write merges them itself.
 PENDING_MAX_ROWS = 200_000
 I32 = npt.NDArray[np.int32]
+I16 = npt.NDArray[np.int16]
+# Separates kind and source in the label of an ``origin`` code.
+ORIGIN_SEP = "\x00"
+
+
+def origin_label(kind: str, source: str) -> str:
+    return f"{kind}{ORIGIN_SEP}{source}"
 
 
 @dataclass
@@ -47,6 +55,28 @@ class Columns:
     seq: I64
     event: I32
     channel: I32
+    # For the recent journey (docs/adr/0310): the microseconds below ts_ms
+    # (the store keeps microseconds; ``ts_ms * 1000 + us`` is the stored
+    # time) and the code of the event's (kind, source) pair. None: zeros.
+    us: I16 | None = None
+    origin: I32 | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ts_ms)
+        if self.us is None:
+            self.us = np.zeros(n, dtype=np.int16)
+        if self.origin is None:
+            self.origin = np.zeros(n, dtype=np.int32)
+
+    @property
+    def sub_ms(self) -> I16:
+        assert self.us is not None  # set in __post_init__
+        return self.us
+
+    @property
+    def origins(self) -> I32:
+        assert self.origin is not None  # set in __post_init__
+        return self.origin
 
     @classmethod
     def empty(cls) -> Columns:
@@ -64,6 +94,8 @@ class Columns:
             self.seq[mask],
             self.event[mask],
             self.channel[mask],
+            self.sub_ms[mask],
+            self.origins[mask],
         )
 
     @classmethod
@@ -76,6 +108,8 @@ class Columns:
             np.concatenate([p.seq for p in parts]),
             np.concatenate([p.event for p in parts]),
             np.concatenate([p.channel for p in parts]),
+            np.concatenate([p.sub_ms for p in parts]),
+            np.concatenate([p.origins for p in parts]),
         )
 
     def sorted(self) -> Columns:
@@ -87,6 +121,8 @@ class SortedLayout:
     def __init__(self) -> None:
         self.events = Dictionary()
         self.channels = Dictionary()
+        # (kind, source) pairs, joined by ORIGIN_SEP: few distinct values.
+        self.origins = Dictionary()
         self._cols = Columns.empty()
         # Rows written but not yet merged: a write appends here (cheap); the
         # next read of ``cols`` merges them all at once, so a stream of small
@@ -198,7 +234,30 @@ class SortedLayout:
             np.insert(cur.seq, at, new.seq),
             np.insert(cur.event, at, new.event),
             np.insert(cur.channel, at, new.channel),
+            np.insert(cur.sub_ms, at, new.sub_ms),
+            np.insert(cur.origins, at, new.origins),
         )
+
+    def customer_rows(self, key: int, *, blocking: bool = True) -> Columns | None:
+        """Every row of one customer (by customer key), in no particular
+        order: a binary search in the sorted columns plus a scan of the rows
+        not merged yet (which are left pending: a read of one customer must
+        not pay for re-laying out everything). None when ``blocking`` is
+        False and the layout is busy (a merge, a funnel's scan)."""
+        if not self.lock.acquire(blocking=blocking):
+            return None
+        try:
+            cur = self._cols
+            lo = int(np.searchsorted(cur.customer, key, side="left"))
+            hi = int(np.searchsorted(cur.customer, key, side="right"))
+            parts = [cur.take(np.arange(lo, hi))] if hi > lo else []
+            for p in self._pending:
+                found = np.flatnonzero(p.customer == key)
+                if len(found):
+                    parts.append(p.take(found))
+        finally:
+            self.lock.release()
+        return Columns.concat(parts) if parts else Columns.empty()
 
     def drop_customers(self, keys: list[int]) -> int:
         with self.lock:

@@ -49,6 +49,7 @@ from analytics.service_layer.journeys import (
     JourneyEvent,
     RecentJourney,
     RetentionAnswer,
+    WouldBlock,
     _period_start,
     _periods_between,
 )
@@ -130,7 +131,11 @@ class ClickHouseJourneys:
         return self.known
 
     # -- recent journey -------------------------------------------------------
-    def recent(self, customer_id: str, limit: int = 20) -> RecentJourney | None:
+    def recent(
+        self, customer_id: str, limit: int = 20, *, wait: bool = True
+    ) -> RecentJourney | None:
+        if not wait:  # always a round trip to ClickHouse
+            raise WouldBlock
         limit = max(1, min(limit, MAX_JOURNEY_EVENTS))
         params = {"ck": customer_key(customer_id), "c": customer_id, "limit": limit}
         who = "ck = {ck:Int64} AND customer_id = {c:String}"

@@ -14,11 +14,12 @@ from cxloop.consent.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel import Session
 
-from consent.domain.ledger import Proof, RecordRequest
+from consent.domain.ledger import Proof, RecordRequest, require_customer_id
 from consent.domain.privacy import AnswerState, PrivacyRequest, RequestStatus, Verification
 from consent.domain.purposes import ThirdPartyProvision
 from consent.service_layer import messages
 from consent.service_layer.handlers import ConsentHandlers, Recorded
+from consent.service_layer.preferences import ConsentView
 from consent.service_layer.privacy import (
     ESCALATION_TO_PROTO,
     JURISDICTION_FROM_PROTO,
@@ -298,7 +299,8 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
             )
         )
         self.after_commit()
-        if not recorded.replayed:
+        if not recorded.replayed and not isinstance(self.view, ConsentView):
+            # A ConsentView already holds it (applied as the write committed).
             if self.view is not None and recorded.changed is not None:
                 self.view.apply_consent_changed(recorded.changed)
         return pb.RecordConsentResponse(
@@ -315,7 +317,15 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
         self._require_ready()
         cid = request.customer_id
 
-        subject = await self.db.in_transaction(lambda s: self.handlers.preferences(s, cid))
+        catalogue = self.handlers.catalogue
+        view = self.view
+        if isinstance(view, ConsentView) and self.view_ready():
+            # From memory: no transaction for a read (docs/adr/0310).
+            require_customer_id(cid)
+            version, states = view.preferences(cid, catalogue)
+        else:
+            subject = await self.db.in_transaction(lambda s: self.handlers.preferences(s, cid))
+            version, states = subject.version, messages.subject_states(subject, catalogue)
         # Committed with the entries of concurrent reads, before the answer.
         await self.audit.commit(
             self.audit.entry(
@@ -323,13 +333,12 @@ class ConsentServicer(pb_grpc.ConsentServiceServicer):
                 Action.READ,
                 PREFERENCES,
                 subject=cid,
-                fields=sorted(subject.states),
+                fields=sorted(s.purpose for s in states),
                 operation="GetPreferences",
-                outcome=Outcome.OK if subject.version else Outcome.NOT_FOUND,
+                outcome=Outcome.OK if version else Outcome.NOT_FOUND,
             )
         )
-        catalogue = self.handlers.catalogue
-        decided = {s.purpose: s for s in messages.subject_states(subject, catalogue)}
+        decided = {s.purpose: s for s in states}
         return pb.GetPreferencesResponse(
             customer_id=cid,
             purposes=[

@@ -29,6 +29,7 @@ from consent.domain.purposes import Catalogue, Notice, ThirdPartyProvision
 from consent.domain.receipt import Controller, receipt_claims
 from consent.domain.signals import GPC_PURPOSES
 from consent.service_layer import messages
+from consent.service_layer.preferences import stage_committed_state
 from consent.service_layer.receipt_keys import ReceiptKeys
 from cxloop_libs.consent.projection import ConsentProjection
 from cxloop_libs.consent.receipts import ReceiptSigner
@@ -63,6 +64,10 @@ class ConsentOutbox(OutboxWriter):
         # bucket's last value for a key is the newest staged; the version in
         # the message guards live consumers against anything else.
         self.stage(kind, message, event_id=event_id, nats_subject=state_subject(key))
+        if kind == ev.CONSENT_CHANGED and self.session is not None:
+            # The service's own view applies it once this transaction commits.
+            assert isinstance(message, epb.ConsentChanged)
+            stage_committed_state(self.session, message)
 
 
 @dataclass(frozen=True, slots=True)

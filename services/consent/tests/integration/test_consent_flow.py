@@ -428,3 +428,39 @@ async def test_survey_contact_is_a_purpose_a_customer_can_grant_for_feedback_inv
     prefs = await stub.GetPreferences(pb.GetPreferencesRequest(customer_id=cid), timeout=5)
     by = {p.purpose: p for p in prefs.purposes}
     assert by["survey_contact"].decision == GRANTED
+
+
+async def test_preferences_from_memory_equal_the_ledger_read(
+    clean_consent_nats: str, database_url: str
+) -> None:
+    """A replica answering from its view (the default) and one reading the
+    ledger (CXLOOP_CONSENT_PREFERENCES_IN_MEMORY=false) on the same data
+    answer alike, right after the writes (docs/adr/0310)."""
+    memory = await start_consent(clean_consent_nats, database_url)
+    ledger = await start_consent(clean_consent_nats, database_url, preferences_in_memory=False)
+    try:
+        assert memory.grpc_server is not None and ledger.grpc_server is not None
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{memory.grpc_server.port}") as m_ch,
+            grpc.aio.insecure_channel(f"127.0.0.1:{ledger.grpc_server.port}") as l_ch,
+        ):
+            m_stub = pb_grpc.ConsentServiceStub(m_ch)
+            l_stub = pb_grpc.ConsentServiceStub(l_ch)
+            cids = [customer() for _ in range(3)]
+            await record(m_stub, cids[0], "marketing_email", GRANTED)
+            await record(m_stub, cids[0], "analytics", DENIED)
+            await record(m_stub, cids[1], "profiling", GRANTED)
+            await record(m_stub, cids[1], "profiling", WITHDRAWN)
+            for cid in [*cids, customer()]:
+                request = pb.GetPreferencesRequest(customer_id=cid)
+                from_memory = await m_stub.GetPreferences(request, timeout=5)
+                from_ledger = await l_stub.GetPreferences(request, timeout=5)
+                assert from_memory == from_ledger
+            decided = await m_stub.GetPreferences(
+                pb.GetPreferencesRequest(customer_id=cids[1]), timeout=5
+            )
+            by = {p.purpose: p for p in decided.purposes}
+            assert by["profiling"].decision == WITHDRAWN
+    finally:
+        await ledger.stop()
+        await memory.stop()

@@ -35,6 +35,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: held open together while chosen (calls of
+    ``free_port()`` one after the other may hand out the same port twice,
+    and a suite whose two services share one port answers UNIMPLEMENTED)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -188,8 +199,8 @@ def start_jetstream_cluster(
     replicated streams (``CXLOOP_NATS_STREAM_REPLICAS=3``); returns once the
     cluster accepts an R``size`` stream. ``args`` add client options (auth,
     TLS) to every node; ``client_env`` (``CXLOOP_NATS_*``) is how to connect."""
-    client = [free_port() for _ in range(size)]
-    routes = [free_port() for _ in range(size)]
+    ports = free_ports(2 * size)
+    client, routes = ports[:size], ports[size:]
     route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
     nodes: list[EmbeddedNats] = []
     try:

@@ -218,11 +218,12 @@ def _match_model(data_dir: Path) -> Path:
 def running_suite(data_dir: Path, nats_url: str) -> Iterator[tuple[dict[str, str], Supervisor]]:
     """The whole suite as subprocesses on free ports: (service name -> address,
     the supervisor)."""
-    environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(infra.free_port())}
+    ports = iter(infra.free_ports(len(START_ORDER)))
+    environ: dict[str, str] = {"CXLOOP_GATEWAY_HTTP_PORT": str(next(ports))}
     for name in START_ORDER:
         environ[f"CXLOOP_{name.upper()}_METRICS_PORT"] = "0"
         if name != "gateway":
-            environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(infra.free_port())
+            environ[f"CXLOOP_{name.upper()}_GRPC_PORT"] = str(next(ports))
     environ["CXLOOP_FEEDBACK_SENTIMENT_TRAIN_LIMIT"] = "2000"
     environ["OTEL_SDK_DISABLED"] = "true"
     # A loaded CI machine: a 360 part or a view's part that misses the 1 s

@@ -259,9 +259,11 @@ def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
         databases = {
             o: stack.enter_context(infra.fresh_postgres_database(admin)) for o in sorted(owners)
         }
+        names = sorted(declared)
+        free = infra.free_ports(2 * len(names))
         placement = Placement(
-            ports={s: infra.free_port() for s in declared},
-            metrics={s: infra.free_port() for s in declared},
+            ports=dict(zip(names, free[: len(names)], strict=True)),
+            metrics=dict(zip(names, free[len(names) :], strict=True)),
             nats_url=nats_url,
             nats_ca=nats_server.ca_file,
             databases=databases,

@@ -19,6 +19,7 @@ from cxloop_cli.supervisor import (
     ReadinessTimeoutError,
     Supervisor,
 )
+from cxloop_testing.infra import free_ports
 
 # Serves 200 on FAKE_PORT, logs to stdout and stderr, exits 0 on SIGTERM.
 FAKE_HTTP_SERVICE = textwrap.dedent(
@@ -60,7 +61,7 @@ def connect_refused(port: int) -> bool:
 
 
 def test_two_services_become_ready_and_stop_cleanly(tmp_path: Path) -> None:
-    ports = {"alpha": free_port(), "beta": free_port()}
+    ports = dict(zip(("alpha", "beta"), free_ports(2), strict=True))
     sup = Supervisor(log_dir=tmp_path / "logs", output=None)
     procs = [sup.start(fake_service(name, port)) for name, port in ports.items()]
     try:
@@ -163,7 +164,7 @@ def test_env_is_injected_over_the_inherited_environment(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_embedded_nats_starts_with_jetstream_and_stops(tmp_path: Path) -> None:
-    port, monitor_port = free_port(), free_port()
+    port, monitor_port = free_ports(2)
     nats = start_embedded_nats(tmp_path, port, monitor_port)
     try:
         assert nats.url == f"nats://127.0.0.1:{port}"

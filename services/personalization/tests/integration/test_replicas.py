@@ -23,7 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cxloop_libs.messaging import PendingEvent
 from cxloop_libs.messaging import catalog as ev
-from cxloop_testing.infra import eventually, free_port
+from cxloop_testing.infra import eventually, free_ports
 from personalization.tests.conftest import World, item
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ T = 1_750_000_000.0
 
 @pytest.fixture
 def processes(world: World, database_url: str, tmp_path: Path) -> Iterator[list[int]]:
-    ports, procs = [free_port(), free_port()], []
+    ports, procs = free_ports(2), []
     for n, port in enumerate(ports):
         env = {
             **os.environ,

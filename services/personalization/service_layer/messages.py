@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from personalization.domain import experiments as ex
 from personalization.domain.catalog import Item
 from personalization.domain.interactions import Interaction, Kind
+from personalization.domain.recommender import DEFAULT_BLEND
 from personalization.domain.tuning import Tuned
 
 MAX_ID = 128
@@ -219,8 +220,6 @@ def tuned_pb(t: Tuned) -> ev_pb.ModelTuned:
 def tuned_from(m: ev_pb.ModelTuned) -> Tuned | None:
     """None when the event cannot be served (no λ, or a blend of unknown or
     negative weights): a replica keeps what it serves."""
-    from personalization.domain.recommender import DEFAULT_BLEND
-
     blend = dict(m.blend)
     if not (math.isfinite(m.ease_lambda) and m.ease_lambda > 0) or not blend:
         return None
